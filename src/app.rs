@@ -1,0 +1,119 @@
+//! Builds every part of the running bot and runs it until shutdown.
+//!
+//! [`App::build`] opens the database (embedded or not), migrates it and binds
+//! the HTTP listener, so `port()` is known before anything runs (tests bind
+//! port 0). [`App::run_until_stopped`] serves until the shutdown token fires,
+//! then stops the server, closes the pool and stops the embedded PostgreSQL.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Settings;
+use crate::store::{Database, Store};
+use crate::web::routes::{WebState, routes};
+
+/// How long in-flight HTTP requests get after shutdown begins.
+const HTTP_DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The assembled application.
+#[derive(Debug)]
+pub struct App {
+    settings: Settings,
+    database: Database,
+    listener: tokio::net::TcpListener,
+    port: u16,
+}
+
+impl App {
+    /// Opens and migrates the database and binds `HTTP_ADDR`.
+    ///
+    /// # Errors
+    ///
+    /// When the database cannot be opened or migrated, or the address cannot
+    /// be bound. The embedded server, if started, is stopped before returning.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let database = Database::open(settings.database_url.as_ref(), &settings.data_dir)
+            .await
+            .context("could not open the database")?;
+        let prepared = async {
+            database
+                .store()
+                .migrate()
+                .await
+                .context("could not migrate the database")?;
+            let listener = tokio::net::TcpListener::bind(settings.http_addr)
+                .await
+                .with_context(|| format!("HTTP_ADDR: could not listen on {}", settings.http_addr))?;
+            let port = listener.local_addr().context("HTTP listener has no address")?.port();
+            anyhow::Ok((listener, port))
+        }
+        .await;
+        match prepared {
+            Ok((listener, port)) => Ok(Self {
+                settings,
+                database,
+                listener,
+                port,
+            }),
+            Err(e) => {
+                if let Err(close_error) = database.close().await {
+                    tracing::error!(error = %close_error, "could not stop the embedded database");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// The bound HTTP port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        self.database.store()
+    }
+
+    /// The settings the app was built from.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Serves until `shutdown` is cancelled, then stops everything in order.
+    ///
+    /// # Errors
+    ///
+    /// When the embedded database fails to stop.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let state = WebState {
+            store: self.database.store().clone(),
+        };
+        let server_shutdown = shutdown.clone();
+        let server = warp::serve(routes(state))
+            .incoming(self.listener)
+            .graceful(async move { server_shutdown.cancelled().await })
+            .run();
+        let mut server = tokio::spawn(server);
+        tracing::info!(port = self.port, "kinoyubot running");
+
+        tokio::select! {
+            _ = shutdown.cancelled() => {}
+            result = &mut server => {
+                // The server only ends by itself if its task failed.
+                if let Err(e) = result {
+                    tracing::error!(error = %e, "HTTP server stopped unexpectedly");
+                }
+                shutdown.cancel();
+            }
+        }
+        if !server.is_finished() && tokio::time::timeout(HTTP_DRAIN_TIMEOUT, &mut server).await.is_err() {
+            tracing::warn!("HTTP connections still open after {HTTP_DRAIN_TIMEOUT:?}; closing them");
+            server.abort();
+        }
+        self.database.close().await.context("could not stop the database")?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}

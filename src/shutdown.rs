@@ -1,0 +1,30 @@
+//! Graceful shutdown: one [`CancellationToken`] cancelled on SIGINT or SIGTERM.
+//!
+//! Every long-running task takes a clone of the token and `select!`s on
+//! `cancelled()` next to its unit of work, so work in flight finishes first.
+
+use tokio_util::sync::CancellationToken;
+
+/// Returns a token that is cancelled when the process receives SIGINT or
+/// SIGTERM. Signal handlers are installed before this returns, so a signal
+/// that arrives right after cannot be missed.
+///
+/// # Errors
+///
+/// When the operating system refuses to install a handler.
+pub fn on_signal() -> std::io::Result<CancellationToken> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let token = CancellationToken::new();
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        let name = tokio::select! {
+            _ = interrupt.recv() => "SIGINT",
+            _ = terminate.recv() => "SIGTERM",
+        };
+        tracing::info!(signal = name, "shutting down");
+        cancel.cancel();
+    });
+    Ok(token)
+}

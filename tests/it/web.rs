@@ -1,0 +1,49 @@
+//! HTTP routes that need no running app.
+
+use kinoyubot::store::{Store, pool};
+use kinoyubot::web::routes::{WebState, routes};
+
+use crate::helpers::TestDatabase;
+
+fn unreachable_store() -> Store {
+    // Port 1 on loopback: nothing listens there, so every connection fails fast.
+    Store::new(pool::build("postgresql://postgres@127.0.0.1:1/none", 1).expect("pool"))
+}
+
+#[tokio::test]
+async fn readyz_is_503_when_the_database_is_unreachable_and_healthz_still_200() {
+    let filter = routes(WebState {
+        store: unreachable_store(),
+    });
+    let ready = warp::test::request().path("/readyz").reply(&filter).await;
+    assert_eq!(ready.status(), 503);
+    let body: serde_json::Value = serde_json::from_slice(ready.body()).expect("json");
+    assert_eq!(body["status"], "unavailable");
+    let health = warp::test::request().path("/healthz").reply(&filter).await;
+    assert_eq!(health.status(), 200);
+}
+
+#[tokio::test]
+async fn readyz_is_200_with_a_database() {
+    let (_database, store) = TestDatabase::migrated().await;
+    let filter = routes(WebState { store });
+    let ready = warp::test::request().path("/readyz").reply(&filter).await;
+    assert_eq!(ready.status(), 200);
+}
+
+#[tokio::test]
+async fn unknown_paths_and_methods_get_json_errors() {
+    let filter = routes(WebState {
+        store: unreachable_store(),
+    });
+    let missing = warp::test::request().path("/nope").reply(&filter).await;
+    assert_eq!(missing.status(), 404);
+    let body: serde_json::Value = serde_json::from_slice(missing.body()).expect("json");
+    assert_eq!(body["error"], "not found");
+    let wrong_method = warp::test::request()
+        .method("POST")
+        .path("/healthz")
+        .reply(&filter)
+        .await;
+    assert!(wrong_method.status().is_client_error());
+}
