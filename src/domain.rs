@@ -2,6 +2,7 @@
 //! file), no clock, no database. Everything here is tested without a database.
 //!
 //! - [`channel`]: Twitch logins.
+//! - [`chat_command`]: `!raffle now|pause|resume|status`.
 //! - [`items`]: the prize table and its validation (SPEC §5).
 //! - [`draw`]: the seeded, replayable draw that the timer, `draw` and
 //!   `verify` share.
@@ -9,5 +10,6 @@
 
 pub mod announcement;
 pub mod channel;
+pub mod chat_command;
 pub mod draw;
 pub mod items;

@@ -7,6 +7,8 @@
 //! - [`telemetry`]: tracing setup, pretty or JSON.
 //! - [`shutdown`]: the cancellation token fired by SIGINT/SIGTERM.
 //! - [`app`]: builds every part and runs them until shutdown.
+//! - [`channel_set`]: the channels this instance serves (watched by chat and scheduler).
+//! - [`live_status`]: "is the stream live?" behind a trait (Helix implements it).
 //! - [`cli`]: the commands of SPEC §2 and their exit codes.
 //! - [`domain`]: the pure core (logins, items, the draw, announcements).
 //! - [`store`]: PostgreSQL, the only module with SQL: pool, migrations,
@@ -19,9 +21,11 @@
 //! connection (`twitch::auth`, `twitch::helix`).
 
 pub mod app;
+pub mod channel_set;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod live_status;
 pub mod secret;
 pub mod shutdown;
 pub mod store;

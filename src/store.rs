@@ -6,6 +6,7 @@
 //! Table-group modules (presence, raffles, outbox, channels, oauth) come with
 //! the features that use them.
 
+pub mod channels;
 pub mod database;
 pub mod embedded;
 pub mod migrate;

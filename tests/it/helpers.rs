@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kinoyubot::store::embedded::EmbeddedPostgres;
 use kinoyubot::store::{Store, pool};
@@ -79,11 +79,13 @@ async fn start_embedded_for_run() -> String {
         pid = pid_file.display(),
         dir = dir.display(),
     );
-    Command::new("sh")
+    // The watchdog outlives this process on purpose; its handle is dropped.
+    let watchdog = Command::new("sh")
         .arg("-c")
         .arg(script)
         .spawn()
         .expect("watchdog starts");
+    std::mem::forget(watchdog);
     let url = server.url("postgres").expose().clone();
     let _ = EMBEDDED.set(server);
     url
@@ -193,24 +195,6 @@ pub fn kinoyubot(dir: &Path) -> Command {
         }
     }
     command
-}
-
-/// Polls `check` every 50 ms until it returns `Some` or `deadline` passes.
-pub async fn poll_until<T, F, Fut>(deadline: Duration, mut check: F) -> Option<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let start = Instant::now();
-    loop {
-        if let Some(value) = check().await {
-            return Some(value);
-        }
-        if start.elapsed() > deadline {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// A port that was free a moment ago.

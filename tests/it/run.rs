@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::helpers::{TestDatabase, free_port, kinoyubot, poll_until, postmaster_pid, process_alive, temp_data_dir};
+use crate::helpers::{TestDatabase, free_port, kinoyubot, postmaster_pid, process_alive, temp_data_dir};
 
 /// First start may run initdb; allow for a slow machine.
 const READY_DEADLINE: Duration = Duration::from_secs(60);
