@@ -10,9 +10,15 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
+use crate::channel_set::ChannelSet;
 use crate::config::Settings;
-use crate::store::{Database, Store};
+use crate::store::{Database, Store, channels};
 use crate::web::routes::{WebState, routes};
+
+/// Capacity of the chat-command queue from the chat listener to the raffle
+/// engine; commands are rare, so a full queue means something is stuck and
+/// the listener drops the command with a warning rather than waiting.
+pub const CHAT_COMMAND_QUEUE: usize = 64;
 
 /// How long in-flight HTTP requests get after shutdown begins.
 const HTTP_DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
@@ -24,6 +30,7 @@ pub struct App {
     database: Database,
     listener: tokio::net::TcpListener,
     port: u16,
+    channels: ChannelSet,
 }
 
 impl App {
@@ -47,15 +54,28 @@ impl App {
                 .await
                 .with_context(|| format!("HTTP_ADDR: could not listen on {}", settings.http_addr))?;
             let port = listener.local_addr().context("HTTP listener has no address")?.port();
-            anyhow::Ok((listener, port))
+            // Served channels: configured ones plus every connected streamer.
+            let client = database.store().pool().get().await.context("database connection")?;
+            let connected = channels::list_connected(&client)
+                .await
+                .context("could not list connected channels")?;
+            let mut initial = settings.twitch_channels.clone();
+            for record in connected {
+                match crate::domain::channel::ChannelLogin::parse(&record.login) {
+                    Ok(login) => initial.push(login),
+                    Err(e) => tracing::warn!(login = %record.login, error = %e, "skipping stored channel"),
+                }
+            }
+            anyhow::Ok((listener, port, ChannelSet::new(initial)))
         }
         .await;
         match prepared {
-            Ok((listener, port)) => Ok(Self {
+            Ok((listener, port, channels)) => Ok(Self {
                 settings,
                 database,
                 listener,
                 port,
+                channels,
             }),
             Err(e) => {
                 if let Err(close_error) = database.close().await {
@@ -74,6 +94,11 @@ impl App {
     /// The store.
     pub fn store(&self) -> &Store {
         self.database.store()
+    }
+
+    /// The channels this instance serves.
+    pub fn channels(&self) -> &ChannelSet {
+        &self.channels
     }
 
     /// The settings the app was built from.

@@ -10,10 +10,43 @@ pub mod channels;
 pub mod database;
 pub mod embedded;
 pub mod migrate;
+pub mod outbox;
 pub mod pool;
 
 pub use database::Database;
 pub use deadpool_postgres::Pool;
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+
+/// Anything that runs queries: a pooled client, a transaction or a plain
+/// client. Store functions take `&impl Queryable` so that one raffle round
+/// can run several of them in a single transaction.
+pub trait Queryable: Send + Sync {
+    /// Runs a query returning rows.
+    fn query_rows(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<Vec<Row>, tokio_postgres::Error>> + Send;
+}
+
+impl Queryable for deadpool_postgres::Object {
+    async fn query_rows(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, tokio_postgres::Error> {
+        self.query(sql, params).await
+    }
+}
+
+impl Queryable for deadpool_postgres::Transaction<'_> {
+    async fn query_rows(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, tokio_postgres::Error> {
+        self.query(sql, params).await
+    }
+}
+
+impl Queryable for tokio_postgres::Client {
+    async fn query_rows(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, tokio_postgres::Error> {
+        self.query(sql, params).await
+    }
+}
 
 /// A database failure.
 #[derive(Debug, thiserror::Error)]

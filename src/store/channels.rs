@@ -4,7 +4,7 @@
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
-use super::Error;
+use super::{Error, Queryable};
 use crate::domain::channel::ChannelLogin;
 
 /// A row of `channels`.
@@ -34,34 +34,6 @@ fn from_row(row: &Row) -> ChannelRecord {
         display_name: row.get(3),
         paused: row.get(4),
         needs_reauth: row.get(5),
-    }
-}
-
-/// Anything that runs queries: a pooled client or a transaction.
-pub trait Queryable: Send + Sync {
-    /// Runs a query returning rows.
-    fn query_rows(
-        &self,
-        sql: &str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> impl Future<Output = Result<Vec<Row>, tokio_postgres::Error>> + Send;
-}
-
-impl Queryable for deadpool_postgres::Object {
-    async fn query_rows(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, tokio_postgres::Error> {
-        self.query(sql, params).await
-    }
-}
-
-impl Queryable for deadpool_postgres::Transaction<'_> {
-    async fn query_rows(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, tokio_postgres::Error> {
-        self.query(sql, params).await
-    }
-}
-
-impl Queryable for tokio_postgres::Client {
-    async fn query_rows(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, tokio_postgres::Error> {
-        self.query(sql, params).await
     }
 }
 
