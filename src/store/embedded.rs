@@ -187,6 +187,24 @@ async fn download_binaries(data_dir: &Path) -> Result<PathBuf, EmbeddedError> {
     }
 }
 
+/// How long to wait for the postmaster process to exit after `pg_ctl stop`.
+const EXIT_WAIT: Duration = Duration::from_secs(10);
+
+/// Whether `pid` is a live process (a zombie counts as gone).
+fn process_running(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        // No /proc (not Linux): fall back to signal 0.
+        Err(_) if !std::path::Path::new("/proc/self").exists() => {
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+        }
+        Err(_) => false,
+    }
+}
+
 fn server_user() -> Result<Option<RunAs>, EmbeddedError> {
     if !nix::unistd::geteuid().is_root() {
         return Ok(None);
@@ -407,10 +425,25 @@ impl EmbeddedPostgres {
             .wait()
     }
 
+    /// The running postmaster's pid, from `postmaster.pid`.
+    fn postmaster_pid(&self) -> Option<i32> {
+        let text = std::fs::read_to_string(self.pgdata.join("postmaster.pid")).ok()?;
+        text.lines().next()?.trim().parse().ok()
+    }
+
+    /// Stops the server and waits until its process is gone: `pg_ctl stop
+    /// -w` returns once `postmaster.pid` is removed, a moment before the
+    /// postmaster itself has exited.
     async fn pg_ctl_stop(&self) -> Result<(), EmbeddedError> {
-        self.execute("pg_ctl stop", self.stop_command().build_tokio())
-            .await
-            .map(|_| ())
+        let pid = self.postmaster_pid();
+        self.execute("pg_ctl stop", self.stop_command().build_tokio()).await?;
+        if let Some(pid) = pid {
+            let deadline = tokio::time::Instant::now() + EXIT_WAIT;
+            while process_running(pid) && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        Ok(())
     }
 
     /// Stops the server and waits until it has exited.
@@ -469,8 +502,16 @@ impl Drop for EmbeddedPostgres {
             command.uid(run_as.uid.as_raw()).gid(run_as.gid.as_raw());
             command.current_dir(&self.pgdata);
         }
+        let pid = self.postmaster_pid();
         if let Err(e) = command.output() {
             tracing::error!(error = %e, "could not stop the embedded PostgreSQL");
+            return;
+        }
+        if let Some(pid) = pid {
+            let deadline = std::time::Instant::now() + EXIT_WAIT;
+            while process_running(pid) && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
         }
     }
 }
