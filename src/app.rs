@@ -10,9 +10,19 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio_util::task::TaskTracker;
+
 use crate::channel_set::ChannelSet;
 use crate::config::Settings;
-use crate::store::{Database, Store, channels};
+use crate::domain::chat_command::ChatCommand;
+use crate::domain::items::ItemTable;
+use crate::live_status::{LiveStatus, UnknownLiveStatus};
+use crate::raffle::{RaffleEngine, RaffleRules};
+use crate::scheduler::{RaffleScheduler, handle_chat_commands};
+use crate::store::{Database, Store, channels, items};
 use crate::web::routes::{WebState, routes};
 
 /// Capacity of the chat-command queue from the chat listener to the raffle
@@ -31,16 +41,24 @@ pub struct App {
     listener: tokio::net::TcpListener,
     port: u16,
     channels: ChannelSet,
+    engine: RaffleEngine,
+    chat_command_tx: mpsc::Sender<ChatCommand>,
+    chat_command_rx: mpsc::Receiver<ChatCommand>,
 }
 
 impl App {
-    /// Opens and migrates the database and binds `HTTP_ADDR`.
+    /// Reads the items file, opens and migrates the database, synchronises
+    /// the items into it and binds `HTTP_ADDR`.
     ///
     /// # Errors
     ///
-    /// When the database cannot be opened or migrated, or the address cannot
-    /// be bound. The embedded server, if started, is stopped before returning.
+    /// When the items file is invalid (an [`crate::domain::items::ItemsError`]
+    /// in the chain), the database cannot be opened or migrated, or the
+    /// address cannot be bound. The embedded server, if started, is stopped
+    /// before returning.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        // Read the prize list first: a bad file should fail before anything starts.
+        let item_table = ItemTable::load(&settings.items_file)?;
         let database = Database::open(settings.database_url.as_ref(), &settings.data_dir)
             .await
             .context("could not open the database")?;
@@ -54,8 +72,13 @@ impl App {
                 .await
                 .with_context(|| format!("HTTP_ADDR: could not listen on {}", settings.http_addr))?;
             let port = listener.local_addr().context("HTTP listener has no address")?.port();
+            let mut client = database.store().pool().get().await.context("database connection")?;
+            let transaction = client.transaction().await.context("database transaction")?;
+            items::sync(&transaction, &item_table)
+                .await
+                .context("could not store the items")?;
+            transaction.commit().await.context("could not store the items")?;
             // Served channels: configured ones plus every connected streamer.
-            let client = database.store().pool().get().await.context("database connection")?;
             let connected = channels::list_connected(&client)
                 .await
                 .context("could not list connected channels")?;
@@ -70,13 +93,21 @@ impl App {
         }
         .await;
         match prepared {
-            Ok((listener, port, channels)) => Ok(Self {
-                settings,
-                database,
-                listener,
-                port,
-                channels,
-            }),
+            Ok((listener, port, channels)) => {
+                let live: Arc<dyn LiveStatus> = Arc::new(UnknownLiveStatus);
+                let engine = RaffleEngine::new(database.store().clone(), RaffleRules::from_settings(&settings), live);
+                let (chat_command_tx, chat_command_rx) = mpsc::channel(CHAT_COMMAND_QUEUE);
+                Ok(Self {
+                    settings,
+                    database,
+                    listener,
+                    port,
+                    channels,
+                    engine,
+                    chat_command_tx,
+                    chat_command_rx,
+                })
+            }
             Err(e) => {
                 if let Err(close_error) = database.close().await {
                     tracing::error!(error = %close_error, "could not stop the embedded database");
@@ -101,6 +132,16 @@ impl App {
         &self.channels
     }
 
+    /// The raffle engine (every trigger goes through it).
+    pub fn engine(&self) -> &RaffleEngine {
+        &self.engine
+    }
+
+    /// Where the chat listener sends `!raffle` commands.
+    pub fn chat_command_sender(&self) -> mpsc::Sender<ChatCommand> {
+        self.chat_command_tx.clone()
+    }
+
     /// The settings the app was built from.
     pub fn settings(&self) -> &Settings {
         &self.settings
@@ -112,8 +153,27 @@ impl App {
     ///
     /// When the embedded database fails to stop.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let tasks = TaskTracker::new();
+        tasks.spawn(
+            RaffleScheduler::new(
+                self.engine.clone(),
+                self.channels.clone(),
+                self.settings.raffle_interval,
+            )
+            .run(shutdown.clone()),
+        );
+        tasks.spawn(handle_chat_commands(
+            self.engine.clone(),
+            self.chat_command_rx,
+            shutdown.clone(),
+        ));
+        drop(self.chat_command_tx);
+        tasks.close();
+
         let state = WebState {
             store: self.database.store().clone(),
+            engine: self.engine.clone(),
+            admin_token: self.settings.admin_token.clone(),
         };
         let server_shutdown = shutdown.clone();
         let server = warp::serve(routes(state))
@@ -133,6 +193,8 @@ impl App {
                 shutdown.cancel();
             }
         }
+        // Rounds in flight finish (each is one short transaction).
+        tasks.wait().await;
         if !server.is_finished() && tokio::time::timeout(HTTP_DRAIN_TIMEOUT, &mut server).await.is_err() {
             tracing::warn!("HTTP connections still open after {HTTP_DRAIN_TIMEOUT:?}; closing them");
             server.abort();

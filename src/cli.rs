@@ -10,8 +10,15 @@ use anyhow::Context as _;
 use crate::app::App;
 use crate::config::{ConfigError, Settings, SettingsArgs};
 use crate::domain::channel::ChannelLogin;
-use crate::domain::items::ItemTable;
-use crate::store::Database;
+use std::sync::Arc;
+
+use crate::domain::items::{ItemTable, ItemsError};
+use crate::live_status::UnknownLiveStatus;
+use crate::raffle::{
+    RaffleEngine, RaffleError, RaffleRules, RoundResult, Trigger, Verification, raffle_json, verify_record,
+};
+use crate::store::raffles::{self, RaffleRecord};
+use crate::store::{Database, items};
 
 /// Command-line interface. Every setting is also a flag, and flags win over
 /// the environment and `.env`.
@@ -70,6 +77,9 @@ pub enum Failure {
     /// Bad input other than a setting (a file, an argument): exit code 2.
     #[error("{0}")]
     Input(String),
+    /// `verify` found a difference (already printed): exit code 1.
+    #[error("the raffle does not verify")]
+    Mismatch,
     /// Anything else: exit code 1.
     #[error("{0:#}")]
     Runtime(#[from] anyhow::Error),
@@ -80,7 +90,7 @@ impl Failure {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Failure::Config(_) | Failure::Input(_) => ExitCode::from(2),
-            Failure::Runtime(_) => ExitCode::from(1),
+            Failure::Runtime(_) | Failure::Mismatch => ExitCode::from(1),
         }
     }
 }
@@ -95,14 +105,14 @@ pub async fn execute(command: Command, settings: Settings) -> Result<(), Failure
         Command::Run { channels } => run(settings, &channels).await,
         Command::Migrate => migrate(&settings).await,
         Command::Draw { channel } => {
-            ChannelLogin::parse(&channel).map_err(|e| Failure::Input(format!("--channel: {e}")))?;
-            Err(not_yet("draw"))
+            let login = ChannelLogin::parse(&channel).map_err(|e| Failure::Input(format!("--channel: {e}")))?;
+            draw(&settings, &login).await
         }
         Command::Verify { raffle_id } => {
-            raffle_id
+            let id = raffle_id
                 .parse::<i64>()
                 .map_err(|_| Failure::Input(format!("RAFFLE_ID: {raffle_id:?} is not a raffle id (a whole number)")))?;
-            Err(not_yet("verify"))
+            verify(&settings, id).await
         }
         Command::CheckItems { file } => {
             let path = file.unwrap_or_else(|| settings.items_file.clone());
@@ -114,10 +124,106 @@ pub async fn execute(command: Command, settings: Settings) -> Result<(), Failure
     }
 }
 
-fn not_yet(command: &str) -> Failure {
-    Failure::Runtime(anyhow::anyhow!(
-        "`kinoyubot {command}` is not available in this version yet; it arrives with the raffle engine"
-    ))
+/// Maps a start-up error to its exit code: a bad items file is bad input.
+fn classify(error: anyhow::Error) -> Failure {
+    match error.downcast_ref::<ItemsError>() {
+        Some(items_error) => Failure::Input(items_error.to_string()),
+        None => Failure::Runtime(error),
+    }
+}
+
+/// Opens and migrates the database for a one-shot command, runs `work`,
+/// then closes it (stopping the embedded server) whatever happened.
+async fn with_database<T, F>(settings: &Settings, work: F) -> Result<T, Failure>
+where
+    F: AsyncFnOnce(&Database) -> Result<T, Failure>,
+{
+    let database = Database::open(settings.database_url.as_ref(), &settings.data_dir)
+        .await
+        .context("could not open the database")?;
+    let result = match database.store().migrate().await {
+        Ok(_) => work(&database).await,
+        Err(e) => Err(Failure::Runtime(
+            anyhow::Error::new(e).context("could not migrate the database"),
+        )),
+    };
+    let closed = database.close().await;
+    let value = result?;
+    closed.context("could not stop the embedded database")?;
+    Ok(value)
+}
+
+async fn draw(settings: &Settings, login: &ChannelLogin) -> Result<(), Failure> {
+    let table = ItemTable::load(&settings.items_file).map_err(|e| Failure::Input(e.to_string()))?;
+    with_database(settings, async |database: &Database| {
+        let store = database.store().clone();
+        let mut client = store.pool().get().await.context("database connection")?;
+        let transaction = client.transaction().await.context("database transaction")?;
+        items::sync(&transaction, &table)
+            .await
+            .context("could not store the items")?;
+        transaction.commit().await.context("could not store the items")?;
+        drop(client);
+        let engine = RaffleEngine::new(store, RaffleRules::from_settings(settings), Arc::new(UnknownLiveStatus));
+        match engine.run_round(login, Trigger::Manual, None).await {
+            Ok(RoundResult::Recorded(record)) => {
+                println!("{}", describe_raffle(&record));
+                println!("{}", raffle_json(&record));
+                Ok(())
+            }
+            Ok(other) => Err(Failure::Runtime(anyhow::anyhow!(
+                "the draw was not recorded: {other:?}"
+            ))),
+            Err(RaffleError::UnknownChannel(_)) => Err(Failure::Input(format!(
+                "--channel: unknown channel {login}; it is recorded once the bot has joined its chat (kinoyubot run)"
+            ))),
+            Err(e) => Err(Failure::Runtime(anyhow::Error::new(e).context("the draw failed"))),
+        }
+    })
+    .await
+}
+
+fn describe_raffle(record: &RaffleRecord) -> String {
+    let prefix = format!("raffle #{} in #{}:", record.id, record.channel_login);
+    match (record.outcome.as_str(), &record.winner_display_name, &record.item_name) {
+        ("won", Some(winner), Some(item)) => format!(
+            "{prefix} {winner} won {item} ({} candidates, digest {})",
+            record.candidate_count,
+            record.candidates_digest.get(..12).unwrap_or(&record.candidates_digest)
+        ),
+        ("no_candidates", _, _) => format!("{prefix} nobody was eligible"),
+        ("no_prize", _, _) => format!("{prefix} no prize this time ({} candidates)", record.candidate_count),
+        (other, _, _) => format!("{prefix} {other}"),
+    }
+}
+
+async fn verify(settings: &Settings, id: i64) -> Result<(), Failure> {
+    with_database(settings, async |database: &Database| {
+        let client = database.store().pool().get().await.context("database connection")?;
+        let record = raffles::find(&client, id)
+            .await
+            .context("could not read the raffle")?
+            .ok_or_else(|| Failure::Input(format!("RAFFLE_ID: there is no raffle {id}")))?;
+        match verify_record(&record) {
+            Verification::Verified => {
+                println!("verified");
+                println!("{}", describe_raffle(&record));
+                Ok(())
+            }
+            Verification::SkippedOffline => {
+                println!("verified (skipped while offline: nothing was drawn)");
+                Ok(())
+            }
+            Verification::Mismatch(problems) => {
+                println!("MISMATCH for raffle #{id}:");
+                for problem in &problems {
+                    println!("  {problem}");
+                }
+                Err(Failure::Mismatch)
+            }
+        }
+    })
+    .await
 }
 
 async fn run(mut settings: Settings, channels: &[String]) -> Result<(), Failure> {
@@ -130,7 +236,7 @@ async fn run(mut settings: Settings, channels: &[String]) -> Result<(), Failure>
     // Install the signal handlers before the (possibly slow) start, so a
     // Ctrl-C during start still shuts down cleanly.
     let shutdown = crate::shutdown::on_signal().context("could not install signal handlers")?;
-    let app = App::build(settings).await?;
+    let app = App::build(settings).await.map_err(classify)?;
     app.run_until_stopped(shutdown).await?;
     Ok(())
 }

@@ -6,6 +6,7 @@
 //! - [`items`]: the prize table and its validation (SPEC §5).
 //! - [`draw`]: the seeded, replayable draw that the timer, `draw` and
 //!   `verify` share.
+//! - [`slot`]: timer slots, `floor(now / RAFFLE_INTERVAL)`.
 //! - [`announcement`]: what is sent to Discord, escaped and within limits.
 
 pub mod announcement;
@@ -13,3 +14,4 @@ pub mod channel;
 pub mod chat_command;
 pub mod draw;
 pub mod items;
+pub mod slot;

@@ -11,6 +11,8 @@
 //! - [`live_status`]: "is the stream live?" behind a trait (Helix implements it).
 //! - [`cli`]: the commands of SPEC §2 and their exit codes.
 //! - [`domain`]: the pure core (logins, items, the draw, announcements).
+//! - [`raffle`]: one raffle round (every trigger), and `verify`.
+//! - [`scheduler`]: a slot-aligned timer per served channel; chat commands.
 //! - [`store`]: PostgreSQL, the only module with SQL: pool, migrations,
 //!   embedded server, one submodule per table group.
 //! - [`web`]: the warp server.
@@ -26,6 +28,8 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod live_status;
+pub mod raffle;
+pub mod scheduler;
 pub mod secret;
 pub mod shutdown;
 pub mod store;

@@ -9,9 +9,11 @@
 pub mod channels;
 pub mod database;
 pub mod embedded;
+pub mod items;
 pub mod migrate;
 pub mod outbox;
 pub mod pool;
+pub mod raffles;
 
 pub use database::Database;
 pub use deadpool_postgres::Pool;

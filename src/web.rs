@@ -5,6 +5,8 @@
 //! status, and internal errors are logged with their cause but shown to the
 //! client as a plain message.
 
+pub mod admin;
+pub mod api;
 pub mod routes;
 
 pub use routes::routes;

@@ -12,25 +12,27 @@
 //! 1. If the snapshot is empty the outcome is [`DrawOutcome::NoCandidates`]
 //!    and no random number is consumed.
 //! 2. `rng = ChaCha20Rng::from_seed(seed)` (rand_chacha 0.9).
-//! 3. `u = rng.random::<f64>()`, uniform in `[0, 1)` (rand 0.9 `StandardUniform`).
+//! 3. `u = (rng.next_u64() >> 11) * 2^-53`, uniform in `[0, 1)`.
 //! 4. Walk the items in the given order keeping `acc += probability` (f64,
 //!    left to right). The first item with `u < acc` is hit. An item with
 //!    `remaining_stock == Some(0)` still occupies its slice of `[0, 1)`, but a
 //!    hit on it is [`DrawOutcome::NoPrize`]: the share of an out-of-stock item
 //!    becomes "no prize" while every other item keeps its fixed chance. If no
 //!    item is hit the outcome is [`DrawOutcome::NoPrize`].
-//! 5. Only when an in-stock item is hit: `r = rng.random_range(0..total_weight)`
-//!    (u64), then walk the candidates in snapshot order (sorted by `user_id`
+//! 5. Only when an in-stock item is hit: `r` uniform in `[0, total_weight)`
+//!    by rejection sampling (`x = rng.next_u64()`, retried while
+//!    `x >= u64::MAX - u64::MAX % total_weight`, then `r = x % total_weight`), then walk the candidates in snapshot order (sorted by `user_id`
 //!    bytes) accumulating weight; the first candidate with `r < acc` wins.
 //!
-//! Replay depends on the exact output of rand 0.9 / rand_chacha 0.9 for
-//! `random::<f64>()` and `random_range::<u64>`; the golden test in this module
-//! pins it, so a dependency upgrade that changes it fails loudly.
+//! Both reductions are written out in this module instead of using rand's
+//! samplers, so replay depends only on the ChaCha20 key stream (rand_chacha),
+//! which is fixed by the cipher itself; golden tests pin the outcomes, so any
+//! change fails loudly.
 
 use std::fmt;
 use std::str::FromStr;
 
-use rand::{Rng, SeedableRng};
+use rand::{RngCore as _, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -339,6 +341,30 @@ impl FromStr for OutcomeKind {
     }
 }
 
+/// A uniform `f64` in `[0, 1)` from the top 53 bits of one `u64` of the
+/// ChaCha20 stream. Written out here rather than taken from `rand`, so a
+/// change in rand's sampling code can never change how old draws replay.
+fn unit_interval(rng: &mut ChaCha20Rng) -> f64 {
+    const SCALE: f64 = 1.0 / (1u64 << 53) as f64;
+    (rng.next_u64() >> 11) as f64 * SCALE
+}
+
+/// A uniform integer in `[0, n)` by rejection sampling on whole `u64`s from
+/// the ChaCha20 stream: values at or above the largest multiple of `n` are
+/// discarded, so every result is equally likely. `n` must be at least 1.
+fn below(rng: &mut ChaCha20Rng, n: u64) -> u64 {
+    let n = n.max(1);
+    // 2^64 - ((2^64 - 1) mod n + 1) + ... : `limit` is the largest multiple
+    // of n that fits, counting from 0, i.e. [0, limit) splits evenly.
+    let limit = u64::MAX - (u64::MAX % n);
+    loop {
+        let x = rng.next_u64();
+        if x < limit {
+            return x % n;
+        }
+    }
+}
+
 /// Runs the draw described in the module documentation. Pure and
 /// deterministic: the same inputs always give the same outcome.
 pub fn draw(seed: &Seed, candidates: &CandidateSnapshot, items: &[DrawItem]) -> DrawOutcome {
@@ -346,7 +372,7 @@ pub fn draw(seed: &Seed, candidates: &CandidateSnapshot, items: &[DrawItem]) -> 
         return DrawOutcome::NoCandidates;
     }
     let mut rng = ChaCha20Rng::from_seed(*seed.as_bytes());
-    let u: f64 = rng.random();
+    let u = unit_interval(&mut rng);
 
     let mut acc = 0.0_f64;
     let hit = items.iter().enumerate().find(|(_, item)| {
@@ -362,7 +388,7 @@ pub fn draw(seed: &Seed, candidates: &CandidateSnapshot, items: &[DrawItem]) -> 
 
     let total = candidates.total_weight();
     // total >= 1 because the snapshot is non-empty and every weight is >= 1.
-    let r = rng.random_range(0..total);
+    let r = below(&mut rng, total);
     let mut acc_w = 0_u64;
     for (winner_index, c) in candidates.candidates().iter().enumerate() {
         acc_w += u64::from(c.weight);
@@ -461,7 +487,6 @@ pub fn verify(
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use rand::Rng;
 
     fn snap(list: &[(&str, u32)]) -> CandidateSnapshot {
         CandidateSnapshot::new(
@@ -520,12 +545,12 @@ mod tests {
         // Candidates sorted: alice(1) bob(2) carol(3) dave(1), total weight 7.
         // Item slices: Steam key [0, 0.3), Sticker [0.3, 0.7), Sold out [0.7, 0.8).
         let expected = vec![
+            won(1, "Sticker", "dave", 3),
             won(1, "Sticker", "alice", 0),
-            won(1, "Sticker", "alice", 0),
-            won(1, "Sticker", "bob", 1),
-            won(1, "Sticker", "bob", 1),
+            won(1, "Sticker", "dave", 3),
+            won(1, "Sticker", "carol", 2),
             DrawOutcome::NoPrize, // u = 0.7879: hit the sold-out item
-            won(0, "Steam key", "alice", 0),
+            won(0, "Steam key", "carol", 2),
             DrawOutcome::NoPrize, // u = 0.7024: hit the sold-out item
             won(1, "Sticker", "carol", 2),
             won(1, "Sticker", "carol", 2),
@@ -552,9 +577,10 @@ mod tests {
         // If this fails, rand/rand_chacha changed their output: old draws
         // would no longer replay.
         let mut rng = ChaCha20Rng::from_seed(*seed_n("golden", 0).as_bytes());
-        let u: f64 = rng.random();
+        let u = unit_interval(&mut rng);
         assert_eq!(u.to_bits(), 0.3819351010683334_f64.to_bits());
-        assert_eq!(rng.random_range(0..7_u64), 0);
+        // Weight ranges: alice [0,1) bob [1,3) carol [3,6) dave [6,7).
+        assert_eq!(below(&mut rng, 7), 6);
     }
 
     #[test]

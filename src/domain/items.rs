@@ -95,8 +95,8 @@ pub enum ItemProblem {
         /// Name of the earlier item as written.
         first_name: String,
     },
-    /// The stock is not a whole number >= 0 that fits in a `u32`.
-    #[error("stock must be a whole number >= 0, got {0}")]
+    /// The stock is not a whole number from 0 to 2147483647.
+    #[error("stock must be a whole number from 0 to 2147483647, got {0}")]
     BadStock(String),
 }
 
@@ -219,9 +219,12 @@ fn check_probability(value: &toml::Value) -> Result<Probability, ItemProblem> {
 fn check_stock(value: Option<&toml::Value>) -> Result<Option<u32>, ItemProblem> {
     match value {
         None => Ok(None),
-        Some(toml::Value::Integer(i)) => u32::try_from(*i)
+        // Capped at i32::MAX: stock lives in a PostgreSQL integer column.
+        Some(toml::Value::Integer(i)) => i32::try_from(*i)
+            .ok()
+            .and_then(|n| u32::try_from(n).ok())
             .map(Some)
-            .map_err(|_| ItemProblem::BadStock(i.to_string())),
+            .ok_or_else(|| ItemProblem::BadStock(i.to_string())),
         Some(other) => Err(ItemProblem::BadStock(describe_value(other))),
     }
 }
@@ -597,7 +600,7 @@ stock = 0
     fn negative_stock_is_rejected() {
         assert_eq!(
             err("[[items]]\nname = \"A\"\nprobability = 0.1\nstock = -1\n"),
-            "items.toml: item 1 \"A\" (line 1): stock must be a whole number >= 0, got -1"
+            "items.toml: item 1 \"A\" (line 1): stock must be a whole number from 0 to 2147483647, got -1"
         );
     }
 
@@ -605,7 +608,7 @@ stock = 0
     fn float_stock_is_rejected() {
         assert_eq!(
             err("[[items]]\nname = \"A\"\nprobability = 0.1\nstock = 2.0\n"),
-            "items.toml: item 1 \"A\" (line 1): stock must be a whole number >= 0, got 2.0"
+            "items.toml: item 1 \"A\" (line 1): stock must be a whole number from 0 to 2147483647, got 2.0"
         );
     }
 
@@ -613,11 +616,11 @@ stock = 0
     fn string_stock_and_huge_stock_are_rejected() {
         assert_eq!(
             err("[[items]]\nname = \"A\"\nprobability = 0.1\nstock = \"3\"\n"),
-            "items.toml: item 1 \"A\" (line 1): stock must be a whole number >= 0, got string \"3\""
+            "items.toml: item 1 \"A\" (line 1): stock must be a whole number from 0 to 2147483647, got string \"3\""
         );
         assert_eq!(
             err("[[items]]\nname = \"A\"\nprobability = 0.1\nstock = 4294967296\n"),
-            "items.toml: item 1 \"A\" (line 1): stock must be a whole number >= 0, got 4294967296"
+            "items.toml: item 1 \"A\" (line 1): stock must be a whole number from 0 to 2147483647, got 4294967296"
         );
     }
 

@@ -107,7 +107,7 @@ fn check_items_prints_the_table_and_rejects_bad_files_with_exit_2() {
     let dir = tempfile::tempdir().expect("tempdir");
     let good = kinoyubot(dir.path())
         .arg("check-items")
-        .arg(repo_path("items.example.toml"))
+        .arg(repo_path("items.toml"))
         .output()
         .expect("runs");
     assert!(good.status.success(), "{}", stderr_of(&good));
@@ -134,4 +134,23 @@ fn verify_rejects_a_non_numeric_raffle_id_with_exit_2() {
     let output = kinoyubot(dir.path()).args(["verify", "abc"]).output().expect("runs");
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr_of(&output).contains("RAFFLE_ID"), "{}", stderr_of(&output));
+}
+
+#[test]
+fn run_with_a_bad_items_file_exits_2_before_starting_anything() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("items.toml"),
+        "[[items]]\nname = \"A\"\nprobability = 0.7\n\n[[items]]\nname = \"B\"\nprobability = 0.6\n",
+    )
+    .expect("write");
+    let output = kinoyubot(dir.path())
+        .arg("run")
+        .env("DATA_DIR", dir.path().join("data"))
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = stderr_of(&output);
+    assert!(stderr.contains("items.toml") && stderr.contains("sum"), "{stderr}");
+    assert!(!dir.path().join("data").exists(), "nothing was started");
 }

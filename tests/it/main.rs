@@ -7,5 +7,6 @@ mod cli;
 mod embedded;
 mod helpers;
 mod migrations;
+mod raffles;
 mod run;
 mod web;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::helpers::{TestDatabase, free_port, kinoyubot, postmaster_pid, process_alive, temp_data_dir};
+use crate::helpers::{TestDatabase, free_port, kinoyubot, postmaster_pid, process_alive, repo_path, temp_data_dir};
 
 /// First start may run initdb; allow for a slow machine.
 const READY_DEADLINE: Duration = Duration::from_secs(60);
@@ -23,6 +23,7 @@ impl Running {
         let child = command
             .arg("run")
             .env("HTTP_ADDR", format!("127.0.0.1:{port}"))
+            .env("ITEMS_FILE", repo_path("items.toml"))
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -96,6 +97,7 @@ async fn run_with_embedded_database_serves_health_and_stops_on_sigterm() {
     // A second instance on the same DATA_DIR fails clearly and harms nothing.
     let second = kinoyubot(dir.path())
         .arg("run")
+        .env("ITEMS_FILE", repo_path("items.toml"))
         .env("DATA_DIR", dir.path())
         .env("HTTP_ADDR", format!("127.0.0.1:{}", free_port()))
         .output()

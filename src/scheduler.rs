@@ -1,0 +1,174 @@
+//! The raffle timers: one per served channel, aligned to slot boundaries,
+//! started and stopped as channels join and leave the [`ChannelSet`]; and the
+//! handler for `!raffle` chat commands.
+//!
+//! Shutdown: timers stop waiting at once, but a round already running is
+//! finished (it is one transaction, and cutting it short would only roll it
+//! back).
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::channel_set::ChannelSet;
+use crate::domain::channel::ChannelLogin;
+use crate::domain::chat_command::{ChatCommand, RaffleCommand};
+use crate::domain::slot::next_slot;
+use crate::raffle::{RaffleEngine, RoundResult, Trigger};
+use crate::store::channels;
+
+/// How long to wait before retrying when a channel's row cannot be created.
+const CHANNEL_RETRY: Duration = Duration::from_secs(5);
+
+fn unix_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// Runs a timer per served channel.
+#[derive(Debug)]
+pub struct RaffleScheduler {
+    engine: RaffleEngine,
+    channels: ChannelSet,
+    interval: Duration,
+}
+
+impl RaffleScheduler {
+    /// A scheduler for `channels` firing every `interval` (`RAFFLE_INTERVAL`).
+    pub fn new(engine: RaffleEngine, channels: ChannelSet, interval: Duration) -> Self {
+        Self {
+            engine,
+            channels,
+            interval,
+        }
+    }
+
+    /// Runs until `shutdown`, then waits for rounds in flight.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut changes = self.channels.subscribe();
+        let tracker = TaskTracker::new();
+        let mut timers: HashMap<ChannelLogin, CancellationToken> = HashMap::new();
+        loop {
+            let wanted = changes.borrow_and_update().clone();
+            timers.retain(|login, token| {
+                let keep = wanted.contains(login);
+                if !keep {
+                    tracing::info!(channel = %login, "raffle timer stopped");
+                    token.cancel();
+                }
+                keep
+            });
+            for login in wanted {
+                if timers.contains_key(&login) {
+                    continue;
+                }
+                let token = shutdown.child_token();
+                timers.insert(login.clone(), token.clone());
+                tracker.spawn(channel_timer(self.engine.clone(), login, self.interval, token));
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                changed = changes.changed() => if changed.is_err() { break },
+            }
+        }
+        tracker.close();
+        tracker.wait().await;
+    }
+}
+
+/// The next timer slot for this interval and when it starts, from the clock now.
+pub fn upcoming_slot(interval: Duration) -> (i64, SystemTime) {
+    let now = unix_millis();
+    let (slot, wait) = next_slot(now, interval);
+    (slot.get(), SystemTime::now() + wait)
+}
+
+#[tracing::instrument(skip_all, fields(channel = %login))]
+async fn channel_timer(engine: RaffleEngine, login: ChannelLogin, interval: Duration, stop: CancellationToken) {
+    // The channel row must exist before rounds can be recorded for it.
+    loop {
+        let ensured = match engine.store().pool().get().await {
+            Ok(client) => channels::ensure(&client, &login).await.map(|_| ()),
+            Err(e) => Err(e.into()),
+        };
+        match ensured {
+            Ok(()) => break,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot record the channel yet; retrying");
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(CHANNEL_RETRY) => {}
+                }
+            }
+        }
+    }
+    tracing::info!(interval = ?interval, "raffle timer started");
+    loop {
+        let (slot, wait) = next_slot(unix_millis(), interval);
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+        match engine.run_round(&login, Trigger::Timer, Some(slot.get())).await {
+            Ok(RoundResult::Recorded(_)) => {}
+            Ok(RoundResult::AlreadyDrawn) => {
+                tracing::debug!(slot = slot.get(), "slot already drawn by another instance");
+            }
+            Ok(RoundResult::Paused) => tracing::debug!(slot = slot.get(), "paused; no raffle"),
+            // The slot is lost for this instance; another instance may still
+            // draw it. The next slot is tried as usual.
+            Err(e) => tracing::error!(slot = slot.get(), error = %e, cause = ?e, "raffle round failed"),
+        }
+    }
+}
+
+/// Acts on `!raffle` commands from chat until `shutdown`.
+pub async fn handle_chat_commands(
+    engine: RaffleEngine,
+    mut commands: mpsc::Receiver<ChatCommand>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let command = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            command = commands.recv() => match command {
+                Some(command) => command,
+                None => return,
+            },
+        };
+        apply_chat_command(&engine, &command).await;
+    }
+}
+
+#[tracing::instrument(skip_all, fields(channel = %command.channel, by = %command.requested_by))]
+async fn apply_chat_command(engine: &RaffleEngine, command: &ChatCommand) {
+    let login = &command.channel;
+    match command.command {
+        RaffleCommand::Now => match engine.run_round(login, Trigger::Chat, None).await {
+            Ok(RoundResult::Recorded(record)) => {
+                tracing::info!(raffle_id = record.id, outcome = %record.outcome, "!raffle now")
+            }
+            Ok(other) => tracing::info!(result = ?other, "!raffle now"),
+            Err(e) => tracing::error!(error = %e, "!raffle now failed"),
+        },
+        RaffleCommand::Pause | RaffleCommand::Resume => {
+            let paused = command.command == RaffleCommand::Pause;
+            let result = match engine.store().pool().get().await {
+                Ok(client) => channels::set_paused(&client, login, paused).await,
+                Err(e) => Err(e.into()),
+            };
+            match result {
+                Ok(_) => tracing::info!(paused, "raffles paused/resumed from chat"),
+                Err(e) => tracing::error!(error = %e, "could not pause/resume"),
+            }
+        }
+        // Replying needs a chat identity that can send; anonymous readers
+        // cannot, so the status goes to the log (and the dashboard).
+        RaffleCommand::Status => tracing::info!("!raffle status requested"),
+    }
+}
