@@ -200,11 +200,11 @@ fn describe_raffle(record: &RaffleRecord) -> String {
 async fn verify(settings: &Settings, id: i64) -> Result<(), Failure> {
     with_database(settings, async |database: &Database| {
         let client = database.store().pool().get().await.context("database connection")?;
-        let record = raffles::find(&client, id)
+        let (record, audit) = raffles::find_audit(&client, id)
             .await
             .context("could not read the raffle")?
             .ok_or_else(|| Failure::Input(format!("RAFFLE_ID: there is no raffle {id}")))?;
-        match verify_record(&record) {
+        match verify_record(&record, &audit) {
             Verification::Verified => {
                 println!("verified");
                 println!("{}", describe_raffle(&record));

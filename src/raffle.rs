@@ -20,7 +20,7 @@ use crate::domain::announcement::Announcement;
 use crate::domain::channel::ChannelLogin;
 use crate::domain::draw::{self, Candidate, CandidateSnapshot, DrawItem, DrawOutcome, OutcomeKind, Seed};
 use crate::live_status::LiveStatus;
-use crate::store::raffles::{EligibilityRules, NewRaffle, RaffleRecord};
+use crate::store::raffles::{EligibilityRules, NewRaffle, RaffleAudit, RaffleRecord};
 use crate::store::{self, Store, channels, items, outbox, raffles};
 
 /// What started a round.
@@ -376,23 +376,23 @@ pub enum Verification {
 }
 
 /// Recomputes a recorded raffle from its stored seed, snapshot and items.
-pub fn verify_record(record: &RaffleRecord) -> Verification {
+pub fn verify_record(record: &RaffleRecord, audit: &RaffleAudit) -> Verification {
     let mut problems = Vec::new();
-    let seed = match Seed::from_bytes(&record.seed) {
+    let seed = match Seed::from_bytes(&audit.seed) {
         Ok(seed) => Some(seed),
         Err(e) => {
             problems.push(format!("seed: {e}"));
             None
         }
     };
-    let snapshot = match CandidateSnapshot::from_json(&record.candidates_json) {
+    let snapshot = match CandidateSnapshot::from_json(&audit.candidates_json) {
         Ok(snapshot) => Some(snapshot),
         Err(e) => {
             problems.push(format!("candidates: {e}"));
             None
         }
     };
-    let draw_items: Option<Vec<DrawItem>> = match serde_json::from_str(&record.items_json) {
+    let draw_items: Option<Vec<DrawItem>> = match serde_json::from_str(&audit.items_json) {
         Ok(items) => Some(items),
         Err(e) => {
             problems.push(format!("items: {e}"));

@@ -200,6 +200,12 @@ impl CandidateSnapshot {
     /// Storage form: a JSON array of `{"user_id": "...", "weight": n}` in
     /// snapshot order.
     pub fn to_json(&self) -> String {
+        // Direct serialisation of the derived `Serialize` (same field order
+        // as below); it cannot fail for strings and integers, but if it ever
+        // did, the slower generic path gives the identical text.
+        if let Ok(text) = serde_json::to_string(&self.0) {
+            return text;
+        }
         let values = self
             .0
             .iter()

@@ -32,6 +32,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0002_item_configured_stock.sql",
         sql: include_str!("../../sql/0002_item_configured_stock.sql"),
     },
+    Migration {
+        version: 3,
+        name: "0003_candidates_as_text.sql",
+        sql: include_str!("../../sql/0003_candidates_as_text.sql"),
+    },
 ];
 
 /// Advisory lock key ("kinoyubt" in ASCII) shared by every instance.

@@ -43,9 +43,11 @@ pub async fn select_candidates(
 ) -> Result<Vec<EligibleViewer>, Error> {
     let window = rules.active_window.as_secs_f64();
     let cooldown = rules.winner_cooldown.as_secs_f64();
+    // One row of two arrays instead of one row per viewer: decoding 100,000
+    // rows costs more than the query itself.
     let rows = db
         .query_rows(
-            "SELECT p.user_id, p.is_subscriber
+            "SELECT coalesce(array_agg(p.user_id), '{}'), coalesce(array_agg(p.is_subscriber), '{}')
              FROM presence p
              WHERE p.channel_id = $1
                AND p.last_seen > now() - make_interval(secs => $2::float8)
@@ -54,11 +56,13 @@ pub async fn select_candidates(
                AND p.user_id IS DISTINCT FROM $3::text
                AND NOT (p.login = ANY($4::text[]))
                AND p.login NOT LIKE 'justinfan%'
-               AND ($5::float8 <= 0 OR NOT EXISTS (
-                   SELECT 1 FROM raffles r
-                   WHERE r.channel_id = $1 AND r.outcome = 'won'
-                     AND r.winner_user_id = p.user_id
-                     AND r.created_at > now() - make_interval(secs => $5::float8)))",
+               AND p.user_id NOT IN (
+                   -- Few rows (recent winners), so PostgreSQL hashes them
+                   -- once instead of probing per viewer.
+                   SELECT r.winner_user_id FROM raffles r
+                   WHERE $5::float8 > 0 AND r.channel_id = $1 AND r.outcome = 'won'
+                     AND r.winner_user_id IS NOT NULL
+                     AND r.created_at > now() - make_interval(secs => $5::float8))",
             &[
                 &channel_id,
                 &window,
@@ -68,12 +72,15 @@ pub async fn select_candidates(
             ],
         )
         .await?;
-    Ok(rows
-        .iter()
-        .map(|row| EligibleViewer {
-            user_id: row.get(0),
-            is_subscriber: row.get(1),
-        })
+    let Some(row) = rows.first() else {
+        return Ok(Vec::new());
+    };
+    let user_ids: Vec<String> = row.get(0);
+    let subscribers: Vec<bool> = row.get(1);
+    Ok(user_ids
+        .into_iter()
+        .zip(subscribers)
+        .map(|(user_id, is_subscriber)| EligibleViewer { user_id, is_subscriber })
         .collect())
 }
 
@@ -137,7 +144,7 @@ pub async fn insert(db: &impl Queryable, raffle: &NewRaffle<'_>) -> Result<(i64,
         .query_rows(
             "INSERT INTO raffles (channel_id, slot, trigger, outcome, item_name, winner_user_id, winner_login,
                                   winner_display_name, seed, candidates, candidates_digest, candidate_count, items)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::text::jsonb, $11, $12, $13::text::jsonb)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::text, $11, $12, $13::text::jsonb)
              RETURNING id, created_at",
             &[
                 &raffle.channel_id,
@@ -204,16 +211,10 @@ pub struct RaffleRecord {
     pub winner_login: Option<String>,
     /// Winner display name.
     pub winner_display_name: Option<String>,
-    /// The seed bytes.
-    pub seed: Vec<u8>,
-    /// Snapshot JSON.
-    pub candidates_json: String,
     /// Snapshot digest (hex).
     pub candidates_digest: String,
     /// Number of candidates.
     pub candidate_count: i32,
-    /// Items as drawn (JSON).
-    pub items_json: String,
     /// When it was drawn.
     pub created_at: DateTime<Utc>,
     /// Outbox status (`pending`, `sent`, `failed`), if announced.
@@ -222,9 +223,11 @@ pub struct RaffleRecord {
     pub delivery_error: Option<String>,
 }
 
+// The snapshot and item list can be megabytes: they are read only for
+// verification (`find_audit`), never for listings.
 const RECORD_SELECT: &str = "SELECT r.id, c.login, c.display_name, r.slot, r.trigger, r.outcome, r.item_name,
-        r.winner_user_id, r.winner_login, r.winner_display_name, r.seed, r.candidates::text,
-        r.candidates_digest, r.candidate_count, r.items::text, r.created_at, o.status, o.last_error
+        r.winner_user_id, r.winner_login, r.winner_display_name,
+        r.candidates_digest, r.candidate_count, r.created_at, o.status, o.last_error
      FROM raffles r
      JOIN channels c ON c.id = r.channel_id
      LEFT JOIN outbox o ON o.raffle_id = r.id";
@@ -241,15 +244,50 @@ fn record(row: &Row) -> RaffleRecord {
         winner_user_id: row.get(7),
         winner_login: row.get(8),
         winner_display_name: row.get(9),
-        seed: row.get(10),
-        candidates_json: row.get(11),
-        candidates_digest: row.get(12),
-        candidate_count: row.get(13),
-        items_json: row.get(14),
-        created_at: row.get(15),
-        delivery_status: row.get(16),
-        delivery_error: row.get(17),
+        candidates_digest: row.get(10),
+        candidate_count: row.get(11),
+        created_at: row.get(12),
+        delivery_status: row.get(13),
+        delivery_error: row.get(14),
     }
+}
+
+/// What `verify` replays: the stored inputs of a draw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RaffleAudit {
+    /// The seed bytes.
+    pub seed: Vec<u8>,
+    /// Snapshot JSON.
+    pub candidates_json: String,
+    /// Items as drawn (JSON).
+    pub items_json: String,
+}
+
+/// A raffle with its stored draw inputs.
+///
+/// # Errors
+///
+/// Database errors.
+pub async fn find_audit(db: &impl Queryable, id: i64) -> Result<Option<(RaffleRecord, RaffleAudit)>, Error> {
+    let Some(record) = find(db, id).await? else {
+        return Ok(None);
+    };
+    let rows = db
+        .query_rows(
+            "SELECT seed, candidates, items::text FROM raffles WHERE id = $1",
+            &[&id],
+        )
+        .await?;
+    Ok(rows.first().map(|row| {
+        (
+            record,
+            RaffleAudit {
+                seed: row.get(0),
+                candidates_json: row.get(1),
+                items_json: row.get(2),
+            },
+        )
+    }))
 }
 
 /// One raffle by id.

@@ -110,6 +110,16 @@ async fn add_viewer(client: &tokio_postgres::Client, channel_id: i64, v: &Viewer
         .expect("viewer");
 }
 
+async fn verification(store: &Store, record: &raffles::RaffleRecord) -> Verification {
+    let client = store.pool().get().await.expect("client");
+    let (stored, audit) = raffles::find_audit(&client, record.id)
+        .await
+        .expect("query")
+        .expect("raffle exists");
+    assert_eq!(&stored, record);
+    verify_record(&stored, &audit)
+}
+
 fn recorded(result: RoundResult) -> raffles::RaffleRecord {
     match result {
         RoundResult::Recorded(record) => *record,
@@ -137,10 +147,15 @@ async fn a_won_round_is_recorded_with_snapshot_and_queued_once_and_verifies() {
     assert_eq!(record.winner_login.as_deref(), Some("viewer_a"));
     assert_eq!(record.winner_display_name.as_deref(), Some("VIEWER_A"));
     assert_eq!(record.candidate_count, 1);
-    assert_eq!(record.seed.len(), 32);
+    let (_, audit) = raffles::find_audit(&client, record.id)
+        .await
+        .expect("query")
+        .expect("raffle");
+    assert_eq!(audit.seed.len(), 32);
+    assert!(audit.seed.iter().any(|b| *b != 0), "a real seed");
     assert_eq!(record.trigger, "manual");
     assert_eq!(record.delivery_status.as_deref(), Some("pending"));
-    assert_eq!(verify_record(&record), Verification::Verified);
+    assert_eq!(verification(&store, &record).await, Verification::Verified);
 
     let stock: Option<i32> = client
         .query_one("SELECT stock FROM items WHERE name = 'Key'", &[])
@@ -171,7 +186,7 @@ async fn nobody_eligible_is_no_candidates_and_not_announced() {
     assert_eq!(record.outcome, "no_candidates");
     assert_eq!(record.winner_user_id, None);
     assert_eq!(record.delivery_status, None, "only winners are announced");
-    assert_eq!(verify_record(&record), Verification::Verified);
+    assert_eq!(verification(&store, &record).await, Verification::Verified);
 }
 
 #[tokio::test]
@@ -369,7 +384,7 @@ async fn offline_timer_rounds_are_recorded_as_skipped_offline() {
     );
     assert_eq!(record.outcome, "skipped_offline");
     assert_eq!(record.winner_user_id, None);
-    assert_eq!(verify_record(&record), Verification::SkippedOffline);
+    assert_eq!(verification(&store, &record).await, Verification::SkippedOffline);
     // An explicit draw still draws while offline.
     let manual = recorded(
         engine
@@ -475,7 +490,11 @@ async fn winners_are_always_eligible_over_random_presence_sets() {
                 .await
                 .expect("round"),
         );
-        let snapshot: Vec<serde_json::Value> = serde_json::from_str(&record.candidates_json).expect("json");
+        let (_, audit) = raffles::find_audit(&client, record.id)
+            .await
+            .expect("query")
+            .expect("raffle");
+        let snapshot: Vec<serde_json::Value> = serde_json::from_str(&audit.candidates_json).expect("json");
         let mut in_snapshot: Vec<(String, u64)> = snapshot
             .iter()
             .map(|c| {
@@ -502,7 +521,7 @@ async fn winners_are_always_eligible_over_random_presence_sets() {
             ),
             None => assert!(expected.is_empty(), "case {case}: eligible viewers but no winner"),
         }
-        assert_eq!(verify_record(&record), Verification::Verified);
+        assert_eq!(verification(&store, &record).await, Verification::Verified);
     }
 }
 
@@ -548,7 +567,7 @@ async fn verify_command_detects_a_tampered_snapshot_or_seed() {
     // Give another viewer more tickets: the digest no longer matches.
     client
         .execute(
-            "UPDATE raffles SET candidates = jsonb_set(candidates, '{0,weight}', '50') WHERE id = $1",
+            "UPDATE raffles SET candidates = jsonb_set(candidates::jsonb, '{0,weight}', '50')::text WHERE id = $1",
             &[&id],
         )
         .await
@@ -560,7 +579,7 @@ async fn verify_command_detects_a_tampered_snapshot_or_seed() {
     // Restore the snapshot, change the seed: the replay differs.
     client
         .execute(
-            "UPDATE raffles SET candidates = jsonb_set(candidates, '{0,weight}', '1') WHERE id = $1",
+            "UPDATE raffles SET candidates = jsonb_set(candidates::jsonb, '{0,weight}', '1')::text WHERE id = $1",
             &[&id],
         )
         .await

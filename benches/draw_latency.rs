@@ -1,0 +1,168 @@
+//! Draw latency: time from a tick to the committed raffle row and outbox
+//! row, for a channel with 10,000, 100,000 and 1,000,000 active viewers.
+//!
+//! Needs PostgreSQL: `BENCH_DATABASE_URL` (an admin URL), else the local
+//! server at postgresql://postgres@127.0.0.1:5432/postgres. A throwaway
+//! database is created and dropped. Run with `cargo bench --bench draw_latency`
+//! (or `scripts/bench.sh`). Prints, per size: the round's p50 / p95 / max,
+//! and, measured in the same run, the candidate query alone and the pure
+//! draw alone, so the share of each part is visible.
+
+// A benchmark program: a failed step should stop it with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kinoyubot::domain::channel::ChannelLogin;
+use kinoyubot::domain::draw::{Candidate, CandidateSnapshot, DrawItem, Seed, draw};
+use kinoyubot::domain::items::ItemsFile;
+use kinoyubot::live_status::UnknownLiveStatus;
+use kinoyubot::raffle::{RaffleEngine, RaffleRules, RoundResult, Trigger};
+use kinoyubot::store::raffles::{EligibilityRules, select_candidates};
+use kinoyubot::store::{Store, items, pool};
+
+const SIZES: &[i64] = &[10_000, 100_000, 1_000_000];
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1}", d.as_secs_f64() * 1000.0)
+}
+
+async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect to PostgreSQL (set BENCH_DATABASE_URL)");
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    client
+}
+
+#[tokio::main]
+async fn main() {
+    let admin_url = std::env::var("BENCH_DATABASE_URL")
+        .unwrap_or_else(|_| "postgresql://postgres@127.0.0.1:5432/postgres".to_owned());
+    let name = format!("kb_bench_{}", std::process::id());
+    let admin = connect(&admin_url).await;
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create bench database");
+    let mut url = url::Url::parse(&admin_url).expect("admin URL");
+    url.set_path(&format!("/{name}"));
+    let store = Store::new(pool::build(url.as_str(), 4).expect("pool"));
+    store.migrate().await.expect("migrate");
+    let table = ItemsFile::parse(
+        "bench-items.toml",
+        "[[items]]\nname = \"Key\"\nprobability = 0.5\n\n[[items]]\nname = \"Mug\"\nprobability = 0.3\n",
+    )
+    .expect("items");
+    let client = connect(url.as_str()).await;
+    items::sync(&client, &table).await.expect("items");
+    let rules = RaffleRules {
+        active_window: Duration::from_secs(600),
+        winner_cooldown: Duration::from_secs(600),
+        subscriber_luck: 2,
+        ignore_users: vec![],
+        only_when_live: false,
+    };
+    let engine = RaffleEngine::new(store.clone(), rules.clone(), Arc::new(UnknownLiveStatus));
+
+    println!("draw latency: tick -> committed raffle + outbox row (RAFFLE rounds on this machine)");
+    println!(
+        "{:>10} {:>7} {:>9} {:>9} {:>9} {:>12} {:>10}",
+        "viewers", "rounds", "p50 ms", "p95 ms", "max ms", "query ms", "draw ms"
+    );
+    for &size in SIZES {
+        let login = ChannelLogin::parse(&format!("bench{size}")).expect("login");
+        let channel_id: i64 = client
+            .query_one(
+                "INSERT INTO channels (login, display_name, twitch_user_id) VALUES ($1, $1, $1) RETURNING id",
+                &[&login.as_str()],
+            )
+            .await
+            .expect("channel")
+            .get(0);
+        client
+            .execute(
+                "INSERT INTO presence (channel_id, user_id, login, display_name, is_subscriber,
+                                       first_seen, last_seen, message_count)
+                 SELECT $1, (100000000 + g)::text, 'viewer' || g, 'Viewer' || g, g % 10 = 0,
+                        now(), now() - (g % 300) * interval '1 second', 1
+                 FROM generate_series(1, $2::bigint) AS g",
+                &[&channel_id, &size],
+            )
+            .await
+            .expect("presence");
+        client.batch_execute("ANALYZE presence").await.expect("analyze");
+        let rounds = if size >= 1_000_000 { 5 } else { 20 };
+        // One warm-up round, not counted.
+        let _ = engine
+            .run_round(&login, Trigger::Timer, Some(0))
+            .await
+            .expect("warm-up");
+        let mut times = Vec::new();
+        for slot in 1..=rounds {
+            let tick = Instant::now();
+            let result = engine
+                .run_round(&login, Trigger::Timer, Some(slot))
+                .await
+                .expect("round");
+            times.push(tick.elapsed());
+            assert!(matches!(result, RoundResult::Recorded(_)));
+        }
+        times.sort();
+        // The parts, measured in the same run.
+        let eligibility = EligibilityRules {
+            active_window: rules.active_window,
+            winner_cooldown: rules.winner_cooldown,
+            excluded_logins: vec![login.as_str().to_owned()],
+        };
+        let query_start = Instant::now();
+        let viewers = select_candidates(&client, channel_id, Some(login.as_str()), &eligibility)
+            .await
+            .expect("query");
+        let query_time = query_start.elapsed();
+        let snapshot = CandidateSnapshot::new(
+            viewers
+                .into_iter()
+                .map(|v| Candidate {
+                    weight: if v.is_subscriber { 2 } else { 1 },
+                    user_id: v.user_id,
+                })
+                .collect(),
+        )
+        .expect("snapshot");
+        let draw_items = vec![DrawItem {
+            name: "Key".into(),
+            probability: 1.0,
+            remaining_stock: None,
+        }];
+        let draw_start = Instant::now();
+        let _ = draw(&Seed::new([7; 32]), &snapshot, &draw_items);
+        let _ = snapshot.digest_hex();
+        let _ = snapshot.to_json();
+        let draw_time = draw_start.elapsed();
+        println!(
+            "{:>10} {:>7} {:>9} {:>9} {:>9} {:>12} {:>10}",
+            size,
+            rounds,
+            ms(percentile(&times, 0.5)),
+            ms(percentile(&times, 0.95)),
+            ms(*times.last().expect("rounds ran")),
+            ms(query_time),
+            ms(draw_time)
+        );
+    }
+    drop(client);
+    store.pool().close();
+    admin
+        .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .await
+        .expect("drop bench database");
+}
