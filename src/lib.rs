@@ -11,19 +11,22 @@
 //! - [`live_status`]: "is the stream live?" behind a trait (Helix implements it).
 //! - [`cli`]: the commands of SPEC §2 and their exit codes.
 //! - [`domain`]: the pure core (logins, items, the draw, announcements).
+//! - [`discord`]: the Discord webhook client and its typed errors.
+//! - [`delivery`]: the worker sending queued announcements from the outbox.
 //! - [`store`]: PostgreSQL, the only module with SQL: pool, migrations,
 //!   embedded server, one submodule per table group.
 //! - [`web`]: the warp server.
 //!
 //! Still to come, each in its own module around the same core: the Twitch
-//! chat listener and presence tracker (`twitch::irc`), the raffle scheduler,
-//! Discord delivery (`discord`, `delivery`) and the Twitch account
-//! connection (`twitch::auth`, `twitch::helix`).
+//! chat listener and presence tracker (`twitch::irc`), the raffle scheduler
+//! and the Twitch account connection (`twitch::auth`, `twitch::helix`).
 
 pub mod app;
 pub mod channel_set;
 pub mod cli;
 pub mod config;
+pub mod delivery;
+pub mod discord;
 pub mod domain;
 pub mod live_status;
 pub mod secret;
