@@ -1,6 +1,7 @@
 //! Discord delivery (issue 5, SPEC §6): the worker against the stand-in.
 
 use std::collections::BTreeSet;
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::fake_discord::{FakeDiscord, Reply, TOKEN};
-use crate::helpers::TestDatabase;
+use crate::helpers::{TestDatabase, free_port, kinoyubot, temp_data_dir};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -653,4 +654,77 @@ async fn a_rate_limit_answer_carries_retry_after_and_pauses_the_next_send() {
         "paused before sending again"
     );
     assert_eq!(sent.id, fake.received()[1].answered_id);
+}
+
+/// Starts `kinoyubot run` on `database` with extra environment.
+fn spawn_run(database: &TestDatabase, dir: &std::path::Path, env: &[(&str, String)]) -> std::process::Child {
+    let mut command = kinoyubot(dir);
+    command
+        .arg("run")
+        .env("DATABASE_URL", &database.url)
+        .env("HTTP_ADDR", format!("127.0.0.1:{}", free_port()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.spawn().expect("kinoyubot starts")
+}
+
+/// SIGTERM, then the exit code and standard output.
+async fn stop_run(mut child: std::process::Child) -> (Option<i32>, String) {
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let until = Instant::now() + DEADLINE;
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < until, "kinoyubot did not stop");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let output = child.wait_with_output().unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn kinoyubot_run_delivers_rows_queued_before_it_started() {
+    let (database, _store) = TestDatabase::migrated().await;
+    let client = database.client().await;
+    let fake = FakeDiscord::start().await;
+    let (raffle_id, outbox_id) = queue_raffle(&client).await;
+    let dir = temp_data_dir();
+
+    let child = spawn_run(
+        &database,
+        dir.path(),
+        &[("DISCORD_WEBHOOK_URL", fake.webhook_url().to_string())],
+    );
+    let sent = wait_for_status(&client, outbox_id, "sent").await;
+    let (code, stdout) = stop_run(child).await;
+
+    assert_eq!(code, Some(0));
+    let received = fake.received();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].raffle_id, Some(raffle_id));
+    assert_eq!(sent.discord_message_id, received[0].answered_id);
+    assert!(stdout.is_empty(), "nothing printed when a webhook is set: {stdout:?}");
+}
+
+#[tokio::test]
+async fn kinoyubot_run_without_a_webhook_prints_one_line_per_announcement() {
+    let (database, _store) = TestDatabase::migrated().await;
+    let client = database.client().await;
+    let (raffle_id, outbox_id) = queue_raffle(&client).await;
+    let dir = temp_data_dir();
+
+    let child = spawn_run(&database, dir.path(), &[]);
+    wait_for_status(&client, outbox_id, "sent").await;
+    let (code, stdout) = stop_run(child).await;
+
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        stdout,
+        format!("[raffle #{raffle_id}] #somestreamer: Viewer won Steam key (37 candidates, digest 9f2c1a3b4d5e…)\n")
+    );
 }
