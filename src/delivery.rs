@@ -190,6 +190,16 @@ impl DeliveryWorker {
             if shutdown.is_cancelled() {
                 break;
             }
+            // While Discord asks us to wait, claim nothing: a claimed row
+            // would hold its lock and a connection for the whole wait.
+            if let Destination::Webhook(client) = &self.destination
+                && let Some(wait) = client.ready_in()
+            {
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = tokio::time::sleep(wait) => {}
+                }
+            }
             let pause = match self.deliver_next().await {
                 Ok(Some(_)) => {
                     // More rows may be due: go straight on.

@@ -189,6 +189,13 @@ impl WebhookClient {
         })
     }
 
+    /// How long until this client may send again after Discord asked it to
+    /// wait; `None` when it may send now.
+    pub fn ready_in(&self) -> Option<Duration> {
+        self.pause_until()
+            .map(|at| at.saturating_duration_since(Instant::now()))
+    }
+
     fn pause_until(&self) -> Option<Instant> {
         let guard = self
             .not_before

@@ -728,3 +728,35 @@ async fn kinoyubot_run_without_a_webhook_prints_one_line_per_announcement() {
         format!("[raffle #{raffle_id}] #somestreamer: Viewer won Steam key (37 candidates, digest 9f2c1a3b4d5e…)\n")
     );
 }
+
+#[tokio::test]
+async fn shutdown_during_a_long_rate_limit_is_prompt_and_keeps_the_row() {
+    let (database, store) = TestDatabase::migrated().await;
+    let client = database.client().await;
+    let fake = FakeDiscord::start().await;
+    fake.push([Reply::RateLimited { retry_after: 60.0 }]);
+    let (_, outbox_id) = queue_raffle(&client).await;
+
+    let worker = RunningWorker::webhook(store, &fake.webhook_url(), fast_config());
+    fake.wait_for(1, DEADLINE).await;
+    let until = Instant::now() + DEADLINE;
+    let waiting = loop {
+        let current = row(&client, outbox_id).await;
+        if current.last_error.is_some() {
+            break current;
+        }
+        assert!(Instant::now() < until, "429 never recorded: {current:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let stopping = Instant::now();
+    worker.stop().await;
+
+    assert!(
+        stopping.elapsed() < Duration::from_secs(5),
+        "stopped without waiting out the 60 s"
+    );
+    assert_eq!(waiting.status, "pending");
+    assert_eq!(waiting.attempts, 0);
+    assert!(waiting.last_error.unwrap().contains("rate limited"));
+    assert_eq!(fake.received().len(), 1, "nothing sent during the pause");
+}
