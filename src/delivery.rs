@@ -226,16 +226,19 @@ impl DeliveryWorker {
         tracing::info!("delivery worker stopped");
     }
 
-    /// How long to wait with nothing due: until the next pending row is due,
-    /// at most one poll interval.
+    /// How long to wait when nothing could be claimed: until the next
+    /// pending row is due, at most one poll interval.
     async fn idle_pause(&self) -> Duration {
         let next = async {
             let client = self.store.pool().get().await?;
             outbox::next_due_in(&client).await
         };
         match next.await {
-            Ok(Some(due_in)) => due_in.min(self.config.poll_interval),
-            Ok(None) | Err(_) => self.config.poll_interval,
+            Ok(Some(due_in)) if !due_in.is_zero() => due_in.min(self.config.poll_interval),
+            // A row due now that could not be claimed is being sent by
+            // another worker: polling it in a tight loop would only load the
+            // database, so wait a poll interval (or a wake-up).
+            Ok(_) | Err(_) => self.config.poll_interval,
         }
     }
 

@@ -43,8 +43,9 @@ pub async fn enqueue(db: &impl Queryable, raffle_id: Option<i64>, announcement: 
         .ok_or_else(|| Error::Config("outbox row vanished while being queued".into()))
 }
 
-/// Where an outbox row stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Where an outbox row stands; serialises as in the JSON API (`"sent"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum DeliveryStatus {
     /// Waiting to be sent (possibly retrying after an error).
     Pending,
@@ -293,4 +294,21 @@ pub async fn list_failed(db: &impl Queryable, limit: i64) -> Result<Vec<FailedRo
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_text_round_trips_and_matches_the_json_api() {
+        for status in [DeliveryStatus::Pending, DeliveryStatus::Sent, DeliveryStatus::Failed] {
+            assert_eq!(DeliveryStatus::parse(status.as_str()), Some(status));
+            assert_eq!(
+                serde_json::to_value(status).expect("serialises"),
+                serde_json::json!(status.as_str())
+            );
+        }
+        assert_eq!(DeliveryStatus::parse("delivered"), None);
+    }
 }
