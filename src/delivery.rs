@@ -27,7 +27,8 @@
 //! * 2xx: `sent`, with Discord's message id and the time.
 //! * 429: rescheduled after `retry_after`; not counted as a failure.
 //! * 5xx, network errors: rescheduled with exponential backoff and jitter
-//!   ([`DeliveryConfig::backoff`]), counted in `attempts`, `last_error` set.
+//!   ([`DeliveryConfig::backoff`]), counted in `attempts`, `last_error` set;
+//!   the worker itself pauses as long before trying any other row.
 //! * Other 4xx: `failed` with the status and Discord's reason, logged.
 //!
 //! Without `DISCORD_WEBHOOK_URL` each announcement is printed as one line
@@ -151,7 +152,10 @@ pub struct DeliveryWorker {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Step {
     Sent,
-    Rescheduled,
+    /// Rate limited; the client holds back the next send by itself.
+    RateLimited,
+    /// A transient failure; the row is due again after this backoff.
+    Retrying(Duration),
     Failed,
 }
 
@@ -201,7 +205,18 @@ impl DeliveryWorker {
                 }
             }
             let pause = match self.deliver_next().await {
-                Ok(Some(_)) => {
+                Ok(Some(Step::Retrying(backoff))) => {
+                    // Discord (or stdout) is failing: back off as a whole
+                    // rather than trying every other queued row against it
+                    // at once. A wake-up does not cut this short.
+                    store_failures = 0;
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    continue;
+                }
+                Ok(Some(Step::Sent | Step::RateLimited | Step::Failed)) => {
                     // More rows may be due: go straight on.
                     store_failures = 0;
                     continue;
@@ -247,6 +262,7 @@ impl DeliveryWorker {
         let mut client = self.store.pool().get().await?;
         let tx = client.transaction().await?;
         let Some(row) = outbox::claim_due(&tx).await? else {
+            tx.rollback().await?;
             return Ok(None);
         };
         let span = tracing::info_span!(
@@ -290,7 +306,7 @@ impl DeliveryWorker {
                 let error = format!("rate limited by Discord; retrying after {retry_after:?}");
                 outbox::reschedule(tx, row.id, retry_after, &error, false).await?;
                 tracing::info!(?retry_after, "rate limited; waiting");
-                Ok(Step::Rescheduled)
+                Ok(Step::RateLimited)
             }
             Err(SendError::Discord(DeliveryError::Rejected { status, reason })) => {
                 let error = format!("Discord rejected the message: {status}: {reason}");
@@ -305,7 +321,7 @@ impl DeliveryWorker {
                 let error = e.to_string();
                 outbox::reschedule(tx, row.id, delay, &error, true).await?;
                 tracing::warn!(error = %e, cause = ?e, retry_in = ?delay, "announcement not sent; will retry");
-                Ok(Step::Rescheduled)
+                Ok(Step::Retrying(delay))
             }
         }
     }

@@ -761,3 +761,30 @@ async fn shutdown_during_a_long_rate_limit_is_prompt_and_keeps_the_row() {
     assert!(waiting.last_error.unwrap().contains("rate limited"));
     assert_eq!(fake.received().len(), 1, "nothing sent during the pause");
 }
+
+#[tokio::test]
+async fn a_server_error_pauses_the_worker_before_any_other_row() {
+    let (database, store) = TestDatabase::migrated().await;
+    let client = database.client().await;
+    let fake = FakeDiscord::start().await;
+    fake.push([Reply::Status(503)]);
+    let (_, first) = queue_raffle(&client).await;
+    let (_, second) = queue_raffle(&client).await;
+    let config = DeliveryConfig {
+        base_backoff: Duration::from_millis(300),
+        ..fast_config()
+    };
+
+    let worker = RunningWorker::webhook(store, &fake.webhook_url(), config);
+    wait_for_status(&client, first, "sent").await;
+    wait_for_status(&client, second, "sent").await;
+    worker.stop().await;
+
+    let received = fake.received();
+    assert_eq!(received.len(), 3);
+    let gap = received[1].at - received[0].at;
+    assert!(
+        gap >= config.base_backoff / 2,
+        "the other due row waited for the backoff too: {gap:?}"
+    );
+}
