@@ -17,6 +17,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::channel_set::ChannelSet;
 use crate::config::Settings;
+use crate::delivery::{DeliveryConfig, DeliveryNotifier, DeliveryWorker, Destination};
 use crate::domain::chat_command::ChatCommand;
 use crate::domain::items::ItemTable;
 use crate::live_status::{LiveStatus, UnknownLiveStatus};
@@ -33,6 +34,10 @@ pub const CHAT_COMMAND_QUEUE: usize = 64;
 /// How long in-flight HTTP requests get after shutdown begins.
 const HTTP_DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// How long the delivery worker gets to finish its in-flight send after
+/// shutdown begins: one whole webhook request plus recording it.
+const DELIVERY_DRAIN_TIMEOUT: Duration = Duration::from_secs(crate::discord::DEFAULT_REQUEST_TIMEOUT.as_secs() + 5);
+
 /// The assembled application.
 #[derive(Debug)]
 pub struct App {
@@ -44,6 +49,7 @@ pub struct App {
     engine: RaffleEngine,
     chat_command_tx: mpsc::Sender<ChatCommand>,
     chat_command_rx: mpsc::Receiver<ChatCommand>,
+    delivery: DeliveryWorker,
 }
 
 impl App {
@@ -89,13 +95,18 @@ impl App {
                     Err(e) => tracing::warn!(login = %record.login, error = %e, "skipping stored channel"),
                 }
             }
-            anyhow::Ok((listener, port, ChannelSet::new(initial)))
+            // Built here so a webhook client that cannot be set up stops the start.
+            let destination =
+                Destination::from_settings(&settings).context("DISCORD_WEBHOOK_URL: could not set up delivery")?;
+            let delivery = DeliveryWorker::new(database.store().clone(), destination, DeliveryConfig::default());
+            anyhow::Ok((listener, port, ChannelSet::new(initial), delivery))
         }
         .await;
         match prepared {
-            Ok((listener, port, channels)) => {
+            Ok((listener, port, channels, delivery)) => {
                 let live: Arc<dyn LiveStatus> = Arc::new(UnknownLiveStatus);
-                let engine = RaffleEngine::new(database.store().clone(), RaffleRules::from_settings(&settings), live);
+                let engine = RaffleEngine::new(database.store().clone(), RaffleRules::from_settings(&settings), live)
+                    .with_delivery_notifier(delivery.notifier());
                 let (chat_command_tx, chat_command_rx) = mpsc::channel(CHAT_COMMAND_QUEUE);
                 Ok(Self {
                     settings,
@@ -106,6 +117,7 @@ impl App {
                     engine,
                     chat_command_tx,
                     chat_command_rx,
+                    delivery,
                 })
             }
             Err(e) => {
@@ -147,6 +159,11 @@ impl App {
         &self.settings
     }
 
+    /// Wakes the delivery worker after an announcement was queued.
+    pub fn delivery_notifier(&self) -> DeliveryNotifier {
+        self.delivery.notifier()
+    }
+
     /// Serves until `shutdown` is cancelled, then stops everything in order.
     ///
     /// # Errors
@@ -181,6 +198,7 @@ impl App {
             .graceful(async move { server_shutdown.cancelled().await })
             .run();
         let mut server = tokio::spawn(server);
+        let mut delivery = tokio::spawn(self.delivery.run(shutdown.clone()));
         tracing::info!(port = self.port, "kinoyubot running");
 
         tokio::select! {
@@ -198,6 +216,16 @@ impl App {
         if !server.is_finished() && tokio::time::timeout(HTTP_DRAIN_TIMEOUT, &mut server).await.is_err() {
             tracing::warn!("HTTP connections still open after {HTTP_DRAIN_TIMEOUT:?}; closing them");
             server.abort();
+        }
+        // The worker finishes its in-flight send and records it before the
+        // database closes; an unfinished row stays pending for the next start.
+        match tokio::time::timeout(DELIVERY_DRAIN_TIMEOUT, &mut delivery).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "delivery worker stopped unexpectedly"),
+            Err(_) => {
+                tracing::warn!("delivery still busy after {DELIVERY_DRAIN_TIMEOUT:?}; stopping it");
+                delivery.abort();
+            }
         }
         self.database.close().await.context("could not stop the database")?;
         tracing::info!("stopped");

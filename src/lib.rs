@@ -13,19 +13,22 @@
 //! - [`domain`]: the pure core (logins, items, the draw, announcements).
 //! - [`raffle`]: one raffle round (every trigger), and `verify`.
 //! - [`scheduler`]: a slot-aligned timer per served channel; chat commands.
+//! - [`discord`]: the Discord webhook client and its typed errors.
+//! - [`delivery`]: the worker sending queued announcements from the outbox.
 //! - [`store`]: PostgreSQL, the only module with SQL: pool, migrations,
 //!   embedded server, one submodule per table group.
 //! - [`web`]: the warp server.
 //!
 //! Still to come, each in its own module around the same core: the Twitch
-//! chat listener and presence tracker (`twitch::irc`), the raffle scheduler,
-//! Discord delivery (`discord`, `delivery`) and the Twitch account
-//! connection (`twitch::auth`, `twitch::helix`).
+//! chat listener and presence tracker (`twitch::irc`), the raffle scheduler
+//! and the Twitch account connection (`twitch::auth`, `twitch::helix`).
 
 pub mod app;
 pub mod channel_set;
 pub mod cli;
 pub mod config;
+pub mod delivery;
+pub mod discord;
 pub mod domain;
 pub mod live_status;
 pub mod raffle;

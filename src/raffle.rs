@@ -16,6 +16,7 @@ use rand::TryRngCore as _;
 use serde_json::json;
 
 use crate::config::Settings;
+use crate::delivery::DeliveryNotifier;
 use crate::domain::announcement::Announcement;
 use crate::domain::channel::ChannelLogin;
 use crate::domain::draw::{self, Candidate, CandidateSnapshot, DrawItem, DrawOutcome, OutcomeKind, Seed};
@@ -124,8 +125,8 @@ pub struct RaffleEngine {
     live: Arc<dyn LiveStatus>,
     /// Channels for which "live status unknown" was already logged.
     warned_unknown_live: Arc<Mutex<HashSet<String>>>,
-    /// Poked after each committed announcement so delivery starts at once.
-    announced: Arc<tokio::sync::Notify>,
+    /// Woken after each committed announcement so delivery starts at once.
+    delivery: Option<DeliveryNotifier>,
 }
 
 impl std::fmt::Debug for RaffleEngine {
@@ -152,13 +153,16 @@ impl RaffleEngine {
             rules: Arc::new(rules),
             live,
             warned_unknown_live: Arc::default(),
-            announced: Arc::new(tokio::sync::Notify::new()),
+            delivery: None,
         }
     }
 
-    /// Notified whenever a round queues an announcement.
-    pub fn announced(&self) -> Arc<tokio::sync::Notify> {
-        Arc::clone(&self.announced)
+    /// Wakes this delivery worker whenever a round queues an announcement
+    /// (other instances' workers find it by polling).
+    #[must_use]
+    pub fn with_delivery_notifier(mut self, notifier: DeliveryNotifier) -> Self {
+        self.delivery = Some(notifier);
+        self
     }
 
     /// The rules in force.
@@ -279,8 +283,10 @@ impl RaffleEngine {
             outbox::enqueue(&transaction, Some(raffle_id), &announcement).await?;
         }
         transaction.commit().await?;
-        if winner.is_some() {
-            self.announced.notify_waiters();
+        if winner.is_some()
+            && let Some(delivery) = &self.delivery
+        {
+            delivery.wake();
         }
         tracing::info!(outcome = kind.as_str(), candidates = snapshot.len(), "raffle recorded");
         let record = raffles::find(&client, raffle_id)

@@ -4,7 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cli;
+mod delivery;
 mod embedded;
+mod fake_discord;
 mod helpers;
 mod migrations;
 mod raffles;

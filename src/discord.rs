@@ -1,0 +1,320 @@
+//! The Discord webhook client (SPEC §6): one POST per announcement.
+//!
+//! [`WebhookClient`] owns the webhook URL and an HTTP client with explicit
+//! timeouts. It knows Discord's HTTP answers and turns them into
+//! [`DeliveryError`] variants the delivery worker branches on; it knows
+//! nothing about the outbox or the database.
+//!
+//! The webhook URL embeds the webhook's token, so it is a [`Secret`]: it is
+//! exposed only to build the request, reqwest errors are stripped of their
+//! URL (`without_url`), and `Debug` prints `[redacted]`.
+//!
+//! Rate limits are respected in two ways: a 429 becomes
+//! [`DeliveryError::RateLimited`] with Discord's `retry_after`, and after any
+//! answer saying the bucket is empty (`X-RateLimit-Remaining: 0`) the next
+//! [`WebhookClient::send`] first waits `X-RateLimit-Reset-After`.
+
+use std::fmt;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+use tokio::time::Instant;
+use url::Url;
+
+use crate::secret::Secret;
+
+/// Default time allowed to open a connection to Discord.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default time allowed for a whole request, answer included.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Used when a 429 carries no usable `retry_after` at all.
+const FALLBACK_RETRY_AFTER: Duration = Duration::from_secs(1);
+/// Upper bound on any wait Discord asks for, so a garbled header cannot park
+/// the worker for days.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+/// Longest rejection reason kept (it ends up in `outbox.last_error`).
+const MAX_REASON_CHARS: usize = 300;
+
+/// A message Discord accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentMessage {
+    /// Discord's message id (a snowflake, as a string). `None` when the 2xx
+    /// answer carried no readable id; the message was posted all the same.
+    pub id: Option<String>,
+}
+
+/// Why a webhook POST did not post the message.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    /// 429: wait `retry_after`, then try again (not a failure).
+    #[error("rate limited by Discord; retry after {retry_after:?}")]
+    RateLimited {
+        /// How long Discord asks us to wait.
+        retry_after: Duration,
+    },
+    /// 5xx: Discord is having trouble; back off and retry.
+    #[error("Discord answered {0}")]
+    Server(StatusCode),
+    /// Any other non-success answer: retrying will not help.
+    #[error("Discord rejected the message: {status}: {reason}")]
+    Rejected {
+        /// The HTTP status.
+        status: StatusCode,
+        /// Discord's `message` (and `code`), or the start of the body.
+        reason: String,
+    },
+    /// No answer: connection refused or reset, timeout, DNS. The URL is
+    /// stripped from the error.
+    #[error("could not reach Discord: {0}")]
+    Network(#[source] reqwest::Error),
+    /// The HTTP client could not be built (TLS setup).
+    #[error("could not set up the HTTP client: {0}")]
+    Setup(#[source] reqwest::Error),
+}
+
+/// Posts messages to one Discord webhook.
+pub struct WebhookClient {
+    http: reqwest::Client,
+    /// The URL to POST to: the configured one plus `wait=true`.
+    url: Secret<Url>,
+    /// Do not send before this instant: set when Discord says the rate-limit
+    /// bucket is empty. A std mutex, held only to read or write the value.
+    not_before: Mutex<Option<Instant>>,
+}
+
+impl fmt::Debug for WebhookClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookClient")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WebhookClient {
+    /// A client for `url` with the default timeouts.
+    ///
+    /// # Errors
+    ///
+    /// [`DeliveryError::Setup`] when the HTTP client cannot be built.
+    pub fn new(url: &Secret<Url>) -> Result<Self, DeliveryError> {
+        Self::with_timeouts(url, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT)
+    }
+
+    /// A client for `url` with explicit connect and whole-request timeouts.
+    ///
+    /// Any query already in the URL (e.g. `thread_id`) is kept; `wait=true`
+    /// is set so Discord answers with the created message.
+    ///
+    /// # Errors
+    ///
+    /// [`DeliveryError::Setup`] when the HTTP client cannot be built.
+    pub fn with_timeouts(url: &Secret<Url>, connect: Duration, request: Duration) -> Result<Self, DeliveryError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(connect)
+            .timeout(request)
+            // A redirect would carry the body somewhere else; Discord does
+            // not redirect webhook posts, so treat one as a rejection.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("KinoYuBot/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| DeliveryError::Setup(e.without_url()))?;
+        Ok(Self {
+            http,
+            url: Secret::new(with_wait(url.expose())),
+            not_before: Mutex::new(None),
+        })
+    }
+
+    /// Posts `body` and returns the created message.
+    ///
+    /// Waits first if an earlier answer said the rate-limit bucket is empty.
+    ///
+    /// # Errors
+    ///
+    /// See [`DeliveryError`]; none of them contains the webhook URL.
+    pub async fn send(&self, body: &Value) -> Result<SentMessage, DeliveryError> {
+        if let Some(at) = self.pause_until() {
+            tokio::time::sleep_until(at).await;
+        }
+        let response = self
+            .http
+            .post(self.url.expose().clone())
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| DeliveryError::Network(e.without_url()))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        if header_f64(&headers, "x-ratelimit-remaining").is_some_and(|left| left <= 0.0)
+            && let Some(reset) = header_duration(&headers, "x-ratelimit-reset-after")
+        {
+            self.pause_for(reset);
+        }
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| DeliveryError::Network(e.without_url()))?;
+        let json: Option<Value> = serde_json::from_slice(&bytes).ok();
+
+        if status.is_success() {
+            let id = json.as_ref().and_then(|v| v.get("id")).and_then(|id| match id {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            });
+            return Ok(SentMessage { id });
+        }
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            let retry_after = json
+                .as_ref()
+                .and_then(|v| v.get("retry_after"))
+                .and_then(Value::as_f64)
+                .and_then(seconds)
+                .or_else(|| header_duration(&headers, "retry-after"))
+                .or_else(|| header_duration(&headers, "x-ratelimit-reset-after"))
+                .unwrap_or(FALLBACK_RETRY_AFTER);
+            self.pause_for(retry_after);
+            return Err(DeliveryError::RateLimited { retry_after });
+        }
+        if status.is_server_error() {
+            return Err(DeliveryError::Server(status));
+        }
+        Err(DeliveryError::Rejected {
+            status,
+            reason: rejection_reason(status, json.as_ref(), &bytes),
+        })
+    }
+
+    /// How long until this client may send again after Discord asked it to
+    /// wait; `None` when it may send now.
+    pub fn ready_in(&self) -> Option<Duration> {
+        self.pause_until()
+            .map(|at| at.saturating_duration_since(Instant::now()))
+    }
+
+    fn pause_until(&self) -> Option<Instant> {
+        let guard = self
+            .not_before
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        guard.filter(|at| *at > Instant::now())
+    }
+
+    fn pause_for(&self, wait: Duration) {
+        let at = Instant::now() + wait;
+        let mut guard = self
+            .not_before
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *guard = Some(guard.map_or(at, |old| old.max(at)));
+    }
+}
+
+/// `url` with `wait=true`, keeping every other query pair.
+fn with_wait(url: &Url) -> Url {
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(key, _)| key != "wait")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let mut url = url.clone();
+    url.query_pairs_mut()
+        .clear()
+        .extend_pairs(kept)
+        .append_pair("wait", "true");
+    url
+}
+
+/// A wait in seconds as Discord sends it; `None` for nonsense (negative, NaN).
+fn seconds(value: f64) -> Option<Duration> {
+    if !value.is_finite() || value < 0.0 {
+        return None;
+    }
+    Some(Duration::try_from_secs_f64(value).map_or(MAX_RETRY_AFTER, |d| d.min(MAX_RETRY_AFTER)))
+}
+
+fn header_f64(headers: &HeaderMap, name: &str) -> Option<f64> {
+    headers.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+fn header_duration(headers: &HeaderMap, name: &str) -> Option<Duration> {
+    header_f64(headers, name).and_then(seconds)
+}
+
+/// Discord's `message` and `code` (`Unknown Webhook (code 10015)`), else the
+/// start of the body, else the status's canonical reason.
+fn rejection_reason(status: StatusCode, json: Option<&Value>, body: &[u8]) -> String {
+    let message = json.and_then(|v| v.get("message")).and_then(Value::as_str);
+    let code = json.and_then(|v| v.get("code")).and_then(Value::as_i64);
+    let reason = match (message, code) {
+        (Some(message), Some(code)) => format!("{message} (code {code})"),
+        (Some(message), None) => message.to_owned(),
+        (None, Some(code)) => format!("code {code}"),
+        (None, None) => {
+            let text = String::from_utf8_lossy(body);
+            let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+            if text.is_empty() {
+                status.canonical_reason().unwrap_or("no reason given").to_owned()
+            } else {
+                text
+            }
+        }
+    };
+    crate::domain::announcement::truncate_with_ellipsis(&reason, MAX_REASON_CHARS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(text: &str) -> Url {
+        Url::parse(text).expect("valid URL")
+    }
+
+    #[test]
+    fn wait_is_added_and_other_query_pairs_are_kept() {
+        assert_eq!(
+            with_wait(&url("https://discord.com/api/webhooks/1/tok")).as_str(),
+            "https://discord.com/api/webhooks/1/tok?wait=true"
+        );
+        assert_eq!(
+            with_wait(&url("https://discord.com/api/webhooks/1/tok?thread_id=9&wait=false")).as_str(),
+            "https://discord.com/api/webhooks/1/tok?thread_id=9&wait=true"
+        );
+    }
+
+    #[test]
+    fn nonsense_waits_are_ignored_and_huge_ones_capped() {
+        assert_eq!(seconds(0.25), Some(Duration::from_millis(250)));
+        assert_eq!(seconds(-1.0), None);
+        assert_eq!(seconds(f64::NAN), None);
+        assert_eq!(seconds(1e30), Some(MAX_RETRY_AFTER));
+    }
+
+    #[test]
+    fn rejection_reason_prefers_discord_message_and_code() {
+        let json = serde_json::json!({"message": "Unknown Webhook", "code": 10015});
+        assert_eq!(
+            rejection_reason(StatusCode::NOT_FOUND, Some(&json), b""),
+            "Unknown Webhook (code 10015)"
+        );
+        assert_eq!(
+            rejection_reason(StatusCode::FORBIDDEN, None, b"<html>\n nope </html>"),
+            "<html> nope </html>"
+        );
+        assert_eq!(rejection_reason(StatusCode::GONE, None, b""), "Gone");
+    }
+
+    #[test]
+    fn debug_hides_the_url() {
+        let secret = Secret::new(url("https://discord.com/api/webhooks/1/supersecrettoken"));
+        let client = WebhookClient::new(&secret).expect("client builds");
+        let debug = format!("{client:?}");
+        assert!(!debug.contains("supersecrettoken"), "{debug}");
+        assert!(debug.contains("[redacted]"), "{debug}");
+    }
+}
