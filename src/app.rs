@@ -5,6 +5,7 @@
 //! port 0). [`App::run_until_stopped`] serves until the shutdown token fires,
 //! then stops the server, closes the pool and stops the embedded PostgreSQL.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -12,7 +13,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::channel_set::ChannelSet;
 use crate::config::Settings;
+use crate::domain::token_cipher::TokenCipher;
+use crate::live_status::{LiveStatus, UnknownLiveStatus};
 use crate::store::{Database, Store, channels};
+use crate::twitch::auth::manager::{TokenManager, TokenManagerConfig};
+use crate::twitch::auth::{TwitchAuth, token_key};
+use crate::twitch::helix::HelixClient;
+use crate::web::oauth::TwitchConnect;
 use crate::web::routes::{WebState, routes};
 
 /// Capacity of the chat-command queue from the chat listener to the raffle
@@ -23,6 +30,17 @@ pub const CHAT_COMMAND_QUEUE: usize = 64;
 /// How long in-flight HTTP requests get after shutdown begins.
 const HTTP_DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// How long the token manager gets to finish a cycle after shutdown begins.
+const TOKEN_MANAGER_DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The Twitch clients, built when `TWITCH_CLIENT_ID` and `TWITCH_CLIENT_SECRET` are set.
+#[derive(Debug, Clone)]
+struct TwitchParts {
+    auth: TwitchAuth,
+    cipher: TokenCipher,
+    helix: Arc<HelixClient>,
+}
+
 /// The assembled application.
 #[derive(Debug)]
 pub struct App {
@@ -31,6 +49,23 @@ pub struct App {
     listener: tokio::net::TcpListener,
     port: u16,
     channels: ChannelSet,
+    twitch: Option<TwitchParts>,
+    token_manager: TokenManagerConfig,
+}
+
+/// Builds the Twitch clients and reads (or creates) the token key.
+fn build_twitch(settings: &Settings) -> anyhow::Result<Option<TwitchParts>> {
+    let Some(auth) = TwitchAuth::from_settings(settings)? else {
+        return Ok(None);
+    };
+    let key = token_key::load_or_create(settings.token_key.as_ref(), &settings.data_dir)
+        .context("could not get the key that encrypts Twitch tokens")?;
+    let helix = Arc::new(HelixClient::new(auth.clone(), settings.twitch_api_url.clone()));
+    Ok(Some(TwitchParts {
+        auth,
+        cipher: TokenCipher::new(&key),
+        helix,
+    }))
 }
 
 impl App {
@@ -66,16 +101,19 @@ impl App {
                     Err(e) => tracing::warn!(login = %record.login, error = %e, "skipping stored channel"),
                 }
             }
-            anyhow::Ok((listener, port, ChannelSet::new(initial)))
+            let twitch = build_twitch(&settings)?;
+            anyhow::Ok((listener, port, ChannelSet::new(initial), twitch))
         }
         .await;
         match prepared {
-            Ok((listener, port, channels)) => Ok(Self {
+            Ok((listener, port, channels, twitch)) => Ok(Self {
                 settings,
                 database,
                 listener,
                 port,
                 channels,
+                twitch,
+                token_manager: TokenManagerConfig::default(),
             }),
             Err(e) => {
                 if let Err(close_error) = database.close().await {
@@ -106,6 +144,29 @@ impl App {
         &self.settings
     }
 
+    /// "Is this stream live?": Helix when Twitch credentials are set,
+    /// otherwise an answer that is always "unknown".
+    pub fn live_status(&self) -> Arc<dyn LiveStatus> {
+        match &self.twitch {
+            Some(twitch) => twitch.helix.clone(),
+            None => Arc::new(UnknownLiveStatus),
+        }
+    }
+
+    /// Replaces the token manager's timings (tests use short ones).
+    pub fn with_token_manager_config(mut self, config: TokenManagerConfig) -> Self {
+        self.token_manager = config;
+        self
+    }
+
+    /// The URL a streamer opens to connect (or reconnect) their account.
+    fn connect_url(&self) -> String {
+        format!(
+            "{}/auth/twitch",
+            self.settings.public_url.as_str().trim_end_matches('/')
+        )
+    }
+
     /// Serves until `shutdown` is cancelled, then stops everything in order.
     ///
     /// # Errors
@@ -114,7 +175,28 @@ impl App {
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let state = WebState {
             store: self.database.store().clone(),
+            channels: self.channels.clone(),
+            configured_channels: Arc::from(self.settings.twitch_channels.clone()),
+            admin_token: self.settings.admin_token.clone(),
+            twitch: self.twitch.as_ref().map(|twitch| TwitchConnect {
+                auth: twitch.auth.clone(),
+                cipher: twitch.cipher.clone(),
+                secure_cookie: self.settings.public_url.scheme() == "https",
+            }),
         };
+        let token_manager = self.twitch.as_ref().map(|twitch| {
+            let manager = TokenManager::new(
+                self.database.store().clone(),
+                twitch.auth.clone(),
+                twitch.cipher.clone(),
+                self.token_manager,
+                self.connect_url(),
+            );
+            tokio::spawn(manager.run(shutdown.clone()))
+        });
+        if token_manager.is_none() {
+            tracing::info!("TWITCH_CLIENT_ID/TWITCH_CLIENT_SECRET unset: Connect with Twitch and live status are off");
+        }
         let server_shutdown = shutdown.clone();
         let server = warp::serve(routes(state))
             .incoming(self.listener)
@@ -136,6 +218,14 @@ impl App {
         if !server.is_finished() && tokio::time::timeout(HTTP_DRAIN_TIMEOUT, &mut server).await.is_err() {
             tracing::warn!("HTTP connections still open after {HTTP_DRAIN_TIMEOUT:?}; closing them");
             server.abort();
+        }
+        if let Some(mut manager) = token_manager
+            && tokio::time::timeout(TOKEN_MANAGER_DRAIN_TIMEOUT, &mut manager)
+                .await
+                .is_err()
+        {
+            tracing::warn!("token manager still busy after {TOKEN_MANAGER_DRAIN_TIMEOUT:?}; stopping it");
+            manager.abort();
         }
         self.database.close().await.context("could not stop the database")?;
         tracing::info!("stopped");

@@ -7,9 +7,11 @@
 //! - [`draw`]: the seeded, replayable draw that the timer, `draw` and
 //!   `verify` share.
 //! - [`announcement`]: what is sent to Discord, escaped and within limits.
+//! - [`token_cipher`]: Twitch tokens encrypted at rest (ChaCha20-Poly1305).
 
 pub mod announcement;
 pub mod channel;
 pub mod chat_command;
 pub mod draw;
 pub mod items;
+pub mod token_cipher;

@@ -10,6 +10,7 @@ pub mod channels;
 pub mod database;
 pub mod embedded;
 pub mod migrate;
+pub mod oauth;
 pub mod outbox;
 pub mod pool;
 

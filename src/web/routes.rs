@@ -5,6 +5,14 @@ use std::convert::Infallible;
 use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::admin::{AdminRejection, admin_only};
+use super::oauth::{self, TwitchConnect};
+use crate::channel_set::ChannelSet;
+use crate::domain::channel::ChannelLogin;
+use crate::secret::SecretString;
 use crate::store::Store;
 
 /// Shared state handed to handlers.
@@ -12,6 +20,27 @@ use crate::store::Store;
 pub struct WebState {
     /// The database.
     pub store: Store,
+    /// Channels this instance serves; connecting adds to it.
+    pub channels: ChannelSet,
+    /// `TWITCH_CHANNELS` (+ `--channel`): never dropped by a disconnect.
+    pub configured_channels: Arc<[ChannelLogin]>,
+    /// `ADMIN_TOKEN`; `None` disables admin endpoints.
+    pub admin_token: Option<SecretString>,
+    /// Twitch OAuth, when `TWITCH_CLIENT_ID` and `TWITCH_CLIENT_SECRET` are set.
+    pub twitch: Option<TwitchConnect>,
+}
+
+impl WebState {
+    /// State with only a database: no served channels, no admin token, no Twitch.
+    pub fn new(store: Store) -> Self {
+        Self {
+            store,
+            channels: ChannelSet::new([]),
+            configured_channels: Arc::from(Vec::new()),
+            admin_token: None,
+            twitch: None,
+        }
+    }
 }
 
 /// Every route of the server, with JSON errors for anything unmatched.
@@ -21,9 +50,29 @@ pub fn routes(state: WebState) -> impl Filter<Extract = (impl Reply,), Error = I
         .map(|| warp::reply::json(&serde_json::json!({"status": "ok"})));
     let readyz = warp::path!("readyz")
         .and(warp::get())
-        .and(with_state(state))
+        .and(with_state(state.clone()))
         .then(|state: WebState| async move { readyz(&state).await });
-    healthz.or(readyz).recover(handle_rejection)
+    let auth_start = warp::path!("auth" / "twitch")
+        .and(warp::get())
+        .and(with_state(state.clone()))
+        .then(oauth::start);
+    let auth_callback = warp::path!("auth" / "callback")
+        .and(warp::get())
+        .and(with_state(state.clone()))
+        .and(warp::query::<HashMap<String, String>>())
+        .and(warp::cookie::optional::<String>(oauth::STATE_COOKIE))
+        .then(oauth::callback);
+    let disconnect = warp::path!("api" / "channels" / String / "connection")
+        .and(warp::delete())
+        .and(admin_only(state.admin_token.clone()))
+        .and(with_state(state))
+        .then(|login: String, state: WebState| oauth::disconnect(state, login));
+    healthz
+        .or(readyz)
+        .or(auth_start)
+        .or(auth_callback)
+        .or(disconnect)
+        .recover(handle_rejection)
 }
 
 fn with_state(state: WebState) -> impl Filter<Extract = (WebState,), Error = Infallible> + Clone {
@@ -53,6 +102,13 @@ pub fn json_error(status: StatusCode, message: &str) -> warp::reply::Response {
 }
 
 async fn handle_rejection(rejection: Rejection) -> Result<warp::reply::Response, Infallible> {
+    if let Some(admin) = rejection.find::<AdminRejection>() {
+        let status = match admin {
+            AdminRejection::Disabled => StatusCode::FORBIDDEN,
+            AdminRejection::Unauthorized => StatusCode::UNAUTHORIZED,
+        };
+        return Ok(json_error(status, admin.message()));
+    }
     let (status, message) = if rejection.is_not_found() {
         (StatusCode::NOT_FOUND, "not found")
     } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
