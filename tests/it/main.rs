@@ -5,7 +5,11 @@
 
 mod cli;
 mod embedded;
+mod fake_twitch;
 mod helpers;
 mod migrations;
+mod oauth;
+mod oauth_helix;
+mod oauth_tokens;
 mod run;
 mod web;
