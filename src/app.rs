@@ -181,7 +181,8 @@ impl App {
             twitch: self.twitch.as_ref().map(|twitch| TwitchConnect {
                 auth: twitch.auth.clone(),
                 cipher: twitch.cipher.clone(),
-                secure_cookie: self.settings.public_url.scheme() == "https",
+                helix: twitch.helix.clone(),
+                public_url: self.settings.public_url.clone(),
             }),
         };
         let token_manager = self.twitch.as_ref().map(|twitch| {

@@ -217,11 +217,9 @@ impl HelixClient {
     }
 
     async fn wait_for_rate_limit(&self) {
-        let until = self
-            .rate_limit
-            .lock()
-            .ok()
-            .and_then(|mut limit| limit.empty_until.take());
+        // Read, not taken: every caller waits until the reset, and the next
+        // response's headers say whether the bucket refilled.
+        let until = self.rate_limit.lock().ok().and_then(|limit| limit.empty_until);
         if let Some(reset) = until {
             let now = unix_now();
             if reset > now {

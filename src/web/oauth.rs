@@ -14,6 +14,7 @@
 //!   `TWITCH_CHANNELS`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -30,6 +31,7 @@ use crate::domain::token_cipher::{TokenCipher, TokenKind};
 use crate::secret::SecretString;
 use crate::store::{self, channels, oauth};
 use crate::twitch::auth::{AuthError, TwitchAuth};
+use crate::twitch::helix::HelixClient;
 
 /// Name of the cookie carrying the OAuth state.
 pub const STATE_COOKIE: &str = "kinoyubot_oauth_state";
@@ -43,8 +45,31 @@ pub struct TwitchConnect {
     pub auth: TwitchAuth,
     /// Encrypts tokens before they reach the database.
     pub cipher: TokenCipher,
-    /// Mark the state cookie `Secure` (when `PUBLIC_URL` is https).
-    pub secure_cookie: bool,
+    /// Helix, to learn the streamer's display name (`/validate` only gives the login).
+    pub helix: Arc<HelixClient>,
+    /// `PUBLIC_URL`: the state cookie is `Secure` when it is https, and its
+    /// path (for a bot behind a reverse proxy under a prefix) scopes the
+    /// cookie and the redirect to the dashboard.
+    pub public_url: url::Url,
+}
+
+impl TwitchConnect {
+    /// `PUBLIC_URL`'s path without a trailing slash (`""` at the root).
+    fn base_path(&self) -> &str {
+        self.public_url.path().trim_end_matches('/')
+    }
+
+    fn state_cookie(&self, value: &str, max_age: u64) -> String {
+        let secure = if self.public_url.scheme() == "https" {
+            "; Secure"
+        } else {
+            ""
+        };
+        format!(
+            "{STATE_COOKIE}={value}; Max-Age={max_age}; Path={}/auth; HttpOnly; SameSite=Lax{secure}",
+            self.base_path()
+        )
+    }
 }
 
 /// Escapes text for HTML element content and attribute values.
@@ -92,11 +117,6 @@ fn not_configured() -> Response {
 
 fn state_hash(state: &str) -> [u8; 32] {
     Sha256::digest(state.as_bytes()).into()
-}
-
-fn state_cookie(value: &str, max_age: u64, secure: bool) -> String {
-    let secure = if secure { "; Secure" } else { "" };
-    format!("{STATE_COOKIE}={value}; Max-Age={max_age}; Path=/auth; HttpOnly; SameSite=Lax{secure}")
 }
 
 fn with_header(mut response: Response, name: warp::http::header::HeaderName, value: &str) -> Response {
@@ -152,7 +172,7 @@ pub async fn start(state: WebState) -> Response {
     with_header(
         response,
         SET_COOKIE,
-        &state_cookie(oauth_state.expose(), STATE_LIFETIME.as_secs(), twitch.secure_cookie),
+        &twitch.state_cookie(oauth_state.expose(), STATE_LIFETIME.as_secs()),
     )
 }
 
@@ -242,7 +262,7 @@ pub async fn callback(state: WebState, query: HashMap<String, String>, cookie: O
         Ok(login) => {
             tracing::Span::current().record("channel", login.as_str());
             tracing::info!(channel = %login, "streamer connected their Twitch account");
-            redirect(StatusCode::SEE_OTHER, "/")
+            redirect(StatusCode::SEE_OTHER, &format!("{}/", twitch.base_path()))
         }
         Err(e) => {
             match &e {
@@ -255,7 +275,7 @@ pub async fn callback(state: WebState, query: HashMap<String, String>, cookie: O
         }
     };
     // The state is single use whatever happened: drop the cookie.
-    with_header(response, SET_COOKIE, &state_cookie("", 0, twitch.secure_cookie))
+    with_header(response, SET_COOKIE, &twitch.state_cookie("", 0))
 }
 
 async fn complete(
@@ -320,9 +340,17 @@ async fn complete(
     } else {
         tokens.scopes.clone()
     };
+    // Nice to have only: without it the login stands in for the display name.
+    let display_name = match twitch.helix.user_by_login(login.as_str()).await {
+        Ok(user) => user.filter(|u| u.id == user_id).map(|u| u.display_name),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not fetch the display name");
+            None
+        }
+    };
     let mut client = state.store.pool().get().await?;
     let transaction = client.transaction().await?;
-    let channel = channels::record_identity(&transaction, &login, &user_id, None).await?;
+    let channel = channels::record_identity(&transaction, &login, &user_id, display_name.as_deref()).await?;
     let access = twitch
         .cipher
         .encrypt(channel.id, TokenKind::Access, &tokens.access_token)?;
@@ -413,4 +441,47 @@ async fn revoke_all(twitch: &TwitchConnect, tokens: &oauth::StoredTokens) -> boo
         }
     }
     all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::Secret;
+
+    fn connect(public_url: &str) -> TwitchConnect {
+        let public_url = url::Url::parse(public_url).expect("url");
+        let auth = TwitchAuth::new(
+            "cid",
+            &SecretString::new("secret".into()),
+            &public_url,
+            &format!("{}/auth/callback", public_url.as_str().trim_end_matches('/')),
+        )
+        .expect("client");
+        TwitchConnect {
+            helix: Arc::new(HelixClient::new(auth.clone(), public_url.clone())),
+            auth,
+            cipher: TokenCipher::new(&Secret::new([1; 32])),
+            public_url,
+        }
+    }
+
+    #[test]
+    fn state_cookie_is_http_only_lax_and_secure_behind_https() {
+        assert_eq!(
+            connect("http://localhost:8080").state_cookie("abc", 600),
+            "kinoyubot_oauth_state=abc; Max-Age=600; Path=/auth; HttpOnly; SameSite=Lax"
+        );
+        assert_eq!(
+            connect("https://bot.example.com/kb/").state_cookie("abc", 0),
+            "kinoyubot_oauth_state=abc; Max-Age=0; Path=/kb/auth; HttpOnly; SameSite=Lax; Secure"
+        );
+    }
+
+    #[test]
+    fn html_is_escaped() {
+        assert_eq!(
+            escape_html(r#"<a href="x">'&'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
+    }
 }

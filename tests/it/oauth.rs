@@ -14,6 +14,7 @@ use kinoyubot::domain::token_cipher::{TokenCipher, TokenKind};
 use kinoyubot::secret::{Secret, SecretString};
 use kinoyubot::store::Store;
 use kinoyubot::twitch::auth::TwitchAuth;
+use kinoyubot::twitch::helix::HelixClient;
 use kinoyubot::web::oauth::{STATE_COOKIE, TwitchConnect};
 use kinoyubot::web::routes::{WebState, routes};
 use tokio_util::sync::CancellationToken;
@@ -74,7 +75,8 @@ impl OAuthSetup {
             twitch: Some(TwitchConnect {
                 auth: auth.clone(),
                 cipher: cipher.clone(),
-                secure_cookie: false,
+                helix: Arc::new(HelixClient::new(auth.clone(), fake.api_url())),
+                public_url: url::Url::parse("http://localhost:8080").expect("url"),
             }),
         };
         Self {
@@ -255,7 +257,7 @@ async fn connecting_through_the_running_app_stores_the_channel_and_joins_it() {
         .client()
         .await
         .query_one(
-            "SELECT c.twitch_user_id, c.needs_reauth, t.scopes FROM channels c
+            "SELECT c.twitch_user_id, c.needs_reauth, t.scopes, c.display_name FROM channels c
              JOIN twitch_tokens t ON t.channel_id = c.id WHERE c.login = 'twitchdev'",
             &[],
         )
@@ -264,6 +266,7 @@ async fn connecting_through_the_running_app_stores_the_channel_and_joins_it() {
     assert_eq!(row.get::<_, Option<String>>(0).as_deref(), Some("141981764"));
     assert!(!row.get::<_, bool>(1));
     assert_eq!(row.get::<_, Vec<String>>(2), ["chat:edit", "chat:read"]);
+    assert_eq!(row.get::<_, String>(3), "TwitchDev", "display name from Helix");
     assert!(
         data_dir.path().join("token.key").exists(),
         "key generated without TOKEN_KEY"
