@@ -1,12 +1,11 @@
 //! Route table and handlers.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
-
-use std::collections::HashMap;
-use std::sync::Arc;
 
 use super::admin::{AdminRejection, admin_only};
 use super::oauth::{self, TwitchConnect};
@@ -103,11 +102,17 @@ pub fn json_error(status: StatusCode, message: &str) -> warp::reply::Response {
 
 async fn handle_rejection(rejection: Rejection) -> Result<warp::reply::Response, Infallible> {
     if let Some(admin) = rejection.find::<AdminRejection>() {
-        let status = match admin {
-            AdminRejection::Disabled => StatusCode::FORBIDDEN,
-            AdminRejection::Unauthorized => StatusCode::UNAUTHORIZED,
+        let mut response = match admin {
+            AdminRejection::Disabled => json_error(StatusCode::FORBIDDEN, admin.message()),
+            AdminRejection::Unauthorized => json_error(StatusCode::UNAUTHORIZED, admin.message()),
         };
-        return Ok(json_error(status, admin.message()));
+        if *admin == AdminRejection::Unauthorized {
+            response.headers_mut().insert(
+                warp::http::header::WWW_AUTHENTICATE,
+                warp::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        return Ok(response);
     }
     let (status, message) = if rejection.is_not_found() {
         (StatusCode::NOT_FOUND, "not found")

@@ -488,6 +488,7 @@ async fn disconnect_is_admin_only_revokes_at_twitch_and_forgets_the_tokens() {
     };
     let unauthorized = delete(None, "twitchdev").reply(&filter).await;
     assert_eq!(unauthorized.status(), 401);
+    assert_eq!(unauthorized.headers()["www-authenticate"], "Bearer");
     let wrong = delete(Some("Bearer nope"), "twitchdev").reply(&filter).await;
     assert_eq!(wrong.status(), 401);
     let body: serde_json::Value = serde_json::from_slice(wrong.body()).expect("json");
