@@ -5,12 +5,11 @@
 //! port 0). [`App::run_until_stopped`] serves until the shutdown token fires,
 //! then stops the server, closes the pool and stops the embedded PostgreSQL.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
-
-use std::sync::Arc;
 
 use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
@@ -20,10 +19,15 @@ use crate::config::Settings;
 use crate::delivery::{DeliveryConfig, DeliveryNotifier, DeliveryWorker, Destination};
 use crate::domain::chat_command::ChatCommand;
 use crate::domain::items::ItemTable;
+use crate::domain::token_cipher::TokenCipher;
 use crate::live_status::{LiveStatus, UnknownLiveStatus};
 use crate::raffle::{RaffleEngine, RaffleRules};
 use crate::scheduler::{RaffleScheduler, handle_chat_commands};
 use crate::store::{Database, Store, channels, items};
+use crate::twitch::auth::manager::{TokenManager, TokenManagerConfig};
+use crate::twitch::auth::{TwitchAuth, token_key};
+use crate::twitch::helix::HelixClient;
+use crate::web::oauth::TwitchConnect;
 use crate::web::routes::{WebState, routes};
 
 /// Capacity of the chat-command queue from the chat listener to the raffle
@@ -38,6 +42,17 @@ const HTTP_DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
 /// shutdown begins: one whole webhook request plus recording it.
 const DELIVERY_DRAIN_TIMEOUT: Duration = Duration::from_secs(crate::discord::DEFAULT_REQUEST_TIMEOUT.as_secs() + 5);
 
+/// How long the token manager gets to finish a cycle after shutdown begins.
+const TOKEN_MANAGER_DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The Twitch clients, built when `TWITCH_CLIENT_ID` and `TWITCH_CLIENT_SECRET` are set.
+#[derive(Debug, Clone)]
+struct TwitchParts {
+    auth: TwitchAuth,
+    cipher: TokenCipher,
+    helix: Arc<HelixClient>,
+}
+
 /// The assembled application.
 #[derive(Debug)]
 pub struct App {
@@ -50,6 +65,23 @@ pub struct App {
     chat_command_tx: mpsc::Sender<ChatCommand>,
     chat_command_rx: mpsc::Receiver<ChatCommand>,
     delivery: DeliveryWorker,
+    twitch: Option<TwitchParts>,
+    token_manager: TokenManagerConfig,
+}
+
+/// Builds the Twitch clients and reads (or creates) the token key.
+fn build_twitch(settings: &Settings) -> anyhow::Result<Option<TwitchParts>> {
+    let Some(auth) = TwitchAuth::from_settings(settings)? else {
+        return Ok(None);
+    };
+    let key = token_key::load_or_create(settings.token_key.as_ref(), &settings.data_dir)
+        .context("could not get the key that encrypts Twitch tokens")?;
+    let helix = Arc::new(HelixClient::new(auth.clone(), settings.twitch_api_url.clone()));
+    Ok(Some(TwitchParts {
+        auth,
+        cipher: TokenCipher::new(&key),
+        helix,
+    }))
 }
 
 impl App {
@@ -99,12 +131,16 @@ impl App {
             let destination =
                 Destination::from_settings(&settings).context("DISCORD_WEBHOOK_URL: could not set up delivery")?;
             let delivery = DeliveryWorker::new(database.store().clone(), destination, DeliveryConfig::default());
-            anyhow::Ok((listener, port, ChannelSet::new(initial), delivery))
+            let twitch = build_twitch(&settings)?;
+            anyhow::Ok((listener, port, ChannelSet::new(initial), delivery, twitch))
         }
         .await;
         match prepared {
-            Ok((listener, port, channels, delivery)) => {
-                let live: Arc<dyn LiveStatus> = Arc::new(UnknownLiveStatus);
+            Ok((listener, port, channels, delivery, twitch)) => {
+                let live: Arc<dyn LiveStatus> = match &twitch {
+                    Some(twitch) => twitch.helix.clone(),
+                    None => Arc::new(UnknownLiveStatus),
+                };
                 let engine = RaffleEngine::new(database.store().clone(), RaffleRules::from_settings(&settings), live)
                     .with_delivery_notifier(delivery.notifier());
                 let (chat_command_tx, chat_command_rx) = mpsc::channel(CHAT_COMMAND_QUEUE);
@@ -118,6 +154,8 @@ impl App {
                     chat_command_tx,
                     chat_command_rx,
                     delivery,
+                    twitch,
+                    token_manager: TokenManagerConfig::default(),
                 })
             }
             Err(e) => {
@@ -164,12 +202,36 @@ impl App {
         self.delivery.notifier()
     }
 
+    /// "Is this stream live?": Helix when Twitch credentials are set,
+    /// otherwise an answer that is always "unknown".
+    pub fn live_status(&self) -> Arc<dyn LiveStatus> {
+        match &self.twitch {
+            Some(twitch) => twitch.helix.clone(),
+            None => Arc::new(UnknownLiveStatus),
+        }
+    }
+
+    /// Replaces the token manager's timings (tests use short ones).
+    pub fn with_token_manager_config(mut self, config: TokenManagerConfig) -> Self {
+        self.token_manager = config;
+        self
+    }
+
+    /// The URL a streamer opens to connect (or reconnect) their account.
+    fn connect_url(&self) -> String {
+        format!(
+            "{}/auth/twitch",
+            self.settings.public_url.as_str().trim_end_matches('/')
+        )
+    }
+
     /// Serves until `shutdown` is cancelled, then stops everything in order.
     ///
     /// # Errors
     ///
     /// When the embedded database fails to stop.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let connect_url = self.connect_url();
         let tasks = TaskTracker::new();
         tasks.spawn(
             RaffleScheduler::new(
@@ -184,14 +246,34 @@ impl App {
             self.chat_command_rx,
             shutdown.clone(),
         ));
-        drop(self.chat_command_tx);
         tasks.close();
 
         let state = WebState {
             store: self.database.store().clone(),
             engine: self.engine.clone(),
+            channels: self.channels.clone(),
+            configured_channels: Arc::from(self.settings.twitch_channels.clone()),
             admin_token: self.settings.admin_token.clone(),
+            twitch: self.twitch.as_ref().map(|twitch| TwitchConnect {
+                auth: twitch.auth.clone(),
+                cipher: twitch.cipher.clone(),
+                helix: twitch.helix.clone(),
+                public_url: self.settings.public_url.clone(),
+            }),
         };
+        let token_manager = self.twitch.as_ref().map(|twitch| {
+            let manager = TokenManager::new(
+                self.database.store().clone(),
+                twitch.auth.clone(),
+                twitch.cipher.clone(),
+                self.token_manager,
+                connect_url.clone(),
+            );
+            tokio::spawn(manager.run(shutdown.clone()))
+        });
+        if token_manager.is_none() {
+            tracing::info!("TWITCH_CLIENT_ID/TWITCH_CLIENT_SECRET unset: Connect with Twitch and live status are off");
+        }
         let server_shutdown = shutdown.clone();
         let server = warp::serve(routes(state))
             .incoming(self.listener)
@@ -226,6 +308,14 @@ impl App {
                 tracing::warn!("delivery still busy after {DELIVERY_DRAIN_TIMEOUT:?}; stopping it");
                 delivery.abort();
             }
+        }
+        if let Some(mut manager) = token_manager
+            && tokio::time::timeout(TOKEN_MANAGER_DRAIN_TIMEOUT, &mut manager)
+                .await
+                .is_err()
+        {
+            tracing::warn!("token manager still busy after {TOKEN_MANAGER_DRAIN_TIMEOUT:?}; stopping it");
+            manager.abort();
         }
         self.database.close().await.context("could not stop the database")?;
         tracing::info!("stopped");

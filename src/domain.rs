@@ -8,6 +8,7 @@
 //!   `verify` share.
 //! - [`slot`]: timer slots, `floor(now / RAFFLE_INTERVAL)`.
 //! - [`announcement`]: what is sent to Discord, escaped and within limits.
+//! - [`token_cipher`]: Twitch tokens encrypted at rest (ChaCha20-Poly1305).
 
 pub mod announcement;
 pub mod channel;
@@ -15,3 +16,4 @@ pub mod chat_command;
 pub mod draw;
 pub mod items;
 pub mod slot;
+pub mod token_cipher;

@@ -17,11 +17,12 @@
 //! - [`delivery`]: the worker sending queued announcements from the outbox.
 //! - [`store`]: PostgreSQL, the only module with SQL: pool, migrations,
 //!   embedded server, one submodule per table group.
+//! - [`twitch`]: Twitch account connection (`twitch::auth`: OAuth2, token
+//!   key, token manager) and the Helix API (`twitch::helix`: live status).
 //! - [`web`]: the warp server.
 //!
 //! Still to come, each in its own module around the same core: the Twitch
-//! chat listener and presence tracker (`twitch::irc`), the raffle scheduler
-//! and the Twitch account connection (`twitch::auth`, `twitch::helix`).
+//! chat listener and presence tracker (`twitch::irc`).
 
 pub mod app;
 pub mod channel_set;
@@ -37,4 +38,5 @@ pub mod secret;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;
+pub mod twitch;
 pub mod web;

@@ -63,6 +63,22 @@ pub struct RaffleRules {
     pub only_when_live: bool,
 }
 
+impl Default for RaffleRules {
+    /// The defaults of SPEC §3.
+    fn default() -> Self {
+        Self {
+            active_window: Duration::from_secs(600),
+            winner_cooldown: Duration::ZERO,
+            subscriber_luck: crate::config::DEFAULT_SUBSCRIBER_LUCK,
+            ignore_users: crate::config::DEFAULT_IGNORE_USERS
+                .iter()
+                .filter_map(|login| ChannelLogin::parse(login).ok())
+                .collect(),
+            only_when_live: true,
+        }
+    }
+}
+
 impl RaffleRules {
     /// The rules of these settings.
     pub fn from_settings(settings: &Settings) -> Self {

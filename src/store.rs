@@ -11,6 +11,7 @@ pub mod database;
 pub mod embedded;
 pub mod items;
 pub mod migrate;
+pub mod oauth;
 pub mod outbox;
 pub mod pool;
 pub mod raffles;

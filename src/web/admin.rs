@@ -1,64 +1,137 @@
-//! Admin authentication: `Authorization: Bearer ADMIN_TOKEN` (SPEC §8).
+//! The admin check for admin endpoints (SPEC §8): `Authorization: Bearer
+//! ADMIN_TOKEN`, compared in constant time. Unset `ADMIN_TOKEN` → every
+//! admin request is refused with 403.
 //!
-//! Unset `ADMIN_TOKEN` → 403 for every admin route. A missing or wrong token
-//! → 401. The comparison hashes both sides and compares the digests in
-//! constant time, so timing reveals neither the token nor its length.
+//! Use [`admin_only`] after the path filters of a route, so unknown paths
+//! still answer 404:
+//!
+//! ```ignore
+//! warp::path!("api" / "channels" / String / "draw")
+//!     .and(warp::post())
+//!     .and(admin_only(state.admin_token.clone()))
+//! ```
+//!
+//! Rejections become JSON errors in `routes::handle_rejection`.
 
-use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+use sha2::{Digest as _, Sha256};
 use warp::{Filter, Rejection};
 
 use crate::secret::SecretString;
 
-/// Rejection: admin endpoints are disabled (no `ADMIN_TOKEN`).
-#[derive(Debug)]
-pub struct AdminDisabled;
-impl warp::reject::Reject for AdminDisabled {}
-
-/// Rejection: missing or wrong bearer token.
-#[derive(Debug)]
-pub struct Unauthorized;
-impl warp::reject::Reject for Unauthorized {}
-
-/// Whether `presented` equals `expected`, in time independent of both.
-pub fn tokens_match(presented: &str, expected: &str) -> bool {
-    let a = Sha256::digest(presented.as_bytes());
-    let b = Sha256::digest(expected.as_bytes());
-    a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// Why an admin request was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminRejection {
+    /// `ADMIN_TOKEN` is not set: admin endpoints are off (403).
+    Disabled,
+    /// No bearer token, or the wrong one (401).
+    Unauthorized,
 }
 
-/// A filter that passes only requests carrying the admin bearer token.
-pub fn admin_only(token: Option<SecretString>) -> impl Filter<Extract = (), Error = Rejection> + Clone {
+impl warp::reject::Reject for AdminRejection {}
+
+impl AdminRejection {
+    /// The message shown to the client.
+    pub fn message(self) -> &'static str {
+        match self {
+            AdminRejection::Disabled => "admin endpoints are disabled; set ADMIN_TOKEN to enable them",
+            AdminRejection::Unauthorized => "missing or wrong admin token (Authorization: Bearer ADMIN_TOKEN)",
+        }
+    }
+}
+
+/// Passes admin requests, rejects the rest with an [`AdminRejection`].
+pub fn admin_only(admin_token: Option<SecretString>) -> impl Filter<Extract = (), Error = Rejection> + Clone {
+    let admin_token = Arc::new(admin_token);
     warp::header::optional::<String>("authorization")
         .and_then(move |header: Option<String>| {
-            let token = token.clone();
-            async move {
-                let Some(expected) = token else {
-                    return Err(warp::reject::custom(AdminDisabled));
-                };
-                let presented = header
-                    .as_deref()
-                    .and_then(|h| h.strip_prefix("Bearer "))
-                    .map(str::trim)
-                    .unwrap_or_default();
-                if !presented.is_empty() && tokens_match(presented, expected.expose()) {
-                    Ok(())
-                } else {
-                    Err(warp::reject::custom(Unauthorized))
-                }
-            }
+            let admin_token = Arc::clone(&admin_token);
+            async move { check((*admin_token).as_ref(), header.as_deref()).map_err(warp::reject::custom) }
         })
         .untuple_one()
+}
+
+/// The check itself, separate from warp for unit tests.
+///
+/// # Errors
+///
+/// [`AdminRejection::Disabled`] without a configured token,
+/// [`AdminRejection::Unauthorized`] for a missing or wrong one.
+pub fn check(admin_token: Option<&SecretString>, authorization: Option<&str>) -> Result<(), AdminRejection> {
+    let expected = admin_token.ok_or(AdminRejection::Disabled)?;
+    let presented = authorization
+        .and_then(|value| {
+            let (scheme, token) = value.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        })
+        .ok_or(AdminRejection::Unauthorized)?;
+    if constant_time_eq(expected.expose().as_bytes(), presented.as_bytes()) {
+        Ok(())
+    } else {
+        Err(AdminRejection::Unauthorized)
+    }
+}
+
+/// Compares SHA-256 digests byte by byte without an early exit, so the time
+/// taken says nothing about how much of the token was right (hashing first
+/// also hides the token's length).
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let (a, b) = (Sha256::digest(a), Sha256::digest(b));
+    a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn token() -> SecretString {
+        SecretString::new("s3cret-admin".into())
+    }
+
     #[test]
-    fn tokens_match_only_when_equal() {
-        assert!(tokens_match("s3cret-token", "s3cret-token"));
-        assert!(!tokens_match("s3cret-tokem", "s3cret-token"));
-        assert!(!tokens_match("", "s3cret-token"));
-        assert!(!tokens_match("s3cret-token-longer", "s3cret-token"));
+    fn the_right_bearer_token_passes() {
+        assert_eq!(check(Some(&token()), Some("Bearer s3cret-admin")), Ok(()));
+        assert_eq!(check(Some(&token()), Some("bearer  s3cret-admin ")), Ok(()));
+    }
+
+    #[test]
+    fn wrong_missing_or_malformed_tokens_are_unauthorized() {
+        for header in [
+            None,
+            Some(""),
+            Some("Bearer"),
+            Some("Bearer wrong"),
+            Some("Bearer s3cret-admi"),
+            Some("Basic s3cret-admin"),
+            Some("s3cret-admin"),
+        ] {
+            assert_eq!(
+                check(Some(&token()), header),
+                Err(AdminRejection::Unauthorized),
+                "{header:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn unset_admin_token_disables_admin_endpoints() {
+        assert_eq!(check(None, Some("Bearer anything")), Err(AdminRejection::Disabled));
+    }
+
+    #[tokio::test]
+    async fn the_filter_rejects_with_the_reason() {
+        let filter = admin_only(Some(token())).map(|| "ok");
+        let passed = warp::test::request()
+            .header("authorization", "Bearer s3cret-admin")
+            .filter(&filter)
+            .await;
+        assert_eq!(passed.ok(), Some("ok"));
+        let refused = warp::test::request()
+            .header("authorization", "Bearer nope")
+            .filter(&filter)
+            .await
+            .expect_err("rejected");
+        assert_eq!(refused.find::<AdminRejection>(), Some(&AdminRejection::Unauthorized));
     }
 }

@@ -1,13 +1,19 @@
 //! Route table and handlers.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
-use super::admin::{AdminDisabled, Unauthorized, admin_only};
+use super::admin::{AdminRejection, admin_only};
 use super::api;
-use crate::raffle::RaffleEngine;
+use super::oauth::{self, TwitchConnect};
+use crate::channel_set::ChannelSet;
+use crate::domain::channel::ChannelLogin;
+use crate::live_status::UnknownLiveStatus;
+use crate::raffle::{RaffleEngine, RaffleRules};
 use crate::secret::SecretString;
 use crate::store::Store;
 
@@ -18,8 +24,29 @@ pub struct WebState {
     pub store: Store,
     /// Runs raffle rounds for the admin draw endpoint.
     pub engine: RaffleEngine,
-    /// `ADMIN_TOKEN`; `None` disables admin routes (403).
+    /// Channels this instance serves; connecting adds to it.
+    pub channels: ChannelSet,
+    /// `TWITCH_CHANNELS` (+ `--channel`): never dropped by a disconnect.
+    pub configured_channels: Arc<[ChannelLogin]>,
+    /// `ADMIN_TOKEN`; `None` disables admin endpoints.
     pub admin_token: Option<SecretString>,
+    /// Twitch OAuth, when `TWITCH_CLIENT_ID` and `TWITCH_CLIENT_SECRET` are set.
+    pub twitch: Option<TwitchConnect>,
+}
+
+impl WebState {
+    /// State with only a database: no served channels, no admin token, no
+    /// Twitch, and a raffle engine with the default rules (SPEC §3).
+    pub fn new(store: Store) -> Self {
+        Self {
+            engine: RaffleEngine::new(store.clone(), RaffleRules::default(), Arc::new(UnknownLiveStatus)),
+            store,
+            channels: ChannelSet::new([]),
+            configured_channels: Arc::from(Vec::new()),
+            admin_token: None,
+            twitch: None,
+        }
+    }
 }
 
 /// Every route of the server, with JSON errors for anything unmatched.
@@ -34,7 +61,7 @@ pub fn routes(state: WebState) -> impl Filter<Extract = (impl Reply,), Error = I
     let raffles = warp::path!("api" / "raffles")
         .and(warp::get())
         .and(with_state(state.clone()))
-        .and(warp::query::<std::collections::HashMap<String, String>>())
+        .and(warp::query::<HashMap<String, String>>())
         .then(api::list_raffles);
     let admin = admin_only(state.admin_token.clone());
     let draw = warp::path!("api" / "channels" / String / "draw")
@@ -49,9 +76,24 @@ pub fn routes(state: WebState) -> impl Filter<Extract = (impl Reply,), Error = I
         .then(|login: String, state: WebState| api::set_paused(state, login, true));
     let resume = warp::path!("api" / "channels" / String / "resume")
         .and(warp::post())
+        .and(admin.clone())
+        .and(with_state(state.clone()))
+        .then(|login: String, state: WebState| api::set_paused(state, login, false));
+    let auth_start = warp::path!("auth" / "twitch")
+        .and(warp::get())
+        .and(with_state(state.clone()))
+        .then(oauth::start);
+    let auth_callback = warp::path!("auth" / "callback")
+        .and(warp::get())
+        .and(with_state(state.clone()))
+        .and(warp::query::<HashMap<String, String>>())
+        .and(warp::cookie::optional::<String>(oauth::STATE_COOKIE))
+        .then(oauth::callback);
+    let disconnect = warp::path!("api" / "channels" / String / "connection")
+        .and(warp::delete())
         .and(admin)
         .and(with_state(state))
-        .then(|login: String, state: WebState| api::set_paused(state, login, false));
+        .then(|login: String, state: WebState| oauth::disconnect(state, login));
     healthz
         .or(readyz)
         .unify()
@@ -63,6 +105,9 @@ pub fn routes(state: WebState) -> impl Filter<Extract = (impl Reply,), Error = I
         .unify()
         .or(resume)
         .unify()
+        .or(auth_start)
+        .or(auth_callback)
+        .or(disconnect)
         .recover(handle_rejection)
 }
 
@@ -93,19 +138,18 @@ pub fn json_error(status: StatusCode, message: &str) -> warp::reply::Response {
 }
 
 async fn handle_rejection(rejection: Rejection) -> Result<warp::reply::Response, Infallible> {
-    if rejection.find::<AdminDisabled>().is_some() {
-        return Ok(json_error(
-            StatusCode::FORBIDDEN,
-            "admin endpoints are disabled: set ADMIN_TOKEN to enable them",
-        ));
-    }
-    if rejection.find::<Unauthorized>().is_some() {
-        let reply = warp::reply::with_header(
-            json_error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token"),
-            "www-authenticate",
-            "Bearer",
-        );
-        return Ok(reply.into_response());
+    if let Some(admin) = rejection.find::<AdminRejection>() {
+        let mut response = match admin {
+            AdminRejection::Disabled => json_error(StatusCode::FORBIDDEN, admin.message()),
+            AdminRejection::Unauthorized => json_error(StatusCode::UNAUTHORIZED, admin.message()),
+        };
+        if *admin == AdminRejection::Unauthorized {
+            response.headers_mut().insert(
+                warp::http::header::WWW_AUTHENTICATE,
+                warp::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        return Ok(response);
     }
     let (status, message) = if rejection.is_not_found() {
         (StatusCode::NOT_FOUND, "not found")

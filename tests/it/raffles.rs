@@ -638,9 +638,9 @@ async fn draw_command_prints_the_raffle_and_refuses_unknown_channels() {
 
 fn web_state(store: &Store, admin_token: Option<&str>) -> WebState {
     WebState {
-        store: store.clone(),
         engine: engine(store, rules()),
         admin_token: admin_token.map(|t| SecretString::new(t.to_owned())),
+        ..WebState::new(store.clone())
     }
 }
 

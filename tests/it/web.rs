@@ -1,22 +1,9 @@
 //! HTTP routes that need no running app.
 
-use std::sync::Arc;
-
-use kinoyubot::live_status::UnknownLiveStatus;
-use kinoyubot::raffle::{RaffleEngine, RaffleRules};
 use kinoyubot::store::{Store, pool};
 use kinoyubot::web::routes::{WebState, routes};
 
 use crate::helpers::TestDatabase;
-
-fn state(store: Store) -> WebState {
-    let rules = RaffleRules::from_settings(&kinoyubot::config::Settings::defaults().expect("defaults"));
-    WebState {
-        engine: RaffleEngine::new(store.clone(), rules, Arc::new(UnknownLiveStatus)),
-        store,
-        admin_token: None,
-    }
-}
 
 fn unreachable_store() -> Store {
     // Port 1 on loopback: nothing listens there, so every connection fails fast.
@@ -25,7 +12,7 @@ fn unreachable_store() -> Store {
 
 #[tokio::test]
 async fn readyz_is_503_when_the_database_is_unreachable_and_healthz_still_200() {
-    let filter = routes(state(unreachable_store()));
+    let filter = routes(WebState::new(unreachable_store()));
     let ready = warp::test::request().path("/readyz").reply(&filter).await;
     assert_eq!(ready.status(), 503);
     let body: serde_json::Value = serde_json::from_slice(ready.body()).expect("json");
@@ -37,14 +24,14 @@ async fn readyz_is_503_when_the_database_is_unreachable_and_healthz_still_200() 
 #[tokio::test]
 async fn readyz_is_200_with_a_database() {
     let (_database, store) = TestDatabase::migrated().await;
-    let filter = routes(state(store));
+    let filter = routes(WebState::new(store));
     let ready = warp::test::request().path("/readyz").reply(&filter).await;
     assert_eq!(ready.status(), 200);
 }
 
 #[tokio::test]
 async fn unknown_paths_and_methods_get_json_errors() {
-    let filter = routes(state(unreachable_store()));
+    let filter = routes(WebState::new(unreachable_store()));
     let missing = warp::test::request().path("/nope").reply(&filter).await;
     assert_eq!(missing.status(), 404);
     let body: serde_json::Value = serde_json::from_slice(missing.body()).expect("json");

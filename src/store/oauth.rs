@@ -1,0 +1,261 @@
+//! The `oauth_states` and `twitch_tokens` tables (SPEC §7).
+//!
+//! Only hashes of OAuth states and only ciphertexts of tokens reach these
+//! functions: encryption happens before (see `domain::token_cipher`), so
+//! nothing here ever sees a plaintext secret.
+
+use chrono::{DateTime, Utc};
+use tokio_postgres::Row;
+
+use super::{Error, Queryable};
+
+/// What [`take_state`] found for a state hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateLookup {
+    /// Issued, not yet used, not expired; it is now deleted (single use).
+    Valid,
+    /// Issued but expired; it is now deleted.
+    Expired,
+    /// Never issued, or already used.
+    Unknown,
+}
+
+/// Records a freshly issued state (its SHA-256) valid until `expires_at`,
+/// and forgets states that expired, so abandoned logins do not pile up.
+///
+/// # Errors
+///
+/// Database errors.
+pub async fn insert_state(db: &impl Queryable, state_hash: &[u8; 32], expires_at: DateTime<Utc>) -> Result<(), Error> {
+    db.query_rows("DELETE FROM oauth_states WHERE expires_at < now()", &[])
+        .await?;
+    db.query_rows(
+        "INSERT INTO oauth_states (state_hash, expires_at) VALUES ($1, $2)",
+        &[&state_hash.as_slice(), &expires_at],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Deletes the state (whatever its expiry) and says whether it was valid.
+/// The delete is the single-use guarantee: two callbacks racing with the
+/// same state cannot both see [`StateLookup::Valid`].
+///
+/// # Errors
+///
+/// Database errors.
+pub async fn take_state(db: &impl Queryable, state_hash: &[u8; 32]) -> Result<StateLookup, Error> {
+    let rows = db
+        .query_rows(
+            "DELETE FROM oauth_states WHERE state_hash = $1 RETURNING expires_at > now()",
+            &[&state_hash.as_slice()],
+        )
+        .await?;
+    Ok(match rows.first().map(|row| row.get::<_, bool>(0)) {
+        Some(true) => StateLookup::Valid,
+        Some(false) => StateLookup::Expired,
+        None => StateLookup::Unknown,
+    })
+}
+
+/// A row of `twitch_tokens` with its channel's login and re-auth flag.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredTokens {
+    /// `channels.id`.
+    pub channel_id: i64,
+    /// The channel's login.
+    pub login: String,
+    /// The channel's `needs_reauth`.
+    pub needs_reauth: bool,
+    /// Encrypted access token (nonce || ciphertext || tag).
+    pub access_token: Vec<u8>,
+    /// Encrypted refresh token (nonce || ciphertext || tag).
+    pub refresh_token: Vec<u8>,
+    /// Scopes Twitch granted.
+    pub scopes: Vec<String>,
+    /// When the access token expires.
+    pub expires_at: DateTime<Utc>,
+    /// Last successful `/validate`.
+    pub last_validated_at: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for StoredTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Ciphertexts are not secret without the key, but there is no reason to print them.
+        f.debug_struct("StoredTokens")
+            .field("channel_id", &self.channel_id)
+            .field("login", &self.login)
+            .field("needs_reauth", &self.needs_reauth)
+            .field("scopes", &self.scopes)
+            .field("expires_at", &self.expires_at)
+            .field("last_validated_at", &self.last_validated_at)
+            .finish_non_exhaustive()
+    }
+}
+
+const TOKEN_COLUMNS: &str = "t.channel_id, c.login, c.needs_reauth, t.access_token, t.refresh_token, \
+                             t.scopes, t.expires_at, t.last_validated_at";
+
+fn tokens_from_row(row: &Row) -> StoredTokens {
+    StoredTokens {
+        channel_id: row.get(0),
+        login: row.get(1),
+        needs_reauth: row.get(2),
+        access_token: row.get(3),
+        refresh_token: row.get(4),
+        scopes: row.get(5),
+        expires_at: row.get(6),
+        last_validated_at: row.get(7),
+    }
+}
+
+/// New encrypted tokens for a channel.
+#[derive(Clone, Copy)]
+pub struct NewTokens<'a> {
+    /// Encrypted access token.
+    pub access_token: &'a [u8],
+    /// Encrypted refresh token.
+    pub refresh_token: &'a [u8],
+    /// Granted scopes.
+    pub scopes: &'a [String],
+    /// Access token expiry.
+    pub expires_at: DateTime<Utc>,
+    /// When the access token was last validated (now, if just validated).
+    pub validated_at: Option<DateTime<Utc>>,
+}
+
+/// Inserts or replaces a channel's tokens (connecting again, or a refresh).
+///
+/// # Errors
+///
+/// Database errors.
+pub async fn upsert_tokens(db: &impl Queryable, channel_id: i64, tokens: NewTokens<'_>) -> Result<(), Error> {
+    db.query_rows(
+        "INSERT INTO twitch_tokens
+             (channel_id, access_token, refresh_token, scopes, expires_at, last_validated_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, now())
+         ON CONFLICT (channel_id) DO UPDATE
+             SET access_token = EXCLUDED.access_token,
+                 refresh_token = EXCLUDED.refresh_token,
+                 scopes = EXCLUDED.scopes,
+                 expires_at = EXCLUDED.expires_at,
+                 last_validated_at = EXCLUDED.last_validated_at,
+                 updated_at = now()",
+        &[
+            &channel_id,
+            &tokens.access_token,
+            &tokens.refresh_token,
+            &tokens.scopes,
+            &tokens.expires_at,
+            &tokens.validated_at,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Records a successful `/validate` and the expiry it reported.
+///
+/// # Errors
+///
+/// Database errors.
+pub async fn mark_validated(
+    db: &impl Queryable,
+    channel_id: i64,
+    validated_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<(), Error> {
+    db.query_rows(
+        "UPDATE twitch_tokens SET last_validated_at = $2, expires_at = $3, updated_at = now()
+         WHERE channel_id = $1",
+        &[&channel_id, &validated_at, &expires_at],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Every stored token row, by login.
+///
+/// # Errors
+///
+/// Database errors.
+pub async fn list_tokens(db: &impl Queryable) -> Result<Vec<StoredTokens>, Error> {
+    let rows = db
+        .query_rows(
+            &format!(
+                "SELECT {TOKEN_COLUMNS} FROM twitch_tokens t JOIN channels c ON c.id = t.channel_id ORDER BY c.login"
+            ),
+            &[],
+        )
+        .await?;
+    Ok(rows.iter().map(tokens_from_row).collect())
+}
+
+/// One channel's tokens, locked for this transaction; `None` when there are
+/// none or another instance holds the lock (it is handling them right now).
+///
+/// # Errors
+///
+/// Database errors.
+pub async fn lock_tokens(db: &impl Queryable, channel_id: i64) -> Result<Option<StoredTokens>, Error> {
+    let rows = db
+        .query_rows(
+            &format!(
+                "SELECT {TOKEN_COLUMNS} FROM twitch_tokens t JOIN channels c ON c.id = t.channel_id
+                 WHERE t.channel_id = $1 FOR UPDATE OF t SKIP LOCKED"
+            ),
+            &[&channel_id],
+        )
+        .await?;
+    Ok(rows.first().map(tokens_from_row))
+}
+
+/// One channel's tokens.
+///
+/// # Errors
+///
+/// Database errors.
+pub async fn find_tokens(db: &impl Queryable, channel_id: i64) -> Result<Option<StoredTokens>, Error> {
+    let rows = db
+        .query_rows(
+            &format!(
+                "SELECT {TOKEN_COLUMNS} FROM twitch_tokens t JOIN channels c ON c.id = t.channel_id
+                 WHERE t.channel_id = $1"
+            ),
+            &[&channel_id],
+        )
+        .await?;
+    Ok(rows.first().map(tokens_from_row))
+}
+
+/// Forgets a channel's tokens; returns whether there were any.
+///
+/// # Errors
+///
+/// Database errors.
+pub async fn delete_tokens(db: &impl Queryable, channel_id: i64) -> Result<bool, Error> {
+    let rows = db
+        .query_rows(
+            "DELETE FROM twitch_tokens WHERE channel_id = $1 RETURNING channel_id",
+            &[&channel_id],
+        )
+        .await?;
+    Ok(!rows.is_empty())
+}
+
+/// Sets `needs_reauth` if it was not set; returns `true` only for the call
+/// that changed it, so exactly one notice is queued per lapse.
+///
+/// # Errors
+///
+/// Database errors.
+pub async fn flag_needs_reauth(db: &impl Queryable, channel_id: i64) -> Result<bool, Error> {
+    let rows = db
+        .query_rows(
+            "UPDATE channels SET needs_reauth = true, updated_at = now()
+             WHERE id = $1 AND NOT needs_reauth RETURNING id",
+            &[&channel_id],
+        )
+        .await?;
+    Ok(!rows.is_empty())
+}

@@ -1,0 +1,247 @@
+//! The Twitch Helix API: live status for `ONLY_WHEN_LIVE` (SPEC §7).
+//!
+//! Calls use an app access token (client-credentials grant), fetched on first
+//! use and cached until shortly before it expires. A 401 means Twitch no
+//! longer accepts it: the token is dropped and the request retried once with
+//! a fresh one. Helix's rate-limit headers are honoured: when
+//! `Ratelimit-Remaining` reaches 0, the next request waits until
+//! `Ratelimit-Reset` (a Unix time), so the bucket refills instead of every
+//! call failing with 429.
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures::future::BoxFuture;
+use serde::Deserialize;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+use url::Url;
+
+use super::auth::{AuthError, TwitchAuth, TwitchErrorResponse};
+use crate::live_status::LiveStatus;
+use crate::secret::SecretString;
+
+/// An app token is renewed this long before Twitch says it expires.
+const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
+/// Assumed lifetime of an app token when Twitch does not say.
+const DEFAULT_APP_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
+/// Longest wait for a rate-limit reset; Helix buckets refill within a minute.
+const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
+
+/// Why a Helix call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HelixError {
+    /// No app access token could be had.
+    #[error(transparent)]
+    Token(#[from] AuthError),
+    /// Twitch could not be reached.
+    #[error("Helix request failed: {0}")]
+    Http(#[from] reqwest::Error),
+    /// Twitch answered an error.
+    #[error("Helix answered HTTP {status}: {message}")]
+    Status {
+        /// HTTP status.
+        status: u16,
+        /// Twitch's message.
+        message: String,
+    },
+    /// `TWITCH_API_URL` cannot be used for this path.
+    #[error("TWITCH_API_URL: cannot build a Helix URL: {0}")]
+    Url(#[from] url::ParseError),
+}
+
+/// A Twitch user, from `GET /users`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct HelixUser {
+    /// User id.
+    pub id: String,
+    /// Login (lowercase).
+    pub login: String,
+    /// Display name.
+    pub display_name: String,
+}
+
+#[derive(Deserialize)]
+struct DataList<T> {
+    data: Vec<T>,
+}
+
+#[derive(Deserialize)]
+struct Stream {}
+
+struct AppToken {
+    token: SecretString,
+    renew_at: Instant,
+}
+
+#[derive(Default)]
+struct RateLimit {
+    /// Unix time (seconds) of the next refill, when the bucket is empty.
+    empty_until: Option<u64>,
+}
+
+/// Helix client for one application. Share it behind an `Arc`.
+pub struct HelixClient {
+    auth: TwitchAuth,
+    api_base: Url,
+    app_token: Mutex<Option<AppToken>>,
+    rate_limit: std::sync::Mutex<RateLimit>,
+}
+
+impl fmt::Debug for HelixClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HelixClient")
+            .field("api_base", &self.api_base.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+impl HelixClient {
+    /// A client calling `api_base` (`TWITCH_API_URL`) with app tokens from `auth`.
+    pub fn new(auth: TwitchAuth, api_base: Url) -> Self {
+        Self {
+            auth,
+            api_base,
+            app_token: Mutex::new(None),
+            rate_limit: std::sync::Mutex::new(RateLimit::default()),
+        }
+    }
+
+    /// Whether the broadcaster with this user id is live now.
+    ///
+    /// # Errors
+    ///
+    /// [`HelixError`] when Twitch cannot be asked or answers an error.
+    pub async fn stream_is_live(&self, broadcaster_user_id: &str) -> Result<bool, HelixError> {
+        let streams: DataList<Stream> = self.get("streams", &[("user_id", broadcaster_user_id)]).await?;
+        Ok(!streams.data.is_empty())
+    }
+
+    /// The user with this login, if Twitch knows one.
+    ///
+    /// # Errors
+    ///
+    /// [`HelixError`] when Twitch cannot be asked or answers an error.
+    pub async fn user_by_login(&self, login: &str) -> Result<Option<HelixUser>, HelixError> {
+        let users: DataList<HelixUser> = self.get("users", &[("login", login)]).await?;
+        Ok(users.data.into_iter().next())
+    }
+
+    async fn get<T: for<'de> Deserialize<'de>>(&self, path: &str, query: &[(&str, &str)]) -> Result<T, HelixError> {
+        let url = Url::parse(&format!("{}/{path}", self.api_base.as_str().trim_end_matches('/')))?;
+        let mut retried = false;
+        loop {
+            self.wait_for_rate_limit().await;
+            let token = self.app_token().await?;
+            let response = self
+                .auth
+                .http()
+                .get(url.clone())
+                .query(query)
+                .header("Client-Id", self.auth.client_id())
+                .bearer_auth(token.expose())
+                .send()
+                .await?;
+            self.record_rate_limit(response.headers());
+            let status = response.status();
+            // 401: the app token was revoked or expired early; 429: the bucket
+            // ran dry under us. Either way one more try, after a fresh token
+            // or the reset, is worth it.
+            if !retried
+                && (status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::TOO_MANY_REQUESTS)
+            {
+                retried = true;
+                if status == reqwest::StatusCode::UNAUTHORIZED {
+                    tracing::debug!("Helix refused the app token; getting a fresh one");
+                    self.forget_app_token(&token).await;
+                }
+                continue;
+            }
+            if !status.is_success() {
+                let body: TwitchErrorResponse = response.json().await.unwrap_or_default();
+                return Err(HelixError::Status {
+                    status: status.as_u16(),
+                    message: body.to_string(),
+                });
+            }
+            return Ok(response.json::<T>().await?);
+        }
+    }
+
+    async fn app_token(&self) -> Result<SecretString, HelixError> {
+        // A tokio mutex: concurrent callers wait for one client-credentials
+        // call instead of each making their own.
+        let mut cached = self.app_token.lock().await;
+        if let Some(app) = cached.as_ref()
+            && Instant::now() < app.renew_at
+        {
+            return Ok(app.token.clone());
+        }
+        let issued = self.auth.client_credentials().await?;
+        let lifetime = issued.expires_in.unwrap_or(DEFAULT_APP_TOKEN_LIFETIME);
+        let token = issued.access_token;
+        *cached = Some(AppToken {
+            token: token.clone(),
+            renew_at: Instant::now() + lifetime.saturating_sub(EXPIRY_MARGIN),
+        });
+        Ok(token)
+    }
+
+    async fn forget_app_token(&self, rejected: &SecretString) {
+        let mut cached = self.app_token.lock().await;
+        // Only drop it if nobody replaced it meanwhile.
+        if cached.as_ref().is_some_and(|app| app.token == *rejected) {
+            *cached = None;
+        }
+    }
+
+    fn record_rate_limit(&self, headers: &reqwest::header::HeaderMap) {
+        let number = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        };
+        let remaining = number("Ratelimit-Remaining");
+        let reset = number("Ratelimit-Reset");
+        if let Ok(mut limit) = self.rate_limit.lock() {
+            limit.empty_until = match (remaining, reset) {
+                (Some(0), Some(reset)) => Some(reset),
+                _ => None,
+            };
+        }
+    }
+
+    async fn wait_for_rate_limit(&self) {
+        // Read, not taken: every caller waits until the reset, and the next
+        // response's headers say whether the bucket refilled.
+        let until = self.rate_limit.lock().ok().and_then(|limit| limit.empty_until);
+        if let Some(reset) = until {
+            let now = unix_now();
+            if reset > now {
+                let wait = Duration::from_secs(reset - now).min(MAX_RATE_LIMIT_WAIT);
+                tracing::info!(?wait, "Helix rate limit reached; waiting for the reset");
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+}
+
+impl LiveStatus for HelixClient {
+    fn is_live<'a>(&'a self, broadcaster_user_id: Option<&'a str>) -> BoxFuture<'a, Option<bool>> {
+        Box::pin(async move {
+            let id = broadcaster_user_id?;
+            match self.stream_is_live(id).await {
+                Ok(live) => Some(live),
+                Err(e) => {
+                    tracing::warn!(broadcaster_user_id = id, error = %e, "could not ask Helix whether the stream is live");
+                    None
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,444 @@
+//! A Twitch stand-in: OAuth (`/authorize`, `/token`, `/validate`,
+//! `/revoke`) and Helix (`/helix/streams`, `/helix/users`) on 127.0.0.1:0,
+//! answering with Twitch's real shapes (`scope` as a JSON array, errors as
+//! `{"status":400,"message":"..."}`). It records every request, and tests
+//! program it: who consents, whether consent is denied, token lifetimes,
+//! which tokens are revoked, who is live.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use serde_json::json;
+use warp::Filter as _;
+use warp::http::StatusCode;
+use warp::reply::Reply as _;
+
+pub const CLIENT_ID: &str = "fakeclientid0123456789";
+pub const CLIENT_SECRET: &str = "fakeclientsecret9876543210";
+
+/// A Twitch user known to the stand-in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: String,
+    pub login: String,
+    pub display_name: String,
+}
+
+impl User {
+    pub fn new(id: &str, login: &str, display_name: &str) -> Self {
+        Self {
+            id: id.into(),
+            login: login.into(),
+            display_name: display_name.into(),
+        }
+    }
+}
+
+/// One request the stand-in received.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    /// Query and form parameters together.
+    pub params: HashMap<String, String>,
+    pub authorization: Option<String>,
+    pub client_id_header: Option<String>,
+}
+
+struct AccessToken {
+    user: Option<User>,
+    expires_in: u64,
+}
+
+struct State {
+    consenting: User,
+    deny_consent: bool,
+    access_expires_in: u64,
+    refresh_sends_expiry: bool,
+    codes: HashMap<String, User>,
+    access: HashMap<String, AccessToken>,
+    refresh: HashMap<String, User>,
+    app_tokens: HashSet<String>,
+    live: HashSet<String>,
+    users: Vec<User>,
+    issued: Vec<String>,
+    requests: Vec<Recorded>,
+    rate_limit_remaining: u64,
+    rate_limit_reset: u64,
+    counter: u64,
+}
+
+impl State {
+    fn token(&mut self, kind: &str) -> String {
+        self.counter += 1;
+        let suffix: u64 = rand::random();
+        let token = format!("{kind}{}x{suffix:016x}", self.counter);
+        self.issued.push(token.clone());
+        token
+    }
+
+    fn issue_user_tokens(&mut self, user: &User, with_expiry: bool) -> serde_json::Value {
+        let access = self.token("acc");
+        let refresh = self.token("ref");
+        self.access.insert(
+            access.clone(),
+            AccessToken {
+                user: Some(user.clone()),
+                expires_in: self.access_expires_in,
+            },
+        );
+        self.refresh.insert(refresh.clone(), user.clone());
+        let mut body = json!({
+            "access_token": access,
+            "refresh_token": refresh,
+            "scope": ["chat:edit", "chat:read"],
+            "token_type": "bearer",
+        });
+        if with_expiry {
+            body["expires_in"] = json!(self.access_expires_in);
+        }
+        body
+    }
+}
+
+/// The running stand-in.
+#[derive(Clone)]
+pub struct FakeTwitch {
+    pub addr: SocketAddr,
+    state: Arc<Mutex<State>>,
+}
+
+fn twitch_error(status: StatusCode, message: &str) -> warp::reply::Response {
+    warp::reply::with_status(
+        warp::reply::json(&json!({"status": status.as_u16(), "message": message})),
+        status,
+    )
+    .into_response()
+}
+
+fn redirect(location: &str) -> warp::reply::Response {
+    warp::reply::with_header(
+        warp::reply::with_status(warp::reply(), StatusCode::FOUND),
+        "location",
+        location,
+    )
+    .into_response()
+}
+
+impl FakeTwitch {
+    /// Starts the stand-in; `consenting` is who signs in on `/authorize`.
+    pub async fn start(consenting: User) -> Self {
+        let state = Arc::new(Mutex::new(State {
+            users: vec![consenting.clone()],
+            consenting,
+            deny_consent: false,
+            access_expires_in: 14_400,
+            refresh_sends_expiry: true,
+            codes: HashMap::new(),
+            access: HashMap::new(),
+            refresh: HashMap::new(),
+            app_tokens: HashSet::new(),
+            live: HashSet::new(),
+            issued: Vec::new(),
+            requests: Vec::new(),
+            rate_limit_remaining: 799,
+            rate_limit_reset: 0,
+            counter: 0,
+        }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let shared = state.clone();
+        let routes = warp::method()
+            .and(warp::path::full())
+            .and(warp::query::<HashMap<String, String>>())
+            .and(warp::header::optional::<String>("authorization"))
+            .and(warp::header::optional::<String>("client-id"))
+            .and(warp::body::bytes())
+            .map(
+                move |method: warp::http::Method,
+                      path: warp::path::FullPath,
+                      query: HashMap<String, String>,
+                      authorization: Option<String>,
+                      client_id_header: Option<String>,
+                      body: warp::hyper::body::Bytes| {
+                    let mut params = query;
+                    params.extend(url::form_urlencoded::parse(&body).into_owned());
+                    let recorded = Recorded {
+                        method: method.to_string(),
+                        path: path.as_str().to_owned(),
+                        params,
+                        authorization,
+                        client_id_header,
+                    };
+                    let mut state = shared.lock().expect("fake state");
+                    state.requests.push(recorded.clone());
+                    handle(&mut state, &recorded)
+                },
+            );
+        tokio::spawn(warp::serve(routes).incoming(listener).run());
+        Self { addr, state }
+    }
+
+    /// `TWITCH_AUTH_URL` for this stand-in.
+    pub fn auth_url(&self) -> url::Url {
+        url::Url::parse(&format!("http://{}", self.addr)).expect("url")
+    }
+
+    /// `TWITCH_API_URL` for this stand-in.
+    pub fn api_url(&self) -> url::Url {
+        url::Url::parse(&format!("http://{}/helix", self.addr)).expect("url")
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        f(&mut self.state.lock().expect("fake state"))
+    }
+
+    /// The next `/authorize` redirects with `error=access_denied`.
+    pub fn deny_consent(&self) {
+        self.with(|s| s.deny_consent = true);
+    }
+
+    /// Lifetime (seconds) of access tokens issued from now on.
+    pub fn set_access_expires_in(&self, seconds: u64) {
+        self.with(|s| s.access_expires_in = seconds);
+    }
+
+    /// Whether refresh answers carry `expires_in` (Twitch's docs omit it).
+    pub fn set_refresh_sends_expiry(&self, sends: bool) {
+        self.with(|s| s.refresh_sends_expiry = sends);
+    }
+
+    /// Makes an access token invalid (`/validate` → 401) without touching its refresh token.
+    pub fn expire_access_token(&self, token: &str) {
+        self.with(|s| s.access.remove(token));
+    }
+
+    /// Revokes every token of a user, as when they disconnect the app on Twitch.
+    pub fn revoke_user(&self, user_id: &str) {
+        self.with(|s| {
+            s.access.retain(|_, t| t.user.as_ref().is_none_or(|u| u.id != user_id));
+            s.refresh.retain(|_, u| u.id != user_id);
+        });
+    }
+
+    /// Revokes every app token (Helix answers 401 until a new one is fetched).
+    pub fn revoke_app_tokens(&self) {
+        self.with(|s| {
+            let tokens: Vec<String> = s.app_tokens.drain().collect();
+            for token in tokens {
+                s.access.remove(&token);
+            }
+        });
+    }
+
+    /// Puts a broadcaster live or offline.
+    pub fn set_live(&self, user_id: &str, live: bool) {
+        self.with(|s| {
+            if live {
+                s.live.insert(user_id.to_owned());
+            } else {
+                s.live.remove(user_id);
+            }
+        });
+    }
+
+    /// Helix answers with `Ratelimit-Remaining: remaining` and `Ratelimit-Reset: reset`.
+    pub fn set_rate_limit(&self, remaining: u64, reset: u64) {
+        self.with(|s| {
+            s.rate_limit_remaining = remaining;
+            s.rate_limit_reset = reset;
+        });
+    }
+
+    /// Every token string the stand-in ever issued.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.with(|s| s.issued.clone())
+    }
+
+    /// Whether a user access token is currently valid.
+    pub fn access_token_valid(&self, token: &str) -> bool {
+        self.with(|s| s.access.contains_key(token))
+    }
+
+    /// Whether a refresh token is currently valid.
+    pub fn refresh_token_valid(&self, token: &str) -> bool {
+        self.with(|s| s.refresh.contains_key(token))
+    }
+
+    /// Requests received on `path`.
+    pub fn requests(&self, path: &str) -> Vec<Recorded> {
+        self.with(|s| s.requests.iter().filter(|r| r.path == path).cloned().collect())
+    }
+
+    /// `/token` requests with this `grant_type`.
+    pub fn token_requests(&self, grant_type: &str) -> Vec<Recorded> {
+        self.requests("/token")
+            .into_iter()
+            .filter(|r| r.params.get("grant_type").map(String::as_str) == Some(grant_type))
+            .collect()
+    }
+}
+
+fn handle(state: &mut State, request: &Recorded) -> warp::reply::Response {
+    let param = |name: &str| request.params.get(name).cloned().unwrap_or_default();
+    match (request.method.as_str(), request.path.as_str()) {
+        ("GET", "/authorize") => {
+            let mut target = match url::Url::parse(&param("redirect_uri")) {
+                Ok(url) => url,
+                Err(_) => return twitch_error(StatusCode::BAD_REQUEST, "Parameter redirect_uri does not match"),
+            };
+            if param("client_id") != CLIENT_ID {
+                return twitch_error(StatusCode::BAD_REQUEST, "invalid client");
+            }
+            if param("response_type") != "code" {
+                return twitch_error(StatusCode::BAD_REQUEST, "unsupported response_type");
+            }
+            if std::mem::take(&mut state.deny_consent) {
+                target
+                    .query_pairs_mut()
+                    .append_pair("error", "access_denied")
+                    .append_pair("error_description", "The user denied you access <script>x</script>")
+                    .append_pair("state", &param("state"));
+            } else {
+                let code = state.token("code");
+                state.codes.insert(code.clone(), state.consenting.clone());
+                target
+                    .query_pairs_mut()
+                    .append_pair("code", &code)
+                    .append_pair("scope", &param("scope"))
+                    .append_pair("state", &param("state"));
+            }
+            redirect(target.as_str())
+        }
+        ("POST", "/token") => {
+            if param("client_id") != CLIENT_ID || param("client_secret") != CLIENT_SECRET {
+                return twitch_error(StatusCode::FORBIDDEN, "invalid client secret");
+            }
+            match param("grant_type").as_str() {
+                "authorization_code" => match state.codes.remove(&param("code")) {
+                    Some(user) if !param("redirect_uri").is_empty() => {
+                        let body = state.issue_user_tokens(&user, true);
+                        warp::reply::json(&body).into_response()
+                    }
+                    _ => twitch_error(StatusCode::BAD_REQUEST, "Invalid authorization code"),
+                },
+                "refresh_token" => match state.refresh.remove(&param("refresh_token")) {
+                    Some(user) => {
+                        let with_expiry = state.refresh_sends_expiry;
+                        let body = state.issue_user_tokens(&user, with_expiry);
+                        warp::reply::json(&body).into_response()
+                    }
+                    None => twitch_error(StatusCode::BAD_REQUEST, "Invalid refresh token"),
+                },
+                "client_credentials" => {
+                    let token = state.token("app");
+                    state.app_tokens.insert(token.clone());
+                    state.access.insert(
+                        token.clone(),
+                        AccessToken {
+                            user: None,
+                            expires_in: 5_011_271,
+                        },
+                    );
+                    warp::reply::json(&json!({
+                        "access_token": token, "expires_in": 5_011_271, "token_type": "bearer"
+                    }))
+                    .into_response()
+                }
+                _ => twitch_error(StatusCode::BAD_REQUEST, "Invalid grant_type"),
+            }
+        }
+        ("GET", "/validate") => {
+            let token = request
+                .authorization
+                .as_deref()
+                .and_then(|a| a.strip_prefix("OAuth "))
+                .unwrap_or_default();
+            match state.access.get(token) {
+                Some(AccessToken {
+                    user: Some(user),
+                    expires_in,
+                }) => warp::reply::json(&json!({
+                    "client_id": CLIENT_ID,
+                    "login": user.login,
+                    "scopes": ["chat:edit", "chat:read"],
+                    "user_id": user.id,
+                    "expires_in": expires_in,
+                }))
+                .into_response(),
+                Some(AccessToken { user: None, expires_in }) => warp::reply::json(&json!({
+                    "client_id": CLIENT_ID, "scopes": null, "expires_in": expires_in
+                }))
+                .into_response(),
+                None => twitch_error(StatusCode::UNAUTHORIZED, "invalid access token"),
+            }
+        }
+        ("POST", "/revoke") => {
+            if param("client_id") != CLIENT_ID {
+                return twitch_error(StatusCode::BAD_REQUEST, "Invalid client id");
+            }
+            let token = param("token");
+            let known = state.access.remove(&token).is_some() | state.refresh.remove(&token).is_some();
+            if known {
+                warp::reply::with_status(warp::reply(), StatusCode::OK).into_response()
+            } else {
+                twitch_error(StatusCode::BAD_REQUEST, "Invalid token")
+            }
+        }
+        ("GET", "/helix/streams" | "/helix/users") => {
+            let bearer = request
+                .authorization
+                .as_deref()
+                .and_then(|a| a.strip_prefix("Bearer "))
+                .unwrap_or_default();
+            if request.client_id_header.as_deref() != Some(CLIENT_ID) {
+                return twitch_error(StatusCode::UNAUTHORIZED, "Client ID and OAuth token do not match");
+            }
+            if !state.app_tokens.contains(bearer) {
+                return warp::reply::with_status(
+                    warp::reply::json(
+                        &json!({"error": "Unauthorized", "status": 401, "message": "Invalid OAuth token"}),
+                    ),
+                    StatusCode::UNAUTHORIZED,
+                )
+                .into_response();
+            }
+            let data: Vec<serde_json::Value> = if request.path == "/helix/streams" {
+                let id = param("user_id");
+                if state.live.contains(&id) {
+                    vec![json!({
+                        "id": "40952121085", "user_id": id, "user_login": "x", "user_name": "X",
+                        "game_id": "1", "game_name": "Just Chatting", "type": "live", "title": "hi",
+                        "tags": [], "viewer_count": 78365, "started_at": "2026-11-24T19:00:00Z",
+                        "language": "en", "thumbnail_url": "", "tag_ids": [], "is_mature": false
+                    })]
+                } else {
+                    vec![]
+                }
+            } else {
+                let login = param("login");
+                state
+                    .users
+                    .iter()
+                    .filter(|u| u.login == login)
+                    .map(|u| {
+                        json!({
+                            "id": u.id, "login": u.login, "display_name": u.display_name,
+                            "type": "", "broadcaster_type": "partner", "description": "",
+                            "profile_image_url": "", "offline_image_url": "", "view_count": 0,
+                            "created_at": "2016-12-14T20:32:28Z"
+                        })
+                    })
+                    .collect()
+            };
+            let mut response = warp::reply::json(&json!({"data": data, "pagination": {}})).into_response();
+            let headers = response.headers_mut();
+            headers.insert("Ratelimit-Limit", 800.into());
+            headers.insert("Ratelimit-Remaining", state.rate_limit_remaining.into());
+            headers.insert("Ratelimit-Reset", state.rate_limit_reset.into());
+            response
+        }
+        _ => twitch_error(StatusCode::NOT_FOUND, "Not Found"),
+    }
+}
