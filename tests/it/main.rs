@@ -13,6 +13,7 @@ mod migrations;
 mod oauth;
 mod oauth_helix;
 mod oauth_tokens;
+mod raffle_flow;
 mod raffles;
 mod run;
 mod web;
