@@ -8,6 +8,7 @@ mod delivery;
 mod embedded;
 mod fake_discord;
 mod fake_twitch;
+mod fuzz;
 mod helpers;
 mod migrations;
 mod oauth;
