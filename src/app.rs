@@ -8,11 +8,15 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::channel_set::ChannelSet;
 use crate::config::Settings;
+use crate::domain::chat_command::ChatCommand;
+use crate::presence_tracker::PresenceTracker;
 use crate::store::{Database, Store, channels};
+use crate::twitch::irc::ChatListener;
 use crate::web::routes::{WebState, routes};
 
 /// Capacity of the chat-command queue from the chat listener to the raffle
@@ -31,6 +35,10 @@ pub struct App {
     listener: tokio::net::TcpListener,
     port: u16,
     channels: ChannelSet,
+    /// Where the chat listener sends permitted `!raffle` commands.
+    chat_command_tx: mpsc::Sender<ChatCommand>,
+    // taken by the raffle scheduler
+    chat_command_rx: Option<mpsc::Receiver<ChatCommand>>,
 }
 
 impl App {
@@ -70,13 +78,18 @@ impl App {
         }
         .await;
         match prepared {
-            Ok((listener, port, channels)) => Ok(Self {
-                settings,
-                database,
-                listener,
-                port,
-                channels,
-            }),
+            Ok((listener, port, channels)) => {
+                let (chat_command_tx, chat_command_rx) = mpsc::channel(CHAT_COMMAND_QUEUE);
+                Ok(Self {
+                    settings,
+                    database,
+                    listener,
+                    port,
+                    channels,
+                    chat_command_tx,
+                    chat_command_rx: Some(chat_command_rx),
+                })
+            }
             Err(e) => {
                 if let Err(close_error) = database.close().await {
                     tracing::error!(error = %close_error, "could not stop the embedded database");
@@ -106,12 +119,31 @@ impl App {
         &self.settings
     }
 
+    /// The `!raffle` commands from chat, for the raffle engine; `None` once
+    /// taken. Untaken, the receiver is dropped when the app runs and the
+    /// chat listener logs a warning for each command.
+    pub fn take_chat_commands(&mut self) -> Option<mpsc::Receiver<ChatCommand>> {
+        self.chat_command_rx.take()
+    }
+
     /// Serves until `shutdown` is cancelled, then stops everything in order.
     ///
     /// # Errors
     ///
     /// When the embedded database fails to stop.
-    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+    pub async fn run_until_stopped(mut self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        // Nobody took the chat commands: drop the receiver (see take_chat_commands).
+        drop(self.chat_command_rx.take());
+        let (tracker, presence) = PresenceTracker::new(self.database.store().clone());
+        let chat = ChatListener::new(
+            self.settings.twitch_irc_server.clone(),
+            self.channels.clone(),
+            presence,
+            self.chat_command_tx.clone(),
+        );
+        let tracker = tokio::spawn(tracker.run(shutdown.clone()));
+        let chat = tokio::spawn(chat.run(shutdown.clone()));
+
         let state = WebState {
             store: self.database.store().clone(),
         };
@@ -136,6 +168,16 @@ impl App {
         if !server.is_finished() && tokio::time::timeout(HTTP_DRAIN_TIMEOUT, &mut server).await.is_err() {
             tracing::warn!("HTTP connections still open after {HTTP_DRAIN_TIMEOUT:?}; closing them");
             server.abort();
+        }
+        // Chat first (it stops feeding presence), then the presence buffer
+        // is flushed last, while the database is still up.
+        match chat.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "chat listener failed"),
+            Err(e) => tracing::error!(error = %e, "chat listener task failed"),
+        }
+        if let Err(e) = tracker.await {
+            tracing::error!(error = %e, "presence tracker task failed");
         }
         self.database.close().await.context("could not stop the database")?;
         tracing::info!("stopped");

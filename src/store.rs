@@ -12,6 +12,7 @@ pub mod embedded;
 pub mod migrate;
 pub mod outbox;
 pub mod pool;
+pub mod presence;
 
 pub use database::Database;
 pub use deadpool_postgres::Pool;

@@ -21,11 +21,18 @@ pub struct Migration {
 }
 
 /// Every migration, in order. Append-only, like the files themselves.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_initial.sql",
-    sql: include_str!("../../sql/0001_initial.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_initial.sql",
+        sql: include_str!("../../sql/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_presence_bans.sql",
+        sql: include_str!("../../sql/0002_presence_bans.sql"),
+    },
+];
 
 /// Advisory lock key ("kinoyubt" in ASCII) shared by every instance.
 const LOCK_KEY: i64 = 0x6b69_6e6f_7975_6274;
