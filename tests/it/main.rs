@@ -5,7 +5,9 @@
 
 mod cli;
 mod embedded;
+mod fake_irc;
 mod helpers;
 mod migrations;
+mod presence;
 mod run;
 mod web;
