@@ -72,6 +72,12 @@ pub struct PresenceHandle {
 }
 
 impl PresenceHandle {
+    /// A handle feeding another consumer than [`PresenceTracker`] (the
+    /// ingest benchmark's naive writer uses it).
+    pub fn from_sender(sender: mpsc::Sender<Vec<PresenceEvent>>) -> Self {
+        Self { sender }
+    }
+
     /// Sends a chunk of events, waiting while the queue is full.
     ///
     /// # Errors

@@ -13,6 +13,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -51,6 +52,8 @@ struct Shared {
     state: Mutex<State>,
     /// Bumped on every state change so waiters can re-check.
     version: watch::Sender<u64>,
+    /// Bytes of [`FakeIrc::send_bytes_to_channel`] written to sockets.
+    bulk_written: AtomicU64,
 }
 
 impl Shared {
@@ -93,6 +96,7 @@ impl FakeIrc {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             version,
+            bulk_written: AtomicU64::new(0),
         });
         let accept_shared = Arc::clone(&shared);
         let accept_task = tokio::spawn(async move {
@@ -155,6 +159,11 @@ impl FakeIrc {
             }
         }
         sent
+    }
+
+    /// Bytes of bulk sends written to client sockets so far.
+    pub fn bulk_written(&self) -> u64 {
+        self.shared.bulk_written.load(Ordering::Relaxed)
     }
 
     /// Sends a raw line to every connection.
@@ -267,6 +276,7 @@ impl FakeIrc {
 
 async fn serve(socket: TcpStream, shared: Arc<Shared>) {
     let (read_half, mut write_half) = socket.into_split();
+    let counters = Arc::clone(&shared);
     let (sender, mut outgoing) = mpsc::unbounded_channel::<Outgoing>();
     let id = shared.update(|s| {
         let id = s.next_id;
@@ -298,6 +308,7 @@ async fn serve(socket: TcpStream, shared: Arc<Shared>) {
                             return;
                         }
                         buffer.clear();
+                        counters.bulk_written.fetch_add(bytes.len() as u64, Ordering::Relaxed);
                     }
                     Outgoing::Close => {
                         let _ = write_half.write_all(&buffer).await;
