@@ -6,17 +6,31 @@
 //! to the presence tracker over a bounded channel, and permitted chat
 //! commands to the raffle engine with `try_send`.
 //!
-//! # Why a thread of its own
+//! # Why a runtime of its own
 //!
 //! twitch-irc's `Transport::new()` takes no arguments and hard-codes
 //! Twitch's host in its own transport, but `TWITCH_IRC_SERVER` must choose
 //! the server (tests run several fake servers in one process). Our
 //! [`ConfiguredTransport`] therefore reads the address from a thread-local
-//! that [`ChatListener::run`] sets on a dedicated thread running a
-//! current-thread tokio runtime: every task twitch-irc spawns runs on that
-//! thread, so each listener sees its own server. The thread also keeps IRC
-//! parsing (twitch-irc's unbounded queues, which we drain immediately) off
-//! the main runtime.
+//! that [`ChatListener::run`] sets on every thread of a small tokio runtime
+//! dedicated to this listener (`on_thread_start`): every task twitch-irc
+//! spawns runs on those threads, so each listener sees its own server. The
+//! runtime also keeps IRC parsing (twitch-irc's unbounded queues, which we
+//! drain immediately) off the main runtime.
+//!
+//! # The fast path
+//!
+//! twitch-irc passes every message through three unbounded queues and
+//! clones it on the way; at Twitch's busiest chats that costs more than
+//! everything else we do, and a backlog in those queues grows without
+//! bound. So our transport's reader handles PRIVMSG and CLEARCHAT itself:
+//! it converts them with twitch-irc's own `ServerMessage` parser, classifies
+//! them with the same [`classify`] as the listener's loop, and hands the
+//! events to the presence tracker in chunks over its bounded queue. When
+//! that queue is full the reader stops reading the socket: TCP backpressure
+//! instead of an unbounded backlog. Everything else (PING, RECONNECT, JOIN,
+//! ROOMSTATE, NOTICE, ...) flows through twitch-irc as usual, so its
+//! connection handling, keep-alive and rejoin logic are unchanged.
 //!
 //! # Robust reading
 //!
@@ -39,7 +53,7 @@ use futures::sink::Sink;
 use futures::stream::{FusedStream, StreamExt as _};
 use tokio::io::{AsyncBufReadExt as _, AsyncRead, AsyncWrite, AsyncWriteExt as _, BufReader};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use twitch_irc::login::StaticLoginCredentials;
 use twitch_irc::message::{
@@ -58,31 +72,42 @@ use crate::presence_tracker::{PresenceEvent, PresenceHandle};
 /// Longest IRC line kept; longer lines are discarded. Twitch lines are at
 /// most a few KiB (tags plus 500 characters of text).
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
+/// Worker threads of the chat runtime. One is enough: the reading task does
+/// nearly all the work, and the tracker runs on the main runtime.
+const CHAT_THREADS: usize = 1;
 /// Most messages taken from twitch-irc's queue per wakeup and forwarded to
 /// the tracker as one chunk.
 const FORWARD_CHUNK: usize = 1024;
 
 thread_local! {
-    /// The server [`ConfiguredTransport`] connects to, set once per chat
-    /// thread by [`ChatListener::run`] (see the module doc for why).
-    static SERVER: RefCell<Option<IrcServer>> = const { RefCell::new(None) };
+    /// What [`ConfiguredTransport`] needs, set on every thread of a
+    /// listener's runtime by [`ChatListener::run`] (see the module doc).
+    static CONTEXT: RefCell<Option<ChatContext>> = const { RefCell::new(None) };
+}
+
+/// The listener's settings and outlets, shared with its transports.
+#[derive(Debug, Clone)]
+struct ChatContext {
+    server: IrcServer,
+    presence: PresenceHandle,
+    commands: mpsc::Sender<ChatCommand>,
 }
 
 /// Why the chat listener could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum IrcError {
-    /// The chat thread or its runtime could not be started.
-    #[error("could not start the chat thread: {0}")]
+    /// The chat runtime could not be started.
+    #[error("could not start the chat runtime: {0}")]
     Start(#[from] std::io::Error),
-    /// The chat thread ended without reporting (it panicked).
-    #[error("the chat thread stopped unexpectedly")]
+    /// The chat task ended without reporting (it panicked).
+    #[error("the chat task stopped unexpectedly")]
     ThreadLost,
 }
 
 /// Why a connection to the IRC server could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
-    /// Called outside a chat thread: no server configured.
+    /// Called outside a chat runtime: no server configured.
     #[error("no IRC server configured on this thread")]
     NoServer,
     /// TCP connect failed.
@@ -152,17 +177,12 @@ async fn connect_tls(host: &str, port: u16) -> Result<tokio_rustls::client::TlsS
 }
 
 impl ConfiguredTransport {
-    fn from_socket<S>(socket: S) -> Self
+    fn from_socket<S>(socket: S, context: &ChatContext) -> Self
     where
         S: AsyncRead + AsyncWrite + Send + Sync + 'static,
     {
         let (read_half, write_half) = tokio::io::split(socket);
-        let reader = LineReader {
-            reader: BufReader::with_capacity(64 * 1024, read_half),
-            line: Vec::new(),
-            discarding: false,
-            done: false,
-        };
+        let reader = LineReader::new(read_half, Some(Tap::new(context)));
         let incoming = futures::stream::unfold(reader, LineReader::next_message).fuse();
         let outgoing = futures::sink::unfold(write_half, |mut writer, message: IRCMessage| async move {
             let mut line = message.as_raw_irc();
@@ -188,10 +208,10 @@ impl Transport for ConfiguredTransport {
     type Outgoing = Outgoing;
 
     async fn new() -> Result<Self, ConnectError> {
-        let server = SERVER
-            .with(|server| server.borrow().clone())
+        let context = CONTEXT
+            .with(|context| context.borrow().clone())
             .ok_or(ConnectError::NoServer)?;
-        match server {
+        match context.server.clone() {
             IrcServer::Tcp { host, port } => {
                 let socket =
                     TcpStream::connect((host.as_str(), port))
@@ -202,9 +222,9 @@ impl Transport for ConfiguredTransport {
                         })?;
                 // Chat lines are small and latency matters more than packets.
                 let _ = socket.set_nodelay(true);
-                Ok(Self::from_socket(socket))
+                Ok(Self::from_socket(socket, &context))
             }
-            IrcServer::Tls { host, port } => Ok(Self::from_socket(connect_tls(&host, port).await?)),
+            IrcServer::Tls { host, port } => Ok(Self::from_socket(connect_tls(&host, port).await?, &context)),
         }
     }
 
@@ -213,10 +233,43 @@ impl Transport for ConfiguredTransport {
     }
 }
 
+/// Where the reader hands chat messages and bans (module doc, "The fast
+/// path").
+struct Tap {
+    presence: PresenceHandle,
+    commands: mpsc::Sender<ChatCommand>,
+    /// Events read but not yet handed over; sent as one chunk before the
+    /// reader waits for the socket, or when [`FORWARD_CHUNK`] is reached.
+    pending: Vec<PresenceEvent>,
+    /// The tracker has stopped (shutdown): events are dropped.
+    closed: bool,
+}
+
+impl Tap {
+    fn new(context: &ChatContext) -> Self {
+        Self {
+            presence: context.presence.clone(),
+            commands: context.commands.clone(),
+            pending: Vec::new(),
+            closed: false,
+        }
+    }
+
+    async fn hand_over(&mut self) {
+        let events = std::mem::take(&mut self.pending);
+        if !self.closed && self.presence.send(events).await.is_err() {
+            tracing::debug!("presence tracker stopped; chat events are dropped");
+            self.closed = true;
+        }
+    }
+}
+
 /// Reads IRC lines, skipping what does not parse and discarding overlong
 /// lines (module doc).
 struct LineReader<R> {
     reader: BufReader<R>,
+    /// Chat messages and bans go here instead of through twitch-irc.
+    tap: Option<Tap>,
     /// The line being assembled (without its newline).
     line: Vec<u8>,
     /// Inside a line longer than [`MAX_LINE_BYTES`]: drop bytes until `\n`.
@@ -226,11 +279,30 @@ struct LineReader<R> {
 }
 
 impl<R: AsyncRead + Unpin> LineReader<R> {
+    fn new(reader: R, tap: Option<Tap>) -> Self {
+        Self {
+            reader: BufReader::with_capacity(64 * 1024, reader),
+            tap,
+            line: Vec::new(),
+            discarding: false,
+            done: false,
+        }
+    }
+
     async fn next_message(mut self) -> Option<(IncomingItem, Self)> {
         if self.done {
             return None;
         }
         loop {
+            if let Some(tap) = self.tap.as_mut()
+                && !tap.pending.is_empty()
+                && (self.reader.buffer().is_empty() || tap.pending.len() >= FORWARD_CHUNK)
+            {
+                // About to wait for the socket (or a chunk is full): hand
+                // over what was read. Waiting here while the tracker's queue
+                // is full is the backpressure that bounds memory.
+                tap.hand_over().await;
+            }
             let available = match self.reader.fill_buf().await {
                 Ok(available) => available,
                 Err(e) => {
@@ -270,6 +342,12 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
             match parsed {
                 Ok(message) => {
                     self.line.clear();
+                    if let Some(tap) = self.tap.as_mut()
+                        && matches!(message.command.as_str(), "PRIVMSG" | "CLEARCHAT")
+                    {
+                        take_chat_line(tap, message);
+                        continue;
+                    }
                     return Some((Ok(message), self));
                 }
                 Err(e) => {
@@ -279,6 +357,20 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
                 }
             }
         }
+    }
+}
+
+/// The fast path for PRIVMSG and CLEARCHAT (module doc).
+fn take_chat_line(tap: &mut Tap, message: IRCMessage) {
+    match ServerMessage::try_from(message) {
+        Ok(message) => {
+            let Classified { event, command } = classify(message, Utc::now());
+            tap.pending.extend(event);
+            if let Some(command) = command {
+                hand_over_command(&tap.commands, command);
+            }
+        }
+        Err(e) => tracing::debug!(error = %e, "skipped a chat line with missing or malformed tags"),
     }
 }
 
@@ -310,25 +402,30 @@ impl ChatListener {
     }
 
     /// Reads chat until `shutdown` fires (or the tracker stops), on a
-    /// dedicated thread (module doc). twitch-irc reconnects and rejoins by
+    /// runtime of its own (module doc). twitch-irc reconnects and rejoins by
     /// itself after RECONNECT or a dropped connection.
     ///
     /// # Errors
     ///
-    /// When the chat thread cannot start or dies.
+    /// When the chat runtime cannot start or the chat task dies.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), IrcError> {
-        let (done_tx, done_rx) = oneshot::channel();
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        std::thread::Builder::new()
-            .name("kinoyubot-chat".into())
-            .spawn(move || {
-                SERVER.with(|server| *server.borrow_mut() = Some(self.server.clone()));
-                runtime.block_on(self.serve(shutdown));
-                // Dropping the runtime here ends twitch-irc's tasks on this thread.
-                drop(runtime);
-                let _ = done_tx.send(());
-            })?;
-        done_rx.await.map_err(|_| IrcError::ThreadLost)
+        let context = ChatContext {
+            server: self.server.clone(),
+            presence: self.presence.clone(),
+            commands: self.commands.clone(),
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(CHAT_THREADS)
+            .thread_name("kinoyubot-chat")
+            .enable_all()
+            // Every thread of this runtime, and only those, know the context.
+            .on_thread_start(move || CONTEXT.with(|slot| *slot.borrow_mut() = Some(context.clone())))
+            .build()?;
+        let served = runtime.spawn(self.serve(shutdown)).await;
+        // Ends twitch-irc's tasks; `shutdown_background` because a runtime
+        // may not be dropped (blocking) from async code.
+        runtime.shutdown_background();
+        served.map_err(|_| IrcError::ThreadLost)
     }
 
     async fn serve(self, shutdown: CancellationToken) {
@@ -361,7 +458,7 @@ impl ChatListener {
                         let Classified { event, command } = classify(message, received_at);
                         events.extend(event);
                         if let Some(command) = command {
-                            self.hand_over(command);
+                            hand_over_command(&self.commands, command);
                         }
                     }
                     tokio::select! {
@@ -376,10 +473,12 @@ impl ChatListener {
         }
         tracing::info!("chat listener stopped");
     }
+}
 
-    fn hand_over(&self, command: ChatCommand) {
+fn hand_over_command(commands: &mpsc::Sender<ChatCommand>, command: ChatCommand) {
+    {
         tracing::info!(channel = %command.channel, command = ?command.command, by = %command.requested_by, "chat command");
-        match self.commands.try_send(command) {
+        match commands.try_send(command) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(command)) => {
                 tracing::warn!(channel = %command.channel, command = ?command.command, "chat command queue full; command dropped");
@@ -700,12 +799,7 @@ mod tests {
         input.extend(std::iter::repeat_n(b'x', MAX_LINE_BYTES + 10));
         input.extend_from_slice(b"\r\n\xff\xfe PING\r\n");
         input.extend_from_slice(b":tmi.twitch.tv PING :tmi.twitch.tv\r\n");
-        let reader = LineReader {
-            reader: BufReader::with_capacity(1024, &input[..]),
-            line: Vec::new(),
-            discarding: false,
-            done: false,
-        };
+        let reader = LineReader::new(&input[..], None);
         let messages: Vec<String> = futures::stream::unfold(reader, LineReader::next_message)
             .map(|item| item.map(|m| m.as_raw_irc()).map_err(|e| e.to_string()))
             .collect::<Vec<_>>()
