@@ -421,10 +421,10 @@ impl ChatListener {
             // Every thread of this runtime, and only those, know the context.
             .on_thread_start(move || CONTEXT.with(|slot| *slot.borrow_mut() = Some(context.clone())))
             .build()?;
-        let served = runtime.spawn(self.serve(shutdown)).await;
-        // Ends twitch-irc's tasks; `shutdown_background` because a runtime
-        // may not be dropped (blocking) from async code.
-        runtime.shutdown_background();
+        let handle = runtime.handle().clone();
+        let runtime = RuntimeGuard(Some(runtime));
+        let served = handle.spawn(self.serve(shutdown)).await;
+        drop(runtime);
         served.map_err(|_| IrcError::ThreadLost)
     }
 
@@ -475,17 +475,31 @@ impl ChatListener {
     }
 }
 
+/// Queues a permitted command for the raffle engine without waiting:
+/// commands are rare, so a full queue means the engine is stuck.
 fn hand_over_command(commands: &mpsc::Sender<ChatCommand>, command: ChatCommand) {
-    {
-        tracing::info!(channel = %command.channel, command = ?command.command, by = %command.requested_by, "chat command");
-        match commands.try_send(command) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(command)) => {
-                tracing::warn!(channel = %command.channel, command = ?command.command, "chat command queue full; command dropped");
-            }
-            Err(mpsc::error::TrySendError::Closed(command)) => {
-                tracing::warn!(channel = %command.channel, command = ?command.command, "no raffle engine takes chat commands; command dropped");
-            }
+    tracing::info!(channel = %command.channel, command = ?command.command, by = %command.requested_by, "chat command");
+    match commands.try_send(command) {
+        Ok(()) => {}
+        Err(mpsc::error::TrySendError::Full(command)) => {
+            tracing::warn!(channel = %command.channel, command = ?command.command, "chat command queue full; command dropped");
+        }
+        Err(mpsc::error::TrySendError::Closed(command)) => {
+            tracing::warn!(channel = %command.channel, command = ?command.command, "no raffle engine takes chat commands; command dropped");
+        }
+    }
+}
+
+/// Owns the chat runtime and shuts it down without blocking when dropped,
+/// also when [`ChatListener::run`] is cancelled half-way: dropping a runtime
+/// inside async code would panic.
+struct RuntimeGuard(Option<tokio::runtime::Runtime>);
+
+impl Drop for RuntimeGuard {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            // Ends twitch-irc's tasks on that runtime.
+            runtime.shutdown_background();
         }
     }
 }
