@@ -289,6 +289,14 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
         }
     }
 
+    async fn hand_over_pending(&mut self) {
+        if let Some(tap) = self.tap.as_mut()
+            && !tap.pending.is_empty()
+        {
+            tap.hand_over().await;
+        }
+    }
+
     async fn next_message(mut self) -> Option<(IncomingItem, Self)> {
         if self.done {
             return None;
@@ -307,10 +315,12 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
                 Ok(available) => available,
                 Err(e) => {
                     self.done = true;
+                    self.hand_over_pending().await;
                     return Some((Err(Either::Left(e)), self));
                 }
             };
             if available.is_empty() {
+                self.hand_over_pending().await;
                 return None;
             }
             let newline = available.iter().position(|&byte| byte == b'\n');
@@ -348,6 +358,9 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
                         take_chat_line(tap, message);
                         continue;
                     }
+                    // twitch-irc may close the connection on this message
+                    // (RECONNECT) and drop this reader with it.
+                    self.hand_over_pending().await;
                     return Some((Ok(message), self));
                 }
                 Err(e) => {

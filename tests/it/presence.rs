@@ -344,16 +344,25 @@ async fn listener_rejoins_after_reconnect_and_dropped_connection() {
     chat.wait_rows("rejoin", "first message", |rows| has_user(rows, "1"))
         .await;
 
-    chat.irc.send_reconnect();
+    // Read in the same chunk as RECONNECT (one write): must not be lost when
+    // twitch-irc closes that connection.
+    chat.say(
+        "rejoin",
+        &format!(
+            "{}\r\n:tmi.twitch.tv RECONNECT",
+            privmsg("rejoin", &room, "10", "ten", "last words")
+        ),
+    );
     chat.irc.wait_joined("rejoin", 2, DEADLINE).await;
     assert_eq!(chat.irc.accepted(), 2);
     chat.say("rejoin", &privmsg("rejoin", &room, "2", "two", "after reconnect"));
     chat.say("rejoin", &privmsg("rejoin", &room, "1", "one", "me again"));
     chat.wait_rows("rejoin", "messages after RECONNECT", |rows| {
-        has_user(rows, "2") && rows.iter().any(|r| r.user_id == "1" && r.message_count == 2)
+        has_user(rows, "2") && has_user(rows, "10") && rows.iter().any(|r| r.user_id == "1" && r.message_count == 2)
     })
     .await;
 
+    chat.say("rejoin", &privmsg("rejoin", &room, "11", "eleven", "before the drop"));
     chat.irc.drop_connections();
     chat.irc.wait_joined("rejoin", 3, DEADLINE).await;
     chat.say("rejoin", &privmsg("rejoin", &room, "3", "three", "after drop"));
@@ -362,7 +371,8 @@ async fn listener_rejoins_after_reconnect_and_dropped_connection() {
             has_user(rows, "3")
         })
         .await;
-    assert_eq!(rows.len(), 3);
+    assert!(has_user(&rows, "11"), "the message read just before the drop is kept");
+    assert_eq!(rows.len(), 5);
     chat.stop().await;
 }
 
