@@ -380,30 +380,13 @@ async fn listener_rejoins_after_reconnect_and_dropped_connection() {
 async fn every_user_survives_database_connections_being_killed() {
     let chat = Chat::start("outage").await;
     let room = crate::fake_irc::default_room_id("outage");
-    // Kill every connection to the test database, over and over, while
-    // the chat flows: flushes fail mid-stream and must be retried.
+    // `killer` stays connected to the test database throughout; `admin`
+    // talks to the server's admin database.
     let killer = chat.database.client().await;
-    let stop_killing = CancellationToken::new();
-    let killing = {
-        let stop = stop_killing.clone();
-        tokio::spawn(async move {
-            let mut killed = 0;
-            while !stop.is_cancelled() {
-                let terminated = killer
-                    .query(
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-                         WHERE datname = current_database() AND pid <> pg_backend_pid()",
-                        &[],
-                    )
-                    .await
-                    .unwrap();
-                killed += terminated.len();
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            killed
-        })
-    };
-    for wave in 0..5 {
+    let admin = chat.database.admin_client().await;
+    let terminate = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                     WHERE datname = current_database() AND pid <> pg_backend_pid()";
+    let say_wave = |wave: i32| {
         for user in 0..40 {
             let id = wave * 1000 + user + 1;
             chat.say(
@@ -411,25 +394,58 @@ async fn every_user_survives_database_connections_being_killed() {
                 &privmsg("outage", &room, &id.to_string(), &format!("user{id}"), "hi"),
             );
         }
-        // Let at least one flush (every 500 ms) meet the killer per wave.
-        chat.wait_rows("outage", "some of this wave", |rows| {
-            rows.iter()
-                .any(|r| r.user_id.parse::<i32>().is_ok_and(|id| id / 1000 == wave))
-        })
-        .await;
+    };
+    let in_wave = |rows: &[StoredPresence], wave: i32| {
+        rows.iter()
+            .filter(|r| r.user_id.parse::<i32>().is_ok_and(|id| id / 1000 == wave))
+            .count()
+    };
+
+    // Connections killed over and over while chat flows: flushes that meet
+    // a dead connection fail and are retried.
+    say_wave(0);
+    for wave in 1..3 {
+        killer.query(terminate, &[]).await.unwrap();
+        say_wave(wave);
+        killer.query(terminate, &[]).await.unwrap();
     }
-    stop_killing.cancel();
-    let killed = killing.await.unwrap();
-    assert!(killed > 0, "the pool had connections to kill");
+    chat.wait_rows("outage", "waves 0-2", |rows| rows.len() == 120).await;
+
+    // A real outage: no new connections, existing ones killed.
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE {} WITH ALLOW_CONNECTIONS false",
+            chat.database.name
+        ))
+        .await
+        .unwrap();
+    killer.query(terminate, &[]).await.unwrap();
+    say_wave(3);
+    say_wave(4);
+    // Keep the database away for a few flush periods (sabotage, not
+    // synchronisation): nothing of waves 3-4 can be written meanwhile.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let during: i64 = killer
+        .query_one("SELECT count(*) FROM presence WHERE user_id::int >= 3000", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(during, 0, "the database really was unreachable");
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE {} WITH ALLOW_CONNECTIONS true",
+            chat.database.name
+        ))
+        .await
+        .unwrap();
+
     let rows = chat
         .wait_rows("outage", "all 200 users", |rows| rows.len() == 200)
         .await;
     for wave in 0..5 {
-        for user in 0..40 {
-            let id = (wave * 1000 + user + 1).to_string();
-            assert!(has_user(&rows, &id), "user {id} is missing");
-        }
+        assert_eq!(in_wave(&rows, wave), 40, "wave {wave}");
     }
+    assert!(rows.iter().all(|r| r.message_count == 1), "each user chatted once");
     chat.stop().await;
 }
 
