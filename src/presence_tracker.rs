@@ -12,7 +12,7 @@
 //! with exponential backoff; memory stays bounded by distinct viewers
 //! ([`MAX_BUFFERED_VIEWERS`]), one warning is logged when the outage starts
 //! and one info line when it ends. On shutdown the tracker drains its queue,
-//! then flushes one last time (retrying for up to [`FINAL_FLUSH_TIMEOUT`]).
+//! then flushes one last time (retrying for up to `FINAL_FLUSH_TIMEOUT`).
 
 use std::collections::HashMap;
 use std::pin::Pin;

@@ -25,7 +25,7 @@
 //! everything else we do, and a backlog in those queues grows without
 //! bound. So our transport's reader handles PRIVMSG and CLEARCHAT itself:
 //! it converts them with twitch-irc's own `ServerMessage` parser, classifies
-//! them with the same [`classify`] as the listener's loop, and hands the
+//! them with the same `classify` as the listener's loop, and hands the
 //! events to the presence tracker in chunks over its bounded queue. When
 //! that queue is full the reader stops reading the socket: TCP backpressure
 //! instead of an unbounded backlog. Everything else (PING, RECONNECT, JOIN,
