@@ -9,9 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use tokio_util::sync::CancellationToken;
-
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::channel_set::ChannelSet;
@@ -21,12 +20,14 @@ use crate::domain::chat_command::ChatCommand;
 use crate::domain::items::ItemTable;
 use crate::domain::token_cipher::TokenCipher;
 use crate::live_status::{LiveStatus, UnknownLiveStatus};
+use crate::presence_tracker::PresenceTracker;
 use crate::raffle::{RaffleEngine, RaffleRules};
 use crate::scheduler::{RaffleScheduler, handle_chat_commands};
 use crate::store::{Database, Store, channels, items};
 use crate::twitch::auth::manager::{TokenManager, TokenManagerConfig};
 use crate::twitch::auth::{TwitchAuth, token_key};
 use crate::twitch::helix::HelixClient;
+use crate::twitch::irc::ChatListener;
 use crate::web::oauth::TwitchConnect;
 use crate::web::routes::{WebState, routes};
 
@@ -247,6 +248,15 @@ impl App {
             shutdown.clone(),
         ));
         tasks.close();
+        let (presence_tracker, presence) = PresenceTracker::new(self.database.store().clone());
+        let chat = ChatListener::new(
+            self.settings.twitch_irc_server.clone(),
+            self.channels.clone(),
+            presence,
+            self.chat_command_tx.clone(),
+        );
+        let presence_tracker = tokio::spawn(presence_tracker.run(shutdown.clone()));
+        let chat = tokio::spawn(chat.run(shutdown.clone()));
 
         let state = WebState {
             store: self.database.store().clone(),
@@ -316,6 +326,16 @@ impl App {
         {
             tracing::warn!("token manager still busy after {TOKEN_MANAGER_DRAIN_TIMEOUT:?}; stopping it");
             manager.abort();
+        }
+        // Chat first (it stops feeding presence), then the presence buffer
+        // is flushed last, while the database is still up.
+        match chat.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "chat listener failed"),
+            Err(e) => tracing::error!(error = %e, "chat listener task failed"),
+        }
+        if let Err(e) = presence_tracker.await {
+            tracing::error!(error = %e, "presence tracker task failed");
         }
         self.database.close().await.context("could not stop the database")?;
         tracing::info!("stopped");

@@ -3,6 +3,7 @@
 //!
 //! - [`channel`]: Twitch logins.
 //! - [`chat_command`]: `!raffle now|pause|resume|status`.
+//! - [`presence`]: chat presence updates, bans, and their in-memory dedup.
 //! - [`items`]: the prize table and its validation (SPEC §5).
 //! - [`draw`]: the seeded, replayable draw that the timer, `draw` and
 //!   `verify` share.
@@ -15,5 +16,6 @@ pub mod channel;
 pub mod chat_command;
 pub mod draw;
 pub mod items;
+pub mod presence;
 pub mod slot;
 pub mod token_cipher;

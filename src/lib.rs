@@ -9,6 +9,7 @@
 //! - [`app`]: builds every part and runs them until shutdown.
 //! - [`channel_set`]: the channels this instance serves (watched by chat and scheduler).
 //! - [`live_status`]: "is the stream live?" behind a trait (Helix implements it).
+//! - [`presence_tracker`]: merges chat presence in memory and writes it in batches.
 //! - [`cli`]: the commands of SPEC §2 and their exit codes.
 //! - [`domain`]: the pure core (logins, items, the draw, announcements).
 //! - [`raffle`]: one raffle round (every trigger), and `verify`.
@@ -17,12 +18,10 @@
 //! - [`delivery`]: the worker sending queued announcements from the outbox.
 //! - [`store`]: PostgreSQL, the only module with SQL: pool, migrations,
 //!   embedded server, one submodule per table group.
-//! - [`twitch`]: Twitch account connection (`twitch::auth`: OAuth2, token
-//!   key, token manager) and the Helix API (`twitch::helix`: live status).
+//! - [`twitch`]: Twitch chat (`twitch::irc::ChatListener`, the only user of
+//!   twitch-irc), account connection (`twitch::auth`: OAuth2, token key,
+//!   token manager) and the Helix API (`twitch::helix`: live status).
 //! - [`web`]: the warp server.
-//!
-//! Still to come, each in its own module around the same core: the Twitch
-//! chat listener and presence tracker (`twitch::irc`).
 
 pub mod app;
 pub mod channel_set;
@@ -32,6 +31,7 @@ pub mod delivery;
 pub mod discord;
 pub mod domain;
 pub mod live_status;
+pub mod presence_tracker;
 pub mod raffle;
 pub mod scheduler;
 pub mod secret;

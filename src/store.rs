@@ -14,6 +14,7 @@ pub mod migrate;
 pub mod oauth;
 pub mod outbox;
 pub mod pool;
+pub mod presence;
 pub mod raffles;
 
 pub use database::Database;

@@ -3,6 +3,10 @@
 //! - [`auth`]: the OAuth2 authorization-code flow, token validation, refresh
 //!   and revocation (`TwitchAuth`), the token key, and the token manager task.
 //! - [`helix`]: the Helix API (`HelixClient`): app access token and live status.
+//! - [`irc`]: the chat listener (twitch-irc), reading chat anonymously and
+//!   turning it into presence events and `!raffle` commands. It is the only
+//!   module that imports `twitch_irc`.
 
 pub mod auth;
 pub mod helix;
+pub mod irc;

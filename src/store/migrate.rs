@@ -37,6 +37,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0003_candidates_as_text.sql",
         sql: include_str!("../../sql/0003_candidates_as_text.sql"),
     },
+    Migration {
+        version: 4,
+        name: "0004_presence_bans.sql",
+        sql: include_str!("../../sql/0004_presence_bans.sql"),
+    },
 ];
 
 /// Advisory lock key ("kinoyubt" in ASCII) shared by every instance.

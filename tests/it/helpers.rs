@@ -155,6 +155,11 @@ impl TestDatabase {
         Store::new(pool::build(&self.url, 8).expect("pool"))
     }
 
+    /// A client on the server's admin database (to alter or sabotage this one).
+    pub async fn admin_client(&self) -> tokio_postgres::Client {
+        connect(&self.admin_url).await.expect("admin connection")
+    }
+
     /// A plain client for assertions.
     pub async fn client(&self) -> tokio_postgres::Client {
         connect(&self.url).await.expect("test database connection")

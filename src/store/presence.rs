@@ -1,0 +1,188 @@
+//! The `presence` table (SPEC §4, §9): one row per (channel, viewer).
+//!
+//! Writes come in batches from the presence tracker: one statement per batch
+//! upserts every merged row (UNNEST arrays + `ON CONFLICT DO UPDATE`), and
+//! one more applies the batch's bans when it has any. Rows are sent sorted by
+//! key so that two instances flushing overlapping batches lock rows in the
+//! same order and cannot deadlock.
+//!
+//! The ban rule of `domain::presence` lives here in SQL: the upsert clears a
+//! ban when the new `last_seen` is later than `banned_at`, and a ban is only
+//! applied when it is later than the row's `last_seen` and its previous ban.
+
+use chrono::{DateTime, Utc};
+
+use super::{Error, Queryable};
+use crate::domain::presence::{BanLength, BanUpdate, PresenceRow};
+
+/// A presence row as stored, for the raffle engine, the dashboard and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPresence {
+    /// Twitch user id.
+    pub user_id: String,
+    /// Login.
+    pub login: String,
+    /// Display name.
+    pub display_name: String,
+    /// Subscriber flag from the latest message.
+    pub is_subscriber: bool,
+    /// VIP flag from the latest message.
+    pub is_vip: bool,
+    /// Moderator flag from the latest message.
+    pub is_moderator: bool,
+    /// Broadcaster flag.
+    pub is_broadcaster: bool,
+    /// First message seen.
+    pub first_seen: DateTime<Utc>,
+    /// Latest message seen.
+    pub last_seen: DateTime<Utc>,
+    /// Messages seen.
+    pub message_count: i64,
+    /// `None`: not banned; `Some(None)`: banned (`infinity`); `Some(Some(t))`:
+    /// timed out until `t` (possibly in the past).
+    pub banned_until: Option<Option<DateTime<Utc>>>,
+}
+
+/// Upserts merged rows in one statement; `channel_ids` gives each row's
+/// `channels.id` in the same order as `rows`. Returns the number of rows
+/// written.
+///
+/// `last_seen` only moves forward, `first_seen` only backward,
+/// `message_count` adds up, and login, display name and flags follow the
+/// latest message.
+///
+/// # Errors
+///
+/// Database errors; nothing is written then.
+pub async fn upsert_batch(db: &impl Queryable, rows: &[(i64, &PresenceRow)]) -> Result<usize, Error> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let mut sorted: Vec<&(i64, &PresenceRow)> = rows.iter().collect();
+    sorted.sort_unstable_by(|a, b| (a.0, a.1.user_id.as_str()).cmp(&(b.0, b.1.user_id.as_str())));
+    let channel_ids: Vec<i64> = sorted.iter().map(|(id, _)| *id).collect();
+    let user_ids: Vec<&str> = sorted.iter().map(|(_, r)| r.user_id.as_str()).collect();
+    let logins: Vec<&str> = sorted.iter().map(|(_, r)| r.login.as_str()).collect();
+    let names: Vec<&str> = sorted.iter().map(|(_, r)| r.display_name.as_str()).collect();
+    let subscriber: Vec<bool> = sorted.iter().map(|(_, r)| r.is_subscriber).collect();
+    let vip: Vec<bool> = sorted.iter().map(|(_, r)| r.is_vip).collect();
+    let moderator: Vec<bool> = sorted.iter().map(|(_, r)| r.is_moderator).collect();
+    let broadcaster: Vec<bool> = sorted.iter().map(|(_, r)| r.is_broadcaster).collect();
+    let first_seen: Vec<DateTime<Utc>> = sorted.iter().map(|(_, r)| r.first_seen).collect();
+    let last_seen: Vec<DateTime<Utc>> = sorted.iter().map(|(_, r)| r.last_seen).collect();
+    let counts: Vec<i64> = sorted.iter().map(|(_, r)| r.message_count).collect();
+    db.query_rows(
+        "INSERT INTO presence AS p (channel_id, user_id, login, display_name, is_subscriber, is_vip,
+                                    is_moderator, is_broadcaster, first_seen, last_seen, message_count)
+         SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bool[], $6::bool[],
+                              $7::bool[], $8::bool[], $9::timestamptz[], $10::timestamptz[], $11::bigint[])
+         ON CONFLICT (channel_id, user_id) DO UPDATE SET
+             login          = CASE WHEN EXCLUDED.last_seen >= p.last_seen THEN EXCLUDED.login ELSE p.login END,
+             display_name   = CASE WHEN EXCLUDED.last_seen >= p.last_seen
+                                   THEN EXCLUDED.display_name ELSE p.display_name END,
+             is_subscriber  = CASE WHEN EXCLUDED.last_seen >= p.last_seen
+                                   THEN EXCLUDED.is_subscriber ELSE p.is_subscriber END,
+             is_vip         = CASE WHEN EXCLUDED.last_seen >= p.last_seen THEN EXCLUDED.is_vip ELSE p.is_vip END,
+             is_moderator   = CASE WHEN EXCLUDED.last_seen >= p.last_seen
+                                   THEN EXCLUDED.is_moderator ELSE p.is_moderator END,
+             is_broadcaster = CASE WHEN EXCLUDED.last_seen >= p.last_seen
+                                   THEN EXCLUDED.is_broadcaster ELSE p.is_broadcaster END,
+             first_seen     = LEAST(p.first_seen, EXCLUDED.first_seen),
+             last_seen      = GREATEST(p.last_seen, EXCLUDED.last_seen),
+             message_count  = p.message_count + EXCLUDED.message_count,
+             -- A message after the latest ban proves it was lifted (module doc).
+             banned_until   = CASE WHEN p.banned_at IS NOT NULL AND EXCLUDED.last_seen > p.banned_at
+                                   THEN NULL ELSE p.banned_until END,
+             banned_at      = CASE WHEN p.banned_at IS NOT NULL AND EXCLUDED.last_seen > p.banned_at
+                                   THEN NULL ELSE p.banned_at END",
+        &[
+            &channel_ids,
+            &user_ids,
+            &logins,
+            &names,
+            &subscriber,
+            &vip,
+            &moderator,
+            &broadcaster,
+            &first_seen,
+            &last_seen,
+            &counts,
+        ],
+    )
+    .await?;
+    Ok(rows.len())
+}
+
+/// Applies bans and timeouts in one statement; `bans` pairs each with its
+/// `channels.id`. A ban older than the viewer's latest message or latest
+/// ban is ignored (the viewer chatted since, so it was lifted). A viewer
+/// with no presence row has nothing to be excluded from and is skipped.
+///
+/// # Errors
+///
+/// Database errors.
+pub async fn apply_bans(db: &impl Queryable, bans: &[(i64, &BanUpdate)]) -> Result<(), Error> {
+    if bans.is_empty() {
+        return Ok(());
+    }
+    let channel_ids: Vec<i64> = bans.iter().map(|(id, _)| *id).collect();
+    let user_ids: Vec<&str> = bans.iter().map(|(_, b)| b.user_id.as_str()).collect();
+    let at: Vec<DateTime<Utc>> = bans.iter().map(|(_, b)| b.at).collect();
+    // NULL in this array stands for a permanent ban ('infinity'), which
+    // chrono cannot represent.
+    let until: Vec<Option<DateTime<Utc>>> = bans
+        .iter()
+        .map(|(_, b)| match b.length {
+            BanLength::Permanent => None,
+            BanLength::Until(until) => Some(until),
+        })
+        .collect();
+    db.query_rows(
+        "UPDATE presence AS p
+         SET banned_until = COALESCE(b.until, 'infinity'::timestamptz), banned_at = b.at
+         FROM UNNEST($1::bigint[], $2::text[], $3::timestamptz[], $4::timestamptz[])
+              AS b(channel_id, user_id, at, until)
+         WHERE p.channel_id = b.channel_id AND p.user_id = b.user_id
+           AND p.last_seen <= b.at
+           AND (p.banned_at IS NULL OR p.banned_at <= b.at)",
+        &[&channel_ids, &user_ids, &at, &until],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Every presence row of a channel, by user id.
+///
+/// # Errors
+///
+/// Database errors.
+pub async fn list_for_channel(db: &impl Queryable, channel_id: i64) -> Result<Vec<StoredPresence>, Error> {
+    let rows = db
+        .query_rows(
+            "SELECT user_id, login, display_name, is_subscriber, is_vip, is_moderator, is_broadcaster,
+                    first_seen, last_seen, message_count,
+                    banned_until IS NOT NULL, NULLIF(banned_until, 'infinity'::timestamptz)
+             FROM presence WHERE channel_id = $1 ORDER BY user_id",
+            &[&channel_id],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let banned: bool = row.get(10);
+            StoredPresence {
+                user_id: row.get(0),
+                login: row.get(1),
+                display_name: row.get(2),
+                is_subscriber: row.get(3),
+                is_vip: row.get(4),
+                is_moderator: row.get(5),
+                is_broadcaster: row.get(6),
+                first_seen: row.get(7),
+                last_seen: row.get(8),
+                message_count: row.get(9),
+                banned_until: banned.then(|| row.get(11)),
+            }
+        })
+        .collect())
+}

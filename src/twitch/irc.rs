@@ -1,0 +1,839 @@
+//! The chat listener: reads Twitch chat anonymously with twitch-irc and
+//! turns it into presence events and `!raffle` commands (SPEC §4).
+//!
+//! This is the only module that imports `twitch_irc`. It owns the IRC
+//! connections and must not touch the database: it forwards what it reads
+//! to the presence tracker over a bounded channel, and permitted chat
+//! commands to the raffle engine with `try_send`.
+//!
+//! # Why a runtime of its own
+//!
+//! twitch-irc's `Transport::new()` takes no arguments and hard-codes
+//! Twitch's host in its own transport, but `TWITCH_IRC_SERVER` must choose
+//! the server (tests run several fake servers in one process). Our
+//! [`ConfiguredTransport`] therefore reads the address from a thread-local
+//! that [`ChatListener::run`] sets on every thread of a small tokio runtime
+//! dedicated to this listener (`on_thread_start`): every task twitch-irc
+//! spawns runs on those threads, so each listener sees its own server. The
+//! runtime also keeps IRC parsing (twitch-irc's unbounded queues, which we
+//! drain immediately) off the main runtime.
+//!
+//! # The fast path
+//!
+//! twitch-irc passes every message through three unbounded queues and
+//! clones it on the way; at Twitch's busiest chats that costs more than
+//! everything else we do, and a backlog in those queues grows without
+//! bound. So our transport's reader handles PRIVMSG and CLEARCHAT itself:
+//! it converts them with twitch-irc's own `ServerMessage` parser, classifies
+//! them with the same `classify` as the listener's loop, and hands the
+//! events to the presence tracker in chunks over its bounded queue. When
+//! that queue is full the reader stops reading the socket: TCP backpressure
+//! instead of an unbounded backlog. Everything else (PING, RECONNECT, JOIN,
+//! ROOMSTATE, NOTICE, ...) flows through twitch-irc as usual, so its
+//! connection handling, keep-alive and rejoin logic are unchanged.
+//!
+//! # Robust reading
+//!
+//! twitch-irc closes a connection when its transport yields a line that
+//! does not parse. Our transport instead skips such lines (logged at debug,
+//! raw text only at trace) and discards lines longer than [`MAX_LINE_BYTES`]
+//! without buffering them, so junk or a 1 MB line costs one log line, not a
+//! reconnect.
+
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashSet};
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use either::Either;
+use futures::sink::Sink;
+use futures::stream::{FusedStream, StreamExt as _};
+use tokio::io::{AsyncBufReadExt as _, AsyncRead, AsyncWrite, AsyncWriteExt as _, BufReader};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use twitch_irc::login::StaticLoginCredentials;
+use twitch_irc::message::{
+    AsRawIRC as _, ClearChatAction, ClearChatMessage, IRCMessage, IRCParseError, PrivmsgMessage, ServerMessage,
+};
+use twitch_irc::transport::Transport;
+use twitch_irc::{ClientConfig, TwitchIRCClient};
+
+use crate::channel_set::ChannelSet;
+use crate::config::IrcServer;
+use crate::domain::channel::ChannelLogin;
+use crate::domain::chat_command::{ChatCommand, RaffleCommand};
+use crate::domain::presence::{BanLength, BanUpdate, PresenceUpdate};
+use crate::presence_tracker::{PresenceEvent, PresenceHandle};
+
+/// Longest IRC line kept; longer lines are discarded. Twitch lines are at
+/// most a few KiB (tags plus 500 characters of text).
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
+/// Worker threads of the chat runtime. One is enough: the reading task does
+/// nearly all the work, and the tracker runs on the main runtime.
+const CHAT_THREADS: usize = 1;
+/// Most messages taken from twitch-irc's queue per wakeup and forwarded to
+/// the tracker as one chunk.
+const FORWARD_CHUNK: usize = 1024;
+
+thread_local! {
+    /// What [`ConfiguredTransport`] needs, set on every thread of a
+    /// listener's runtime by [`ChatListener::run`] (see the module doc).
+    static CONTEXT: RefCell<Option<ChatContext>> = const { RefCell::new(None) };
+}
+
+/// The listener's settings and outlets, shared with its transports.
+#[derive(Debug, Clone)]
+struct ChatContext {
+    server: IrcServer,
+    presence: PresenceHandle,
+    commands: mpsc::Sender<ChatCommand>,
+}
+
+/// Why the chat listener could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum IrcError {
+    /// The chat runtime could not be started.
+    #[error("could not start the chat runtime: {0}")]
+    Start(#[from] std::io::Error),
+    /// The chat task ended without reporting (it panicked).
+    #[error("the chat task stopped unexpectedly")]
+    ThreadLost,
+}
+
+/// Why a connection to the IRC server could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// Called outside a chat runtime: no server configured.
+    #[error("no IRC server configured on this thread")]
+    NoServer,
+    /// TCP connect failed.
+    #[error("could not connect to {address}: {source}")]
+    Connect {
+        /// `host:port`.
+        address: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The TLS host name is not a valid server name.
+    #[error("invalid TLS server name {0:?}")]
+    ServerName(String),
+    /// The TLS setup or handshake failed.
+    #[error("TLS with {address} failed: {source}")]
+    Tls {
+        /// `host:port`.
+        address: String,
+        /// What failed.
+        source: std::io::Error,
+    },
+}
+
+type IncomingItem = Result<IRCMessage, Either<std::io::Error, IRCParseError>>;
+type Incoming = Pin<Box<dyn FusedStream<Item = IncomingItem> + Send + Sync>>;
+type Outgoing = Pin<Box<dyn Sink<IRCMessage, Error = std::io::Error> + Send + Sync>>;
+
+/// A twitch-irc transport to the server of [`IrcServer`], plain TCP or TLS.
+pub struct ConfiguredTransport {
+    incoming: Incoming,
+    outgoing: Outgoing,
+}
+
+impl fmt::Debug for ConfiguredTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConfiguredTransport").finish_non_exhaustive()
+    }
+}
+
+async fn connect_tls(host: &str, port: u16) -> Result<tokio_rustls::client::TlsStream<TcpStream>, ConnectError> {
+    use tokio_rustls::rustls::{ClientConfig as TlsConfig, RootCertStore, crypto, pki_types::ServerName};
+    let address = format!("{host}:{port}");
+    let roots = RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    // An explicit provider: both rustls back-ends are compiled in (through
+    // other dependencies), and `ClientConfig::builder()` refuses to guess.
+    let config = TlsConfig::builder_with_provider(Arc::new(crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ConnectError::Tls {
+            address: address.clone(),
+            source: std::io::Error::other(e),
+        })?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = ServerName::try_from(host.to_owned()).map_err(|_| ConnectError::ServerName(host.to_owned()))?;
+    let stream = TcpStream::connect((host, port))
+        .await
+        .map_err(|source| ConnectError::Connect {
+            address: address.clone(),
+            source,
+        })?;
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, stream)
+        .await
+        .map_err(|source| ConnectError::Tls { address, source })
+}
+
+impl ConfiguredTransport {
+    fn from_socket<S>(socket: S, context: &ChatContext) -> Self
+    where
+        S: AsyncRead + AsyncWrite + Send + Sync + 'static,
+    {
+        let (read_half, write_half) = tokio::io::split(socket);
+        let reader = LineReader::new(read_half, Some(Tap::new(context)));
+        let incoming = futures::stream::unfold(reader, LineReader::next_message).fuse();
+        let outgoing = futures::sink::unfold(write_half, |mut writer, message: IRCMessage| async move {
+            let mut line = message.as_raw_irc();
+            tracing::trace!(line = %line, "> irc");
+            line.push_str("\r\n");
+            writer.write_all(line.as_bytes()).await?;
+            writer.flush().await?;
+            Ok::<_, std::io::Error>(writer)
+        });
+        Self {
+            incoming: Box::pin(incoming),
+            outgoing: Box::pin(outgoing),
+        }
+    }
+}
+
+#[async_trait]
+impl Transport for ConfiguredTransport {
+    type ConnectError = ConnectError;
+    type IncomingError = std::io::Error;
+    type OutgoingError = std::io::Error;
+    type Incoming = Incoming;
+    type Outgoing = Outgoing;
+
+    async fn new() -> Result<Self, ConnectError> {
+        let context = CONTEXT
+            .with(|context| context.borrow().clone())
+            .ok_or(ConnectError::NoServer)?;
+        match context.server.clone() {
+            IrcServer::Tcp { host, port } => {
+                let socket =
+                    TcpStream::connect((host.as_str(), port))
+                        .await
+                        .map_err(|source| ConnectError::Connect {
+                            address: format!("{host}:{port}"),
+                            source,
+                        })?;
+                // Chat lines are small and latency matters more than packets.
+                let _ = socket.set_nodelay(true);
+                Ok(Self::from_socket(socket, &context))
+            }
+            IrcServer::Tls { host, port } => Ok(Self::from_socket(connect_tls(&host, port).await?, &context)),
+        }
+    }
+
+    fn split(self) -> (Incoming, Outgoing) {
+        (self.incoming, self.outgoing)
+    }
+}
+
+/// Where the reader hands chat messages and bans (module doc, "The fast
+/// path").
+struct Tap {
+    presence: PresenceHandle,
+    commands: mpsc::Sender<ChatCommand>,
+    /// Events read but not yet handed over; sent as one chunk before the
+    /// reader waits for the socket, or when [`FORWARD_CHUNK`] is reached.
+    pending: Vec<PresenceEvent>,
+    /// The tracker has stopped (shutdown): events are dropped.
+    closed: bool,
+}
+
+impl Tap {
+    fn new(context: &ChatContext) -> Self {
+        Self {
+            presence: context.presence.clone(),
+            commands: context.commands.clone(),
+            pending: Vec::new(),
+            closed: false,
+        }
+    }
+
+    async fn hand_over(&mut self) {
+        let events = std::mem::take(&mut self.pending);
+        if !self.closed && self.presence.send(events).await.is_err() {
+            tracing::debug!("presence tracker stopped; chat events are dropped");
+            self.closed = true;
+        }
+    }
+}
+
+/// Reads IRC lines, skipping what does not parse and discarding overlong
+/// lines (module doc).
+struct LineReader<R> {
+    reader: BufReader<R>,
+    /// Chat messages and bans go here instead of through twitch-irc.
+    tap: Option<Tap>,
+    /// The line being assembled (without its newline).
+    line: Vec<u8>,
+    /// Inside a line longer than [`MAX_LINE_BYTES`]: drop bytes until `\n`.
+    discarding: bool,
+    /// An I/O error was reported; the stream ends.
+    done: bool,
+}
+
+impl<R: AsyncRead + Unpin> LineReader<R> {
+    fn new(reader: R, tap: Option<Tap>) -> Self {
+        Self {
+            reader: BufReader::with_capacity(64 * 1024, reader),
+            tap,
+            line: Vec::new(),
+            discarding: false,
+            done: false,
+        }
+    }
+
+    async fn hand_over_pending(&mut self) {
+        if let Some(tap) = self.tap.as_mut()
+            && !tap.pending.is_empty()
+        {
+            tap.hand_over().await;
+        }
+    }
+
+    async fn next_message(mut self) -> Option<(IncomingItem, Self)> {
+        if self.done {
+            return None;
+        }
+        loop {
+            if let Some(tap) = self.tap.as_mut()
+                && !tap.pending.is_empty()
+                && (self.reader.buffer().is_empty() || tap.pending.len() >= FORWARD_CHUNK)
+            {
+                // About to wait for the socket (or a chunk is full): hand
+                // over what was read. Waiting here while the tracker's queue
+                // is full is the backpressure that bounds memory.
+                tap.hand_over().await;
+            }
+            let available = match self.reader.fill_buf().await {
+                Ok(available) => available,
+                Err(e) => {
+                    self.done = true;
+                    self.hand_over_pending().await;
+                    return Some((Err(Either::Left(e)), self));
+                }
+            };
+            if available.is_empty() {
+                self.hand_over_pending().await;
+                return None;
+            }
+            let newline = available.iter().position(|&byte| byte == b'\n');
+            let chunk = &available[..newline.unwrap_or(available.len())];
+            if !self.discarding {
+                if self.line.len() + chunk.len() > MAX_LINE_BYTES {
+                    self.discarding = true;
+                    self.line = Vec::new();
+                } else {
+                    self.line.extend_from_slice(chunk);
+                }
+            }
+            let consumed = newline.map_or(available.len(), |position| position + 1);
+            self.reader.consume(consumed);
+            if newline.is_none() {
+                continue;
+            }
+            if std::mem::take(&mut self.discarding) {
+                tracing::warn!(limit = MAX_LINE_BYTES, "discarded an IRC line longer than the limit");
+                continue;
+            }
+            let line = String::from_utf8_lossy(&self.line);
+            let line = line.trim_end_matches('\r');
+            if line.is_empty() {
+                self.line.clear();
+                continue;
+            }
+            let parsed = IRCMessage::parse(line);
+            match parsed {
+                Ok(message) => {
+                    self.line.clear();
+                    if let Some(tap) = self.tap.as_mut()
+                        && matches!(message.command.as_str(), "PRIVMSG" | "CLEARCHAT")
+                    {
+                        take_chat_line(tap, message);
+                        continue;
+                    }
+                    // twitch-irc may close the connection on this message
+                    // (RECONNECT) and drop this reader with it.
+                    self.hand_over_pending().await;
+                    return Some((Ok(message), self));
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "skipped an IRC line that does not parse");
+                    tracing::trace!(line = %line, "unparsable IRC line");
+                    self.line.clear();
+                }
+            }
+        }
+    }
+}
+
+/// The fast path for PRIVMSG and CLEARCHAT (module doc).
+fn take_chat_line(tap: &mut Tap, message: IRCMessage) {
+    match ServerMessage::try_from(message) {
+        Ok(message) => {
+            let Classified { event, command } = classify(message, Utc::now());
+            tap.pending.extend(event);
+            if let Some(command) = command {
+                hand_over_command(&tap.commands, command);
+            }
+        }
+        Err(e) => tracing::debug!(error = %e, "skipped a chat line with missing or malformed tags"),
+    }
+}
+
+/// Reads the served channels' chat; see the module doc.
+#[derive(Debug)]
+pub struct ChatListener {
+    server: IrcServer,
+    channels: ChannelSet,
+    presence: PresenceHandle,
+    commands: mpsc::Sender<ChatCommand>,
+}
+
+impl ChatListener {
+    /// A listener for `server` (`Settings::twitch_irc_server`) that joins
+    /// the channels of `channels` (following its changes), feeds
+    /// `presence`, and hands permitted `!raffle` commands to `commands`.
+    pub fn new(
+        server: IrcServer,
+        channels: ChannelSet,
+        presence: PresenceHandle,
+        commands: mpsc::Sender<ChatCommand>,
+    ) -> Self {
+        Self {
+            server,
+            channels,
+            presence,
+            commands,
+        }
+    }
+
+    /// Reads chat until `shutdown` fires (or the tracker stops), on a
+    /// runtime of its own (module doc). twitch-irc reconnects and rejoins by
+    /// itself after RECONNECT or a dropped connection.
+    ///
+    /// # Errors
+    ///
+    /// When the chat runtime cannot start or the chat task dies.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), IrcError> {
+        let context = ChatContext {
+            server: self.server.clone(),
+            presence: self.presence.clone(),
+            commands: self.commands.clone(),
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(CHAT_THREADS)
+            .thread_name("kinoyubot-chat")
+            .enable_all()
+            // Every thread of this runtime, and only those, know the context.
+            .on_thread_start(move || CONTEXT.with(|slot| *slot.borrow_mut() = Some(context.clone())))
+            .build()?;
+        let handle = runtime.handle().clone();
+        let runtime = RuntimeGuard(Some(runtime));
+        let served = handle.spawn(self.serve(shutdown)).await;
+        drop(runtime);
+        served.map_err(|_| IrcError::ThreadLost)
+    }
+
+    async fn serve(self, shutdown: CancellationToken) {
+        let config = ClientConfig::new_simple(StaticLoginCredentials::anonymous());
+        let (mut incoming, client) = TwitchIRCClient::<ConfiguredTransport, StaticLoginCredentials>::new(config);
+        let mut wanted = self.channels.subscribe();
+        let mut watching = true;
+        join_wanted(&client, &wanted.borrow_and_update());
+        tracing::info!(server = ?self.server, "chat listener started");
+        let mut batch = Vec::with_capacity(FORWARD_CHUNK);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                changed = wanted.changed(), if watching => {
+                    if changed.is_ok() {
+                        join_wanted(&client, &wanted.borrow_and_update());
+                    } else {
+                        // The set was dropped: keep the channels we have.
+                        watching = false;
+                    }
+                }
+                received = incoming.recv_many(&mut batch, FORWARD_CHUNK) => {
+                    if received == 0 {
+                        tracing::warn!("the IRC client stopped");
+                        break;
+                    }
+                    let received_at = Utc::now();
+                    let mut events = Vec::with_capacity(batch.len());
+                    for message in batch.drain(..) {
+                        let Classified { event, command } = classify(message, received_at);
+                        events.extend(event);
+                        if let Some(command) = command {
+                            hand_over_command(&self.commands, command);
+                        }
+                    }
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        sent = self.presence.send(events) => if sent.is_err() {
+                            tracing::warn!("presence tracker stopped; chat listener stops too");
+                            break;
+                        },
+                    }
+                }
+            }
+        }
+        tracing::info!("chat listener stopped");
+    }
+}
+
+/// Queues a permitted command for the raffle engine without waiting:
+/// commands are rare, so a full queue means the engine is stuck.
+fn hand_over_command(commands: &mpsc::Sender<ChatCommand>, command: ChatCommand) {
+    tracing::info!(channel = %command.channel, command = ?command.command, by = %command.requested_by, "chat command");
+    match commands.try_send(command) {
+        Ok(()) => {}
+        Err(mpsc::error::TrySendError::Full(command)) => {
+            tracing::warn!(channel = %command.channel, command = ?command.command, "chat command queue full; command dropped");
+        }
+        Err(mpsc::error::TrySendError::Closed(command)) => {
+            tracing::warn!(channel = %command.channel, command = ?command.command, "no raffle engine takes chat commands; command dropped");
+        }
+    }
+}
+
+/// Owns the chat runtime and shuts it down without blocking when dropped,
+/// also when [`ChatListener::run`] is cancelled half-way: dropping a runtime
+/// inside async code would panic.
+struct RuntimeGuard(Option<tokio::runtime::Runtime>);
+
+impl Drop for RuntimeGuard {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            // Ends twitch-irc's tasks on that runtime.
+            runtime.shutdown_background();
+        }
+    }
+}
+
+fn join_wanted(client: &TwitchIRCClient<ConfiguredTransport, StaticLoginCredentials>, set: &BTreeSet<ChannelLogin>) {
+    let logins: HashSet<String> = set.iter().map(|login| login.as_str().to_owned()).collect();
+    tracing::info!(channels = logins.len(), "joining chat channels");
+    // Logins were validated by ChannelLogin with twitch-irc's own rules.
+    if let Err(e) = client.set_wanted_channels(logins) {
+        tracing::error!(error = %e, "a channel login was refused by the IRC client");
+    }
+}
+
+/// What one server message means for us.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Classified {
+    event: Option<PresenceEvent>,
+    command: Option<ChatCommand>,
+}
+
+/// Turns a server message into a presence event and/or a permitted chat
+/// command. Pure: `received_at` stamps the event.
+fn classify(message: ServerMessage, received_at: DateTime<Utc>) -> Classified {
+    match message {
+        ServerMessage::Privmsg(message) => {
+            let Some(update) = presence_update(&message, received_at) else {
+                return Classified::default();
+            };
+            let command = chat_command(&message, &update);
+            Classified {
+                event: Some(PresenceEvent::Message(update)),
+                command,
+            }
+        }
+        ServerMessage::ClearChat(message) => Classified {
+            event: ban_update(&message, received_at).map(PresenceEvent::Ban),
+            command: None,
+        },
+        ServerMessage::RoomState(message) => {
+            let event =
+                ChannelLogin::parse(&message.channel_login)
+                    .ok()
+                    .map(|channel| PresenceEvent::ChannelIdentity {
+                        channel,
+                        twitch_user_id: message.channel_id,
+                    });
+            Classified { event, command: None }
+        }
+        ServerMessage::Reconnect(_) => {
+            tracing::info!("IRC server asked to reconnect");
+            Classified::default()
+        }
+        ServerMessage::Join(message) => {
+            tracing::debug!(channel = %message.channel_login, "joined chat channel");
+            Classified::default()
+        }
+        ServerMessage::Notice(message) => {
+            tracing::info!(channel = ?message.channel_login, id = ?message.message_id, text = %message.message_text, "IRC notice");
+            Classified::default()
+        }
+        _ => Classified::default(),
+    }
+}
+
+/// A message relayed from another channel during a Twitch shared-chat
+/// session carries that channel's id in `source-room-id`: its sender is not
+/// this channel's viewer, and its bans are not this channel's bans.
+fn from_other_room(source: &IRCMessage, room_id: &str) -> bool {
+    source
+        .tags
+        .0
+        .get("source-room-id")
+        .is_some_and(|source_room| !source_room.is_empty() && source_room != room_id)
+}
+
+fn tag_is_one(source: &IRCMessage, tag: &str) -> bool {
+    source.tags.0.get(tag).is_some_and(|value| value == "1")
+}
+
+fn presence_update(message: &PrivmsgMessage, received_at: DateTime<Utc>) -> Option<PresenceUpdate> {
+    if from_other_room(&message.source, &message.channel_id) {
+        return None;
+    }
+    let channel = ChannelLogin::parse(&message.channel_login).ok()?;
+    let has_badge = |names: &[&str]| message.badges.iter().any(|badge| names.contains(&badge.name.as_str()));
+    let is_broadcaster = has_badge(&["broadcaster"]) || message.sender.id == message.channel_id;
+    Some(PresenceUpdate {
+        channel,
+        user_id: message.sender.id.clone(),
+        login: message.sender.login.clone(),
+        display_name: message.sender.name.trim().to_owned(),
+        // Founders are subscribers too; the `subscriber` tag says so as well.
+        is_subscriber: has_badge(&["subscriber", "founder"]) || tag_is_one(&message.source, "subscriber"),
+        is_vip: has_badge(&["vip"]) || tag_is_one(&message.source, "vip"),
+        is_moderator: has_badge(&["moderator", "lead_moderator"]) || tag_is_one(&message.source, "mod"),
+        is_broadcaster,
+        seen_at: received_at,
+    })
+}
+
+fn chat_command(message: &PrivmsgMessage, sender: &PresenceUpdate) -> Option<ChatCommand> {
+    // `/me !raffle now` is an action, not a command.
+    if message.is_action {
+        return None;
+    }
+    let command = RaffleCommand::parse(&message.message_text)?;
+    if !sender.may_command() {
+        tracing::debug!(channel = %sender.channel, user = %sender.login, "ignored !raffle from a viewer");
+        return None;
+    }
+    Some(ChatCommand {
+        channel: sender.channel.clone(),
+        command,
+        requested_by: sender.login.clone(),
+    })
+}
+
+fn ban_update(message: &ClearChatMessage, received_at: DateTime<Utc>) -> Option<BanUpdate> {
+    if from_other_room(&message.source, &message.channel_id) {
+        return None;
+    }
+    let channel = ChannelLogin::parse(&message.channel_login).ok()?;
+    let (user_id, login, length) = match &message.action {
+        ClearChatAction::ChatCleared => return None,
+        ClearChatAction::UserBanned { user_login, user_id } => (user_id, user_login, BanLength::Permanent),
+        ClearChatAction::UserTimedOut {
+            user_login,
+            user_id,
+            timeout_length,
+        } => {
+            let until = chrono::Duration::from_std(*timeout_length)
+                .ok()
+                .and_then(|length| received_at.checked_add_signed(length))
+                .map_or(BanLength::Permanent, BanLength::Until);
+            (user_id, user_login, until)
+        }
+    };
+    Some(BanUpdate {
+        channel,
+        user_id: user_id.clone(),
+        login: login.clone(),
+        at: received_at,
+        length,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone as _;
+
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        Utc.timestamp_opt(1_764_000_000, 0).single().expect("valid time")
+    }
+
+    fn classify_line(line: &str) -> Classified {
+        let message = IRCMessage::parse(line).expect("line parses");
+        let message = ServerMessage::try_from(message).expect("server message");
+        classify(message, now())
+    }
+
+    fn login(name: &str) -> ChannelLogin {
+        ChannelLogin::parse(name).expect("valid login")
+    }
+
+    fn viewer(channel: &str, id: &str, login_name: &str, name: &str) -> PresenceUpdate {
+        PresenceUpdate {
+            channel: login(channel),
+            user_id: id.into(),
+            login: login_name.into(),
+            display_name: name.into(),
+            is_subscriber: false,
+            is_vip: false,
+            is_moderator: false,
+            is_broadcaster: false,
+            seen_at: now(),
+        }
+    }
+
+    #[test]
+    fn plain_privmsg_makes_its_sender_present() {
+        let line = "@badge-info=;badges=;color=#0000FF;display-name=JuN1oRRRR;emotes=;flags=;id=e9d998c3-36f1-430f-89ec-6b887c28af36;mod=0;room-id=11148817;subscriber=0;tmi-sent-ts=1594545155039;turbo=0;user-id=29803735;user-type= :jun1orrrr!jun1orrrr@jun1orrrr.tmi.twitch.tv PRIVMSG #pajlada :dank cam";
+        assert_eq!(
+            classify_line(line),
+            Classified {
+                event: Some(PresenceEvent::Message(viewer(
+                    "pajlada",
+                    "29803735",
+                    "jun1orrrr",
+                    "JuN1oRRRR"
+                ))),
+                command: None,
+            }
+        );
+    }
+
+    #[test]
+    fn moderator_action_with_unicode_name_has_its_flags() {
+        let line = "@badge-info=subscriber/35;badges=moderator/1,subscriber/3024;color=#FF0000;display-name=테스트계정420;emotes=;flags=;id=bdfa278e-11c4-484f-9491-0a61b16fab60;mod=1;room-id=11148817;subscriber=1;tmi-sent-ts=1593953876927;turbo=0;user-id=117166826;user-type=mod :testaccount_420!testaccount_420@testaccount_420.tmi.twitch.tv PRIVMSG #pajlada :\u{1}ACTION !raffle now\u{1}";
+        let mut expected = viewer("pajlada", "117166826", "testaccount_420", "테스트계정420");
+        expected.is_moderator = true;
+        expected.is_subscriber = true;
+        assert_eq!(
+            classify_line(line),
+            Classified {
+                event: Some(PresenceEvent::Message(expected)),
+                // A /me action is never a command.
+                command: None,
+            }
+        );
+    }
+
+    #[test]
+    fn broadcaster_command_is_handed_over_with_escaped_display_name() {
+        let line = r"@badge-info=;badges=broadcaster/1,premium/1;color=;display-name=Riot\sGames;emotes=;first-msg=0;flags=;id=bdfa278e-11c4-484f-9491-0a61b16fab60;mod=0;room-id=36029255;subscriber=0;tmi-sent-ts=1593953876927;turbo=0;user-id=36029255;user-type= :riotgames!riotgames@riotgames.tmi.twitch.tv PRIVMSG #riotgames :!raffle pause";
+        let mut expected = viewer("riotgames", "36029255", "riotgames", "Riot Games");
+        expected.is_broadcaster = true;
+        assert_eq!(
+            classify_line(line),
+            Classified {
+                event: Some(PresenceEvent::Message(expected)),
+                command: Some(ChatCommand {
+                    channel: login("riotgames"),
+                    command: RaffleCommand::Pause,
+                    requested_by: "riotgames".into(),
+                }),
+            }
+        );
+    }
+
+    #[test]
+    fn viewer_raffle_command_is_ignored_but_counts_as_presence() {
+        let line = "@badge-info=;badges=vip/1;color=;display-name=LeftSwing;emotes=;first-msg=1;flags=;id=5b4f63a9-776f-4fce-bf3c-d9707f52e32d;mod=0;returning-chatter=0;room-id=37940952;subscriber=0;tmi-sent-ts=1673925983585;turbo=0;user-id=133651738;user-type=;vip=1 :leftswing!leftswing@leftswing.tmi.twitch.tv PRIVMSG #retoon :!raffle now";
+        let mut expected = viewer("retoon", "133651738", "leftswing", "LeftSwing");
+        expected.is_vip = true;
+        assert_eq!(
+            classify_line(line),
+            Classified {
+                event: Some(PresenceEvent::Message(expected)),
+                command: None,
+            }
+        );
+    }
+
+    #[test]
+    fn reply_with_escaped_tags_and_founder_badge_parses() {
+        let line = r"@badge-info=founder/3;badges=founder/0;client-nonce=cd56193132f934ac71b4d5ac488d4bd6;color=;display-name=LeftSwing;emotes=;first-msg=0;flags=;id=5b4f63a9-776f-4fce-bf3c-d9707f52e32d;mod=0;reply-parent-display-name=Retoon;reply-parent-msg-body=hello\sthere\:\sfriend;reply-parent-msg-id=6b13e51b-7ecb-43b5-ba5b-2bb5288df696;reply-parent-user-id=37940952;reply-parent-user-login=retoon;returning-chatter=0;room-id=37940952;subscriber=1;tmi-sent-ts=1673925983585;turbo=0;user-id=133651738;user-type= :leftswing!leftswing@leftswing.tmi.twitch.tv PRIVMSG #retoon :@Retoon yes";
+        let mut expected = viewer("retoon", "133651738", "leftswing", "LeftSwing");
+        expected.is_subscriber = true;
+        assert_eq!(classify_line(line).event, Some(PresenceEvent::Message(expected)));
+    }
+
+    #[test]
+    fn shared_chat_messages_from_another_room_are_not_presence() {
+        let line = "@badge-info=;badges=;color=;display-name=Guest;emotes=;flags=;id=1b4f63a9-776f-4fce-bf3c-d9707f52e32d;mod=0;room-id=11148817;source-badge-info=;source-badges=;source-id=2b4f63a9-776f-4fce-bf3c-d9707f52e32d;source-room-id=22484632;subscriber=0;tmi-sent-ts=1594545155039;turbo=0;user-id=42;user-type= :guest!guest@guest.tmi.twitch.tv PRIVMSG #pajlada :hello";
+        assert_eq!(classify_line(line), Classified::default());
+    }
+
+    #[test]
+    fn clearchat_ban_and_timeout_become_ban_updates() {
+        let ban = "@room-id=11148817;target-user-id=70948394;tmi-sent-ts=1594561360331 :tmi.twitch.tv CLEARCHAT #pajlada :weeb123";
+        assert_eq!(
+            classify_line(ban).event,
+            Some(PresenceEvent::Ban(BanUpdate {
+                channel: login("pajlada"),
+                user_id: "70948394".into(),
+                login: "weeb123".into(),
+                at: now(),
+                length: BanLength::Permanent,
+            }))
+        );
+        let timeout = "@ban-duration=600;room-id=11148817;target-user-id=148973258;tmi-sent-ts=1594553828245 :tmi.twitch.tv CLEARCHAT #pajlada :fabzeef";
+        assert_eq!(
+            classify_line(timeout).event,
+            Some(PresenceEvent::Ban(BanUpdate {
+                channel: login("pajlada"),
+                user_id: "148973258".into(),
+                login: "fabzeef".into(),
+                at: now(),
+                length: BanLength::Until(now() + chrono::Duration::seconds(600)),
+            }))
+        );
+        let clear = "@room-id=40286300;tmi-sent-ts=1594561392337 :tmi.twitch.tv CLEARCHAT #randers";
+        assert_eq!(classify_line(clear), Classified::default());
+    }
+
+    #[test]
+    fn roomstate_tells_the_channel_identity() {
+        let line = "@emote-only=0;followers-only=-1;r9k=0;rituals=0;room-id=40286300;slow=0;subs-only=0 :tmi.twitch.tv ROOMSTATE #randers";
+        assert_eq!(
+            classify_line(line).event,
+            Some(PresenceEvent::ChannelIdentity {
+                channel: login("randers"),
+                twitch_user_id: "40286300".into(),
+            })
+        );
+    }
+
+    #[test]
+    fn usernotice_is_not_presence() {
+        let line = "@badge-info=subscriber/0;badges=subscriber/0,premium/1;color=;display-name=fallenseraphhh;emotes=;flags=;id=2a9bea11-a80a-49a0-a498-1642d457f775;login=fallenseraphhh;mod=0;msg-id=sub;msg-param-cumulative-months=1;msg-param-months=0;msg-param-should-share-streak=0;msg-param-sub-plan-name=Channel\\sSubscription\\s(xqcow);msg-param-sub-plan=Prime;room-id=71092938;subscriber=1;system-msg=fallenseraphhh\\ssubscribed\\swith\\sTwitch\\sPrime.;tmi-sent-ts=1582685713242;user-id=224005980;user-type= :tmi.twitch.tv USERNOTICE #xqcow";
+        assert_eq!(classify_line(line), Classified::default());
+    }
+
+    #[tokio::test]
+    async fn line_reader_skips_junk_and_overlong_lines() {
+        let mut input = Vec::new();
+        input.extend_from_slice(b"\r\n@ :broken\r\n");
+        input.extend_from_slice(b"!!! garbage\r\n");
+        input.extend(std::iter::repeat_n(b'x', MAX_LINE_BYTES + 10));
+        input.extend_from_slice(b"\r\n\xff\xfe PING\r\n");
+        input.extend_from_slice(b":tmi.twitch.tv PING :tmi.twitch.tv\r\n");
+        let reader = LineReader::new(&input[..], None);
+        let messages: Vec<String> = futures::stream::unfold(reader, LineReader::next_message)
+            .map(|item| item.map(|m| m.as_raw_irc()).map_err(|e| e.to_string()))
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .expect("no errors");
+        assert_eq!(messages, vec![":tmi.twitch.tv PING tmi.twitch.tv".to_owned()]);
+    }
+}
