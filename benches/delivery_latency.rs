@@ -134,6 +134,8 @@ async fn main() {
         ms(percentile(&to_webhook, 0.5).saturating_sub(percentile(&to_commit, 0.5))),
         percentile(&to_webhook, 0.5).as_secs_f64() / percentile(&to_commit, 0.5).as_secs_f64()
     );
+    println!("RESULT webhook_p50_ms={}", ms(percentile(&to_webhook, 0.5)));
+    println!("RESULT webhook_p99_ms={}", ms(percentile(&to_webhook, 0.99)));
     shutdown.cancel();
     let _ = running.await;
     drop(client);

@@ -158,6 +158,7 @@ async fn main() {
             ms(query_time),
             ms(draw_time)
         );
+        println!("RESULT draw_p50_ms_{size}={}", ms(percentile(&times, 0.5)));
     }
     drop(client);
     store.pool().close();

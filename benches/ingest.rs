@@ -266,6 +266,17 @@ async fn run() -> anyhow::Result<()> {
             naive.durable_time.as_secs_f64()
         );
         println!("  ratio batched / naive: {:.1}x", batched.rate() / naive.rate());
+        // Machine-readable lines for scripts/bench.sh.
+        println!("RESULT ingest_users={users}");
+        println!("RESULT ingest_msgs_per_sec={:.0}", batched.rate());
+        println!("RESULT ingest_naive_msgs_per_sec={:.0}", naive.rate());
+        println!("RESULT ingest_ratio={:.1}", batched.rate() / naive.rate());
+        println!("RESULT presence_lag_ms={}", batched.lag().as_millis());
+        println!("RESULT ingest_peak_rss_mib={}", rss_batched / 1024);
+        println!(
+            "RESULT rss_per_100k_viewers_mib={:.1}",
+            rss_batched.saturating_sub(rss_before) as f64 / 1024.0 / users as f64 * 100_000.0
+        );
         anyhow::Ok(())
     }
     .await;
