@@ -5,6 +5,7 @@
 
 mod cli;
 mod delivery;
+mod e2e;
 mod embedded;
 mod fake_discord;
 mod fake_irc;
