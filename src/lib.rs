@@ -9,6 +9,7 @@
 //! - [`app`]: builds every part and runs them until shutdown.
 //! - [`channel_set`]: the channels this instance serves (watched by chat and scheduler).
 //! - [`live_status`]: "is the stream live?" behind a trait (Helix implements it).
+//! - [`metrics`]: Prometheus metric names, recording helpers and the recorder.
 //! - [`cli`]: the commands of SPEC §2 and their exit codes.
 //! - [`domain`]: the pure core (logins, items, the draw, announcements).
 //! - [`raffle`]: one raffle round (every trigger), and `verify`.
@@ -32,6 +33,7 @@ pub mod delivery;
 pub mod discord;
 pub mod domain;
 pub mod live_status;
+pub mod metrics;
 pub mod raffle;
 pub mod scheduler;
 pub mod secret;
