@@ -135,9 +135,10 @@ fn render_channel(out: &mut String, channel: &ChannelStatus, recent: &[RaffleRec
         Some(last) => {
             let _ = write!(
                 out,
-                "{} · {} candidates",
+                "{} · {} candidate{}",
                 e(outcome_text(&last.outcome)),
-                last.candidate_count
+                last.candidate_count,
+                if last.candidate_count == 1 { "" } else { "s" }
             );
         }
         None => out.push_str("None yet"),
@@ -189,8 +190,8 @@ fn render_winner(out: &mut String, raffle: &RaffleRecord) {
     let _ = write!(
         out,
         "<li class=\"winner\"><span class=\"winner-name\">{name}</span>\
-         <span class=\"item\">{item}</span>\
          <time class=\"when\" datetime=\"{created}\">{when}</time>\
+         <span class=\"item\">{item}</span>\
          <span class=\"delivery {class}\">{text}</span></li>",
         name = e(name),
         item = e(raffle.item_name.as_deref().unwrap_or("")),

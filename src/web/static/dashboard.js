@@ -47,10 +47,10 @@
     var li = el('li', 'winner');
     var winner = raffle.winner || {};
     li.appendChild(el('span', 'winner-name', winner.display_name || winner.login || '?'));
-    li.appendChild(el('span', 'item', raffle.item || ''));
     var when = el('time', 'when', raffle.created_at);
     when.setAttribute('datetime', raffle.created_at);
     li.appendChild(when);
+    li.appendChild(el('span', 'item', raffle.item || ''));
     var view = deliveryView(raffle.delivery);
     li.appendChild(el('span', 'delivery ' + view[0], view[1]));
     return li;
@@ -103,7 +103,8 @@
     stats.appendChild(stat('Next raffle', next));
     var mine = raffles.filter(function (r) { return r.channel === channel.login; });
     var last = el('dd', 'last', mine.length
-      ? outcomeText(mine[0].outcome) + ' \u00b7 ' + mine[0].candidates + ' candidates'
+      ? outcomeText(mine[0].outcome) + ' \u00b7 ' + mine[0].candidates +
+        (mine[0].candidates === 1 ? ' candidate' : ' candidates')
       : 'None yet');
     stats.appendChild(stat('Last round', last));
     card.appendChild(stats);
