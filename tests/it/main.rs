@@ -10,6 +10,7 @@ mod embedded;
 mod fake_discord;
 mod fake_twitch;
 mod helpers;
+mod logs;
 mod migrations;
 mod oauth;
 mod oauth_helix;
