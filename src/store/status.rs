@@ -55,3 +55,22 @@ pub async fn channel_overview(db: &impl Queryable, active_window: Duration) -> R
         })
         .collect()
 }
+
+/// Active viewers of one channel (seen within `active_window`, not banned
+/// or timed out now), counted as in [`channel_overview`].
+///
+/// # Errors
+///
+/// Database errors.
+pub async fn active_viewers(db: &impl Queryable, channel_login: &str, active_window: Duration) -> Result<i64, Error> {
+    let rows = db
+        .query_rows(
+            "SELECT count(*) FROM presence p JOIN channels c ON c.id = p.channel_id
+             WHERE c.login = $1
+               AND p.last_seen > now() - make_interval(secs => $2::float8)
+               AND (p.banned_until IS NULL OR p.banned_until <= now())",
+            &[&channel_login, &active_window.as_secs_f64()],
+        )
+        .await?;
+    Ok(rows.first().map_or(Ok(0), |row| row.try_get(0))?)
+}

@@ -587,3 +587,43 @@ async fn dashboard_renders_in_chromium_escapes_names_and_connect_reaches_twitch(
     assert_eq!(connected, 1, "tokens stored through the browser flow");
     dashboard.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_raffle_timer_keeps_the_active_viewers_gauge_current() {
+    use std::sync::Arc;
+
+    use kinoyubot::channel_set::ChannelSet;
+    use kinoyubot::live_status::UnknownLiveStatus;
+    use kinoyubot::raffle::{RaffleEngine, RaffleRules};
+    use kinoyubot::scheduler::RaffleScheduler;
+
+    kinoyubot::metrics::handle();
+    let (database, store) = TestDatabase::migrated().await;
+    let client = database.client().await;
+    client
+        .batch_execute(
+            "INSERT INTO channels (login, display_name) VALUES ('gauge_channel', 'gauge_channel');
+             INSERT INTO presence (channel_id, user_id, login, display_name, first_seen, last_seen)
+             SELECT c.id, u.id, 'viewer' || u.id, 'Viewer', now(), now()
+             FROM channels c, (VALUES ('1'), ('2'), ('3')) AS u(id) WHERE c.login = 'gauge_channel';",
+        )
+        .await
+        .expect("seed");
+    let engine = RaffleEngine::new(store, RaffleRules::default(), Arc::new(UnknownLiveStatus));
+    let shutdown = CancellationToken::new();
+    let scheduler = tokio::spawn(
+        RaffleScheduler::new(
+            engine,
+            ChannelSet::new([login("gauge_channel")]),
+            Duration::from_secs(1),
+        )
+        .run(shutdown.clone()),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !kinoyubot::metrics::render().contains("kinoyubot_active_viewers{channel=\"gauge_channel\"} 3") {
+        assert!(Instant::now() < deadline, "gauge not set by the timer");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    shutdown.cancel();
+    scheduler.await.expect("scheduler stops");
+}
