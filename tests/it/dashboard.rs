@@ -12,6 +12,7 @@ use kinoyubot::raffle::{RoundResult, Trigger};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio_util::sync::CancellationToken;
 
+use crate::cdp::Browser;
 use crate::fake_twitch::{CLIENT_ID, CLIENT_SECRET, FakeTwitch};
 use crate::helpers::{TestDatabase, free_port, repo_path, temp_data_dir};
 use crate::oauth::{login, no_redirects, streamer};
@@ -567,12 +568,34 @@ async fn dashboard_renders_in_chromium_escapes_names_and_connect_reaches_twitch(
         authorize.starts_with(&format!("{}authorize?", dashboard.fake.auth_url())),
         "{authorize}"
     );
-    // ...and following it in the browser (what a click on a plain link
-    // does) signs in at the stand-in and lands back on the dashboard with
-    // the streamer connected.
-    let after = run_chromium(profile.path(), &["--dump-dom".into(), target.to_string()]).await;
-    assert!(after.contains("data-login=\"twitchdev\""), "{after}");
-    assert!(after.contains("TwitchDev"), "{after}");
+    // ...and a real click on it in the browser signs in at the stand-in
+    // and lands back on the dashboard with the streamer connected.
+    let click_profile = tempfile::tempdir().expect("profile dir");
+    let mut browser = Browser::open(&chromium(), click_profile.path(), &format!("{base}/")).await;
+    browser
+        .wait_for(
+            "document.readyState === 'complete' && document.getElementById('connect') !== null",
+            Duration::from_secs(20),
+        )
+        .await;
+    let authorize_requests = dashboard.fake.requests("/authorize").len();
+    browser.click("#connect").await;
+    browser
+        .wait_for(
+            "location.pathname === '/' && document.querySelector('[data-login=\"twitchdev\"]') !== null",
+            Duration::from_secs(20),
+        )
+        .await;
+    assert_eq!(
+        dashboard.fake.requests("/authorize").len(),
+        authorize_requests + 1,
+        "the click went through the stand-in's authorize URL"
+    );
+    let name = browser
+        .eval("document.querySelector('[data-login=\"twitchdev\"] .name').textContent")
+        .await;
+    assert_eq!(name, Some(serde_json::json!("TwitchDev")));
+    drop(browser);
     let connected: i64 = dashboard
         .database
         .client()

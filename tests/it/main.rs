@@ -3,6 +3,7 @@
 // Test code: a failed expectation should panic with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod cdp;
 mod cli;
 mod dashboard;
 mod delivery;
