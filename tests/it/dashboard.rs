@@ -41,8 +41,8 @@ struct Dashboard {
 impl Dashboard {
     /// Builds and runs the app serving [`LIVE_CHANNEL`], with one item that
     /// is always won, the Twitch stand-in, and no Discord webhook (results
-    /// are printed, which counts as sent). `seed` runs on the database
-    /// before the app starts.
+    /// are printed, which counts as sent). The database is [`seed`]ed
+    /// before the app starts, and one manual draw is made and delivered.
     async fn start() -> Self {
         let (database, _store) = TestDatabase::migrated().await;
         let fake = FakeTwitch::start(streamer()).await;
