@@ -5,7 +5,7 @@
 //! refreshes it from `/api/status` and `/api/raffles` every few seconds,
 //! building the same markup with `textContent` only, and runs the
 //! countdowns. No inline script or style: the Content-Security-Policy
-//! (see [`super::routes`]) allows only our own files.
+//! (see [`super::routes::security_headers`]) allows only our own files.
 //!
 //! Links are relative (`auth/twitch`, `api/status`), so the page also works
 //! behind a reverse proxy that serves the bot under a path prefix.
