@@ -19,7 +19,7 @@ use crate::delivery::{DeliveryConfig, DeliveryNotifier, DeliveryWorker, Destinat
 use crate::domain::chat_command::ChatCommand;
 use crate::domain::items::ItemTable;
 use crate::domain::token_cipher::TokenCipher;
-use crate::live_status::{LiveStatus, UnknownLiveStatus};
+use crate::live_status::{CachedLiveStatus, DASHBOARD_LIVE_TTL, LiveStatus, UnknownLiveStatus};
 use crate::presence_tracker::PresenceTracker;
 use crate::raffle::{RaffleEngine, RaffleRules};
 use crate::scheduler::{RaffleScheduler, handle_chat_commands};
@@ -96,6 +96,9 @@ impl App {
     /// address cannot be bound. The embedded server, if started, is stopped
     /// before returning.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        // Installed before anything runs so no count is lost; later builds
+        // in the same process (tests) share it.
+        crate::metrics::handle();
         // Read the prize list first: a bad file should fail before anything starts.
         let item_table = ItemTable::load(&settings.items_file)?;
         let database = Database::open(settings.database_url.as_ref(), &settings.data_dir)
@@ -233,6 +236,7 @@ impl App {
     /// When the embedded database fails to stop.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let connect_url = self.connect_url();
+        let live_status = self.live_status();
         let tasks = TaskTracker::new();
         tasks.spawn(
             RaffleScheduler::new(
@@ -270,6 +274,8 @@ impl App {
                 helix: twitch.helix.clone(),
                 public_url: self.settings.public_url.clone(),
             }),
+            live: CachedLiveStatus::new(live_status, DASHBOARD_LIVE_TTL),
+            raffle_interval: self.settings.raffle_interval,
         };
         let token_manager = self.twitch.as_ref().map(|twitch| {
             let manager = TokenManager::new(

@@ -47,6 +47,7 @@ use tracing::Instrument as _;
 use crate::config::Settings;
 use crate::discord::{DeliveryError, WebhookClient};
 use crate::domain::announcement::{Announcement, render_stdout_line, render_webhook_body};
+use crate::metrics::DeliveryResult;
 use crate::store::{self, Store, outbox};
 
 /// Timing of the worker. Production uses [`DeliveryConfig::default`]; tests
@@ -278,6 +279,13 @@ impl DeliveryWorker {
             tracing::error!(error = %e, ?step, "could not record the delivery outcome; the row will be retried");
             return Err(e.into());
         }
+        // Counted once recorded, so the metric agrees with the outbox table.
+        crate::metrics::delivery_attempted(match step {
+            Step::Sent => DeliveryResult::Sent,
+            Step::RateLimited => DeliveryResult::RateLimited,
+            Step::Retrying(_) => DeliveryResult::Retry,
+            Step::Failed => DeliveryResult::Failed,
+        });
         Ok(Some(step))
     }
 

@@ -9,6 +9,7 @@
 //! - [`app`]: builds every part and runs them until shutdown.
 //! - [`channel_set`]: the channels this instance serves (watched by chat and scheduler).
 //! - [`live_status`]: "is the stream live?" behind a trait (Helix implements it).
+//! - [`metrics`]: Prometheus metric names, recording helpers and the recorder.
 //! - [`presence_tracker`]: merges chat presence in memory and writes it in batches.
 //! - [`cli`]: the commands of SPEC §2 and their exit codes.
 //! - [`domain`]: the pure core (logins, items, the draw, announcements).
@@ -31,6 +32,7 @@ pub mod delivery;
 pub mod discord;
 pub mod domain;
 pub mod live_status;
+pub mod metrics;
 pub mod presence_tracker;
 pub mod raffle;
 pub mod scheduler;

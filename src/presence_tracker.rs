@@ -239,6 +239,11 @@ impl PresenceTracker {
         match result {
             Ok(stats) => {
                 tracing::trace!(rows = stats.rows, bans = stats.bans, "presence flushed");
+                // Lag: how long the oldest update of this batch waited.
+                if let Some(oldest) = batch.rows().map(|row| row.first_seen).min() {
+                    let lag = (chrono::Utc::now() - oldest).to_std().unwrap_or_default();
+                    crate::metrics::presence_flushed(lag);
+                }
                 if let Some(since) = self.outage_since.take() {
                     tracing::info!(
                         outage = ?since.elapsed(),

@@ -304,6 +304,7 @@ impl RaffleEngine {
         {
             delivery.wake();
         }
+        crate::metrics::raffle_recorded(kind.as_str());
         tracing::info!(outcome = kind.as_str(), candidates = snapshot.len(), "raffle recorded");
         let record = raffles::find(&client, raffle_id)
             .await?

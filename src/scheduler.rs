@@ -18,7 +18,7 @@ use crate::domain::channel::ChannelLogin;
 use crate::domain::chat_command::{ChatCommand, RaffleCommand};
 use crate::domain::slot::next_slot;
 use crate::raffle::{RaffleEngine, RoundResult, Trigger};
-use crate::store::channels;
+use crate::store::{channels, status};
 
 /// How long to wait before retrying when a channel's row cannot be created.
 const CHANNEL_RETRY: Duration = Duration::from_secs(5);
@@ -124,6 +124,20 @@ async fn channel_timer(engine: RaffleEngine, login: ChannelLogin, interval: Dura
             // draw it. The next slot is tried as usual.
             Err(e) => tracing::error!(slot = slot.get(), error = %e, cause = ?e, "raffle round failed"),
         }
+        update_active_viewers_gauge(&engine, &login).await;
+    }
+}
+
+/// Keeps `kinoyubot_active_viewers` current for scrapes even when nobody
+/// opens the dashboard (which updates it too).
+async fn update_active_viewers_gauge(engine: &RaffleEngine, login: &ChannelLogin) {
+    let counted = match engine.store().pool().get().await {
+        Ok(client) => status::active_viewers(&client, login.as_str(), engine.rules().active_window).await,
+        Err(e) => Err(e.into()),
+    };
+    match counted {
+        Ok(count) => crate::metrics::set_active_viewers(login.as_str(), u64::try_from(count).unwrap_or(0)),
+        Err(e) => tracing::debug!(error = %e, "could not count active viewers for the metrics"),
     }
 }
 

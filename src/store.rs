@@ -4,7 +4,8 @@
 //! `migrate` applies the numbered files of `sql/`, `embedded` runs a private
 //! server when `DATABASE_URL` is unset, and `database` picks between the two.
 //! Table-group modules (presence, raffles, outbox, channels, oauth) come with
-//! the features that use them.
+//! the features that use them; `status` holds the dashboard's read-only
+//! queries across them.
 
 pub mod channels;
 pub mod database;
@@ -16,6 +17,7 @@ pub mod outbox;
 pub mod pool;
 pub mod presence;
 pub mod raffles;
+pub mod status;
 
 pub use database::Database;
 pub use deadpool_postgres::Pool;

@@ -1,6 +1,8 @@
-//! The HTTP server (warp): health probes, the Twitch connection
-//! (`oauth`), the admin check (`admin`); the dashboard, JSON API and metrics
-//! join as their features land (SPEC §8).
+//! The HTTP server (warp, SPEC §8): the dashboard page and its static files
+//! (`dashboard`), `/api/status` (`status`), raffle history and admin actions
+//! (`api`), the Twitch connection (`oauth`), the admin check (`admin`),
+//! health probes and `/metrics` (`routes`, which also sets the security
+//! headers).
 //!
 //! Handlers never panic: every rejection becomes a JSON error with the right
 //! status, and internal errors are logged with their cause but shown to the
@@ -8,7 +10,9 @@
 
 pub mod admin;
 pub mod api;
+pub mod dashboard;
 pub mod oauth;
 pub mod routes;
+pub mod status;
 
 pub use routes::routes;

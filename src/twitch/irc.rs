@@ -91,6 +91,9 @@ struct ChatContext {
     server: IrcServer,
     presence: PresenceHandle,
     commands: mpsc::Sender<ChatCommand>,
+    /// Connections opened so far; every one after the first is a reconnect
+    /// (twitch-irc reconnects after RECONNECT or a dropped connection).
+    connections: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Why the chat listener could not run.
@@ -211,7 +214,7 @@ impl Transport for ConfiguredTransport {
         let context = CONTEXT
             .with(|context| context.borrow().clone())
             .ok_or(ConnectError::NoServer)?;
-        match context.server.clone() {
+        let transport = match context.server.clone() {
             IrcServer::Tcp { host, port } => {
                 let socket =
                     TcpStream::connect((host.as_str(), port))
@@ -222,10 +225,14 @@ impl Transport for ConfiguredTransport {
                         })?;
                 // Chat lines are small and latency matters more than packets.
                 let _ = socket.set_nodelay(true);
-                Ok(Self::from_socket(socket, &context))
+                Self::from_socket(socket, &context)
             }
-            IrcServer::Tls { host, port } => Ok(Self::from_socket(connect_tls(&host, port).await?, &context)),
+            IrcServer::Tls { host, port } => Self::from_socket(connect_tls(&host, port).await?, &context),
+        };
+        if context.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed) > 0 {
+            crate::metrics::irc_reconnected();
         }
+        Ok(transport)
     }
 
     fn split(self) -> (Incoming, Outgoing) {
@@ -375,6 +382,9 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
 
 /// The fast path for PRIVMSG and CLEARCHAT (module doc).
 fn take_chat_line(tap: &mut Tap, message: IRCMessage) {
+    if message.command == "PRIVMSG" {
+        crate::metrics::chat_message_received();
+    }
     match ServerMessage::try_from(message) {
         Ok(message) => {
             let Classified { event, command } = classify(message, Utc::now());
@@ -426,6 +436,7 @@ impl ChatListener {
             server: self.server.clone(),
             presence: self.presence.clone(),
             commands: self.commands.clone(),
+            connections: Arc::default(),
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(CHAT_THREADS)

@@ -1,18 +1,25 @@
 //! Route table and handlers.
+//!
+//! Every response, matched or not, carries the security headers of
+//! [`security_headers`]: a Content-Security-Policy that allows only our own
+//! script and stylesheet (no inline code), no framing, no MIME sniffing and
+//! no referrer. The OAuth pages need nothing more: they are plain HTML and
+//! redirects (a 302 is not subject to `form-action`).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
 use super::admin::{AdminRejection, admin_only};
-use super::api;
 use super::oauth::{self, TwitchConnect};
+use super::{api, dashboard, status};
 use crate::channel_set::ChannelSet;
 use crate::domain::channel::ChannelLogin;
-use crate::live_status::UnknownLiveStatus;
+use crate::live_status::{CachedLiveStatus, DASHBOARD_LIVE_TTL, UnknownLiveStatus};
 use crate::raffle::{RaffleEngine, RaffleRules};
 use crate::secret::SecretString;
 use crate::store::Store;
@@ -32,11 +39,16 @@ pub struct WebState {
     pub admin_token: Option<SecretString>,
     /// Twitch OAuth, when `TWITCH_CLIENT_ID` and `TWITCH_CLIENT_SECRET` are set.
     pub twitch: Option<TwitchConnect>,
+    /// Live status for the dashboard, cached so page refreshes do not hammer Helix.
+    pub live: CachedLiveStatus,
+    /// `RAFFLE_INTERVAL`, for the next slot shown on the dashboard.
+    pub raffle_interval: Duration,
 }
 
 impl WebState {
     /// State with only a database: no served channels, no admin token, no
-    /// Twitch, and a raffle engine with the default rules (SPEC §3).
+    /// Twitch, unknown live status, and a raffle engine with the default
+    /// rules and interval (SPEC §3).
     pub fn new(store: Store) -> Self {
         Self {
             engine: RaffleEngine::new(store.clone(), RaffleRules::default(), Arc::new(UnknownLiveStatus)),
@@ -45,12 +57,61 @@ impl WebState {
             configured_channels: Arc::from(Vec::new()),
             admin_token: None,
             twitch: None,
+            live: CachedLiveStatus::new(Arc::new(UnknownLiveStatus), DASHBOARD_LIVE_TTL),
+            // SPEC §3's default `RAFFLE_INTERVAL`.
+            raffle_interval: Duration::from_secs(60),
         }
     }
 }
 
-/// Every route of the server, with JSON errors for anything unmatched.
-pub fn routes(state: WebState) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
+/// The Content-Security-Policy of every response: only our own script,
+/// stylesheet and images, no inline code, no framing.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+/// Adds the security headers to a response (keeping any a handler chose).
+pub fn security_headers(mut response: warp::reply::Response) -> warp::reply::Response {
+    use warp::http::HeaderValue;
+    use warp::http::header::{
+        CONTENT_SECURITY_POLICY as CSP, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+    };
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (CSP, CONTENT_SECURITY_POLICY),
+        (X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (REFERRER_POLICY, "no-referrer"),
+        (X_FRAME_OPTIONS, "DENY"),
+    ] {
+        headers.entry(name).or_insert(HeaderValue::from_static(value));
+    }
+    response
+}
+
+/// Every route of the server, with JSON errors for anything unmatched and
+/// the security headers on everything.
+pub fn routes(state: WebState) -> impl Filter<Extract = (warp::reply::Response,), Error = Infallible> + Clone {
+    let dashboard = warp::path::end()
+        .and(warp::get())
+        .and(with_state(state.clone()))
+        .then(dashboard::page);
+    let script = warp::path!("static" / "dashboard.js")
+        .and(warp::get())
+        .map(|| dashboard::asset("text/javascript; charset=utf-8", dashboard::SCRIPT));
+    let stylesheet = warp::path!("static" / "dashboard.css")
+        .and(warp::get())
+        .map(|| dashboard::asset("text/css; charset=utf-8", dashboard::STYLESHEET));
+    let api_status = warp::path!("api" / "status")
+        .and(warp::get())
+        .and(with_state(state.clone()))
+        .then(status::api_status);
+    let metrics = warp::path!("metrics").and(warp::get()).map(|| {
+        let mut response = warp::reply::Response::new(crate::metrics::render().into());
+        response.headers_mut().insert(
+            warp::http::header::CONTENT_TYPE,
+            warp::http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        );
+        response
+    });
     let healthz = warp::path!("healthz")
         .and(warp::get())
         .map(|| warp::reply::json(&serde_json::json!({"status": "ok"})).into_response());
@@ -94,7 +155,17 @@ pub fn routes(state: WebState) -> impl Filter<Extract = (impl Reply,), Error = I
         .and(admin)
         .and(with_state(state))
         .then(|login: String, state: WebState| oauth::disconnect(state, login));
-    healthz
+    dashboard
+        .or(script)
+        .unify()
+        .or(stylesheet)
+        .unify()
+        .or(api_status)
+        .unify()
+        .or(metrics)
+        .unify()
+        .or(healthz)
+        .unify()
         .or(readyz)
         .unify()
         .or(raffles)
@@ -106,9 +177,14 @@ pub fn routes(state: WebState) -> impl Filter<Extract = (impl Reply,), Error = I
         .or(resume)
         .unify()
         .or(auth_start)
+        .unify()
         .or(auth_callback)
+        .unify()
         .or(disconnect)
+        .unify()
         .recover(handle_rejection)
+        .unify()
+        .map(security_headers)
 }
 
 fn with_state(state: WebState) -> impl Filter<Extract = (WebState,), Error = Infallible> + Clone {

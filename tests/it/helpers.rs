@@ -122,6 +122,9 @@ pub struct TestDatabase {
     /// URL of this database.
     pub url: String,
     admin_url: String,
+    /// A login role made the owner by [`TestDatabase::owner_with_password`];
+    /// dropped after the database.
+    owner_role: Option<String>,
 }
 
 impl TestDatabase {
@@ -139,6 +142,7 @@ impl TestDatabase {
             url: with_database(&admin_url, &name),
             name,
             admin_url,
+            owner_role: None,
         }
     }
 
@@ -160,6 +164,31 @@ impl TestDatabase {
         connect(&self.admin_url).await.expect("admin connection")
     }
 
+    /// Creates a login role with this password, makes it the owner of the
+    /// database and its `public` schema, and returns a URL that logs in as
+    /// it (password included). The role is dropped with the database.
+    pub async fn owner_with_password(&mut self, password: &str) -> String {
+        let role = format!("{}_owner", self.name);
+        let admin = connect(&self.admin_url).await.expect("admin connection");
+        admin
+            .batch_execute(&format!(
+                "CREATE ROLE {role} LOGIN PASSWORD '{password}'; ALTER DATABASE {} OWNER TO {role};",
+                self.name
+            ))
+            .await
+            .expect("create owner role");
+        self.owner_role = Some(role.clone());
+        self.client()
+            .await
+            .batch_execute(&format!("ALTER SCHEMA public OWNER TO {role}"))
+            .await
+            .expect("schema owner");
+        let mut url = url::Url::parse(&self.url).expect("database URL parses");
+        url.set_username(&role).expect("username");
+        url.set_password(Some(password)).expect("password");
+        url.to_string()
+    }
+
     /// A plain client for assertions.
     pub async fn client(&self) -> tokio_postgres::Client {
         connect(&self.url).await.expect("test database connection")
@@ -172,12 +201,17 @@ impl Drop for TestDatabase {
         // its own small runtime.
         let admin_url = self.admin_url.clone();
         let name = self.name.clone();
+        let drop_role = self
+            .owner_role
+            .as_ref()
+            .map(|role| format!("; DROP ROLE IF EXISTS {role}"))
+            .unwrap_or_default();
         let dropped = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             runtime.block_on(async {
                 let admin = connect(&admin_url).await.map_err(std::io::Error::other)?;
                 admin
-                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE){drop_role}"))
                     .await
                     .map_err(std::io::Error::other)
             })

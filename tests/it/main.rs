@@ -3,7 +3,9 @@
 // Test code: a failed expectation should panic with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod cdp;
 mod cli;
+mod dashboard;
 mod delivery;
 mod e2e;
 mod embedded;
@@ -12,6 +14,7 @@ mod fake_irc;
 mod fake_twitch;
 mod fuzz;
 mod helpers;
+mod logs;
 mod migrations;
 mod oauth;
 mod oauth_helix;

@@ -667,6 +667,7 @@ async fn app_joins_configured_channels_and_records_presence() {
     .unwrap();
     let app = App::build(settings).await.unwrap();
     let store = app.store().clone();
+    let port = app.port();
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(app.run_until_stopped(shutdown.clone()));
     irc.wait_joined("appchan", 1, DEADLINE).await;
@@ -691,6 +692,24 @@ async fn app_joins_configured_channels_and_records_presence() {
         assert!(tokio::time::Instant::now() < deadline, "!raffle now did not draw");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // The chat side of /metrics moved (the recorder is per process, so other
+    // tests may have added to the counters too; they never go down).
+    let metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find(|line| line.starts_with(name) && line[name.len()..].starts_with(' '))
+            .and_then(|line| line.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    assert!(value("kinoyubot_chat_messages_total") >= 2.0, "{metrics}");
+    assert!(value("kinoyubot_presence_flushes_total") >= 1.0, "{metrics}");
     shutdown.cancel();
     tokio::time::timeout(DEADLINE, running).await.unwrap().unwrap().unwrap();
 }

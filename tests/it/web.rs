@@ -43,3 +43,48 @@ async fn unknown_paths_and_methods_get_json_errors() {
         .await;
     assert!(wrong_method.status().is_client_error());
 }
+
+#[tokio::test]
+async fn without_a_database_the_dashboard_and_status_answer_503_with_security_headers() {
+    let filter = routes(WebState::new(unreachable_store()));
+    let page = warp::test::request().path("/").reply(&filter).await;
+    assert_eq!(page.status(), 503);
+    let html = String::from_utf8_lossy(page.body());
+    assert!(html.contains("cannot reach its database"), "{html}");
+    assert!(
+        html.contains("<script src=\"static/dashboard.js\""),
+        "the page retries by itself"
+    );
+    assert!(
+        page.headers()["content-security-policy"]
+            .to_str()
+            .expect("ascii")
+            .contains("script-src 'self'")
+    );
+    let status = warp::test::request().path("/api/status").reply(&filter).await;
+    assert_eq!(status.status(), 503);
+    let body: serde_json::Value = serde_json::from_slice(status.body()).expect("json");
+    assert!(body["error"].is_string(), "{body}");
+    assert_eq!(status.headers()["x-content-type-options"], "nosniff");
+    // The static files and metrics need no database.
+    assert_eq!(
+        warp::test::request()
+            .path("/static/dashboard.js")
+            .reply(&filter)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        warp::test::request()
+            .path("/static/dashboard.css")
+            .reply(&filter)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        warp::test::request().path("/metrics").reply(&filter).await.status(),
+        200
+    );
+}

@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use super::{AuthError, TwitchAuth};
 use crate::domain::announcement::Announcement;
 use crate::domain::token_cipher::{CipherError, TokenCipher, TokenKind};
+use crate::metrics::TokenRefreshResult;
 use crate::secret::SecretString;
 use crate::store::oauth::{self, NewTokens, StoredTokens};
 use crate::store::{self, Store, outbox};
@@ -249,12 +250,19 @@ impl TokenManager {
         now: DateTime<Utc>,
     ) -> Result<Outcome, ManagerError> {
         let tokens = match self.auth.refresh(refresh_token).await {
-            Ok(tokens) => tokens,
+            Ok(tokens) => {
+                crate::metrics::token_refreshed(TokenRefreshResult::Ok);
+                tokens
+            }
             Err(AuthError::RefreshRefused(reason)) => {
+                crate::metrics::token_refreshed(TokenRefreshResult::Refused);
                 tracing::warn!(channel = %row.login, %reason, "refresh refused; the streamer must reconnect");
                 return self.flag_needs_reauth(db, row, &reason).await;
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                crate::metrics::token_refreshed(TokenRefreshResult::Error);
+                return Err(e.into());
+            }
         };
         // Twitch may rotate the refresh token; keep the old one only if it did not send one.
         let new_refresh = tokens.refresh_token.as_ref().unwrap_or(refresh_token);

@@ -1,0 +1,164 @@
+//! `GET /api/status` (SPEC §9): what the dashboard shows about each channel.
+//!
+//! Channels listed: every channel this instance serves (`TWITCH_CHANNELS`,
+//! `--channel`, connected streamers) and every channel in the database (so a
+//! disconnected channel's history stays visible), sorted by login. Fields:
+//!
+//! - `connected`: tokens are stored for the channel and it does not need
+//!   re-auth, i.e. the bot can act as the streamer right now;
+//! - `live`: Helix's answer, cached for [`crate::live_status::DASHBOARD_LIVE_TTL`];
+//!   `null` when unknown (no Twitch credentials, broadcaster id not learned
+//!   yet, Twitch unreachable);
+//! - `active_viewers`: presence rows seen within `ACTIVE_WINDOW`, not banned
+//!   or timed out (the raffle also drops ignored users, so it may count fewer);
+//! - `next_raffle_at`: the next slot boundary (RFC 3339, UTC); `null` when
+//!   paused, or when this instance runs no timer for the channel.
+
+use std::time::SystemTime;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use warp::Reply as _;
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+use super::routes::{WebState, json_error};
+use crate::scheduler::upcoming_slot;
+use crate::store::{self, status};
+
+/// One channel in `/api/status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChannelStatus {
+    /// Lowercase login.
+    pub login: String,
+    /// Display name (the login until Twitch tells us better).
+    pub display_name: String,
+    /// Tokens stored and not needing re-auth.
+    pub connected: bool,
+    /// Live, offline, or `None` when unknown.
+    pub live: Option<bool>,
+    /// Automatic raffles paused.
+    pub paused: bool,
+    /// The streamer must connect again.
+    pub needs_reauth: bool,
+    /// Active, not banned viewers.
+    pub active_viewers: u64,
+    /// Start of the next timer slot (RFC 3339, UTC), `None` when paused or not served here.
+    pub next_raffle_at: Option<String>,
+}
+
+/// The body of `/api/status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatusReport {
+    /// Channels by login.
+    pub channels: Vec<ChannelStatus>,
+}
+
+/// Gathers the status of every channel (one query plus cached live lookups).
+///
+/// # Errors
+///
+/// Database errors.
+pub async fn collect(state: &WebState) -> Result<StatusReport, store::Error> {
+    let client = state.store.pool().get().await?;
+    let overview = status::channel_overview(&client, state.engine.rules().active_window).await?;
+    drop(client);
+    let served = state.channels.current();
+    let next_slot = rfc3339(upcoming_slot(state.raffle_interval).1);
+
+    let lookups = overview
+        .iter()
+        .map(|row| state.live.is_live(row.channel.twitch_user_id.as_deref()));
+    let live = futures::future::join_all(lookups).await;
+
+    let mut channels: Vec<ChannelStatus> = overview
+        .into_iter()
+        .zip(live)
+        .map(|(row, live)| {
+            let channel = row.channel;
+            let is_served = served.iter().any(|login| login.as_str() == channel.login);
+            ChannelStatus {
+                connected: row.has_tokens && !channel.needs_reauth,
+                live,
+                paused: channel.paused,
+                needs_reauth: channel.needs_reauth,
+                active_viewers: u64::try_from(row.active_viewers).unwrap_or(0),
+                next_raffle_at: (is_served && !channel.paused).then(|| next_slot.clone()),
+                login: channel.login,
+                display_name: channel.display_name,
+            }
+        })
+        .collect();
+    // Served channels whose row the timer has not created yet.
+    for login in &served {
+        if !channels.iter().any(|c| c.login == login.as_str()) {
+            channels.push(ChannelStatus {
+                login: login.as_str().to_owned(),
+                display_name: login.as_str().to_owned(),
+                connected: false,
+                live: None,
+                paused: false,
+                needs_reauth: false,
+                active_viewers: 0,
+                next_raffle_at: Some(next_slot.clone()),
+            });
+        }
+    }
+    channels.sort_by(|a, b| a.login.cmp(&b.login));
+    for channel in &channels {
+        crate::metrics::set_active_viewers(&channel.login, channel.active_viewers);
+    }
+    Ok(StatusReport { channels })
+}
+
+/// A time as RFC 3339 UTC with whole seconds (`2026-11-24T20:01:00Z`).
+pub fn rfc3339(time: SystemTime) -> String {
+    DateTime::<Utc>::from(time).to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// `GET /api/status`.
+pub async fn api_status(state: WebState) -> Response {
+    match collect(&state).await {
+        Ok(report) => warp::reply::json(&report).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, cause = ?e, "status request failed");
+            json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database is unavailable; try again shortly",
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+
+    #[test]
+    fn times_are_rfc3339_utc_with_whole_seconds() {
+        let time = UNIX_EPOCH + Duration::from_millis(1_795_550_460_250);
+        assert_eq!(rfc3339(time), "2026-11-24T20:01:00Z");
+    }
+
+    #[test]
+    fn a_channel_serialises_to_exactly_the_spec_fields() {
+        let status = ChannelStatus {
+            login: "somestreamer".into(),
+            display_name: "SomeStreamer".into(),
+            connected: true,
+            live: None,
+            paused: false,
+            needs_reauth: false,
+            active_viewers: 37,
+            next_raffle_at: Some("2026-11-24T20:01:00Z".into()),
+        };
+        assert_eq!(
+            serde_json::to_value(StatusReport { channels: vec![status] }).expect("serialises"),
+            serde_json::json!({"channels": [{"login": "somestreamer", "display_name": "SomeStreamer",
+                "connected": true, "live": null, "paused": false, "needs_reauth": false,
+                "active_viewers": 37, "next_raffle_at": "2026-11-24T20:01:00Z"}]})
+        );
+    }
+}

@@ -1,0 +1,210 @@
+//! Just enough of the Chrome DevTools Protocol to click a link in headless
+//! Chromium: the debugging port from `DevToolsActivePort`, the page's
+//! WebSocket from `/json/list`, and a minimal WebSocket client (text frames
+//! only) to send commands and read their answers. DevTools evaluation is not
+//! subject to the page's Content-Security-Policy, so the page needs no
+//! test hooks.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+
+/// A headless Chromium with one page open, driven over DevTools.
+pub struct Browser {
+    _child: tokio::process::Child,
+    socket: TcpStream,
+    next_id: u64,
+}
+
+impl Browser {
+    /// Starts `chromium` on `url` with a DevTools port and connects to the page.
+    pub async fn open(chromium: &Path, profile: &Path, url: &str) -> Self {
+        let child = tokio::process::Command::new(chromium)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-dev-shm-usage",
+                "--window-size=1280,900",
+                "--remote-debugging-port=0",
+            ])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .arg(url)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("chromium starts");
+        let port_file = profile.join("DevToolsActivePort");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let port: u16 = loop {
+            if let Some(port) = std::fs::read_to_string(&port_file)
+                .ok()
+                .and_then(|text| text.lines().next().and_then(|l| l.trim().parse().ok()))
+            {
+                break port;
+            }
+            assert!(Instant::now() < deadline, "chromium opened no DevTools port");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let page_socket = loop {
+            let targets: Option<Vec<Value>> = match reqwest::get(format!("http://127.0.0.1:{port}/json/list")).await {
+                Ok(response) => response.json().await.ok(),
+                Err(_) => None,
+            };
+            let page = targets.into_iter().flatten().find(|t| t["type"] == "page");
+            if let Some(ws) = page.and_then(|p| p["webSocketDebuggerUrl"].as_str().map(str::to_owned)) {
+                break ws;
+            }
+            assert!(Instant::now() < deadline, "chromium lists no page");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let path = page_socket
+            .split_once(&format!("127.0.0.1:{port}"))
+            .map(|(_, path)| path.to_owned())
+            .expect("page socket on the DevTools port");
+        let mut socket = TcpStream::connect(("127.0.0.1", port)).await.expect("DevTools socket");
+        let handshake = format!(
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        socket.write_all(handshake.as_bytes()).await.expect("handshake");
+        let mut answer = Vec::new();
+        while !answer.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8; 1];
+            socket.read_exact(&mut byte).await.expect("handshake answer");
+            answer.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&answer);
+        assert!(head.starts_with("HTTP/1.1 101"), "no WebSocket: {head}");
+        Self {
+            _child: child,
+            socket,
+            next_id: 0,
+        }
+    }
+
+    async fn send_text(&mut self, text: &str) {
+        let payload = text.as_bytes();
+        // FIN + text; clients must mask, and an all-zero mask leaves the bytes as they are.
+        let mut frame = vec![0x81u8];
+        match payload.len() {
+            n @ 0..=125 => frame.push(0x80 | u8::try_from(n).expect("small")),
+            n @ 126..=65_535 => {
+                frame.push(0x80 | 126);
+                frame.extend_from_slice(&u16::try_from(n).expect("fits").to_be_bytes());
+            }
+            n => {
+                frame.push(0x80 | 127);
+                frame.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        frame.extend_from_slice(&[0, 0, 0, 0]);
+        frame.extend_from_slice(payload);
+        self.socket.write_all(&frame).await.expect("send frame");
+    }
+
+    async fn read_message(&mut self) -> String {
+        let mut message = Vec::new();
+        loop {
+            let mut head = [0u8; 2];
+            self.socket.read_exact(&mut head).await.expect("frame head");
+            let mut len = u64::from(head[1] & 0x7f);
+            if len == 126 {
+                let mut ext = [0u8; 2];
+                self.socket.read_exact(&mut ext).await.expect("length");
+                len = u64::from(u16::from_be_bytes(ext));
+            } else if len == 127 {
+                let mut ext = [0u8; 8];
+                self.socket.read_exact(&mut ext).await.expect("length");
+                len = u64::from_be_bytes(ext);
+            }
+            let mut payload = vec![0u8; usize::try_from(len).expect("fits")];
+            self.socket.read_exact(&mut payload).await.expect("payload");
+            let opcode = head[0] & 0x0f;
+            if opcode == 0x1 || opcode == 0x0 {
+                message.extend_from_slice(&payload);
+            }
+            if head[0] & 0x80 != 0 && (opcode == 0x1 || opcode == 0x0) {
+                return String::from_utf8_lossy(&message).into_owned();
+            }
+        }
+    }
+
+    /// Sends a command and returns its `result` (or the error object).
+    pub async fn call(&mut self, method: &str, params: Value) -> Result<Value, Value> {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.send_text(&json!({"id": id, "method": method, "params": params}).to_string())
+            .await;
+        let answer = tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                let message: Value = serde_json::from_str(&self.read_message().await).expect("DevTools JSON");
+                if message["id"] == id {
+                    return message;
+                }
+            }
+        })
+        .await
+        .expect("DevTools answers within 20 s");
+        match answer.get("error") {
+            Some(error) => Err(error.clone()),
+            None => Ok(answer["result"].clone()),
+        }
+    }
+
+    /// Evaluates an expression in the page; `None` while it cannot (e.g.
+    /// during a navigation) or when it throws.
+    pub async fn eval(&mut self, expression: &str) -> Option<Value> {
+        let result = self
+            .call(
+                "Runtime.evaluate",
+                json!({"expression": expression, "returnByValue": true}),
+            )
+            .await
+            .ok()?;
+        if result.get("exceptionDetails").is_some() {
+            return None;
+        }
+        Some(result["result"]["value"].clone())
+    }
+
+    /// Polls `expression` until it is `true`; panics after `deadline`.
+    pub async fn wait_for(&mut self, expression: &str, deadline: Duration) {
+        let until = Instant::now() + deadline;
+        while self.eval(expression).await != Some(Value::Bool(true)) {
+            assert!(Instant::now() < until, "page never satisfied {expression}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// A real mouse click (press and release) in the middle of the element
+    /// matching `selector`.
+    pub async fn click(&mut self, selector: &str) {
+        let rect = self
+            .eval(&format!(
+                "(() => {{ const r = document.querySelector({}).getBoundingClientRect(); \
+                 return {{x: r.x + r.width / 2, y: r.y + r.height / 2}}; }})()",
+                json!(selector)
+            ))
+            .await
+            .unwrap_or_else(|| panic!("no {selector} to click"));
+        for kind in ["mousePressed", "mouseReleased"] {
+            self.call(
+                "Input.dispatchMouseEvent",
+                json!({"type": kind, "x": rect["x"], "y": rect["y"], "button": "left", "clickCount": 1}),
+            )
+            .await
+            .expect("mouse event");
+        }
+    }
+}

@@ -1,0 +1,652 @@
+//! The dashboard (SPEC §8, §9): `/api/status`, `/metrics`, security headers,
+//! hostile requests, and the page itself in headless Chromium against the
+//! running app with the Twitch stand-in.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use kinoyubot::app::App;
+use kinoyubot::config::{Settings, SettingsArgs};
+use kinoyubot::raffle::{RoundResult, Trigger};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio_util::sync::CancellationToken;
+
+use crate::cdp::Browser;
+use crate::fake_twitch::{CLIENT_ID, CLIENT_SECRET, FakeTwitch};
+use crate::helpers::{TestDatabase, free_port, repo_path, temp_data_dir};
+use crate::oauth::{login, no_redirects, streamer};
+
+/// A winner name that would run script if it were ever treated as HTML.
+const HOSTILE_NAME: &str = "<img src=x onerror=alert(1)>";
+/// The served channel with a live stream, viewers and a fresh winner.
+const LIVE_CHANNEL: &str = "streamer_one";
+/// Its broadcaster's Twitch user id.
+const LIVE_CHANNEL_ID: &str = "5001";
+/// A paused channel whose tokens Twitch refused, with a failed announcement.
+const REAUTH_CHANNEL: &str = "reauth_channel";
+const FAILED_REASON: &str = "Discord rejected the message: 404 Not Found: Unknown Webhook";
+const ADMIN_TOKEN: &str = "dashboard-admin-token";
+
+/// The running app, its database and the Twitch stand-in.
+struct Dashboard {
+    database: TestDatabase,
+    fake: FakeTwitch,
+    base: String,
+    shutdown: CancellationToken,
+    running: tokio::task::JoinHandle<anyhow::Result<()>>,
+    _data_dir: tempfile::TempDir,
+}
+
+impl Dashboard {
+    /// Builds and runs the app serving [`LIVE_CHANNEL`], with one item that
+    /// is always won, the Twitch stand-in, and no Discord webhook (results
+    /// are printed, which counts as sent). The database is [`seed`]ed
+    /// before the app starts, and one manual draw is made and delivered.
+    async fn start() -> Self {
+        let (database, _store) = TestDatabase::migrated().await;
+        let fake = FakeTwitch::start(streamer()).await;
+        let data_dir = temp_data_dir();
+        let items = data_dir.path().join("items.toml");
+        std::fs::write(&items, "[[items]]\nname = \"Steam <key> & co\"\nprobability = 1.0\n").expect("items file");
+        seed(&database).await;
+        fake.set_live(LIVE_CHANNEL_ID, true);
+        let port = free_port();
+        let settings = Settings::from_args(SettingsArgs {
+            database_url: Some(database.url.clone()),
+            data_dir: Some(data_dir.path().display().to_string()),
+            http_addr: Some(format!("127.0.0.1:{port}")),
+            public_url: Some(format!("http://127.0.0.1:{port}")),
+            twitch_channels: Some(LIVE_CHANNEL.into()),
+            twitch_client_id: Some(CLIENT_ID.into()),
+            twitch_client_secret: Some(CLIENT_SECRET.into()),
+            twitch_auth_url: Some(fake.auth_url().to_string()),
+            twitch_api_url: Some(fake.api_url().to_string()),
+            items_file: Some(items.display().to_string()),
+            admin_token: Some(ADMIN_TOKEN.into()),
+            // Long enough that no timer round lands during the test.
+            raffle_interval: Some("1h".into()),
+            ..SettingsArgs::default()
+        })
+        .expect("settings");
+        let app = App::build(settings).await.expect("app builds");
+        // The manual draw goes through the same engine as every trigger.
+        let drawn = app
+            .engine()
+            .run_round(&login(LIVE_CHANNEL), Trigger::Manual, None)
+            .await
+            .expect("draw");
+        let RoundResult::Recorded(record) = drawn else {
+            panic!("draw not recorded: {drawn:?}")
+        };
+        assert_eq!(record.winner_display_name.as_deref(), Some(HOSTILE_NAME));
+        let shutdown = CancellationToken::new();
+        let running = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+        let dashboard = Self {
+            database,
+            fake,
+            base: format!("http://127.0.0.1:{port}"),
+            shutdown,
+            running,
+            _data_dir: data_dir,
+        };
+        dashboard.wait_for_delivery().await;
+        dashboard
+    }
+
+    async fn get_json(&self, path: &str) -> serde_json::Value {
+        let response = reqwest::get(format!("{}{path}", self.base)).await.expect("request");
+        assert_eq!(response.status(), 200, "{path}");
+        response.json().await.expect("json")
+    }
+
+    /// Polls until the winner's announcement is recorded as sent.
+    async fn wait_for_delivery(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let raffles = self.get_json(&format!("/api/raffles?channel={LIVE_CHANNEL}")).await;
+            if raffles["raffles"][0]["delivery"]["status"] == "sent" {
+                return;
+            }
+            assert!(Instant::now() < deadline, "announcement not sent: {raffles}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(30), self.running)
+            .await
+            .expect("stops")
+            .expect("joins")
+            .expect("clean stop");
+    }
+}
+
+/// Channels, viewers, tokens and a failed announcement, as earlier runs
+/// and the chat listener would have left them.
+async fn seed(database: &TestDatabase) {
+    let client = database.client().await;
+    client
+        .batch_execute(&format!(
+            "INSERT INTO channels (login, display_name, twitch_user_id)
+                 VALUES ('{LIVE_CHANNEL}', 'Streamer One', '{LIVE_CHANNEL_ID}');
+             INSERT INTO channels (login, display_name, twitch_user_id, paused, needs_reauth)
+                 VALUES ('{REAUTH_CHANNEL}', 'Reauth <Channel>', '5002', true, true);
+             INSERT INTO twitch_tokens (channel_id, access_token, refresh_token, expires_at)
+                 SELECT id, '\\x00', '\\x00', now() + interval '1 hour' FROM channels
+                 WHERE login = '{REAUTH_CHANNEL}';"
+        ))
+        .await
+        .expect("channels");
+    let live_id: i64 = client
+        .query_one("SELECT id FROM channels WHERE login = $1", &[&LIVE_CHANNEL])
+        .await
+        .expect("channel")
+        .get(0);
+    // Eligible: the hostile name. Active but ignored: nightbot. Banned: not counted.
+    for (user_id, login, display, banned) in [
+        ("9001", "hostile", HOSTILE_NAME, false),
+        ("9002", "nightbot", "Nightbot", false),
+        ("9003", "troll", "Troll", true),
+    ] {
+        client
+            .execute(
+                "INSERT INTO presence (channel_id, user_id, login, display_name, first_seen, last_seen,
+                                       message_count, banned_until)
+                 VALUES ($1, $2, $3, $4, now(), now(), 1, CASE WHEN $5 THEN 'infinity'::timestamptz END)",
+                &[&live_id, &user_id, &login, &display, &banned],
+            )
+            .await
+            .expect("presence");
+    }
+    client
+        .batch_execute(&format!(
+            "WITH r AS (
+                 INSERT INTO raffles (channel_id, trigger, outcome, item_name, winner_user_id, winner_login,
+                                      winner_display_name, seed, candidates, candidates_digest, candidate_count)
+                 SELECT id, 'timer', 'won', 'Gift sub', '77', 'lucky', 'Lucky', decode(repeat('07', 32), 'hex'),
+                        '[]', 'ab12', 4
+                 FROM channels WHERE login = '{REAUTH_CHANNEL}'
+                 RETURNING id)
+             INSERT INTO outbox (raffle_id, payload, status, attempts, last_error)
+             SELECT id, '{{}}', 'failed', 1, '{FAILED_REASON}' FROM r;"
+        ))
+        .await
+        .expect("failed announcement");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_api_has_exactly_the_spec_shape_for_served_and_stored_channels() {
+    let dashboard = Dashboard::start().await;
+    let status = dashboard.get_json("/api/status").await;
+    let channels = status["channels"].as_array().expect("channels array");
+    assert_eq!(status.as_object().map(|o| o.len()), Some(1), "{status}");
+    assert_eq!(
+        channels.iter().map(|c| c["login"].as_str()).collect::<Vec<_>>(),
+        [Some(REAUTH_CHANNEL), Some(LIVE_CHANNEL)],
+        "served and stored channels, by login"
+    );
+    for channel in channels {
+        let mut keys: Vec<_> = channel.as_object().expect("object").keys().cloned().collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "active_viewers",
+                "connected",
+                "display_name",
+                "live",
+                "login",
+                "needs_reauth",
+                "next_raffle_at",
+                "paused"
+            ]
+        );
+    }
+    let reauth = &channels[0];
+    assert_eq!(reauth["display_name"], "Reauth <Channel>");
+    assert_eq!(reauth["connected"], false, "tokens stored but refused: not connected");
+    assert_eq!(reauth["needs_reauth"], true);
+    assert_eq!(reauth["paused"], true);
+    assert_eq!(
+        reauth["next_raffle_at"],
+        serde_json::Value::Null,
+        "paused: no next raffle"
+    );
+    assert_eq!(reauth["live"], false, "the stand-in says offline");
+
+    let live = &channels[1];
+    assert_eq!(live["display_name"], "Streamer One");
+    assert_eq!(live["connected"], false, "no tokens stored");
+    assert_eq!(live["live"], true);
+    assert_eq!(live["paused"], false);
+    assert_eq!(live["active_viewers"], 2, "the banned viewer is not counted");
+    let next =
+        chrono::DateTime::parse_from_rfc3339(live["next_raffle_at"].as_str().expect("a time")).expect("RFC 3339");
+    assert!(live["next_raffle_at"].as_str().is_some_and(|t| t.ends_with('Z')), "UTC");
+    let until = next.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    assert!(
+        until > chrono::TimeDelta::zero() && until <= chrono::TimeDelta::hours(1),
+        "next slot boundary of a 1h interval: {until}"
+    );
+
+    // Live status is cached: repeated page loads ask Helix once per channel.
+    let streams_before = dashboard.fake.requests("/helix/streams").len();
+    for _ in 0..5 {
+        dashboard.get_json("/api/status").await;
+    }
+    assert_eq!(dashboard.fake.requests("/helix/streams").len(), streams_before);
+
+    // The gauge follows what /api/status counted.
+    let metrics = reqwest::get(format!("{}/metrics", dashboard.base))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains(&format!("kinoyubot_active_viewers{{channel=\"{LIVE_CHANNEL}\"}} 2")),
+        "{metrics}"
+    );
+    dashboard.stop().await;
+}
+
+/// The value of one sample line of a Prometheus text page.
+fn sample(page: &str, series: &str) -> f64 {
+    page.lines()
+        .find_map(|line| line.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
+        .unwrap_or_else(|| panic!("{series} missing from:\n{page}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_are_prometheus_text_and_count_raffles_and_deliveries() {
+    let dashboard = Dashboard::start().await;
+    // Sets the active viewers gauge.
+    dashboard.get_json("/api/status").await;
+    let response = reqwest::get(format!("{}/metrics", dashboard.base))
+        .await
+        .expect("metrics");
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("text/plain"),
+        "{:?}",
+        response.headers()
+    );
+    let page = response.text().await.expect("text");
+    // A histogram has no series before its first sample (the presence
+    // flusher's, which this app does not run); every other metric is listed.
+    for name in kinoyubot::metrics::ALL
+        .into_iter()
+        .filter(|name| *name != kinoyubot::metrics::PRESENCE_FLUSH_LAG_SECONDS)
+    {
+        assert!(
+            page.contains(&format!("# TYPE {name} ")),
+            "{name} missing from:\n{page}"
+        );
+    }
+    // The recorder is shared by every test in this process, so counts only
+    // ever grow by at least what this test did.
+    let won = sample(&page, "kinoyubot_raffles_total{outcome=\"won\"}");
+    let sent = sample(&page, "kinoyubot_deliveries_total{result=\"sent\"}");
+    assert!(won >= 1.0 && sent >= 1.0, "the start-up draw: won {won}, sent {sent}");
+
+    let drawn = reqwest::Client::new()
+        .post(format!("{}/api/channels/{LIVE_CHANNEL}/draw", dashboard.base))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("draw");
+    assert_eq!(drawn.status(), 200);
+    let raffle: serde_json::Value = drawn.json().await.expect("raffle json");
+    assert_eq!(raffle["outcome"], "won");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let page = reqwest::get(format!("{}/metrics", dashboard.base))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        let won_now = sample(&page, "kinoyubot_raffles_total{outcome=\"won\"}");
+        let sent_now = sample(&page, "kinoyubot_deliveries_total{result=\"sent\"}");
+        if won_now > won && sent_now > sent {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "counts did not move: won {won} -> {won_now}, sent {sent} -> {sent_now}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    dashboard.stop().await;
+}
+
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+fn assert_security_headers(response: &reqwest::Response, what: &str) {
+    let headers = response.headers();
+    assert_eq!(headers["content-security-policy"], CSP, "{what}");
+    assert_eq!(headers["x-content-type-options"], "nosniff", "{what}");
+    assert_eq!(headers["referrer-policy"], "no-referrer", "{what}");
+    assert_eq!(headers["x-frame-options"], "DENY", "{what}");
+}
+
+/// Sends raw bytes as a request and returns the status code of the answer.
+async fn raw_status(base: &str, request: &[u8]) -> u16 {
+    let addr = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(request).await.expect("send");
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
+    let text = String::from_utf8_lossy(&answer);
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP status in {text:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pages_and_api_carry_security_headers_and_hostile_requests_get_4xx() {
+    let dashboard = Dashboard::start().await;
+    let base = &dashboard.base;
+    let http = no_redirects();
+    for path in [
+        "/",
+        "/api/status",
+        "/api/raffles",
+        "/static/dashboard.js",
+        "/metrics",
+        "/nope",
+    ] {
+        let response = http.get(format!("{base}{path}")).send().await.expect("request");
+        assert_security_headers(&response, path);
+    }
+    let page = http.get(format!("{base}/")).send().await.expect("page");
+    assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+    let script = http
+        .get(format!("{base}/static/dashboard.js"))
+        .send()
+        .await
+        .expect("script");
+    assert!(
+        script.headers()["content-type"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("text/javascript"),
+        "served as script under nosniff"
+    );
+    let css = http
+        .get(format!("{base}/static/dashboard.css"))
+        .send()
+        .await
+        .expect("css");
+    assert!(
+        css.headers()["content-type"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("text/css")
+    );
+    // The OAuth pages work under the same headers: the redirect to Twitch.
+    let start = http.get(format!("{base}/auth/twitch")).send().await.expect("start");
+    assert_eq!(start.status(), 302);
+    assert_security_headers(&start, "/auth/twitch");
+
+    let long_query = format!("/api/raffles?channel={}", "a".repeat(60_000));
+    let cases: Vec<(reqwest::Method, String)> = vec![
+        (reqwest::Method::GET, format!("/{}", "x".repeat(8_000))),
+        (reqwest::Method::GET, "/api/channels/%ff%fe/draw".into()),
+        (reqwest::Method::POST, "/api/channels/%ff%fe/draw".into()),
+        (reqwest::Method::GET, "/api/raffles?limit=%zz".into()),
+        (reqwest::Method::GET, "/api/raffles?limit=99999999999999999999".into()),
+        (reqwest::Method::GET, long_query),
+        (reqwest::Method::DELETE, "/".into()),
+        (reqwest::Method::PUT, "/api/status".into()),
+        (reqwest::Method::POST, "/metrics".into()),
+        (reqwest::Method::GET, "/static/../../etc/passwd".into()),
+        (reqwest::Method::GET, "/static/other.js".into()),
+    ];
+    for (method, path) in cases {
+        let response = http
+            .request(method.clone(), format!("{base}{path}"))
+            .body("{not json")
+            .send()
+            .await
+            .expect("request");
+        let status = response.status();
+        let shown: String = path.chars().take(60).collect();
+        assert!(status.is_client_error(), "{method} {shown}: {status}");
+    }
+    // Bytes no client library would send.
+    let big_query = format!(
+        "GET /api/raffles?{} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        "q=1&".repeat(50_000)
+    );
+    let huge_query = format!(
+        "GET /api/raffles?{} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        "q=1&".repeat(300_000)
+    );
+    for request in [
+        b"GET /%ZZ%%/draw HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+        b"POST /api/channels/x/draw HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\n\xff\xfe\x00\x01\x02"
+            .to_vec(),
+        big_query.into_bytes(),
+        huge_query.into_bytes(),
+    ] {
+        let status = raw_status(base, &request).await;
+        assert!((400..500).contains(&status), "{status}");
+    }
+    // Still serving after all that.
+    assert_eq!(dashboard.get_json("/healthz").await["status"], "ok");
+    dashboard.stop().await;
+}
+
+/// Headless Chromium: Debian's package (CI installs it in `.ci/run`).
+fn chromium() -> PathBuf {
+    let path = std::env::var_os("CHROMIUM").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
+    assert!(
+        path.exists(),
+        "{} not found: the browser test needs Chromium (apt-get install chromium; .ci/run installs it)",
+        path.display()
+    );
+    path
+}
+
+/// Runs headless Chromium with `args` and returns what it printed; fails
+/// the test if it does not finish within a minute.
+async fn run_chromium(profile: &std::path::Path, args: &[String]) -> String {
+    let child = tokio::process::Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            "--hide-scrollbars",
+            "--virtual-time-budget=5000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("chromium starts");
+    let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("chromium finishes within a minute")
+        .expect("chromium output");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "chromium failed ({}): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// The `href` of the first `<a>` with this id in a DOM dump.
+fn link_href(dom: &str, id: &str) -> String {
+    let tag_start = dom
+        .find(&format!("id=\"{id}\""))
+        .and_then(|at| dom[..at].rfind("<a "))
+        .unwrap_or_else(|| panic!("no link #{id} in {dom}"));
+    let tag = &dom[tag_start..tag_start + dom[tag_start..].find('>').expect("tag end")];
+    let href = tag.split("href=\"").nth(1).and_then(|rest| rest.split('"').next());
+    href.unwrap_or_else(|| panic!("no href in {tag}")).replace("&amp;", "&")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dashboard_renders_in_chromium_escapes_names_and_connect_reaches_twitch() {
+    // Fail before the app starts when the browser is missing.
+    chromium();
+    let dashboard = Dashboard::start().await;
+    let base = &dashboard.base;
+    let profile = tempfile::tempdir().expect("profile dir");
+
+    let dom = run_chromium(profile.path(), &["--dump-dom".into(), format!("{base}/")]).await;
+    // Both channels, with what each should show.
+    assert!(dom.contains(&format!("data-login=\"{LIVE_CHANNEL}\"")), "{dom}");
+    assert!(dom.contains("Streamer One"), "{dom}");
+    assert!(dom.contains("<span class=\"badge live\">Live</span>"), "{dom}");
+    assert!(dom.contains("<dd class=\"viewers\">2</dd>"), "{dom}");
+    assert!(dom.contains("<dd class=\"last\">Won · 1 candidate</dd>"), "{dom}");
+    assert!(dom.contains("Reauth &lt;Channel&gt;"), "{dom}");
+    assert!(dom.contains("Needs re-auth"), "{dom}");
+    assert!(dom.contains("class=\"reconnect\" href=\"auth/twitch\""), "{dom}");
+    assert!(dom.contains("<span class=\"badge paused\">Paused</span>"), "{dom}");
+    // Winners with item and delivery state.
+    assert!(dom.contains("Steam &lt;key&gt; &amp; co"), "{dom}");
+    assert!(dom.contains("<span class=\"delivery sent\">Announced</span>"), "{dom}");
+    assert!(dom.contains(&format!("Failed: {FAILED_REASON}")), "{dom}");
+    // The hostile name is text, never an element.
+    assert!(dom.contains("&lt;img src=x onerror=alert(1)&gt;"), "{dom}");
+    assert!(!dom.contains("<img"), "an element was injected: {dom}");
+    // The script ran: it stamps the refresh time and turns the next slot
+    // into a countdown.
+    assert!(dom.contains(">Updated "), "the script did not refresh: {dom}");
+    assert!(
+        dom.contains("<time class=\"countdown\" datetime=") && dom.contains(">in "),
+        "no running countdown: {dom}"
+    );
+    assert!(!dom.contains("id=\"empty\" class=\"empty\">"), "empty state hidden");
+
+    let screenshot = repo_path("target/dashboard.png");
+    std::fs::create_dir_all(screenshot.parent().expect("target dir")).expect("target dir");
+    let _ = std::fs::remove_file(&screenshot);
+    run_chromium(
+        profile.path(),
+        &[
+            format!("--screenshot={}", screenshot.display()),
+            "--window-size=1280,900".into(),
+            format!("{base}/"),
+        ],
+    )
+    .await;
+    let png = std::fs::read(&screenshot).expect("screenshot written");
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "a real screenshot");
+
+    // Connect: the link leads to the stand-in's authorize URL...
+    let href = link_href(&dom, "connect");
+    let target = url::Url::parse(&format!("{base}/"))
+        .and_then(|page| page.join(&href))
+        .expect("link resolves");
+    assert_eq!(target.as_str(), format!("{base}/auth/twitch"));
+    let start = no_redirects().get(target.clone()).send().await.expect("connect");
+    assert_eq!(start.status(), 302);
+    let authorize = start.headers()["location"].to_str().expect("ascii");
+    assert!(
+        authorize.starts_with(&format!("{}authorize?", dashboard.fake.auth_url())),
+        "{authorize}"
+    );
+    // ...and a real click on it in the browser signs in at the stand-in
+    // and lands back on the dashboard with the streamer connected.
+    let click_profile = tempfile::tempdir().expect("profile dir");
+    let mut browser = Browser::open(&chromium(), click_profile.path(), &format!("{base}/")).await;
+    browser
+        .wait_for(
+            "document.readyState === 'complete' && document.getElementById('connect') !== null",
+            Duration::from_secs(20),
+        )
+        .await;
+    let authorize_requests = dashboard.fake.requests("/authorize").len();
+    browser.click("#connect").await;
+    browser
+        .wait_for(
+            "location.pathname === '/' && document.querySelector('[data-login=\"twitchdev\"]') !== null",
+            Duration::from_secs(20),
+        )
+        .await;
+    assert_eq!(
+        dashboard.fake.requests("/authorize").len(),
+        authorize_requests + 1,
+        "the click went through the stand-in's authorize URL"
+    );
+    let name = browser
+        .eval("document.querySelector('[data-login=\"twitchdev\"] .name').textContent")
+        .await;
+    assert_eq!(name, Some(serde_json::json!("TwitchDev")));
+    drop(browser);
+    let connected: i64 = dashboard
+        .database
+        .client()
+        .await
+        .query_one(
+            "SELECT count(*) FROM twitch_tokens t JOIN channels c ON c.id = t.channel_id WHERE c.login = 'twitchdev'",
+            &[],
+        )
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(connected, 1, "tokens stored through the browser flow");
+    dashboard.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_raffle_timer_keeps_the_active_viewers_gauge_current() {
+    use std::sync::Arc;
+
+    use kinoyubot::channel_set::ChannelSet;
+    use kinoyubot::live_status::UnknownLiveStatus;
+    use kinoyubot::raffle::{RaffleEngine, RaffleRules};
+    use kinoyubot::scheduler::RaffleScheduler;
+
+    kinoyubot::metrics::handle();
+    let (database, store) = TestDatabase::migrated().await;
+    let client = database.client().await;
+    client
+        .batch_execute(
+            "INSERT INTO channels (login, display_name) VALUES ('gauge_channel', 'gauge_channel');
+             INSERT INTO presence (channel_id, user_id, login, display_name, first_seen, last_seen)
+             SELECT c.id, u.id, 'viewer' || u.id, 'Viewer', now(), now()
+             FROM channels c, (VALUES ('1'), ('2'), ('3')) AS u(id) WHERE c.login = 'gauge_channel';",
+        )
+        .await
+        .expect("seed");
+    let engine = RaffleEngine::new(store, RaffleRules::default(), Arc::new(UnknownLiveStatus));
+    let shutdown = CancellationToken::new();
+    let scheduler = tokio::spawn(
+        RaffleScheduler::new(
+            engine,
+            ChannelSet::new([login("gauge_channel")]),
+            Duration::from_secs(1),
+        )
+        .run(shutdown.clone()),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !kinoyubot::metrics::render().contains("kinoyubot_active_viewers{channel=\"gauge_channel\"} 3") {
+        assert!(Instant::now() < deadline, "gauge not set by the timer");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    shutdown.cancel();
+    scheduler.await.expect("scheduler stops");
+}
