@@ -298,6 +298,12 @@ impl App {
         let mut server = tokio::spawn(server);
         let mut delivery = tokio::spawn(self.delivery.run(shutdown.clone()));
         tracing::info!(port = self.port, "kinoyubot running");
+        if self.channels.current().is_empty() {
+            tracing::info!(
+                dashboard = %self.settings.public_url,
+                "no channels yet: set TWITCH_CHANNELS (or --channel), or connect a Twitch account on the dashboard"
+            );
+        }
 
         tokio::select! {
             _ = shutdown.cancelled() => {}

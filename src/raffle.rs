@@ -306,10 +306,29 @@ impl RaffleEngine {
         }
         crate::metrics::raffle_recorded(kind.as_str());
         tracing::info!(outcome = kind.as_str(), candidates = snapshot.len(), "raffle recorded");
-        let record = raffles::find(&client, raffle_id)
-            .await?
-            .ok_or_else(|| store::Error::Config(format!("raffle {raffle_id} vanished after commit")))?;
-        Ok(RoundResult::Recorded(Box::new(record)))
+        // Everything the record holds is known here: no need to read it back.
+        let (winner_user_id, winner_login, winner_display_name) = match winner {
+            Some((id, login, display)) => (Some(id), Some(login), Some(display)),
+            None => (None, None, None),
+        };
+        let announced = winner_user_id.is_some();
+        Ok(RoundResult::Recorded(Box::new(RaffleRecord {
+            id: raffle_id,
+            channel_login: channel.login,
+            channel_display_name: channel.display_name,
+            slot,
+            trigger: trigger.as_str().to_owned(),
+            outcome: kind.as_str().to_owned(),
+            item_name,
+            winner_user_id,
+            winner_login,
+            winner_display_name,
+            candidates_digest: digest,
+            candidate_count: i32::try_from(snapshot.len()).unwrap_or(i32::MAX),
+            created_at,
+            delivery_status: announced.then(|| "pending".to_owned()),
+            delivery_error: None,
+        })))
     }
 
     async fn candidates(

@@ -497,12 +497,7 @@ async fn winners_are_always_eligible_over_random_presence_sets() {
         let snapshot: Vec<serde_json::Value> = serde_json::from_str(&audit.candidates_json).expect("json");
         let mut in_snapshot: Vec<(String, u64)> = snapshot
             .iter()
-            .map(|c| {
-                (
-                    c["user_id"].as_str().expect("id").to_owned(),
-                    c["weight"].as_u64().expect("weight"),
-                )
-            })
+            .map(|c| (c[0].as_str().expect("id").to_owned(), c[1].as_u64().expect("weight")))
             .collect();
         in_snapshot.sort();
         let mut wanted: Vec<(String, u64)> = expected
@@ -567,7 +562,7 @@ async fn verify_command_detects_a_tampered_snapshot_or_seed() {
     // Give another viewer more tickets: the digest no longer matches.
     client
         .execute(
-            "UPDATE raffles SET candidates = jsonb_set(candidates::jsonb, '{0,weight}', '50')::text WHERE id = $1",
+            "UPDATE raffles SET candidates = jsonb_set(candidates::jsonb, '{0,1}', '50')::text WHERE id = $1",
             &[&id],
         )
         .await
@@ -579,7 +574,7 @@ async fn verify_command_detects_a_tampered_snapshot_or_seed() {
     // Restore the snapshot, change the seed: the replay differs.
     client
         .execute(
-            "UPDATE raffles SET candidates = jsonb_set(candidates::jsonb, '{0,weight}', '1')::text WHERE id = $1",
+            "UPDATE raffles SET candidates = jsonb_set(candidates::jsonb, '{0,1}', '1')::text WHERE id = $1",
             &[&id],
         )
         .await
