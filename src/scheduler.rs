@@ -162,6 +162,16 @@ pub async fn handle_chat_commands(
 #[tracing::instrument(skip_all, fields(channel = %command.channel, by = %command.requested_by))]
 async fn apply_chat_command(engine: &RaffleEngine, command: &ChatCommand) {
     let login = &command.channel;
+    // The command was typed in a channel the bot reads, which may be so new
+    // that neither its timer nor the presence tracker has recorded it yet.
+    let ensured = match engine.store().pool().get().await {
+        Ok(client) => channels::ensure(&client, login).await.map(|_| ()),
+        Err(e) => Err(e.into()),
+    };
+    if let Err(e) = ensured {
+        tracing::error!(error = %e, "could not record the channel; command dropped");
+        return;
+    }
     match command.command {
         RaffleCommand::Now => match engine.run_round(login, Trigger::Chat, None).await {
             Ok(RoundResult::Recorded(record)) => {

@@ -72,14 +72,17 @@ pub async fn lock_for_draw(db: &impl Queryable) -> Result<Vec<DrawItem>, Error> 
             &[],
         )
         .await?;
-    Ok(rows
-        .iter()
-        .map(|row| DrawItem {
-            name: row.get(0),
-            probability: row.get(1),
-            remaining_stock: row.get::<_, Option<i32>>(2).map(|s| u32::try_from(s).unwrap_or(0)),
-        })
-        .collect())
+    Ok(rows.iter().map(draw_item).collect())
+}
+
+/// A row of (name, probability, stock) as the draw sees it.
+fn draw_item(row: &tokio_postgres::Row) -> DrawItem {
+    DrawItem {
+        name: row.get(0),
+        probability: row.get(1),
+        // The column's CHECK keeps stock >= 0.
+        remaining_stock: row.get::<_, Option<i32>>(2).map(|s| u32::try_from(s).unwrap_or(0)),
+    }
 }
 
 /// Takes one unit of an item's stock (no-op for unlimited items).
@@ -115,12 +118,5 @@ pub async fn list_active(db: &impl Queryable) -> Result<Vec<DrawItem>, Error> {
             &[],
         )
         .await?;
-    Ok(rows
-        .iter()
-        .map(|row| DrawItem {
-            name: row.get(0),
-            probability: row.get(1),
-            remaining_stock: row.get::<_, Option<i32>>(2).map(|s| u32::try_from(s).unwrap_or(0)),
-        })
-        .collect())
+    Ok(rows.iter().map(draw_item).collect())
 }

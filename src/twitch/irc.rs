@@ -151,11 +151,21 @@ impl fmt::Debug for ConfiguredTransport {
 }
 
 async fn connect_tls(host: &str, port: u16) -> Result<tokio_rustls::client::TlsStream<TcpStream>, ConnectError> {
-    use tokio_rustls::rustls::{ClientConfig as TlsConfig, RootCertStore, crypto, pki_types::ServerName};
-    let address = format!("{host}:{port}");
-    let roots = RootCertStore {
+    let roots = tokio_rustls::rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
+    connect_tls_with_roots(host, port, roots).await
+}
+
+/// [`connect_tls`] with the certificate authorities to trust (the public
+/// web roots in production; a test authority in the TLS test).
+async fn connect_tls_with_roots(
+    host: &str,
+    port: u16,
+    roots: tokio_rustls::rustls::RootCertStore,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, ConnectError> {
+    use tokio_rustls::rustls::{ClientConfig as TlsConfig, crypto, pki_types::ServerName};
+    let address = format!("{host}:{port}");
     // An explicit provider: both rustls back-ends are compiled in (through
     // other dependencies), and `ClientConfig::builder()` refuses to guess.
     let config = TlsConfig::builder_with_provider(Arc::new(crypto::ring::default_provider()))
@@ -847,4 +857,78 @@ mod tests {
             .expect("no errors");
         assert_eq!(messages, vec![":tmi.twitch.tv PING tmi.twitch.tv".to_owned()]);
     }
+
+    /// A TLS server on 127.0.0.1 with a certificate for `localhost` signed
+    /// by a fresh test authority; answers one IRC line. Returns the port and
+    /// the authority's certificate.
+    async fn tls_irc_server() -> (u16, tokio_rustls::rustls::pki_types::CertificateDer<'static>) {
+        use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+        use tokio_rustls::rustls::{self, pki_types::PrivateKeyDer, pki_types::PrivatePkcs8KeyDer};
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let ca_issuer = rcgen::Issuer::new(ca_params, ca_key);
+        let server_key = rcgen::KeyPair::generate().unwrap();
+        let server_cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+            .unwrap()
+            .signed_by(&server_key, &ca_issuer)
+            .unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![server_cert.der().clone()],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_key.serialize_der())),
+            )
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(stream) = acceptor.accept(socket).await else {
+                        return;
+                    };
+                    let mut stream = BufReader::new(stream);
+                    let mut line = String::new();
+                    if stream.read_line(&mut line).await.is_ok() && line.starts_with("PING") {
+                        let reply = line.replacen("PING", "PONG", 1);
+                        let _ = stream.get_mut().write_all(reply.as_bytes()).await;
+                        let _ = stream.get_mut().flush().await;
+                    }
+                });
+            }
+        });
+        (port, ca.der().clone())
+    }
+
+    #[tokio::test]
+    async fn tls_connection_verifies_the_server_and_carries_irc_lines() {
+        use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+        let (port, authority) = tls_irc_server().await;
+        let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+        roots.add(authority).unwrap();
+        let stream = connect_tls_with_roots("localhost", port, roots).await.unwrap();
+        let mut stream = BufReader::new(stream);
+        stream.get_mut().write_all(b"PING :tmi.twitch.tv\r\n").await.unwrap();
+        stream.get_mut().flush().await.unwrap();
+        let mut reply = String::new();
+        stream.read_line(&mut reply).await.unwrap();
+        assert_eq!(reply, "PONG :tmi.twitch.tv\r\n");
+    }
+
+    #[tokio::test]
+    async fn tls_to_a_server_not_signed_by_a_public_authority_is_refused() {
+        let (port, _) = tls_irc_server().await;
+        // The production path trusts only the public web roots.
+        match connect_tls("localhost", port).await {
+            Err(ConnectError::Tls { address, .. }) => assert_eq!(address, format!("localhost:{port}")),
+            other => panic!("expected a TLS error, got {:?}", other.map(|_| "a connection")),
+        }
+    }
+
 }

@@ -20,23 +20,27 @@ pub struct Browser {
     next_id: u64,
 }
 
+/// Flags for headless Chromium on this closed network: no GPU, no sandbox
+/// (root in CI), and none of the background connections that would be
+/// refused here.
+pub const HEADLESS_FLAGS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+];
+
 impl Browser {
     /// Starts `chromium` on `url` with a DevTools port and connects to the page.
     pub async fn open(chromium: &Path, profile: &Path, url: &str) -> Self {
         let child = tokio::process::Command::new(chromium)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--disable-dev-shm-usage",
-                "--window-size=1280,900",
-                "--remote-debugging-port=0",
-            ])
+            .args(HEADLESS_FLAGS)
+            .args(["--window-size=1280,900", "--remote-debugging-port=0"])
             .arg(format!("--user-data-dir={}", profile.display()))
             .arg(url)
             .stdout(Stdio::null())

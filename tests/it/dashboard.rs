@@ -460,19 +460,8 @@ fn chromium() -> PathBuf {
 /// the test if it does not finish within a minute.
 async fn run_chromium(profile: &std::path::Path, args: &[String]) -> String {
     let child = tokio::process::Command::new(chromium())
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-            "--hide-scrollbars",
-            "--virtual-time-budget=5000",
-        ])
+        .args(crate::cdp::HEADLESS_FLAGS)
+        .args(["--hide-scrollbars", "--virtual-time-budget=5000"])
         .arg(format!("--user-data-dir={}", profile.display()))
         .args(args)
         .stdout(Stdio::piped())
