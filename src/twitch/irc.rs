@@ -930,5 +930,4 @@ mod tests {
             other => panic!("expected a TLS error, got {:?}", other.map(|_| "a connection")),
         }
     }
-
 }
