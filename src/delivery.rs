@@ -5,23 +5,24 @@
 //! announcements survive restarts and several instances can share one
 //! database.
 //!
-//! # Claiming: the row lock is the claim
+//! # Claiming: a committed lease
 //!
-//! Each row is handled in one transaction: [`outbox::claim_due`] locks the
-//! oldest due pending row with `FOR UPDATE SKIP LOCKED`, the worker posts it,
-//! records the outcome, and commits. Other workers skip the locked row, so no
-//! two workers ever send it concurrently. If the worker dies between claiming
-//! and committing (crash, `kill -9`, task aborted), its connection closes or
-//! the transaction is rolled back, the lock goes with it, and the row is due
-//! again at once: there is no lease to expire. The price is one pooled
-//! connection held for the duration of one POST, which the HTTP timeouts
-//! bound. (An `idle_in_transaction_session_timeout` shorter than the request
-//! timeout would break this and must not be configured.)
+//! [`outbox::claim_due`] takes the oldest due pending row in one statement
+//! (`FOR UPDATE SKIP LOCKED` inside, so concurrent claimers take different
+//! rows) and sets its `claimed_until` to now + [`DeliveryConfig::claim_lease`],
+//! committing at once. The worker then posts without holding a lock or a
+//! connection, and records the outcome, retrying that write with backoff if
+//! the database is briefly unreachable. Other workers and instances skip the
+//! row until the outcome is recorded or the lease expires.
 //!
-//! Delivery is at least once, as with any outbox: if Discord accepts a
-//! message and the commit is then lost, the row is sent again. This window
-//! is as short as one commit.
-//!
+//! So a lost database connection after Discord accepted a message does not
+//! make the row due again: the announcement is not sent twice. Only a worker
+//! that dies between claiming and recording (crash, `kill -9`) leaves its
+//! lease to expire, after which the row is due again; if Discord had already
+//! accepted it, it is sent a second time: no webhook offers an idempotency
+//! key to rule that out. The lease is longer than one POST plus the time
+//! allowed for recording.
+
 //! # Outcomes
 //!
 //! * 2xx: `sent`, with Discord's message id and the time.
@@ -61,6 +62,9 @@ pub struct DeliveryConfig {
     /// How often to look for due rows when not woken: rows queued by other
     /// instances are only seen this way.
     pub poll_interval: Duration,
+    /// How long a claimed row stays away from other workers: more than one
+    /// webhook request plus the time spent recording its outcome.
+    pub claim_lease: Duration,
 }
 
 impl Default for DeliveryConfig {
@@ -69,9 +73,14 @@ impl Default for DeliveryConfig {
             base_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(300),
             poll_interval: Duration::from_secs(1),
+            claim_lease: CLAIM_LEASE,
         }
     }
 }
+
+/// Default [`DeliveryConfig::claim_lease`]: the webhook request timeout plus
+/// time to record the outcome through a database hiccup.
+pub const CLAIM_LEASE: Duration = Duration::from_secs(crate::discord::DEFAULT_REQUEST_TIMEOUT.as_secs() + 45);
 
 impl DeliveryConfig {
     /// The wait after the `failures`-th consecutive failure (1-based):
@@ -147,6 +156,25 @@ pub struct DeliveryWorker {
     destination: Destination,
     config: DeliveryConfig,
     wake: Arc<Notify>,
+}
+
+/// What to write for one claimed row.
+#[derive(Debug, Clone)]
+enum Outcome {
+    Sent {
+        id: i64,
+        message_id: Option<String>,
+    },
+    Failed {
+        id: i64,
+        reason: String,
+    },
+    Reschedule {
+        id: i64,
+        delay: Duration,
+        error: String,
+        count_attempt: bool,
+    },
 }
 
 /// What happened to one claimed row.
@@ -260,10 +288,13 @@ impl DeliveryWorker {
 
     /// Claims, sends and records one due row; `None` when nothing is due.
     async fn deliver_next(&self) -> Result<Option<Step>, store::Error> {
-        let mut client = self.store.pool().get().await?;
-        let tx = client.transaction().await?;
-        let Some(row) = outbox::claim_due(&tx).await? else {
-            tx.rollback().await?;
+        let claimed_at = tokio::time::Instant::now();
+        let row = {
+            let client = self.store.pool().get().await?;
+            outbox::claim_due(&client, self.config.claim_lease).await?
+        };
+        // No connection is held while posting.
+        let Some(row) = row else {
             return Ok(None);
         };
         let span = tracing::info_span!(
@@ -272,12 +303,28 @@ impl DeliveryWorker {
             raffle_id = row.raffle_id,
             attempt = row.attempts.saturating_add(1),
         );
-        let step = self.deliver(&tx, row).instrument(span.clone()).await?;
-        if let Err(e) = tx.commit().await {
-            // The row is pending again: if it was sent, it will be sent twice.
-            let _entered = span.enter();
-            tracing::error!(error = %e, ?step, "could not record the delivery outcome; the row will be retried");
-            return Err(e.into());
+        let (step, outcome) = self.deliver(row).instrument(span.clone()).await;
+        // Record before the lease runs out, retrying through database errors:
+        // once Discord accepted the message, the row must not become due again.
+        let record_by = claimed_at + self.config.claim_lease.mul_f64(0.9);
+        let mut failures = 0u32;
+        loop {
+            match self.record(&outcome).await {
+                Ok(()) => break,
+                Err(e) => {
+                    failures = failures.saturating_add(1);
+                    let wait = Duration::from_millis(100u64 << failures.min(5));
+                    if tokio::time::Instant::now() + wait >= record_by {
+                        let _entered = span.enter();
+                        tracing::error!(error = %e, ?step, "could not record the delivery outcome; the row is retried when its claim expires");
+                        return Err(e);
+                    }
+                    let _entered = span.enter();
+                    tracing::warn!(error = %e, retry_in = ?wait, "could not record the delivery outcome yet; retrying");
+                    drop(_entered);
+                    tokio::time::sleep(wait).await;
+                }
+            }
         }
         // Counted once recorded, so the metric agrees with the outbox table.
         crate::metrics::delivery_attempted(match step {
@@ -289,47 +336,75 @@ impl DeliveryWorker {
         Ok(Some(step))
     }
 
-    async fn deliver(
-        &self,
-        tx: &deadpool_postgres::Transaction<'_>,
-        row: outbox::ClaimedRow,
-    ) -> Result<Step, store::Error> {
+    /// Writes an outcome with a fresh pooled connection.
+    async fn record(&self, outcome: &Outcome) -> Result<(), store::Error> {
+        let client = self.store.pool().get().await?;
+        match outcome {
+            Outcome::Sent { id, message_id } => outbox::mark_sent(&client, *id, message_id.as_deref()).await,
+            Outcome::Failed { id, reason } => outbox::mark_failed(&client, *id, reason).await,
+            Outcome::Reschedule {
+                id,
+                delay,
+                error,
+                count_attempt,
+            } => outbox::reschedule(&client, *id, *delay, error, *count_attempt).await,
+        }
+    }
+
+    /// Sends one claimed row; returns what happened and what to record.
+    async fn deliver(&self, row: outbox::ClaimedRow) -> (Step, Outcome) {
         let announcement: Announcement = match serde_json::from_value(row.payload) {
             Ok(announcement) => announcement,
             Err(e) => {
                 // Retrying cannot fix a payload this build cannot read.
                 let reason = format!("unreadable announcement: {e}");
                 tracing::error!(error = %reason, "announcement failed");
-                outbox::mark_failed(tx, row.id, &reason).await?;
-                return Ok(Step::Failed);
+                return (Step::Failed, Outcome::Failed { id: row.id, reason });
             }
         };
         match self.send(&announcement).await {
             Ok(message_id) => {
-                outbox::mark_sent(tx, row.id, message_id.as_deref()).await?;
                 tracing::info!(discord_message_id = message_id.as_deref(), "announcement sent");
-                Ok(Step::Sent)
+                (Step::Sent, Outcome::Sent { id: row.id, message_id })
             }
             Err(SendError::Discord(DeliveryError::RateLimited { retry_after })) => {
                 let error = format!("rate limited by Discord; retrying after {retry_after:?}");
-                outbox::reschedule(tx, row.id, retry_after, &error, false).await?;
                 tracing::info!(?retry_after, "rate limited; waiting");
-                Ok(Step::RateLimited)
+                (
+                    Step::RateLimited,
+                    Outcome::Reschedule {
+                        id: row.id,
+                        delay: retry_after,
+                        error,
+                        count_attempt: false,
+                    },
+                )
             }
             Err(SendError::Discord(DeliveryError::Rejected { status, reason })) => {
                 let error = format!("Discord rejected the message: {status}: {reason}");
-                outbox::mark_failed(tx, row.id, &error).await?;
                 tracing::error!(%status, %reason, "announcement failed; Discord rejected it");
-                Ok(Step::Failed)
+                (
+                    Step::Failed,
+                    Outcome::Failed {
+                        id: row.id,
+                        reason: error,
+                    },
+                )
             }
             Err(e) => {
                 // 5xx, network, printing: transient as far as we can tell.
                 let failures = u32::try_from(row.attempts).unwrap_or(0).saturating_add(1);
                 let delay = self.config.backoff(failures);
-                let error = e.to_string();
-                outbox::reschedule(tx, row.id, delay, &error, true).await?;
                 tracing::warn!(error = %e, cause = ?e, retry_in = ?delay, "announcement not sent; will retry");
-                Ok(Step::Retrying(delay))
+                (
+                    Step::Retrying(delay),
+                    Outcome::Reschedule {
+                        id: row.id,
+                        delay,
+                        error: e.to_string(),
+                        count_attempt: true,
+                    },
+                )
             }
         }
     }
@@ -363,6 +438,7 @@ mod tests {
             base_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(300),
             poll_interval: Duration::from_secs(1),
+            claim_lease: CLAIM_LEASE,
         };
         for failures in 1..=40 {
             let full = Duration::from_secs(1u64 << (failures - 1).min(20)).min(config.max_backoff);

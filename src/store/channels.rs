@@ -58,7 +58,13 @@ pub async fn ensure(db: &impl Queryable, login: &ChannelLogin) -> Result<Channel
          SELECT {COLUMNS} FROM channels WHERE login = $1
          LIMIT 1"
     );
-    one(db, &sql, &[&login.as_str()])
+    if let Some(record) = one(db, &sql, &[&login.as_str()]).await? {
+        return Ok(record);
+    }
+    // A concurrent insert of the same login committed after this
+    // statement's snapshot was taken: our INSERT did nothing and our SELECT
+    // could not see it yet. A new statement sees it.
+    find_by_login(db, login)
         .await?
         .ok_or_else(|| Error::Config(format!("channel {login} vanished while being created")))
 }

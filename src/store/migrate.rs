@@ -42,6 +42,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0004_presence_bans.sql",
         sql: include_str!("../../sql/0004_presence_bans.sql"),
     },
+    Migration {
+        version: 5,
+        name: "0005_outbox_claims.sql",
+        sql: include_str!("../../sql/0005_outbox_claims.sql"),
+    },
 ];
 
 /// Advisory lock key ("kinoyubt" in ASCII) shared by every instance.

@@ -117,25 +117,29 @@ pub struct DeliveryState {
     pub sent_at: Option<DateTime<Utc>>,
 }
 
-/// Takes the oldest due pending row and locks it (`FOR UPDATE SKIP LOCKED`):
-/// rows locked by another worker are skipped, never waited for or taken.
-///
-/// Call it inside a transaction and keep the transaction open until the
-/// outcome is recorded: the lock is the claim. If the worker dies, its
-/// connection closes, PostgreSQL rolls back and the row is due again.
+/// Claims the oldest due pending row for `lease`: sets `claimed_until` and
+/// returns the row, in one statement that commits on its own. The inner
+/// `FOR UPDATE SKIP LOCKED` makes concurrent claimers take different rows;
+/// the committed lease keeps the row away from every other worker until the
+/// outcome is recorded or the lease expires (a worker that died mid-send).
 ///
 /// # Errors
 ///
 /// Database errors.
-pub async fn claim_due(tx: &impl Queryable) -> Result<Option<ClaimedRow>, Error> {
-    let rows = tx
+pub async fn claim_due(db: &impl Queryable, lease: Duration) -> Result<Option<ClaimedRow>, Error> {
+    let seconds = lease.as_secs_f64();
+    let rows = db
         .query_rows(
-            "SELECT id, raffle_id, payload, attempts FROM outbox
-             WHERE status = 'pending' AND next_attempt_at <= now()
-             ORDER BY next_attempt_at, id
-             LIMIT 1
-             FOR UPDATE SKIP LOCKED",
-            &[],
+            "UPDATE outbox SET claimed_until = clock_timestamp() + make_interval(secs => $1::float8)
+             WHERE id = (
+                 SELECT id FROM outbox
+                 WHERE status = 'pending' AND next_attempt_at <= now()
+                   AND (claimed_until IS NULL OR claimed_until < clock_timestamp())
+                 ORDER BY next_attempt_at, id
+                 LIMIT 1
+                 FOR UPDATE SKIP LOCKED)
+             RETURNING id, raffle_id, payload, attempts",
+            &[&seconds],
         )
         .await?;
     let Some(row) = rows.first() else {
@@ -158,9 +162,10 @@ pub async fn claim_due(tx: &impl Queryable) -> Result<Option<ClaimedRow>, Error>
 pub async fn next_due_in(db: &impl Queryable) -> Result<Option<Duration>, Error> {
     let rows = db
         .query_rows(
-            "SELECT GREATEST(EXTRACT(EPOCH FROM next_attempt_at - clock_timestamp()), 0)::float8
+            "SELECT GREATEST(EXTRACT(EPOCH FROM
+                        GREATEST(next_attempt_at, COALESCE(claimed_until, next_attempt_at)) - clock_timestamp()), 0)::float8
              FROM outbox WHERE status = 'pending'
-             ORDER BY next_attempt_at LIMIT 1",
+             ORDER BY GREATEST(next_attempt_at, COALESCE(claimed_until, next_attempt_at)) LIMIT 1",
             &[],
         )
         .await?;
@@ -180,7 +185,8 @@ pub async fn next_due_in(db: &impl Queryable) -> Result<Option<Duration>, Error>
 pub async fn mark_sent(db: &impl Queryable, id: i64, discord_message_id: Option<&str>) -> Result<(), Error> {
     db.query_rows(
         "UPDATE outbox
-         SET status = 'sent', sent_at = clock_timestamp(), discord_message_id = $2, last_error = NULL
+         SET status = 'sent', sent_at = clock_timestamp(), discord_message_id = $2, last_error = NULL,
+             claimed_until = NULL
          WHERE id = $1",
         &[&id, &discord_message_id],
     )
@@ -195,7 +201,8 @@ pub async fn mark_sent(db: &impl Queryable, id: i64, discord_message_id: Option<
 /// Database errors.
 pub async fn mark_failed(db: &impl Queryable, id: i64, reason: &str) -> Result<(), Error> {
     db.query_rows(
-        "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = $2 WHERE id = $1",
+        "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = $2, claimed_until = NULL
+         WHERE id = $1",
         &[&id, &reason],
     )
     .await?;
@@ -220,7 +227,8 @@ pub async fn reschedule(
         "UPDATE outbox
          SET attempts = attempts + CASE WHEN $4 THEN 1 ELSE 0 END,
              next_attempt_at = clock_timestamp() + make_interval(secs => $3),
-             last_error = $2
+             last_error = $2,
+             claimed_until = NULL
          WHERE id = $1",
         &[&id, &error, &seconds, &count_attempt],
     )

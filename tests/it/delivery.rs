@@ -26,6 +26,7 @@ fn fast_config() -> DeliveryConfig {
         base_backoff: Duration::from_millis(40),
         max_backoff: Duration::from_millis(400),
         poll_interval: Duration::from_millis(25),
+        claim_lease: Duration::from_millis(500),
     }
 }
 
@@ -423,28 +424,60 @@ async fn worker_killed_mid_post_leaves_the_row_for_the_restarted_worker() {
 }
 
 #[tokio::test]
-async fn a_claim_whose_connection_dies_is_skipped_meanwhile_and_delivered_after() {
+async fn a_claim_left_by_a_dead_worker_is_skipped_until_its_lease_expires() {
     let (database, store) = TestDatabase::migrated().await;
     let client = database.client().await;
     let fake = FakeDiscord::start().await;
     let (raffle_id, outbox_id) = queue_raffle(&client).await;
 
-    // A "process" claims the row and dies before posting.
+    // A "process" claims the row and dies before posting or recording.
+    let lease = Duration::from_millis(800);
     let doomed = database.client().await;
-    doomed.batch_execute("BEGIN").await.unwrap();
-    let claimed = outbox::claim_due(&doomed).await.unwrap().expect("row is due");
+    let claimed = outbox::claim_due(&doomed, lease).await.unwrap().expect("row is due");
     assert_eq!(claimed.raffle_id, Some(raffle_id));
-    // While claimed, nobody else can take it.
-    let other = database.client().await;
-    other.batch_execute("BEGIN").await.unwrap();
-    assert_eq!(outbox::claim_due(&other).await.unwrap(), None);
-    other.batch_execute("ROLLBACK").await.unwrap();
     drop(doomed);
+    let claimed_at = tokio::time::Instant::now();
+    // While the lease runs, nobody else takes it, even with its connection gone.
+    let other = database.client().await;
+    assert_eq!(outbox::claim_due(&other, lease).await.unwrap(), None);
 
     let worker = RunningWorker::webhook(store, &fake.webhook_url(), fast_config());
     wait_for_status(&client, outbox_id, "sent").await;
     worker.stop().await;
     assert_eq!(fake.received().len(), 1);
+    assert!(
+        fake.received()[0].at.duration_since(claimed_at) >= lease / 2,
+        "sent before the dead worker's lease ran out"
+    );
+}
+
+#[tokio::test]
+async fn a_database_connection_lost_during_the_post_does_not_resend() {
+    let (database, store) = TestDatabase::migrated().await;
+    let client = database.client().await;
+    let fake = FakeDiscord::start().await;
+    // Discord takes its time, and meanwhile every connection to the
+    // database is killed: recording must still happen exactly once.
+    fake.push([Reply::OkAfter(Duration::from_millis(600))]);
+    let (raffle_id, outbox_id) = queue_raffle(&client).await;
+    let worker = RunningWorker::webhook(store, &fake.webhook_url(), fast_config());
+    fake.wait_for(1, DEADLINE).await;
+    let admin = database.admin_client().await;
+    admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+            &[&database.name],
+        )
+        .await
+        .unwrap();
+    let client = database.client().await;
+    wait_for_status(&client, outbox_id, "sent").await;
+    // Long enough for a wrongly released row to be claimed and sent again.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    worker.stop().await;
+    let received = fake.received();
+    assert_eq!(received.len(), 1, "sent more than once: {received:?}");
+    assert_eq!(received[0].raffle_id, Some(raffle_id));
 }
 
 #[tokio::test]

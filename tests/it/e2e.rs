@@ -117,6 +117,10 @@ async fn count(database: &TestDatabase, sql: &str) -> i64 {
 }
 
 async fn wait_count(database: &TestDatabase, sql: &str, at_least: i64, what: &str) {
+    wait_count_within(database, sql, at_least, what, DEADLINE).await;
+}
+
+async fn wait_count_within(database: &TestDatabase, sql: &str, at_least: i64, what: &str, deadline: Duration) {
     let start = Instant::now();
     loop {
         // Errors count as "not yet": some tests kill connections on purpose.
@@ -126,7 +130,7 @@ async fn wait_count(database: &TestDatabase, sql: &str, at_least: i64, what: &st
         {
             return;
         }
-        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
+        assert!(start.elapsed() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -274,11 +278,13 @@ async fn kill_9_while_discord_is_down_then_restart_delivers_every_win_once() {
     let discord = FakeDiscord::start().await;
     let mut bot = Bot::start(dir.path(), &env(discord.webhook_url().to_string()));
     bot.wait_ready().await;
-    wait_count(
+    // A row the killed process had claimed waits for its lease (60 s) first.
+    wait_count_within(
         &database,
         "SELECT count(*) FROM outbox WHERE status = 'sent'",
         pending,
         "queued wins delivered",
+        Duration::from_secs(100),
     )
     .await;
     assert_eq!(bot.stop(Duration::from_secs(10)).await, Some(0));

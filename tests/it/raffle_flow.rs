@@ -107,6 +107,7 @@ async fn a_won_raffle_reaches_discord_once_with_nothing_that_pings() {
             max_backoff: Duration::from_millis(200),
             // Long poll: the raffle engine's wake-up must be what delivers it.
             poll_interval: Duration::from_secs(3600),
+            ..DeliveryConfig::default()
         },
     );
     let engine = RaffleEngine::new(
