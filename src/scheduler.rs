@@ -20,6 +20,11 @@ use crate::domain::slot::next_slot;
 use crate::raffle::{RaffleEngine, RoundResult, Trigger};
 use crate::store::{channels, status};
 
+/// Attempts at one timer round when the database fails.
+const ROUND_ATTEMPTS: u32 = 3;
+/// Wait before the second attempt (doubled before the third).
+const ROUND_RETRY: Duration = Duration::from_millis(250);
+
 /// How long to wait before retrying when a channel's row cannot be created.
 const CHANNEL_RETRY: Duration = Duration::from_secs(5);
 
@@ -114,15 +119,34 @@ async fn channel_timer(engine: RaffleEngine, login: ChannelLogin, interval: Dura
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}
         }
-        match engine.run_round(&login, Trigger::Timer, Some(slot.get())).await {
-            Ok(RoundResult::Recorded(_)) => {}
-            Ok(RoundResult::AlreadyDrawn) => {
-                tracing::debug!(slot = slot.get(), "slot already drawn by another instance");
+        // A failed round left nothing behind (one transaction): try again
+        // while the slot lasts, so a database hiccup does not lose it. The
+        // slot key makes a retry safe even if another instance drew it.
+        let interval_ms = u64::try_from(interval.as_millis()).unwrap_or(u64::MAX);
+        let slot_ends = slot.start_millis(interval).saturating_add(interval_ms);
+        let mut attempt = 1u32;
+        loop {
+            match engine.run_round(&login, Trigger::Timer, Some(slot.get())).await {
+                Ok(RoundResult::Recorded(_)) => {}
+                Ok(RoundResult::AlreadyDrawn) => {
+                    tracing::debug!(slot = slot.get(), "slot already drawn by another instance");
+                }
+                Ok(RoundResult::Paused) => tracing::debug!(slot = slot.get(), "paused; no raffle"),
+                Err(e) => {
+                    let retry_in = ROUND_RETRY.saturating_mul(attempt);
+                    let retry_ms = u64::try_from(retry_in.as_millis()).unwrap_or(u64::MAX);
+                    if attempt < ROUND_ATTEMPTS && unix_millis().saturating_add(retry_ms) < slot_ends {
+                        tracing::warn!(slot = slot.get(), attempt, error = %e, ?retry_in, "raffle round failed; retrying");
+                        attempt += 1;
+                        tokio::select! {
+                            _ = stop.cancelled() => return,
+                            _ = tokio::time::sleep(retry_in) => continue,
+                        }
+                    }
+                    tracing::error!(slot = slot.get(), error = %e, cause = ?e, "raffle round failed; slot skipped");
+                }
             }
-            Ok(RoundResult::Paused) => tracing::debug!(slot = slot.get(), "paused; no raffle"),
-            // The slot is lost for this instance; another instance may still
-            // draw it. The next slot is tried as usual.
-            Err(e) => tracing::error!(slot = slot.get(), error = %e, cause = ?e, "raffle round failed"),
+            break;
         }
         update_active_viewers_gauge(&engine, &login).await;
     }
