@@ -54,6 +54,15 @@ impl Queryable for tokio_postgres::Client {
     }
 }
 
+/// tokio-postgres prints only "db error"; the server's message and code
+/// (never parameter values) say what actually happened.
+fn describe_postgres_error(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => format!("{} ({}: {})", error, db.code().code(), db.message()),
+        None => error.to_string(),
+    }
+}
+
 /// A database failure.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -64,7 +73,7 @@ pub enum Error {
     #[error("could not get a database connection: {0}")]
     Pool(#[from] deadpool_postgres::PoolError),
     /// A statement failed.
-    #[error("database query failed: {0}")]
+    #[error("database query failed: {}", describe_postgres_error(.0))]
     Query(#[from] tokio_postgres::Error),
     /// A migration failed; nothing of it was applied.
     #[error("migration {version} ({name}) failed: {source}")]

@@ -840,3 +840,73 @@ async fn chat_commands_draw_pause_and_resume() {
     assert_eq!(row.get::<_, i64>(0), 1, "!raffle now drew once");
     assert!(row.get::<_, bool>(1), "!raffle pause paused the channel");
 }
+
+#[tokio::test]
+async fn a_timer_round_that_fails_on_a_database_error_is_retried_within_its_slot() {
+    use kinoyubot::domain::slot::next_slot;
+    if std::env::var_os("TEST_LOG").is_some() {
+        kinoyubot::telemetry::init("info", kinoyubot::config::LogFormat::Pretty, std::io::stderr);
+    }
+    let (database, store) = TestDatabase::migrated().await;
+    let client = database.client().await;
+    let id = channel(&client, "retrying").await;
+    add_viewer(&client, id, &Viewer::new("1", "someone")).await;
+    set_items(&store, ALWAYS_KEY).await;
+    // The engine's statements give up after 300 ms of waiting.
+    let url = format!("{}?options=-c%20statement_timeout%3D300", database.url);
+    let impatient = Store::new(kinoyubot::store::pool::build(&url, 4).expect("pool"));
+    let interval = Duration::from_secs(2);
+    let now_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis() as u64
+    };
+    let (mut slot, mut wait) = next_slot(now_ms(), interval);
+    if wait < Duration::from_millis(800) {
+        (slot, _) = next_slot(slot.start_millis(interval) + 1, interval);
+        wait = Duration::from_millis(slot.start_millis(interval).saturating_sub(now_ms()));
+    }
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(
+        RaffleScheduler::new(
+            engine(&impatient, rules()),
+            ChannelSet::new([login("retrying")]),
+            interval,
+        )
+        .run(shutdown.clone()),
+    );
+    // Hold the items table locked from just before the slot starts until
+    // 400 ms into it: the first attempt times out, the retry (250 ms after
+    // the failure) finds the table free.
+    tokio::time::sleep(wait.saturating_sub(Duration::from_millis(300))).await;
+    let mut blocker = database.client().await;
+    let transaction = blocker.transaction().await.expect("begin");
+    transaction
+        .batch_execute("LOCK TABLE items IN ACCESS EXCLUSIVE MODE")
+        .await
+        .expect("lock");
+    let release_at = slot.start_millis(interval) + 400;
+    tokio::time::sleep(Duration::from_millis(release_at.saturating_sub(now_ms()))).await;
+    transaction.commit().await.expect("release");
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let drawn: i64 = client
+            .query_one("SELECT count(*) FROM raffles WHERE slot = $1", &[&slot.get()])
+            .await
+            .expect("count")
+            .get(0);
+        if drawn == 1 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "slot {} was skipped, not retried",
+            slot.get()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    shutdown.cancel();
+    running.await.expect("scheduler stops");
+}
