@@ -201,19 +201,24 @@ impl Drop for TestDatabase {
         // its own small runtime.
         let admin_url = self.admin_url.clone();
         let name = self.name.clone();
+        // Two statements, sent separately: DROP DATABASE refuses to run in
+        // the implicit transaction of a multi-statement query.
         let drop_role = self
             .owner_role
             .as_ref()
-            .map(|role| format!("; DROP ROLE IF EXISTS {role}"))
-            .unwrap_or_default();
+            .map(|role| format!("DROP ROLE IF EXISTS {role}"));
         let dropped = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             runtime.block_on(async {
                 let admin = connect(&admin_url).await.map_err(std::io::Error::other)?;
                 admin
-                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE){drop_role}"))
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                     .await
-                    .map_err(std::io::Error::other)
+                    .map_err(std::io::Error::other)?;
+                if let Some(drop_role) = drop_role {
+                    admin.batch_execute(&drop_role).await.map_err(std::io::Error::other)?;
+                }
+                Ok::<(), std::io::Error>(())
             })
         })
         .join();
