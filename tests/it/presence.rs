@@ -713,3 +713,87 @@ async fn app_joins_configured_channels_and_records_presence() {
     shutdown.cancel();
     tokio::time::timeout(DEADLINE, running).await.unwrap().unwrap().unwrap();
 }
+
+/// Collects formatted log lines written on this thread.
+#[derive(Clone, Default)]
+struct LogBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogBuffer {
+    fn count(&self, needle: &str) -> usize {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).matches(needle).count()
+    }
+}
+
+#[tokio::test]
+async fn a_database_outage_is_logged_once_when_it_starts_and_once_when_it_ends() {
+    // The tracker runs on this test's single thread, so a thread-local
+    // subscriber sees its events (and only this test's).
+    let logs = LogBuffer::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let chat = Chat::start("logonce").await;
+    let room = crate::fake_irc::default_room_id("logonce");
+    chat.say("logonce", &privmsg("logonce", &room, "1", "first", "hi"));
+    chat.wait_rows("logonce", "the first viewer", |rows| rows.len() == 1)
+        .await;
+
+    let killer = chat.database.client().await;
+    let admin = chat.database.admin_client().await;
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE {} WITH ALLOW_CONNECTIONS false",
+            chat.database.name
+        ))
+        .await
+        .unwrap();
+    killer
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap();
+    for n in 2..=20 {
+        chat.say(
+            "logonce",
+            &privmsg("logonce", &room, &n.to_string(), &format!("viewer{n}"), "hi"),
+        );
+    }
+    // Several failed flushes happen while the database is away (sabotage
+    // window, not synchronisation): each must not log again.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE {} WITH ALLOW_CONNECTIONS true",
+            chat.database.name
+        ))
+        .await
+        .unwrap();
+    chat.wait_rows("logonce", "every viewer after the outage", |rows| rows.len() == 20)
+        .await;
+    chat.stop().await;
+
+    assert_eq!(
+        logs.count("could not write presence; buffering and retrying"),
+        1,
+        "one warning per outage"
+    );
+    assert_eq!(logs.count("database reachable again"), 1, "one line when it ends");
+}
