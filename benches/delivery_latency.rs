@@ -10,8 +10,12 @@
 // A benchmark program: a failed step should stop it with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use common::{BenchDatabase, connect, ms, percentile};
 
 use kinoyubot::delivery::{DeliveryConfig, DeliveryWorker, Destination};
 use kinoyubot::discord::WebhookClient;
@@ -20,47 +24,18 @@ use kinoyubot::domain::items::ItemsFile;
 use kinoyubot::live_status::UnknownLiveStatus;
 use kinoyubot::raffle::{RaffleEngine, RaffleRules, RoundResult, Trigger};
 use kinoyubot::secret::Secret;
-use kinoyubot::store::{Store, items, pool};
+use kinoyubot::store::items;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use warp::Filter;
 
 const ROUNDS: usize = 200;
 
-async fn connect(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .expect("connect to PostgreSQL (set BENCH_DATABASE_URL)");
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    client
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2}", d.as_secs_f64() * 1000.0)
-}
-
 #[tokio::main]
 async fn main() {
-    let admin_url = std::env::var("BENCH_DATABASE_URL")
-        .unwrap_or_else(|_| "postgresql://postgres@127.0.0.1:5432/postgres".to_owned());
-    let name = format!("kb_bench_delivery_{}", std::process::id());
-    let admin = connect(&admin_url).await;
-    admin
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .expect("create database");
-    let mut url = url::Url::parse(&admin_url).expect("admin URL");
-    url.set_path(&format!("/{name}"));
-    let store = Store::new(pool::build(url.as_str(), 4).expect("pool"));
-    store.migrate().await.expect("migrate");
-    let client = connect(url.as_str()).await;
+    let database = BenchDatabase::create("bench_delivery").await;
+    let store = database.store.clone();
+    let client = connect(&database.url).await;
     let table = ItemsFile::parse("bench.toml", "[[items]]\nname = \"Key\"\nprobability = 1.0\n").expect("items");
     items::sync(&client, &table).await.expect("items");
     client
@@ -124,24 +99,23 @@ async fn main() {
         println!(
             "{:>22} {:>9} {:>9} {:>9}",
             label,
-            ms(percentile(times, 0.5)),
-            ms(percentile(times, 0.99)),
-            ms(*times.last().expect("rounds ran"))
+            ms(percentile(times, 0.5), 2),
+            ms(percentile(times, 0.99), 2),
+            ms(*times.last().expect("rounds ran"), 2)
         );
     }
     println!(
         "webhook receipt minus round return at p50: {} ms ({:.2}x); the worker is woken on commit and posts while the round is still returning",
-        ms(percentile(&to_webhook, 0.5).saturating_sub(percentile(&to_commit, 0.5))),
+        ms(
+            percentile(&to_webhook, 0.5).saturating_sub(percentile(&to_commit, 0.5)),
+            2
+        ),
         percentile(&to_webhook, 0.5).as_secs_f64() / percentile(&to_commit, 0.5).as_secs_f64()
     );
-    println!("RESULT webhook_p50_ms={}", ms(percentile(&to_webhook, 0.5)));
-    println!("RESULT webhook_p99_ms={}", ms(percentile(&to_webhook, 0.99)));
+    println!("RESULT webhook_p50_ms={}", ms(percentile(&to_webhook, 0.5), 2));
+    println!("RESULT webhook_p99_ms={}", ms(percentile(&to_webhook, 0.99), 2));
     shutdown.cancel();
     let _ = running.await;
     drop(client);
-    store.pool().close();
-    admin
-        .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
-        .await
-        .expect("drop database");
+    database.drop_now().await;
 }

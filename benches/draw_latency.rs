@@ -11,58 +11,33 @@
 // A benchmark program: a failed step should stop it with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use common::{BenchDatabase, connect, ms, percentile};
 
 use kinoyubot::domain::channel::ChannelLogin;
 use kinoyubot::domain::draw::{Candidate, CandidateSnapshot, DrawItem, Seed, draw};
 use kinoyubot::domain::items::ItemsFile;
 use kinoyubot::live_status::UnknownLiveStatus;
 use kinoyubot::raffle::{RaffleEngine, RaffleRules, RoundResult, Trigger};
+use kinoyubot::store::items;
 use kinoyubot::store::raffles::{EligibilityRules, select_candidates};
-use kinoyubot::store::{Store, items, pool};
 
 const SIZES: &[i64] = &[10_000, 100_000, 1_000_000];
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1}", d.as_secs_f64() * 1000.0)
-}
-
-async fn connect(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .expect("connect to PostgreSQL (set BENCH_DATABASE_URL)");
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    client
-}
-
 #[tokio::main]
 async fn main() {
-    let admin_url = std::env::var("BENCH_DATABASE_URL")
-        .unwrap_or_else(|_| "postgresql://postgres@127.0.0.1:5432/postgres".to_owned());
-    let name = format!("kb_bench_{}", std::process::id());
-    let admin = connect(&admin_url).await;
-    admin
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .expect("create bench database");
-    let mut url = url::Url::parse(&admin_url).expect("admin URL");
-    url.set_path(&format!("/{name}"));
-    let store = Store::new(pool::build(url.as_str(), 4).expect("pool"));
-    store.migrate().await.expect("migrate");
+    let database = BenchDatabase::create("bench").await;
+    let store = database.store.clone();
     let table = ItemsFile::parse(
         "bench-items.toml",
         "[[items]]\nname = \"Key\"\nprobability = 0.5\n\n[[items]]\nname = \"Mug\"\nprobability = 0.3\n",
     )
     .expect("items");
-    let client = connect(url.as_str()).await;
+    let client = connect(&database.url).await;
     items::sync(&client, &table).await.expect("items");
     let rules = RaffleRules {
         active_window: Duration::from_secs(600),
@@ -152,18 +127,14 @@ async fn main() {
             "{:>10} {:>7} {:>9} {:>9} {:>9} {:>12} {:>10}",
             size,
             rounds,
-            ms(percentile(&times, 0.5)),
-            ms(percentile(&times, 0.95)),
-            ms(*times.last().expect("rounds ran")),
-            ms(query_time),
-            ms(draw_time)
+            ms(percentile(&times, 0.5), 1),
+            ms(percentile(&times, 0.95), 1),
+            ms(*times.last().expect("rounds ran"), 1),
+            ms(query_time, 1),
+            ms(draw_time, 1)
         );
-        println!("RESULT draw_p50_ms_{size}={}", ms(percentile(&times, 0.5)));
+        println!("RESULT draw_p50_ms_{size}={}", ms(percentile(&times, 0.5), 1));
     }
     drop(client);
-    store.pool().close();
-    admin
-        .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
-        .await
-        .expect("drop bench database");
+    database.drop_now().await;
 }
