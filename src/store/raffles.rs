@@ -225,10 +225,10 @@ pub struct RaffleRecord {
 
 // The snapshot and item list can be megabytes: they are read only for
 // verification (`find_audit`), never for listings.
-const RECORD_SELECT: &str = "SELECT r.id, c.login, c.display_name, r.slot, r.trigger, r.outcome, r.item_name,
+const RECORD_COLUMNS: &str = "r.id, c.login, c.display_name, r.slot, r.trigger, r.outcome, r.item_name,
         r.winner_user_id, r.winner_login, r.winner_display_name,
-        r.candidates_digest, r.candidate_count, r.created_at, o.status, o.last_error
-     FROM raffles r
+        r.candidates_digest, r.candidate_count, r.created_at, o.status, o.last_error";
+const RECORD_FROM: &str = "FROM raffles r
      JOIN channels c ON c.id = r.channel_id
      LEFT JOIN outbox o ON o.raffle_id = r.id";
 
@@ -269,22 +269,20 @@ pub struct RaffleAudit {
 ///
 /// Database errors.
 pub async fn find_audit(db: &impl Queryable, id: i64) -> Result<Option<(RaffleRecord, RaffleAudit)>, Error> {
-    let Some(record) = find(db, id).await? else {
-        return Ok(None);
-    };
+    // The record's columns come first, so `record` reads them unchanged.
     let rows = db
         .query_rows(
-            "SELECT seed, candidates, items::text FROM raffles WHERE id = $1",
+            &format!("SELECT {RECORD_COLUMNS}, r.seed, r.candidates, r.items::text {RECORD_FROM} WHERE r.id = $1"),
             &[&id],
         )
         .await?;
     Ok(rows.first().map(|row| {
         (
-            record,
+            record(row),
             RaffleAudit {
-                seed: row.get(0),
-                candidates_json: row.get(1),
-                items_json: row.get(2),
+                seed: row.get(15),
+                candidates_json: row.get(16),
+                items_json: row.get(17),
             },
         )
     }))
@@ -297,7 +295,10 @@ pub async fn find_audit(db: &impl Queryable, id: i64) -> Result<Option<(RaffleRe
 /// Database errors.
 pub async fn find(db: &impl Queryable, id: i64) -> Result<Option<RaffleRecord>, Error> {
     let rows = db
-        .query_rows(&format!("{RECORD_SELECT} WHERE r.id = $1"), &[&id])
+        .query_rows(
+            &format!("SELECT {RECORD_COLUMNS} {RECORD_FROM} WHERE r.id = $1"),
+            &[&id],
+        )
         .await?;
     Ok(rows.first().map(record))
 }
@@ -310,7 +311,7 @@ pub async fn find(db: &impl Queryable, id: i64) -> Result<Option<RaffleRecord>, 
 pub async fn recent(db: &impl Queryable, channel_login: Option<&str>, limit: i64) -> Result<Vec<RaffleRecord>, Error> {
     let rows = db
         .query_rows(
-            &format!("{RECORD_SELECT} WHERE ($1::text IS NULL OR c.login = $1) ORDER BY r.created_at DESC, r.id DESC LIMIT $2"),
+            &format!("SELECT {RECORD_COLUMNS} {RECORD_FROM} WHERE ($1::text IS NULL OR c.login = $1) ORDER BY r.created_at DESC, r.id DESC LIMIT $2"),
             &[&channel_login, &limit],
         )
         .await?;
