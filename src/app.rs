@@ -23,7 +23,7 @@ use crate::live_status::{CachedLiveStatus, DASHBOARD_LIVE_TTL, LiveStatus, Unkno
 use crate::presence_tracker::PresenceTracker;
 use crate::raffle::{RaffleEngine, RaffleRules};
 use crate::scheduler::{RaffleScheduler, handle_chat_commands};
-use crate::store::{Database, Store, channels, items};
+use crate::store::{Database, Store, channels};
 use crate::twitch::auth::manager::{TokenManager, TokenManagerConfig};
 use crate::twitch::auth::{TwitchAuth, token_key};
 use crate::twitch::helix::HelixClient;
@@ -114,12 +114,12 @@ impl App {
                 .await
                 .with_context(|| format!("HTTP_ADDR: could not listen on {}", settings.http_addr))?;
             let port = listener.local_addr().context("HTTP listener has no address")?.port();
-            let mut client = database.store().pool().get().await.context("database connection")?;
-            let transaction = client.transaction().await.context("database transaction")?;
-            items::sync(&transaction, &item_table)
+            database
+                .store()
+                .sync_items(&item_table)
                 .await
                 .context("could not store the items")?;
-            transaction.commit().await.context("could not store the items")?;
+            let client = database.store().pool().get().await.context("database connection")?;
             // Served channels: configured ones plus every connected streamer.
             let connected = channels::list_connected(&client)
                 .await

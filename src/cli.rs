@@ -17,8 +17,9 @@ use crate::live_status::UnknownLiveStatus;
 use crate::raffle::{
     RaffleEngine, RaffleError, RaffleRules, RoundResult, Trigger, Verification, raffle_json, verify_record,
 };
+use crate::store::Database;
+use crate::store::migrate::Report;
 use crate::store::raffles::{self, RaffleRecord};
-use crate::store::{Database, items};
 
 /// Command-line interface. Every setting is also a flag, and flags win over
 /// the environment and `.env`.
@@ -132,17 +133,18 @@ fn classify(error: anyhow::Error) -> Failure {
     }
 }
 
-/// Opens and migrates the database for a one-shot command, runs `work`,
-/// then closes it (stopping the embedded server) whatever happened.
+/// Opens and migrates the database for a one-shot command, runs `work`
+/// with what the migration did, then closes it (stopping the embedded
+/// server) whatever happened.
 async fn with_database<T, F>(settings: &Settings, work: F) -> Result<T, Failure>
 where
-    F: AsyncFnOnce(&Database) -> Result<T, Failure>,
+    F: AsyncFnOnce(&Database, &Report) -> Result<T, Failure>,
 {
     let database = Database::open(settings.database_url.as_ref(), &settings.data_dir)
         .await
         .context("could not open the database")?;
     let result = match database.store().migrate().await {
-        Ok(_) => work(&database).await,
+        Ok(report) => work(&database, &report).await,
         Err(e) => Err(Failure::Runtime(
             anyhow::Error::new(e).context("could not migrate the database"),
         )),
@@ -155,15 +157,9 @@ where
 
 async fn draw(settings: &Settings, login: &ChannelLogin) -> Result<(), Failure> {
     let table = ItemTable::load(&settings.items_file).map_err(|e| Failure::Input(e.to_string()))?;
-    with_database(settings, async |database: &Database| {
+    with_database(settings, async |database: &Database, _: &Report| {
         let store = database.store().clone();
-        let mut client = store.pool().get().await.context("database connection")?;
-        let transaction = client.transaction().await.context("database transaction")?;
-        items::sync(&transaction, &table)
-            .await
-            .context("could not store the items")?;
-        transaction.commit().await.context("could not store the items")?;
-        drop(client);
+        store.sync_items(&table).await.context("could not store the items")?;
         let engine = RaffleEngine::new(store, RaffleRules::from_settings(settings), Arc::new(UnknownLiveStatus));
         match engine.run_round(login, Trigger::Manual, None).await {
             Ok(RoundResult::Recorded(record)) => {
@@ -198,7 +194,7 @@ fn describe_raffle(record: &RaffleRecord) -> String {
 }
 
 async fn verify(settings: &Settings, id: i64) -> Result<(), Failure> {
-    with_database(settings, async |database: &Database| {
+    with_database(settings, async |database: &Database, _: &Report| {
         let client = database.store().pool().get().await.context("database connection")?;
         let (record, audit) = raffles::find_audit(&client, id)
             .await
@@ -242,20 +238,16 @@ async fn run(mut settings: Settings, channels: &[String]) -> Result<(), Failure>
 }
 
 async fn migrate(settings: &Settings) -> Result<(), Failure> {
-    let database = Database::open(settings.database_url.as_ref(), &settings.data_dir)
-        .await
-        .context("could not open the database")?;
-    let result = database.store().migrate().await;
-    let closed = database.close().await;
-    let report = result.context("could not migrate the database")?;
-    closed.context("could not stop the embedded database")?;
-    if report.applied.is_empty() {
-        println!("database schema is up to date (version {})", report.current);
-    } else {
-        println!(
-            "applied migrations {:?}; database schema is at version {}",
-            report.applied, report.current
-        );
-    }
-    Ok(())
+    with_database(settings, async |_: &Database, report: &Report| {
+        if report.applied.is_empty() {
+            println!("database schema is up to date (version {})", report.current);
+        } else {
+            println!(
+                "applied migrations {:?}; database schema is at version {}",
+                report.applied, report.current
+            );
+        }
+        Ok(())
+    })
+    .await
 }

@@ -134,6 +134,20 @@ impl Store {
         Ok(())
     }
 
+    /// Writes the items file into the `items` table in one transaction, so
+    /// other instances see the whole change or none; see [`items::sync`].
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub async fn sync_items(&self, table: &crate::domain::items::ItemTable) -> Result<(), Error> {
+        let mut client = self.pool.get().await?;
+        let transaction = client.transaction().await?;
+        items::sync(&transaction, table).await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
     /// Applies pending migrations; see [`migrate::run`].
     ///
     /// # Errors
