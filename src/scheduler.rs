@@ -97,12 +97,8 @@ pub fn upcoming_slot(interval: Duration) -> (i64, SystemTime) {
 async fn channel_timer(engine: RaffleEngine, login: ChannelLogin, interval: Duration, stop: CancellationToken) {
     // The channel row must exist before rounds can be recorded for it.
     loop {
-        let ensured = match engine.store().pool().get().await {
-            Ok(client) => channels::ensure(&client, &login).await.map(|_| ()),
-            Err(e) => Err(e.into()),
-        };
-        match ensured {
-            Ok(()) => break,
+        match engine.store().ensure_channel(&login).await {
+            Ok(_) => break,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot record the channel yet; retrying");
                 tokio::select! {
@@ -188,11 +184,7 @@ async fn apply_chat_command(engine: &RaffleEngine, command: &ChatCommand) {
     let login = &command.channel;
     // The command was typed in a channel the bot reads, which may be so new
     // that neither its timer nor the presence tracker has recorded it yet.
-    let ensured = match engine.store().pool().get().await {
-        Ok(client) => channels::ensure(&client, login).await.map(|_| ()),
-        Err(e) => Err(e.into()),
-    };
-    if let Err(e) = ensured {
+    if let Err(e) = engine.store().ensure_channel(login).await {
         tracing::error!(error = %e, "could not record the channel; command dropped");
         return;
     }

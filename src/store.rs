@@ -148,6 +148,20 @@ impl Store {
         Ok(())
     }
 
+    /// Makes sure the channel has a row (see [`channels::ensure`]), with a
+    /// pooled connection.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub async fn ensure_channel(
+        &self,
+        login: &crate::domain::channel::ChannelLogin,
+    ) -> Result<channels::ChannelRecord, Error> {
+        let client = self.pool.get().await?;
+        channels::ensure(&client, login).await
+    }
+
     /// Applies pending migrations; see [`migrate::run`].
     ///
     /// # Errors
