@@ -251,6 +251,7 @@ impl RaffleEngine {
             winner = Some((winner_user_id.clone(), winner_login, winner_display));
             item_name = Some(won_item.clone());
         }
+        let candidate_count = i32::try_from(snapshot.len()).unwrap_or(i32::MAX);
         let candidates_json = snapshot.to_json();
         let digest = snapshot.digest_hex();
         let items_json = serde_json::to_string(&draw_items).map_err(|e| store::Error::Config(e.to_string()))?;
@@ -266,7 +267,7 @@ impl RaffleEngine {
                 seed: seed.as_bytes(),
                 candidates_json: &candidates_json,
                 candidates_digest: &digest,
-                candidate_count: i32::try_from(snapshot.len()).unwrap_or(i32::MAX),
+                candidate_count,
                 items_json: &items_json,
             },
         )
@@ -292,7 +293,7 @@ impl RaffleEngine {
                 item_name: item_name.clone(),
                 winner_display_name: Some(winner_display.clone()),
                 winner_login: Some(winner_login.clone()),
-                candidate_count: i64::try_from(snapshot.len()).unwrap_or(i64::MAX),
+                candidate_count: i64::from(candidate_count),
                 digest_hex: digest.clone(),
                 created_at: created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             };
@@ -324,7 +325,7 @@ impl RaffleEngine {
             winner_login,
             winner_display_name,
             candidates_digest: digest,
-            candidate_count: i32::try_from(snapshot.len()).unwrap_or(i32::MAX),
+            candidate_count,
             created_at,
             delivery_status: announced.then(|| "pending".to_owned()),
             delivery_error: None,
