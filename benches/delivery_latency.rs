@@ -17,14 +17,14 @@ use std::time::{Duration, Instant};
 
 use common::{BenchDatabase, connect, ms, percentile};
 
-use kinoyubot::delivery::{DeliveryConfig, DeliveryWorker, Destination};
-use kinoyubot::discord::WebhookClient;
-use kinoyubot::domain::channel::ChannelLogin;
-use kinoyubot::domain::items::ItemsFile;
-use kinoyubot::live_status::UnknownLiveStatus;
+use kinoyubot::announce::delivery::{DeliveryConfig, DeliveryWorker, Destination};
+use kinoyubot::announce::discord::WebhookClient;
+use kinoyubot::channel::ChannelLogin;
+use kinoyubot::raffle::items::ItemsFile;
 use kinoyubot::raffle::{RaffleEngine, RaffleRules, RoundResult, Trigger};
 use kinoyubot::secret::Secret;
 use kinoyubot::store::items;
+use kinoyubot::twitch::live_status::UnknownLiveStatus;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use warp::Filter;

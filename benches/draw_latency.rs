@@ -18,13 +18,13 @@ use std::time::{Duration, Instant};
 
 use common::{BenchDatabase, connect, ms, percentile};
 
-use kinoyubot::domain::channel::ChannelLogin;
-use kinoyubot::domain::draw::{Candidate, CandidateSnapshot, DrawItem, Seed, draw};
-use kinoyubot::domain::items::ItemsFile;
-use kinoyubot::live_status::UnknownLiveStatus;
+use kinoyubot::channel::ChannelLogin;
+use kinoyubot::raffle::draw::{Candidate, CandidateSnapshot, DrawItem, Seed, draw};
+use kinoyubot::raffle::items::ItemsFile;
 use kinoyubot::raffle::{RaffleEngine, RaffleRules, RoundResult, Trigger};
 use kinoyubot::store::items;
 use kinoyubot::store::raffles::{EligibilityRules, select_candidates};
+use kinoyubot::twitch::live_status::UnknownLiveStatus;
 
 const SIZES: &[i64] = &[10_000, 100_000, 1_000_000];
 

@@ -20,9 +20,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use fake_irc::FakeIrc;
-use kinoyubot::channel_set::ChannelSet;
-use kinoyubot::domain::channel::ChannelLogin;
-use kinoyubot::presence_tracker::{PresenceEvent, PresenceHandle, PresenceTracker};
+use kinoyubot::channel::ChannelLogin;
+use kinoyubot::channel::ChannelSet;
+use kinoyubot::presence::tracker::{PresenceEvent, PresenceHandle, PresenceTracker};
 use kinoyubot::store::{Store, channels, pool};
 use kinoyubot::twitch::irc::ChatListener;
 use rand::Rng as _;
@@ -223,7 +223,7 @@ async fn run() -> anyhow::Result<()> {
         let rss_batched = peak_rss_kib();
 
         let naive_lines = chunk("naive", users);
-        let (naive_tx, naive_rx) = mpsc::channel(kinoyubot::presence_tracker::PRESENCE_QUEUE);
+        let (naive_tx, naive_rx) = mpsc::channel(kinoyubot::presence::tracker::PRESENCE_QUEUE);
         let writer = tokio::spawn({
             let store = store.clone();
             async move { naive_writer(store, "naive", naive_rx).await }

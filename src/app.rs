@@ -13,21 +13,21 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::channel_set::ChannelSet;
+use crate::announce::delivery::{DeliveryConfig, DeliveryNotifier, DeliveryWorker, Destination};
+use crate::channel::ChannelSet;
 use crate::config::Settings;
-use crate::delivery::{DeliveryConfig, DeliveryNotifier, DeliveryWorker, Destination};
-use crate::domain::chat_command::ChatCommand;
-use crate::domain::items::ItemTable;
-use crate::domain::token_cipher::TokenCipher;
-use crate::live_status::{CachedLiveStatus, DASHBOARD_LIVE_TTL, LiveStatus, UnknownLiveStatus};
-use crate::presence_tracker::PresenceTracker;
+use crate::presence::tracker::PresenceTracker;
+use crate::raffle::command::ChatCommand;
+use crate::raffle::items::ItemTable;
+use crate::raffle::scheduler::{RaffleScheduler, handle_chat_commands};
 use crate::raffle::{RaffleEngine, RaffleRules};
-use crate::scheduler::{RaffleScheduler, handle_chat_commands};
 use crate::store::{Database, Store, channels};
 use crate::twitch::auth::manager::{TokenManager, TokenManagerConfig};
+use crate::twitch::auth::token_cipher::TokenCipher;
 use crate::twitch::auth::{TwitchAuth, token_key};
 use crate::twitch::helix::HelixClient;
 use crate::twitch::irc::ChatListener;
+use crate::twitch::live_status::{CachedLiveStatus, DASHBOARD_LIVE_TTL, LiveStatus, UnknownLiveStatus};
 use crate::web::oauth::TwitchConnect;
 use crate::web::routes::{WebState, routes};
 
@@ -41,7 +41,8 @@ const HTTP_DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// How long the delivery worker gets to finish its in-flight send after
 /// shutdown begins: one whole webhook request plus recording it.
-const DELIVERY_DRAIN_TIMEOUT: Duration = Duration::from_secs(crate::discord::DEFAULT_REQUEST_TIMEOUT.as_secs() + 5);
+const DELIVERY_DRAIN_TIMEOUT: Duration =
+    Duration::from_secs(crate::announce::discord::DEFAULT_REQUEST_TIMEOUT.as_secs() + 5);
 
 /// How long the token manager gets to finish a cycle after shutdown begins.
 const TOKEN_MANAGER_DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
@@ -91,7 +92,7 @@ impl App {
     ///
     /// # Errors
     ///
-    /// When the items file is invalid (an [`crate::domain::items::ItemsError`]
+    /// When the items file is invalid (an [`crate::raffle::items::ItemsError`]
     /// in the chain), the database cannot be opened or migrated, or the
     /// address cannot be bound. The embedded server, if started, is stopped
     /// before returning.
@@ -126,7 +127,7 @@ impl App {
                 .context("could not list connected channels")?;
             let mut initial = settings.twitch_channels.clone();
             for record in connected {
-                match crate::domain::channel::ChannelLogin::parse(&record.login) {
+                match crate::channel::ChannelLogin::parse(&record.login) {
                     Ok(login) => initial.push(login),
                     Err(e) => tracing::warn!(login = %record.login, error = %e, "skipping stored channel"),
                 }

@@ -8,18 +8,18 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 
 use crate::app::App;
+use crate::channel::ChannelLogin;
 use crate::config::{ConfigError, Settings, SettingsArgs};
-use crate::domain::channel::ChannelLogin;
 use std::sync::Arc;
 
-use crate::domain::items::{ItemTable, ItemsError};
-use crate::live_status::UnknownLiveStatus;
+use crate::raffle::items::{ItemTable, ItemsError};
 use crate::raffle::{
     RaffleEngine, RaffleError, RaffleRules, RoundResult, Trigger, Verification, raffle_json, verify_record,
 };
 use crate::store::Database;
 use crate::store::migrate::Report;
 use crate::store::raffles::{self, RaffleRecord};
+use crate::twitch::live_status::UnknownLiveStatus;
 
 /// Command-line interface. Every setting is also a flag, and flags win over
 /// the environment and `.env`.

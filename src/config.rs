@@ -14,7 +14,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use url::Url;
 
-use crate::domain::channel::ChannelLogin;
+use crate::channel::ChannelLogin;
 use crate::secret::{Secret, SecretString};
 
 /// Default for `DATA_DIR`.

@@ -140,7 +140,7 @@ impl Store {
     /// # Errors
     ///
     /// Database errors.
-    pub async fn sync_items(&self, table: &crate::domain::items::ItemTable) -> Result<(), Error> {
+    pub async fn sync_items(&self, table: &crate::raffle::items::ItemTable) -> Result<(), Error> {
         let mut client = self.pool.get().await?;
         let transaction = client.transaction().await?;
         items::sync(&transaction, table).await?;
@@ -154,10 +154,7 @@ impl Store {
     /// # Errors
     ///
     /// Database errors.
-    pub async fn ensure_channel(
-        &self,
-        login: &crate::domain::channel::ChannelLogin,
-    ) -> Result<channels::ChannelRecord, Error> {
+    pub async fn ensure_channel(&self, login: &crate::channel::ChannelLogin) -> Result<channels::ChannelRecord, Error> {
         let client = self.pool.get().await?;
         channels::ensure(&client, login).await
     }

@@ -10,3 +10,4 @@
 pub mod auth;
 pub mod helix;
 pub mod irc;
+pub mod live_status;

@@ -5,7 +5,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use super::{Error, Queryable};
-use crate::domain::channel::ChannelLogin;
+use crate::channel::ChannelLogin;
 
 /// A row of `channels`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,8 +12,8 @@
 //!   kept, because past raffles name it.
 
 use super::{Error, Queryable};
-use crate::domain::draw::DrawItem;
-use crate::domain::items::ItemTable;
+use crate::raffle::draw::DrawItem;
+use crate::raffle::items::ItemTable;
 
 /// Writes the items file into the table, as described in the module docs.
 /// Run it in a transaction so other instances see the whole change or none.

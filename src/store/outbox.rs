@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::types::{FromSql, Type};
 
 use super::{Error, Queryable};
-use crate::domain::announcement::Announcement;
+use crate::announce::render::Announcement;
 
 /// Queues an announcement; `raffle_id` is `None` for notices. A raffle is
 /// announced at most once: a second enqueue for the same raffle returns the

@@ -13,7 +13,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{Error, Queryable};
-use crate::domain::presence::{BanLength, BanUpdate, PresenceRow};
+use crate::presence::batch::{BanLength, BanUpdate, PresenceRow};
 
 /// A presence row as stored, for the raffle engine, the dashboard and tests.
 #[derive(Debug, Clone, PartialEq, Eq)]

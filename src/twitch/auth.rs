@@ -17,6 +17,7 @@
 //! rest; [`manager`] is the task that validates and refreshes stored tokens.
 
 pub mod manager;
+pub mod token_cipher;
 pub mod token_key;
 
 use std::fmt;

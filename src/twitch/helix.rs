@@ -18,8 +18,8 @@ use tokio::time::Instant;
 use url::Url;
 
 use super::auth::{AuthError, TwitchAuth, TwitchErrorResponse};
-use crate::live_status::LiveStatus;
 use crate::secret::SecretString;
+use crate::twitch::live_status::LiveStatus;
 
 /// An app token is renewed this long before Twitch says it expires.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(60);

@@ -62,12 +62,12 @@ use twitch_irc::message::{
 use twitch_irc::transport::Transport;
 use twitch_irc::{ClientConfig, TwitchIRCClient};
 
-use crate::channel_set::ChannelSet;
+use crate::channel::ChannelLogin;
+use crate::channel::ChannelSet;
 use crate::config::IrcServer;
-use crate::domain::channel::ChannelLogin;
-use crate::domain::chat_command::{ChatCommand, RaffleCommand};
-use crate::domain::presence::{BanLength, BanUpdate, PresenceUpdate};
-use crate::presence_tracker::{PresenceEvent, PresenceHandle};
+use crate::presence::batch::{BanLength, BanUpdate, PresenceUpdate};
+use crate::presence::tracker::{PresenceEvent, PresenceHandle};
+use crate::raffle::command::{ChatCommand, RaffleCommand};
 
 /// Longest IRC line kept; longer lines are discarded. Twitch lines are at
 /// most a few KiB (tags plus 500 characters of text).

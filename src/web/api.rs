@@ -6,7 +6,7 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::routes::{WebState, json_error};
-use crate::domain::channel::ChannelLogin;
+use crate::channel::ChannelLogin;
 use crate::raffle::{RaffleError, RoundResult, Trigger, raffle_json};
 use crate::store::{channels, raffles};
 

@@ -26,10 +26,10 @@ use warp::http::{HeaderValue, StatusCode};
 use warp::{Reply as _, reply::Response};
 
 use super::routes::{WebState, json_error};
-use crate::domain::channel::ChannelLogin;
-use crate::domain::token_cipher::{TokenCipher, TokenKind};
+use crate::channel::ChannelLogin;
 use crate::secret::SecretString;
 use crate::store::{self, channels, oauth};
+use crate::twitch::auth::token_cipher::{TokenCipher, TokenKind};
 use crate::twitch::auth::{AuthError, TwitchAuth};
 use crate::twitch::helix::HelixClient;
 
@@ -184,7 +184,7 @@ enum CallbackError {
     #[error(transparent)]
     Store(#[from] store::Error),
     #[error(transparent)]
-    Cipher(#[from] crate::domain::token_cipher::CipherError),
+    Cipher(#[from] crate::twitch::auth::token_cipher::CipherError),
 }
 
 impl From<deadpool_postgres::PoolError> for CallbackError {

@@ -17,12 +17,12 @@ use warp::{Filter, Rejection, Reply};
 use super::admin::{AdminRejection, admin_only};
 use super::oauth::{self, TwitchConnect};
 use super::{api, dashboard, status};
-use crate::channel_set::ChannelSet;
-use crate::domain::channel::ChannelLogin;
-use crate::live_status::{CachedLiveStatus, DASHBOARD_LIVE_TTL, UnknownLiveStatus};
+use crate::channel::ChannelLogin;
+use crate::channel::ChannelSet;
 use crate::raffle::{RaffleEngine, RaffleRules};
 use crate::secret::SecretString;
 use crate::store::Store;
+use crate::twitch::live_status::{CachedLiveStatus, DASHBOARD_LIVE_TTL, UnknownLiveStatus};
 
 /// Shared state handed to handlers.
 #[derive(Clone, Debug)]

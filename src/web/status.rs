@@ -6,7 +6,7 @@
 //!
 //! - `connected`: tokens are stored for the channel and it does not need
 //!   re-auth, i.e. the bot can act as the streamer right now;
-//! - `live`: Helix's answer, cached for [`crate::live_status::DASHBOARD_LIVE_TTL`];
+//! - `live`: Helix's answer, cached for [`crate::twitch::live_status::DASHBOARD_LIVE_TTL`];
 //!   `null` when unknown (no Twitch credentials, broadcaster id not learned
 //!   yet, Twitch unreachable);
 //! - `active_viewers`: presence rows seen within `ACTIVE_WINDOW`, not banned
@@ -23,7 +23,7 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::routes::{WebState, json_error};
-use crate::scheduler::upcoming_slot;
+use crate::raffle::scheduler::upcoming_slot;
 use crate::store::{self, status};
 
 /// One channel in `/api/status`.

@@ -604,10 +604,10 @@ async fn dashboard_renders_in_chromium_escapes_names_and_connect_reaches_twitch(
 async fn the_raffle_timer_keeps_the_active_viewers_gauge_current() {
     use std::sync::Arc;
 
-    use kinoyubot::channel_set::ChannelSet;
-    use kinoyubot::live_status::UnknownLiveStatus;
+    use kinoyubot::channel::ChannelSet;
+    use kinoyubot::raffle::scheduler::RaffleScheduler;
     use kinoyubot::raffle::{RaffleEngine, RaffleRules};
-    use kinoyubot::scheduler::RaffleScheduler;
+    use kinoyubot::twitch::live_status::UnknownLiveStatus;
 
     kinoyubot::metrics::handle();
     let (database, store) = TestDatabase::migrated().await;

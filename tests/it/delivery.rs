@@ -5,9 +5,9 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kinoyubot::delivery::{DeliveryConfig, DeliveryNotifier, DeliveryWorker, Destination};
-use kinoyubot::discord::{DeliveryError, WebhookClient};
-use kinoyubot::domain::announcement::{Announcement, EMBED_TITLE_MAX_CHARS, FIELD_VALUE_MAX_CHARS};
+use kinoyubot::announce::delivery::{DeliveryConfig, DeliveryNotifier, DeliveryWorker, Destination};
+use kinoyubot::announce::discord::{DeliveryError, WebhookClient};
+use kinoyubot::announce::render::{Announcement, EMBED_TITLE_MAX_CHARS, FIELD_VALUE_MAX_CHARS};
 use kinoyubot::secret::Secret;
 use kinoyubot::store::Store;
 use kinoyubot::store::outbox::{self, DeliveryStatus};

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kinoyubot::domain::announcement::check_limits;
+use kinoyubot::announce::render::check_limits;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio::time::Instant;

@@ -4,9 +4,9 @@
 
 use std::cell::Cell;
 
-use kinoyubot::domain::channel::ChannelLogin;
-use kinoyubot::domain::chat_command::RaffleCommand;
-use kinoyubot::domain::items::ItemsFile;
+use kinoyubot::channel::ChannelLogin;
+use kinoyubot::raffle::command::RaffleCommand;
+use kinoyubot::raffle::items::ItemsFile;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 

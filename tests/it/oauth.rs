@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kinoyubot::app::App;
-use kinoyubot::channel_set::ChannelSet;
+use kinoyubot::channel::ChannelLogin;
+use kinoyubot::channel::ChannelSet;
 use kinoyubot::config::{Settings, SettingsArgs, TokenKey};
-use kinoyubot::domain::channel::ChannelLogin;
-use kinoyubot::domain::token_cipher::{TokenCipher, TokenKind};
 use kinoyubot::secret::{Secret, SecretString};
 use kinoyubot::store::Store;
 use kinoyubot::twitch::auth::TwitchAuth;
+use kinoyubot::twitch::auth::token_cipher::{TokenCipher, TokenKind};
 use kinoyubot::twitch::helix::HelixClient;
 use kinoyubot::web::oauth::{STATE_COOKIE, TwitchConnect};
 use kinoyubot::web::routes::{WebState, routes};

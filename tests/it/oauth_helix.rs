@@ -3,8 +3,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use kinoyubot::live_status::LiveStatus;
 use kinoyubot::twitch::helix::{HelixClient, HelixUser};
+use kinoyubot::twitch::live_status::LiveStatus;
 
 use crate::fake_twitch::CLIENT_ID;
 use crate::oauth::OAuthSetup;

@@ -4,8 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use kinoyubot::domain::token_cipher::TokenCipher;
 use kinoyubot::twitch::auth::manager::{CycleReport, TokenManager, TokenManagerConfig};
+use kinoyubot::twitch::auth::token_cipher::TokenCipher;
 use tokio_util::sync::CancellationToken;
 
 use crate::oauth::{OAuthSetup, key, streamer};

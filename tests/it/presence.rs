@@ -4,11 +4,11 @@
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use kinoyubot::channel_set::ChannelSet;
-use kinoyubot::domain::channel::ChannelLogin;
-use kinoyubot::domain::chat_command::{ChatCommand, RaffleCommand};
-use kinoyubot::domain::presence::PresenceUpdate;
-use kinoyubot::presence_tracker::{PresenceEvent, PresenceTracker};
+use kinoyubot::channel::ChannelLogin;
+use kinoyubot::channel::ChannelSet;
+use kinoyubot::presence::batch::PresenceUpdate;
+use kinoyubot::presence::tracker::{PresenceEvent, PresenceTracker};
+use kinoyubot::raffle::command::{ChatCommand, RaffleCommand};
 use kinoyubot::store::presence::StoredPresence;
 use kinoyubot::store::{Store, channels, presence};
 use kinoyubot::twitch::irc::ChatListener;

@@ -4,10 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kinoyubot::delivery::{DeliveryConfig, DeliveryWorker, Destination};
-use kinoyubot::discord::WebhookClient;
-use kinoyubot::domain::channel::ChannelLogin;
-use kinoyubot::domain::items::ItemsFile;
+use kinoyubot::announce::delivery::{DeliveryConfig, DeliveryWorker, Destination};
+use kinoyubot::announce::discord::WebhookClient;
+use kinoyubot::channel::ChannelLogin;
+use kinoyubot::raffle::items::ItemsFile;
 use kinoyubot::raffle::{RaffleEngine, RaffleRules, RoundResult, Trigger};
 use kinoyubot::secret::Secret;
 use kinoyubot::store::{Store, items, raffles};
@@ -113,7 +113,7 @@ async fn a_won_raffle_reaches_discord_once_with_nothing_that_pings() {
     let engine = RaffleEngine::new(
         store.clone(),
         RaffleRules::default(),
-        Arc::new(kinoyubot::live_status::UnknownLiveStatus),
+        Arc::new(kinoyubot::twitch::live_status::UnknownLiveStatus),
     )
     .with_delivery_notifier(worker.notifier());
     let shutdown = CancellationToken::new();

@@ -5,14 +5,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use kinoyubot::channel_set::ChannelSet;
-use kinoyubot::domain::channel::ChannelLogin;
-use kinoyubot::domain::items::ItemsFile;
-use kinoyubot::live_status::{LiveStatus, UnknownLiveStatus};
+use kinoyubot::channel::ChannelLogin;
+use kinoyubot::channel::ChannelSet;
+use kinoyubot::raffle::items::ItemsFile;
+use kinoyubot::raffle::scheduler::RaffleScheduler;
 use kinoyubot::raffle::{RaffleEngine, RaffleRules, RoundResult, Trigger, Verification, verify_record};
-use kinoyubot::scheduler::RaffleScheduler;
 use kinoyubot::secret::SecretString;
 use kinoyubot::store::{Store, items, raffles};
+use kinoyubot::twitch::live_status::{LiveStatus, UnknownLiveStatus};
 use kinoyubot::web::routes::{WebState, routes};
 use rand::{Rng as _, SeedableRng as _};
 use tokio_util::sync::CancellationToken;
@@ -801,7 +801,7 @@ async fn deactivated_items_are_never_drawn() {
 
 #[tokio::test]
 async fn chat_commands_draw_pause_and_resume() {
-    use kinoyubot::domain::chat_command::{ChatCommand, RaffleCommand};
+    use kinoyubot::raffle::command::{ChatCommand, RaffleCommand};
     let (database, store) = TestDatabase::migrated().await;
     let client = database.client().await;
     let id = channel(&client, "chatty").await;
@@ -809,7 +809,7 @@ async fn chat_commands_draw_pause_and_resume() {
     set_items(&store, ALWAYS_KEY).await;
     let (sender, receiver) = tokio::sync::mpsc::channel(8);
     let shutdown = CancellationToken::new();
-    let handler = tokio::spawn(kinoyubot::scheduler::handle_chat_commands(
+    let handler = tokio::spawn(kinoyubot::raffle::scheduler::handle_chat_commands(
         engine(&store, rules()),
         receiver,
         shutdown.clone(),
@@ -843,7 +843,7 @@ async fn chat_commands_draw_pause_and_resume() {
 
 #[tokio::test]
 async fn a_timer_round_that_fails_on_a_database_error_is_retried_within_its_slot() {
-    use kinoyubot::domain::slot::next_slot;
+    use kinoyubot::raffle::slot::next_slot;
     if std::env::var_os("TEST_LOG").is_some() {
         kinoyubot::telemetry::init("info", kinoyubot::config::LogFormat::Pretty, std::io::stderr);
     }

@@ -21,12 +21,12 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use super::{AuthError, TwitchAuth};
-use crate::domain::announcement::Announcement;
-use crate::domain::token_cipher::{CipherError, TokenCipher, TokenKind};
+use crate::announce::render::Announcement;
 use crate::metrics::TokenRefreshResult;
 use crate::secret::SecretString;
 use crate::store::oauth::{self, NewTokens, StoredTokens};
 use crate::store::{self, Store, outbox};
+use crate::twitch::auth::token_cipher::{CipherError, TokenCipher, TokenKind};
 
 /// Timings of the manager. Production uses [`TokenManagerConfig::default`];
 /// tests pass small values.

@@ -26,7 +26,7 @@ use std::collections::hash_map::Entry;
 
 use chrono::{DateTime, Utc};
 
-use super::channel::ChannelLogin;
+use crate::channel::ChannelLogin;
 
 /// What one chat message tells us about its sender.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 use tokio::sync::watch;
 
-use crate::domain::channel::ChannelLogin;
+use crate::channel::ChannelLogin;
 
 /// Cheap-to-clone handle to the served channel set.
 #[derive(Debug, Clone)]

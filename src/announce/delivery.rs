@@ -45,9 +45,9 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
+use crate::announce::discord::{DeliveryError, WebhookClient};
+use crate::announce::render::{Announcement, render_stdout_line, render_webhook_body};
 use crate::config::Settings;
-use crate::discord::{DeliveryError, WebhookClient};
-use crate::domain::announcement::{Announcement, render_stdout_line, render_webhook_body};
 use crate::metrics::DeliveryResult;
 use crate::store::{self, Store, outbox};
 
@@ -80,7 +80,7 @@ impl Default for DeliveryConfig {
 
 /// Default [`DeliveryConfig::claim_lease`]: the webhook request timeout plus
 /// time to record the outcome through a database hiccup.
-pub const CLAIM_LEASE: Duration = Duration::from_secs(crate::discord::DEFAULT_REQUEST_TIMEOUT.as_secs() + 45);
+pub const CLAIM_LEASE: Duration = Duration::from_secs(crate::announce::discord::DEFAULT_REQUEST_TIMEOUT.as_secs() + 45);
 
 impl DeliveryConfig {
     /// The wait after the `failures`-th consecutive failure (1-based):

@@ -22,8 +22,8 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::channel::ChannelLogin;
-use crate::domain::presence::{BanUpdate, PresenceBatch, PresenceUpdate, Recorded};
+use crate::channel::ChannelLogin;
+use crate::presence::batch::{BanUpdate, PresenceBatch, PresenceUpdate, Recorded};
 use crate::store::{self, Store, channels, presence};
 
 /// The tracker writes what it has at least this often.

@@ -9,6 +9,10 @@
 
 use std::fmt;
 
+mod set;
+
+pub use set::ChannelSet;
+
 /// Longest login Twitch allows.
 pub const MAX_LOGIN_LENGTH: usize = 25;
 

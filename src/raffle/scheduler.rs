@@ -13,10 +13,10 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::channel_set::ChannelSet;
-use crate::domain::channel::ChannelLogin;
-use crate::domain::chat_command::{ChatCommand, RaffleCommand};
-use crate::domain::slot::next_slot;
+use crate::channel::ChannelLogin;
+use crate::channel::ChannelSet;
+use crate::raffle::command::{ChatCommand, RaffleCommand};
+use crate::raffle::slot::next_slot;
 use crate::raffle::{RaffleEngine, RoundResult, Trigger};
 use crate::store::{channels, status};
 

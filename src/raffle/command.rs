@@ -2,7 +2,7 @@
 //! engine. Only the broadcaster and moderators may use them; the chat
 //! listener checks that before handing a [`ChatCommand`] over.
 
-use super::channel::ChannelLogin;
+use crate::channel::ChannelLogin;
 
 /// What a `!raffle` command asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -264,7 +264,7 @@ fn rejection_reason(status: StatusCode, json: Option<&Value>, body: &[u8]) -> St
             }
         }
     };
-    crate::domain::announcement::truncate_with_ellipsis(&reason, MAX_REASON_CHARS)
+    crate::announce::render::truncate_with_ellipsis(&reason, MAX_REASON_CHARS)
 }
 
 #[cfg(test)]

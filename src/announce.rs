@@ -1,0 +1,5 @@
+//! Announcements.
+
+pub mod delivery;
+pub mod discord;
+pub mod render;

@@ -1,0 +1,4 @@
+//! Presence.
+
+pub mod batch;
+pub mod tracker;
