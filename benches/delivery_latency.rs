@@ -23,7 +23,6 @@ use kinoyubot::channel::ChannelLogin;
 use kinoyubot::raffle::items::ItemsFile;
 use kinoyubot::raffle::{RaffleEngine, RaffleRules, RoundResult, Trigger};
 use kinoyubot::secret::Secret;
-use kinoyubot::store::items;
 use kinoyubot::twitch::live_status::UnknownLiveStatus;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -37,7 +36,7 @@ async fn main() {
     let store = database.store.clone();
     let client = connect(&database.url).await;
     let table = ItemsFile::parse("bench.toml", "[[items]]\nname = \"Key\"\nprobability = 1.0\n").expect("items");
-    items::sync(&client, &table).await.expect("items");
+    store.sync_items(&table).await.expect("items");
     client
         .batch_execute(
             "INSERT INTO channels (login, display_name, twitch_user_id) VALUES ('bench', 'Bench', '1');

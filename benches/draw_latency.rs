@@ -22,8 +22,7 @@ use kinoyubot::channel::ChannelLogin;
 use kinoyubot::raffle::draw::{Candidate, CandidateSnapshot, DrawItem, Seed, draw};
 use kinoyubot::raffle::items::ItemsFile;
 use kinoyubot::raffle::{RaffleEngine, RaffleRules, RoundResult, Trigger};
-use kinoyubot::store::items;
-use kinoyubot::store::raffles::{EligibilityRules, select_candidates};
+use kinoyubot::store::EligibilityRules;
 use kinoyubot::twitch::live_status::UnknownLiveStatus;
 
 const SIZES: &[i64] = &[10_000, 100_000, 1_000_000];
@@ -38,7 +37,7 @@ async fn main() {
     )
     .expect("items");
     let client = connect(&database.url).await;
-    items::sync(&client, &table).await.expect("items");
+    store.sync_items(&table).await.expect("items");
     let rules = RaffleRules {
         active_window: Duration::from_secs(600),
         winner_cooldown: Duration::from_secs(600),
@@ -98,11 +97,17 @@ async fn main() {
             winner_cooldown: rules.winner_cooldown,
             excluded_logins: vec![login.as_str().to_owned()],
         };
+        // The candidate query as the round runs it, in a round that is
+        // then dropped (rolled back).
+        let mut connection = store.connection().await.expect("connection");
+        let round = connection.begin_round().await.expect("begin");
         let query_start = Instant::now();
-        let viewers = select_candidates(&client, channel_id, Some(login.as_str()), &eligibility)
+        let viewers = round
+            .eligible_viewers(channel_id, Some(login.as_str()), &eligibility)
             .await
             .expect("query");
         let query_time = query_start.elapsed();
+        drop(round);
         let snapshot = CandidateSnapshot::new(
             viewers
                 .into_iter()

@@ -22,8 +22,9 @@ use anyhow::Context as _;
 use fake_irc::FakeIrc;
 use kinoyubot::channel::ChannelLogin;
 use kinoyubot::channel::ChannelSet;
-use kinoyubot::presence::tracker::{PresenceEvent, PresenceHandle, PresenceTracker};
-use kinoyubot::store::{Store, channels, pool};
+use kinoyubot::presence::batch::PresenceEvent;
+use kinoyubot::presence::tracker::{PresenceHandle, PresenceTracker};
+use kinoyubot::store::{Store, pool};
 use kinoyubot::twitch::irc::ChatListener;
 use rand::Rng as _;
 use tokio::sync::mpsc;
@@ -70,19 +71,22 @@ fn chunk(channel: &str, users: u64) -> Arc<Vec<u8>> {
     Arc::new(bytes)
 }
 
-async fn total_messages(store: &Store, channel: &str) -> i64 {
-    let Ok(client) = store.pool().get().await else {
-        return 0;
-    };
-    client
-        .query_one(
-            "SELECT COALESCE(sum(p.message_count), 0)::bigint FROM presence p
+/// Connects a plain client to `url`; its connection task runs in the background.
+async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    Ok(client)
+}
+
+async fn total_messages(db: &tokio_postgres::Client, channel: &str) -> i64 {
+    db.query_one(
+        "SELECT COALESCE(sum(p.message_count), 0)::bigint FROM presence p
              JOIN channels c ON c.id = p.channel_id WHERE c.login = $1",
-            &[&channel],
-        )
-        .await
-        .map(|row| row.get(0))
-        .unwrap_or(0)
+        &[&channel],
+    )
+    .await
+    .map(|row| row.get(0))
+    .unwrap_or(0)
 }
 
 struct Figures {
@@ -105,7 +109,7 @@ impl Figures {
 /// Replays `reps` copies of `lines` (each `users` messages) into a
 /// listener feeding `handle`, and waits until the table counts them all.
 async fn replay(
-    store: &Store,
+    db: &tokio_postgres::Client,
     channel: &str,
     handle: PresenceHandle,
     lines: &Arc<Vec<u8>>,
@@ -130,7 +134,7 @@ async fn replay(
         if send_time.is_none() && irc.bulk_written() >= total_bytes {
             send_time = Some(start.elapsed());
         }
-        if send_time.is_some() && total_messages(store, channel).await >= i64::try_from(messages)? {
+        if send_time.is_some() && total_messages(db, channel).await >= i64::try_from(messages)? {
             break;
         }
         anyhow::ensure!(start.elapsed() < DEADLINE, "{channel}: not all messages arrived");
@@ -149,11 +153,12 @@ async fn replay(
 /// The baseline: one prepared upsert per message, awaited in turn.
 async fn naive_writer(
     store: Store,
+    url: String,
     channel: &str,
     mut events: mpsc::Receiver<Vec<PresenceEvent>>,
 ) -> anyhow::Result<()> {
-    let client = store.pool().get().await?;
-    let channel_id = channels::ensure(&client, &ChannelLogin::parse(channel)?).await?.id;
+    let channel_id = store.ensure_channel(&ChannelLogin::parse(channel)?).await?.id;
+    let client = connect(&url).await?;
     let statement = client
         .prepare(
             "INSERT INTO presence AS p (channel_id, user_id, login, display_name, is_subscriber, is_vip,
@@ -211,13 +216,14 @@ async fn run() -> anyhow::Result<()> {
     let result = async {
         let store = Store::new(pool::build(url.as_str(), 8)?);
         store.migrate().await?;
+        let db = connect(url.as_str()).await?;
         let lines = chunk("bench", users);
         let rss_before = peak_rss_kib();
 
         let shutdown = CancellationToken::new();
         let (tracker, handle) = PresenceTracker::new(store.clone());
         let tracker = tokio::spawn(tracker.run(shutdown.clone()));
-        let batched = replay(&store, "bench", handle, &lines, users, reps).await?;
+        let batched = replay(&db, "bench", handle, &lines, users, reps).await?;
         shutdown.cancel();
         tracker.await?;
         let rss_batched = peak_rss_kib();
@@ -226,10 +232,11 @@ async fn run() -> anyhow::Result<()> {
         let (naive_tx, naive_rx) = mpsc::channel(kinoyubot::presence::tracker::PRESENCE_QUEUE);
         let writer = tokio::spawn({
             let store = store.clone();
-            async move { naive_writer(store, "naive", naive_rx).await }
+            let url = url.to_string();
+            async move { naive_writer(store, url, "naive", naive_rx).await }
         });
         let naive = replay(
-            &store,
+            &db,
             "naive",
             PresenceHandle::from_sender(naive_tx),
             &naive_lines,

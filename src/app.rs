@@ -14,14 +14,14 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::announce::delivery::{DeliveryConfig, DeliveryNotifier, DeliveryWorker, Destination};
-use crate::channel::ChannelSet;
+use crate::channel::{ChannelLogin, ChannelSet};
 use crate::config::Settings;
 use crate::presence::tracker::PresenceTracker;
 use crate::raffle::command::ChatCommand;
 use crate::raffle::items::ItemTable;
 use crate::raffle::scheduler::{RaffleScheduler, handle_chat_commands};
 use crate::raffle::{RaffleEngine, RaffleRules};
-use crate::store::{Database, Store, channels};
+use crate::store::{Database, Store};
 use crate::twitch::auth::manager::{TokenManager, TokenManagerConfig};
 use crate::twitch::auth::token_cipher::TokenCipher;
 use crate::twitch::auth::{TwitchAuth, token_key};
@@ -120,14 +120,15 @@ impl App {
                 .sync_items(&item_table)
                 .await
                 .context("could not store the items")?;
-            let client = database.store().pool().get().await.context("database connection")?;
             // Served channels: configured ones plus every connected streamer.
-            let connected = channels::list_connected(&client)
+            let connected = database
+                .store()
+                .connected_channels()
                 .await
                 .context("could not list connected channels")?;
             let mut initial = settings.twitch_channels.clone();
             for record in connected {
-                match crate::channel::ChannelLogin::parse(&record.login) {
+                match ChannelLogin::parse(&record.login) {
                     Ok(login) => initial.push(login),
                     Err(e) => tracing::warn!(login = %record.login, error = %e, "skipping stored channel"),
                 }

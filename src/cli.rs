@@ -7,18 +7,17 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 
+use std::sync::Arc;
+
 use crate::app::App;
 use crate::channel::ChannelLogin;
 use crate::config::{ConfigError, Settings, SettingsArgs};
-use std::sync::Arc;
-
 use crate::raffle::items::{ItemTable, ItemsError};
 use crate::raffle::{
-    RaffleEngine, RaffleError, RaffleRules, RoundResult, Trigger, Verification, raffle_json, verify_record,
+    Outcome, RaffleEngine, RaffleError, RaffleRecord, RaffleRules, RoundResult, Trigger, Verification, Winner,
 };
 use crate::store::Database;
 use crate::store::migrate::Report;
-use crate::store::raffles::{self, RaffleRecord};
 use crate::twitch::live_status::UnknownLiveStatus;
 
 /// Command-line interface. Every setting is also a flag, and flags win over
@@ -164,7 +163,8 @@ async fn draw(settings: &Settings, login: &ChannelLogin) -> Result<(), Failure> 
         match engine.run_round(login, Trigger::Manual, None).await {
             Ok(RoundResult::Recorded(record)) => {
                 println!("{}", describe_raffle(&record));
-                println!("{}", raffle_json(&record));
+                let json = serde_json::to_string(&record.to_json()).context("could not encode the raffle")?;
+                println!("{json}");
                 Ok(())
             }
             Ok(other) => Err(Failure::Runtime(anyhow::anyhow!(
@@ -181,26 +181,29 @@ async fn draw(settings: &Settings, login: &ChannelLogin) -> Result<(), Failure> 
 
 fn describe_raffle(record: &RaffleRecord) -> String {
     let prefix = format!("raffle #{} in #{}:", record.id, record.channel_login);
-    match (record.outcome.as_str(), &record.winner_display_name, &record.item_name) {
-        ("won", Some(winner), Some(item)) => format!(
-            "{prefix} {winner} won {item} ({} candidates, digest {})",
+    match (record.outcome, &record.winner, &record.item_name) {
+        (Outcome::Won, Some(Winner { display_name, .. }), Some(item)) => format!(
+            "{prefix} {display_name} won {item} ({} candidates, digest {})",
             record.candidate_count,
             record.candidates_digest.get(..12).unwrap_or(&record.candidates_digest)
         ),
-        ("no_candidates", _, _) => format!("{prefix} nobody was eligible"),
-        ("no_prize", _, _) => format!("{prefix} no prize this time ({} candidates)", record.candidate_count),
-        (other, _, _) => format!("{prefix} {other}"),
+        (Outcome::NoCandidates, _, _) => format!("{prefix} nobody was eligible"),
+        (Outcome::NoPrize, _, _) => format!("{prefix} no prize this time ({} candidates)", record.candidate_count),
+        (Outcome::SkippedOffline, _, _) => format!("{prefix} skipped: the stream was offline"),
+        // A win recorded without its item or winner (written by hand).
+        (Outcome::Won, _, _) => format!("{prefix} won"),
     }
 }
 
 async fn verify(settings: &Settings, id: i64) -> Result<(), Failure> {
     with_database(settings, async |database: &Database, _: &Report| {
-        let client = database.store().pool().get().await.context("database connection")?;
-        let (record, audit) = raffles::find_audit(&client, id)
+        let (record, audit) = database
+            .store()
+            .raffle_audit(id)
             .await
             .context("could not read the raffle")?
             .ok_or_else(|| Failure::Input(format!("RAFFLE_ID: there is no raffle {id}")))?;
-        match verify_record(&record, &audit) {
+        match crate::raffle::verify(&record, &audit) {
             Verification::Verified => {
                 println!("verified");
                 println!("{}", describe_raffle(&record));

@@ -15,6 +15,8 @@ use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
+use crate::raffle::Outcome;
+
 /// Counter: chat messages (PRIVMSG) received from Twitch IRC.
 pub const CHAT_MESSAGES_TOTAL: &str = "kinoyubot_chat_messages_total";
 /// Counter: presence batches written to the database.
@@ -45,9 +47,6 @@ pub const ALL: [&str; 8] = [
     TOKEN_REFRESHES_TOTAL,
     IRC_RECONNECTS_TOTAL,
 ];
-
-/// Raffle outcomes, pre-registered at zero so dashboards see every series.
-const RAFFLE_OUTCOMES: [&str; 4] = ["won", "no_prize", "no_candidates", "skipped_offline"];
 
 /// Histogram buckets for the flush lag: the flusher runs about once a
 /// second, so the interesting range is 10 ms to a database outage.
@@ -157,8 +156,9 @@ fn describe_and_zero() {
     counter!(CHAT_MESSAGES_TOTAL).absolute(0);
     counter!(PRESENCE_FLUSHES_TOTAL).absolute(0);
     counter!(IRC_RECONNECTS_TOTAL).absolute(0);
-    for outcome in RAFFLE_OUTCOMES {
-        counter!(RAFFLES_TOTAL, "outcome" => outcome).absolute(0);
+    // Every outcome at zero, so dashboards see every series.
+    for outcome in Outcome::ALL {
+        counter!(RAFFLES_TOTAL, "outcome" => outcome.as_str()).absolute(0);
     }
     for result in DeliveryResult::ALL {
         counter!(DELIVERIES_TOTAL, "result" => result.as_str()).absolute(0);
@@ -194,9 +194,9 @@ pub fn set_active_viewers(channel: &str, count: u64) {
     ::metrics::gauge!(ACTIVE_VIEWERS, "channel" => channel.to_owned()).set(count as f64);
 }
 
-/// Counts one recorded raffle by its outcome (`won`, `no_prize`, …).
-pub fn raffle_recorded(outcome: &'static str) {
-    ::metrics::counter!(RAFFLES_TOTAL, "outcome" => outcome).increment(1);
+/// Counts one recorded raffle by its outcome.
+pub fn raffle_recorded(outcome: Outcome) {
+    ::metrics::counter!(RAFFLES_TOTAL, "outcome" => outcome.as_str()).increment(1);
 }
 
 /// Counts one delivery attempt by its result.
@@ -222,7 +222,7 @@ mod tests {
         // Counts before the recorder exists are dropped, as in the app,
         // which installs it in `App::build`.
         handle();
-        raffle_recorded("won");
+        raffle_recorded(Outcome::Won);
         presence_flushed(Duration::from_millis(300));
         set_active_viewers("unit_test_channel", 3);
         let text = render();

@@ -1,10 +1,28 @@
-//! Raffles.
+//! Raffles (SPEC §5): from the prize list to a recorded, verifiable round.
+//!
+//! Pure (no tokio, no SQL, no clock):
+//! - [`items`]: the prize table and its validation;
+//! - [`draw`]: the seeded, replayable draw;
+//! - [`slot`]: timer slots, `floor(now / RAFFLE_INTERVAL)`;
+//! - [`record`]: a recorded raffle, its trigger and outcome, its JSON;
+//! - [`verify`]: replaying a recorded raffle (`kinoyubot verify`);
+//! - [`command`]: `!raffle now|pause|resume|status`.
+//!
+//! With I/O:
+//! - [`round`]: the engine that runs one round in one store transaction,
+//!   for every trigger;
+//! - [`scheduler`]: a slot-aligned timer per served channel, and the chat
+//!   command handler.
 
 pub mod command;
 pub mod draw;
 pub mod items;
+pub mod record;
 pub mod round;
 pub mod scheduler;
 pub mod slot;
+pub mod verify;
 
-pub use round::*;
+pub use record::{Delivery, Outcome, RaffleAudit, RaffleJson, RaffleList, RaffleRecord, Trigger, Winner};
+pub use round::{RaffleEngine, RaffleError, RaffleRules, RoundResult};
+pub use verify::{Verification, verify};

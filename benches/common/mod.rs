@@ -53,7 +53,7 @@ impl BenchDatabase {
 
     /// Closes the pool and drops the database.
     pub async fn drop_now(self) {
-        self.store.pool().close();
+        self.store.close();
         self.admin
             .batch_execute(&format!("DROP DATABASE {} WITH (FORCE)", self.name))
             .await

@@ -7,7 +7,7 @@
 //!
 //! # Claiming: a committed lease
 //!
-//! [`outbox::claim_due`] takes the oldest due pending row in one statement
+//! [`Store::claim_due_announcement`] takes the oldest due pending row in one statement
 //! (`FOR UPDATE SKIP LOCKED` inside, so concurrent claimers take different
 //! rows) and sets its `claimed_until` to now + [`DeliveryConfig::claim_lease`],
 //! committing at once. The worker then posts without holding a lock or a
@@ -45,11 +45,12 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
-use crate::announce::discord::{DeliveryError, WebhookClient};
-use crate::announce::render::{Announcement, render_stdout_line, render_webhook_body};
+use super::announcement::Announcement;
+use super::discord::{DeliveryError, WebhookClient};
+use super::render::{render_stdout_line, render_webhook_body};
 use crate::config::Settings;
 use crate::metrics::DeliveryResult;
-use crate::store::{self, Store, outbox};
+use crate::store::{self, ClaimedAnnouncement, Store};
 
 /// Timing of the worker. Production uses [`DeliveryConfig::default`]; tests
 /// pass small values.
@@ -80,7 +81,7 @@ impl Default for DeliveryConfig {
 
 /// Default [`DeliveryConfig::claim_lease`]: the webhook request timeout plus
 /// time to record the outcome through a database hiccup.
-pub const CLAIM_LEASE: Duration = Duration::from_secs(crate::announce::discord::DEFAULT_REQUEST_TIMEOUT.as_secs() + 45);
+pub const CLAIM_LEASE: Duration = Duration::from_secs(super::discord::DEFAULT_REQUEST_TIMEOUT.as_secs() + 45);
 
 impl DeliveryConfig {
     /// The wait after the `failures`-th consecutive failure (1-based):
@@ -273,11 +274,7 @@ impl DeliveryWorker {
     /// How long to wait when nothing could be claimed: until the next
     /// pending row is due, at most one poll interval.
     async fn idle_pause(&self) -> Duration {
-        let next = async {
-            let client = self.store.pool().get().await?;
-            outbox::next_due_in(&client).await
-        };
-        match next.await {
+        match self.store.next_announcement_due_in().await {
             Ok(Some(due_in)) if !due_in.is_zero() => due_in.min(self.config.poll_interval),
             // A row due now that could not be claimed is being sent by
             // another worker: polling it in a tight loop would only load the
@@ -289,12 +286,8 @@ impl DeliveryWorker {
     /// Claims, sends and records one due row; `None` when nothing is due.
     async fn deliver_next(&self) -> Result<Option<Step>, store::Error> {
         let claimed_at = tokio::time::Instant::now();
-        let row = {
-            let client = self.store.pool().get().await?;
-            outbox::claim_due(&client, self.config.claim_lease).await?
-        };
         // No connection is held while posting.
-        let Some(row) = row else {
+        let Some(row) = self.store.claim_due_announcement(self.config.claim_lease).await? else {
             return Ok(None);
         };
         let span = tracing::info_span!(
@@ -336,24 +329,23 @@ impl DeliveryWorker {
         Ok(Some(step))
     }
 
-    /// Writes an outcome with a fresh pooled connection.
+    /// Writes an outcome (each write takes a fresh pooled connection).
     async fn record(&self, outcome: &Outcome) -> Result<(), store::Error> {
-        let client = self.store.pool().get().await?;
         match outcome {
-            Outcome::Sent { id, message_id } => outbox::mark_sent(&client, *id, message_id.as_deref()).await,
-            Outcome::Failed { id, reason } => outbox::mark_failed(&client, *id, reason).await,
+            Outcome::Sent { id, message_id } => self.store.mark_sent(*id, message_id.as_deref()).await,
+            Outcome::Failed { id, reason } => self.store.mark_failed(*id, reason).await,
             Outcome::Reschedule {
                 id,
                 delay,
                 error,
                 count_attempt,
-            } => outbox::reschedule(&client, *id, *delay, error, *count_attempt).await,
+            } => self.store.reschedule(*id, *delay, error, *count_attempt).await,
         }
     }
 
     /// Sends one claimed row; returns what happened and what to record.
-    async fn deliver(&self, row: outbox::ClaimedRow) -> (Step, Outcome) {
-        let announcement: Announcement = match serde_json::from_value(row.payload) {
+    async fn deliver(&self, row: ClaimedAnnouncement) -> (Step, Outcome) {
+        let announcement = match row.announcement {
             Ok(announcement) => announcement,
             Err(e) => {
                 // Retrying cannot fix a payload this build cannot read.

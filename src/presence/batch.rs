@@ -28,6 +28,22 @@ use chrono::{DateTime, Utc};
 
 use crate::channel::ChannelLogin;
 
+/// Something the chat said that presence cares about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PresenceEvent {
+    /// A PRIVMSG: the sender is active.
+    Message(PresenceUpdate),
+    /// A CLEARCHAT for a user: ban or timeout.
+    Ban(BanUpdate),
+    /// A ROOMSTATE: the channel's Twitch user id.
+    ChannelIdentity {
+        /// Channel login.
+        channel: ChannelLogin,
+        /// Broadcaster's Twitch user id (ROOMSTATE `room-id`).
+        twitch_user_id: String,
+    },
+}
+
 /// What one chat message tells us about its sender.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PresenceUpdate {

@@ -14,7 +14,6 @@
 //! and one info line when it ends. On shutdown the tracker drains its queue,
 //! then flushes one last time (retrying for up to `FINAL_FLUSH_TIMEOUT`).
 
-use std::collections::HashMap;
 use std::pin::Pin;
 use std::time::Duration;
 
@@ -22,9 +21,8 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::channel::ChannelLogin;
-use crate::presence::batch::{BanUpdate, PresenceBatch, PresenceUpdate, Recorded};
-use crate::store::{self, Store, channels, presence};
+use super::batch::{PresenceBatch, PresenceEvent, Recorded};
+use crate::store::{self, ChannelIds, PresenceWrite, Store};
 
 /// The tracker writes what it has at least this often.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(500);
@@ -45,22 +43,6 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long shutdown keeps retrying the last flush.
 const FINAL_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Something the chat said that presence cares about.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PresenceEvent {
-    /// A PRIVMSG: the sender is active.
-    Message(PresenceUpdate),
-    /// A CLEARCHAT for a user: ban or timeout.
-    Ban(BanUpdate),
-    /// A ROOMSTATE: the channel's Twitch user id.
-    ChannelIdentity {
-        /// Channel login.
-        channel: ChannelLogin,
-        /// Broadcaster's Twitch user id (ROOMSTATE `room-id`).
-        twitch_user_id: String,
-    },
-}
 
 /// The tracker is gone (it stopped after shutdown).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -93,69 +75,21 @@ impl PresenceHandle {
     }
 }
 
-/// Counters of one successful flush.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct FlushStats {
-    rows: usize,
-    bans: usize,
-}
-
 /// What a flush owns while it runs: the store and the login → id cache.
 /// Moved into the flush future and handed back with its result, so the
 /// tracker needs no lock around the cache.
 struct Flusher {
     store: Store,
-    channel_ids: HashMap<ChannelLogin, i64>,
+    channel_ids: ChannelIds,
 }
 
-type FlushResult = (Flusher, PresenceBatch, Result<FlushStats, store::Error>);
+type FlushResult = (Flusher, PresenceBatch, Result<PresenceWrite, store::Error>);
 type FlushFuture = Pin<Box<dyn Future<Output = FlushResult> + Send>>;
 
 impl Flusher {
     async fn flush(mut self, batch: PresenceBatch) -> FlushResult {
-        let result = self.write(&batch).await;
+        let result = self.store.write_presence(&batch, &mut self.channel_ids).await;
         (self, batch, result)
-    }
-
-    async fn write(&mut self, batch: &PresenceBatch) -> Result<FlushStats, store::Error> {
-        let mut client = self.store.pool().get().await?;
-        for (channel, twitch_user_id) in batch.identities() {
-            let record = channels::record_identity(&client, channel, twitch_user_id, None).await?;
-            self.channel_ids.insert(channel.clone(), record.id);
-        }
-        for channel in batch.channels() {
-            if !self.channel_ids.contains_key(channel) {
-                let record = channels::ensure(&client, channel).await?;
-                self.channel_ids.insert(channel.clone(), record.id);
-            }
-        }
-        let id_of = |channel: &ChannelLogin| {
-            self.channel_ids
-                .get(channel)
-                .copied()
-                .ok_or_else(|| store::Error::Config(format!("channel {channel} has no id")))
-        };
-        let rows = batch
-            .rows()
-            .map(|row| Ok((id_of(&row.channel)?, row)))
-            .collect::<Result<Vec<_>, store::Error>>()?;
-        let bans = batch
-            .bans()
-            .map(|ban| Ok((id_of(&ban.channel)?, ban)))
-            .collect::<Result<Vec<_>, store::Error>>()?;
-        if bans.is_empty() {
-            presence::upsert_batch(&client, &rows).await?;
-        } else {
-            // Together or not at all: a retry must not see half a batch.
-            let transaction = client.transaction().await?;
-            presence::upsert_batch(&transaction, &rows).await?;
-            presence::apply_bans(&transaction, &bans).await?;
-            transaction.commit().await?;
-        }
-        Ok(FlushStats {
-            rows: rows.len(),
-            bans: bans.len(),
-        })
     }
 }
 
@@ -189,7 +123,7 @@ impl PresenceTracker {
             receiver,
             flusher: Some(Flusher {
                 store,
-                channel_ids: HashMap::new(),
+                channel_ids: ChannelIds::new(),
             }),
             pending: PresenceBatch::new(),
             dropped: 0,

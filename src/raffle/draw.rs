@@ -3,8 +3,8 @@
 //! This module owns the draw itself: the [`Seed`], the frozen
 //! [`CandidateSnapshot`] of who could win (with its canonical digest and JSON
 //! storage form), the [`DrawItem`]s as they stood at draw time, the
-//! [`draw`] algorithm, its [`DrawOutcome`] and [`verify`], which replays a
-//! recorded draw. Nothing here does I/O, reads a clock or touches the OS
+//! [`draw`] algorithm and its [`DrawOutcome`] (`super::verify` replays a
+//! recorded draw with it). Nothing here does I/O, reads a clock or touches the OS
 //! random source: the caller generates the seed and persists everything.
 //!
 //! # The algorithm (stable: recorded draws must replay forever)
@@ -29,16 +29,13 @@
 //! which is fixed by the cipher itself; golden tests pin the outcomes, so any
 //! change fails loudly.
 
-use std::fmt;
-use std::str::FromStr;
-
 use rand::{RngCore as _, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use super::items::{Item, ItemTable};
+use super::record::Outcome;
 
 /// Length of a [`Seed`] in bytes.
 pub const SEED_LEN: usize = 32;
@@ -51,15 +48,12 @@ pub const SNAPSHOT_DIGEST_TAG: &[u8] = b"KinoYuBot/CandidateSnapshot/v1";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Seed([u8; SEED_LEN]);
 
-/// Why bytes or text could not be turned into a [`Seed`].
+/// Why bytes could not be turned into a [`Seed`].
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum SeedError {
     /// The input was not exactly 32 bytes.
     #[error("seed must be exactly {SEED_LEN} bytes, got {0}")]
     WrongLength(usize),
-    /// The input was not valid hexadecimal.
-    #[error("seed is not valid hex: {0}")]
-    InvalidHex(String),
 }
 
 impl Seed {
@@ -75,20 +69,9 @@ impl Seed {
             .map_err(|_| SeedError::WrongLength(bytes.len()))
     }
 
-    /// Parses 64 hex digits (as produced by [`Seed::to_hex`]).
-    pub fn from_hex(text: &str) -> Result<Self, SeedError> {
-        let bytes = hex::decode(text).map_err(|e| SeedError::InvalidHex(e.to_string()))?;
-        Self::from_bytes(&bytes)
-    }
-
     /// The raw seed bytes.
     pub fn as_bytes(&self) -> &[u8; SEED_LEN] {
         &self.0
-    }
-
-    /// Lower-case hex, 64 characters.
-    pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
     }
 }
 
@@ -202,18 +185,14 @@ impl CandidateSnapshot {
     /// snapshot order, e.g. `[["123",1],["456",2]]` (half the size of an
     /// array of objects, which matters for a 100,000-viewer snapshot written
     /// every round).
-    pub fn to_json(&self) -> String {
+    ///
+    /// # Errors
+    ///
+    /// [`SnapshotError::Json`] if serde_json fails, which it does not for
+    /// strings and integers.
+    pub fn to_json(&self) -> Result<String, SnapshotError> {
         let pairs: Vec<(&str, u32)> = self.0.iter().map(|c| (c.user_id.as_str(), c.weight)).collect();
-        // Serialising strings and integers cannot fail; the fallback builds
-        // the same text through `Value` if it ever did.
-        serde_json::to_string(&pairs).unwrap_or_else(|_| {
-            let values = self
-                .0
-                .iter()
-                .map(|c| serde_json::json!([c.user_id, c.weight]))
-                .collect();
-            serde_json::Value::Array(values).to_string()
-        })
+        Ok(serde_json::to_string(&pairs)?)
     }
 
     /// Parses the storage form written by [`CandidateSnapshot::to_json`]
@@ -256,23 +235,6 @@ pub struct DrawItem {
     pub remaining_stock: Option<u32>,
 }
 
-impl DrawItem {
-    /// Builds draw items from a table in table order. `remaining` is called
-    /// for each item and returns its remaining stock (`None` = unlimited);
-    /// e.g. `|item| item.stock` uses the configured initial stock.
-    pub fn from_table(table: &ItemTable, mut remaining: impl FnMut(&Item) -> Option<u32>) -> Vec<DrawItem> {
-        table
-            .items()
-            .iter()
-            .map(|item| DrawItem {
-                name: item.name.clone(),
-                probability: item.probability.get(),
-                remaining_stock: remaining(item),
-            })
-            .collect()
-    }
-}
-
 /// The result of one draw.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum DrawOutcome {
@@ -295,71 +257,13 @@ pub enum DrawOutcome {
 }
 
 impl DrawOutcome {
-    /// The kind of this outcome, for storage.
-    pub fn kind(&self) -> OutcomeKind {
+    /// The outcome as recorded.
+    pub fn outcome(&self) -> Outcome {
         match self {
-            DrawOutcome::Won { .. } => OutcomeKind::Won,
-            DrawOutcome::NoPrize => OutcomeKind::NoPrize,
-            DrawOutcome::NoCandidates => OutcomeKind::NoCandidates,
+            DrawOutcome::Won { .. } => Outcome::Won,
+            DrawOutcome::NoPrize => Outcome::NoPrize,
+            DrawOutcome::NoCandidates => Outcome::NoCandidates,
         }
-    }
-}
-
-/// Outcome kinds as stored. `SkippedOffline` is recorded by the caller when a
-/// raffle was not drawn because the stream was offline; [`draw`] never
-/// produces it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum OutcomeKind {
-    /// A prize was awarded.
-    Won,
-    /// The draw awarded nothing.
-    NoPrize,
-    /// Nobody was eligible.
-    NoCandidates,
-    /// The raffle was skipped because the stream was offline.
-    SkippedOffline,
-}
-
-/// An unknown outcome kind string.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("unknown outcome kind {0:?}")]
-pub struct ParseOutcomeKindError(pub String);
-
-impl OutcomeKind {
-    /// All kinds, in declaration order.
-    pub const ALL: [OutcomeKind; 4] = [
-        OutcomeKind::Won,
-        OutcomeKind::NoPrize,
-        OutcomeKind::NoCandidates,
-        OutcomeKind::SkippedOffline,
-    ];
-
-    /// Stable storage string: "won", "no_prize", "no_candidates",
-    /// "skipped_offline".
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OutcomeKind::Won => "won",
-            OutcomeKind::NoPrize => "no_prize",
-            OutcomeKind::NoCandidates => "no_candidates",
-            OutcomeKind::SkippedOffline => "skipped_offline",
-        }
-    }
-}
-
-impl fmt::Display for OutcomeKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for OutcomeKind {
-    type Err = ParseOutcomeKindError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        OutcomeKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| ParseOutcomeKindError(s.to_owned()))
     }
 }
 
@@ -426,82 +330,6 @@ pub fn draw(seed: &Seed, candidates: &CandidateSnapshot, items: &[DrawItem]) -> 
     // Unreachable: r < total, and acc_w ends at total. Returning instead of
     // panicking keeps this function total.
     DrawOutcome::NoPrize
-}
-
-/// How a recorded outcome differs from the replayed one.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("draw does not replay: {}", differences.join("; "))]
-pub struct Mismatch {
-    /// The outcome recomputed from the seed, snapshot and items.
-    pub replayed: DrawOutcome,
-    /// The outcome that was recorded.
-    pub recorded: DrawOutcome,
-    /// Human-readable differences, e.g. `winner: recorded "b" but replay gives "a"`.
-    pub differences: Vec<String>,
-}
-
-fn describe(outcome: &DrawOutcome) -> String {
-    match outcome {
-        DrawOutcome::Won {
-            item_index,
-            item_name,
-            winner_user_id,
-            winner_index,
-        } => format!("won item {item_index} {item_name:?} by {winner_user_id:?} (candidate {winner_index})"),
-        DrawOutcome::NoPrize => "no prize".to_owned(),
-        DrawOutcome::NoCandidates => "no candidates".to_owned(),
-    }
-}
-
-/// Replays the draw and compares it with `recorded`. On a difference the
-/// boxed [`Mismatch`] lists, human readably, what differs (item, winner, or
-/// the whole outcome).
-pub fn verify(
-    seed: &Seed,
-    candidates: &CandidateSnapshot,
-    items: &[DrawItem],
-    recorded: &DrawOutcome,
-) -> Result<(), Box<Mismatch>> {
-    let replayed = draw(seed, candidates, items);
-    if &replayed == recorded {
-        return Ok(());
-    }
-    let mut differences = Vec::new();
-    match (recorded, &replayed) {
-        (
-            DrawOutcome::Won {
-                item_index: ri,
-                item_name: rn,
-                winner_user_id: rw,
-                winner_index: rwi,
-            },
-            DrawOutcome::Won {
-                item_index: pi,
-                item_name: pn,
-                winner_user_id: pw,
-                winner_index: pwi,
-            },
-        ) => {
-            if (ri, rn) != (pi, pn) {
-                differences.push(format!("item: recorded {ri} {rn:?} but replay gives {pi} {pn:?}"));
-            }
-            if (rw, rwi) != (pw, pwi) {
-                differences.push(format!(
-                    "winner: recorded {rw:?} (candidate {rwi}) but replay gives {pw:?} (candidate {pwi})"
-                ));
-            }
-        }
-        _ => differences.push(format!(
-            "outcome: recorded {} but replay gives {}",
-            describe(recorded),
-            describe(&replayed)
-        )),
-    }
-    Err(Box::new(Mismatch {
-        replayed,
-        recorded: recorded.clone(),
-        differences,
-    }))
 }
 
 #[cfg(test)]
@@ -588,7 +416,7 @@ mod tests {
         let (candidates, items) = golden_inputs();
         let seed = Seed::new(std::array::from_fn(|i| i as u8));
         assert_eq!(
-            seed.to_hex(),
+            hex::encode(seed.as_bytes()),
             "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
         );
         assert_eq!(draw(&seed, &candidates, &items), won(1, "Sticker", "bob", 1));
@@ -628,7 +456,7 @@ mod tests {
         let items = vec![item("A", 1.0, None)];
         let empty = CandidateSnapshot::new(vec![]).unwrap();
         assert_eq!(draw(&seed_n("empty", 0), &empty, &items), DrawOutcome::NoCandidates);
-        assert_eq!(DrawOutcome::NoCandidates.kind(), OutcomeKind::NoCandidates);
+        assert_eq!(DrawOutcome::NoCandidates.outcome(), Outcome::NoCandidates);
     }
 
     #[test]
@@ -819,7 +647,7 @@ mod tests {
     #[test]
     fn snapshot_json_round_trips() {
         let s = snap(&[("zed", 4), ("amy \"q\"", 1)]);
-        let json = s.to_json();
+        let json = s.to_json().unwrap();
         assert_eq!(json, r#"[["amy \"q\"",1],["zed",4]]"#);
         assert_eq!(CandidateSnapshot::from_json(&json).unwrap(), s);
         // The object form is read too.
@@ -852,72 +680,13 @@ mod tests {
         assert_eq!(Seed::from_bytes(&[0u8; 33]), Err(SeedError::WrongLength(33)));
         let s = Seed::from_bytes(&[7u8; 32]).unwrap();
         assert_eq!(s.as_bytes(), &[7u8; 32]);
-        assert_eq!(Seed::from_hex(&s.to_hex()).unwrap(), s);
-        assert!(matches!(Seed::from_hex("zz"), Err(SeedError::InvalidHex(_))));
     }
 
     #[test]
-    fn outcome_kind_strings_round_trip() {
-        for kind in OutcomeKind::ALL {
-            assert_eq!(kind.as_str().parse::<OutcomeKind>(), Ok(kind));
-            assert_eq!(kind.to_string(), kind.as_str());
-        }
-        assert_eq!(OutcomeKind::SkippedOffline.as_str(), "skipped_offline");
-        assert!("Won".parse::<OutcomeKind>().is_err());
-        assert_eq!(DrawOutcome::NoPrize.kind(), OutcomeKind::NoPrize);
-        assert_eq!(won(0, "x", "y", 0).kind(), OutcomeKind::Won);
-    }
-
-    #[test]
-    fn verify_accepts_replay_and_names_what_differs() {
-        let (candidates, items) = golden_inputs();
-        let (seed, outcome) = (0..100)
-            .map(|i| seed_n("verify", i))
-            .map(|s| (s, draw(&s, &candidates, &items)))
-            .find(|(_, o)| o.kind() == OutcomeKind::Won)
-            .unwrap();
-        assert_eq!(verify(&seed, &candidates, &items, &outcome), Ok(()));
-
-        let DrawOutcome::Won {
-            item_index,
-            item_name,
-            winner_user_id,
-            winner_index,
-        } = outcome.clone()
-        else {
-            unreachable!()
-        };
-        let other_winner = (winner_index + 1) % candidates.len();
-        let other_id = candidates.candidates()[other_winner].user_id.clone();
-        let forged = won(item_index, &item_name, &other_id, other_winner);
-        let m = verify(&seed, &candidates, &items, &forged).unwrap_err();
-        assert_eq!(m.replayed, outcome);
-        assert_eq!(
-            m.differences,
-            vec![format!(
-                "winner: recorded {other_id:?} (candidate {other_winner}) but replay gives {winner_user_id:?} (candidate {winner_index})"
-            )]
-        );
-
-        let m = verify(&seed, &candidates, &items, &DrawOutcome::NoPrize).unwrap_err();
-        assert_eq!(
-            m.to_string(),
-            format!(
-                "draw does not replay: outcome: recorded no prize but replay gives {}",
-                describe(&outcome)
-            )
-        );
-    }
-
-    #[test]
-    fn from_table_uses_lookup_for_remaining_stock() {
-        let table = super::super::items::ItemsFile::parse(
-            "items.toml",
-            "[[items]]\nname = \"A\"\nprobability = 0.5\nstock = 3\n[[items]]\nname = \"B\"\nprobability = 0.25\n",
-        )
-        .unwrap();
-        let items = DrawItem::from_table(&table, |it| it.stock.map(|s| s - 1));
-        assert_eq!(items, vec![item("A", 0.5, Some(2)), item("B", 0.25, None)]);
+    fn each_draw_outcome_is_recorded_as_its_outcome() {
+        assert_eq!(DrawOutcome::NoPrize.outcome(), Outcome::NoPrize);
+        assert_eq!(DrawOutcome::NoCandidates.outcome(), Outcome::NoCandidates);
+        assert_eq!(won(0, "x", "y", 0).outcome(), Outcome::Won);
     }
 
     fn arb_snapshot() -> impl Strategy<Value = CandidateSnapshot> {
@@ -956,7 +725,6 @@ mod tests {
             let seed = Seed::new(seed);
             let outcome = draw(&seed, &candidates, &items);
             prop_assert_eq!(&outcome, &draw(&seed, &candidates, &items));
-            prop_assert!(verify(&seed, &candidates, &items, &outcome).is_ok());
             match &outcome {
                 DrawOutcome::Won { item_index, item_name, winner_user_id, winner_index } => {
                     let it = &items[*item_index];

@@ -13,12 +13,11 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::channel::ChannelLogin;
-use crate::channel::ChannelSet;
-use crate::raffle::command::{ChatCommand, RaffleCommand};
-use crate::raffle::slot::next_slot;
-use crate::raffle::{RaffleEngine, RoundResult, Trigger};
-use crate::store::{channels, status};
+use super::command::{ChatCommand, RaffleCommand};
+use super::record::Trigger;
+use super::round::{RaffleEngine, RoundResult};
+use super::slot::next_slot;
+use crate::channel::{ChannelLogin, ChannelSet};
 
 /// Attempts at one timer round when the database fails.
 const ROUND_ATTEMPTS: u32 = 3;
@@ -151,11 +150,7 @@ async fn channel_timer(engine: RaffleEngine, login: ChannelLogin, interval: Dura
 /// Keeps `kinoyubot_active_viewers` current for scrapes even when nobody
 /// opens the dashboard (which updates it too).
 async fn update_active_viewers_gauge(engine: &RaffleEngine, login: &ChannelLogin) {
-    let counted = match engine.store().pool().get().await {
-        Ok(client) => status::active_viewers(&client, login.as_str(), engine.rules().active_window).await,
-        Err(e) => Err(e.into()),
-    };
-    match counted {
+    match engine.store().active_viewers(login, engine.rules().active_window).await {
         Ok(count) => crate::metrics::set_active_viewers(login.as_str(), u64::try_from(count).unwrap_or(0)),
         Err(e) => tracing::debug!(error = %e, "could not count active viewers for the metrics"),
     }
@@ -198,11 +193,7 @@ async fn apply_chat_command(engine: &RaffleEngine, command: &ChatCommand) {
         },
         RaffleCommand::Pause | RaffleCommand::Resume => {
             let paused = command.command == RaffleCommand::Pause;
-            let result = match engine.store().pool().get().await {
-                Ok(client) => channels::set_paused(&client, login, paused).await,
-                Err(e) => Err(e.into()),
-            };
-            match result {
+            match engine.store().set_paused(login, paused).await {
                 Ok(_) => tracing::info!(paused, "raffles paused/resumed from chat"),
                 Err(e) => tracing::error!(error = %e, "could not pause/resume"),
             }

@@ -4,7 +4,7 @@
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
-use super::{Error, Queryable};
+use super::{Error, Queryable, Store, get};
 use crate::channel::ChannelLogin;
 
 /// A row of `channels`.
@@ -26,19 +26,20 @@ pub struct ChannelRecord {
 
 const COLUMNS: &str = "id, twitch_user_id, login, display_name, paused, needs_reauth";
 
-fn from_row(row: &Row) -> ChannelRecord {
-    ChannelRecord {
-        id: row.get(0),
-        twitch_user_id: row.get(1),
-        login: row.get(2),
-        display_name: row.get(3),
-        paused: row.get(4),
-        needs_reauth: row.get(5),
-    }
+/// Decodes the [`COLUMNS`] of a row (other columns may follow).
+pub(super) fn from_row(row: &Row) -> Result<ChannelRecord, Error> {
+    Ok(ChannelRecord {
+        id: get(row, "id")?,
+        twitch_user_id: get(row, "twitch_user_id")?,
+        login: get(row, "login")?,
+        display_name: get(row, "display_name")?,
+        paused: get(row, "paused")?,
+        needs_reauth: get(row, "needs_reauth")?,
+    })
 }
 
 async fn one(db: &impl Queryable, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Option<ChannelRecord>, Error> {
-    Ok(db.query_rows(sql, params).await?.first().map(from_row))
+    db.query_rows(sql, params).await?.first().map(from_row).transpose()
 }
 
 /// Inserts the channel if it is new and returns its row. An existing row is
@@ -47,7 +48,7 @@ async fn one(db: &impl Queryable, sql: &str, params: &[&(dyn ToSql + Sync)]) -> 
 /// # Errors
 ///
 /// Database errors.
-pub async fn ensure(db: &impl Queryable, login: &ChannelLogin) -> Result<ChannelRecord, Error> {
+pub(super) async fn ensure(db: &impl Queryable, login: &ChannelLogin) -> Result<ChannelRecord, Error> {
     let sql = format!(
         "WITH inserted AS (
              INSERT INTO channels (login, display_name) VALUES ($1, $1)
@@ -64,9 +65,9 @@ pub async fn ensure(db: &impl Queryable, login: &ChannelLogin) -> Result<Channel
     // A concurrent insert of the same login committed after this
     // statement's snapshot was taken: our INSERT did nothing and our SELECT
     // could not see it yet. A new statement sees it.
-    find_by_login(db, login)
-        .await?
-        .ok_or_else(|| Error::Config(format!("channel {login} vanished while being created")))
+    find_by_login(db, login).await?.ok_or_else(|| Error::Vanished {
+        what: format!("channel {login}"),
+    })
 }
 
 /// Records what Twitch told us about a channel (ROOMSTATE room-id, OAuth
@@ -76,7 +77,7 @@ pub async fn ensure(db: &impl Queryable, login: &ChannelLogin) -> Result<Channel
 /// # Errors
 ///
 /// Database errors.
-pub async fn record_identity(
+pub(super) async fn record_identity(
     db: &impl Queryable,
     login: &ChannelLogin,
     twitch_user_id: &str,
@@ -99,7 +100,9 @@ pub async fn record_identity(
     );
     one(db, &sql, &[&login.as_str(), &twitch_user_id, &display_name])
         .await?
-        .ok_or_else(|| Error::Config(format!("channel {login} vanished while being updated")))
+        .ok_or_else(|| Error::Vanished {
+            what: format!("channel {login}"),
+        })
 }
 
 /// The channel with this login, if any.
@@ -107,7 +110,7 @@ pub async fn record_identity(
 /// # Errors
 ///
 /// Database errors.
-pub async fn find_by_login(db: &impl Queryable, login: &ChannelLogin) -> Result<Option<ChannelRecord>, Error> {
+pub(super) async fn find_by_login(db: &impl Queryable, login: &ChannelLogin) -> Result<Option<ChannelRecord>, Error> {
     one(
         db,
         &format!("SELECT {COLUMNS} FROM channels WHERE login = $1"),
@@ -116,24 +119,12 @@ pub async fn find_by_login(db: &impl Queryable, login: &ChannelLogin) -> Result<
     .await
 }
 
-/// Every channel, by login.
-///
-/// # Errors
-///
-/// Database errors.
-pub async fn list(db: &impl Queryable) -> Result<Vec<ChannelRecord>, Error> {
-    let rows = db
-        .query_rows(&format!("SELECT {COLUMNS} FROM channels ORDER BY login"), &[])
-        .await?;
-    Ok(rows.iter().map(from_row).collect())
-}
-
 /// Channels whose streamer connected their Twitch account (tokens stored).
 ///
 /// # Errors
 ///
 /// Database errors.
-pub async fn list_connected(db: &impl Queryable) -> Result<Vec<ChannelRecord>, Error> {
+async fn list_connected(db: &impl Queryable) -> Result<Vec<ChannelRecord>, Error> {
     let rows = db
         .query_rows(
             &format!(
@@ -147,7 +138,7 @@ pub async fn list_connected(db: &impl Queryable) -> Result<Vec<ChannelRecord>, E
             &[],
         )
         .await?;
-    Ok(rows.iter().map(from_row).collect())
+    rows.iter().map(from_row).collect()
 }
 
 /// Pauses or resumes automatic raffles; returns the updated row.
@@ -155,11 +146,7 @@ pub async fn list_connected(db: &impl Queryable) -> Result<Vec<ChannelRecord>, E
 /// # Errors
 ///
 /// Database errors.
-pub async fn set_paused(
-    db: &impl Queryable,
-    login: &ChannelLogin,
-    paused: bool,
-) -> Result<Option<ChannelRecord>, Error> {
+async fn set_paused(db: &impl Queryable, login: &ChannelLogin, paused: bool) -> Result<Option<ChannelRecord>, Error> {
     one(
         db,
         &format!("UPDATE channels SET paused = $2, updated_at = now() WHERE login = $1 RETURNING {COLUMNS}"),
@@ -168,12 +155,13 @@ pub async fn set_paused(
     .await
 }
 
-/// Sets or clears `needs_reauth`; returns the updated row.
+/// Sets or clears `needs_reauth`; returns the updated row (`None`: no such
+/// channel).
 ///
 /// # Errors
 ///
 /// Database errors.
-pub async fn set_needs_reauth(
+pub(super) async fn set_needs_reauth(
     db: &impl Queryable,
     login: &ChannelLogin,
     needs_reauth: bool,
@@ -184,4 +172,44 @@ pub async fn set_needs_reauth(
         &[&login.as_str(), &needs_reauth],
     )
     .await
+}
+
+impl Store {
+    /// Makes sure the channel has a row (an existing one is returned
+    /// unchanged).
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub async fn ensure_channel(&self, login: &ChannelLogin) -> Result<ChannelRecord, Error> {
+        ensure(&self.pool.get().await?, login).await
+    }
+
+    /// The channel with this login, if any.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub async fn find_channel(&self, login: &ChannelLogin) -> Result<Option<ChannelRecord>, Error> {
+        find_by_login(&self.pool.get().await?, login).await
+    }
+
+    /// Channels whose streamer connected their Twitch account, by login.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub async fn connected_channels(&self) -> Result<Vec<ChannelRecord>, Error> {
+        list_connected(&self.pool.get().await?).await
+    }
+
+    /// Pauses or resumes automatic raffles; returns the updated row (`None`:
+    /// no such channel).
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub async fn set_paused(&self, login: &ChannelLogin, paused: bool) -> Result<Option<ChannelRecord>, Error> {
+        set_paused(&self.pool.get().await?, login, paused).await
+    }
 }

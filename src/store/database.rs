@@ -73,7 +73,7 @@ impl Database {
     ///
     /// When the embedded server fails to stop.
     pub async fn close(self) -> Result<(), Error> {
-        self.store.pool().close();
+        self.store.close();
         if let Some(server) = self.embedded {
             server.stop().await?;
         }

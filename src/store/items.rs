@@ -11,17 +11,28 @@
 //! - an item removed from the file is deactivated (never drawn again) but
 //!   kept, because past raffles name it.
 
-use super::{Error, Queryable};
+use super::{Error, Queryable, Store, get};
 use crate::raffle::draw::DrawItem;
 use crate::raffle::items::ItemTable;
 
-/// Writes the items file into the table, as described in the module docs.
-/// Run it in a transaction so other instances see the whole change or none.
-///
-/// # Errors
-///
-/// Database errors.
-pub async fn sync(db: &impl Queryable, table: &ItemTable) -> Result<(), Error> {
+impl Store {
+    /// Writes the items file into the `items` table, as described in the
+    /// module docs, in one transaction, so other instances see the whole
+    /// change or none.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub async fn sync_items(&self, table: &ItemTable) -> Result<(), Error> {
+        let mut client = self.pool.get().await?;
+        let transaction = client.transaction().await?;
+        sync(&transaction, table).await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+}
+
+async fn sync(db: &impl Queryable, table: &ItemTable) -> Result<(), Error> {
     let mut names = Vec::new();
     let mut probabilities = Vec::new();
     let mut stocks: Vec<Option<i32>> = Vec::new();
@@ -65,33 +76,32 @@ pub async fn sync(db: &impl Queryable, table: &ItemTable) -> Result<(), Error> {
 /// # Errors
 ///
 /// Database errors.
-pub async fn lock_for_draw(db: &impl Queryable) -> Result<Vec<DrawItem>, Error> {
+pub(super) async fn lock_for_draw(db: &impl Queryable) -> Result<Vec<DrawItem>, Error> {
     let rows = db
         .query_rows(
             "SELECT name, probability, stock FROM items WHERE active ORDER BY position, id FOR UPDATE",
             &[],
         )
         .await?;
-    Ok(rows.iter().map(draw_item).collect())
-}
-
-/// A row of (name, probability, stock) as the draw sees it.
-fn draw_item(row: &tokio_postgres::Row) -> DrawItem {
-    DrawItem {
-        name: row.get(0),
-        probability: row.get(1),
-        // The column's CHECK keeps stock >= 0.
-        remaining_stock: row.get::<_, Option<i32>>(2).map(|s| u32::try_from(s).unwrap_or(0)),
-    }
+    rows.iter()
+        .map(|row| {
+            Ok(DrawItem {
+                name: get(row, "name")?,
+                probability: get(row, "probability")?,
+                // The column's CHECK keeps stock >= 0.
+                remaining_stock: get::<Option<i32>>(row, "stock")?.map(|s| u32::try_from(s).unwrap_or(0)),
+            })
+        })
+        .collect()
 }
 
 /// Takes one unit of an item's stock (no-op for unlimited items).
 ///
 /// # Errors
 ///
-/// Database errors, or [`Error::Config`] if the item is out of stock, which
-/// cannot happen under [`lock_for_draw`]'s lock and would mean a bug.
-pub async fn take_one(db: &impl Queryable, name: &str) -> Result<(), Error> {
+/// Database errors, or [`Error::OutOfStock`], which cannot happen under
+/// [`lock_for_draw`]'s lock and would mean a bug.
+pub(super) async fn take_one(db: &impl Queryable, name: &str) -> Result<(), Error> {
     let rows = db
         .query_rows(
             "UPDATE items SET stock = stock - 1, updated_at = now()
@@ -101,22 +111,7 @@ pub async fn take_one(db: &impl Queryable, name: &str) -> Result<(), Error> {
         )
         .await?;
     if rows.is_empty() {
-        return Err(Error::Config(format!("item {name:?} is out of stock")));
+        return Err(Error::OutOfStock { item: name.to_owned() });
     }
     Ok(())
-}
-
-/// Every active item with its remaining stock, for display.
-///
-/// # Errors
-///
-/// Database errors.
-pub async fn list_active(db: &impl Queryable) -> Result<Vec<DrawItem>, Error> {
-    let rows = db
-        .query_rows(
-            "SELECT name, probability, stock FROM items WHERE active ORDER BY position, id",
-            &[],
-        )
-        .await?;
-    Ok(rows.iter().map(draw_item).collect())
 }

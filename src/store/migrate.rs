@@ -7,7 +7,7 @@
 //! Migrations run at start (`run`) and in `kinoyubot migrate`, before any
 //! other query, so the rest of the program can assume the latest schema.
 
-use super::{Error, Pool};
+use super::{Error, Pool, get};
 
 /// One migration file.
 #[derive(Debug, Clone, Copy)]
@@ -86,10 +86,12 @@ pub async fn run(pool: &Pool) -> Result<Report, Error> {
 async fn apply_pending(client: &mut deadpool_postgres::Object) -> Result<Report, Error> {
     // Checked first so a routine start does not log PostgreSQL's
     // "already exists, skipping" notice.
-    let exists: bool = client
-        .query_one("SELECT to_regclass('schema_migrations') IS NOT NULL", &[])
-        .await?
-        .get(0);
+    let exists: bool = get(
+        &client
+            .query_one("SELECT to_regclass('schema_migrations') IS NOT NULL AS present", &[])
+            .await?,
+        "present",
+    )?;
     if !exists {
         client
             .batch_execute(
@@ -102,7 +104,10 @@ async fn apply_pending(client: &mut deadpool_postgres::Object) -> Result<Report,
             .await?;
     }
     let rows = client.query("SELECT version FROM schema_migrations", &[]).await?;
-    let done: Vec<i32> = rows.iter().map(|row| row.get(0)).collect();
+    let done = rows
+        .iter()
+        .map(|row| get::<i32>(row, "version"))
+        .collect::<Result<Vec<_>, _>>()?;
     let known = MIGRATIONS.iter().map(|m| m.version).max().unwrap_or(0);
     if let Some(found) = done.iter().copied().max().filter(|found| *found > known) {
         return Err(Error::SchemaTooNew { found, known });

@@ -1,13 +1,20 @@
 //! The `oauth_states` and `twitch_tokens` tables (SPEC §7).
 //!
 //! Only hashes of OAuth states and only ciphertexts of tokens reach these
-//! functions: encryption happens before (see `domain::token_cipher`), so
-//! nothing here ever sees a plaintext secret.
+//! functions: encryption happens before (see `twitch::auth::token_cipher`),
+//! so nothing here ever sees a plaintext secret.
+//!
+//! [`TokenTransaction`] is the unit of work on one channel's tokens: the
+//! token manager holds a row's lock through validation and refresh, and
+//! connecting a channel records its identity and tokens together.
 
 use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
 
-use super::{Error, Queryable};
+use super::channels::{self, ChannelRecord};
+use super::{Connection, Error, Queryable, Store, get, outbox};
+use crate::announce::Announcement;
+use crate::channel::ChannelLogin;
 
 /// What [`take_state`] found for a state hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,7 +33,7 @@ pub enum StateLookup {
 /// # Errors
 ///
 /// Database errors.
-pub async fn insert_state(db: &impl Queryable, state_hash: &[u8; 32], expires_at: DateTime<Utc>) -> Result<(), Error> {
+async fn insert_state(db: &impl Queryable, state_hash: &[u8; 32], expires_at: DateTime<Utc>) -> Result<(), Error> {
     db.query_rows("DELETE FROM oauth_states WHERE expires_at < now()", &[])
         .await?;
     db.query_rows(
@@ -44,14 +51,15 @@ pub async fn insert_state(db: &impl Queryable, state_hash: &[u8; 32], expires_at
 /// # Errors
 ///
 /// Database errors.
-pub async fn take_state(db: &impl Queryable, state_hash: &[u8; 32]) -> Result<StateLookup, Error> {
+async fn take_state(db: &impl Queryable, state_hash: &[u8; 32]) -> Result<StateLookup, Error> {
     let rows = db
         .query_rows(
-            "DELETE FROM oauth_states WHERE state_hash = $1 RETURNING expires_at > now()",
+            "DELETE FROM oauth_states WHERE state_hash = $1 RETURNING expires_at > now() AS valid",
             &[&state_hash.as_slice()],
         )
         .await?;
-    Ok(match rows.first().map(|row| row.get::<_, bool>(0)) {
+    let valid: Option<bool> = rows.first().map(|row| get(row, "valid")).transpose()?;
+    Ok(match valid {
         Some(true) => StateLookup::Valid,
         Some(false) => StateLookup::Expired,
         None => StateLookup::Unknown,
@@ -96,17 +104,17 @@ impl std::fmt::Debug for StoredTokens {
 const TOKEN_COLUMNS: &str = "t.channel_id, c.login, c.needs_reauth, t.access_token, t.refresh_token, \
                              t.scopes, t.expires_at, t.last_validated_at";
 
-fn tokens_from_row(row: &Row) -> StoredTokens {
-    StoredTokens {
-        channel_id: row.get(0),
-        login: row.get(1),
-        needs_reauth: row.get(2),
-        access_token: row.get(3),
-        refresh_token: row.get(4),
-        scopes: row.get(5),
-        expires_at: row.get(6),
-        last_validated_at: row.get(7),
-    }
+fn tokens_from_row(row: &Row) -> Result<StoredTokens, Error> {
+    Ok(StoredTokens {
+        channel_id: get(row, "channel_id")?,
+        login: get(row, "login")?,
+        needs_reauth: get(row, "needs_reauth")?,
+        access_token: get(row, "access_token")?,
+        refresh_token: get(row, "refresh_token")?,
+        scopes: get(row, "scopes")?,
+        expires_at: get(row, "expires_at")?,
+        last_validated_at: get(row, "last_validated_at")?,
+    })
 }
 
 /// New encrypted tokens for a channel.
@@ -129,7 +137,7 @@ pub struct NewTokens<'a> {
 /// # Errors
 ///
 /// Database errors.
-pub async fn upsert_tokens(db: &impl Queryable, channel_id: i64, tokens: NewTokens<'_>) -> Result<(), Error> {
+async fn upsert_tokens(db: &impl Queryable, channel_id: i64, tokens: NewTokens<'_>) -> Result<(), Error> {
     db.query_rows(
         "INSERT INTO twitch_tokens
              (channel_id, access_token, refresh_token, scopes, expires_at, last_validated_at, updated_at)
@@ -159,7 +167,7 @@ pub async fn upsert_tokens(db: &impl Queryable, channel_id: i64, tokens: NewToke
 /// # Errors
 ///
 /// Database errors.
-pub async fn mark_validated(
+async fn mark_validated(
     db: &impl Queryable,
     channel_id: i64,
     validated_at: DateTime<Utc>,
@@ -179,7 +187,7 @@ pub async fn mark_validated(
 /// # Errors
 ///
 /// Database errors.
-pub async fn list_tokens(db: &impl Queryable) -> Result<Vec<StoredTokens>, Error> {
+async fn list_tokens(db: &impl Queryable) -> Result<Vec<StoredTokens>, Error> {
     let rows = db
         .query_rows(
             &format!(
@@ -188,7 +196,7 @@ pub async fn list_tokens(db: &impl Queryable) -> Result<Vec<StoredTokens>, Error
             &[],
         )
         .await?;
-    Ok(rows.iter().map(tokens_from_row).collect())
+    rows.iter().map(tokens_from_row).collect()
 }
 
 /// One channel's tokens, locked for this transaction; `None` when there are
@@ -197,7 +205,7 @@ pub async fn list_tokens(db: &impl Queryable) -> Result<Vec<StoredTokens>, Error
 /// # Errors
 ///
 /// Database errors.
-pub async fn lock_tokens(db: &impl Queryable, channel_id: i64) -> Result<Option<StoredTokens>, Error> {
+async fn lock_tokens(db: &impl Queryable, channel_id: i64) -> Result<Option<StoredTokens>, Error> {
     let rows = db
         .query_rows(
             &format!(
@@ -207,25 +215,7 @@ pub async fn lock_tokens(db: &impl Queryable, channel_id: i64) -> Result<Option<
             &[&channel_id],
         )
         .await?;
-    Ok(rows.first().map(tokens_from_row))
-}
-
-/// One channel's tokens.
-///
-/// # Errors
-///
-/// Database errors.
-pub async fn find_tokens(db: &impl Queryable, channel_id: i64) -> Result<Option<StoredTokens>, Error> {
-    let rows = db
-        .query_rows(
-            &format!(
-                "SELECT {TOKEN_COLUMNS} FROM twitch_tokens t JOIN channels c ON c.id = t.channel_id
-                 WHERE t.channel_id = $1"
-            ),
-            &[&channel_id],
-        )
-        .await?;
-    Ok(rows.first().map(tokens_from_row))
+    rows.first().map(tokens_from_row).transpose()
 }
 
 /// Forgets a channel's tokens; returns whether there were any.
@@ -233,7 +223,7 @@ pub async fn find_tokens(db: &impl Queryable, channel_id: i64) -> Result<Option<
 /// # Errors
 ///
 /// Database errors.
-pub async fn delete_tokens(db: &impl Queryable, channel_id: i64) -> Result<bool, Error> {
+async fn delete_tokens(db: &impl Queryable, channel_id: i64) -> Result<bool, Error> {
     let rows = db
         .query_rows(
             "DELETE FROM twitch_tokens WHERE channel_id = $1 RETURNING channel_id",
@@ -249,7 +239,7 @@ pub async fn delete_tokens(db: &impl Queryable, channel_id: i64) -> Result<bool,
 /// # Errors
 ///
 /// Database errors.
-pub async fn flag_needs_reauth(db: &impl Queryable, channel_id: i64) -> Result<bool, Error> {
+async fn flag_needs_reauth(db: &impl Queryable, channel_id: i64) -> Result<bool, Error> {
     let rows = db
         .query_rows(
             "UPDATE channels SET needs_reauth = true, updated_at = now()
@@ -258,4 +248,184 @@ pub async fn flag_needs_reauth(db: &impl Queryable, channel_id: i64) -> Result<b
         )
         .await?;
     Ok(!rows.is_empty())
+}
+
+impl Store {
+    /// Records a freshly issued OAuth state (its SHA-256) valid until
+    /// `expires_at`, and forgets states that expired.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub async fn insert_oauth_state(&self, state_hash: &[u8; 32], expires_at: DateTime<Utc>) -> Result<(), Error> {
+        insert_state(&self.pool.get().await?, state_hash, expires_at).await
+    }
+
+    /// Deletes an OAuth state (single use) and says whether it was valid.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub async fn take_oauth_state(&self, state_hash: &[u8; 32]) -> Result<StateLookup, Error> {
+        take_state(&self.pool.get().await?, state_hash).await
+    }
+
+    /// Every stored token row, by login.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub async fn list_tokens(&self) -> Result<Vec<StoredTokens>, Error> {
+        list_tokens(&self.pool.get().await?).await
+    }
+
+    /// The tokens of the channel with this login, if it has any.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub async fn tokens_of(&self, login: &ChannelLogin) -> Result<Option<StoredTokens>, Error> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query_rows(
+                &format!(
+                    "SELECT {TOKEN_COLUMNS} FROM twitch_tokens t JOIN channels c ON c.id = t.channel_id
+                     WHERE c.login = $1"
+                ),
+                &[&login.as_str()],
+            )
+            .await?;
+        rows.first().map(tokens_from_row).transpose()
+    }
+
+    /// Forgets a channel's tokens and clears its `needs_reauth`, together;
+    /// returns whether there were tokens.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub async fn forget_tokens(&self, channel_id: i64) -> Result<bool, Error> {
+        let mut client = self.pool.get().await?;
+        let transaction = client.transaction().await?;
+        let deleted = delete_tokens(&transaction, channel_id).await?;
+        transaction
+            .query_rows(
+                "UPDATE channels SET needs_reauth = false, updated_at = now() WHERE id = $1",
+                &[&channel_id],
+            )
+            .await?;
+        transaction.commit().await?;
+        Ok(deleted)
+    }
+}
+
+/// A unit of work on one channel's Twitch tokens: commits with
+/// [`TokenTransaction::commit`], rolls back when dropped. Borrowed from a
+/// [`Connection`] with [`Connection::begin_tokens`].
+pub struct TokenTransaction<'c> {
+    transaction: deadpool_postgres::Transaction<'c>,
+}
+
+impl std::fmt::Debug for TokenTransaction<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenTransaction").finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    /// Begins a unit of work on tokens.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub async fn begin_tokens(&mut self) -> Result<TokenTransaction<'_>, Error> {
+        Ok(TokenTransaction {
+            transaction: self.client.transaction().await?,
+        })
+    }
+}
+
+impl TokenTransaction<'_> {
+    /// One channel's tokens, locked until the transaction ends; `None` when
+    /// there are none or another instance holds the lock (it is handling
+    /// them right now).
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub async fn lock(&self, channel_id: i64) -> Result<Option<StoredTokens>, Error> {
+        lock_tokens(&self.transaction, channel_id).await
+    }
+
+    /// Records what Twitch told us about a channel (its user id and display
+    /// name); see [`Store::ensure_channel`] for the row itself.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub async fn record_identity(
+        &self,
+        login: &ChannelLogin,
+        twitch_user_id: &str,
+        display_name: Option<&str>,
+    ) -> Result<ChannelRecord, Error> {
+        channels::record_identity(&self.transaction, login, twitch_user_id, display_name).await
+    }
+
+    /// Inserts or replaces a channel's tokens (connecting, or a refresh).
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub async fn store(&self, channel_id: i64, tokens: NewTokens<'_>) -> Result<(), Error> {
+        upsert_tokens(&self.transaction, channel_id, tokens).await
+    }
+
+    /// Records a successful `/validate` and the expiry it reported.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub async fn mark_validated(
+        &self,
+        channel_id: i64,
+        validated_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        mark_validated(&self.transaction, channel_id, validated_at, expires_at).await
+    }
+
+    /// Clears a channel's `needs_reauth` (the streamer connected again).
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub async fn clear_needs_reauth(&self, login: &ChannelLogin) -> Result<(), Error> {
+        channels::set_needs_reauth(&self.transaction, login, false).await?;
+        Ok(())
+    }
+
+    /// Sets `needs_reauth` and queues `notice`, but only if the flag was not
+    /// set yet: exactly one notice is queued per lapse, however many cycles
+    /// and instances see it. Returns whether this call set it.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub async fn flag_needs_reauth(&self, channel_id: i64, notice: &Announcement) -> Result<bool, Error> {
+        if !flag_needs_reauth(&self.transaction, channel_id).await? {
+            return Ok(false);
+        }
+        outbox::enqueue(&self.transaction, None, notice).await?;
+        Ok(true)
+    }
+
+    /// Commits.
+    ///
+    /// # Errors
+    ///
+    /// Database errors; nothing is kept then.
+    pub async fn commit(self) -> Result<(), Error> {
+        Ok(self.transaction.commit().await?)
+    }
 }

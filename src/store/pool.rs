@@ -19,10 +19,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 ///
 /// # Errors
 ///
-/// [`Error::Config`] when the URL does not parse; the message never repeats
+/// [`Error::InvalidUrl`] when the URL does not parse; the message never repeats
 /// the URL, which may carry a password.
 pub fn build(url: &str, max_connections: usize) -> Result<Pool, Error> {
-    let mut config = tokio_postgres::Config::from_str(url).map_err(|e| Error::Config(e.to_string()))?;
+    let mut config = tokio_postgres::Config::from_str(url).map_err(|e| Error::InvalidUrl(e.to_string()))?;
     if config.get_application_name().is_none() {
         config.application_name("kinoyubot");
     }
@@ -43,5 +43,5 @@ pub fn build(url: &str, max_connections: usize) -> Result<Pool, Error> {
         .create_timeout(Some(CONNECT_TIMEOUT))
         .recycle_timeout(Some(CONNECT_TIMEOUT))
         .build()
-        .map_err(|e| Error::Config(e.to_string()))
+        .map_err(|e| Error::InvalidUrl(e.to_string()))
 }

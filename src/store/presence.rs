@@ -6,41 +6,82 @@
 //! key so that two instances flushing overlapping batches lock rows in the
 //! same order and cannot deadlock.
 //!
-//! The ban rule of `domain::presence` lives here in SQL: the upsert clears a
+//! The ban rule of `crate::presence::batch` lives here in SQL: the upsert clears a
 //! ban when the new `last_seen` is later than `banned_at`, and a ban is only
 //! applied when it is later than the row's `last_seen` and its previous ban.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 
-use super::{Error, Queryable};
-use crate::presence::batch::{BanLength, BanUpdate, PresenceRow};
+use super::{Error, Queryable, Store, channels};
+use crate::channel::ChannelLogin;
+use crate::presence::batch::{BanLength, BanUpdate, PresenceBatch, PresenceRow};
 
-/// A presence row as stored, for the raffle engine, the dashboard and tests.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredPresence {
-    /// Twitch user id.
-    pub user_id: String,
-    /// Login.
-    pub login: String,
-    /// Display name.
-    pub display_name: String,
-    /// Subscriber flag from the latest message.
-    pub is_subscriber: bool,
-    /// VIP flag from the latest message.
-    pub is_vip: bool,
-    /// Moderator flag from the latest message.
-    pub is_moderator: bool,
-    /// Broadcaster flag.
-    pub is_broadcaster: bool,
-    /// First message seen.
-    pub first_seen: DateTime<Utc>,
-    /// Latest message seen.
-    pub last_seen: DateTime<Utc>,
-    /// Messages seen.
-    pub message_count: i64,
-    /// `None`: not banned; `Some(None)`: banned (`infinity`); `Some(Some(t))`:
-    /// timed out until `t` (possibly in the past).
-    pub banned_until: Option<Option<DateTime<Utc>>>,
+/// Channel ids already known, by login: kept by the caller across batches
+/// so that a flush does not look them up again.
+pub type ChannelIds = HashMap<ChannelLogin, i64>;
+
+/// What one [`Store::write_presence`] wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PresenceWrite {
+    /// Presence rows upserted.
+    pub rows: usize,
+    /// Bans and timeouts applied.
+    pub bans: usize,
+}
+
+impl Store {
+    /// Writes a merged batch: the channel identities it learned, a row per
+    /// viewer, and its bans. Rows and bans are written together or not at
+    /// all, so a retry never sees half a batch. `channel_ids` caches the
+    /// ids of channels across calls.
+    ///
+    /// # Errors
+    ///
+    /// Database errors; the batch can be retried whole.
+    pub async fn write_presence(
+        &self,
+        batch: &PresenceBatch,
+        channel_ids: &mut ChannelIds,
+    ) -> Result<PresenceWrite, Error> {
+        let mut client = self.pool.get().await?;
+        for (channel, twitch_user_id) in batch.identities() {
+            let record = channels::record_identity(&client, channel, twitch_user_id, None).await?;
+            channel_ids.insert(channel.clone(), record.id);
+        }
+        for channel in batch.channels() {
+            if !channel_ids.contains_key(channel) {
+                let record = channels::ensure(&client, channel).await?;
+                channel_ids.insert(channel.clone(), record.id);
+            }
+        }
+        let id_of = |channel: &ChannelLogin| {
+            channel_ids.get(channel).copied().ok_or_else(|| Error::Vanished {
+                what: format!("channel {channel}"),
+            })
+        };
+        let rows = batch
+            .rows()
+            .map(|row| Ok((id_of(&row.channel)?, row)))
+            .collect::<Result<Vec<_>, Error>>()?;
+        let bans = batch
+            .bans()
+            .map(|ban| Ok((id_of(&ban.channel)?, ban)))
+            .collect::<Result<Vec<_>, Error>>()?;
+        if bans.is_empty() {
+            upsert_batch(&client, &rows).await?;
+        } else {
+            let transaction = client.transaction().await?;
+            upsert_batch(&transaction, &rows).await?;
+            apply_bans(&transaction, &bans).await?;
+            transaction.commit().await?;
+        }
+        Ok(PresenceWrite {
+            rows: rows.len(),
+            bans: bans.len(),
+        })
+    }
 }
 
 /// Upserts merged rows in one statement; `channel_ids` gives each row's
@@ -54,7 +95,7 @@ pub struct StoredPresence {
 /// # Errors
 ///
 /// Database errors; nothing is written then.
-pub async fn upsert_batch(db: &impl Queryable, rows: &[(i64, &PresenceRow)]) -> Result<usize, Error> {
+async fn upsert_batch(db: &impl Queryable, rows: &[(i64, &PresenceRow)]) -> Result<usize, Error> {
     if rows.is_empty() {
         return Ok(0);
     }
@@ -121,7 +162,7 @@ pub async fn upsert_batch(db: &impl Queryable, rows: &[(i64, &PresenceRow)]) -> 
 /// # Errors
 ///
 /// Database errors.
-pub async fn apply_bans(db: &impl Queryable, bans: &[(i64, &BanUpdate)]) -> Result<(), Error> {
+async fn apply_bans(db: &impl Queryable, bans: &[(i64, &BanUpdate)]) -> Result<(), Error> {
     if bans.is_empty() {
         return Ok(());
     }
@@ -149,40 +190,4 @@ pub async fn apply_bans(db: &impl Queryable, bans: &[(i64, &BanUpdate)]) -> Resu
     )
     .await?;
     Ok(())
-}
-
-/// Every presence row of a channel, by user id.
-///
-/// # Errors
-///
-/// Database errors.
-pub async fn list_for_channel(db: &impl Queryable, channel_id: i64) -> Result<Vec<StoredPresence>, Error> {
-    let rows = db
-        .query_rows(
-            "SELECT user_id, login, display_name, is_subscriber, is_vip, is_moderator, is_broadcaster,
-                    first_seen, last_seen, message_count,
-                    banned_until IS NOT NULL, NULLIF(banned_until, 'infinity'::timestamptz)
-             FROM presence WHERE channel_id = $1 ORDER BY user_id",
-            &[&channel_id],
-        )
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|row| {
-            let banned: bool = row.get(10);
-            StoredPresence {
-                user_id: row.get(0),
-                login: row.get(1),
-                display_name: row.get(2),
-                is_subscriber: row.get(3),
-                is_vip: row.get(4),
-                is_moderator: row.get(5),
-                is_broadcaster: row.get(6),
-                first_seen: row.get(7),
-                last_seen: row.get(8),
-                message_count: row.get(9),
-                banned_until: banned.then(|| row.get(11)),
-            }
-        })
-        .collect())
 }

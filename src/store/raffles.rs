@@ -1,11 +1,17 @@
-//! The `raffles` table and the candidate query over `presence` (SPEC §5).
+//! The `raffles` table, the candidate query over `presence` (SPEC §5), and
+//! [`RoundTransaction`], the unit of work of one raffle round.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
+use tokio_postgres::error::SqlState;
 
-use super::{Error, Queryable};
+use super::{Connection, Error, Queryable, Store, get, get_optional_word, get_word, items, outbox};
+use crate::announce::Announcement;
+use crate::channel::ChannelLogin;
+use crate::raffle::draw::{DrawItem, Seed};
+use crate::raffle::{Delivery, Outcome, RaffleAudit, RaffleRecord, Trigger, Winner};
 
 /// Who may win, as decided in SQL (SPEC §5 step 2).
 #[derive(Debug, Clone)]
@@ -35,7 +41,7 @@ pub struct EligibleViewer {
 /// # Errors
 ///
 /// Database errors.
-pub async fn select_candidates(
+async fn select_candidates(
     db: &impl Queryable,
     channel_id: i64,
     broadcaster_user_id: Option<&str>,
@@ -47,7 +53,8 @@ pub async fn select_candidates(
     // rows costs more than the query itself.
     let rows = db
         .query_rows(
-            "SELECT coalesce(array_agg(p.user_id), '{}'), coalesce(array_agg(p.is_subscriber), '{}')
+            "SELECT coalesce(array_agg(p.user_id), '{}') AS user_ids,
+                    coalesce(array_agg(p.is_subscriber), '{}') AS subscribers
              FROM presence p
              WHERE p.channel_id = $1
                AND p.last_seen > now() - make_interval(secs => $2::float8)
@@ -60,7 +67,7 @@ pub async fn select_candidates(
                    -- Few rows (recent winners), so PostgreSQL hashes them
                    -- once instead of probing per viewer.
                    SELECT r.winner_user_id FROM raffles r
-                   WHERE $5::float8 > 0 AND r.channel_id = $1 AND r.outcome = 'won'
+                   WHERE $5::float8 > 0 AND r.channel_id = $1 AND r.outcome = $6
                      AND r.winner_user_id IS NOT NULL
                      AND r.created_at > now() - make_interval(secs => $5::float8))",
             &[
@@ -69,14 +76,15 @@ pub async fn select_candidates(
                 &broadcaster_user_id,
                 &rules.excluded_logins,
                 &cooldown,
+                &Outcome::Won.as_str(),
             ],
         )
         .await?;
     let Some(row) = rows.first() else {
         return Ok(Vec::new());
     };
-    let user_ids: Vec<String> = row.get(0);
-    let subscribers: Vec<bool> = row.get(1);
+    let user_ids: Vec<String> = get(row, "user_ids")?;
+    let subscribers: Vec<bool> = get(row, "subscribers")?;
     Ok(user_ids
         .into_iter()
         .zip(subscribers)
@@ -92,15 +100,20 @@ pub async fn select_candidates(
 /// # Errors
 ///
 /// Database errors.
-pub async fn lock_slot(db: &impl Queryable, channel_id: i64, slot: i64) -> Result<bool, Error> {
+async fn lock_slot(db: &impl Queryable, channel_id: i64, slot: i64) -> Result<bool, Error> {
     let rows = db
         .query_rows(
             "SELECT pg_advisory_xact_lock(hashtextextended('kinoyubot.slot:' || $1::bigint::text || ':' || $2::bigint::text, 0)),
-                    EXISTS (SELECT 1 FROM raffles WHERE channel_id = $1::bigint AND slot = $2::bigint)",
+                    EXISTS (SELECT 1 FROM raffles WHERE channel_id = $1::bigint AND slot = $2::bigint) AS drawn",
             &[&channel_id, &slot],
         )
         .await?;
-    Ok(rows.first().is_some_and(|row| row.get::<_, bool>(1)))
+    match rows.first() {
+        Some(row) => get(row, "drawn"),
+        None => Err(Error::NoRow {
+            statement: "the slot lock",
+        }),
+    }
 }
 
 /// A raffle row to write.
@@ -110,37 +123,36 @@ pub struct NewRaffle<'a> {
     pub channel_id: i64,
     /// Timer slot; `None` for manual and chat draws.
     pub slot: Option<i64>,
-    /// `timer`, `manual` or `chat`.
-    pub trigger: &'a str,
-    /// `won`, `no_prize`, `no_candidates` or `skipped_offline`.
-    pub outcome: &'a str,
+    /// What started the round.
+    pub trigger: Trigger,
+    /// How it came out.
+    pub outcome: Outcome,
     /// Item won.
     pub item_name: Option<&'a str>,
-    /// Winner's user id, login and display name.
-    pub winner: Option<(&'a str, &'a str, &'a str)>,
-    /// The 32-byte seed.
-    pub seed: &'a [u8],
-    /// Candidate snapshot JSON (sorted by user id).
+    /// The winner.
+    pub winner: Option<&'a Winner>,
+    /// The draw's seed.
+    pub seed: &'a Seed,
+    /// Candidate snapshot in its storage form (sorted by user id).
     pub candidates_json: &'a str,
     /// SHA-256 of the snapshot, hex.
     pub candidates_digest: &'a str,
     /// Number of candidates.
     pub candidate_count: i32,
-    /// The items as the draw saw them (JSON array of `DrawItem`).
-    pub items_json: &'a str,
+    /// The items as the draw saw them.
+    pub items: &'a [DrawItem],
 }
 
-/// Inserts a raffle row; returns its id and creation time.
-///
-/// # Errors
-///
-/// Database errors (a unique violation means the slot was drawn elsewhere).
-pub async fn insert(db: &impl Queryable, raffle: &NewRaffle<'_>) -> Result<(i64, DateTime<Utc>), Error> {
-    let (winner_user_id, winner_login, winner_display_name) = match raffle.winner {
-        Some((id, login, name)) => (Some(id), Some(login), Some(name)),
-        None => (None, None, None),
-    };
-    let rows = db
+/// Inserts a raffle row; returns its id and creation time, or `None` when
+/// the (channel, slot) was drawn already (the unique key caught a second
+/// round for the slot).
+async fn insert(db: &impl Queryable, raffle: &NewRaffle<'_>) -> Result<Option<(i64, DateTime<Utc>)>, Error> {
+    let items_json = serde_json::to_string(raffle.items).map_err(|source| Error::Encode {
+        what: "the draw's items",
+        source,
+    })?;
+    let winner = raffle.winner;
+    let inserted = db
         .query_rows(
             "INSERT INTO raffles (channel_id, slot, trigger, outcome, item_name, winner_user_id, winner_login,
                                   winner_display_name, seed, candidates, candidates_digest, candidate_count, items)
@@ -149,24 +161,29 @@ pub async fn insert(db: &impl Queryable, raffle: &NewRaffle<'_>) -> Result<(i64,
             &[
                 &raffle.channel_id,
                 &raffle.slot,
-                &raffle.trigger,
-                &raffle.outcome,
+                &raffle.trigger.as_str(),
+                &raffle.outcome.as_str(),
                 &raffle.item_name,
-                &winner_user_id,
-                &winner_login,
-                &winner_display_name,
-                &raffle.seed,
+                &winner.map(|w| w.user_id.as_str()),
+                &winner.map(|w| w.login.as_str()),
+                &winner.map(|w| w.display_name.as_str()),
+                &raffle.seed.as_bytes().as_slice(),
                 &raffle.candidates_json,
                 &raffle.candidates_digest,
                 &raffle.candidate_count,
-                &raffle.items_json,
+                &items_json,
             ],
         )
-        .await?;
-    let row = rows
-        .first()
-        .ok_or_else(|| Error::Config("INSERT … RETURNING gave no row".into()))?;
-    Ok((row.get(0), row.get(1)))
+        .await;
+    let rows = match inserted {
+        Ok(rows) => rows,
+        Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let row = rows.first().ok_or(Error::NoRow {
+        statement: "INSERT INTO raffles … RETURNING",
+    })?;
+    Ok(Some((get(row, "id")?, get(row, "created_at")?)))
 }
 
 /// Login and display name of a viewer in a channel.
@@ -174,146 +191,240 @@ pub async fn insert(db: &impl Queryable, raffle: &NewRaffle<'_>) -> Result<(i64,
 /// # Errors
 ///
 /// Database errors.
-pub async fn viewer_names(
-    db: &impl Queryable,
-    channel_id: i64,
-    user_id: &str,
-) -> Result<Option<(String, String)>, Error> {
+async fn viewer_names(db: &impl Queryable, channel_id: i64, user_id: &str) -> Result<Option<(String, String)>, Error> {
     let rows = db
         .query_rows(
             "SELECT login, display_name FROM presence WHERE channel_id = $1 AND user_id = $2",
             &[&channel_id, &user_id],
         )
         .await?;
-    Ok(rows.first().map(|row| (row.get(0), row.get(1))))
-}
-
-/// A recorded raffle with its channel and delivery state.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RaffleRecord {
-    /// Raffle id.
-    pub id: i64,
-    /// Channel login.
-    pub channel_login: String,
-    /// Channel display name.
-    pub channel_display_name: String,
-    /// Timer slot, if any.
-    pub slot: Option<i64>,
-    /// `timer`, `manual` or `chat`.
-    pub trigger: String,
-    /// Outcome string.
-    pub outcome: String,
-    /// Item won.
-    pub item_name: Option<String>,
-    /// Winner user id.
-    pub winner_user_id: Option<String>,
-    /// Winner login.
-    pub winner_login: Option<String>,
-    /// Winner display name.
-    pub winner_display_name: Option<String>,
-    /// Snapshot digest (hex).
-    pub candidates_digest: String,
-    /// Number of candidates.
-    pub candidate_count: i32,
-    /// When it was drawn.
-    pub created_at: DateTime<Utc>,
-    /// Outbox status (`pending`, `sent`, `failed`), if announced.
-    pub delivery_status: Option<String>,
-    /// Last delivery error, if any.
-    pub delivery_error: Option<String>,
+    rows.first()
+        .map(|row| Ok((get(row, "login")?, get(row, "display_name")?)))
+        .transpose()
 }
 
 // The snapshot and item list can be megabytes: they are read only for
-// verification (`find_audit`), never for listings.
-const RECORD_COLUMNS: &str = "r.id, c.login, c.display_name, r.slot, r.trigger, r.outcome, r.item_name,
-        r.winner_user_id, r.winner_login, r.winner_display_name,
-        r.candidates_digest, r.candidate_count, r.created_at, o.status, o.last_error";
+// verification (`Store::raffle_audit`), never for listings.
+const RECORD_COLUMNS: &str = "r.id, c.login AS channel_login, c.display_name AS channel_display_name, r.slot,
+        r.trigger, r.outcome, r.item_name, r.winner_user_id, r.winner_login, r.winner_display_name,
+        r.candidates_digest, r.candidate_count, r.created_at,
+        o.status AS delivery_status, o.last_error AS delivery_error";
 const RECORD_FROM: &str = "FROM raffles r
      JOIN channels c ON c.id = r.channel_id
      LEFT JOIN outbox o ON o.raffle_id = r.id";
 
-fn record(row: &Row) -> RaffleRecord {
-    RaffleRecord {
-        id: row.get(0),
-        channel_login: row.get(1),
-        channel_display_name: row.get(2),
-        slot: row.get(3),
-        trigger: row.get(4),
-        outcome: row.get(5),
-        item_name: row.get(6),
-        winner_user_id: row.get(7),
-        winner_login: row.get(8),
-        winner_display_name: row.get(9),
-        candidates_digest: row.get(10),
-        candidate_count: row.get(11),
-        created_at: row.get(12),
-        delivery_status: row.get(13),
-        delivery_error: row.get(14),
+fn record(row: &Row) -> Result<RaffleRecord, Error> {
+    let winner = match (
+        get(row, "winner_user_id")?,
+        get(row, "winner_login")?,
+        get(row, "winner_display_name")?,
+    ) {
+        (Some(user_id), Some(login), Some(display_name)) => Some(Winner {
+            user_id,
+            login,
+            display_name,
+        }),
+        _ => None,
+    };
+    let delivery = get_optional_word(row, "delivery_status")?
+        .map(|status| {
+            Ok::<_, Error>(Delivery {
+                status,
+                error: get(row, "delivery_error")?,
+            })
+        })
+        .transpose()?;
+    Ok(RaffleRecord {
+        id: get(row, "id")?,
+        channel_login: get(row, "channel_login")?,
+        channel_display_name: get(row, "channel_display_name")?,
+        slot: get(row, "slot")?,
+        trigger: get_word(row, "trigger")?,
+        outcome: get_word(row, "outcome")?,
+        item_name: get(row, "item_name")?,
+        winner,
+        candidates_digest: get(row, "candidates_digest")?,
+        candidate_count: get(row, "candidate_count")?,
+        created_at: get(row, "created_at")?,
+        delivery,
+    })
+}
+
+impl Store {
+    /// One raffle by id.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub async fn raffle(&self, id: i64) -> Result<Option<RaffleRecord>, Error> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query_rows(
+                &format!("SELECT {RECORD_COLUMNS} {RECORD_FROM} WHERE r.id = $1"),
+                &[&id],
+            )
+            .await?;
+        rows.first().map(record).transpose()
+    }
+
+    /// A raffle with the stored inputs of its draw, for `kinoyubot verify`.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub async fn raffle_audit(&self, id: i64) -> Result<Option<(RaffleRecord, RaffleAudit)>, Error> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query_rows(
+                &format!(
+                    "SELECT {RECORD_COLUMNS}, r.seed, r.candidates, r.items::text AS items {RECORD_FROM} WHERE r.id = $1"
+                ),
+                &[&id],
+            )
+            .await?;
+        rows.first()
+            .map(|row| {
+                Ok((
+                    record(row)?,
+                    RaffleAudit {
+                        seed: get(row, "seed")?,
+                        candidates_json: get(row, "candidates")?,
+                        items_json: get(row, "items")?,
+                    },
+                ))
+            })
+            .transpose()
+    }
+
+    /// The latest raffles, newest first, optionally for one channel.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub async fn recent_raffles(&self, channel: Option<&ChannelLogin>, limit: i64) -> Result<Vec<RaffleRecord>, Error> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query_rows(
+                &format!(
+                    "SELECT {RECORD_COLUMNS} {RECORD_FROM} WHERE ($1::text IS NULL OR c.login = $1)
+                     ORDER BY r.created_at DESC, r.id DESC LIMIT $2"
+                ),
+                &[&channel.map(ChannelLogin::as_str), &limit],
+            )
+            .await?;
+        rows.iter().map(record).collect()
     }
 }
 
-/// What `verify` replays: the stored inputs of a draw.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RaffleAudit {
-    /// The seed bytes.
-    pub seed: Vec<u8>,
-    /// Snapshot JSON.
-    pub candidates_json: String,
-    /// Items as drawn (JSON).
-    pub items_json: String,
+/// One raffle round as a unit of work (SPEC §5): everything it does
+/// commits together with [`RoundTransaction::commit`], or not at all when
+/// it is dropped (tokio-postgres rolls back). Borrowed from a
+/// [`Connection`] with [`Connection::begin_round`].
+pub struct RoundTransaction<'c> {
+    transaction: deadpool_postgres::Transaction<'c>,
 }
 
-/// A raffle with its stored draw inputs.
-///
-/// # Errors
-///
-/// Database errors.
-pub async fn find_audit(db: &impl Queryable, id: i64) -> Result<Option<(RaffleRecord, RaffleAudit)>, Error> {
-    // The record's columns come first, so `record` reads them unchanged.
-    let rows = db
-        .query_rows(
-            &format!("SELECT {RECORD_COLUMNS}, r.seed, r.candidates, r.items::text {RECORD_FROM} WHERE r.id = $1"),
-            &[&id],
-        )
-        .await?;
-    Ok(rows.first().map(|row| {
-        (
-            record(row),
-            RaffleAudit {
-                seed: row.get(15),
-                candidates_json: row.get(16),
-                items_json: row.get(17),
-            },
-        )
-    }))
+impl std::fmt::Debug for RoundTransaction<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RoundTransaction").finish_non_exhaustive()
+    }
 }
 
-/// One raffle by id.
-///
-/// # Errors
-///
-/// Database errors.
-pub async fn find(db: &impl Queryable, id: i64) -> Result<Option<RaffleRecord>, Error> {
-    let rows = db
-        .query_rows(
-            &format!("SELECT {RECORD_COLUMNS} {RECORD_FROM} WHERE r.id = $1"),
-            &[&id],
-        )
-        .await?;
-    Ok(rows.first().map(record))
+impl Connection {
+    /// Begins a raffle round.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub async fn begin_round(&mut self) -> Result<RoundTransaction<'_>, Error> {
+        Ok(RoundTransaction {
+            transaction: self.client.transaction().await?,
+        })
+    }
 }
 
-/// The latest raffles, newest first, optionally for one channel.
-///
-/// # Errors
-///
-/// Database errors.
-pub async fn recent(db: &impl Queryable, channel_login: Option<&str>, limit: i64) -> Result<Vec<RaffleRecord>, Error> {
-    let rows = db
-        .query_rows(
-            &format!("SELECT {RECORD_COLUMNS} {RECORD_FROM} WHERE ($1::text IS NULL OR c.login = $1) ORDER BY r.created_at DESC, r.id DESC LIMIT $2"),
-            &[&channel_login, &limit],
-        )
-        .await?;
-    Ok(rows.iter().map(record).collect())
+impl RoundTransaction<'_> {
+    /// Takes the per-(channel, slot) lock for the rest of the round and
+    /// says whether the slot was drawn already. Concurrent rounds for one
+    /// slot queue on the lock, and the second then sees the first's row;
+    /// the unique key (channel_id, slot) remains the final guarantee.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub async fn slot_drawn(&self, channel_id: i64, slot: i64) -> Result<bool, Error> {
+        lock_slot(&self.transaction, channel_id, slot).await
+    }
+
+    /// The active items in file order with their remaining stock, locked
+    /// until the round ends, so that concurrent rounds cannot both award
+    /// the last unit of an item.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub async fn lock_items(&self) -> Result<Vec<DrawItem>, Error> {
+        items::lock_for_draw(&self.transaction).await
+    }
+
+    /// Eligible viewers of a channel now; see [`EligibilityRules`].
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub async fn eligible_viewers(
+        &self,
+        channel_id: i64,
+        broadcaster_user_id: Option<&str>,
+        rules: &EligibilityRules,
+    ) -> Result<Vec<EligibleViewer>, Error> {
+        select_candidates(&self.transaction, channel_id, broadcaster_user_id, rules).await
+    }
+
+    /// Takes one unit of an item's stock (nothing for unlimited items).
+    ///
+    /// # Errors
+    ///
+    /// Database errors; [`Error::OutOfStock`] would mean the item lock was
+    /// bypassed.
+    pub async fn take_one(&self, item_name: &str) -> Result<(), Error> {
+        items::take_one(&self.transaction, item_name).await
+    }
+
+    /// Login and display name of a viewer in a channel.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub async fn viewer_names(&self, channel_id: i64, user_id: &str) -> Result<Option<(String, String)>, Error> {
+        viewer_names(&self.transaction, channel_id, user_id).await
+    }
+
+    /// Writes the raffle row; returns its id and creation time, or `None`
+    /// when its slot was drawn by another round meanwhile.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub async fn insert_raffle(&self, raffle: &NewRaffle<'_>) -> Result<Option<(i64, DateTime<Utc>)>, Error> {
+        insert(&self.transaction, raffle).await
+    }
+
+    /// Queues the raffle's announcement (at most once per raffle).
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub async fn enqueue(&self, raffle_id: i64, announcement: &Announcement) -> Result<i64, Error> {
+        outbox::enqueue(&self.transaction, Some(raffle_id), announcement).await
+    }
+
+    /// Commits the round.
+    ///
+    /// # Errors
+    ///
+    /// Database errors; nothing of the round is kept then.
+    pub async fn commit(self) -> Result<(), Error> {
+        Ok(self.transaction.commit().await?)
+    }
 }

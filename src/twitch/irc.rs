@@ -65,8 +65,9 @@ use twitch_irc::{ClientConfig, TwitchIRCClient};
 use crate::channel::ChannelLogin;
 use crate::channel::ChannelSet;
 use crate::config::IrcServer;
+use crate::presence::batch::PresenceEvent;
 use crate::presence::batch::{BanLength, BanUpdate, PresenceUpdate};
-use crate::presence::tracker::{PresenceEvent, PresenceHandle};
+use crate::presence::tracker::PresenceHandle;
 use crate::raffle::command::{ChatCommand, RaffleCommand};
 
 /// Longest IRC line kept; longer lines are discarded. Twitch lines are at

@@ -7,8 +7,7 @@ use warp::reply::Response;
 
 use super::routes::{WebState, json_error};
 use crate::channel::ChannelLogin;
-use crate::raffle::{RaffleError, RoundResult, Trigger, raffle_json};
-use crate::store::{channels, raffles};
+use crate::raffle::{RaffleError, RaffleList, RoundResult, Trigger};
 
 /// Default and largest `limit` of `/api/raffles`.
 pub const DEFAULT_RAFFLE_LIMIT: i64 = 20;
@@ -66,21 +65,19 @@ pub async fn list_raffles(state: WebState, query: HashMap<String, String>) -> Re
             }
         },
     };
-    let client = match state.store.pool().get().await {
-        Ok(client) => client,
-        Err(e) => return internal(&e),
-    };
     if let Some(login) = &channel {
-        match channels::find_by_login(&client, login).await {
+        match state.store.find_channel(login).await {
             Ok(Some(_)) => {}
             Ok(None) => return json_error(StatusCode::NOT_FOUND, &format!("unknown channel {login}")),
             Err(e) => return internal(&e),
         }
     }
-    match raffles::recent(&client, channel.as_ref().map(ChannelLogin::as_str), limit).await {
+    match state.store.recent_raffles(channel.as_ref(), limit).await {
         Ok(records) => {
-            let list: Vec<_> = records.iter().map(raffle_json).collect();
-            warp::reply::json(&serde_json::json!({ "raffles": list })).into_response_ok()
+            let list = RaffleList {
+                raffles: records.iter().map(|record| record.to_json()).collect(),
+            };
+            warp::reply::json(&list).into_response_ok()
         }
         Err(e) => internal(&e),
     }
@@ -93,7 +90,7 @@ pub async fn draw(state: WebState, raw_login: String) -> Response {
         Err(error) => return error.into_response(),
     };
     match state.engine.run_round(&login, Trigger::Manual, None).await {
-        Ok(RoundResult::Recorded(record)) => warp::reply::json(&raffle_json(&record)).into_response_ok(),
+        Ok(RoundResult::Recorded(record)) => warp::reply::json(&record.to_json()).into_response_ok(),
         Ok(other) => {
             tracing::error!(result = ?other, "a manual draw was not recorded");
             json_error(StatusCode::CONFLICT, "the draw was not recorded")
@@ -109,11 +106,7 @@ pub async fn set_paused(state: WebState, raw_login: String, paused: bool) -> Res
         Ok(login) => login,
         Err(error) => return error.into_response(),
     };
-    let client = match state.store.pool().get().await {
-        Ok(client) => client,
-        Err(e) => return internal(&e),
-    };
-    match channels::set_paused(&client, &login, paused).await {
+    match state.store.set_paused(&login, paused).await {
         Ok(Some(record)) => {
             tracing::info!(channel = %login, paused, "raffles paused/resumed by admin");
             warp::reply::json(&serde_json::json!({"channel": record.login, "paused": record.paused})).into_response_ok()

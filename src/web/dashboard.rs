@@ -21,7 +21,8 @@ use warp::reply::Response;
 use super::oauth::escape_html;
 use super::routes::WebState;
 use super::status::{self, ChannelStatus, StatusReport};
-use crate::store::raffles::{self, RaffleRecord};
+use crate::announce::DeliveryStatus;
+use crate::raffle::{Delivery, Outcome, RaffleRecord};
 
 /// The dashboard script.
 pub const SCRIPT: &str = include_str!("static/dashboard.js");
@@ -37,8 +38,7 @@ pub const WINNERS_PER_CHANNEL: usize = 5;
 pub async fn page(state: WebState) -> Response {
     let gathered = async {
         let report = status::collect(&state).await?;
-        let client = state.store.pool().get().await?;
-        let recent = raffles::recent(&client, None, RECENT_RAFFLES).await?;
+        let recent = state.store.recent_raffles(None, RECENT_RAFFLES).await?;
         Ok::<_, crate::store::Error>((report, recent))
     }
     .await;
@@ -136,7 +136,7 @@ fn render_channel(out: &mut String, channel: &ChannelStatus, recent: &[RaffleRec
             let _ = write!(
                 out,
                 "{} · {} candidate{}",
-                e(outcome_text(&last.outcome)),
+                e(outcome_text(last.outcome)),
                 last.candidate_count,
                 if last.candidate_count == 1 { "" } else { "s" }
             );
@@ -146,7 +146,7 @@ fn render_channel(out: &mut String, channel: &ChannelStatus, recent: &[RaffleRec
     out.push_str("</dd></div></dl>\n<h3>Latest winners</h3>\n");
     let winners: Vec<&&RaffleRecord> = mine
         .iter()
-        .filter(|r| r.outcome == "won")
+        .filter(|r| r.outcome == Outcome::Won)
         .take(WINNERS_PER_CHANNEL)
         .collect();
     if winners.is_empty() {
@@ -161,30 +161,38 @@ fn render_channel(out: &mut String, channel: &ChannelStatus, recent: &[RaffleRec
     out.push_str("</article>\n");
 }
 
-fn outcome_text(outcome: &str) -> &str {
+fn outcome_text(outcome: Outcome) -> &'static str {
     match outcome {
-        "won" => "Won",
-        "no_prize" => "No prize",
-        "no_candidates" => "No candidates",
-        "skipped_offline" => "Skipped (offline)",
-        other => other,
+        Outcome::Won => "Won",
+        Outcome::NoPrize => "No prize",
+        Outcome::NoCandidates => "No candidates",
+        Outcome::SkippedOffline => "Skipped (offline)",
     }
 }
 
 fn render_winner(out: &mut String, raffle: &RaffleRecord) {
     let e = |s: &str| escape_html(s);
-    let name = raffle
-        .winner_display_name
-        .as_deref()
-        .or(raffle.winner_login.as_deref())
-        .unwrap_or("?");
-    let (class, text) = match (raffle.delivery_status.as_deref(), raffle.delivery_error.as_deref()) {
-        (Some("sent"), _) => ("sent", "Announced".to_owned()),
-        (Some("failed"), reason) => ("failed", format!("Failed: {}", reason.unwrap_or("unknown reason"))),
-        (Some("pending"), Some(error)) => ("pending", format!("Pending (retrying: {error})")),
-        (Some("pending"), None) => ("pending", "Pending".to_owned()),
-        (Some(other), _) => ("pending", other.to_owned()),
-        (None, _) => ("none", "Not announced".to_owned()),
+    let name = raffle.winner.as_ref().map_or("?", |w| w.display_name.as_str());
+    // The CSS class is the status word, as `dashboard.js` sets it from the API.
+    let class = raffle.delivery.as_ref().map_or("none", |d| d.status.as_str());
+    let text = match &raffle.delivery {
+        Some(Delivery {
+            status: DeliveryStatus::Sent,
+            ..
+        }) => "Announced".to_owned(),
+        Some(Delivery {
+            status: DeliveryStatus::Failed,
+            error,
+        }) => format!("Failed: {}", error.as_deref().unwrap_or("unknown reason")),
+        Some(Delivery {
+            status: DeliveryStatus::Pending,
+            error: Some(error),
+        }) => format!("Pending (retrying: {error})"),
+        Some(Delivery {
+            status: DeliveryStatus::Pending,
+            error: None,
+        }) => "Pending".to_owned(),
+        None => "Not announced".to_owned(),
     };
     let created = raffle.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let _ = write!(
@@ -291,25 +299,29 @@ mod tests {
         }
     }
 
-    fn won(channel: &str, winner: &str, status: &str, error: Option<&str>) -> RaffleRecord {
+    fn won(channel: &str, winner: &str, status: DeliveryStatus, error: Option<&str>) -> RaffleRecord {
         RaffleRecord {
             id: 1,
             channel_login: channel.into(),
             channel_display_name: channel.into(),
             slot: None,
-            trigger: "manual".into(),
-            outcome: "won".into(),
+            trigger: crate::raffle::Trigger::Manual,
+            outcome: Outcome::Won,
             item_name: Some("Steam <key>".into()),
-            winner_user_id: Some("1".into()),
-            winner_login: Some("viewer".into()),
-            winner_display_name: Some(winner.into()),
+            winner: Some(crate::raffle::Winner {
+                user_id: "1".into(),
+                login: "viewer".into(),
+                display_name: winner.into(),
+            }),
             candidates_digest: "ab".into(),
             candidate_count: 3,
             created_at: DateTime::parse_from_rfc3339("2026-11-24T20:00:00Z")
                 .expect("time")
                 .with_timezone(&Utc),
-            delivery_status: Some(status.into()),
-            delivery_error: error.map(Into::into),
+            delivery: Some(Delivery {
+                status,
+                error: error.map(Into::into),
+            }),
         }
     }
 
@@ -321,7 +333,7 @@ mod tests {
         let recent = [won(
             "streamer",
             "<img src=x onerror=alert(1)>",
-            "failed",
+            DeliveryStatus::Failed,
             Some("404 <Unknown Webhook>"),
         )];
         let html = render(&report, &recent, true, None);

@@ -28,7 +28,7 @@ use warp::{Reply as _, reply::Response};
 use super::routes::{WebState, json_error};
 use crate::channel::ChannelLogin;
 use crate::secret::SecretString;
-use crate::store::{self, channels, oauth};
+use crate::store::{self, NewTokens, StateLookup, StoredTokens};
 use crate::twitch::auth::token_cipher::{TokenCipher, TokenKind};
 use crate::twitch::auth::{AuthError, TwitchAuth};
 use crate::twitch::helix::HelixClient;
@@ -154,11 +154,10 @@ pub async fn start(state: WebState) -> Response {
     rand::rng().fill(&mut bytes);
     let oauth_state = SecretString::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
     let expires_at = crate::twitch::auth::manager::after(Utc::now(), STATE_LIFETIME);
-    let stored = async {
-        let client = state.store.pool().get().await.map_err(store::Error::from)?;
-        oauth::insert_state(&client, &state_hash(oauth_state.expose()), expires_at).await
-    }
-    .await;
+    let stored = state
+        .store
+        .insert_oauth_state(&state_hash(oauth_state.expose()), expires_at)
+        .await;
     if let Err(e) = stored {
         tracing::error!(error = %e, cause = ?e, "could not store the OAuth state");
         return html_page(
@@ -185,18 +184,6 @@ enum CallbackError {
     Store(#[from] store::Error),
     #[error(transparent)]
     Cipher(#[from] crate::twitch::auth::token_cipher::CipherError),
-}
-
-impl From<deadpool_postgres::PoolError> for CallbackError {
-    fn from(e: deadpool_postgres::PoolError) -> Self {
-        Self::Store(e.into())
-    }
-}
-
-impl From<tokio_postgres::Error> for CallbackError {
-    fn from(e: tokio_postgres::Error) -> Self {
-        Self::Store(e.into())
-    }
 }
 
 fn error_page(error: &CallbackError) -> Response {
@@ -288,8 +275,7 @@ async fn complete(
     if let Some(error) = non_empty(query, "error") {
         // Consume the state anyway: it must not be usable after this.
         if let Some(query_state) = query_state {
-            let client = state.store.pool().get().await?;
-            oauth::take_state(&client, &state_hash(query_state)).await?;
+            state.store.take_oauth_state(&state_hash(query_state)).await?;
         }
         let description = non_empty(query, "error_description").unwrap_or(error);
         return Err(AuthError::ConsentDenied {
@@ -303,13 +289,10 @@ async fn complete(
     if cookie_state.is_none_or(|c| state_hash(c) != state_hash(query_state)) {
         return Err(AuthError::StateMismatch.into());
     }
-    {
-        let client = state.store.pool().get().await?;
-        match oauth::take_state(&client, &state_hash(query_state)).await? {
-            oauth::StateLookup::Valid => {}
-            oauth::StateLookup::Expired => return Err(AuthError::ExpiredState.into()),
-            oauth::StateLookup::Unknown => return Err(AuthError::UnknownState.into()),
-        }
+    match state.store.take_oauth_state(&state_hash(query_state)).await? {
+        StateLookup::Valid => {}
+        StateLookup::Expired => return Err(AuthError::ExpiredState.into()),
+        StateLookup::Unknown => return Err(AuthError::UnknownState.into()),
     }
     let code = non_empty(query, "code").ok_or(AuthError::MissingCode)?;
     let tokens = twitch.auth.exchange_code(code).await?;
@@ -348,26 +331,28 @@ async fn complete(
             None
         }
     };
-    let mut client = state.store.pool().get().await?;
-    let transaction = client.transaction().await?;
-    let channel = channels::record_identity(&transaction, &login, &user_id, display_name.as_deref()).await?;
+    let mut connection = state.store.connection().await?;
+    let transaction = connection.begin_tokens().await?;
+    let channel = transaction
+        .record_identity(&login, &user_id, display_name.as_deref())
+        .await?;
     let access = twitch
         .cipher
         .encrypt(channel.id, TokenKind::Access, &tokens.access_token)?;
     let refresh = twitch.cipher.encrypt(channel.id, TokenKind::Refresh, &refresh_token)?;
-    oauth::upsert_tokens(
-        &transaction,
-        channel.id,
-        oauth::NewTokens {
-            access_token: &access,
-            refresh_token: &refresh,
-            scopes: &scopes,
-            expires_at: crate::twitch::auth::manager::after(now, lifetime),
-            validated_at: Some(now),
-        },
-    )
-    .await?;
-    channels::set_needs_reauth(&transaction, &login, false).await?;
+    transaction
+        .store(
+            channel.id,
+            NewTokens {
+                access_token: &access,
+                refresh_token: &refresh,
+                scopes: &scopes,
+                expires_at: crate::twitch::auth::manager::after(now, lifetime),
+                validated_at: Some(now),
+            },
+        )
+        .await?;
+    transaction.clear_needs_reauth(&login).await?;
     transaction.commit().await?;
     state.channels.add(login.clone());
     Ok(login)
@@ -404,11 +389,7 @@ pub async fn disconnect(state: WebState, login: String) -> Response {
 /// Revokes and deletes a channel's tokens. `Ok(None)`: nothing to forget;
 /// `Ok(Some(revoked))`: forgotten, and whether Twitch confirmed the revocation.
 async fn forget(state: &WebState, login: &ChannelLogin) -> Result<Option<bool>, store::Error> {
-    let client = state.store.pool().get().await?;
-    let Some(channel) = channels::find_by_login(&client, login).await? else {
-        return Ok(None);
-    };
-    let Some(tokens) = oauth::find_tokens(&client, channel.id).await? else {
+    let Some(tokens) = state.store.tokens_of(login).await? else {
         return Ok(None);
     };
     let revoked = match state.twitch.as_ref() {
@@ -418,14 +399,13 @@ async fn forget(state: &WebState, login: &ChannelLogin) -> Result<Option<bool>, 
             false
         }
     };
-    oauth::delete_tokens(&client, channel.id).await?;
-    channels::set_needs_reauth(&client, login, false).await?;
+    state.store.forget_tokens(tokens.channel_id).await?;
     Ok(Some(revoked))
 }
 
 /// Revokes both tokens; failures are logged and never stop the forgetting:
 /// a streamer who disconnects must not stay connected because Twitch was down.
-async fn revoke_all(twitch: &TwitchConnect, tokens: &oauth::StoredTokens) -> bool {
+async fn revoke_all(twitch: &TwitchConnect, tokens: &StoredTokens) -> bool {
     let mut all = true;
     for (kind, stored) in [
         (TokenKind::Access, &tokens.access_token),

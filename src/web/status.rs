@@ -24,7 +24,7 @@ use warp::reply::Response;
 
 use super::routes::{WebState, json_error};
 use crate::raffle::scheduler::upcoming_slot;
-use crate::store::{self, status};
+use crate::store;
 
 /// One channel in `/api/status`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -60,9 +60,7 @@ pub struct StatusReport {
 ///
 /// Database errors.
 pub async fn collect(state: &WebState) -> Result<StatusReport, store::Error> {
-    let client = state.store.pool().get().await?;
-    let overview = status::channel_overview(&client, state.engine.rules().active_window).await?;
-    drop(client);
+    let overview = state.store.channel_overview(state.engine.rules().active_window).await?;
     let served = state.channels.current();
     let next_slot = rfc3339(upcoming_slot(state.raffle_interval).1);
 

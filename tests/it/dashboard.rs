@@ -79,7 +79,10 @@ impl Dashboard {
         let RoundResult::Recorded(record) = drawn else {
             panic!("draw not recorded: {drawn:?}")
         };
-        assert_eq!(record.winner_display_name.as_deref(), Some(HOSTILE_NAME));
+        assert_eq!(
+            record.winner.as_ref().map(|w| w.display_name.as_str()),
+            Some(HOSTILE_NAME)
+        );
         let shutdown = CancellationToken::new();
         let running = tokio::spawn(app.run_until_stopped(shutdown.clone()));
         let dashboard = Self {

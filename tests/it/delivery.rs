@@ -7,15 +7,16 @@ use std::time::Duration;
 
 use kinoyubot::announce::delivery::{DeliveryConfig, DeliveryNotifier, DeliveryWorker, Destination};
 use kinoyubot::announce::discord::{DeliveryError, WebhookClient};
-use kinoyubot::announce::render::{Announcement, EMBED_TITLE_MAX_CHARS, FIELD_VALUE_MAX_CHARS};
+use kinoyubot::announce::{Announcement, DeliveryStatus};
+use kinoyubot::raffle::Delivery;
 use kinoyubot::secret::Secret;
 use kinoyubot::store::Store;
-use kinoyubot::store::outbox::{self, DeliveryStatus};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
+use crate::fake_discord::discord_limits::{EMBED_TITLE_MAX_CHARS, FIELD_VALUE_MAX_CHARS};
 use crate::fake_discord::{FakeDiscord, Reply, TOKEN};
 use crate::helpers::{TestDatabase, free_port, kinoyubot, repo_path, temp_data_dir};
 
@@ -88,30 +89,41 @@ async fn insert_raffle(client: &tokio_postgres::Client, channel: &str) -> i64 {
 }
 
 fn won(raffle_id: i64, winner: &str, item: &str, channel_display: &str) -> Announcement {
-    Announcement::RaffleResult {
+    Announcement::Win {
         raffle_id,
         channel_login: "somestreamer".into(),
         channel_display_name: channel_display.into(),
-        outcome: "won".into(),
-        item_name: Some(item.into()),
-        winner_display_name: Some(winner.into()),
-        winner_login: Some("viewer".into()),
+        item_name: item.into(),
+        winner_display_name: winner.into(),
+        winner_login: "viewer".into(),
         candidate_count: 37,
         digest_hex: "9f2c1a3b4d5e6f708192a3b4c5d6e7f8".into(),
-        created_at: "2026-11-24T20:00:00Z".into(),
+        created_at: "2026-11-24T20:00:00Z".parse().unwrap(),
     }
+}
+
+/// Queues an announcement as the raffle engine and the token manager do
+/// (one outbox row; its payload is the announcement's JSON); returns its id.
+async fn enqueue(client: &tokio_postgres::Client, raffle_id: Option<i64>, announcement: &Announcement) -> i64 {
+    client
+        .query_one(
+            "INSERT INTO outbox (raffle_id, payload) VALUES ($1, $2) RETURNING id",
+            &[&raffle_id, &serde_json::to_value(announcement).unwrap()],
+        )
+        .await
+        .unwrap()
+        .get(0)
 }
 
 /// Queues a plain "Viewer won Steam key" announcement for a new raffle.
 async fn queue_raffle(client: &tokio_postgres::Client) -> (i64, i64) {
     let raffle_id = insert_raffle(client, "somestreamer").await;
-    let outbox_id = outbox::enqueue(
+    let outbox_id = enqueue(
         client,
         Some(raffle_id),
         &won(raffle_id, "Viewer", "Steam key", "SomeStreamer"),
     )
-    .await
-    .unwrap();
+    .await;
     (raffle_id, outbox_id)
 }
 
@@ -169,14 +181,13 @@ async fn hostile_text_reaches_discord_escaped_and_within_limits() {
     );
     let item = format!("@everyone||spoiler|| # heading\n> quote {}", "I".repeat(5000));
     let raffle_id = insert_raffle(&client, "somestreamer").await;
-    let outbox_id = outbox::enqueue(
+    let outbox_id = enqueue(
         &client,
         Some(raffle_id),
         &won(raffle_id, &winner, &item, "<@123> *Chan*"),
     )
-    .await
-    .unwrap();
-    let notice_id = outbox::enqueue(
+    .await;
+    let notice_id = enqueue(
         &client,
         None,
         &Announcement::Notice {
@@ -184,8 +195,7 @@ async fn hostile_text_reaches_discord_escaped_and_within_limits() {
             message: format!("<@&123> needs re-authorisation {}", "N".repeat(5000)),
         },
     )
-    .await
-    .unwrap();
+    .await;
 
     let worker = RunningWorker::webhook(store, &fake.webhook_url(), fast_config());
     let received = fake.wait_for(2, DEADLINE).await;
@@ -382,19 +392,34 @@ async fn unknown_webhook_marks_the_row_failed_with_the_reason() {
         .count();
     assert_eq!(failed_posts, 1, "a rejected row is not retried");
 
-    // What the dashboard reads.
-    let pooled = store.pool().get().await.unwrap();
-    let states = outbox::latest_for_raffles(&pooled, &[failed_raffle, sent_raffle, -1])
+    // What the dashboard and `/api/raffles` read: each raffle's delivery.
+    let delivery = |id| {
+        let store = store.clone();
+        async move { store.raffle(id).await.unwrap().expect("raffle").delivery }
+    };
+    assert_eq!(
+        delivery(failed_raffle).await,
+        Some(Delivery {
+            status: DeliveryStatus::Failed,
+            error: Some(error.clone()),
+        })
+    );
+    assert_eq!(
+        delivery(sent_raffle).await,
+        Some(Delivery {
+            status: DeliveryStatus::Sent,
+            error: None,
+        })
+    );
+    let failed_raffles: Vec<i64> = store
+        .recent_raffles(None, 10)
         .await
-        .unwrap();
-    assert_eq!(states.len(), 2);
-    assert_eq!(states[&failed_raffle].status, DeliveryStatus::Failed);
-    assert_eq!(states[&failed_raffle].error.as_deref(), Some(error.as_str()));
-    assert_eq!(states[&sent_raffle].status, DeliveryStatus::Sent);
-    assert_eq!(states[&sent_raffle].error, None);
-    let listed = outbox::list_failed(&pooled, 10).await.unwrap();
-    assert_eq!(listed.len(), 1);
-    assert_eq!(listed[0].raffle_id, Some(failed_raffle));
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.delivery.as_ref().map(|d| d.status) == Some(DeliveryStatus::Failed))
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(failed_raffles, [failed_raffle]);
 }
 
 #[tokio::test]
@@ -432,14 +457,15 @@ async fn a_claim_left_by_a_dead_worker_is_skipped_until_its_lease_expires() {
 
     // A "process" claims the row and dies before posting or recording.
     let lease = Duration::from_millis(800);
-    let doomed = database.client().await;
-    let claimed = outbox::claim_due(&doomed, lease).await.unwrap().expect("row is due");
+    let doomed = database.store();
+    let claimed = doomed.claim_due_announcement(lease).await.unwrap().expect("row is due");
     assert_eq!(claimed.raffle_id, Some(raffle_id));
+    doomed.close();
     drop(doomed);
     let claimed_at = tokio::time::Instant::now();
     // While the lease runs, nobody else takes it, even with its connection gone.
-    let other = database.client().await;
-    assert_eq!(outbox::claim_due(&other, lease).await.unwrap(), None);
+    let other = database.store();
+    assert!(other.claim_due_announcement(lease).await.unwrap().is_none());
 
     let worker = RunningWorker::webhook(store, &fake.webhook_url(), fast_config());
     wait_for_status(&client, outbox_id, "sent").await;
@@ -583,13 +609,12 @@ async fn without_a_webhook_each_announcement_is_printed_as_one_line() {
     let (database, store) = TestDatabase::migrated().await;
     let client = database.client().await;
     let raffle_id = insert_raffle(&client, "somestreamer").await;
-    let outbox_id = outbox::enqueue(
+    let outbox_id = enqueue(
         &client,
         Some(raffle_id),
         &won(raffle_id, "Two\nLines", "Steam key", "SomeStreamer"),
     )
-    .await
-    .unwrap();
+    .await;
 
     let buffer = SharedBuffer::default();
     let worker = RunningWorker::start(

@@ -12,14 +12,18 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kinoyubot::announce::render::check_limits;
 use serde_json::{Value, json};
+
+use self::discord_limits::check_limits;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 use warp::Filter as _;
 use warp::http::Response;
+
+#[path = "discord_limits.rs"]
+pub mod discord_limits;
 
 /// The token part of the stand-in's webhook URL; must never leak.
 pub const TOKEN: &str = "s3cr3t-webhook-t0ken";
@@ -264,4 +268,125 @@ fn raffle_id(body: &Value) -> Option<i64> {
         .trim_start_matches('#')
         .parse()
         .ok()
+}
+
+/// The limit checker itself: each limit of the documentation is enforced.
+mod limit_checker {
+    use serde_json::{Value, json};
+
+    use super::discord_limits::*;
+
+    #[test]
+    fn check_limits_rejects_an_over_long_title() {
+        let body = json!({
+            "allowed_mentions": { "parse": [] },
+            "embeds": [{ "title": "t".repeat(257) }]
+        });
+        assert_eq!(
+            check_limits(&body),
+            Err(LimitViolation::TooLong {
+                field: "embeds[0].title".into(),
+                len: 257,
+                max: EMBED_TITLE_MAX_CHARS
+            })
+        );
+    }
+
+    #[test]
+    fn check_limits_rejects_missing_or_non_empty_allowed_mentions() {
+        let missing = json!({ "content": "hi" });
+        assert!(matches!(
+            check_limits(&missing),
+            Err(LimitViolation::MentionsNotDisabled { .. })
+        ));
+        let no_parse = json!({ "content": "hi", "allowed_mentions": {} });
+        assert!(matches!(
+            check_limits(&no_parse),
+            Err(LimitViolation::MentionsNotDisabled { .. })
+        ));
+        let everyone = json!({ "content": "hi", "allowed_mentions": { "parse": ["everyone"] } });
+        assert!(matches!(
+            check_limits(&everyone),
+            Err(LimitViolation::MentionsNotDisabled { .. })
+        ));
+    }
+
+    #[test]
+    fn check_limits_rejects_each_other_limit() {
+        let base = |extra: Value| {
+            let mut b = json!({ "allowed_mentions": { "parse": [] }, "content": "x" });
+            if let (Some(b), Some(extra)) = (b.as_object_mut(), extra.as_object()) {
+                b.extend(extra.clone());
+            }
+            b
+        };
+        let field = |n: usize, v: usize| json!({ "name": "n".repeat(n), "value": "v".repeat(v) });
+        let cases = [
+            (json!({ "content": "c".repeat(2001) }), "content"),
+            (json!({ "username": "u".repeat(81) }), "username"),
+            (json!({ "embeds": vec![json!({"title": "t"}); 11] }), "embeds"),
+            (
+                json!({ "embeds": [{ "description": "d".repeat(4097) }] }),
+                "embeds[0].description",
+            ),
+            (
+                json!({ "embeds": [{ "fields": vec![field(1, 1); 26] }] }),
+                "embeds[0].fields",
+            ),
+            (
+                json!({ "embeds": [{ "fields": [field(257, 1)] }] }),
+                "embeds[0].fields[0].name",
+            ),
+            (
+                json!({ "embeds": [{ "fields": [field(1, 1025)] }] }),
+                "embeds[0].fields[0].value",
+            ),
+            (
+                json!({ "embeds": [{ "fields": [field(1, 0)] }] }),
+                "embeds[0].fields[0].value",
+            ),
+            (
+                json!({ "embeds": [{ "footer": { "text": "f".repeat(2049) } }] }),
+                "embeds[0].footer.text",
+            ),
+            (
+                json!({ "embeds": [{ "author": { "name": "a".repeat(257) } }] }),
+                "embeds[0].author.name",
+            ),
+            (json!({ "embeds": [{ "title": 5 }] }), "embeds[0].title"),
+        ];
+        for (extra, path) in cases {
+            let err = check_limits(&base(extra));
+            let named = match &err {
+                Err(
+                    LimitViolation::TooLong { field, .. }
+                    | LimitViolation::TooMany { field, .. }
+                    | LimitViolation::WrongType { field, .. }
+                    | LimitViolation::Empty { field },
+                ) => field.clone(),
+                other => format!("{other:?}"),
+            };
+            assert_eq!(named, path);
+        }
+        let over_total = base(json!({ "embeds": [
+            { "description": "d".repeat(4000) },
+            { "description": "d".repeat(2001) }
+        ] }));
+        assert_eq!(
+            check_limits(&over_total),
+            Err(LimitViolation::TotalTooLong { total: 6001, max: 6000 })
+        );
+        let empty = json!({ "allowed_mentions": { "parse": [] } });
+        assert_eq!(check_limits(&empty), Err(LimitViolation::NothingToSend));
+    }
+
+    #[test]
+    fn limit_violation_message_names_field_and_length() {
+        let v = LimitViolation::TooLong {
+            field: "embeds[0].title".into(),
+            len: 300,
+            max: 256,
+        };
+        assert_eq!(v.to_string(), "embeds[0].title is 300 characters long, limit is 256");
+    }
 }

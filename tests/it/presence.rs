@@ -6,11 +6,11 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use kinoyubot::channel::ChannelLogin;
 use kinoyubot::channel::ChannelSet;
+use kinoyubot::presence::batch::PresenceEvent;
 use kinoyubot::presence::batch::PresenceUpdate;
-use kinoyubot::presence::tracker::{PresenceEvent, PresenceTracker};
+use kinoyubot::presence::tracker::PresenceTracker;
 use kinoyubot::raffle::command::{ChatCommand, RaffleCommand};
-use kinoyubot::store::presence::StoredPresence;
-use kinoyubot::store::{Store, channels, presence};
+use kinoyubot::store::Store;
 use kinoyubot::twitch::irc::ChatListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -91,20 +91,67 @@ impl Chat {
         what: &str,
         condition: impl Fn(&[StoredPresence]) -> bool,
     ) -> Vec<StoredPresence> {
-        wait_rows(&self.store, channel, what, condition).await
+        wait_rows(&self.database.url, channel, what, condition).await
     }
 }
 
-async fn rows(store: &Store, channel: &str) -> Vec<StoredPresence> {
-    let client = store.pool().get().await.unwrap();
-    match channels::find_by_login(&client, &login(channel)).await.unwrap() {
-        Some(record) => presence::list_for_channel(&client, record.id).await.unwrap(),
-        None => Vec::new(),
-    }
+/// A presence row as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct StoredPresence {
+    user_id: String,
+    login: String,
+    display_name: String,
+    is_subscriber: bool,
+    is_vip: bool,
+    is_moderator: bool,
+    is_broadcaster: bool,
+    first_seen: DateTime<Utc>,
+    last_seen: DateTime<Utc>,
+    message_count: i64,
+    /// `None`: not banned; `Some(None)`: banned (`infinity`); `Some(Some(t))`:
+    /// timed out until `t` (possibly in the past).
+    banned_until: Option<Option<DateTime<Utc>>>,
+}
+
+/// Every presence row of a channel, by user id, read with a fresh
+/// connection (some tests kill connections on purpose).
+async fn try_rows(url: &str, channel: &str) -> Result<Vec<StoredPresence>, tokio_postgres::Error> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    let rows = client
+        .query(
+            "SELECT p.user_id, p.login, p.display_name, p.is_subscriber, p.is_vip, p.is_moderator,
+                    p.is_broadcaster, p.first_seen, p.last_seen, p.message_count,
+                    p.banned_until IS NOT NULL, NULLIF(p.banned_until, 'infinity'::timestamptz)
+             FROM presence p JOIN channels c ON c.id = p.channel_id
+             WHERE c.login = $1 ORDER BY p.user_id",
+            &[&channel],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| StoredPresence {
+            user_id: row.get(0),
+            login: row.get(1),
+            display_name: row.get(2),
+            is_subscriber: row.get(3),
+            is_vip: row.get(4),
+            is_moderator: row.get(5),
+            is_broadcaster: row.get(6),
+            first_seen: row.get(7),
+            last_seen: row.get(8),
+            message_count: row.get(9),
+            banned_until: row.get::<_, bool>(10).then(|| row.get(11)),
+        })
+        .collect())
+}
+
+async fn rows(url: &str, channel: &str) -> Vec<StoredPresence> {
+    try_rows(url, channel).await.unwrap()
 }
 
 async fn wait_rows(
-    store: &Store,
+    url: &str,
     channel: &str,
     what: &str,
     condition: impl Fn(&[StoredPresence]) -> bool,
@@ -112,14 +159,7 @@ async fn wait_rows(
     let end = Instant::now() + DEADLINE;
     loop {
         // Errors count as "not yet": some tests kill connections on purpose.
-        let current = match store.pool().get().await {
-            Ok(client) => match channels::find_by_login(&client, &login(channel)).await {
-                Ok(Some(record)) => presence::list_for_channel(&client, record.id).await.ok(),
-                Ok(None) => Some(Vec::new()),
-                Err(_) => None,
-            },
-            Err(_) => None,
-        };
+        let current = try_rows(url, channel).await.ok();
         if let Some(rows) = current
             && condition(&rows)
         {
@@ -298,13 +338,8 @@ async fn replayed_chat_gives_exactly_the_expected_rows() {
         assert_eq!(row.banned_until, None);
     }
     // ROOMSTATE taught us the broadcaster's id.
-    let client = chat.store.pool().get().await.unwrap();
-    let channel = channels::find_by_login(&client, &login("kinoyu"))
-        .await
-        .unwrap()
-        .unwrap();
+    let channel = chat.store.find_channel(&login("kinoyu")).await.unwrap().unwrap();
     assert_eq!(channel.twitch_user_id.as_deref(), Some(ROOM));
-    drop(client);
     chat.stop().await;
 }
 
@@ -578,7 +613,7 @@ async fn server_ping_is_answered_and_login_is_anonymous() {
 
 #[tokio::test]
 async fn tracker_flushes_what_it_holds_on_shutdown() {
-    let (_database, store) = TestDatabase::migrated().await;
+    let (database, store) = TestDatabase::migrated().await;
     let (tracker, handle) = PresenceTracker::new(store.clone());
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(tracker.run(shutdown.clone()));
@@ -597,7 +632,7 @@ async fn tracker_flushes_what_it_holds_on_shutdown() {
     drop(handle);
     shutdown.cancel();
     task.await.unwrap();
-    let rows = rows(&store, "flushy").await;
+    let rows = rows(&database.url, "flushy").await;
     assert_eq!(rows.len(), 1);
     assert_eq!((rows[0].user_id.as_str(), rows[0].is_subscriber), ("7", true));
 }
@@ -666,7 +701,6 @@ async fn app_joins_configured_channels_and_records_presence() {
     })
     .unwrap();
     let app = App::build(settings).await.unwrap();
-    let store = app.store().clone();
     let port = app.port();
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(app.run_until_stopped(shutdown.clone()));
@@ -676,7 +710,7 @@ async fn app_joins_configured_channels_and_records_presence() {
     irc.send_to_channel("appchan", &format!(
         "@badge-info=;badges=broadcaster/1;color=;display-name=AppChan;emotes=;flags=;id=3;mod=0;room-id={room};subscriber=0;tmi-sent-ts=1;turbo=0;user-id={room};user-type= :appchan!appchan@appchan.tmi.twitch.tv PRIVMSG #appchan :!raffle now"
     ));
-    wait_rows(&store, "appchan", "both senders", |rows| rows.len() == 2).await;
+    wait_rows(&database.url, "appchan", "both senders", |rows| rows.len() == 2).await;
     // The broadcaster's `!raffle now` went through the raffle engine.
     let client = database.client().await;
     let deadline = tokio::time::Instant::now() + DEADLINE;

@@ -4,13 +4,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use kinoyubot::announce::DeliveryStatus;
 use kinoyubot::announce::delivery::{DeliveryConfig, DeliveryWorker, Destination};
 use kinoyubot::announce::discord::WebhookClient;
 use kinoyubot::channel::ChannelLogin;
 use kinoyubot::raffle::items::ItemsFile;
-use kinoyubot::raffle::{RaffleEngine, RaffleRules, RoundResult, Trigger};
+use kinoyubot::raffle::{Outcome, RaffleEngine, RaffleRules, RoundResult, Trigger};
 use kinoyubot::secret::Secret;
-use kinoyubot::store::{Store, items, raffles};
+use kinoyubot::store::Store;
 use kinoyubot::twitch::helix::HelixClient;
 use tokio_util::sync::CancellationToken;
 
@@ -50,11 +51,10 @@ async fn prepare(
         "[[items]]\nname = \"**Steam** key @everyone\"\nprobability = 1.0\n",
     )
     .expect("items");
-    let pooled = store.pool().get().await.expect("client");
-    items::sync(&pooled, &table).await.expect("items");
+    store.sync_items(&table).await.expect("items");
 }
 
-fn outcome(result: RoundResult) -> String {
+fn outcome(result: RoundResult) -> Outcome {
     match result {
         RoundResult::Recorded(record) => record.outcome,
         other => panic!("expected a recorded raffle, got {other:?}"),
@@ -75,21 +75,21 @@ async fn the_stream_going_live_and_offline_changes_timer_outcomes() {
         .run_round(&channel, Trigger::Timer, Some(1))
         .await
         .expect("round");
-    assert_eq!(outcome(live), "won");
+    assert_eq!(outcome(live), Outcome::Won);
 
     setup.fake.set_live("141981764", false);
     let offline = engine
         .run_round(&channel, Trigger::Timer, Some(2))
         .await
         .expect("round");
-    assert_eq!(outcome(offline), "skipped_offline");
+    assert_eq!(outcome(offline), Outcome::SkippedOffline);
 
     setup.fake.set_live("141981764", true);
     let again = engine
         .run_round(&channel, Trigger::Timer, Some(3))
         .await
         .expect("round");
-    assert_eq!(outcome(again), "won");
+    assert_eq!(outcome(again), Outcome::Won);
 }
 
 #[tokio::test]
@@ -141,9 +141,8 @@ async fn a_won_raffle_reaches_discord_once_with_nothing_that_pings() {
     // The dashboard's view of it: sent.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let pooled = store.pool().get().await.expect("client");
-        let record = raffles::find(&pooled, raffle_id).await.expect("query").expect("raffle");
-        if record.delivery_status.as_deref() == Some("sent") {
+        let record = store.raffle(raffle_id).await.expect("query").expect("raffle");
+        if record.delivery.map(|d| d.status) == Some(DeliveryStatus::Sent) {
             break;
         }
         assert!(

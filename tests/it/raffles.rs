@@ -5,13 +5,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use kinoyubot::announce::DeliveryStatus;
 use kinoyubot::channel::ChannelLogin;
 use kinoyubot::channel::ChannelSet;
 use kinoyubot::raffle::items::ItemsFile;
 use kinoyubot::raffle::scheduler::RaffleScheduler;
-use kinoyubot::raffle::{RaffleEngine, RaffleRules, RoundResult, Trigger, Verification, verify_record};
+use kinoyubot::raffle::{
+    Outcome, RaffleEngine, RaffleRecord, RaffleRules, RoundResult, Trigger, Verification, Winner, verify,
+};
 use kinoyubot::secret::SecretString;
-use kinoyubot::store::{Store, items, raffles};
+use kinoyubot::store::Store;
 use kinoyubot::twitch::live_status::{LiveStatus, UnknownLiveStatus};
 use kinoyubot::web::routes::{WebState, routes};
 use rand::{Rng as _, SeedableRng as _};
@@ -39,8 +42,7 @@ fn engine(store: &Store, rules: RaffleRules) -> RaffleEngine {
 
 async fn set_items(store: &Store, toml: &str) {
     let table = ItemsFile::parse("test-items.toml", toml).expect("valid items");
-    let client = store.pool().get().await.expect("client");
-    items::sync(&client, &table).await.expect("sync items");
+    store.sync_items(&table).await.expect("sync items");
 }
 
 const ALWAYS_KEY: &str = "[[items]]\nname = \"Key\"\nprobability = 1.0\n";
@@ -110,17 +112,17 @@ async fn add_viewer(client: &tokio_postgres::Client, channel_id: i64, v: &Viewer
         .expect("viewer");
 }
 
-async fn verification(store: &Store, record: &raffles::RaffleRecord) -> Verification {
-    let client = store.pool().get().await.expect("client");
-    let (stored, audit) = raffles::find_audit(&client, record.id)
+async fn verification(store: &Store, record: &RaffleRecord) -> Verification {
+    let (stored, audit) = store
+        .raffle_audit(record.id)
         .await
         .expect("query")
         .expect("raffle exists");
     assert_eq!(&stored, record);
-    verify_record(&stored, &audit)
+    verify(&stored, &audit)
 }
 
-fn recorded(result: RoundResult) -> raffles::RaffleRecord {
+fn recorded(result: RoundResult) -> RaffleRecord {
     match result {
         RoundResult::Recorded(record) => *record,
         other => panic!("expected a recorded raffle, got {other:?}"),
@@ -141,20 +143,25 @@ async fn a_won_round_is_recorded_with_snapshot_and_queued_once_and_verifies() {
             .await
             .expect("round"),
     );
-    assert_eq!(record.outcome, "won");
+    assert_eq!(record.outcome, Outcome::Won);
     assert_eq!(record.item_name.as_deref(), Some("Key"));
-    assert_eq!(record.winner_user_id.as_deref(), Some("100"));
-    assert_eq!(record.winner_login.as_deref(), Some("viewer_a"));
-    assert_eq!(record.winner_display_name.as_deref(), Some("VIEWER_A"));
+    assert_eq!(
+        record.winner,
+        Some(Winner {
+            user_id: "100".into(),
+            login: "viewer_a".into(),
+            display_name: "VIEWER_A".into(),
+        })
+    );
     assert_eq!(record.candidate_count, 1);
-    let (_, audit) = raffles::find_audit(&client, record.id)
-        .await
-        .expect("query")
-        .expect("raffle");
+    let (_, audit) = store.raffle_audit(record.id).await.expect("query").expect("raffle");
     assert_eq!(audit.seed.len(), 32);
     assert!(audit.seed.iter().any(|b| *b != 0), "a real seed");
-    assert_eq!(record.trigger, "manual");
-    assert_eq!(record.delivery_status.as_deref(), Some("pending"));
+    assert_eq!(record.trigger, Trigger::Manual);
+    assert_eq!(
+        record.delivery.as_ref().map(|d| d.status),
+        Some(DeliveryStatus::Pending)
+    );
     assert_eq!(verification(&store, &record).await, Verification::Verified);
 
     let stock: Option<i32> = client
@@ -183,9 +190,9 @@ async fn nobody_eligible_is_no_candidates_and_not_announced() {
             .await
             .expect("round"),
     );
-    assert_eq!(record.outcome, "no_candidates");
-    assert_eq!(record.winner_user_id, None);
-    assert_eq!(record.delivery_status, None, "only winners are announced");
+    assert_eq!(record.outcome, Outcome::NoCandidates);
+    assert_eq!(record.winner, None);
+    assert_eq!(record.delivery, None, "only winners are announced");
     assert_eq!(verification(&store, &record).await, Verification::Verified);
 }
 
@@ -223,7 +230,10 @@ async fn with_stock_one_two_concurrent_draws_award_exactly_once() {
         first.run_round(&channel_login, Trigger::Manual, None),
         second.run_round(&channel_login, Trigger::Manual, None)
     );
-    let mut outcomes = vec![recorded(a.expect("a")).outcome, recorded(b.expect("b")).outcome];
+    let mut outcomes = vec![
+        recorded(a.expect("a")).outcome.as_str(),
+        recorded(b.expect("b")).outcome.as_str(),
+    ];
     outcomes.sort();
     assert_eq!(outcomes, ["no_prize", "won"]);
     let stock: Option<i32> = client
@@ -357,7 +367,7 @@ async fn paused_channels_skip_timer_rounds_but_not_manual_draws() {
         .run_round(&login("paused"), Trigger::Manual, None)
         .await
         .expect("round");
-    assert_eq!(recorded(manual).trigger, "manual");
+    assert_eq!(recorded(manual).trigger, Trigger::Manual);
 }
 
 #[derive(Debug)]
@@ -382,8 +392,8 @@ async fn offline_timer_rounds_are_recorded_as_skipped_offline() {
             .await
             .expect("round"),
     );
-    assert_eq!(record.outcome, "skipped_offline");
-    assert_eq!(record.winner_user_id, None);
+    assert_eq!(record.outcome, Outcome::SkippedOffline);
+    assert_eq!(record.winner, None);
     assert_eq!(verification(&store, &record).await, Verification::SkippedOffline);
     // An explicit draw still draws while offline.
     let manual = recorded(
@@ -392,7 +402,7 @@ async fn offline_timer_rounds_are_recorded_as_skipped_offline() {
             .await
             .expect("round"),
     );
-    assert_eq!(manual.outcome, "won");
+    assert_eq!(manual.outcome, Outcome::Won);
 }
 
 /// Eligibility in Rust, to compare with the SQL (SPEC §5 step 2).
@@ -490,10 +500,7 @@ async fn winners_are_always_eligible_over_random_presence_sets() {
                 .await
                 .expect("round"),
         );
-        let (_, audit) = raffles::find_audit(&client, record.id)
-            .await
-            .expect("query")
-            .expect("raffle");
+        let (_, audit) = store.raffle_audit(record.id).await.expect("query").expect("raffle");
         let snapshot: Vec<serde_json::Value> = serde_json::from_str(&audit.candidates_json).expect("json");
         let mut in_snapshot: Vec<(String, u64)> = snapshot
             .iter()
@@ -509,9 +516,9 @@ async fn winners_are_always_eligible_over_random_presence_sets() {
             in_snapshot, wanted,
             "case {case}: snapshot differs from the eligible set"
         );
-        match &record.winner_user_id {
+        match &record.winner {
             Some(winner) => assert!(
-                expected.iter().any(|v| &v.user_id == winner),
+                expected.iter().any(|v| v.user_id == winner.user_id),
                 "case {case}: ineligible winner"
             ),
             None => assert!(expected.is_empty(), "case {case}: eligible viewers but no winner"),

@@ -20,13 +20,12 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
+use super::token_cipher::{CipherError, TokenCipher, TokenKind};
 use super::{AuthError, TwitchAuth};
-use crate::announce::render::Announcement;
+use crate::announce::Announcement;
 use crate::metrics::TokenRefreshResult;
 use crate::secret::SecretString;
-use crate::store::oauth::{self, NewTokens, StoredTokens};
-use crate::store::{self, Store, outbox};
-use crate::twitch::auth::token_cipher::{CipherError, TokenCipher, TokenKind};
+use crate::store::{self, NewTokens, Store, StoredTokens, TokenTransaction};
 
 /// Timings of the manager. Production uses [`TokenManagerConfig::default`];
 /// tests pass small values.
@@ -82,18 +81,6 @@ pub enum ManagerError {
     /// A token could not be encrypted.
     #[error(transparent)]
     Cipher(#[from] CipherError),
-}
-
-impl From<deadpool_postgres::PoolError> for ManagerError {
-    fn from(e: deadpool_postgres::PoolError) -> Self {
-        Self::Store(e.into())
-    }
-}
-
-impl From<tokio_postgres::Error> for ManagerError {
-    fn from(e: tokio_postgres::Error) -> Self {
-        Self::Store(e.into())
-    }
 }
 
 enum Outcome {
@@ -159,10 +146,7 @@ impl TokenManager {
     /// When the rows cannot be listed; failures of single rows are logged
     /// and counted in [`CycleReport::failed`].
     pub async fn run_cycle(&self) -> Result<CycleReport, ManagerError> {
-        let rows = {
-            let client = self.store.pool().get().await?;
-            oauth::list_tokens(&client).await?
-        };
+        let rows = self.store.list_tokens().await?;
         let mut report = CycleReport::default();
         for row in rows {
             if row.needs_reauth {
@@ -185,9 +169,9 @@ impl TokenManager {
 
     #[tracing::instrument(skip_all, fields(channel_id))]
     async fn check_channel(&self, channel_id: i64) -> Result<Outcome, ManagerError> {
-        let mut client = self.store.pool().get().await?;
-        let transaction = client.transaction().await?;
-        let Some(row) = oauth::lock_tokens(&transaction, channel_id).await? else {
+        let mut connection = self.store.connection().await?;
+        let transaction = connection.begin_tokens().await?;
+        let Some(row) = transaction.lock(channel_id).await? else {
             return Ok(Outcome::Untouched);
         };
         if row.needs_reauth {
@@ -221,7 +205,7 @@ impl TokenManager {
             match self.auth.validate(&access).await {
                 Ok(validation) => {
                     let expires_at = after(now, Duration::from_secs(validation.expires_in));
-                    oauth::mark_validated(&transaction, channel_id, now, expires_at).await?;
+                    transaction.mark_validated(channel_id, now, expires_at).await?;
                     // A token that is valid but about to expire is refreshed now, not next cycle.
                     if Duration::from_secs(validation.expires_in) < self.config.refresh_ahead {
                         self.refresh(&transaction, &row, &refresh, now).await?
@@ -244,7 +228,7 @@ impl TokenManager {
 
     async fn refresh(
         &self,
-        db: &impl store::Queryable,
+        db: &TokenTransaction<'_>,
         row: &StoredTokens,
         refresh_token: &SecretString,
         now: DateTime<Utc>,
@@ -276,8 +260,7 @@ impl TokenManager {
             tokens.scopes.clone()
         };
         let expires_at = after(now, tokens.expires_in.unwrap_or(FALLBACK_LIFETIME));
-        oauth::upsert_tokens(
-            db,
+        db.store(
             row.channel_id,
             NewTokens {
                 access_token: &access,
@@ -294,13 +277,10 @@ impl TokenManager {
 
     async fn flag_needs_reauth(
         &self,
-        db: &impl store::Queryable,
+        db: &TokenTransaction<'_>,
         row: &StoredTokens,
         reason: &str,
     ) -> Result<Outcome, ManagerError> {
-        if !oauth::flag_needs_reauth(db, row.channel_id).await? {
-            return Ok(Outcome::Untouched);
-        }
         let notice = Announcement::Notice {
             channel_login: row.login.clone(),
             message: format!(
@@ -308,8 +288,11 @@ impl TokenManager {
                 row.login, self.reconnect_url
             ),
         };
-        outbox::enqueue(db, None, &notice).await?;
-        Ok(Outcome::NewlyNeedsReauth)
+        Ok(if db.flag_needs_reauth(row.channel_id, &notice).await? {
+            Outcome::NewlyNeedsReauth
+        } else {
+            Outcome::Untouched
+        })
     }
 }
 

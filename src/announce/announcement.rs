@@ -1,0 +1,144 @@
+//! What is announced, and where its delivery stands. Pure.
+//!
+//! An [`Announcement`] is stored as jsonb in the outbox in the same
+//! transaction as what it announces, and rendered only when it is sent
+//! (`super::render`), so a rendering change applies to rows already queued.
+//! Its JSON is therefore a storage format: rows written by earlier versions
+//! must keep deserialising (see the tests).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Something to announce.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Announcement {
+    /// A raffle was won. Only wins are announced: other outcomes are
+    /// recorded and shown on the dashboard, not posted every minute.
+    // Stored as `raffle_result`, the name earlier versions used (they also
+    // stored an `outcome`, always "won", which is ignored when read).
+    #[serde(rename = "raffle_result")]
+    Win {
+        /// Raffle id, as used by `kinoyubot verify <id>`.
+        raffle_id: i64,
+        /// Twitch login of the channel the raffle ran in.
+        channel_login: String,
+        /// Twitch display name of that channel.
+        channel_display_name: String,
+        /// Name of the prize.
+        item_name: String,
+        /// Twitch display name of the winner.
+        winner_display_name: String,
+        /// Twitch login of the winner.
+        winner_login: String,
+        /// How many candidates took part in the draw.
+        candidate_count: i64,
+        /// Hex digest of the candidate snapshot, for verification.
+        digest_hex: String,
+        /// When the raffle was recorded.
+        created_at: DateTime<Utc>,
+    },
+    /// An operational notice about a channel (e.g. "needs re-authorisation").
+    Notice {
+        /// Twitch login of the channel concerned.
+        channel_login: String,
+        /// Human-readable message.
+        message: String,
+    },
+}
+
+/// Where an outbox row stands; serialises as in the JSON API (`"sent"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    /// Waiting to be sent (possibly retrying after an error).
+    Pending,
+    /// Delivered (to Discord, or printed when no webhook is configured).
+    Sent,
+    /// Given up: Discord rejected it (see `last_error`).
+    Failed,
+}
+
+impl DeliveryStatus {
+    /// Every status.
+    pub const ALL: [Self; 3] = [Self::Pending, Self::Sent, Self::Failed];
+
+    /// The value stored in `outbox.status` and shown by the JSON API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn status_words_match_the_json_api() {
+        let words: Vec<&str> = DeliveryStatus::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(words, ["pending", "sent", "failed"]);
+        for status in DeliveryStatus::ALL {
+            assert_eq!(serde_json::to_value(status).ok(), Some(json!(status.as_str())));
+        }
+    }
+
+    #[test]
+    fn announcements_serialise_with_a_kind_tag_and_round_trip() {
+        let win = Announcement::Win {
+            raffle_id: 42,
+            channel_login: "somestreamer".into(),
+            channel_display_name: "SomeStreamer".into(),
+            item_name: "Steam key".into(),
+            winner_display_name: "Viewer".into(),
+            winner_login: "viewer".into(),
+            candidate_count: 37,
+            digest_hex: "9f2c".into(),
+            created_at: DateTime::parse_from_rfc3339("2025-03-01T20:15:00Z")
+                .map(|t| t.with_timezone(&Utc))
+                .unwrap_or_default(),
+        };
+        let value = serde_json::to_value(&win).unwrap_or_default();
+        assert_eq!(value["kind"], "raffle_result");
+        assert_eq!(value["item_name"], "Steam key");
+        assert_eq!(value["created_at"], "2025-03-01T20:15:00Z");
+        assert_eq!(serde_json::from_value::<Announcement>(value).ok(), Some(win));
+        let notice = json!({ "kind": "notice", "channel_login": "c", "message": "m" });
+        assert_eq!(
+            serde_json::from_value::<Announcement>(notice).ok(),
+            Some(Announcement::Notice {
+                channel_login: "c".into(),
+                message: "m".into()
+            })
+        );
+    }
+
+    #[test]
+    fn a_win_queued_by_an_earlier_version_still_reads() {
+        // The payload as earlier versions wrote it: an `outcome` field and
+        // nullable names.
+        let stored = json!({
+            "kind": "raffle_result", "raffle_id": 7, "channel_login": "chan",
+            "channel_display_name": "Chan", "outcome": "won", "item_name": "Mug",
+            "winner_display_name": "Viewer", "winner_login": "viewer",
+            "candidate_count": 3, "digest_hex": "ab", "created_at": "2026-11-24T20:00:00Z"
+        });
+        match serde_json::from_value::<Announcement>(stored) {
+            Ok(Announcement::Win {
+                raffle_id,
+                item_name,
+                created_at,
+                ..
+            }) => {
+                assert_eq!((raffle_id, item_name.as_str()), (7, "Mug"));
+                assert_eq!(created_at.to_rfc3339(), "2026-11-24T20:00:00+00:00");
+            }
+            other => panic!("not read as a win: {other:?}"),
+        }
+    }
+}

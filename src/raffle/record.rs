@@ -1,0 +1,280 @@
+//! A recorded raffle as the rest of the program sees it: what started it
+//! ([`Trigger`]), how it came out ([`Outcome`]), who won what, whether its
+//! announcement went out, and its JSON shape (SPEC §9).
+//!
+//! Pure: the store decodes rows into these types once (an unknown stored
+//! word is a store error there), and the JSON API serialises them once
+//! ([`RaffleRecord::to_json`]). Nothing else turns them into strings or
+//! back.
+
+use std::fmt;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+
+use crate::announce::DeliveryStatus;
+
+/// What started a round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    /// The per-channel timer, for a slot.
+    Timer,
+    /// `kinoyubot draw` or the admin API.
+    Manual,
+    /// `!raffle now` in chat.
+    Chat,
+}
+
+/// How a round came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// A prize was awarded.
+    Won,
+    /// The draw awarded nothing (the roll missed every item, or hit an
+    /// out-of-stock one).
+    NoPrize,
+    /// Nobody was eligible.
+    NoCandidates,
+    /// A timer round while the stream was offline: nothing was drawn. The
+    /// engine records it; [`super::draw::draw`] never produces it.
+    SkippedOffline,
+}
+
+impl Trigger {
+    /// Every trigger.
+    pub const ALL: [Self; 3] = [Self::Timer, Self::Manual, Self::Chat];
+
+    /// The stored word, as in `raffles.trigger` and the JSON API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Timer => "timer",
+            Self::Manual => "manual",
+            Self::Chat => "chat",
+        }
+    }
+}
+
+impl Outcome {
+    /// Every outcome.
+    pub const ALL: [Self; 4] = [Self::Won, Self::NoPrize, Self::NoCandidates, Self::SkippedOffline];
+
+    /// The stored word, as in `raffles.outcome`, the JSON API and the
+    /// `outcome` metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Won => "won",
+            Self::NoPrize => "no_prize",
+            Self::NoCandidates => "no_candidates",
+            Self::SkippedOffline => "skipped_offline",
+        }
+    }
+}
+
+impl fmt::Display for Trigger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who won a raffle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Winner {
+    /// Twitch user id.
+    pub user_id: String,
+    /// Login.
+    pub login: String,
+    /// Display name.
+    pub display_name: String,
+}
+
+/// Where a raffle's announcement stands (only wins are announced).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// Pending, sent or failed.
+    pub status: DeliveryStatus,
+    /// Why it failed, or the last error while it is retrying.
+    pub error: Option<String>,
+}
+
+/// A recorded raffle with its channel and delivery state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RaffleRecord {
+    /// Raffle id.
+    pub id: i64,
+    /// Channel login.
+    pub channel_login: String,
+    /// Channel display name.
+    pub channel_display_name: String,
+    /// Timer slot; `None` for manual and chat draws.
+    pub slot: Option<i64>,
+    /// What started it.
+    pub trigger: Trigger,
+    /// How it came out.
+    pub outcome: Outcome,
+    /// Item won (wins only).
+    pub item_name: Option<String>,
+    /// The winner (wins only).
+    pub winner: Option<Winner>,
+    /// SHA-256 of the candidate snapshot, hex.
+    pub candidates_digest: String,
+    /// Number of candidates.
+    pub candidate_count: i32,
+    /// When it was drawn.
+    pub created_at: DateTime<Utc>,
+    /// Its announcement, if it was announced.
+    pub delivery: Option<Delivery>,
+}
+
+/// The stored inputs of a draw, which `kinoyubot verify` replays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RaffleAudit {
+    /// The seed bytes (32 unless tampered with).
+    pub seed: Vec<u8>,
+    /// The candidate snapshot, in its storage form.
+    pub candidates_json: String,
+    /// The items as the draw saw them (a JSON array of `DrawItem`).
+    pub items_json: String,
+}
+
+/// A raffle in JSON (SPEC §9). The fields are declared in alphabetical
+/// order: that is the order the API has always sent them in (it used to
+/// build the object with `json!`, whose map sorts its keys), and clients
+/// diffing responses see no change.
+#[derive(Debug, Serialize)]
+pub struct RaffleJson<'a> {
+    candidates: i32,
+    channel: &'a str,
+    created_at: String,
+    delivery: Option<DeliveryJson<'a>>,
+    digest: &'a str,
+    id: i64,
+    item: Option<&'a str>,
+    outcome: Outcome,
+    trigger: Trigger,
+    winner: Option<WinnerJson<'a>>,
+}
+
+/// The winner inside [`RaffleJson`], keys in alphabetical order as well.
+#[derive(Debug, Serialize)]
+struct WinnerJson<'a> {
+    display_name: &'a str,
+    login: &'a str,
+    user_id: &'a str,
+}
+
+/// The delivery inside [`RaffleJson`], keys in alphabetical order as well.
+#[derive(Debug, Serialize)]
+struct DeliveryJson<'a> {
+    error: Option<&'a str>,
+    status: DeliveryStatus,
+}
+
+/// The body of `GET /api/raffles`: `{"raffles": [...]}`, newest first.
+#[derive(Debug, Serialize)]
+pub struct RaffleList<'a> {
+    /// The raffles.
+    pub raffles: Vec<RaffleJson<'a>>,
+}
+
+impl RaffleRecord {
+    /// The raffle as JSON (SPEC §9).
+    pub fn to_json(&self) -> RaffleJson<'_> {
+        RaffleJson {
+            candidates: self.candidate_count,
+            channel: &self.channel_login,
+            created_at: self.created_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+            delivery: self.delivery.as_ref().map(|d| DeliveryJson {
+                error: d.error.as_deref(),
+                status: d.status,
+            }),
+            digest: &self.candidates_digest,
+            id: self.id,
+            item: self.item_name.as_deref(),
+            outcome: self.outcome,
+            trigger: self.trigger,
+            winner: self.winner.as_ref().map(|w| WinnerJson {
+                display_name: &w.display_name,
+                login: &w.login,
+                user_id: &w.user_id,
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> RaffleRecord {
+        RaffleRecord {
+            id: 42,
+            channel_login: "somestreamer".into(),
+            channel_display_name: "SomeStreamer".into(),
+            slot: Some(7),
+            trigger: Trigger::Timer,
+            outcome: Outcome::Won,
+            item_name: Some("Steam key".into()),
+            winner: Some(Winner {
+                user_id: "123".into(),
+                login: "viewer".into(),
+                display_name: "Viewer".into(),
+            }),
+            candidates_digest: "9f2c".into(),
+            candidate_count: 37,
+            created_at: DateTime::parse_from_rfc3339("2026-11-24T20:00:00.250Z")
+                .map(|t| t.with_timezone(&Utc))
+                .unwrap_or_default(),
+            delivery: Some(Delivery {
+                status: DeliveryStatus::Sent,
+                error: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn raffle_json_is_byte_for_byte_the_spec_shape() {
+        let text = serde_json::to_string(&record().to_json()).unwrap_or_default();
+        assert_eq!(
+            text,
+            r#"{"candidates":37,"channel":"somestreamer","created_at":"2026-11-24T20:00:00Z","delivery":{"error":null,"status":"sent"},"digest":"9f2c","id":42,"item":"Steam key","outcome":"won","trigger":"timer","winner":{"display_name":"Viewer","login":"viewer","user_id":"123"}}"#
+        );
+    }
+
+    #[test]
+    fn a_round_without_winner_or_announcement_has_nulls() {
+        let mut record = record();
+        record.outcome = Outcome::NoCandidates;
+        record.trigger = Trigger::Chat;
+        record.item_name = None;
+        record.winner = None;
+        record.delivery = None;
+        let value = serde_json::to_value(record.to_json()).unwrap_or_default();
+        assert_eq!(value["outcome"], "no_candidates");
+        assert_eq!(value["trigger"], "chat");
+        assert!(value["item"].is_null() && value["winner"].is_null() && value["delivery"].is_null());
+    }
+
+    #[test]
+    fn stored_words_are_distinct_and_match_the_json() {
+        let triggers: Vec<&str> = Trigger::ALL.iter().map(|t| t.as_str()).collect();
+        assert_eq!(triggers, ["timer", "manual", "chat"]);
+        let outcomes: Vec<&str> = Outcome::ALL.iter().map(|o| o.as_str()).collect();
+        assert_eq!(outcomes, ["won", "no_prize", "no_candidates", "skipped_offline"]);
+        for trigger in Trigger::ALL {
+            assert_eq!(serde_json::to_value(trigger).ok(), Some(trigger.as_str().into()));
+            assert_eq!(trigger.to_string(), trigger.as_str());
+        }
+        for outcome in Outcome::ALL {
+            assert_eq!(serde_json::to_value(outcome).ok(), Some(outcome.as_str().into()));
+            assert_eq!(outcome.to_string(), outcome.as_str());
+        }
+    }
+}
