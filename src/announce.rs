@@ -8,9 +8,9 @@
 //! - [`delivery`]: the worker that claims queued announcements, sends them
 //!   and records the outcome.
 
-pub mod announcement;
+pub(crate) mod announcement;
 pub mod delivery;
 pub mod discord;
-pub mod render;
+pub(crate) mod render;
 
 pub use announcement::{Announcement, DeliveryStatus};

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::announce::delivery::{DeliveryConfig, DeliveryNotifier, DeliveryWorker, Destination};
+use crate::announce::delivery::{DeliveryConfig, DeliveryWorker, Destination};
 use crate::channel::{ChannelLogin, ChannelSet};
 use crate::config::Settings;
 use crate::presence::tracker::PresenceTracker;
@@ -34,7 +34,7 @@ use crate::web::routes::{WebState, routes};
 /// Capacity of the chat-command queue from the chat listener to the raffle
 /// engine; commands are rare, so a full queue means something is stuck and
 /// the listener drops the command with a warning rather than waiting.
-pub const CHAT_COMMAND_QUEUE: usize = 64;
+pub(crate) const CHAT_COMMAND_QUEUE: usize = 64;
 
 /// How long in-flight HTTP requests get after shutdown begins.
 const HTTP_DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
@@ -193,21 +193,6 @@ impl App {
         &self.engine
     }
 
-    /// Where the chat listener sends `!raffle` commands.
-    pub fn chat_command_sender(&self) -> mpsc::Sender<ChatCommand> {
-        self.chat_command_tx.clone()
-    }
-
-    /// The settings the app was built from.
-    pub fn settings(&self) -> &Settings {
-        &self.settings
-    }
-
-    /// Wakes the delivery worker after an announcement was queued.
-    pub fn delivery_notifier(&self) -> DeliveryNotifier {
-        self.delivery.notifier()
-    }
-
     /// "Is this stream live?": Helix when Twitch credentials are set,
     /// otherwise an answer that is always "unknown".
     pub fn live_status(&self) -> Arc<dyn LiveStatus> {
@@ -215,12 +200,6 @@ impl App {
             Some(twitch) => twitch.helix.clone(),
             None => Arc::new(UnknownLiveStatus),
         }
-    }
-
-    /// Replaces the token manager's timings (tests use short ones).
-    pub fn with_token_manager_config(mut self, config: TokenManagerConfig) -> Self {
-        self.token_manager = config;
-        self
     }
 
     /// The URL a streamer opens to connect (or reconnect) their account.

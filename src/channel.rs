@@ -14,7 +14,7 @@ mod set;
 pub use set::ChannelSet;
 
 /// Longest login Twitch allows.
-pub const MAX_LOGIN_LENGTH: usize = 25;
+pub(crate) const MAX_LOGIN_LENGTH: usize = 25;
 
 /// A valid, lowercase Twitch login (channel or user).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -18,34 +18,34 @@ use crate::channel::ChannelLogin;
 use crate::secret::{Secret, SecretString};
 
 /// Default for `DATA_DIR`.
-pub const DEFAULT_DATA_DIR: &str = "./data";
+pub(crate) const DEFAULT_DATA_DIR: &str = "./data";
 /// Default for `HTTP_ADDR`.
-pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
+pub(crate) const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
 /// Default for `PUBLIC_URL`.
-pub const DEFAULT_PUBLIC_URL: &str = "http://localhost:8080";
+pub(crate) const DEFAULT_PUBLIC_URL: &str = "http://localhost:8080";
 /// Default for `TWITCH_IRC_SERVER` (TLS).
-pub const DEFAULT_TWITCH_IRC_SERVER: &str = "irc.chat.twitch.tv:6697";
+pub(crate) const DEFAULT_TWITCH_IRC_SERVER: &str = "irc.chat.twitch.tv:6697";
 /// Default for `TWITCH_AUTH_URL`.
-pub const DEFAULT_TWITCH_AUTH_URL: &str = "https://id.twitch.tv/oauth2";
+pub(crate) const DEFAULT_TWITCH_AUTH_URL: &str = "https://id.twitch.tv/oauth2";
 /// Default for `TWITCH_API_URL`.
-pub const DEFAULT_TWITCH_API_URL: &str = "https://api.twitch.tv/helix";
+pub(crate) const DEFAULT_TWITCH_API_URL: &str = "https://api.twitch.tv/helix";
 /// Default for `RAFFLE_INTERVAL`.
-pub const DEFAULT_RAFFLE_INTERVAL: &str = "60s";
+pub(crate) const DEFAULT_RAFFLE_INTERVAL: &str = "60s";
 /// Default for `ACTIVE_WINDOW`.
-pub const DEFAULT_ACTIVE_WINDOW: &str = "10m";
+pub(crate) const DEFAULT_ACTIVE_WINDOW: &str = "10m";
 /// Default for `WINNER_COOLDOWN`.
-pub const DEFAULT_WINNER_COOLDOWN: &str = "0s";
+pub(crate) const DEFAULT_WINNER_COOLDOWN: &str = "0s";
 /// Default for `SUBSCRIBER_LUCK`.
-pub const DEFAULT_SUBSCRIBER_LUCK: u8 = 1;
+pub(crate) const DEFAULT_SUBSCRIBER_LUCK: u8 = 1;
 /// Default for `ITEMS_FILE`.
-pub const DEFAULT_ITEMS_FILE: &str = "items.toml";
+pub(crate) const DEFAULT_ITEMS_FILE: &str = "items.toml";
 /// Default for `RUST_LOG`.
-pub const DEFAULT_RUST_LOG: &str = "info";
+pub(crate) const DEFAULT_RUST_LOG: &str = "info";
 /// Shortest accepted `RAFFLE_INTERVAL`; slots are whole seconds.
-pub const MIN_RAFFLE_INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const MIN_RAFFLE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Chat bots that are never eligible unless `IGNORE_USERS` says otherwise.
-pub const DEFAULT_IGNORE_USERS: &[&str] = &[
+pub(crate) const DEFAULT_IGNORE_USERS: &[&str] = &[
     "nightbot",
     "streamelements",
     "streamlabs",
@@ -67,9 +67,9 @@ pub const DEFAULT_IGNORE_USERS: &[&str] = &[
 #[error("{setting}: {reason}")]
 pub struct ConfigError {
     /// The variable name of SPEC §3 (also the flag's `env`).
-    pub setting: &'static str,
+    pub(crate) setting: &'static str,
     /// What is wrong, without echoing secret values.
-    pub reason: String,
+    pub(crate) reason: String,
 }
 
 impl ConfigError {
@@ -223,45 +223,45 @@ pub type TokenKey = Secret<[u8; 32]>;
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// `DATABASE_URL`; `None` starts the embedded server.
-    pub database_url: Option<SecretString>,
+    pub(crate) database_url: Option<SecretString>,
     /// `DATA_DIR`.
-    pub data_dir: PathBuf,
+    pub(crate) data_dir: PathBuf,
     /// `HTTP_ADDR`.
-    pub http_addr: SocketAddr,
+    pub(crate) http_addr: SocketAddr,
     /// `PUBLIC_URL`, without a trailing slash.
-    pub public_url: Url,
+    pub(crate) public_url: Url,
     /// `TWITCH_CHANNELS`.
-    pub twitch_channels: Vec<ChannelLogin>,
+    pub(crate) twitch_channels: Vec<ChannelLogin>,
     /// `TWITCH_CLIENT_ID`.
-    pub twitch_client_id: Option<String>,
+    pub(crate) twitch_client_id: Option<String>,
     /// `TWITCH_CLIENT_SECRET`.
-    pub twitch_client_secret: Option<SecretString>,
+    pub(crate) twitch_client_secret: Option<SecretString>,
     /// `TWITCH_IRC_SERVER`.
-    pub twitch_irc_server: IrcServer,
+    pub(crate) twitch_irc_server: IrcServer,
     /// `TWITCH_AUTH_URL`.
-    pub twitch_auth_url: Url,
+    pub(crate) twitch_auth_url: Url,
     /// `TWITCH_API_URL`.
-    pub twitch_api_url: Url,
+    pub(crate) twitch_api_url: Url,
     /// `DISCORD_WEBHOOK_URL` (its path embeds the webhook token).
-    pub discord_webhook_url: Option<Secret<Url>>,
+    pub(crate) discord_webhook_url: Option<Secret<Url>>,
     /// `RAFFLE_INTERVAL`, at least [`MIN_RAFFLE_INTERVAL`], whole seconds.
-    pub raffle_interval: Duration,
+    pub(crate) raffle_interval: Duration,
     /// `ACTIVE_WINDOW`, greater than zero.
-    pub active_window: Duration,
+    pub(crate) active_window: Duration,
     /// `WINNER_COOLDOWN`.
-    pub winner_cooldown: Duration,
+    pub(crate) winner_cooldown: Duration,
     /// `SUBSCRIBER_LUCK`, 1 to 10.
-    pub subscriber_luck: u8,
+    pub(crate) subscriber_luck: u8,
     /// `IGNORE_USERS`.
-    pub ignore_users: Vec<ChannelLogin>,
+    pub(crate) ignore_users: Vec<ChannelLogin>,
     /// `ONLY_WHEN_LIVE`.
-    pub only_when_live: bool,
+    pub(crate) only_when_live: bool,
     /// `ITEMS_FILE`.
-    pub items_file: PathBuf,
+    pub(crate) items_file: PathBuf,
     /// `ADMIN_TOKEN`; `None` disables admin endpoints.
-    pub admin_token: Option<SecretString>,
+    pub(crate) admin_token: Option<SecretString>,
     /// `TOKEN_KEY`; `None` means generate or read `DATA_DIR/token.key`.
-    pub token_key: Option<TokenKey>,
+    pub(crate) token_key: Option<TokenKey>,
     /// `RUST_LOG`.
     pub rust_log: String,
     /// `LOG_FORMAT`.
@@ -329,7 +329,7 @@ fn boolean(setting: &'static str, value: Option<String>, default: bool) -> Resul
 /// # Errors
 ///
 /// A [`ConfigError`] for `setting` that never contains the key.
-pub fn parse_token_key(setting: &'static str, text: &str) -> Result<TokenKey, ConfigError> {
+pub(crate) fn parse_token_key(setting: &'static str, text: &str) -> Result<TokenKey, ConfigError> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(text.trim())
         .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(text.trim()))
@@ -470,17 +470,8 @@ impl Settings {
     }
 
     /// The OAuth redirect URL, `PUBLIC_URL/auth/callback`.
-    pub fn oauth_redirect_url(&self) -> String {
+    pub(crate) fn oauth_redirect_url(&self) -> String {
         format!("{}/auth/callback", self.public_url.as_str().trim_end_matches('/'))
-    }
-
-    /// Settings with every default, for tests and tools.
-    ///
-    /// # Errors
-    ///
-    /// Never in practice: the defaults are valid (a unit test checks it).
-    pub fn defaults() -> Result<Self, ConfigError> {
-        Self::from_args(SettingsArgs::default())
     }
 }
 
@@ -503,7 +494,7 @@ mod tests {
 
     #[test]
     fn defaults_are_valid_and_match_the_spec() {
-        let s = Settings::defaults().expect("defaults parse");
+        let s = Settings::from_args(SettingsArgs::default()).expect("defaults parse");
         assert!(s.database_url.is_none());
         assert_eq!(s.data_dir, PathBuf::from("./data"));
         assert_eq!(s.http_addr.to_string(), "127.0.0.1:8080");

@@ -18,23 +18,23 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use crate::raffle::Outcome;
 
 /// Counter: chat messages (PRIVMSG) received from Twitch IRC.
-pub const CHAT_MESSAGES_TOTAL: &str = "kinoyubot_chat_messages_total";
+pub(crate) const CHAT_MESSAGES_TOTAL: &str = "kinoyubot_chat_messages_total";
 /// Counter: presence batches written to the database.
-pub const PRESENCE_FLUSHES_TOTAL: &str = "kinoyubot_presence_flushes_total";
+pub(crate) const PRESENCE_FLUSHES_TOTAL: &str = "kinoyubot_presence_flushes_total";
 /// Histogram (seconds): age of the oldest buffered presence update when its
 /// batch reached the database.
 pub const PRESENCE_FLUSH_LAG_SECONDS: &str = "kinoyubot_presence_flush_lag_seconds";
 /// Gauge, label `channel`: active, not banned viewers (seen within `ACTIVE_WINDOW`).
-pub const ACTIVE_VIEWERS: &str = "kinoyubot_active_viewers";
+pub(crate) const ACTIVE_VIEWERS: &str = "kinoyubot_active_viewers";
 /// Counter, label `outcome` (`won`, `no_prize`, `no_candidates`, `skipped_offline`):
 /// recorded raffles.
-pub const RAFFLES_TOTAL: &str = "kinoyubot_raffles_total";
+pub(crate) const RAFFLES_TOTAL: &str = "kinoyubot_raffles_total";
 /// Counter, label `result` (see [`DeliveryResult`]): delivery attempts.
-pub const DELIVERIES_TOTAL: &str = "kinoyubot_deliveries_total";
+pub(crate) const DELIVERIES_TOTAL: &str = "kinoyubot_deliveries_total";
 /// Counter, label `result` (see [`TokenRefreshResult`]): Twitch token refreshes.
-pub const TOKEN_REFRESHES_TOTAL: &str = "kinoyubot_token_refreshes_total";
+pub(crate) const TOKEN_REFRESHES_TOTAL: &str = "kinoyubot_token_refreshes_total";
 /// Counter: reconnections of the Twitch IRC connection.
-pub const IRC_RECONNECTS_TOTAL: &str = "kinoyubot_irc_reconnects_total";
+pub(crate) const IRC_RECONNECTS_TOTAL: &str = "kinoyubot_irc_reconnects_total";
 
 /// Every metric name, for documentation and tests.
 pub const ALL: [&str; 8] = [
@@ -54,7 +54,7 @@ const FLUSH_LAG_BUCKETS: [f64; 10] = [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0,
 
 /// What one delivery attempt of an outbox row came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeliveryResult {
+pub(crate) enum DeliveryResult {
     /// Delivered (Discord, or printed without a webhook).
     Sent,
     /// Given up: Discord rejected it, or the payload is unreadable.
@@ -67,7 +67,7 @@ pub enum DeliveryResult {
 
 impl DeliveryResult {
     /// The `result` label value.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Sent => "sent",
             Self::Failed => "failed",
@@ -81,7 +81,7 @@ impl DeliveryResult {
 
 /// What one token refresh came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenRefreshResult {
+pub(crate) enum TokenRefreshResult {
     /// New tokens stored.
     Ok,
     /// Twitch refused the refresh token; the channel needs re-auth.
@@ -92,7 +92,7 @@ pub enum TokenRefreshResult {
 
 impl TokenRefreshResult {
     /// The `result` label value.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Ok => "ok",
             Self::Refused => "refused",
@@ -170,42 +170,42 @@ fn describe_and_zero() {
 
 /// Counts one chat message. For the chat listener (`twitch::irc`): call it
 /// for every PRIVMSG received.
-pub fn chat_message_received() {
+pub(crate) fn chat_message_received() {
     ::metrics::counter!(CHAT_MESSAGES_TOTAL).increment(1);
 }
 
 /// Counts one presence batch written, and how old its oldest update was.
 /// For the presence flusher: call it after each successful flush.
-pub fn presence_flushed(lag: Duration) {
+pub(crate) fn presence_flushed(lag: Duration) {
     ::metrics::counter!(PRESENCE_FLUSHES_TOTAL).increment(1);
     ::metrics::histogram!(PRESENCE_FLUSH_LAG_SECONDS).record(lag.as_secs_f64());
 }
 
 /// Counts one IRC reconnection. For the chat listener: call it when the
 /// connection comes back after a drop or a RECONNECT.
-pub fn irc_reconnected() {
+pub(crate) fn irc_reconnected() {
     ::metrics::counter!(IRC_RECONNECTS_TOTAL).increment(1);
 }
 
 /// Sets the active viewer count of a channel (from `/api/status` and the
 /// raffle round, which both count them).
-pub fn set_active_viewers(channel: &str, count: u64) {
+pub(crate) fn set_active_viewers(channel: &str, count: u64) {
     // f64 holds every count below 2^53 exactly; viewer counts are far below.
     ::metrics::gauge!(ACTIVE_VIEWERS, "channel" => channel.to_owned()).set(count as f64);
 }
 
 /// Counts one recorded raffle by its outcome.
-pub fn raffle_recorded(outcome: Outcome) {
+pub(crate) fn raffle_recorded(outcome: Outcome) {
     ::metrics::counter!(RAFFLES_TOTAL, "outcome" => outcome.as_str()).increment(1);
 }
 
 /// Counts one delivery attempt by its result.
-pub fn delivery_attempted(result: DeliveryResult) {
+pub(crate) fn delivery_attempted(result: DeliveryResult) {
     ::metrics::counter!(DELIVERIES_TOTAL, "result" => result.as_str()).increment(1);
 }
 
 /// Counts one token refresh by its result.
-pub fn token_refreshed(result: TokenRefreshResult) {
+pub(crate) fn token_refreshed(result: TokenRefreshResult) {
     ::metrics::counter!(TOKEN_REFRESHES_TOTAL, "result" => result.as_str()).increment(1);
 }
 

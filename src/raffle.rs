@@ -17,8 +17,8 @@
 pub mod command;
 pub mod draw;
 pub mod items;
-pub mod record;
-pub mod round;
+pub(crate) mod record;
+pub(crate) mod round;
 pub mod scheduler;
 pub mod slot;
 pub mod verify;

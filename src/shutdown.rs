@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 /// # Errors
 ///
 /// When the operating system refuses to install a handler.
-pub fn on_signal() -> std::io::Result<CancellationToken> {
+pub(crate) fn on_signal() -> std::io::Result<CancellationToken> {
     use tokio::signal::unix::{SignalKind, signal};
     let token = CancellationToken::new();
     let mut interrupt = signal(SignalKind::interrupt())?;

@@ -30,13 +30,12 @@ mod presence;
 mod raffles;
 mod status;
 
-pub use channels::ChannelRecord;
-pub use database::Database;
-pub use oauth::{NewTokens, StateLookup, StoredTokens, TokenTransaction};
-pub use outbox::ClaimedAnnouncement;
-pub use presence::{ChannelIds, PresenceWrite};
+pub(crate) use channels::ChannelRecord;
+pub(crate) use database::Database;
+pub(crate) use oauth::{NewTokens, StateLookup, StoredTokens, TokenTransaction};
+pub(crate) use outbox::ClaimedAnnouncement;
+pub(crate) use presence::{ChannelIds, PresenceWrite};
 pub use raffles::{EligibilityRules, EligibleViewer, NewRaffle, RoundTransaction};
-pub use status::ChannelOverview;
 
 use deadpool_postgres::{Pool, PoolError};
 use tokio_postgres::Row;
@@ -268,7 +267,7 @@ impl Store {
     /// # Errors
     ///
     /// When no connection can be had or the query fails.
-    pub async fn ping(&self) -> Result<(), Error> {
+    pub(crate) async fn ping(&self) -> Result<(), Error> {
         let client = self.pool.get().await?;
         client.simple_query("SELECT 1").await?;
         Ok(())

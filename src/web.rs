@@ -8,11 +8,9 @@
 //! status, and internal errors are logged with their cause but shown to the
 //! client as a plain message.
 
-pub mod admin;
-pub mod api;
-pub mod dashboard;
+pub(crate) mod admin;
+pub(crate) mod api;
+pub(crate) mod dashboard;
 pub mod oauth;
 pub mod routes;
-pub mod status;
-
-pub use routes::routes;
+pub(crate) mod status;

@@ -61,10 +61,10 @@ pub enum DeliveryStatus {
 
 impl DeliveryStatus {
     /// Every status.
-    pub const ALL: [Self; 3] = [Self::Pending, Self::Sent, Self::Failed];
+    pub(crate) const ALL: [Self; 3] = [Self::Pending, Self::Sent, Self::Failed];
 
     /// The value stored in `outbox.status` and shown by the JSON API.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
             Self::Sent => "sent",

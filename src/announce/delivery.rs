@@ -81,14 +81,14 @@ impl Default for DeliveryConfig {
 
 /// Default [`DeliveryConfig::claim_lease`]: the webhook request timeout plus
 /// time to record the outcome through a database hiccup.
-pub const CLAIM_LEASE: Duration = Duration::from_secs(super::discord::DEFAULT_REQUEST_TIMEOUT.as_secs() + 45);
+pub(crate) const CLAIM_LEASE: Duration = Duration::from_secs(super::discord::DEFAULT_REQUEST_TIMEOUT.as_secs() + 45);
 
 impl DeliveryConfig {
     /// The wait after the `failures`-th consecutive failure (1-based):
     /// `base_backoff × 2^(failures-1)`, capped at `max_backoff`, then
     /// jittered uniformly into its upper half so that instances retrying
     /// the same outage spread out while the wait still grows.
-    pub fn backoff(&self, failures: u32) -> Duration {
+    pub(crate) fn backoff(&self, failures: u32) -> Duration {
         let doublings = failures.saturating_sub(1).min(30);
         let full = self
             .base_backoff
@@ -120,7 +120,7 @@ impl fmt::Debug for Destination {
 
 impl Destination {
     /// Lines on standard output.
-    pub fn stdout() -> Self {
+    pub(crate) fn stdout() -> Self {
         Self::Lines(Arc::new(Mutex::new(std::io::stdout())))
     }
 
@@ -129,7 +129,7 @@ impl Destination {
     /// # Errors
     ///
     /// When the HTTP client cannot be built.
-    pub fn from_settings(settings: &Settings) -> Result<Self, DeliveryError> {
+    pub(crate) fn from_settings(settings: &Settings) -> Result<Self, DeliveryError> {
         match &settings.discord_webhook_url {
             Some(url) => Ok(Self::Webhook(WebhookClient::new(url)?)),
             None => Ok(Self::stdout()),

@@ -27,9 +27,9 @@ use url::Url;
 use crate::secret::Secret;
 
 /// Default time allowed to open a connection to Discord.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default time allowed for a whole request, answer included.
-pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+pub(crate) const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Used when a 429 carries no usable `retry_after` at all.
 const FALLBACK_RETRY_AFTER: Duration = Duration::from_secs(1);
@@ -191,7 +191,7 @@ impl WebhookClient {
 
     /// How long until this client may send again after Discord asked it to
     /// wait; `None` when it may send now.
-    pub fn ready_in(&self) -> Option<Duration> {
+    pub(crate) fn ready_in(&self) -> Option<Duration> {
         self.pause_until()
             .map(|at| at.saturating_duration_since(Instant::now()))
     }

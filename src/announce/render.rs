@@ -31,28 +31,28 @@ use serde_json::{Map, Value, json};
 use super::announcement::Announcement;
 
 /// Maximum characters in the webhook `username` override.
-pub const USERNAME_MAX_CHARS: usize = 80;
+pub(crate) const USERNAME_MAX_CHARS: usize = 80;
 /// Maximum characters in an embed title.
-pub const EMBED_TITLE_MAX_CHARS: usize = 256;
+pub(crate) const EMBED_TITLE_MAX_CHARS: usize = 256;
 /// Maximum characters in an embed description.
-pub const EMBED_DESCRIPTION_MAX_CHARS: usize = 4096;
+pub(crate) const EMBED_DESCRIPTION_MAX_CHARS: usize = 4096;
 /// Maximum number of fields in one embed.
-pub const EMBED_MAX_FIELDS: usize = 25;
+pub(crate) const EMBED_MAX_FIELDS: usize = 25;
 /// Maximum characters in an embed field name.
-pub const FIELD_NAME_MAX_CHARS: usize = 256;
+pub(crate) const FIELD_NAME_MAX_CHARS: usize = 256;
 /// Maximum characters in an embed field value.
-pub const FIELD_VALUE_MAX_CHARS: usize = 1024;
+pub(crate) const FIELD_VALUE_MAX_CHARS: usize = 1024;
 /// Maximum characters in an embed footer text.
-pub const FOOTER_TEXT_MAX_CHARS: usize = 2048;
+pub(crate) const FOOTER_TEXT_MAX_CHARS: usize = 2048;
 /// Maximum sum of title, description, field names and values, footer text and
 /// author name over all embeds of one message.
-pub const EMBEDS_TOTAL_MAX_CHARS: usize = 6000;
+pub(crate) const EMBEDS_TOTAL_MAX_CHARS: usize = 6000;
 /// Maximum number of embeds in one message.
-pub const MAX_EMBEDS: usize = 10;
+pub(crate) const MAX_EMBEDS: usize = 10;
 /// The `username` the webhook posts as.
-pub const WEBHOOK_USERNAME: &str = "KinoYuBot";
+pub(crate) const WEBHOOK_USERNAME: &str = "KinoYuBot";
 /// The character appended to text that was cut short.
-pub const ELLIPSIS: char = '…';
+pub(crate) const ELLIPSIS: char = '…';
 
 /// Zero-width space, inserted after `@` and `<` to break mentions.
 const ZWSP: char = '\u{200B}';
@@ -105,7 +105,7 @@ fn sanitize_plain(text: &str) -> String {
 ///
 /// The output never ends in an unpaired backslash, and
 /// [`truncate_with_ellipsis`] preserves that property when cutting it.
-pub fn escape_markdown(text: &str) -> String {
+pub(crate) fn escape_markdown(text: &str) -> String {
     let cleaned = sanitize_plain(text);
     let mut out = String::with_capacity(cleaned.len() + cleaned.len() / 4 + 4);
     let mut at_start = true;
@@ -139,7 +139,7 @@ pub fn escape_markdown(text: &str) -> String {
 /// zero-width spaces/joiners and an unpaired trailing backslash (half of a
 /// markdown escape) are dropped before the ellipsis, so escaped text stays
 /// well-formed. Never splits a UTF-8 sequence. `max_chars == 0` yields "".
-pub fn truncate_with_ellipsis(text: &str, max_chars: usize) -> String {
+pub(crate) fn truncate_with_ellipsis(text: &str, max_chars: usize) -> String {
     if text.chars().count() <= max_chars {
         return text.to_owned();
     }
@@ -419,7 +419,7 @@ fn embed_to_json(e: &Embed) -> Value {
 /// "embeds": [{title, description, color, fields, footer?, timestamp?}]}`;
 /// `content` is omitted. All user text is escaped with [`escape_markdown`]
 /// and every limit is enforced by truncation.
-pub fn render_webhook_body(a: &Announcement) -> Value {
+pub(crate) fn render_webhook_body(a: &Announcement) -> Value {
     let embed = match a {
         Announcement::Win {
             raffle_id,
@@ -458,7 +458,7 @@ pub fn render_webhook_body(a: &Announcement) -> Value {
 ///
 /// Control characters are replaced by spaces and each user text is capped at
 /// 200 characters; no markdown escaping is applied.
-pub fn render_stdout_line(a: &Announcement) -> String {
+pub(crate) fn render_stdout_line(a: &Announcement) -> String {
     match a {
         Announcement::Win {
             raffle_id,

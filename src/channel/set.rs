@@ -36,7 +36,7 @@ impl ChannelSet {
     }
 
     /// The channels now.
-    pub fn current(&self) -> BTreeSet<ChannelLogin> {
+    pub(crate) fn current(&self) -> BTreeSet<ChannelLogin> {
         self.sender.borrow().clone()
     }
 
@@ -46,7 +46,7 @@ impl ChannelSet {
     }
 
     /// A receiver that wakes on every change.
-    pub fn subscribe(&self) -> watch::Receiver<BTreeSet<ChannelLogin>> {
+    pub(crate) fn subscribe(&self) -> watch::Receiver<BTreeSet<ChannelLogin>> {
         self.sender.subscribe()
     }
 }

@@ -15,8 +15,8 @@
 //! Twitch tells readers about bans and timeouts (CLEARCHAT) but sends nothing
 //! when a moderator lifts one. What we can observe is that a banned or timed
 //! out user cannot chat: a message received *after* a ban proves the ban was
-//! lifted. So the rule, applied in memory here and in SQL by
-//! `store::presence`, is: a user is banned while their latest ban is later
+//! lifted. So the rule, applied in SQL by `store::presence` (and held to in
+//! memory by this module's tests), is: a user is banned while their latest ban is later
 //! than their latest message. Timeouts also end by themselves at
 //! `banned_until`. Both halves of the rule compare times, so the result does
 //! not depend on the order in which a batch's messages and bans are written.
@@ -69,14 +69,14 @@ pub struct PresenceUpdate {
 
 impl PresenceUpdate {
     /// Whether this sender may use `!raffle` commands (SPEC §4).
-    pub fn may_command(&self) -> bool {
+    pub(crate) fn may_command(&self) -> bool {
         self.is_broadcaster || self.is_moderator
     }
 }
 
 /// How long a CLEARCHAT keeps a user out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BanLength {
+pub(crate) enum BanLength {
     /// Banned until unbanned (stored as `banned_until = 'infinity'`).
     Permanent,
     /// Timed out until this instant.
@@ -87,42 +87,42 @@ pub enum BanLength {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BanUpdate {
     /// Channel the user was banned in.
-    pub channel: ChannelLogin,
+    pub(crate) channel: ChannelLogin,
     /// Banned user's Twitch id.
-    pub user_id: String,
+    pub(crate) user_id: String,
     /// Banned user's login.
-    pub login: String,
+    pub(crate) login: String,
     /// When the listener received the CLEARCHAT.
-    pub at: DateTime<Utc>,
+    pub(crate) at: DateTime<Utc>,
     /// For how long.
-    pub length: BanLength,
+    pub(crate) length: BanLength,
 }
 
 /// One viewer's merged presence, ready to be written.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PresenceRow {
+pub(crate) struct PresenceRow {
     /// Channel.
-    pub channel: ChannelLogin,
+    pub(crate) channel: ChannelLogin,
     /// Twitch user id.
-    pub user_id: String,
+    pub(crate) user_id: String,
     /// Login from the latest message.
-    pub login: String,
+    pub(crate) login: String,
     /// Display name from the latest message.
-    pub display_name: String,
+    pub(crate) display_name: String,
     /// Flags from the latest message.
-    pub is_subscriber: bool,
+    pub(crate) is_subscriber: bool,
     /// See [`PresenceUpdate::is_vip`].
-    pub is_vip: bool,
+    pub(crate) is_vip: bool,
     /// See [`PresenceUpdate::is_moderator`].
-    pub is_moderator: bool,
+    pub(crate) is_moderator: bool,
     /// See [`PresenceUpdate::is_broadcaster`].
-    pub is_broadcaster: bool,
+    pub(crate) is_broadcaster: bool,
     /// Earliest message merged in.
-    pub first_seen: DateTime<Utc>,
+    pub(crate) first_seen: DateTime<Utc>,
     /// Latest message merged in.
-    pub last_seen: DateTime<Utc>,
+    pub(crate) last_seen: DateTime<Utc>,
     /// Number of messages merged in (at least 1).
-    pub message_count: i64,
+    pub(crate) message_count: i64,
 }
 
 impl PresenceRow {
@@ -160,11 +160,11 @@ impl PresenceRow {
 }
 
 /// Key of a batch entry: channel and Twitch user id.
-pub type PresenceKey = (ChannelLogin, String);
+pub(crate) type PresenceKey = (ChannelLogin, String);
 
 /// What happened to an update offered to a full batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Recorded {
+pub(crate) enum Recorded {
     /// Merged into an existing entry or added as a new one.
     Kept,
     /// Dropped: the batch already holds its limit of distinct viewers and
@@ -174,7 +174,7 @@ pub enum Recorded {
 
 /// Presence and bans waiting to be written, deduplicated per viewer.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct PresenceBatch {
+pub(crate) struct PresenceBatch {
     rows: HashMap<PresenceKey, PresenceRow>,
     bans: HashMap<PresenceKey, BanUpdate>,
     identities: HashMap<ChannelLogin, String>,
@@ -182,24 +182,24 @@ pub struct PresenceBatch {
 
 impl PresenceBatch {
     /// An empty batch.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Number of distinct (channel, viewer) entries, presence and bans.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.rows.len() + self.bans.len()
     }
 
     /// Whether there is nothing to write.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.rows.is_empty() && self.bans.is_empty() && self.identities.is_empty()
     }
 
     /// Merges a chat message. A viewer not yet in the batch is only added
     /// while the batch holds fewer than `limit` entries, which bounds memory
     /// by distinct viewers during a long database outage.
-    pub fn record_message(&mut self, update: PresenceUpdate, limit: usize) -> Recorded {
+    pub(crate) fn record_message(&mut self, update: PresenceUpdate, limit: usize) -> Recorded {
         let full = self.len() >= limit;
         match self.rows.entry((update.channel.clone(), update.user_id.clone())) {
             Entry::Occupied(mut entry) => entry.get_mut().merge(PresenceRow::from_update(update)),
@@ -213,7 +213,7 @@ impl PresenceBatch {
 
     /// Merges a ban or timeout; the latest one per viewer wins. Bans are
     /// never dropped for space: they are rare and they matter.
-    pub fn record_ban(&mut self, ban: BanUpdate) {
+    pub(crate) fn record_ban(&mut self, ban: BanUpdate) {
         match self.bans.entry((ban.channel.clone(), ban.user_id.clone())) {
             Entry::Occupied(mut entry) => {
                 if ban.at >= entry.get().at {
@@ -227,13 +227,13 @@ impl PresenceBatch {
     }
 
     /// Remembers a channel's Twitch user id (from ROOMSTATE).
-    pub fn record_identity(&mut self, channel: ChannelLogin, twitch_user_id: String) {
+    pub(crate) fn record_identity(&mut self, channel: ChannelLogin, twitch_user_id: String) {
         self.identities.insert(channel, twitch_user_id);
     }
 
     /// Merges another batch into this one (a failed flush put back), without
     /// a limit: its entries were admitted already.
-    pub fn merge(&mut self, other: Self) {
+    pub(crate) fn merge(&mut self, other: Self) {
         for (key, row) in other.rows {
             match self.rows.entry(key) {
                 Entry::Occupied(mut entry) => {
@@ -257,29 +257,34 @@ impl PresenceBatch {
     }
 
     /// The merged presence rows.
-    pub fn rows(&self) -> impl Iterator<Item = &PresenceRow> {
+    pub(crate) fn rows(&self) -> impl Iterator<Item = &PresenceRow> {
         self.rows.values()
     }
 
     /// The latest ban per viewer.
-    pub fn bans(&self) -> impl Iterator<Item = &BanUpdate> {
+    pub(crate) fn bans(&self) -> impl Iterator<Item = &BanUpdate> {
         self.bans.values()
     }
 
     /// Channel identities learned from ROOMSTATE.
-    pub fn identities(&self) -> impl Iterator<Item = (&ChannelLogin, &String)> {
+    pub(crate) fn identities(&self) -> impl Iterator<Item = (&ChannelLogin, &String)> {
         self.identities.iter()
     }
 
     /// Every channel mentioned by a row or a ban.
-    pub fn channels(&self) -> impl Iterator<Item = &ChannelLogin> {
+    pub(crate) fn channels(&self) -> impl Iterator<Item = &ChannelLogin> {
         self.rows.keys().chain(self.bans.keys()).map(|(channel, _)| channel)
     }
+}
 
+// The in-memory reading of the ban rule, which the tests below hold the
+// batch to; the product applies the same rule in SQL (`store::presence`).
+#[cfg(test)]
+impl PresenceBatch {
     /// Whether this viewer is banned according to this batch alone (the
     /// rule in the module doc): their latest ban is later than their latest
     /// message and has not run out at `now`.
-    pub fn is_banned(&self, channel: &ChannelLogin, user_id: &str, now: DateTime<Utc>) -> bool {
+    fn is_banned(&self, channel: &ChannelLogin, user_id: &str, now: DateTime<Utc>) -> bool {
         let key = (channel.clone(), user_id.to_owned());
         let Some(ban) = self.bans.get(&key) else {
             return false;

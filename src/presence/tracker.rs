@@ -25,7 +25,7 @@ use super::batch::{PresenceBatch, PresenceEvent, Recorded};
 use crate::store::{self, ChannelIds, PresenceWrite, Store};
 
 /// The tracker writes what it has at least this often.
-pub const FLUSH_EVERY: Duration = Duration::from_millis(500);
+pub(crate) const FLUSH_EVERY: Duration = Duration::from_millis(500);
 /// Capacity of the event queue, in chunks of events (the listener sends
 /// what it drained from one wakeup as one chunk).
 pub const PRESENCE_QUEUE: usize = 256;
@@ -34,7 +34,7 @@ pub const PRESENCE_QUEUE: usize = 256;
 /// flush succeeds. The ingest benchmark measures about 1.5 KiB of peak RSS
 /// per distinct viewer (the batch, a batch in flight, statement
 /// parameters), so this caps the buffer near 400 MB.
-pub const MAX_BUFFERED_VIEWERS: usize = 250_000;
+pub(crate) const MAX_BUFFERED_VIEWERS: usize = 250_000;
 /// First retry delay after a failed flush; doubles up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_millis(250);
 /// Longest delay between retries while the database is down.

@@ -23,14 +23,14 @@ use serde::Deserialize;
 use thiserror::Error;
 
 /// Maximum number of items an items file may define.
-pub const MAX_ITEMS: usize = 1000;
+pub(crate) const MAX_ITEMS: usize = 1000;
 
 /// Maximum length of an item name, in characters (after trimming).
-pub const MAX_NAME_CHARS: usize = 100;
+pub(crate) const MAX_NAME_CHARS: usize = 100;
 
 /// Tolerance allowed above 1.0 for the sum of all probabilities, to absorb
 /// floating point rounding in hand-written decimal fractions.
-pub const SUM_TOLERANCE: f64 = 1e-9;
+pub(crate) const SUM_TOLERANCE: f64 = 1e-9;
 
 /// A probability that is finite and lies in the half-open interval (0, 1].
 #[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
@@ -46,7 +46,7 @@ pub enum ProbabilityError {
 
 impl Probability {
     /// Validates `value`: it must be finite, greater than 0 and at most 1.
-    pub fn new(value: f64) -> Result<Self, ProbabilityError> {
+    pub(crate) fn new(value: f64) -> Result<Self, ProbabilityError> {
         if value.is_finite() && value > 0.0 && value <= 1.0 {
             Ok(Self(value))
         } else {
@@ -69,7 +69,7 @@ pub struct Item {
     /// Fixed chance of this item being drawn in one raffle.
     pub probability: Probability,
     /// Initial stock as configured; `None` means unlimited.
-    pub stock: Option<u32>,
+    pub(crate) stock: Option<u32>,
 }
 
 /// What is wrong with a single item (see [`ItemsError::Invalid`]).
@@ -319,7 +319,7 @@ fn read_text(path: &Path) -> Result<String, ItemsError> {
 
 impl ItemTable {
     /// Reads and validates the items file at `path`.
-    pub fn load(path: &Path) -> Result<Self, ItemsError> {
+    pub(crate) fn load(path: &Path) -> Result<Self, ItemsError> {
         let text = read_text(path)?;
         ItemsFile::parse(&path.display().to_string(), &text)
     }
@@ -339,7 +339,7 @@ impl ItemTable {
     /// Renders an aligned text table (item, probability, stock), followed by
     /// a "no prize" row with the remainder and a total line, for the
     /// `check-items` command.
-    pub fn render_table(&self) -> String {
+    pub(crate) fn render_table(&self) -> String {
         let mut rows: Vec<[String; 3]> = self
             .items
             .iter()

@@ -44,10 +44,10 @@ pub enum Outcome {
 
 impl Trigger {
     /// Every trigger.
-    pub const ALL: [Self; 3] = [Self::Timer, Self::Manual, Self::Chat];
+    pub(crate) const ALL: [Self; 3] = [Self::Timer, Self::Manual, Self::Chat];
 
     /// The stored word, as in `raffles.trigger` and the JSON API.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Timer => "timer",
             Self::Manual => "manual",
@@ -58,7 +58,7 @@ impl Trigger {
 
 impl Outcome {
     /// Every outcome.
-    pub const ALL: [Self; 4] = [Self::Won, Self::NoPrize, Self::NoCandidates, Self::SkippedOffline];
+    pub(crate) const ALL: [Self; 4] = [Self::Won, Self::NoPrize, Self::NoCandidates, Self::SkippedOffline];
 
     /// The stored word, as in `raffles.outcome`, the JSON API and the
     /// `outcome` metric label.
@@ -110,11 +110,11 @@ pub struct RaffleRecord {
     /// Raffle id.
     pub id: i64,
     /// Channel login.
-    pub channel_login: String,
+    pub(crate) channel_login: String,
     /// Channel display name.
-    pub channel_display_name: String,
+    pub(crate) channel_display_name: String,
     /// Timer slot; `None` for manual and chat draws.
-    pub slot: Option<i64>,
+    pub(crate) slot: Option<i64>,
     /// What started it.
     pub trigger: Trigger,
     /// How it came out.
@@ -124,11 +124,11 @@ pub struct RaffleRecord {
     /// The winner (wins only).
     pub winner: Option<Winner>,
     /// SHA-256 of the candidate snapshot, hex.
-    pub candidates_digest: String,
+    pub(crate) candidates_digest: String,
     /// Number of candidates.
     pub candidate_count: i32,
     /// When it was drawn.
-    pub created_at: DateTime<Utc>,
+    pub(crate) created_at: DateTime<Utc>,
     /// Its announcement, if it was announced.
     pub delivery: Option<Delivery>,
 }
@@ -141,7 +141,7 @@ pub struct RaffleAudit {
     /// The candidate snapshot, in its storage form.
     pub candidates_json: String,
     /// The items as the draw saw them (a JSON array of `DrawItem`).
-    pub items_json: String,
+    pub(crate) items_json: String,
 }
 
 /// A raffle in JSON (SPEC §9). The fields are declared in alphabetical
@@ -181,12 +181,12 @@ struct DeliveryJson<'a> {
 #[derive(Debug, Serialize)]
 pub struct RaffleList<'a> {
     /// The raffles.
-    pub raffles: Vec<RaffleJson<'a>>,
+    pub(crate) raffles: Vec<RaffleJson<'a>>,
 }
 
 impl RaffleRecord {
     /// The raffle as JSON (SPEC §9).
-    pub fn to_json(&self) -> RaffleJson<'_> {
+    pub(crate) fn to_json(&self) -> RaffleJson<'_> {
         RaffleJson {
             candidates: self.candidate_count,
             channel: &self.channel_login,

@@ -59,7 +59,7 @@ impl Default for RaffleRules {
 
 impl RaffleRules {
     /// The rules of these settings.
-    pub fn from_settings(settings: &Settings) -> Self {
+    pub(crate) fn from_settings(settings: &Settings) -> Self {
         Self {
             active_window: settings.active_window,
             winner_cooldown: settings.winner_cooldown,
@@ -148,12 +148,12 @@ impl RaffleEngine {
     }
 
     /// The rules in force.
-    pub fn rules(&self) -> &RaffleRules {
+    pub(crate) fn rules(&self) -> &RaffleRules {
         &self.rules
     }
 
     /// The store.
-    pub fn store(&self) -> &Store {
+    pub(crate) fn store(&self) -> &Store {
         &self.store
     }
 

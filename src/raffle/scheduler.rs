@@ -86,7 +86,7 @@ impl RaffleScheduler {
 }
 
 /// The next timer slot for this interval and when it starts, from the clock now.
-pub fn upcoming_slot(interval: Duration) -> (i64, SystemTime) {
+pub(crate) fn upcoming_slot(interval: Duration) -> (i64, SystemTime) {
     let now = unix_millis();
     let (slot, wait) = next_slot(now, interval);
     (slot.get(), SystemTime::now() + wait)

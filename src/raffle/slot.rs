@@ -13,7 +13,7 @@ pub struct RaffleSlot(i64);
 impl RaffleSlot {
     /// The slot containing `unix_millis` for slots of `interval` (whole
     /// seconds, at least one; shorter intervals are treated as one second).
-    pub fn containing(unix_millis: u64, interval: Duration) -> Self {
+    pub(crate) fn containing(unix_millis: u64, interval: Duration) -> Self {
         let interval_ms = interval_millis(interval);
         Self(i64::try_from(unix_millis / interval_ms).unwrap_or(i64::MAX))
     }

@@ -15,13 +15,13 @@ pub struct ChannelRecord {
     /// Broadcaster's Twitch user id, once known.
     pub twitch_user_id: Option<String>,
     /// Lowercase login.
-    pub login: String,
+    pub(crate) login: String,
     /// Display name (the login until Twitch tells us better).
-    pub display_name: String,
+    pub(crate) display_name: String,
     /// Automatic raffles paused.
-    pub paused: bool,
+    pub(crate) paused: bool,
     /// The stored Twitch tokens were refused; the streamer must reconnect.
-    pub needs_reauth: bool,
+    pub(crate) needs_reauth: bool,
 }
 
 const COLUMNS: &str = "id, twitch_user_id, login, display_name, paused, needs_reauth";
@@ -199,7 +199,7 @@ impl Store {
     /// # Errors
     ///
     /// Database errors.
-    pub async fn connected_channels(&self) -> Result<Vec<ChannelRecord>, Error> {
+    pub(crate) async fn connected_channels(&self) -> Result<Vec<ChannelRecord>, Error> {
         list_connected(&self.pool.get().await?).await
     }
 
@@ -209,7 +209,7 @@ impl Store {
     /// # Errors
     ///
     /// Database errors.
-    pub async fn set_paused(&self, login: &ChannelLogin, paused: bool) -> Result<Option<ChannelRecord>, Error> {
+    pub(crate) async fn set_paused(&self, login: &ChannelLogin, paused: bool) -> Result<Option<ChannelRecord>, Error> {
         set_paused(&self.pool.get().await?, login, paused).await
     }
 }

@@ -7,11 +7,11 @@ use super::{Error, Store, pool};
 use crate::secret::SecretString;
 
 /// Name of the database kinoyubot uses inside the embedded server.
-pub const EMBEDDED_DATABASE: &str = "kinoyubot";
+pub(crate) const EMBEDDED_DATABASE: &str = "kinoyubot";
 
 /// An open database, and the embedded server behind it if there is one.
 #[derive(Debug)]
-pub struct Database {
+pub(crate) struct Database {
     store: Store,
     embedded: Option<EmbeddedPostgres>,
 }
@@ -22,7 +22,7 @@ impl Database {
     /// # Errors
     ///
     /// When the URL is invalid or the embedded server cannot start.
-    pub async fn open(database_url: Option<&SecretString>, data_dir: &Path) -> Result<Self, Error> {
+    pub(crate) async fn open(database_url: Option<&SecretString>, data_dir: &Path) -> Result<Self, Error> {
         match database_url {
             Some(url) => Ok(Self {
                 store: Store::new(pool::build(url.expose(), pool::DEFAULT_MAX_CONNECTIONS)?),
@@ -58,13 +58,8 @@ impl Database {
     }
 
     /// The store handle.
-    pub fn store(&self) -> &Store {
+    pub(crate) fn store(&self) -> &Store {
         &self.store
-    }
-
-    /// Whether this is the embedded server.
-    pub fn is_embedded(&self) -> bool {
-        self.embedded.is_some()
     }
 
     /// Closes the pool and stops the embedded server, if any.
@@ -72,7 +67,7 @@ impl Database {
     /// # Errors
     ///
     /// When the embedded server fails to stop.
-    pub async fn close(self) -> Result<(), Error> {
+    pub(crate) async fn close(self) -> Result<(), Error> {
         self.store.close();
         if let Some(server) = self.embedded {
             server.stop().await?;

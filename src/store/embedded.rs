@@ -37,7 +37,7 @@ use rand::distr::Alphanumeric;
 use crate::secret::SecretString;
 
 /// Superuser created by `initdb`.
-pub const SUPERUSER: &str = "postgres";
+pub(crate) const SUPERUSER: &str = "postgres";
 /// How long `pg_ctl` may take to start or stop the server.
 const PG_CTL_TIMEOUT_SECS: u32 = 60;
 /// PostgreSQL major version downloaded when no binaries are installed.
@@ -478,14 +478,6 @@ impl EmbeddedPostgres {
     pub fn pgdata(&self) -> &Path {
         &self.pgdata
     }
-
-    /// The PostgreSQL binary directory in use.
-    pub fn bin_dir(&self) -> &Path {
-        &self.bin_dir
-    }
-
-    /// Time to wait for the server during shutdown, for callers that bound it.
-    pub const STOP_TIMEOUT: Duration = Duration::from_secs(PG_CTL_TIMEOUT_SECS as u64);
 }
 
 impl Drop for EmbeddedPostgres {

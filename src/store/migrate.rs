@@ -15,9 +15,9 @@ pub struct Migration {
     /// Number from the file name; applied in increasing order.
     pub version: i32,
     /// File name, for messages.
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// The SQL.
-    pub sql: &'static str,
+    pub(crate) sql: &'static str,
 }
 
 /// Every migration, in order. Append-only, like the files themselves.
@@ -68,7 +68,7 @@ pub struct Report {
 /// [`Error::Migration`] naming the file that failed (its transaction is
 /// rolled back), [`Error::SchemaTooNew`] when a newer kinoyubot migrated the
 /// database, or a connection error.
-pub async fn run(pool: &Pool) -> Result<Report, Error> {
+pub(crate) async fn run(pool: &Pool) -> Result<Report, Error> {
     let mut client = pool.get().await?;
     client.execute("SELECT pg_advisory_lock($1)", &[&LOCK_KEY]).await?;
     let result = apply_pending(&mut client).await;

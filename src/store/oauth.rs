@@ -18,7 +18,7 @@ use crate::channel::ChannelLogin;
 
 /// What [`take_state`] found for a state hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StateLookup {
+pub(crate) enum StateLookup {
     /// Issued, not yet used, not expired; it is now deleted (single use).
     Valid,
     /// Issued but expired; it is now deleted.
@@ -68,23 +68,23 @@ async fn take_state(db: &impl Queryable, state_hash: &[u8; 32]) -> Result<StateL
 
 /// A row of `twitch_tokens` with its channel's login and re-auth flag.
 #[derive(Clone, PartialEq, Eq)]
-pub struct StoredTokens {
+pub(crate) struct StoredTokens {
     /// `channels.id`.
-    pub channel_id: i64,
+    pub(crate) channel_id: i64,
     /// The channel's login.
-    pub login: String,
+    pub(crate) login: String,
     /// The channel's `needs_reauth`.
-    pub needs_reauth: bool,
+    pub(crate) needs_reauth: bool,
     /// Encrypted access token (nonce || ciphertext || tag).
-    pub access_token: Vec<u8>,
+    pub(crate) access_token: Vec<u8>,
     /// Encrypted refresh token (nonce || ciphertext || tag).
-    pub refresh_token: Vec<u8>,
+    pub(crate) refresh_token: Vec<u8>,
     /// Scopes Twitch granted.
-    pub scopes: Vec<String>,
+    pub(crate) scopes: Vec<String>,
     /// When the access token expires.
-    pub expires_at: DateTime<Utc>,
+    pub(crate) expires_at: DateTime<Utc>,
     /// Last successful `/validate`.
-    pub last_validated_at: Option<DateTime<Utc>>,
+    pub(crate) last_validated_at: Option<DateTime<Utc>>,
 }
 
 impl std::fmt::Debug for StoredTokens {
@@ -119,17 +119,17 @@ fn tokens_from_row(row: &Row) -> Result<StoredTokens, Error> {
 
 /// New encrypted tokens for a channel.
 #[derive(Clone, Copy)]
-pub struct NewTokens<'a> {
+pub(crate) struct NewTokens<'a> {
     /// Encrypted access token.
-    pub access_token: &'a [u8],
+    pub(crate) access_token: &'a [u8],
     /// Encrypted refresh token.
-    pub refresh_token: &'a [u8],
+    pub(crate) refresh_token: &'a [u8],
     /// Granted scopes.
-    pub scopes: &'a [String],
+    pub(crate) scopes: &'a [String],
     /// Access token expiry.
-    pub expires_at: DateTime<Utc>,
+    pub(crate) expires_at: DateTime<Utc>,
     /// When the access token was last validated (now, if just validated).
-    pub validated_at: Option<DateTime<Utc>>,
+    pub(crate) validated_at: Option<DateTime<Utc>>,
 }
 
 /// Inserts or replaces a channel's tokens (connecting again, or a refresh).
@@ -257,7 +257,11 @@ impl Store {
     /// # Errors
     ///
     /// Database errors.
-    pub async fn insert_oauth_state(&self, state_hash: &[u8; 32], expires_at: DateTime<Utc>) -> Result<(), Error> {
+    pub(crate) async fn insert_oauth_state(
+        &self,
+        state_hash: &[u8; 32],
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), Error> {
         insert_state(&self.pool.get().await?, state_hash, expires_at).await
     }
 
@@ -266,7 +270,7 @@ impl Store {
     /// # Errors
     ///
     /// Database errors.
-    pub async fn take_oauth_state(&self, state_hash: &[u8; 32]) -> Result<StateLookup, Error> {
+    pub(crate) async fn take_oauth_state(&self, state_hash: &[u8; 32]) -> Result<StateLookup, Error> {
         take_state(&self.pool.get().await?, state_hash).await
     }
 
@@ -275,7 +279,7 @@ impl Store {
     /// # Errors
     ///
     /// Database errors.
-    pub async fn list_tokens(&self) -> Result<Vec<StoredTokens>, Error> {
+    pub(crate) async fn list_tokens(&self) -> Result<Vec<StoredTokens>, Error> {
         list_tokens(&self.pool.get().await?).await
     }
 
@@ -284,7 +288,7 @@ impl Store {
     /// # Errors
     ///
     /// Database errors.
-    pub async fn tokens_of(&self, login: &ChannelLogin) -> Result<Option<StoredTokens>, Error> {
+    pub(crate) async fn tokens_of(&self, login: &ChannelLogin) -> Result<Option<StoredTokens>, Error> {
         let client = self.pool.get().await?;
         let rows = client
             .query_rows(
@@ -304,7 +308,7 @@ impl Store {
     /// # Errors
     ///
     /// Database errors.
-    pub async fn forget_tokens(&self, channel_id: i64) -> Result<bool, Error> {
+    pub(crate) async fn forget_tokens(&self, channel_id: i64) -> Result<bool, Error> {
         let mut client = self.pool.get().await?;
         let transaction = client.transaction().await?;
         let deleted = delete_tokens(&transaction, channel_id).await?;
@@ -322,7 +326,7 @@ impl Store {
 /// A unit of work on one channel's Twitch tokens: commits with
 /// [`TokenTransaction::commit`], rolls back when dropped. Borrowed from a
 /// [`Connection`] with [`Connection::begin_tokens`].
-pub struct TokenTransaction<'c> {
+pub(crate) struct TokenTransaction<'c> {
     transaction: deadpool_postgres::Transaction<'c>,
 }
 
@@ -338,7 +342,7 @@ impl Connection {
     /// # Errors
     ///
     /// Database errors.
-    pub async fn begin_tokens(&mut self) -> Result<TokenTransaction<'_>, Error> {
+    pub(crate) async fn begin_tokens(&mut self) -> Result<TokenTransaction<'_>, Error> {
         Ok(TokenTransaction {
             transaction: self.client.transaction().await?,
         })
@@ -353,7 +357,7 @@ impl TokenTransaction<'_> {
     /// # Errors
     ///
     /// Database errors.
-    pub async fn lock(&self, channel_id: i64) -> Result<Option<StoredTokens>, Error> {
+    pub(crate) async fn lock(&self, channel_id: i64) -> Result<Option<StoredTokens>, Error> {
         lock_tokens(&self.transaction, channel_id).await
     }
 
@@ -363,7 +367,7 @@ impl TokenTransaction<'_> {
     /// # Errors
     ///
     /// Database errors.
-    pub async fn record_identity(
+    pub(crate) async fn record_identity(
         &self,
         login: &ChannelLogin,
         twitch_user_id: &str,
@@ -377,7 +381,7 @@ impl TokenTransaction<'_> {
     /// # Errors
     ///
     /// Database errors.
-    pub async fn store(&self, channel_id: i64, tokens: NewTokens<'_>) -> Result<(), Error> {
+    pub(crate) async fn store(&self, channel_id: i64, tokens: NewTokens<'_>) -> Result<(), Error> {
         upsert_tokens(&self.transaction, channel_id, tokens).await
     }
 
@@ -386,7 +390,7 @@ impl TokenTransaction<'_> {
     /// # Errors
     ///
     /// Database errors.
-    pub async fn mark_validated(
+    pub(crate) async fn mark_validated(
         &self,
         channel_id: i64,
         validated_at: DateTime<Utc>,
@@ -400,7 +404,7 @@ impl TokenTransaction<'_> {
     /// # Errors
     ///
     /// Database errors.
-    pub async fn clear_needs_reauth(&self, login: &ChannelLogin) -> Result<(), Error> {
+    pub(crate) async fn clear_needs_reauth(&self, login: &ChannelLogin) -> Result<(), Error> {
         channels::set_needs_reauth(&self.transaction, login, false).await?;
         Ok(())
     }
@@ -412,7 +416,7 @@ impl TokenTransaction<'_> {
     /// # Errors
     ///
     /// Database errors.
-    pub async fn flag_needs_reauth(&self, channel_id: i64, notice: &Announcement) -> Result<bool, Error> {
+    pub(crate) async fn flag_needs_reauth(&self, channel_id: i64, notice: &Announcement) -> Result<bool, Error> {
         if !flag_needs_reauth(&self.transaction, channel_id).await? {
             return Ok(false);
         }
@@ -425,7 +429,7 @@ impl TokenTransaction<'_> {
     /// # Errors
     ///
     /// Database errors; nothing is kept then.
-    pub async fn commit(self) -> Result<(), Error> {
+    pub(crate) async fn commit(self) -> Result<(), Error> {
         Ok(self.transaction.commit().await?)
     }
 }

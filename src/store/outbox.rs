@@ -57,14 +57,14 @@ pub(super) async fn enqueue(
 #[derive(Debug)]
 pub struct ClaimedAnnouncement {
     /// `outbox.id`.
-    pub id: i64,
+    pub(crate) id: i64,
     /// The raffle announced; `None` for notices.
     pub raffle_id: Option<i64>,
     /// Failed attempts so far (429s are not counted).
-    pub attempts: i32,
+    pub(crate) attempts: i32,
     /// The stored announcement, or why this build cannot read it (such a
     /// row can only be set aside: retrying cannot make it readable).
-    pub announcement: Result<Announcement, serde_json::Error>,
+    pub(crate) announcement: Result<Announcement, serde_json::Error>,
 }
 
 impl Store {
@@ -111,7 +111,7 @@ impl Store {
     /// # Errors
     ///
     /// Database errors.
-    pub async fn next_announcement_due_in(&self) -> Result<Option<Duration>, Error> {
+    pub(crate) async fn next_announcement_due_in(&self) -> Result<Option<Duration>, Error> {
         let client = self.pool.get().await?;
         let rows = client
             .query_rows(
@@ -136,7 +136,7 @@ impl Store {
     /// # Errors
     ///
     /// Database errors.
-    pub async fn mark_sent(&self, id: i64, discord_message_id: Option<&str>) -> Result<(), Error> {
+    pub(crate) async fn mark_sent(&self, id: i64, discord_message_id: Option<&str>) -> Result<(), Error> {
         let client = self.pool.get().await?;
         client
             .query_rows(
@@ -155,7 +155,7 @@ impl Store {
     /// # Errors
     ///
     /// Database errors.
-    pub async fn mark_failed(&self, id: i64, reason: &str) -> Result<(), Error> {
+    pub(crate) async fn mark_failed(&self, id: i64, reason: &str) -> Result<(), Error> {
         let client = self.pool.get().await?;
         client
             .query_rows(
@@ -174,7 +174,13 @@ impl Store {
     /// # Errors
     ///
     /// Database errors.
-    pub async fn reschedule(&self, id: i64, delay: Duration, error: &str, count_attempt: bool) -> Result<(), Error> {
+    pub(crate) async fn reschedule(
+        &self,
+        id: i64,
+        delay: Duration,
+        error: &str,
+        count_attempt: bool,
+    ) -> Result<(), Error> {
         let client = self.pool.get().await?;
         client
             .query_rows(

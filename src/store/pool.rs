@@ -9,7 +9,7 @@ use tokio_postgres::NoTls;
 use super::Error;
 
 /// Default number of pooled connections.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 16;
+pub(crate) const DEFAULT_MAX_CONNECTIONS: usize = 16;
 /// How long a caller waits for a free connection.
 const WAIT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long opening a connection may take.

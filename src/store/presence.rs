@@ -20,15 +20,15 @@ use crate::presence::batch::{BanLength, BanUpdate, PresenceBatch, PresenceRow};
 
 /// Channel ids already known, by login: kept by the caller across batches
 /// so that a flush does not look them up again.
-pub type ChannelIds = HashMap<ChannelLogin, i64>;
+pub(crate) type ChannelIds = HashMap<ChannelLogin, i64>;
 
 /// What one [`Store::write_presence`] wrote.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PresenceWrite {
+pub(crate) struct PresenceWrite {
     /// Presence rows upserted.
-    pub rows: usize,
+    pub(crate) rows: usize,
     /// Bans and timeouts applied.
-    pub bans: usize,
+    pub(crate) bans: usize,
 }
 
 impl Store {
@@ -40,7 +40,7 @@ impl Store {
     /// # Errors
     ///
     /// Database errors; the batch can be retried whole.
-    pub async fn write_presence(
+    pub(crate) async fn write_presence(
         &self,
         batch: &PresenceBatch,
         channel_ids: &mut ChannelIds,

@@ -120,27 +120,27 @@ async fn lock_slot(db: &impl Queryable, channel_id: i64, slot: i64) -> Result<bo
 #[derive(Debug, Clone)]
 pub struct NewRaffle<'a> {
     /// Channel.
-    pub channel_id: i64,
+    pub(crate) channel_id: i64,
     /// Timer slot; `None` for manual and chat draws.
-    pub slot: Option<i64>,
+    pub(crate) slot: Option<i64>,
     /// What started the round.
-    pub trigger: Trigger,
+    pub(crate) trigger: Trigger,
     /// How it came out.
-    pub outcome: Outcome,
+    pub(crate) outcome: Outcome,
     /// Item won.
-    pub item_name: Option<&'a str>,
+    pub(crate) item_name: Option<&'a str>,
     /// The winner.
-    pub winner: Option<&'a Winner>,
+    pub(crate) winner: Option<&'a Winner>,
     /// The draw's seed.
-    pub seed: &'a Seed,
+    pub(crate) seed: &'a Seed,
     /// Candidate snapshot in its storage form (sorted by user id).
-    pub candidates_json: &'a str,
+    pub(crate) candidates_json: &'a str,
     /// SHA-256 of the snapshot, hex.
-    pub candidates_digest: &'a str,
+    pub(crate) candidates_digest: &'a str,
     /// Number of candidates.
-    pub candidate_count: i32,
+    pub(crate) candidate_count: i32,
     /// The items as the draw saw them.
-    pub items: &'a [DrawItem],
+    pub(crate) items: &'a [DrawItem],
 }
 
 /// Inserts a raffle row; returns its id and creation time, or `None` when
@@ -352,7 +352,7 @@ impl RoundTransaction<'_> {
     /// # Errors
     ///
     /// Database errors.
-    pub async fn slot_drawn(&self, channel_id: i64, slot: i64) -> Result<bool, Error> {
+    pub(crate) async fn slot_drawn(&self, channel_id: i64, slot: i64) -> Result<bool, Error> {
         lock_slot(&self.transaction, channel_id, slot).await
     }
 
@@ -363,7 +363,7 @@ impl RoundTransaction<'_> {
     /// # Errors
     ///
     /// Database errors.
-    pub async fn lock_items(&self) -> Result<Vec<DrawItem>, Error> {
+    pub(crate) async fn lock_items(&self) -> Result<Vec<DrawItem>, Error> {
         items::lock_for_draw(&self.transaction).await
     }
 
@@ -387,7 +387,7 @@ impl RoundTransaction<'_> {
     ///
     /// Database errors; [`Error::OutOfStock`] would mean the item lock was
     /// bypassed.
-    pub async fn take_one(&self, item_name: &str) -> Result<(), Error> {
+    pub(crate) async fn take_one(&self, item_name: &str) -> Result<(), Error> {
         items::take_one(&self.transaction, item_name).await
     }
 
@@ -396,7 +396,7 @@ impl RoundTransaction<'_> {
     /// # Errors
     ///
     /// Database errors.
-    pub async fn viewer_names(&self, channel_id: i64, user_id: &str) -> Result<Option<(String, String)>, Error> {
+    pub(crate) async fn viewer_names(&self, channel_id: i64, user_id: &str) -> Result<Option<(String, String)>, Error> {
         viewer_names(&self.transaction, channel_id, user_id).await
     }
 
@@ -406,7 +406,7 @@ impl RoundTransaction<'_> {
     /// # Errors
     ///
     /// Database errors.
-    pub async fn insert_raffle(&self, raffle: &NewRaffle<'_>) -> Result<Option<(i64, DateTime<Utc>)>, Error> {
+    pub(crate) async fn insert_raffle(&self, raffle: &NewRaffle<'_>) -> Result<Option<(i64, DateTime<Utc>)>, Error> {
         insert(&self.transaction, raffle).await
     }
 
@@ -415,7 +415,7 @@ impl RoundTransaction<'_> {
     /// # Errors
     ///
     /// Database errors.
-    pub async fn enqueue(&self, raffle_id: i64, announcement: &Announcement) -> Result<i64, Error> {
+    pub(crate) async fn enqueue(&self, raffle_id: i64, announcement: &Announcement) -> Result<i64, Error> {
         outbox::enqueue(&self.transaction, Some(raffle_id), announcement).await
     }
 
@@ -424,7 +424,7 @@ impl RoundTransaction<'_> {
     /// # Errors
     ///
     /// Database errors; nothing of the round is kept then.
-    pub async fn commit(self) -> Result<(), Error> {
+    pub(crate) async fn commit(self) -> Result<(), Error> {
         Ok(self.transaction.commit().await?)
     }
 }

@@ -10,13 +10,13 @@ use crate::channel::ChannelLogin;
 
 /// A channel as the dashboard shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChannelOverview {
+pub(crate) struct ChannelOverview {
     /// The `channels` row.
-    pub channel: ChannelRecord,
+    pub(crate) channel: ChannelRecord,
     /// Tokens are stored for it (the streamer connected their account).
-    pub has_tokens: bool,
+    pub(crate) has_tokens: bool,
     /// Presence rows seen within the active window and not banned or timed out now.
-    pub active_viewers: i64,
+    pub(crate) active_viewers: i64,
 }
 
 impl Store {
@@ -27,7 +27,7 @@ impl Store {
     /// # Errors
     ///
     /// Database errors.
-    pub async fn channel_overview(&self, active_window: Duration) -> Result<Vec<ChannelOverview>, Error> {
+    pub(crate) async fn channel_overview(&self, active_window: Duration) -> Result<Vec<ChannelOverview>, Error> {
         let client = self.pool.get().await?;
         let rows = client
             .query_rows(
@@ -58,7 +58,7 @@ impl Store {
     /// # Errors
     ///
     /// Database errors.
-    pub async fn active_viewers(&self, channel: &ChannelLogin, active_window: Duration) -> Result<i64, Error> {
+    pub(crate) async fn active_viewers(&self, channel: &ChannelLogin, active_window: Duration) -> Result<i64, Error> {
         let client = self.pool.get().await?;
         let rows = client
             .query_rows(

@@ -38,7 +38,7 @@ use crate::secret::SecretString;
 
 /// Scopes the bot asks a streamer for: reading chat and replying to chat
 /// commands. Live status needs none (Helix `/streams` works with an app token).
-pub const SCOPES: &[&str] = &["chat:read", "chat:edit"];
+pub(crate) const SCOPES: &[&str] = &["chat:read", "chat:edit"];
 
 /// Timeout of every call to Twitch's OAuth endpoints.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(15);
@@ -101,19 +101,19 @@ pub enum AuthError {
 /// Twitch's error body, e.g. `{"status":400,"message":"Invalid refresh token"}`.
 /// RFC 6749 fields are accepted too, in case Twitch ever answers with them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TwitchErrorResponse {
+pub(crate) struct TwitchErrorResponse {
     /// HTTP status Twitch repeats in the body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<u16>,
+    pub(crate) status: Option<u16>,
     /// Human-readable message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
+    pub(crate) message: Option<String>,
     /// RFC 6749 error code (or Helix's status text).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    pub(crate) error: Option<String>,
     /// RFC 6749 description.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error_description: Option<String>,
+    pub(crate) error_description: Option<String>,
 }
 
 impl fmt::Display for TwitchErrorResponse {
@@ -136,7 +136,7 @@ impl ErrorResponse for TwitchErrorResponse {}
 /// Twitch's token response: like RFC 6749's, but `scope` is a JSON array
 /// (a space-separated string and absence are accepted too).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct TwitchTokenResponse {
+pub(crate) struct TwitchTokenResponse {
     access_token: AccessToken,
     #[serde(deserialize_with = "token_type_any_case")]
     token_type: BasicTokenType,
@@ -219,15 +219,15 @@ type OAuthClient = oauth2::Client<
 
 /// Tokens Twitch issued.
 #[derive(Debug, Clone)]
-pub struct TokenSet {
+pub(crate) struct TokenSet {
     /// The access token.
-    pub access_token: SecretString,
+    pub(crate) access_token: SecretString,
     /// The refresh token (absent for app tokens).
-    pub refresh_token: Option<SecretString>,
+    pub(crate) refresh_token: Option<SecretString>,
     /// Lifetime of the access token, when Twitch said.
-    pub expires_in: Option<Duration>,
+    pub(crate) expires_in: Option<Duration>,
     /// Granted scopes.
-    pub scopes: Vec<String>,
+    pub(crate) scopes: Vec<String>,
 }
 
 impl From<TwitchTokenResponse> for TokenSet {
@@ -251,20 +251,20 @@ impl From<TwitchTokenResponse> for TokenSet {
 
 /// What `/validate` says about a user access token.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Validation {
+pub(crate) struct Validation {
     /// The application the token belongs to.
-    pub client_id: String,
+    pub(crate) client_id: String,
     /// The user's login (absent for app tokens).
     #[serde(default)]
-    pub login: Option<String>,
+    pub(crate) login: Option<String>,
     /// The user's id (absent for app tokens).
     #[serde(default)]
-    pub user_id: Option<String>,
+    pub(crate) user_id: Option<String>,
     /// Granted scopes (`null` for app tokens).
     #[serde(default)]
-    pub scopes: Option<Vec<String>>,
+    pub(crate) scopes: Option<Vec<String>>,
     /// Seconds until the token expires.
-    pub expires_in: u64,
+    pub(crate) expires_in: u64,
 }
 
 /// Twitch's OAuth endpoints for one application. Cheap to clone.
@@ -369,7 +369,7 @@ impl TwitchAuth {
     /// # Errors
     ///
     /// See [`TwitchAuth::new`].
-    pub fn from_settings(settings: &Settings) -> Result<Option<Self>, AuthError> {
+    pub(crate) fn from_settings(settings: &Settings) -> Result<Option<Self>, AuthError> {
         match (&settings.twitch_client_id, &settings.twitch_client_secret) {
             (Some(id), Some(secret)) => {
                 Self::new(id, secret, &settings.twitch_auth_url, &settings.oauth_redirect_url()).map(Some)
@@ -379,17 +379,17 @@ impl TwitchAuth {
     }
 
     /// The application's client id.
-    pub fn client_id(&self) -> &str {
+    pub(crate) fn client_id(&self) -> &str {
         &self.inner.client_id
     }
 
     /// The HTTP client used for Twitch calls (no redirects, with a timeout).
-    pub fn http(&self) -> &reqwest::Client {
+    pub(crate) fn http(&self) -> &reqwest::Client {
         &self.inner.http
     }
 
     /// The `/authorize` URL for a fresh `state`, asking for [`SCOPES`].
-    pub fn authorize_url(&self, state: &SecretString) -> Url {
+    pub(crate) fn authorize_url(&self, state: &SecretString) -> Url {
         let state = state.expose().clone();
         let (url, _) = self
             .inner
@@ -406,7 +406,7 @@ impl TwitchAuth {
     ///
     /// [`AuthError::Exchange`] with Twitch's message.
     #[tracing::instrument(skip_all)]
-    pub async fn exchange_code(&self, code: &str) -> Result<TokenSet, AuthError> {
+    pub(crate) async fn exchange_code(&self, code: &str) -> Result<TokenSet, AuthError> {
         self.inner
             .oauth
             .exchange_code(AuthorizationCode::new(code.to_owned()))
@@ -424,7 +424,7 @@ impl TwitchAuth {
     /// [`AuthError::RefreshRefused`] when Twitch rejects the refresh token
     /// (it will not work again); [`AuthError::Refresh`] for failures that may pass.
     #[tracing::instrument(skip_all)]
-    pub async fn refresh(&self, refresh_token: &SecretString) -> Result<TokenSet, AuthError> {
+    pub(crate) async fn refresh(&self, refresh_token: &SecretString) -> Result<TokenSet, AuthError> {
         let token = RefreshToken::new(refresh_token.expose().clone());
         match self
             .inner
@@ -449,7 +449,7 @@ impl TwitchAuth {
     ///
     /// [`AuthError::ClientCredentials`] with Twitch's message.
     #[tracing::instrument(skip_all)]
-    pub async fn client_credentials(&self) -> Result<TokenSet, AuthError> {
+    pub(crate) async fn client_credentials(&self) -> Result<TokenSet, AuthError> {
         self.inner
             .oauth
             .exchange_client_credentials()
@@ -465,7 +465,7 @@ impl TwitchAuth {
     ///
     /// [`AuthError::TokenInvalid`] on 401; [`AuthError::Validate`] otherwise.
     #[tracing::instrument(skip_all)]
-    pub async fn validate(&self, access_token: &SecretString) -> Result<Validation, AuthError> {
+    pub(crate) async fn validate(&self, access_token: &SecretString) -> Result<Validation, AuthError> {
         let response = self
             .inner
             .http
@@ -499,7 +499,7 @@ impl TwitchAuth {
     /// [`AuthError::Revoke`] when Twitch is unreachable or answers an error
     /// other than "invalid token".
     #[tracing::instrument(skip_all)]
-    pub async fn revoke(&self, token: &SecretString) -> Result<(), AuthError> {
+    pub(crate) async fn revoke(&self, token: &SecretString) -> Result<(), AuthError> {
         let response = self
             .inner
             .http

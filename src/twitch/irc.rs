@@ -72,7 +72,7 @@ use crate::raffle::command::{ChatCommand, RaffleCommand};
 
 /// Longest IRC line kept; longer lines are discarded. Twitch lines are at
 /// most a few KiB (tags plus 500 characters of text).
-pub const MAX_LINE_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_LINE_BYTES: usize = 64 * 1024;
 /// Worker threads of the chat runtime. One is enough: the reading task does
 /// nearly all the work, and the tracker runs on the main runtime.
 const CHAT_THREADS: usize = 1;
@@ -110,7 +110,7 @@ pub enum IrcError {
 
 /// Why a connection to the IRC server could not be opened.
 #[derive(Debug, thiserror::Error)]
-pub enum ConnectError {
+pub(crate) enum ConnectError {
     /// Called outside a chat runtime: no server configured.
     #[error("no IRC server configured on this thread")]
     NoServer,
@@ -140,7 +140,7 @@ type Incoming = Pin<Box<dyn FusedStream<Item = IncomingItem> + Send + Sync>>;
 type Outgoing = Pin<Box<dyn Sink<IRCMessage, Error = std::io::Error> + Send + Sync>>;
 
 /// A twitch-irc transport to the server of [`IrcServer`], plain TCP or TLS.
-pub struct ConfiguredTransport {
+pub(crate) struct ConfiguredTransport {
     incoming: Incoming,
     outgoing: Outgoing,
 }

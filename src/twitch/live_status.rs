@@ -45,11 +45,11 @@ pub struct CachedLiveStatus {
 type CachedAnswer = (Instant, Option<bool>);
 
 /// How long the dashboard trusts a live status answer.
-pub const DASHBOARD_LIVE_TTL: Duration = Duration::from_secs(30);
+pub(crate) const DASHBOARD_LIVE_TTL: Duration = Duration::from_secs(30);
 
 impl CachedLiveStatus {
     /// Caches `inner`'s answers for `ttl`.
-    pub fn new(inner: Arc<dyn LiveStatus>, ttl: Duration) -> Self {
+    pub(crate) fn new(inner: Arc<dyn LiveStatus>, ttl: Duration) -> Self {
         Self {
             inner,
             ttl,
@@ -59,7 +59,7 @@ impl CachedLiveStatus {
 
     /// The live status of a broadcaster, from the cache when fresh. A
     /// broadcaster whose user id is not known yet is unknown, without asking.
-    pub async fn is_live(&self, broadcaster_user_id: Option<&str>) -> Option<bool> {
+    pub(crate) async fn is_live(&self, broadcaster_user_id: Option<&str>) -> Option<bool> {
         let user_id = broadcaster_user_id?;
         let now = Instant::now();
         if let Ok(answers) = self.answers.lock()

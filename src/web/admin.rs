@@ -22,7 +22,7 @@ use crate::secret::SecretString;
 
 /// Why an admin request was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AdminRejection {
+pub(crate) enum AdminRejection {
     /// `ADMIN_TOKEN` is not set: admin endpoints are off (403).
     Disabled,
     /// No bearer token, or the wrong one (401).
@@ -33,7 +33,7 @@ impl warp::reject::Reject for AdminRejection {}
 
 impl AdminRejection {
     /// The message shown to the client.
-    pub fn message(self) -> &'static str {
+    pub(crate) fn message(self) -> &'static str {
         match self {
             AdminRejection::Disabled => "admin endpoints are disabled; set ADMIN_TOKEN to enable them",
             AdminRejection::Unauthorized => "missing or wrong admin token (Authorization: Bearer ADMIN_TOKEN)",
@@ -42,7 +42,7 @@ impl AdminRejection {
 }
 
 /// Passes admin requests, rejects the rest with an [`AdminRejection`].
-pub fn admin_only(admin_token: Option<SecretString>) -> impl Filter<Extract = (), Error = Rejection> + Clone {
+pub(crate) fn admin_only(admin_token: Option<SecretString>) -> impl Filter<Extract = (), Error = Rejection> + Clone {
     let admin_token = Arc::new(admin_token);
     warp::header::optional::<String>("authorization")
         .and_then(move |header: Option<String>| {
@@ -58,7 +58,7 @@ pub fn admin_only(admin_token: Option<SecretString>) -> impl Filter<Extract = ()
 ///
 /// [`AdminRejection::Disabled`] without a configured token,
 /// [`AdminRejection::Unauthorized`] for a missing or wrong one.
-pub fn check(admin_token: Option<&SecretString>, authorization: Option<&str>) -> Result<(), AdminRejection> {
+pub(crate) fn check(admin_token: Option<&SecretString>, authorization: Option<&str>) -> Result<(), AdminRejection> {
     let expected = admin_token.ok_or(AdminRejection::Disabled)?;
     let presented = authorization
         .and_then(|value| {

@@ -10,9 +10,9 @@ use crate::channel::ChannelLogin;
 use crate::raffle::{RaffleError, RaffleList, RoundResult, Trigger};
 
 /// Default and largest `limit` of `/api/raffles`.
-pub const DEFAULT_RAFFLE_LIMIT: i64 = 20;
+pub(crate) const DEFAULT_RAFFLE_LIMIT: i64 = 20;
 /// Largest `limit` of `/api/raffles`.
-pub const MAX_RAFFLE_LIMIT: i64 = 500;
+pub(crate) const MAX_RAFFLE_LIMIT: i64 = 500;
 
 fn internal(error: &dyn std::error::Error) -> Response {
     tracing::error!(error = %error, cause = ?error, "API request failed");
@@ -37,7 +37,7 @@ fn parse_login(raw: &str) -> Result<ChannelLogin, ApiError> {
 }
 
 /// `GET /api/raffles?channel=&limit=`.
-pub async fn list_raffles(state: WebState, query: HashMap<String, String>) -> Response {
+pub(crate) async fn list_raffles(state: WebState, query: HashMap<String, String>) -> Response {
     for key in query.keys() {
         if key != "channel" && key != "limit" {
             return json_error(
@@ -84,7 +84,7 @@ pub async fn list_raffles(state: WebState, query: HashMap<String, String>) -> Re
 }
 
 /// `POST /api/channels/{login}/draw`.
-pub async fn draw(state: WebState, raw_login: String) -> Response {
+pub(crate) async fn draw(state: WebState, raw_login: String) -> Response {
     let login = match parse_login(&raw_login) {
         Ok(login) => login,
         Err(error) => return error.into_response(),
@@ -101,7 +101,7 @@ pub async fn draw(state: WebState, raw_login: String) -> Response {
 }
 
 /// `POST /api/channels/{login}/pause` and `/resume`.
-pub async fn set_paused(state: WebState, raw_login: String, paused: bool) -> Response {
+pub(crate) async fn set_paused(state: WebState, raw_login: String, paused: bool) -> Response {
     let login = match parse_login(&raw_login) {
         Ok(login) => login,
         Err(error) => return error.into_response(),

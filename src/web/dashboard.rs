@@ -25,17 +25,17 @@ use crate::announce::DeliveryStatus;
 use crate::raffle::{Delivery, Outcome, RaffleRecord};
 
 /// The dashboard script.
-pub const SCRIPT: &str = include_str!("static/dashboard.js");
+pub(crate) const SCRIPT: &str = include_str!("static/dashboard.js");
 /// The dashboard stylesheet.
-pub const STYLESHEET: &str = include_str!("static/dashboard.css");
+pub(crate) const STYLESHEET: &str = include_str!("static/dashboard.css");
 
 /// How many recent raffles the page reads (shared by every channel).
-pub const RECENT_RAFFLES: i64 = 200;
+pub(crate) const RECENT_RAFFLES: i64 = 200;
 /// Winners shown per channel.
-pub const WINNERS_PER_CHANNEL: usize = 5;
+pub(crate) const WINNERS_PER_CHANNEL: usize = 5;
 
 /// `GET /`.
-pub async fn page(state: WebState) -> Response {
+pub(crate) async fn page(state: WebState) -> Response {
     let gathered = async {
         let report = status::collect(&state).await?;
         let recent = state.store.recent_raffles(None, RECENT_RAFFLES).await?;
@@ -67,7 +67,7 @@ pub async fn page(state: WebState) -> Response {
 }
 
 /// `GET /static/dashboard.js` and `/static/dashboard.css`.
-pub fn asset(content_type: &'static str, body: &'static str) -> Response {
+pub(crate) fn asset(content_type: &'static str, body: &'static str) -> Response {
     let mut response = Response::new(body.into());
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -240,7 +240,7 @@ fn render_empty(out: &mut String, hidden: bool, connect: bool) {
 }
 
 /// The whole page. Every value from the database or Twitch is escaped.
-pub fn render(report: &StatusReport, recent: &[RaffleRecord], connect: bool, notice: Option<&str>) -> String {
+pub(crate) fn render(report: &StatusReport, recent: &[RaffleRecord], connect: bool, notice: Option<&str>) -> String {
     let mut out = String::with_capacity(8 * 1024);
     out.push_str(
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\

@@ -36,7 +36,7 @@ use crate::twitch::helix::HelixClient;
 /// Name of the cookie carrying the OAuth state.
 pub const STATE_COOKIE: &str = "kinoyubot_oauth_state";
 /// How long a started sign-in stays valid.
-pub const STATE_LIFETIME: Duration = Duration::from_secs(600);
+pub(crate) const STATE_LIFETIME: Duration = Duration::from_secs(600);
 
 /// What the OAuth routes need when Twitch is configured.
 #[derive(Debug, Clone)]
@@ -73,7 +73,7 @@ impl TwitchConnect {
 }
 
 /// Escapes text for HTML element content and attribute values.
-pub fn escape_html(text: &str) -> String {
+pub(crate) fn escape_html(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -89,7 +89,7 @@ pub fn escape_html(text: &str) -> String {
 }
 
 /// A small HTML page; `title` and `message` are escaped.
-pub fn html_page(status: StatusCode, title: &str, message: &str) -> Response {
+pub(crate) fn html_page(status: StatusCode, title: &str, message: &str) -> Response {
     let body = format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
@@ -146,7 +146,7 @@ fn redirect(status: StatusCode, location: &str) -> Response {
 }
 
 /// `GET /auth/twitch`.
-pub async fn start(state: WebState) -> Response {
+pub(crate) async fn start(state: WebState) -> Response {
     let Some(twitch) = state.twitch.as_ref() else {
         return not_configured();
     };
@@ -241,7 +241,7 @@ fn non_empty<'a>(query: &'a HashMap<String, String>, key: &str) -> Option<&'a st
 
 /// `GET /auth/callback`.
 #[tracing::instrument(skip_all, fields(channel))]
-pub async fn callback(state: WebState, query: HashMap<String, String>, cookie: Option<String>) -> Response {
+pub(crate) async fn callback(state: WebState, query: HashMap<String, String>, cookie: Option<String>) -> Response {
     let Some(twitch) = state.twitch.as_ref() else {
         return not_configured();
     };
@@ -360,7 +360,7 @@ async fn complete(
 
 /// `DELETE /api/channels/{login}/connection` (admin).
 #[tracing::instrument(skip_all, fields(channel = %login))]
-pub async fn disconnect(state: WebState, login: String) -> Response {
+pub(crate) async fn disconnect(state: WebState, login: String) -> Response {
     let login = match ChannelLogin::parse(&login) {
         Ok(login) => login,
         Err(e) => return json_error(StatusCode::BAD_REQUEST, &e.to_string()),

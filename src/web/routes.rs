@@ -66,11 +66,11 @@ impl WebState {
 
 /// The Content-Security-Policy of every response: only our own script,
 /// stylesheet and images, no inline code, no framing.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
      img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 /// Adds the security headers to a response (keeping any a handler chose).
-pub fn security_headers(mut response: warp::reply::Response) -> warp::reply::Response {
+pub(crate) fn security_headers(mut response: warp::reply::Response) -> warp::reply::Response {
     use warp::http::HeaderValue;
     use warp::http::header::{
         CONTENT_SECURITY_POLICY as CSP, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
@@ -209,7 +209,7 @@ fn json_status(status: StatusCode, body: serde_json::Value) -> warp::reply::Resp
 }
 
 /// A JSON error reply `{"error": message}`.
-pub fn json_error(status: StatusCode, message: &str) -> warp::reply::Response {
+pub(crate) fn json_error(status: StatusCode, message: &str) -> warp::reply::Response {
     json_status(status, serde_json::json!({"error": message}))
 }
 

@@ -28,30 +28,30 @@ use crate::store;
 
 /// One channel in `/api/status`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ChannelStatus {
+pub(crate) struct ChannelStatus {
     /// Lowercase login.
-    pub login: String,
+    pub(crate) login: String,
     /// Display name (the login until Twitch tells us better).
-    pub display_name: String,
+    pub(crate) display_name: String,
     /// Tokens stored and not needing re-auth.
-    pub connected: bool,
+    pub(crate) connected: bool,
     /// Live, offline, or `None` when unknown.
-    pub live: Option<bool>,
+    pub(crate) live: Option<bool>,
     /// Automatic raffles paused.
-    pub paused: bool,
+    pub(crate) paused: bool,
     /// The streamer must connect again.
-    pub needs_reauth: bool,
+    pub(crate) needs_reauth: bool,
     /// Active, not banned viewers.
-    pub active_viewers: u64,
+    pub(crate) active_viewers: u64,
     /// Start of the next timer slot (RFC 3339, UTC), `None` when paused or not served here.
-    pub next_raffle_at: Option<String>,
+    pub(crate) next_raffle_at: Option<String>,
 }
 
 /// The body of `/api/status`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct StatusReport {
+pub(crate) struct StatusReport {
     /// Channels by login.
-    pub channels: Vec<ChannelStatus>,
+    pub(crate) channels: Vec<ChannelStatus>,
 }
 
 /// Gathers the status of every channel (one query plus cached live lookups).
@@ -59,7 +59,7 @@ pub struct StatusReport {
 /// # Errors
 ///
 /// Database errors.
-pub async fn collect(state: &WebState) -> Result<StatusReport, store::Error> {
+pub(crate) async fn collect(state: &WebState) -> Result<StatusReport, store::Error> {
     let overview = state.store.channel_overview(state.engine.rules().active_window).await?;
     let served = state.channels.current();
     let next_slot = rfc3339(upcoming_slot(state.raffle_interval).1);
@@ -110,12 +110,12 @@ pub async fn collect(state: &WebState) -> Result<StatusReport, store::Error> {
 }
 
 /// A time as RFC 3339 UTC with whole seconds (`2026-11-24T20:01:00Z`).
-pub fn rfc3339(time: SystemTime) -> String {
+pub(crate) fn rfc3339(time: SystemTime) -> String {
     DateTime::<Utc>::from(time).to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 /// `GET /api/status`.
-pub async fn api_status(state: WebState) -> Response {
+pub(crate) async fn api_status(state: WebState) -> Response {
     match collect(&state).await {
         Ok(report) => warp::reply::json(&report).into_response(),
         Err(e) => {

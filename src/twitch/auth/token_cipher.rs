@@ -20,9 +20,9 @@ use crate::config::TokenKey;
 use crate::secret::SecretString;
 
 /// Bytes of the random nonce at the start of a stored token.
-pub const NONCE_LEN: usize = 12;
+pub(crate) const NONCE_LEN: usize = 12;
 /// Bytes of the Poly1305 tag at the end of a stored token.
-pub const TAG_LEN: usize = 16;
+pub(crate) const TAG_LEN: usize = 16;
 
 /// Versioned prefix of the associated data; changing the layout means a new
 /// version, never a silent reinterpretation of old rows.
@@ -103,7 +103,12 @@ impl TokenCipher {
     /// # Errors
     ///
     /// [`CipherError::Encrypt`] only for inputs larger than the cipher allows.
-    pub fn encrypt(&self, channel_id: i64, kind: TokenKind, token: &SecretString) -> Result<Vec<u8>, CipherError> {
+    pub(crate) fn encrypt(
+        &self,
+        channel_id: i64,
+        kind: TokenKind,
+        token: &SecretString,
+    ) -> Result<Vec<u8>, CipherError> {
         let mut nonce = [0u8; NONCE_LEN];
         rand::rng().fill(&mut nonce);
         let ad = associated_data(channel_id, kind);

@@ -18,11 +18,11 @@ use crate::config::{TokenKey, parse_token_key};
 use crate::secret::Secret;
 
 /// File name of the generated key inside `DATA_DIR`.
-pub const KEY_FILE: &str = "token.key";
+pub(crate) const KEY_FILE: &str = "token.key";
 
 /// Why no key could be had.
 #[derive(Debug, thiserror::Error)]
-pub enum TokenKeyError {
+pub(crate) enum TokenKeyError {
     /// The key file exists but does not hold a valid key.
     #[error("{path}: {reason}; fix or delete the file (connected streamers must then reconnect), or set TOKEN_KEY")]
     Malformed {
@@ -54,7 +54,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TokenKeyError + '_ {
 ///
 /// [`TokenKeyError::Malformed`] naming the file when it holds no valid key;
 /// [`TokenKeyError::Io`] when it cannot be read or created.
-pub fn load_or_create(configured: Option<&TokenKey>, data_dir: &Path) -> Result<TokenKey, TokenKeyError> {
+pub(crate) fn load_or_create(configured: Option<&TokenKey>, data_dir: &Path) -> Result<TokenKey, TokenKeyError> {
     if let Some(key) = configured {
         return Ok(key.clone());
     }
