@@ -18,7 +18,6 @@ use crate::channel::{ChannelLogin, ChannelSet};
 use crate::config::Settings;
 use crate::presence::tracker::PresenceTracker;
 use crate::raffle::command::ChatCommand;
-use crate::raffle::items::ItemTable;
 use crate::raffle::scheduler::{RaffleScheduler, handle_chat_commands};
 use crate::raffle::{RaffleEngine, RaffleRules};
 use crate::store::{Database, Store};
@@ -101,7 +100,7 @@ impl App {
         // in the same process (tests) share it.
         crate::metrics::handle();
         // Read the prize list first: a bad file should fail before anything starts.
-        let item_table = ItemTable::load(&settings.items_file)?;
+        let item_table = crate::config::load_items(&settings.items_file)?;
         let database = Database::open(settings.database_url.as_ref(), &settings.data_dir)
             .await
             .context("could not open the database")?;

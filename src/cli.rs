@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use crate::app::App;
 use crate::channel::ChannelLogin;
-use crate::config::{ConfigError, Settings, SettingsArgs};
-use crate::raffle::items::{ItemTable, ItemsError};
+use crate::config::{ConfigError, Settings, SettingsArgs, load_items};
+use crate::raffle::items::ItemsError;
 use crate::raffle::{
     Outcome, RaffleEngine, RaffleError, RaffleRecord, RaffleRules, RoundResult, Trigger, Verification, Winner,
 };
@@ -116,7 +116,7 @@ pub async fn execute(command: Command, settings: Settings) -> Result<(), Failure
         }
         Command::CheckItems { file } => {
             let path = file.unwrap_or_else(|| settings.items_file.clone());
-            let table = ItemTable::load(&path).map_err(|e| Failure::Input(e.to_string()))?;
+            let table = load_items(&path).map_err(|e| Failure::Input(e.to_string()))?;
             println!("{}: {} item(s) valid", path.display(), table.items().len());
             print!("{}", table.render_table());
             Ok(())
@@ -155,7 +155,7 @@ where
 }
 
 async fn draw(settings: &Settings, login: &ChannelLogin) -> Result<(), Failure> {
-    let table = ItemTable::load(&settings.items_file).map_err(|e| Failure::Input(e.to_string()))?;
+    let table = load_items(&settings.items_file).map_err(|e| Failure::Input(e.to_string()))?;
     with_database(settings, async |database: &Database, _: &Report| {
         let store = database.store().clone();
         store.sync_items(&table).await.context("could not store the items")?;

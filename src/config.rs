@@ -7,7 +7,7 @@
 //! are wrapped in [`Secret`] and are never echoed in an error.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -15,6 +15,7 @@ use base64::Engine as _;
 use url::Url;
 
 use crate::channel::ChannelLogin;
+use crate::raffle::items::{ItemTable, ItemsError, ItemsFile};
 use crate::secret::{Secret, SecretString};
 
 /// Default for `DATA_DIR`.
@@ -475,6 +476,21 @@ impl Settings {
     }
 }
 
+/// Reads and validates the items file at `path` (`ITEMS_FILE`, or the file
+/// given to `check-items`).
+///
+/// # Errors
+///
+/// [`ItemsError::Read`] naming the path when it cannot be read, or the
+/// parser's error naming the item and line.
+pub(crate) fn load_items(path: &Path) -> Result<ItemTable, ItemsError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ItemsError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    ItemsFile::parse(&path.display().to_string(), &text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -698,5 +714,22 @@ mod tests {
         let key = base64::engine::general_purpose::STANDARD.encode([9u8; 32]);
         let s = with(|a| a.token_key = Some(key)).expect("valid");
         assert_eq!(s.token_key.map(|k| *k.expose()), Some([9u8; 32]));
+    }
+
+    #[test]
+    fn load_reads_file_and_names_missing_path() {
+        let dir = std::env::temp_dir().join(format!("kb-items-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("items.toml");
+        std::fs::write(&good, "[[items]]\nname = \"A\"\nprobability = 0.5\n").unwrap();
+        assert_eq!(load_items(&good).unwrap().items().len(), 1);
+        let missing = dir.join("nope.toml");
+        let e = load_items(&missing).unwrap_err();
+        assert!(matches!(e, ItemsError::Read { .. }));
+        assert!(
+            e.to_string()
+                .starts_with(&format!("{}: cannot read items file: ", missing.display()))
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

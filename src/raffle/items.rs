@@ -2,8 +2,8 @@
 //!
 //! This module owns the *configured* prizes: their names, their fixed
 //! per-raffle probabilities and their optional initial stock, as written in
-//! the items TOML file. It does no I/O except the single file read in
-//! [`ItemTable::load`]; everything else is pure. Remaining stock at draw time
+//! the items TOML file. It is pure: the file is read by
+//! `crate::config::load_items`, which hands its text to [`ItemsFile::parse`]. Remaining stock at draw time
 //! lives in the database and is the concern of [`super::draw`].
 //!
 //! File format:
@@ -17,7 +17,6 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::path::Path;
 
 use serde::Deserialize;
 use thiserror::Error;
@@ -310,20 +309,7 @@ pub struct ItemTable {
     items: Vec<Item>,
 }
 
-fn read_text(path: &Path) -> Result<String, ItemsError> {
-    std::fs::read_to_string(path).map_err(|source| ItemsError::Read {
-        path: path.display().to_string(),
-        source,
-    })
-}
-
 impl ItemTable {
-    /// Reads and validates the items file at `path`.
-    pub(crate) fn load(path: &Path) -> Result<Self, ItemsError> {
-        let text = read_text(path)?;
-        ItemsFile::parse(&path.display().to_string(), &text)
-    }
-
     /// The items in file order.
     pub fn items(&self) -> &[Item] {
         &self.items
@@ -474,23 +460,6 @@ stock = 0
         let table = ItemsFile::parse("items.toml", "[[items]]\nname = \"All\"\nprobability = 1\n").unwrap();
         assert_eq!(table.items()[0].probability.get(), 1.0);
         assert_eq!(table.no_prize_probability(), 0.0);
-    }
-
-    #[test]
-    fn load_reads_file_and_names_missing_path() {
-        let dir = std::env::temp_dir().join(format!("kb-items-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let good = dir.join("items.toml");
-        std::fs::write(&good, "[[items]]\nname = \"A\"\nprobability = 0.5\n").unwrap();
-        assert_eq!(ItemTable::load(&good).unwrap().items().len(), 1);
-        let missing = dir.join("nope.toml");
-        let e = ItemTable::load(&missing).unwrap_err();
-        assert!(matches!(e, ItemsError::Read { .. }));
-        assert!(
-            e.to_string()
-                .starts_with(&format!("{}: cannot read items file: ", missing.display()))
-        );
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
