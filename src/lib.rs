@@ -1,4 +1,37 @@
 //! KinoYuBot: live Twitch chat giveaways.
+//!
+//! # Layout
+//!
+//! The tree follows the features. Modules marked *pure* do no I/O (no
+//! tokio, no SQL, no clock, no files) and import only other pure modules;
+//! `scripts/module-graph.py` checks that, and that no two modules import
+//! each other.
+//!
+//! - [`config`]: typed settings from flags, environment and `.env` (SPEC §3),
+//!   and reading the items file.
+//! - [`secret`]: a wrapper that keeps secrets out of logs and `Debug`.
+//! - [`telemetry`]: tracing setup, pretty or JSON.
+//! - [`shutdown`]: the cancellation token fired by SIGINT/SIGTERM.
+//! - [`app`]: builds every part and runs them until shutdown.
+//! - [`cli`]: the commands of SPEC §2 and their exit codes.
+//! - [`metrics`]: Prometheus metric names, recording helpers and the recorder.
+//! - [`channel`]: Twitch logins (`login`, pure) and the set of channels this
+//!   instance serves (`set`).
+//! - [`presence`]: what chat says about viewers and its in-memory merge
+//!   (`batch`, pure), and the tracker that writes it in batches (`tracker`).
+//! - [`raffle`]: the prize table, the seeded draw, slots, recorded raffles and
+//!   their JSON, `verify`, chat commands (all pure); the round engine
+//!   (`round`) and the timers (`scheduler`).
+//! - [`announce`]: what is announced and its rendering for Discord and stdout
+//!   (pure); the webhook client (`discord`) and the delivery worker
+//!   (`delivery`).
+//! - [`twitch`]: chat (`irc`, the only user of twitch-irc), account
+//!   connection (`auth`: OAuth2, the token key, the token cipher, the token
+//!   manager), the Helix API (`helix`) and live status (`live_status`).
+//! - [`store`]: PostgreSQL, the only module with SQL or transactions: the
+//!   operations the rest of the program needs, the units of work of a raffle
+//!   round and of a channel's tokens, migrations, the embedded server.
+//! - [`web`]: the warp server: dashboard, JSON API, OAuth pages, probes.
 
 pub mod announce;
 pub mod app;

@@ -5,7 +5,7 @@
 //! - [`draw`]: the seeded, replayable draw;
 //! - [`slot`]: timer slots, `floor(now / RAFFLE_INTERVAL)`;
 //! - [`record`]: a recorded raffle, its trigger and outcome, its JSON;
-//! - [`verify`]: replaying a recorded raffle (`kinoyubot verify`);
+//! - [`mod@verify`]: replaying a recorded raffle (`kinoyubot verify`);
 //! - [`command`]: `!raffle now|pause|resume|status`.
 //!
 //! With I/O:

@@ -1,8 +1,11 @@
 //! Twitch: one submodule per Twitch service, each with one client type.
 //!
 //! - [`auth`]: the OAuth2 authorization-code flow, token validation, refresh
-//!   and revocation (`TwitchAuth`), the token key, and the token manager task.
+//!   and revocation (`TwitchAuth`), the token key, the cipher that encrypts
+//!   tokens at rest, and the token manager task.
 //! - [`helix`]: the Helix API (`HelixClient`): app access token and live status.
+//! - [`live_status`]: "is the stream live?" behind a trait (Helix implements
+//!   it), and the dashboard's cache of the answers.
 //! - [`irc`]: the chat listener (twitch-irc), reading chat anonymously and
 //!   turning it into presence events and `!raffle` commands. It is the only
 //!   module that imports `twitch_irc`.

@@ -6,7 +6,7 @@
 //! - `GET /auth/callback` requires cookie == query state and a stored,
 //!   unexpired state (deleted on use), exchanges the code, learns the user
 //!   from `/validate`, stores the channel and its encrypted tokens, adds the
-//!   login to the served [`ChannelSet`] (the chat listener joins it at once)
+//!   login to the served [`ChannelSet`](crate::channel::ChannelSet) (the chat listener joins it at once)
 //!   and redirects to the dashboard. Every failure is a small HTML page with
 //!   the right status, and nothing is stored.
 //! - `DELETE /api/channels/{login}/connection` (admin) revokes the tokens at
