@@ -1,8 +1,8 @@
 //! Announcing winners on Discord (SPEC §6).
 //!
-//! - [`announcement`] (pure): what is queued in the outbox, and where its
+//! - `announcement` (pure): what is queued in the outbox, and where its
 //!   delivery stands.
-//! - [`render`] (pure): the Discord webhook body and the plain stdout line,
+//! - `render` (pure): the Discord webhook body and the plain stdout line,
 //!   escaped and within Discord's limits.
 //! - [`discord`]: the webhook client and its typed errors.
 //! - [`delivery`]: the worker that claims queued announcements, sends them

@@ -1,8 +1,8 @@
 //! Twitch channels: their logins, and the set this instance serves.
 //!
-//! - [`login`] (pure): [`ChannelLogin`], the one way a login enters the
+//! - `login` (pure): [`ChannelLogin`], the one way a login enters the
 //!   program.
-//! - [`set`]: [`ChannelSet`], the channels this instance serves, watched by
+//! - `set`: [`ChannelSet`], the channels this instance serves, watched by
 //!   the chat listener (which joins them) and the scheduler (which runs a
 //!   timer for each).
 

@@ -4,12 +4,12 @@
 //! - [`items`]: the prize table and its validation;
 //! - [`draw`]: the seeded, replayable draw;
 //! - [`slot`]: timer slots, `floor(now / RAFFLE_INTERVAL)`;
-//! - [`record`]: a recorded raffle, its trigger and outcome, its JSON;
+//! - `record`: a recorded raffle, its trigger and outcome, its JSON;
 //! - [`mod@verify`]: replaying a recorded raffle (`kinoyubot verify`);
 //! - [`command`]: `!raffle now|pause|resume|status`.
 //!
 //! With I/O:
-//! - [`round`]: the engine that runs one round in one store transaction,
+//! - `round`: the engine that runs one round in one store transaction,
 //!   for every trigger;
 //! - [`scheduler`]: a slot-aligned timer per served channel, and the chat
 //!   command handler.

@@ -5,7 +5,7 @@
 //! `store.recent_raffles(..)`, `store.claim_due_announcement(..)`, … Work
 //! that must commit or roll back as a whole goes through a unit of work
 //! borrowed from a [`Connection`]: [`RoundTransaction`] for one raffle round,
-//! [`TokenTransaction`] for a channel's Twitch tokens. They expose typed
+//! `TokenTransaction` for a channel's Twitch tokens. They expose typed
 //! operations only; nothing outside this module sees a client, a row or SQL.
 //!
 //! Rows are decoded once, here, with `try_get`: the words stored for
@@ -227,7 +227,7 @@ impl std::fmt::Debug for Store {
 }
 
 /// One pooled connection, held to run a unit of work on it
-/// ([`Connection::begin_round`], [`Connection::begin_tokens`]); it goes back
+/// ([`Connection::begin_round`], `Connection::begin_tokens`); it goes back
 /// to the pool when dropped.
 pub struct Connection {
     client: deadpool_postgres::Object,
@@ -273,11 +273,11 @@ impl Store {
         Ok(())
     }
 
-    /// Applies pending migrations; see [`migrate::run`].
+    /// Applies pending migrations; see `migrate::run`.
     ///
     /// # Errors
     ///
-    /// See [`migrate::run`].
+    /// See `migrate::run`.
     pub async fn migrate(&self) -> Result<migrate::Report, Error> {
         migrate::run(&self.pool).await
     }

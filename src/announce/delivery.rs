@@ -28,12 +28,12 @@
 //! * 2xx: `sent`, with Discord's message id and the time.
 //! * 429: rescheduled after `retry_after`; not counted as a failure.
 //! * 5xx, network errors: rescheduled with exponential backoff and jitter
-//!   ([`DeliveryConfig::backoff`]), counted in `attempts`, `last_error` set;
+//!   (`DeliveryConfig::backoff`), counted in `attempts`, `last_error` set;
 //!   the worker itself pauses as long before trying any other row.
 //! * Other 4xx: `failed` with the status and Discord's reason, logged.
 //!
 //! Without `DISCORD_WEBHOOK_URL` each announcement is printed as one line
-//! ([`render_stdout_line`]) and marked sent.
+//! (`render_stdout_line`) and marked sent.
 
 use std::fmt;
 use std::io::Write;
@@ -105,7 +105,7 @@ pub enum Destination {
     /// A Discord webhook.
     Webhook(WebhookClient),
     /// One plain line per announcement to a writer: standard output when no
-    /// webhook is configured (see [`Destination::stdout`]).
+    /// webhook is configured (see `Destination::stdout`).
     Lines(Arc<Mutex<dyn Write + Send>>),
 }
 

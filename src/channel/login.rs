@@ -22,7 +22,7 @@ pub enum ChannelLoginError {
     /// Nothing left after trimming and dropping `#`.
     #[error("login is empty")]
     Empty,
-    /// More than [`MAX_LOGIN_LENGTH`] characters.
+    /// More than `MAX_LOGIN_LENGTH` characters.
     #[error("login {login:?} is {length} characters long, at most {MAX_LOGIN_LENGTH} are allowed")]
     TooLong {
         /// The rejected input.

@@ -3,7 +3,7 @@
 //!
 //! A [`PresenceUpdate`] is what one PRIVMSG says about its sender; a
 //! [`BanUpdate`] is what one CLEARCHAT says about its target. A
-//! [`PresenceBatch`] deduplicates them per (channel, user) so that a flush
+//! `PresenceBatch` deduplicates them per (channel, user) so that a flush
 //! writes one row per viewer however many messages they sent: `last_seen` is
 //! the latest, `first_seen` the earliest, `message_count` the sum, and login,
 //! display name and flags come from the latest message. Its size grows with

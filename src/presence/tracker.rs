@@ -1,16 +1,16 @@
-//! The presence tracker: owns the in-memory [`PresenceBatch`] and writes it
+//! The presence tracker: owns the in-memory `PresenceBatch` and writes it
 //! to PostgreSQL (SPEC §4).
 //!
 //! The chat listener sends [`PresenceEvent`]s through a cheap-clone
 //! [`PresenceHandle`] over a **bounded** channel. The tracker merges them
-//! into a batch and flushes at least every [`FLUSH_EVERY`]. A flush runs as
+//! into a batch and flushes at least every `FLUSH_EVERY`. A flush runs as
 //! a future polled *inside* the tracker's `select!` loop, next to receiving:
 //! events keep being merged into a fresh batch while a flush waits on the
 //! database, so a slow or dead database never backs up into the chat task.
 //!
 //! While the database is down the failed batch is merged back and retried
 //! with exponential backoff; memory stays bounded by distinct viewers
-//! ([`MAX_BUFFERED_VIEWERS`]), one warning is logged when the outage starts
+//! (`MAX_BUFFERED_VIEWERS`), one warning is logged when the outage starts
 //! and one info line when it ends. On shutdown the tracker drains its queue,
 //! then flushes one last time (retrying for up to `FINAL_FLUSH_TIMEOUT`).
 

@@ -176,7 +176,7 @@ impl CandidateSnapshot {
         h.finalize().into()
     }
 
-    /// [`CandidateSnapshot::digest`] as 64 lower-case hex digits.
+    /// `CandidateSnapshot::digest` as 64 lower-case hex digits.
     pub fn digest_hex(&self) -> String {
         hex::encode(self.digest())
     }

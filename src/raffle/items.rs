@@ -62,7 +62,7 @@ impl Probability {
 /// One validated prize from the items file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Item {
-    /// Display name, trimmed, non-empty, at most [`MAX_NAME_CHARS`] characters,
+    /// Display name, trimmed, non-empty, at most `MAX_NAME_CHARS` characters,
     /// unique within its table (case-insensitively).
     pub name: String,
     /// Fixed chance of this item being drawn in one raffle.
@@ -83,7 +83,7 @@ pub enum ItemProblem {
     /// The name is empty or only whitespace.
     #[error("name is empty")]
     EmptyName,
-    /// The name is longer than [`MAX_NAME_CHARS`] characters.
+    /// The name is longer than `MAX_NAME_CHARS` characters.
     #[error("name is {0} characters long, at most {MAX_NAME_CHARS} allowed")]
     NameTooLong(usize),
     /// Another item already has this name (compared case-insensitively).
@@ -137,7 +137,7 @@ pub enum ItemsError {
         /// What is wrong.
         reason: ItemProblem,
     },
-    /// The probabilities add up to more than 1 (beyond [`SUM_TOLERANCE`]).
+    /// The probabilities add up to more than 1 (beyond `SUM_TOLERANCE`).
     #[error("{path}: probabilities sum to {sum}, which is more than 1")]
     SumTooLarge {
         /// Path as given for messages.
@@ -151,7 +151,7 @@ pub enum ItemsError {
         /// Path as given for messages.
         path: String,
     },
-    /// The file defines more than [`MAX_ITEMS`] items.
+    /// The file defines more than `MAX_ITEMS` items.
     #[error("{path}: {count} items defined, at most {MAX_ITEMS} allowed")]
     TooMany {
         /// Path as given for messages.
@@ -302,7 +302,7 @@ impl ItemsFile {
     }
 }
 
-/// A validated prize table: 1..=[`MAX_ITEMS`] items with unique names whose
+/// A validated prize table: 1..=`MAX_ITEMS` items with unique names whose
 /// probabilities sum to at most 1. The remainder is the chance of no prize.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ItemTable {
@@ -316,7 +316,7 @@ impl ItemTable {
     }
 
     /// Chance that a raffle awards nothing: `1 - sum(probabilities)`,
-    /// clamped at 0 (the sum may exceed 1 by up to [`SUM_TOLERANCE`]).
+    /// clamped at 0 (the sum may exceed 1 by up to `SUM_TOLERANCE`).
     pub fn no_prize_probability(&self) -> f64 {
         let sum: f64 = self.items.iter().map(|it| it.probability.get()).sum();
         (1.0 - sum).max(0.0)

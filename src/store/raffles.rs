@@ -317,7 +317,7 @@ impl Store {
 }
 
 /// One raffle round as a unit of work (SPEC §5): everything it does
-/// commits together with [`RoundTransaction::commit`], or not at all when
+/// commits together with `RoundTransaction::commit`, or not at all when
 /// it is dropped (tokio-postgres rolls back). Borrowed from a
 /// [`Connection`] with [`Connection::begin_round`].
 pub struct RoundTransaction<'c> {

@@ -4,8 +4,8 @@
 //! Twitch answers `scope` as a JSON array (`"scope": ["chat:read"]`) where
 //! RFC 6749 (and oauth2's `StandardTokenResponse`) expects a space-separated
 //! string, and its errors look like `{"status":400,"message":"Invalid
-//! refresh token"}` rather than `{"error": ...}`. [`TwitchTokenResponse`] and
-//! [`TwitchErrorResponse`] accept Twitch's shapes, and the oauth2 client type
+//! refresh token"}` rather than `{"error": ...}`. `TwitchTokenResponse` and
+//! `TwitchErrorResponse` accept Twitch's shapes, and the oauth2 client type
 //! is built with them.
 //!
 //! Every endpoint lives under `TWITCH_AUTH_URL`, so tests point it at a

@@ -11,7 +11,7 @@
 //! twitch-irc's `Transport::new()` takes no arguments and hard-codes
 //! Twitch's host in its own transport, but `TWITCH_IRC_SERVER` must choose
 //! the server (tests run several fake servers in one process). Our
-//! [`ConfiguredTransport`] therefore reads the address from a thread-local
+//! `ConfiguredTransport` therefore reads the address from a thread-local
 //! that [`ChatListener::run`] sets on every thread of a small tokio runtime
 //! dedicated to this listener (`on_thread_start`): every task twitch-irc
 //! spawns runs on those threads, so each listener sees its own server. The
@@ -36,7 +36,7 @@
 //!
 //! twitch-irc closes a connection when its transport yields a line that
 //! does not parse. Our transport instead skips such lines (logged at debug,
-//! raw text only at trace) and discards lines longer than [`MAX_LINE_BYTES`]
+//! raw text only at trace) and discards lines longer than `MAX_LINE_BYTES`
 //! without buffering them, so junk or a 1 MB line costs one log line, not a
 //! reconnect.
 

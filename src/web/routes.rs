@@ -1,7 +1,7 @@
 //! Route table and handlers.
 //!
 //! Every response, matched or not, carries the security headers of
-//! [`security_headers`]: a Content-Security-Policy that allows only our own
+//! `security_headers`: a Content-Security-Policy that allows only our own
 //! script and stylesheet (no inline code), no framing, no MIME sniffing and
 //! no referrer. The OAuth pages need nothing more: they are plain HTML and
 //! redirects (a 302 is not subject to `form-action`).

@@ -128,7 +128,7 @@ impl TokenCipher {
         Ok(out)
     }
 
-    /// Decrypts what [`TokenCipher::encrypt`] wrote for the same channel and kind.
+    /// Decrypts what `TokenCipher::encrypt` wrote for the same channel and kind.
     ///
     /// # Errors
     ///
