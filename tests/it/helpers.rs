@@ -591,7 +591,8 @@ impl std::io::Write for SharedBuffer {
 
 /// Captures the log lines (INFO and up) of this thread until the guard is
 /// dropped. On the default single-threaded test runtime the app's tasks run
-/// on this thread too, so their lines are captured, and only this test's.
+/// on this thread too, so their lines are captured, and only this test's;
+/// the chat listener's are not (it runs a runtime of its own).
 pub fn capture_logs() -> (SharedBuffer, tracing::subscriber::DefaultGuard) {
     let logs = SharedBuffer::default();
     let writer = logs.clone();
