@@ -239,7 +239,11 @@ async fn two_instances_on_one_database_draw_each_slot_once_and_post_once() {
     irc.wait_joined("shared", 2, DEADLINE).await;
     irc.send_to_channel("shared", &viewer_says("shared", "4242", "regular", "hello both"));
     database
-        .wait_count("SELECT count(*) FROM raffles WHERE outcome = 'won'", 4, "four won slots")
+        .wait_count(
+            "SELECT count(*) FROM raffles WHERE outcome = 'won'",
+            4,
+            "four won slots",
+        )
         .await;
     for bot in bots {
         assert_eq!(bot.stop().await.code, Some(0));

@@ -346,10 +346,7 @@ impl TestDatabase {
     async fn set_allow_connections(&self, allow: bool) {
         self.admin_client()
             .await
-            .batch_execute(&format!(
-                "ALTER DATABASE {} WITH ALLOW_CONNECTIONS {allow}",
-                self.name
-            ))
+            .batch_execute(&format!("ALTER DATABASE {} WITH ALLOW_CONNECTIONS {allow}", self.name))
             .await
             .expect("ALLOW_CONNECTIONS");
     }
@@ -831,7 +828,12 @@ impl TestAppBuilder {
             let port = if self.served_public_url { free_port() } else { 0 };
             let settings = Settings::from_args(args(port)).expect("test settings are valid");
             match App::build(settings.clone()).await {
-                Ok(app) => break (settings, app.with_token_manager_config(self.token_manager.unwrap_or_default())),
+                Ok(app) => {
+                    break (
+                        settings,
+                        app.with_token_manager_config(self.token_manager.unwrap_or_default()),
+                    );
+                }
                 Err(e) if self.served_public_url && attempts < 3 && format!("{e:#}").contains("HTTP_ADDR") => {}
                 Err(e) => panic!("the app did not build: {e:#}"),
             }
@@ -988,9 +990,11 @@ impl TestApp {
     /// unpaused channel a next raffle time.
     pub async fn serves(&self, login: &str) -> bool {
         let status = self.get_status().await;
-        status["channels"]
-            .as_array()
-            .is_some_and(|channels| channels.iter().any(|c| c["login"] == login && c["next_raffle_at"].is_string()))
+        status["channels"].as_array().is_some_and(|channels| {
+            channels
+                .iter()
+                .any(|c| c["login"] == login && c["next_raffle_at"].is_string())
+        })
     }
 
     /// `GET /api/raffles`: the latest raffles of every channel, newest first.
@@ -1094,7 +1098,10 @@ impl TestApp {
         let reply = Reply::to(self.http.get(authorize.clone())).await;
         assert_eq!(reply.status, 302, "{}", reply.body);
         let url = url::Url::parse(reply.header("location")).expect("callback URL");
-        let expected = format!("{}/auth/callback", self.settings.public_url.as_str().trim_end_matches('/'));
+        let expected = format!(
+            "{}/auth/callback",
+            self.settings.public_url.as_str().trim_end_matches('/')
+        );
         assert_eq!(url.as_str().split('?').next(), Some(expected.as_str()));
         format!("{}?{}", url.path(), url.query().unwrap_or_default())
     }

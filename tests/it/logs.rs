@@ -109,7 +109,9 @@ async fn json_logs_at_trace_are_one_object_per_line_and_never_contain_secrets() 
     assert_eq!(done.status(), 303);
     assert!(!twitch.issued_tokens().is_empty(), "Twitch issued tokens");
 
-    let exited = bot.stop_with(nix::sys::signal::Signal::SIGTERM, Duration::from_secs(30)).await;
+    let exited = bot
+        .stop_with(nix::sys::signal::Signal::SIGTERM, Duration::from_secs(30))
+        .await;
     assert_eq!(exited.code, Some(0));
     let (stdout, stderr) = (exited.stdout, exited.stderr);
 

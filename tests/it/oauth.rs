@@ -11,12 +11,20 @@ use crate::helpers::{ADMIN_TOKEN, DEADLINE, TestApp, spawn_app, wait_until};
 
 /// An app with the Twitch stand-in, serving the configured channel `configured`.
 async fn app_with_twitch() -> TestApp {
-    TestApp::builder().twitch(streamer()).channels(&["configured"]).start().await
+    TestApp::builder()
+        .twitch(streamer())
+        .channels(&["configured"])
+        .start()
+        .await
 }
 
 /// Asserts nothing about the streamer was stored or served.
 async fn assert_nothing_stored(app: &TestApp) {
-    assert_eq!(app.database.count("SELECT count(*) FROM twitch_tokens").await, 0, "no tokens");
+    assert_eq!(
+        app.database.count("SELECT count(*) FROM twitch_tokens").await,
+        0,
+        "no tokens"
+    );
     assert_eq!(
         app.database
             .count("SELECT count(*) FROM channels WHERE login = 'twitchdev'")
@@ -73,7 +81,10 @@ async fn connecting_through_the_running_app_stores_the_channel_and_joins_it() {
     // The app's live status is Helix (asked before anything cached it).
     app.twitch().set_live("141981764", true);
     let status = app.channel_status("twitchdev").await;
-    assert!(status["next_raffle_at"].is_string(), "served without a restart: {status}");
+    assert!(
+        status["next_raffle_at"].is_string(),
+        "served without a restart: {status}"
+    );
     assert_eq!(status["live"], true, "{status}");
     app.irc.wait_joined("twitchdev", 1, DEADLINE).await;
     let row = app
@@ -202,7 +213,11 @@ async fn missing_forged_mismatched_reused_and_expired_states_are_refused() {
     let expired = app.callback(&callback, Some(&cookie)).await;
     assert_eq!(expired.status, 400);
     assert!(expired.body.contains("expired"));
-    assert_eq!(app.twitch().token_requests("authorization_code").len(), 1, "no exchange");
+    assert_eq!(
+        app.twitch().token_requests("authorization_code").len(),
+        1,
+        "no exchange"
+    );
 }
 
 #[tokio::test]
@@ -296,7 +311,11 @@ async fn disconnect_is_admin_only_revokes_at_twitch_and_forgets_the_tokens() {
     assert_eq!(unauthorized.header("www-authenticate"), "Bearer");
     let wrong = app.disconnect("twitchdev", Some("Bearer nope")).await;
     assert_eq!(wrong.status, 401);
-    assert!(wrong.json()["error"].as_str().is_some_and(|e| e.contains("admin token")));
+    assert!(
+        wrong.json()["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("admin token"))
+    );
     // Another instance on the same database, without ADMIN_TOKEN.
     let disabled = TestApp::builder()
         .database(app.database.clone())
@@ -336,7 +355,10 @@ async fn disconnect_is_admin_only_revokes_at_twitch_and_forgets_the_tokens() {
     assert_eq!(app.database.count("SELECT count(*) FROM twitch_tokens").await, 0);
     assert!(!app.serves("twitchdev").await, "left");
     assert!(app.serves("configured").await);
-    wait_until("the bot to leave #twitchdev", || async { !app.irc.is_joined("twitchdev") }).await;
+    wait_until("the bot to leave #twitchdev", || async {
+        !app.irc.is_joined("twitchdev")
+    })
+    .await;
     assert!(app.irc.is_joined("configured"));
     let again = app.disconnect("twitchdev", Some(&admin)).await;
     assert_eq!(again.status, 404, "nothing left to disconnect");
@@ -344,7 +366,11 @@ async fn disconnect_is_admin_only_revokes_at_twitch_and_forgets_the_tokens() {
 
 #[tokio::test]
 async fn disconnecting_a_configured_channel_keeps_serving_it() {
-    let app = TestApp::builder().twitch(streamer()).channels(&["twitchdev"]).start().await;
+    let app = TestApp::builder()
+        .twitch(streamer())
+        .channels(&["twitchdev"])
+        .start()
+        .await;
     app.connect_streamer().await;
     let reply = app
         .disconnect("twitchdev", Some(&format!("Bearer {ADMIN_TOKEN}")))

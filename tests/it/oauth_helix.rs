@@ -50,11 +50,7 @@ async fn a_401_gets_a_fresh_app_token_and_one_retry() {
     fake.revoke_app_tokens();
     assert_eq!(helix.is_live(Some("141981764")).await, Some(true));
     assert_eq!(fake.token_requests("client_credentials").len(), 2);
-    assert_eq!(
-        fake.requests("/helix/streams").len(),
-        3,
-        "one failed try, one retry"
-    );
+    assert_eq!(fake.requests("/helix/streams").len(), 3, "one failed try, one retry");
 }
 
 #[tokio::test]

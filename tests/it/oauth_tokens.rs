@@ -63,7 +63,8 @@ async fn a_fresh_token_is_left_alone_until_an_hour_passed_then_validated() {
     let app = app().await;
     app.connect_streamer().await;
     let validations = app.twitch().requests("/validate").len();
-    let report = app.token_manager(config(HOUR, Duration::from_secs(600)))
+    let report = app
+        .token_manager(config(HOUR, Duration::from_secs(600)))
         .run_cycle()
         .await
         .expect("cycle");
@@ -81,7 +82,8 @@ async fn a_fresh_token_is_left_alone_until_an_hour_passed_then_validated() {
     );
 
     // An hour later (validate_every = 0 stands in for it).
-    let report = app.token_manager(config(Duration::ZERO, Duration::from_secs(600)))
+    let report = app
+        .token_manager(config(Duration::ZERO, Duration::from_secs(600)))
         .run_cycle()
         .await
         .expect("cycle");
@@ -98,7 +100,8 @@ async fn a_token_close_to_expiry_is_refreshed_and_the_rotated_refresh_token_stor
     let (old_access, old_refresh) = app.stored_tokens("twitchdev").await;
     app.twitch().set_access_expires_in(14_400);
 
-    let report = app.token_manager(config(HOUR, Duration::from_secs(600)))
+    let report = app
+        .token_manager(config(HOUR, Duration::from_secs(600)))
         .run_cycle()
         .await
         .expect("cycle");
@@ -113,7 +116,8 @@ async fn a_token_close_to_expiry_is_refreshed_and_the_rotated_refresh_token_stor
     assert!(!app.twitch().refresh_token_valid(&old_refresh));
 
     // Now far from expiry: the next cycle leaves it alone.
-    let report = app.token_manager(config(HOUR, Duration::from_secs(600)))
+    let report = app
+        .token_manager(config(HOUR, Duration::from_secs(600)))
         .run_cycle()
         .await
         .expect("cycle");
@@ -130,7 +134,8 @@ async fn a_401_from_validate_triggers_a_refresh() {
     // Twitch's documented refresh answer has no expires_in: the manager must cope.
     app.twitch().set_refresh_sends_expiry(false);
 
-    let report = app.token_manager(config(Duration::ZERO, Duration::from_secs(600)))
+    let report = app
+        .token_manager(config(Duration::ZERO, Duration::from_secs(600)))
         .run_cycle()
         .await
         .expect("cycle");
@@ -141,7 +146,8 @@ async fn a_401_from_validate_triggers_a_refresh() {
     assert!(!needs_reauth(&app).await);
 
     // The new token validates on the next check.
-    let report = app.token_manager(config(Duration::ZERO, Duration::from_secs(600)))
+    let report = app
+        .token_manager(config(Duration::ZERO, Duration::from_secs(600)))
         .run_cycle()
         .await
         .expect("cycle");

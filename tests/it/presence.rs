@@ -92,7 +92,13 @@ async fn replayed_chat_gives_exactly_the_expected_rows() {
     assert_eq!(
         seen_rows(&rows),
         [
-            seen("117166826", "testaccount_420", "테스트계정420", [true, false, true, false], 1),
+            seen(
+                "117166826",
+                "testaccount_420",
+                "테스트계정420",
+                [true, false, true, false],
+                1
+            ),
             seen("29803735", "jun1orrrr", "JuN1oRRRR", [false, false, false, false], 2),
             seen("36029255", "riotgames", "Riot Games", [true, false, false, false], 1),
             seen("36175310", "tetyys", "TETYYS", [false, false, false, false], 1),
@@ -216,7 +222,8 @@ async fn every_user_survives_database_connections_being_killed() {
         say_wave(wave);
         terminate_other_connections(&killer).await;
     }
-    app.wait_for_presence("outage", "waves 0-2", |rows| rows.len() == 120).await;
+    app.wait_for_presence("outage", "waves 0-2", |rows| rows.len() == 120)
+        .await;
 
     // A real outage: no new connections, existing ones killed.
     app.database.refuse_connections().await;
@@ -250,7 +257,8 @@ async fn clearchat_makes_a_user_ineligible_until_they_chat_again() {
     let room = app.irc.room_id("mods");
     app.say("mods", &privmsg("mods", &room, "70948394", "weeb123", "hello"));
     app.say("mods", &privmsg("mods", &room, "148973258", "fabzeef", "hello"));
-    app.wait_for_presence("mods", "both viewers", |rows| rows.len() == 2).await;
+    app.wait_for_presence("mods", "both viewers", |rows| rows.len() == 2)
+        .await;
 
     let before = Utc::now();
     app.say(
@@ -318,7 +326,8 @@ async fn raffle_commands_from_moderators_and_broadcaster_reach_the_engine_only()
     let applied: Vec<&str> = log.lines().filter(|l| l.contains("channel=cmds by=")).collect();
     assert_eq!(applied.len(), 2, "{log}");
     assert!(
-        applied[0].contains("channel=cmds by=moddy") && applied[0].contains("raffles paused/resumed from chat paused=true"),
+        applied[0].contains("channel=cmds by=moddy")
+            && applied[0].contains("raffles paused/resumed from chat paused=true"),
         "{log}"
     );
     assert!(
@@ -341,7 +350,8 @@ async fn raffle_commands_from_moderators_and_broadcaster_reach_the_engine_only()
     assert!(paused, "the moderator's !RAFFLE pause reached the engine");
     assert_eq!(raffles, 0, "the viewer's !raffle now (sent first) never arrives");
     // Everyone who typed is still present.
-    app.wait_for_presence("cmds", "three senders", |rows| rows.len() == 3).await;
+    app.wait_for_presence("cmds", "three senders", |rows| rows.len() == 3)
+        .await;
     app.stop().await;
 }
 
@@ -484,10 +494,15 @@ async fn app_joins_configured_channels_and_records_presence() {
     app.say("appchan", &format!(
         "@badge-info=;badges=broadcaster/1;color=;display-name=AppChan;emotes=;flags=;id=3;mod=0;room-id={room};subscriber=0;tmi-sent-ts=1;turbo=0;user-id={room};user-type= :appchan!appchan@appchan.tmi.twitch.tv PRIVMSG #appchan :!raffle now"
     ));
-    app.wait_for_presence("appchan", "both senders", |rows| rows.len() == 2).await;
+    app.wait_for_presence("appchan", "both senders", |rows| rows.len() == 2)
+        .await;
     // The broadcaster's `!raffle now` went through the raffle engine.
     app.database
-        .wait_count("SELECT count(*) FROM raffles WHERE trigger = 'chat'", 1, "!raffle now to draw")
+        .wait_count(
+            "SELECT count(*) FROM raffles WHERE trigger = 'chat'",
+            1,
+            "!raffle now to draw",
+        )
         .await;
     assert_eq!(app.database.count("SELECT count(*) FROM raffles").await, 1);
     // The chat side of /metrics moved (the recorder is per process, so other

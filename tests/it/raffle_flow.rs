@@ -14,13 +14,16 @@ const PINGING_ITEM: &str = "[[items]]\nname = \"**Steam** key @everyone\"\nproba
 
 /// Waits for a timer raffle newer than `after` with `outcome`; returns its id.
 async fn next_timer_raffle(app: &TestApp, after: i64, outcome: &str) -> i64 {
-    wait_for(&format!("a timer raffle after #{after} with outcome {outcome}"), || async {
-        app.get_raffles_of("twitchdev")
-            .await
-            .into_iter()
-            .find(|r| r["trigger"] == "timer" && r["id"].as_i64() > Some(after) && r["outcome"] == outcome)
-            .and_then(|r| r["id"].as_i64())
-    })
+    wait_for(
+        &format!("a timer raffle after #{after} with outcome {outcome}"),
+        || async {
+            app.get_raffles_of("twitchdev")
+                .await
+                .into_iter()
+                .find(|r| r["trigger"] == "timer" && r["id"].as_i64() > Some(after) && r["outcome"] == outcome)
+                .and_then(|r| r["id"].as_i64())
+        },
+    )
     .await
 }
 
@@ -65,7 +68,10 @@ async fn a_won_raffle_reaches_discord_once_with_nothing_that_pings() {
     let database = TestDatabase::migrated().await;
     let channel_id = database.insert_channel("streamer", Some("1")).await;
     database
-        .add_viewer(channel_id, &Viewer::new("900", "viewer900").named("@everyone <@&123> Winner"))
+        .add_viewer(
+            channel_id,
+            &Viewer::new("900", "viewer900").named("@everyone <@&123> Winner"),
+        )
         .await;
     database
         .client()

@@ -132,7 +132,11 @@ async fn unknown_channel_is_an_error_and_records_nothing() {
     let app = app().start().await;
     let reply = app.post_as_admin("/api/channels/nobody_here/draw").await;
     assert_eq!(reply.status, 404, "{}", reply.body);
-    assert!(reply.json()["error"].as_str().is_some_and(|e| e.contains("nobody_here")));
+    assert!(
+        reply.json()["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("nobody_here"))
+    );
     assert_eq!(app.database.count("SELECT count(*) FROM raffles").await, 0);
 }
 
@@ -281,8 +285,13 @@ async fn paused_channels_skip_timer_rounds_but_not_manual_draws() {
             "two timer rounds in the unpaused channel",
         )
         .await;
-    let paused_rounds = "SELECT count(*) FROM raffles r JOIN channels c ON c.id = r.channel_id WHERE c.login = 'paused'";
-    assert_eq!(app.database.count(paused_rounds).await, 0, "no timer round while paused");
+    let paused_rounds =
+        "SELECT count(*) FROM raffles r JOIN channels c ON c.id = r.channel_id WHERE c.login = 'paused'";
+    assert_eq!(
+        app.database.count(paused_rounds).await,
+        0,
+        "no timer round while paused"
+    );
     let manual = app.draw("paused").await;
     assert_eq!(manual["trigger"], "manual");
     assert_eq!(app.database.count(paused_rounds).await, 1);
@@ -522,8 +531,7 @@ async fn draw_command_prints_the_raffle_and_refuses_unknown_channels() {
         .await;
     assert_eq!(output.code, Some(0), "{}", output.stderr);
     assert!(output.stdout.contains("LUCKY won Key"), "{}", output.stdout);
-    let json: Value =
-        serde_json::from_str(output.stdout.lines().nth(1).expect("json line")).expect("raffle JSON");
+    let json: Value = serde_json::from_str(output.stdout.lines().nth(1).expect("json line")).expect("raffle JSON");
     assert_eq!(json["trigger"], "manual");
     assert_eq!(json["winner"]["user_id"], "42");
 
@@ -680,7 +688,9 @@ async fn chat_commands_draw_pause_and_resume() {
     app.say("chatty", &from_broadcaster(&app, "chatty", "!raffle pause"));
     // Commands are applied in order: once paused, the draw is done.
     let paused = "SELECT count(*) FROM channels WHERE login = 'chatty' AND paused";
-    app.database.wait_count(paused, 1, "!raffle pause to pause the channel").await;
+    app.database
+        .wait_count(paused, 1, "!raffle pause to pause the channel")
+        .await;
     let chat_raffles = app
         .get_raffles_of("chatty")
         .await
