@@ -49,26 +49,33 @@ pub fn chromium() -> PathBuf {
     path
 }
 
-/// A headless Chromium command with its own profile directory, killed when dropped.
-pub fn headless_chromium(profile: &Path) -> tokio::process::Command {
-    let mut command = tokio::process::Command::new(chromium());
-    command
+/// Starts headless Chromium with its own profile directory and `args`;
+/// its output is piped when `capture`, else dropped. Killed when dropped.
+pub fn spawn_chromium<I, S>(profile: &Path, args: I, capture: bool) -> tokio::process::Child
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let output = || if capture { Stdio::piped() } else { Stdio::null() };
+    tokio::process::Command::new(chromium())
         .args(HEADLESS_FLAGS)
         .arg(format!("--user-data-dir={}", profile.display()))
-        .kill_on_drop(true);
-    command
+        .args(args)
+        .stdout(output())
+        .stderr(output())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("chromium starts")
 }
 
 impl Browser {
     /// Starts Chromium on `url` with a DevTools port and connects to the page.
     pub async fn open(profile: &Path, url: &str) -> Self {
-        let child = headless_chromium(profile)
-            .args(["--window-size=1280,900", "--remote-debugging-port=0"])
-            .arg(url)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromium starts");
+        let child = spawn_chromium(
+            profile,
+            ["--window-size=1280,900", "--remote-debugging-port=0", url],
+            false,
+        );
         let port_file = profile.join("DevToolsActivePort");
         let port: u16 = wait_for("chromium's DevTools port", || async {
             std::fs::read_to_string(&port_file)

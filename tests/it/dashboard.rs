@@ -2,14 +2,12 @@
 //! hostile requests, and the page itself in headless Chromium against the
 //! running app with the Twitch stand-in.
 
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use crate::cdp::{Browser, chromium, headless_chromium};
-use crate::fake_irc::FakeIrc;
+use crate::cdp::{Browser, chromium, spawn_chromium};
 use crate::fake_twitch::streamer;
 use crate::helpers::{TestApp, TestDatabase, Viewer, no_redirects, repo_path, wait_until, within};
 
@@ -30,19 +28,17 @@ const ADMIN_TOKEN: &str = "dashboard-admin-token";
 async fn dashboard() -> TestApp {
     let database = Arc::new(TestDatabase::migrated().await);
     seed(&database).await;
-    let irc = FakeIrc::start().await;
-    irc.set_room_id(LIVE_CHANNEL, LIVE_CHANNEL_ID);
     let app = TestApp::builder()
         .database(database)
-        .irc(irc)
+        .room_id(LIVE_CHANNEL, LIVE_CHANNEL_ID)
         .twitch(streamer())
         // The browser follows the Connect redirect back to PUBLIC_URL.
         .served_public_url()
         .channels(&[LIVE_CHANNEL])
         .items("[[items]]\nname = \"Steam <key> & co\"\nprobability = 1.0\n")
-        .admin_token(Some(ADMIN_TOKEN))
+        .setting("ADMIN_TOKEN", ADMIN_TOKEN)
         // Long enough that no timer round lands during the test.
-        .raffle_interval("1h")
+        .setting("RAFFLE_INTERVAL", "1h")
         .start()
         .await;
     app.twitch().set_live(LIVE_CHANNEL_ID, true);
@@ -267,29 +263,18 @@ async fn pages_and_api_carry_security_headers_and_hostile_requests_get_4xx() {
     }
     let page = http.get(format!("{base}/")).send().await.expect("page");
     assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
-    let script = http
-        .get(format!("{base}/static/dashboard.js"))
-        .send()
-        .await
-        .expect("script");
-    assert!(
-        script.headers()["content-type"]
-            .to_str()
-            .expect("ascii")
-            .starts_with("text/javascript"),
-        "served as script under nosniff"
-    );
-    let css = http
-        .get(format!("{base}/static/dashboard.css"))
-        .send()
-        .await
-        .expect("css");
-    assert!(
-        css.headers()["content-type"]
-            .to_str()
-            .expect("ascii")
-            .starts_with("text/css")
-    );
+    // Served as what they are, as nosniff requires.
+    for (path, kind) in [
+        ("/static/dashboard.js", "text/javascript"),
+        ("/static/dashboard.css", "text/css"),
+    ] {
+        let reply = app.get(path).await;
+        assert!(
+            reply.header("content-type").starts_with(kind),
+            "{path}: {:?}",
+            reply.headers
+        );
+    }
     // The OAuth pages work under the same headers: the redirect to Twitch.
     let start = http.get(format!("{base}/auth/twitch")).send().await.expect("start");
     assert_eq!(start.status(), 302);
@@ -347,13 +332,8 @@ async fn pages_and_api_carry_security_headers_and_hostile_requests_get_4xx() {
 /// Runs headless Chromium with `args` and returns what it printed; fails
 /// the test if it does not finish within a minute.
 async fn run_chromium(profile: &std::path::Path, args: &[String]) -> String {
-    let child = headless_chromium(profile)
-        .args(["--hide-scrollbars", "--virtual-time-budget=5000"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("chromium starts");
+    let flags = ["--hide-scrollbars", "--virtual-time-budget=5000"].map(String::from);
+    let child = spawn_chromium(profile, flags.iter().chain(args), true);
     let output = within(Duration::from_secs(60), "chromium", child.wait_with_output())
         .await
         .expect("chromium output");
@@ -497,7 +477,7 @@ async fn the_raffle_timer_keeps_the_active_viewers_gauge_current() {
     let mut app = TestApp::builder()
         .database(database)
         .channels(&["gauge_channel"])
-        .raffle_interval("1s")
+        .setting("RAFFLE_INTERVAL", "1s")
         .start()
         .await;
     wait_until("the timer to set the gauge", || async {

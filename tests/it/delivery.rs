@@ -28,6 +28,26 @@ fn fast_config() -> DeliveryConfig {
     }
 }
 
+/// A migrated database with a client on it, and the Discord stand-in.
+struct Outbox {
+    database: TestDatabase,
+    store: Store,
+    client: tokio_postgres::Client,
+    fake: FakeDiscord,
+}
+
+impl Outbox {
+    async fn new() -> Self {
+        let database = TestDatabase::migrated().await;
+        Self {
+            store: database.store(),
+            client: database.client().await,
+            fake: FakeDiscord::start().await,
+            database,
+        }
+    }
+}
+
 struct RunningWorker {
     shutdown: CancellationToken,
     handle: JoinHandle<()>,
@@ -154,10 +174,9 @@ async fn wait_for_status(client: &tokio_postgres::Client, outbox_id: i64, status
 
 #[tokio::test]
 async fn hostile_text_reaches_discord_escaped_and_within_limits() {
-    let database = TestDatabase::migrated().await;
-    let store = database.store();
-    let client = database.client().await;
-    let fake = FakeDiscord::start().await;
+    let Outbox {
+        store, client, fake, ..
+    } = Outbox::new().await;
 
     let winner = format!(
         "@everyone @here <@&123> <@123> **bold** __under__ `code` [link](https://evil) {}",
@@ -236,10 +255,9 @@ async fn hostile_text_reaches_discord_escaped_and_within_limits() {
 
 #[tokio::test]
 async fn three_rate_limits_then_success_delivers_once_after_waiting() {
-    let database = TestDatabase::migrated().await;
-    let store = database.store();
-    let client = database.client().await;
-    let fake = FakeDiscord::start().await;
+    let Outbox {
+        store, client, fake, ..
+    } = Outbox::new().await;
     let waits = [0.05, 0.1, 0.15];
     fake.push(waits.map(|retry_after| Reply::RateLimited { retry_after }));
     let (raffle_id, outbox_id) = queue_raffle(&client).await;
@@ -270,10 +288,9 @@ async fn three_rate_limits_then_success_delivers_once_after_waiting() {
 
 #[tokio::test]
 async fn an_empty_rate_limit_bucket_delays_the_next_send() {
-    let database = TestDatabase::migrated().await;
-    let store = database.store();
-    let client = database.client().await;
-    let fake = FakeDiscord::start().await;
+    let Outbox {
+        store, client, fake, ..
+    } = Outbox::new().await;
     fake.push([Reply::OkBucketEmpty { reset_after: 0.3 }]);
     let (_, first) = queue_raffle(&client).await;
     let (_, second) = queue_raffle(&client).await;
@@ -294,10 +311,9 @@ async fn an_empty_rate_limit_bucket_delays_the_next_send() {
 
 #[tokio::test]
 async fn server_errors_are_retried_with_growing_backoff_then_delivered() {
-    let database = TestDatabase::migrated().await;
-    let store = database.store();
-    let client = database.client().await;
-    let fake = FakeDiscord::start().await;
+    let Outbox {
+        store, client, fake, ..
+    } = Outbox::new().await;
     fake.push([Reply::Status(500), Reply::Status(502), Reply::Status(503)]);
     let (raffle_id, outbox_id) = queue_raffle(&client).await;
 
@@ -404,10 +420,12 @@ async fn unknown_webhook_marks_the_row_failed_with_the_reason() {
 
 #[tokio::test]
 async fn worker_killed_mid_post_leaves_the_row_for_the_restarted_worker() {
-    let database = TestDatabase::migrated().await;
-    let store = database.store();
-    let client = database.client().await;
-    let fake = FakeDiscord::start().await;
+    let Outbox {
+        database,
+        store,
+        client,
+        fake,
+    } = Outbox::new().await;
     fake.push([Reply::Hold]);
     let (raffle_id, outbox_id) = queue_raffle(&client).await;
 
@@ -431,10 +449,12 @@ async fn worker_killed_mid_post_leaves_the_row_for_the_restarted_worker() {
 
 #[tokio::test]
 async fn a_claim_left_by_a_dead_worker_is_skipped_until_its_lease_expires() {
-    let database = TestDatabase::migrated().await;
-    let store = database.store();
-    let client = database.client().await;
-    let fake = FakeDiscord::start().await;
+    let Outbox {
+        database,
+        store,
+        client,
+        fake,
+    } = Outbox::new().await;
     let (raffle_id, outbox_id) = queue_raffle(&client).await;
 
     // A "process" claims the row and dies before posting or recording.
@@ -460,24 +480,19 @@ async fn a_claim_left_by_a_dead_worker_is_skipped_until_its_lease_expires() {
 
 #[tokio::test]
 async fn a_database_connection_lost_during_the_post_does_not_resend() {
-    let database = TestDatabase::migrated().await;
-    let store = database.store();
-    let client = database.client().await;
-    let fake = FakeDiscord::start().await;
+    let Outbox {
+        database,
+        store,
+        client,
+        fake,
+    } = Outbox::new().await;
     // Discord takes its time, and meanwhile every connection to the
     // database is killed: recording must still happen exactly once.
     fake.push([Reply::OkAfter(Duration::from_millis(600))]);
     let (raffle_id, outbox_id) = queue_raffle(&client).await;
     let worker = RunningWorker::webhook(store, &fake.webhook_url(), fast_config());
     fake.wait_for(1, DEADLINE).await;
-    let admin = database.admin_client().await;
-    admin
-        .execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
-            &[&database.name],
-        )
-        .await
-        .unwrap();
+    database.terminate_connections().await;
     let client = database.client().await;
     wait_for_status(&client, outbox_id, "sent").await;
     // Long enough for a wrongly released row to be claimed and sent again.
@@ -527,10 +542,9 @@ async fn two_workers_on_one_database_send_every_row_exactly_once() {
 
 #[tokio::test]
 async fn shutdown_finishes_the_send_in_flight_and_records_it() {
-    let database = TestDatabase::migrated().await;
-    let store = database.store();
-    let client = database.client().await;
-    let fake = FakeDiscord::start().await;
+    let Outbox {
+        store, client, fake, ..
+    } = Outbox::new().await;
     fake.push([Reply::OkAfter(Duration::from_millis(300))]);
     let (_, outbox_id) = queue_raffle(&client).await;
 
@@ -545,10 +559,9 @@ async fn shutdown_finishes_the_send_in_flight_and_records_it() {
 
 #[tokio::test]
 async fn a_wake_up_delivers_without_waiting_for_the_poll() {
-    let database = TestDatabase::migrated().await;
-    let store = database.store();
-    let client = database.client().await;
-    let fake = FakeDiscord::start().await;
+    let Outbox {
+        store, client, fake, ..
+    } = Outbox::new().await;
     let config = DeliveryConfig {
         poll_interval: Duration::from_secs(3600),
         ..fast_config()
@@ -733,10 +746,9 @@ async fn kinoyubot_run_without_a_webhook_prints_one_line_per_announcement() {
 
 #[tokio::test]
 async fn shutdown_during_a_long_rate_limit_is_prompt_and_keeps_the_row() {
-    let database = TestDatabase::migrated().await;
-    let store = database.store();
-    let client = database.client().await;
-    let fake = FakeDiscord::start().await;
+    let Outbox {
+        store, client, fake, ..
+    } = Outbox::new().await;
     fake.push([Reply::RateLimited { retry_after: 60.0 }]);
     let (_, outbox_id) = queue_raffle(&client).await;
 
@@ -758,10 +770,9 @@ async fn shutdown_during_a_long_rate_limit_is_prompt_and_keeps_the_row() {
 
 #[tokio::test]
 async fn a_server_error_pauses_the_worker_before_any_other_row() {
-    let database = TestDatabase::migrated().await;
-    let store = database.store();
-    let client = database.client().await;
-    let fake = FakeDiscord::start().await;
+    let Outbox {
+        store, client, fake, ..
+    } = Outbox::new().await;
     fake.push([Reply::Status(503)]);
     let (_, first) = queue_raffle(&client).await;
     let (_, second) = queue_raffle(&client).await;

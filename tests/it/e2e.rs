@@ -9,7 +9,7 @@ use crate::fake_discord::FakeDiscord;
 use crate::fake_irc::{FakeIrc, default_room_id, privmsg};
 use crate::fake_twitch::{CLIENT_ID, CLIENT_SECRET, FakeTwitch, User};
 use crate::helpers::{
-    ALWAYS_WON, DEADLINE, TestDatabase, free_port, no_redirects, temp_data_dir, terminate_other_connections,
+    ALWAYS_WON, DEADLINE, TestDatabase, free_port, temp_data_dir, terminate_other_connections, walk_connect,
 };
 use crate::process::{Binary, TestProcess, kinoyubot};
 
@@ -40,6 +40,20 @@ async fn chat_bot(database: &TestDatabase, dir: &Path, irc: &FakeIrc, channel: &
         .env("DISCORD_WEBHOOK_URL", webhook)
         .spawn_run()
         .await
+}
+
+/// Once `instances` bots are in `channel`, one viewer chats; waits until
+/// `wins` raffles are won.
+async fn chat_until_won(database: &TestDatabase, irc: &FakeIrc, channel: &str, instances: usize, wins: i64) {
+    irc.wait_joined(channel, instances, DEADLINE).await;
+    irc.send_to_channel(channel, &viewer_says(channel, "801", "fan801", "hello"));
+    database
+        .wait_count(
+            "SELECT count(*) FROM raffles WHERE outcome = 'won'",
+            wins,
+            &format!("{wins} won raffles"),
+        )
+        .await;
 }
 
 /// Each raffle id Discord received, with how often.
@@ -89,28 +103,18 @@ async fn full_story_connect_chat_timed_raffles_and_discord() {
         .spawn_run()
         .await;
 
-    // The streamer connects, as a browser would (no redirects followed automatically).
-    let http = no_redirects();
-    let start = http.get(bot.url("/auth/twitch")).send().await.expect("start");
-    assert_eq!(start.status(), 302);
-    let cookie = start
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .expect("state cookie")
-        .to_owned();
-    let authorize = start.headers()["location"].to_str().expect("location").to_owned();
-    assert!(authorize.starts_with(twitch.auth_url().as_str()), "{authorize}");
-    let consent = http.get(&authorize).send().await.expect("authorize");
-    let callback = consent.headers()["location"].to_str().expect("callback").to_owned();
-    let done = http
-        .get(&callback)
-        .header("cookie", cookie)
-        .send()
-        .await
-        .expect("callback");
-    assert!(done.status().is_redirection(), "callback answered {}", done.status());
+    // The streamer connects, as a browser would.
+    let walk = walk_connect(&bot.url("")).await;
+    assert!(
+        walk.authorize.as_str().starts_with(twitch.auth_url().as_str()),
+        "{}",
+        walk.authorize
+    );
+    assert!(
+        walk.done.status.is_redirection(),
+        "callback answered {}",
+        walk.done.status
+    );
 
     // The bot joins the streamer's chat without a restart; viewers chat.
     irc.wait_joined("twitchdev", 1, DEADLINE).await;
@@ -151,15 +155,7 @@ async fn kill_9_while_discord_is_down_then_restart_delivers_every_win_once() {
     // Discord "down": nothing listens on this port.
     let down = format!("http://127.0.0.1:{}/api/webhooks/1/downtoken", free_port());
     let bot = chat_bot(&database, dir.path(), &irc, "downchan", &down).await;
-    irc.wait_joined("downchan", 1, DEADLINE).await;
-    irc.send_to_channel("downchan", &viewer_says("downchan", "801", "fan801", "hello"));
-    database
-        .wait_count(
-            "SELECT count(*) FROM raffles WHERE outcome = 'won'",
-            2,
-            "wins while Discord is down",
-        )
-        .await;
+    chat_until_won(&database, &irc, "downchan", 1, 2).await;
     bot.kill_9().await;
     let pending = database
         .count("SELECT count(*) FROM outbox WHERE status = 'pending'")
@@ -236,15 +232,7 @@ async fn two_instances_on_one_database_draw_each_slot_once_and_post_once() {
     for dir in &dirs {
         bots.push(chat_bot(&database, dir.path(), &irc, "shared", discord.webhook_url().as_str()).await);
     }
-    irc.wait_joined("shared", 2, DEADLINE).await;
-    irc.send_to_channel("shared", &viewer_says("shared", "4242", "regular", "hello both"));
-    database
-        .wait_count(
-            "SELECT count(*) FROM raffles WHERE outcome = 'won'",
-            4,
-            "four won slots",
-        )
-        .await;
+    chat_until_won(&database, &irc, "shared", 2, 4).await;
     for bot in bots {
         assert_eq!(bot.stop().await.code, Some(0));
     }

@@ -18,6 +18,7 @@
 //! tests talk to the app over HTTP, through the stand-ins and the methods
 //! here. The compiled binary has its own wrapper in `process.rs`.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -418,19 +419,6 @@ impl TestDatabase {
                 .collect(),
         )
     }
-
-    /// Polls the presence rows of `channel` until `condition` holds.
-    pub async fn wait_for_presence(
-        &self,
-        channel: &str,
-        what: &str,
-        condition: impl Fn(&[Presence]) -> bool,
-    ) -> Vec<Presence> {
-        wait_for(&format!("presence in #{channel}: {what}"), || async {
-            self.presence(channel).await.filter(|rows| condition(rows))
-        })
-        .await
-    }
 }
 
 impl Drop for TestDatabase {
@@ -645,26 +633,67 @@ enum TwitchStandIn {
 }
 
 /// The options of a [`TestApp`]; [`TestAppBuilder::start`] runs it.
+///
+/// Settings go by their SPEC §3 names ([`TestAppBuilder::setting`]); the
+/// builder fills in the database, the data directory, the address and the
+/// stand-ins' URLs, and by default sets `RAFFLE_INTERVAL=24h` (no timer
+/// round during a test), `ADMIN_TOKEN` to [`ADMIN_TOKEN`] and a fixed
+/// `TOKEN_KEY`.
 #[must_use]
 pub struct TestAppBuilder {
     database: Option<Arc<TestDatabase>>,
-    database_url_options: Option<String>,
-    irc: Option<FakeIrc>,
+    room_ids: Vec<(String, String)>,
     twitch: Option<TwitchStandIn>,
     channels: Vec<String>,
     items: String,
-    admin_token: Option<String>,
-    fixed_token_key: bool,
     served_public_url: bool,
-    raffle_interval: String,
-    active_window: Option<String>,
-    winner_cooldown: Option<String>,
-    subscriber_luck: Option<String>,
-    ignore_users: Option<String>,
-    token_manager: Option<TokenManagerConfig>,
+    token_manager: TokenManagerConfig,
+    settings: BTreeMap<&'static str, Option<String>>,
+}
+
+/// The raw setting of `args` named `name` in SPEC §3.
+fn setting_field<'a>(args: &'a mut SettingsArgs, name: &str) -> &'a mut Option<String> {
+    match name {
+        "DATABASE_URL" => &mut args.database_url,
+        "DATA_DIR" => &mut args.data_dir,
+        "HTTP_ADDR" => &mut args.http_addr,
+        "PUBLIC_URL" => &mut args.public_url,
+        "TWITCH_CHANNELS" => &mut args.twitch_channels,
+        "TWITCH_CLIENT_ID" => &mut args.twitch_client_id,
+        "TWITCH_CLIENT_SECRET" => &mut args.twitch_client_secret,
+        "TWITCH_IRC_SERVER" => &mut args.twitch_irc_server,
+        "TWITCH_AUTH_URL" => &mut args.twitch_auth_url,
+        "TWITCH_API_URL" => &mut args.twitch_api_url,
+        "DISCORD_WEBHOOK_URL" => &mut args.discord_webhook_url,
+        "RAFFLE_INTERVAL" => &mut args.raffle_interval,
+        "ACTIVE_WINDOW" => &mut args.active_window,
+        "WINNER_COOLDOWN" => &mut args.winner_cooldown,
+        "SUBSCRIBER_LUCK" => &mut args.subscriber_luck,
+        "IGNORE_USERS" => &mut args.ignore_users,
+        "ONLY_WHEN_LIVE" => &mut args.only_when_live,
+        "ITEMS_FILE" => &mut args.items_file,
+        "ADMIN_TOKEN" => &mut args.admin_token,
+        "TOKEN_KEY" => &mut args.token_key,
+        "RUST_LOG" => &mut args.rust_log,
+        "LOG_FORMAT" => &mut args.log_format,
+        other => panic!("{other} is not a setting of SPEC §3"),
+    }
 }
 
 impl TestAppBuilder {
+    /// Sets a setting by its SPEC §3 name, over whatever the builder would set.
+    pub fn setting(mut self, name: &'static str, value: &str) -> Self {
+        self.settings.insert(name, Some(value.to_owned()));
+        self
+    }
+
+    /// Leaves a setting unset (e.g. `ADMIN_TOKEN`: admin endpoints off;
+    /// `TOKEN_KEY`: the app generates `DATA_DIR/token.key`).
+    pub fn unset(mut self, name: &'static str) -> Self {
+        self.settings.insert(name, None);
+        self
+    }
+
     /// Runs on this database (seeded beforehand, or shared with another
     /// instance) instead of a fresh one.
     pub fn database(mut self, database: Arc<TestDatabase>) -> Self {
@@ -672,21 +701,16 @@ impl TestAppBuilder {
         self
     }
 
-    /// Appends connection options to `DATABASE_URL` (e.g.
-    /// `options=-c%20statement_timeout%3D300`).
-    pub fn database_url_options(mut self, options: &str) -> Self {
-        self.database_url_options = Some(options.to_owned());
-        self
-    }
-
-    /// Uses this IRC stand-in (configured beforehand) instead of a fresh one.
-    pub fn irc(mut self, irc: FakeIrc) -> Self {
-        self.irc = Some(irc);
+    /// The IRC stand-in gives `channel` this room id (its broadcaster's
+    /// Twitch user id) instead of a made-up one.
+    pub fn room_id(mut self, channel: &str, room_id: &str) -> Self {
+        self.room_ids.push((channel.to_owned(), room_id.to_owned()));
         self
     }
 
     /// Sets the Twitch credentials and points them at a Twitch stand-in on
-    /// which `consenting` signs in.
+    /// which `consenting` signs in; the IRC stand-in gives their channel
+    /// their user id as its room id, as Twitch does.
     pub fn twitch(mut self, consenting: User) -> Self {
         self.twitch = Some(TwitchStandIn::New(consenting));
         self
@@ -711,18 +735,6 @@ impl TestAppBuilder {
         self
     }
 
-    /// `ADMIN_TOKEN` (default: [`ADMIN_TOKEN`]); `None` disables admin endpoints.
-    pub fn admin_token(mut self, token: Option<&str>) -> Self {
-        self.admin_token = token.map(str::to_owned);
-        self
-    }
-
-    /// No `TOKEN_KEY`: the app generates `DATA_DIR/token.key`.
-    pub fn generated_token_key(mut self) -> Self {
-        self.fixed_token_key = false;
-        self
-    }
-
     /// Serves on a port chosen beforehand, so that `PUBLIC_URL` is the
     /// served address (a browser follows the OAuth redirect back to it).
     pub fn served_public_url(mut self) -> Self {
@@ -730,40 +742,28 @@ impl TestAppBuilder {
         self
     }
 
-    /// `RAFFLE_INTERVAL` (default `24h`: no timer round during a test).
-    pub fn raffle_interval(mut self, interval: &str) -> Self {
-        interval.clone_into(&mut self.raffle_interval);
-        self
-    }
-
-    /// `ACTIVE_WINDOW`.
-    pub fn active_window(mut self, window: &str) -> Self {
-        self.active_window = Some(window.to_owned());
-        self
-    }
-
-    /// `WINNER_COOLDOWN`.
-    pub fn winner_cooldown(mut self, cooldown: &str) -> Self {
-        self.winner_cooldown = Some(cooldown.to_owned());
-        self
-    }
-
-    /// `SUBSCRIBER_LUCK`.
-    pub fn subscriber_luck(mut self, luck: u8) -> Self {
-        self.subscriber_luck = Some(luck.to_string());
-        self
-    }
-
-    /// `IGNORE_USERS`.
-    pub fn ignore_users(mut self, logins: &str) -> Self {
-        self.ignore_users = Some(logins.to_owned());
-        self
-    }
-
     /// Timings of the app's token manager (default: the app's own).
     pub fn token_manager(mut self, config: TokenManagerConfig) -> Self {
-        self.token_manager = Some(config);
+        self.token_manager = config;
         self
+    }
+
+    /// The settings for an app on `port` (0: any), given the stand-ins.
+    fn settings_args(&self, port: u16, computed: BTreeMap<&'static str, String>) -> SettingsArgs {
+        let mut args = SettingsArgs::default();
+        let public_url = if port == 0 {
+            PLACEHOLDER_PUBLIC_URL.to_owned()
+        } else {
+            format!("http://127.0.0.1:{port}")
+        };
+        let placed = [("HTTP_ADDR", format!("127.0.0.1:{port}")), ("PUBLIC_URL", public_url)];
+        for (name, value) in computed.into_iter().chain(placed) {
+            *setting_field(&mut args, name) = Some(value);
+        }
+        for (name, value) in &self.settings {
+            setting_field(&mut args, name).clone_from(value);
+        }
+        args
     }
 
     /// Builds the app from these settings and runs it until the returned
@@ -771,69 +771,52 @@ impl TestAppBuilder {
     /// joined every configured channel.
     pub async fn start(self) -> TestApp {
         init_test_logging();
-        let database = match self.database {
-            Some(database) => database,
+        let database = match &self.database {
+            Some(database) => Arc::clone(database),
             None => Arc::new(TestDatabase::create().await),
         };
-        let irc = match self.irc {
-            Some(irc) => irc,
-            None => FakeIrc::start().await,
-        };
+        let irc = FakeIrc::start().await;
+        if let Some(TwitchStandIn::New(user)) = &self.twitch {
+            irc.set_room_id(&user.login, &user.id);
+        }
+        for (channel, room_id) in &self.room_ids {
+            irc.set_room_id(channel, room_id);
+        }
         let discord = FakeDiscord::start().await;
-        let twitch = match self.twitch {
-            Some(TwitchStandIn::New(user)) => Some(FakeTwitch::start(user).await),
-            Some(TwitchStandIn::Running(fake)) => Some(fake),
+        let twitch = match &self.twitch {
+            Some(TwitchStandIn::New(user)) => Some(FakeTwitch::start(user.clone()).await),
+            Some(TwitchStandIn::Running(fake)) => Some(fake.clone()),
             None => None,
         };
         let data_dir = temp_data_dir();
         let items_file = data_dir.path().join("items.toml");
         std::fs::write(&items_file, &self.items).expect("items file");
-        let database_url = match &self.database_url_options {
-            Some(options) => format!("{}?{options}", database.url),
-            None => database.url.clone(),
-        };
-        let args = |port: u16| SettingsArgs {
-            database_url: Some(database_url.clone()),
-            data_dir: Some(data_dir.path().display().to_string()),
-            http_addr: Some(format!("127.0.0.1:{port}")),
-            public_url: Some(if port == 0 {
-                PLACEHOLDER_PUBLIC_URL.to_owned()
-            } else {
-                format!("http://127.0.0.1:{port}")
-            }),
-            twitch_channels: Some(self.channels.join(",")),
-            twitch_client_id: twitch.as_ref().map(|_| CLIENT_ID.to_owned()),
-            twitch_client_secret: twitch.as_ref().map(|_| CLIENT_SECRET.to_owned()),
-            twitch_irc_server: Some(irc.url()),
-            twitch_auth_url: twitch.as_ref().map(|t| t.auth_url().to_string()),
-            twitch_api_url: twitch.as_ref().map(|t| t.api_url().to_string()),
-            discord_webhook_url: Some(discord.webhook_url().to_string()),
-            raffle_interval: Some(self.raffle_interval.clone()),
-            active_window: self.active_window.clone(),
-            winner_cooldown: self.winner_cooldown.clone(),
-            subscriber_luck: self.subscriber_luck.clone(),
-            ignore_users: self.ignore_users.clone(),
-            items_file: Some(items_file.display().to_string()),
-            admin_token: self.admin_token.clone(),
-            token_key: self
-                .fixed_token_key
-                .then(|| base64::engine::general_purpose::STANDARD.encode(TOKEN_KEY_BYTES)),
-            ..SettingsArgs::default()
-        };
+        let mut computed = BTreeMap::from([
+            ("DATABASE_URL", database.url.clone()),
+            ("DATA_DIR", data_dir.path().display().to_string()),
+            ("TWITCH_CHANNELS", self.channels.join(",")),
+            ("TWITCH_IRC_SERVER", irc.url()),
+            ("DISCORD_WEBHOOK_URL", discord.webhook_url().to_string()),
+            ("ITEMS_FILE", items_file.display().to_string()),
+        ]);
+        if let Some(twitch) = &twitch {
+            computed.extend([
+                ("TWITCH_CLIENT_ID", CLIENT_ID.to_owned()),
+                ("TWITCH_CLIENT_SECRET", CLIENT_SECRET.to_owned()),
+                ("TWITCH_AUTH_URL", twitch.auth_url().to_string()),
+                ("TWITCH_API_URL", twitch.api_url().to_string()),
+            ]);
+        }
         // A port chosen beforehand may be taken by the time the app binds it:
         // then try another.
         let mut attempts = 0;
         let (settings, app) = loop {
             attempts += 1;
             let port = if self.served_public_url { free_port() } else { 0 };
-            let settings = Settings::from_args(args(port)).expect("test settings are valid");
+            let args = self.settings_args(port, computed.clone());
+            let settings = Settings::from_args(args).expect("test settings are valid");
             match App::build(settings.clone()).await {
-                Ok(app) => {
-                    break (
-                        settings,
-                        app.with_token_manager_config(self.token_manager.unwrap_or_default()),
-                    );
-                }
+                Ok(app) => break (settings, app.with_token_manager_config(self.token_manager)),
                 Err(e) if self.served_public_url && attempts < 3 && format!("{e:#}").contains("HTTP_ADDR") => {}
                 Err(e) => panic!("the app did not build: {e:#}"),
             }
@@ -903,6 +886,43 @@ impl Reply {
     }
 }
 
+/// A streamer clicking Connect on the dashboard at `base`: what a browser
+/// does, each redirect followed by hand.
+pub struct ConnectWalk {
+    /// The answer to `GET /auth/twitch` (it sets the state cookie).
+    pub start: Reply,
+    /// Where that sent the browser: Twitch's authorize URL.
+    pub authorize: url::Url,
+    /// Where Twitch sent the browser back: the callback URL.
+    pub callback: String,
+    /// The answer to the callback, sent with the state cookie.
+    pub done: Reply,
+}
+
+/// Walks Connect at `base` (the app's `PUBLIC_URL` must be `base`).
+pub async fn walk_connect(base: &str) -> ConnectWalk {
+    let http = no_redirects();
+    let start = Reply::to(http.get(format!("{base}/auth/twitch"))).await;
+    assert_eq!(start.status, 302, "{}", start.body);
+    let cookie = start
+        .header("set-cookie")
+        .split(';')
+        .next()
+        .expect("cookie pair")
+        .to_owned();
+    let authorize = url::Url::parse(start.header("location")).expect("authorize URL");
+    let consent = Reply::to(http.get(authorize.clone())).await;
+    assert_eq!(consent.status, 302, "{}", consent.body);
+    let callback = consent.header("location").to_owned();
+    let done = Reply::to(http.get(&callback).header("cookie", cookie)).await;
+    ConnectWalk {
+        start,
+        authorize,
+        callback,
+        done,
+    }
+}
+
 /// The app, running in this process until stopped or dropped, with its
 /// database and the stand-ins it talks to.
 pub struct TestApp {
@@ -923,22 +943,20 @@ pub struct TestApp {
 impl TestApp {
     /// Options for the app; see [`TestAppBuilder`].
     pub fn builder() -> TestAppBuilder {
+        let token_key = base64::engine::general_purpose::STANDARD.encode(TOKEN_KEY_BYTES);
         TestAppBuilder {
             database: None,
-            database_url_options: None,
-            irc: None,
+            room_ids: Vec::new(),
             twitch: None,
             channels: Vec::new(),
             items: ALWAYS_WON.to_owned(),
-            admin_token: Some(ADMIN_TOKEN.to_owned()),
-            fixed_token_key: true,
             served_public_url: false,
-            raffle_interval: "24h".to_owned(),
-            active_window: None,
-            winner_cooldown: None,
-            subscriber_luck: None,
-            ignore_users: None,
-            token_manager: None,
+            token_manager: TokenManagerConfig::default(),
+            settings: BTreeMap::from([
+                ("RAFFLE_INTERVAL", Some("24h".to_owned())),
+                ("ADMIN_TOKEN", Some(ADMIN_TOKEN.to_owned())),
+                ("TOKEN_KEY", Some(token_key)),
+            ]),
         }
     }
 
@@ -952,11 +970,6 @@ impl TestApp {
     /// The URL of `path` on the app.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
-    }
-
-    /// The app's HTTP client (redirects are not followed).
-    pub fn http(&self) -> &reqwest::Client {
-        &self.http
     }
 
     /// `GET path`, read whole.
@@ -1076,7 +1089,10 @@ impl TestApp {
         what: &str,
         condition: impl Fn(&[Presence]) -> bool,
     ) -> Vec<Presence> {
-        self.database.wait_for_presence(channel, what, condition).await
+        wait_for(&format!("presence in #{channel}: {what}"), || async {
+            self.database.presence(channel).await.filter(|rows| condition(rows))
+        })
+        .await
     }
 
     /// `GET /auth/twitch`: the authorize URL and the state cookie's value.
@@ -1160,9 +1176,9 @@ impl TestApp {
         let key = self
             .settings
             .token_key
-            .clone()
-            .unwrap_or_else(|| Secret::new(TOKEN_KEY_BYTES));
-        TokenCipher::new(&key)
+            .as_ref()
+            .expect("this app generated its own TOKEN_KEY; its tokens are not for tests to read");
+        TokenCipher::new(key)
     }
 
     /// A token manager wired like the app's (same database, Twitch client

@@ -10,7 +10,7 @@ use base64::Engine as _;
 
 use crate::fake_discord::{self, FakeDiscord};
 use crate::fake_twitch::{CLIENT_ID, CLIENT_SECRET, FakeTwitch, streamer};
-use crate::helpers::{TestDatabase, Viewer, no_redirects, temp_data_dir, wait_until};
+use crate::helpers::{TestDatabase, Viewer, no_redirects, temp_data_dir, wait_until, walk_connect};
 use crate::process::kinoyubot;
 
 const ADMIN_TOKEN: &str = "adm1n-T0ken-never-printed-4f1c";
@@ -90,23 +90,7 @@ async fn json_logs_at_trace_are_one_object_per_line_and_never_contain_secrets() 
     discord.wait_for(1, Duration::from_secs(30)).await;
 
     // Connect a streamer: code exchange (client secret), tokens encrypted (TOKEN_KEY).
-    let start = http.get(bot.url("/auth/twitch")).send().await.expect("start");
-    assert_eq!(start.status(), 302);
-    let cookie = start.headers()["set-cookie"].to_str().expect("ascii");
-    let cookie = cookie.split(';').next().expect("cookie pair").to_owned();
-    let consent = http
-        .get(start.headers()["location"].to_str().expect("ascii"))
-        .send()
-        .await
-        .expect("consent");
-    let callback = consent.headers()["location"].to_str().expect("ascii").to_owned();
-    let done = http
-        .get(callback)
-        .header("cookie", cookie)
-        .send()
-        .await
-        .expect("callback");
-    assert_eq!(done.status(), 303);
+    assert_eq!(walk_connect(&bot.url("")).await.done.status, 303);
     assert!(!twitch.issued_tokens().is_empty(), "Twitch issued tokens");
 
     let exited = bot

@@ -7,7 +7,7 @@ use std::time::Duration;
 use kinoyubot::twitch::auth::manager::TokenManagerConfig;
 
 use crate::fake_twitch::{CLIENT_ID, CLIENT_SECRET, streamer};
-use crate::helpers::{ADMIN_TOKEN, DEADLINE, TestApp, spawn_app, wait_until};
+use crate::helpers::{ADMIN_TOKEN, DEADLINE, TestApp, spawn_app, wait_until, walk_connect};
 
 /// An app with the Twitch stand-in, serving the configured channel `configured`.
 async fn app_with_twitch() -> TestApp {
@@ -40,43 +40,30 @@ async fn connecting_through_the_running_app_stores_the_channel_and_joins_it() {
     let mut app = TestApp::builder()
         .twitch(streamer())
         .served_public_url()
-        .generated_token_key()
+        .unset("TOKEN_KEY")
         .start()
         .await;
-    let http = app.http();
     let base = &app.address;
-
-    let start = http.get(app.url("/auth/twitch")).send().await.expect("start");
-    assert_eq!(start.status(), 302);
-    let cookie = start.headers()["set-cookie"].to_str().expect("ascii").to_owned();
+    let walk = walk_connect(base).await;
+    let cookie = walk.start.header("set-cookie");
     assert!(
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
         "{cookie}"
     );
-    let authorize = url::Url::parse(start.headers()["location"].to_str().expect("ascii")).expect("url");
-    let query: std::collections::HashMap<_, _> = authorize.query_pairs().into_owned().collect();
-    assert_eq!(authorize.path(), "/authorize");
+    let query: std::collections::HashMap<_, _> = walk.authorize.query_pairs().into_owned().collect();
+    assert_eq!(walk.authorize.path(), "/authorize");
     assert_eq!(query["client_id"], CLIENT_ID);
     assert_eq!(query["redirect_uri"], format!("{base}/auth/callback"));
     assert_eq!(query["response_type"], "code");
     assert_eq!(query["scope"], "chat:read chat:edit");
     assert!(query["state"].len() >= 32, "random state");
-
-    let consent = http.get(authorize).send().await.expect("authorize");
-    let callback = consent.headers()["location"].to_str().expect("ascii").to_owned();
     assert!(
-        callback.starts_with(&format!("{base}/auth/callback?code=")),
-        "{callback}"
+        walk.callback.starts_with(&format!("{base}/auth/callback?code=")),
+        "{}",
+        walk.callback
     );
-    let cookie_pair = cookie.split(';').next().expect("pair").to_owned();
-    let done = http
-        .get(&callback)
-        .header("cookie", cookie_pair)
-        .send()
-        .await
-        .expect("callback");
-    assert_eq!(done.status(), 303);
-    assert_eq!(done.headers()["location"], "/");
+    assert_eq!(walk.done.status, 303);
+    assert_eq!(walk.done.header("location"), "/");
 
     // The app's live status is Helix (asked before anything cached it).
     app.twitch().set_live("141981764", true);
@@ -320,7 +307,7 @@ async fn disconnect_is_admin_only_revokes_at_twitch_and_forgets_the_tokens() {
     let disabled = TestApp::builder()
         .database(app.database.clone())
         .twitch_stand_in(app.twitch().clone())
-        .admin_token(None)
+        .unset("ADMIN_TOKEN")
         .start()
         .await;
     let admin = format!("Bearer {ADMIN_TOKEN}");

@@ -57,9 +57,11 @@ const ROOM: &str = "555000111";
 #[tokio::test]
 async fn replayed_chat_gives_exactly_the_expected_rows() {
     let started: DateTime<Utc> = Utc::now();
-    let irc = FakeIrc::start().await;
-    irc.set_room_id("kinoyu", ROOM);
-    let mut app = TestApp::builder().irc(irc).channels(&["kinoyu"]).start().await;
+    let mut app = TestApp::builder()
+        .room_id("kinoyu", ROOM)
+        .channels(&["kinoyu"])
+        .start()
+        .await;
     let lines = [
         // First message ever in the channel (first-msg=1), plain viewer.
         r"@badge-info=;badges=;client-nonce=815810609edecdf4537bd9586994182b;color=#0000FF;display-name=JuN1oRRRR;emotes=;first-msg=1;flags=;id=e9d998c3-36f1-430f-89ec-6b887c28af36;mod=0;returning-chatter=0;room-id=555000111;subscriber=0;tmi-sent-ts=1594545155039;turbo=0;user-id=29803735;user-type= :jun1orrrr!jun1orrrr@jun1orrrr.tmi.twitch.tv PRIVMSG #kinoyu :dank cam",
@@ -357,15 +359,7 @@ async fn raffle_commands_from_moderators_and_broadcaster_reach_the_engine_only()
 
 #[tokio::test]
 async fn channels_added_or_removed_while_running_are_joined_or_parted() {
-    // The streamer's room id as Twitch (and Helix) give it.
-    let irc = FakeIrc::start().await;
-    irc.set_room_id("twitchdev", &streamer().id);
-    let mut app = TestApp::builder()
-        .irc(irc)
-        .twitch(streamer())
-        .channels(&["first"])
-        .start()
-        .await;
+    let mut app = TestApp::builder().twitch(streamer()).channels(&["first"]).start().await;
     // Connecting the streamer adds their channel while running.
     app.connect_streamer().await;
     app.irc.wait_joined("twitchdev", 1, DEADLINE).await;

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::fake_discord::FakeDiscord;
-use crate::fake_irc::FakeIrc;
 use crate::fake_twitch::streamer;
 use crate::helpers::{TestApp, TestDatabase, Viewer, wait_for, wait_until};
 
@@ -29,15 +28,11 @@ async fn next_timer_raffle(app: &TestApp, after: i64, outcome: &str) -> i64 {
 
 #[tokio::test]
 async fn the_stream_going_live_and_offline_changes_timer_outcomes() {
-    // The streamer's room id as Twitch (and Helix) give it.
-    let irc = FakeIrc::start().await;
-    irc.set_room_id("twitchdev", &streamer().id);
     let mut app = TestApp::builder()
-        .irc(irc)
         .twitch(streamer())
         .channels(&["twitchdev"])
         .items(PINGING_ITEM)
-        .raffle_interval("1s")
+        .setting("RAFFLE_INTERVAL", "1s")
         .start()
         .await;
     app.chat("twitchdev", "viewer900", "hello");

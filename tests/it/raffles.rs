@@ -14,10 +14,10 @@ use crate::process::kinoyubot;
 /// active window, no cooldown, no subscriber luck, only nightbot ignored.
 fn app() -> TestAppBuilder {
     TestApp::builder()
-        .active_window("10m")
-        .winner_cooldown("0s")
-        .subscriber_luck(1)
-        .ignore_users("nightbot")
+        .setting("ACTIVE_WINDOW", "10m")
+        .setting("WINNER_COOLDOWN", "0s")
+        .setting("SUBSCRIBER_LUCK", "1")
+        .setting("IGNORE_USERS", "nightbot")
 }
 
 /// A migrated database to seed before the app starts, shareable between instances.
@@ -220,7 +220,7 @@ async fn two_schedulers_on_one_database_draw_each_slot_once() {
             app()
                 .database(database.clone())
                 .channels(&["timed"])
-                .raffle_interval("1s")
+                .setting("RAFFLE_INTERVAL", "1s")
                 .start()
                 .await,
         );
@@ -273,7 +273,7 @@ async fn paused_channels_skip_timer_rounds_but_not_manual_draws() {
     let app = app()
         .database(database)
         .channels(&["paused", "running"])
-        .raffle_interval("1s")
+        .setting("RAFFLE_INTERVAL", "1s")
         .start()
         .await;
     // Two slots have come for both channels once the unpaused one has two rounds.
@@ -307,7 +307,7 @@ async fn offline_timer_rounds_are_recorded_as_skipped_offline() {
         .database(database)
         .twitch(crate::fake_twitch::streamer())
         .channels(&["offline"])
-        .raffle_interval("1s")
+        .setting("RAFFLE_INTERVAL", "1s")
         .start()
         .await;
     let skipped = crate::helpers::wait_for("a timer round while offline", || async {
@@ -349,8 +349,8 @@ async fn winners_are_always_eligible_over_random_presence_sets() {
     let id = channel(&database, "prop").await;
     let app = app()
         .database(database)
-        .winner_cooldown("1h")
-        .subscriber_luck(3)
+        .setting("WINNER_COOLDOWN", "1h")
+        .setting("SUBSCRIBER_LUCK", "3")
         .start()
         .await;
     let client = app.database.client().await;
@@ -552,7 +552,7 @@ async fn admin_endpoints_refuse_missing_or_wrong_tokens_and_draw_nothing() {
     let post = reqwest::Method::POST;
 
     // An instance without ADMIN_TOKEN: admin endpoints are off.
-    let disabled = app().database(database.clone()).admin_token(None).start().await;
+    let disabled = app().database(database.clone()).unset("ADMIN_TOKEN").start().await;
     let reply = disabled
         .send(post.clone(), "/api/channels/adminchan/draw", Some("Bearer anything"))
         .await;
@@ -561,7 +561,7 @@ async fn admin_endpoints_refuse_missing_or_wrong_tokens_and_draw_nothing() {
 
     let app = app()
         .database(database.clone())
-        .admin_token(Some("correct-horse-battery"))
+        .setting("ADMIN_TOKEN", "correct-horse-battery")
         .start()
         .await;
     for header in [
@@ -714,9 +714,12 @@ async fn a_timer_round_that_fails_on_a_database_error_is_retried_within_its_slot
     // The app's statements give up after 300 ms of waiting.
     let mut app = app()
         .database(database.clone())
-        .database_url_options("options=-c%20statement_timeout%3D300")
+        .setting(
+            "DATABASE_URL",
+            &format!("{}?options=-c%20statement_timeout%3D300", database.url),
+        )
         .channels(&["retrying"])
-        .raffle_interval("2s")
+        .setting("RAFFLE_INTERVAL", "2s")
         .start()
         .await;
     // Slot n of a 2 s interval starts at n × 2000 ms of Unix time.

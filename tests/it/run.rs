@@ -6,16 +6,21 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 
 use crate::helpers::{TestDatabase, free_port, postmaster_pid, process_alive, repo_path, temp_data_dir};
-use crate::process::kinoyubot;
+use crate::process::{TestProcess, kinoyubot};
+
+/// `kinoyubot run` with an embedded PostgreSQL under `dir`, ready.
+async fn embedded_bot(dir: &std::path::Path) -> TestProcess {
+    kinoyubot(dir)
+        .env("DATA_DIR", dir)
+        .env("ITEMS_FILE", repo_path("items.toml"))
+        .spawn_run()
+        .await
+}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn run_with_embedded_database_serves_health_and_stops_on_sigterm() {
     let dir = temp_data_dir();
-    let app = kinoyubot(dir.path())
-        .env("DATA_DIR", dir.path())
-        .env("ITEMS_FILE", repo_path("items.toml"))
-        .spawn_run()
-        .await;
+    let app = embedded_bot(dir.path()).await;
     assert_eq!(app.status_of("/healthz").await, Some(200));
     assert_eq!(app.status_of("/readyz").await, Some(200));
     let pgdata = dir.path().join("postgres");
@@ -69,11 +74,7 @@ async fn run_with_database_url_stops_on_sigint() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_server_orphaned_by_kill_9_is_taken_over_by_the_next_start() {
     let dir = temp_data_dir();
-    let app = kinoyubot(dir.path())
-        .env("DATA_DIR", dir.path())
-        .env("ITEMS_FILE", repo_path("items.toml"))
-        .spawn_run()
-        .await;
+    let app = embedded_bot(dir.path()).await;
     let pgdata = dir.path().join("postgres");
     let orphan = postmaster_pid(&pgdata).expect("embedded server running");
     app.kill_9().await;
