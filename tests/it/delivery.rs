@@ -29,6 +29,7 @@ fn fast_config() -> DeliveryConfig {
 }
 
 /// A migrated database with a client on it, and the Discord stand-in.
+/// Bind every field: the database is dropped with its binding.
 struct Outbox {
     database: TestDatabase,
     store: Store,
@@ -175,7 +176,10 @@ async fn wait_for_status(client: &tokio_postgres::Client, outbox_id: i64, status
 #[tokio::test]
 async fn hostile_text_reaches_discord_escaped_and_within_limits() {
     let Outbox {
-        store, client, fake, ..
+        database: _database,
+        store,
+        client,
+        fake,
     } = Outbox::new().await;
 
     let winner = format!(
@@ -256,7 +260,10 @@ async fn hostile_text_reaches_discord_escaped_and_within_limits() {
 #[tokio::test]
 async fn three_rate_limits_then_success_delivers_once_after_waiting() {
     let Outbox {
-        store, client, fake, ..
+        database: _database,
+        store,
+        client,
+        fake,
     } = Outbox::new().await;
     let waits = [0.05, 0.1, 0.15];
     fake.push(waits.map(|retry_after| Reply::RateLimited { retry_after }));
@@ -289,7 +296,10 @@ async fn three_rate_limits_then_success_delivers_once_after_waiting() {
 #[tokio::test]
 async fn an_empty_rate_limit_bucket_delays_the_next_send() {
     let Outbox {
-        store, client, fake, ..
+        database: _database,
+        store,
+        client,
+        fake,
     } = Outbox::new().await;
     fake.push([Reply::OkBucketEmpty { reset_after: 0.3 }]);
     let (_, first) = queue_raffle(&client).await;
@@ -312,7 +322,10 @@ async fn an_empty_rate_limit_bucket_delays_the_next_send() {
 #[tokio::test]
 async fn server_errors_are_retried_with_growing_backoff_then_delivered() {
     let Outbox {
-        store, client, fake, ..
+        database: _database,
+        store,
+        client,
+        fake,
     } = Outbox::new().await;
     fake.push([Reply::Status(500), Reply::Status(502), Reply::Status(503)]);
     let (raffle_id, outbox_id) = queue_raffle(&client).await;
@@ -543,7 +556,10 @@ async fn two_workers_on_one_database_send_every_row_exactly_once() {
 #[tokio::test]
 async fn shutdown_finishes_the_send_in_flight_and_records_it() {
     let Outbox {
-        store, client, fake, ..
+        database: _database,
+        store,
+        client,
+        fake,
     } = Outbox::new().await;
     fake.push([Reply::OkAfter(Duration::from_millis(300))]);
     let (_, outbox_id) = queue_raffle(&client).await;
@@ -560,7 +576,10 @@ async fn shutdown_finishes_the_send_in_flight_and_records_it() {
 #[tokio::test]
 async fn a_wake_up_delivers_without_waiting_for_the_poll() {
     let Outbox {
-        store, client, fake, ..
+        database: _database,
+        store,
+        client,
+        fake,
     } = Outbox::new().await;
     let config = DeliveryConfig {
         poll_interval: Duration::from_secs(3600),
@@ -747,7 +766,10 @@ async fn kinoyubot_run_without_a_webhook_prints_one_line_per_announcement() {
 #[tokio::test]
 async fn shutdown_during_a_long_rate_limit_is_prompt_and_keeps_the_row() {
     let Outbox {
-        store, client, fake, ..
+        database: _database,
+        store,
+        client,
+        fake,
     } = Outbox::new().await;
     fake.push([Reply::RateLimited { retry_after: 60.0 }]);
     let (_, outbox_id) = queue_raffle(&client).await;
@@ -771,7 +793,10 @@ async fn shutdown_during_a_long_rate_limit_is_prompt_and_keeps_the_row() {
 #[tokio::test]
 async fn a_server_error_pauses_the_worker_before_any_other_row() {
     let Outbox {
-        store, client, fake, ..
+        database: _database,
+        store,
+        client,
+        fake,
     } = Outbox::new().await;
     fake.push([Reply::Status(503)]);
     let (_, first) = queue_raffle(&client).await;
