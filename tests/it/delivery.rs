@@ -28,25 +28,11 @@ fn fast_config() -> DeliveryConfig {
     }
 }
 
-/// A migrated database with a client on it, and the Discord stand-in.
-/// Bind every field: the database is dropped with its binding.
-struct Outbox {
-    database: TestDatabase,
-    store: Store,
-    client: tokio_postgres::Client,
-    fake: FakeDiscord,
-}
-
-impl Outbox {
-    async fn new() -> Self {
-        let database = TestDatabase::migrated().await;
-        Self {
-            store: database.store(),
-            client: database.client().await,
-            fake: FakeDiscord::start().await,
-            database,
-        }
-    }
+/// A migrated database, a store and a client on it, and the Discord stand-in.
+async fn outbox() -> (TestDatabase, Store, tokio_postgres::Client, FakeDiscord) {
+    let database = TestDatabase::migrated().await;
+    let (store, client) = (database.store(), database.client().await);
+    (database, store, client, FakeDiscord::start().await)
 }
 
 struct RunningWorker {
@@ -175,12 +161,7 @@ async fn wait_for_status(client: &tokio_postgres::Client, outbox_id: i64, status
 
 #[tokio::test]
 async fn hostile_text_reaches_discord_escaped_and_within_limits() {
-    let Outbox {
-        database: _database,
-        store,
-        client,
-        fake,
-    } = Outbox::new().await;
+    let (_database, store, client, fake) = outbox().await;
 
     let winner = format!(
         "@everyone @here <@&123> <@123> **bold** __under__ `code` [link](https://evil) {}",
@@ -259,12 +240,7 @@ async fn hostile_text_reaches_discord_escaped_and_within_limits() {
 
 #[tokio::test]
 async fn three_rate_limits_then_success_delivers_once_after_waiting() {
-    let Outbox {
-        database: _database,
-        store,
-        client,
-        fake,
-    } = Outbox::new().await;
+    let (_database, store, client, fake) = outbox().await;
     let waits = [0.05, 0.1, 0.15];
     fake.push(waits.map(|retry_after| Reply::RateLimited { retry_after }));
     let (raffle_id, outbox_id) = queue_raffle(&client).await;
@@ -295,12 +271,7 @@ async fn three_rate_limits_then_success_delivers_once_after_waiting() {
 
 #[tokio::test]
 async fn an_empty_rate_limit_bucket_delays_the_next_send() {
-    let Outbox {
-        database: _database,
-        store,
-        client,
-        fake,
-    } = Outbox::new().await;
+    let (_database, store, client, fake) = outbox().await;
     fake.push([Reply::OkBucketEmpty { reset_after: 0.3 }]);
     let (_, first) = queue_raffle(&client).await;
     let (_, second) = queue_raffle(&client).await;
@@ -321,12 +292,7 @@ async fn an_empty_rate_limit_bucket_delays_the_next_send() {
 
 #[tokio::test]
 async fn server_errors_are_retried_with_growing_backoff_then_delivered() {
-    let Outbox {
-        database: _database,
-        store,
-        client,
-        fake,
-    } = Outbox::new().await;
+    let (_database, store, client, fake) = outbox().await;
     fake.push([Reply::Status(500), Reply::Status(502), Reply::Status(503)]);
     let (raffle_id, outbox_id) = queue_raffle(&client).await;
 
@@ -407,6 +373,7 @@ async fn unknown_webhook_marks_the_row_failed_with_the_reason() {
     // What the dashboard reads, from an app on the same database.
     let app = TestApp::builder().database(database).start().await;
     let raffles = app.get_raffles().await;
+    assert_eq!(raffles.len(), 2, "exactly the two raffles: {raffles:?}");
     let delivery_of = |id: i64| {
         raffles
             .iter()
@@ -433,12 +400,7 @@ async fn unknown_webhook_marks_the_row_failed_with_the_reason() {
 
 #[tokio::test]
 async fn worker_killed_mid_post_leaves_the_row_for_the_restarted_worker() {
-    let Outbox {
-        database,
-        store,
-        client,
-        fake,
-    } = Outbox::new().await;
+    let (database, store, client, fake) = outbox().await;
     fake.push([Reply::Hold]);
     let (raffle_id, outbox_id) = queue_raffle(&client).await;
 
@@ -462,12 +424,7 @@ async fn worker_killed_mid_post_leaves_the_row_for_the_restarted_worker() {
 
 #[tokio::test]
 async fn a_claim_left_by_a_dead_worker_is_skipped_until_its_lease_expires() {
-    let Outbox {
-        database,
-        store,
-        client,
-        fake,
-    } = Outbox::new().await;
+    let (database, store, client, fake) = outbox().await;
     let (raffle_id, outbox_id) = queue_raffle(&client).await;
 
     // A "process" claims the row and dies before posting or recording.
@@ -493,12 +450,7 @@ async fn a_claim_left_by_a_dead_worker_is_skipped_until_its_lease_expires() {
 
 #[tokio::test]
 async fn a_database_connection_lost_during_the_post_does_not_resend() {
-    let Outbox {
-        database,
-        store,
-        client,
-        fake,
-    } = Outbox::new().await;
+    let (database, store, client, fake) = outbox().await;
     // Discord takes its time, and meanwhile every connection to the
     // database is killed: recording must still happen exactly once.
     fake.push([Reply::OkAfter(Duration::from_millis(600))]);
@@ -555,12 +507,7 @@ async fn two_workers_on_one_database_send_every_row_exactly_once() {
 
 #[tokio::test]
 async fn shutdown_finishes_the_send_in_flight_and_records_it() {
-    let Outbox {
-        database: _database,
-        store,
-        client,
-        fake,
-    } = Outbox::new().await;
+    let (_database, store, client, fake) = outbox().await;
     fake.push([Reply::OkAfter(Duration::from_millis(300))]);
     let (_, outbox_id) = queue_raffle(&client).await;
 
@@ -575,12 +522,7 @@ async fn shutdown_finishes_the_send_in_flight_and_records_it() {
 
 #[tokio::test]
 async fn a_wake_up_delivers_without_waiting_for_the_poll() {
-    let Outbox {
-        database: _database,
-        store,
-        client,
-        fake,
-    } = Outbox::new().await;
+    let (_database, store, client, fake) = outbox().await;
     let config = DeliveryConfig {
         poll_interval: Duration::from_secs(3600),
         ..fast_config()
@@ -765,12 +707,7 @@ async fn kinoyubot_run_without_a_webhook_prints_one_line_per_announcement() {
 
 #[tokio::test]
 async fn shutdown_during_a_long_rate_limit_is_prompt_and_keeps_the_row() {
-    let Outbox {
-        database: _database,
-        store,
-        client,
-        fake,
-    } = Outbox::new().await;
+    let (_database, store, client, fake) = outbox().await;
     fake.push([Reply::RateLimited { retry_after: 60.0 }]);
     let (_, outbox_id) = queue_raffle(&client).await;
 
@@ -792,12 +729,7 @@ async fn shutdown_during_a_long_rate_limit_is_prompt_and_keeps_the_row() {
 
 #[tokio::test]
 async fn a_server_error_pauses_the_worker_before_any_other_row() {
-    let Outbox {
-        database: _database,
-        store,
-        client,
-        fake,
-    } = Outbox::new().await;
+    let (_database, store, client, fake) = outbox().await;
     fake.push([Reply::Status(503)]);
     let (_, first) = queue_raffle(&client).await;
     let (_, second) = queue_raffle(&client).await;
