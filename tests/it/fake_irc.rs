@@ -20,7 +20,6 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
-use tokio::time::Instant;
 
 /// What a connection's writer task is told to do.
 enum Outgoing {
@@ -260,25 +259,21 @@ impl FakeIrc {
     }
 
     /// Waits until `condition` holds, re-checking on every change; panics
-    /// with `what` after `deadline`.
+    /// with `what` after `deadline` (on the wall clock, so that a paused
+    /// tokio clock does not end it early).
     pub async fn wait_until(&self, what: &str, deadline: Duration, condition: impl Fn(&Self) -> bool) {
         let mut version = self.shared.version.subscribe();
-        let end = Instant::now() + deadline;
+        let start = std::time::Instant::now();
         loop {
             version.borrow_and_update();
             if condition(self) {
                 return;
             }
-            match tokio::time::timeout_at(end, version.changed()).await {
-                Ok(Ok(())) => {}
-                _ => {
-                    assert!(
-                        condition(self),
-                        "fake IRC: timed out after {deadline:?} waiting for {what}"
-                    );
-                    return;
-                }
-            }
+            assert!(
+                start.elapsed() < deadline,
+                "fake IRC: timed out after {deadline:?} waiting for {what}"
+            );
+            let _ = tokio::time::timeout(Duration::from_millis(50), version.changed()).await;
         }
     }
 
