@@ -172,6 +172,13 @@ impl App {
         }
     }
 
+    /// Replaces the token manager's timings (tests use short ones).
+    #[must_use]
+    pub fn with_token_manager_config(mut self, config: TokenManagerConfig) -> Self {
+        self.token_manager = config;
+        self
+    }
+
     /// The bound HTTP port.
     pub fn port(&self) -> u16 {
         self.port

@@ -230,7 +230,7 @@ pub struct Settings {
     /// `HTTP_ADDR`.
     pub(crate) http_addr: SocketAddr,
     /// `PUBLIC_URL`, without a trailing slash.
-    pub(crate) public_url: Url,
+    pub public_url: Url,
     /// `TWITCH_CHANNELS`.
     pub(crate) twitch_channels: Vec<ChannelLogin>,
     /// `TWITCH_CLIENT_ID`.
@@ -260,9 +260,9 @@ pub struct Settings {
     /// `ITEMS_FILE`.
     pub(crate) items_file: PathBuf,
     /// `ADMIN_TOKEN`; `None` disables admin endpoints.
-    pub(crate) admin_token: Option<SecretString>,
+    pub admin_token: Option<SecretString>,
     /// `TOKEN_KEY`; `None` means generate or read `DATA_DIR/token.key`.
-    pub(crate) token_key: Option<TokenKey>,
+    pub token_key: Option<TokenKey>,
     /// `RUST_LOG`.
     pub rust_log: String,
     /// `LOG_FORMAT`.

@@ -369,7 +369,7 @@ impl TwitchAuth {
     /// # Errors
     ///
     /// See [`TwitchAuth::new`].
-    pub(crate) fn from_settings(settings: &Settings) -> Result<Option<Self>, AuthError> {
+    pub fn from_settings(settings: &Settings) -> Result<Option<Self>, AuthError> {
         match (&settings.twitch_client_id, &settings.twitch_client_secret) {
             (Some(id), Some(secret)) => {
                 Self::new(id, secret, &settings.twitch_auth_url, &settings.oauth_redirect_url()).map(Some)

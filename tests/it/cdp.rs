@@ -5,13 +5,15 @@
 //! subject to the page's Content-Security-Policy, so the page needs no
 //! test hooks.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
+
+use crate::helpers::{wait_for, within};
 
 /// A headless Chromium with one page open, driven over DevTools.
 pub struct Browser {
@@ -35,43 +37,63 @@ pub const HEADLESS_FLAGS: &[&str] = &[
     "--disable-dev-shm-usage",
 ];
 
+/// Headless Chromium: Debian's package (CI installs it in `.ci/run`), or
+/// the one `CHROMIUM` names.
+pub fn chromium() -> PathBuf {
+    let path = std::env::var_os("CHROMIUM").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
+    assert!(
+        path.exists(),
+        "{} not found: the browser test needs Chromium (apt-get install chromium; .ci/run installs it)",
+        path.display()
+    );
+    path
+}
+
+/// Starts headless Chromium with its own profile directory and `args`;
+/// its output is piped when `capture`, else dropped. Killed when dropped.
+pub fn spawn_chromium<I, S>(profile: &Path, args: I, capture: bool) -> tokio::process::Child
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let output = || if capture { Stdio::piped() } else { Stdio::null() };
+    tokio::process::Command::new(chromium())
+        .args(HEADLESS_FLAGS)
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .stdout(output())
+        .stderr(output())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("chromium starts")
+}
+
 impl Browser {
-    /// Starts `chromium` on `url` with a DevTools port and connects to the page.
-    pub async fn open(chromium: &Path, profile: &Path, url: &str) -> Self {
-        let child = tokio::process::Command::new(chromium)
-            .args(HEADLESS_FLAGS)
-            .args(["--window-size=1280,900", "--remote-debugging-port=0"])
-            .arg(format!("--user-data-dir={}", profile.display()))
-            .arg(url)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("chromium starts");
+    /// Starts Chromium on `url` with a DevTools port and connects to the page.
+    pub async fn open(profile: &Path, url: &str) -> Self {
+        let child = spawn_chromium(
+            profile,
+            ["--window-size=1280,900", "--remote-debugging-port=0", url],
+            false,
+        );
         let port_file = profile.join("DevToolsActivePort");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let port: u16 = loop {
-            if let Some(port) = std::fs::read_to_string(&port_file)
+        let port: u16 = wait_for("chromium's DevTools port", || async {
+            std::fs::read_to_string(&port_file)
                 .ok()
                 .and_then(|text| text.lines().next().and_then(|l| l.trim().parse().ok()))
-            {
-                break port;
-            }
-            assert!(Instant::now() < deadline, "chromium opened no DevTools port");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
-        let page_socket = loop {
-            let targets: Option<Vec<Value>> = match reqwest::get(format!("http://127.0.0.1:{port}/json/list")).await {
-                Ok(response) => response.json().await.ok(),
-                Err(_) => None,
-            };
-            let page = targets.into_iter().flatten().find(|t| t["type"] == "page");
-            if let Some(ws) = page.and_then(|p| p["webSocketDebuggerUrl"].as_str().map(str::to_owned)) {
-                break ws;
-            }
-            assert!(Instant::now() < deadline, "chromium lists no page");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
+        })
+        .await;
+        let page_socket = wait_for("chromium to list its page", || async {
+            let targets: Vec<Value> = reqwest::get(format!("http://127.0.0.1:{port}/json/list"))
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            let page = targets.into_iter().find(|t| t["type"] == "page")?;
+            page["webSocketDebuggerUrl"].as_str().map(str::to_owned)
+        })
+        .await;
         let path = page_socket
             .split_once(&format!("127.0.0.1:{port}"))
             .map(|(_, path)| path.to_owned())
@@ -150,7 +172,7 @@ impl Browser {
         let id = self.next_id;
         self.send_text(&json!({"id": id, "method": method, "params": params}).to_string())
             .await;
-        let answer = tokio::time::timeout(Duration::from_secs(20), async {
+        let answer = within(Duration::from_secs(20), "a DevTools answer", async {
             loop {
                 let message: Value = serde_json::from_str(&self.read_message().await).expect("DevTools JSON");
                 if message["id"] == id {
@@ -158,8 +180,7 @@ impl Browser {
                 }
             }
         })
-        .await
-        .expect("DevTools answers within 20 s");
+        .await;
         match answer.get("error") {
             Some(error) => Err(error.clone()),
             None => Ok(answer["result"].clone()),

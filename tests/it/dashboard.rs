@@ -2,20 +2,14 @@
 //! hostile requests, and the page itself in headless Chromium against the
 //! running app with the Twitch stand-in.
 
-use std::path::PathBuf;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use kinoyubot::app::App;
-use kinoyubot::config::{Settings, SettingsArgs};
-use kinoyubot::raffle::{RoundResult, Trigger};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio_util::sync::CancellationToken;
 
-use crate::cdp::Browser;
-use crate::fake_twitch::{CLIENT_ID, CLIENT_SECRET, FakeTwitch};
-use crate::helpers::{TestDatabase, free_port, repo_path, temp_data_dir};
-use crate::oauth::{login, no_redirects, streamer};
+use crate::cdp::{Browser, chromium, spawn_chromium};
+use crate::fake_twitch::streamer;
+use crate::helpers::{TestApp, TestDatabase, Viewer, no_redirects, repo_path, wait_until, within};
 
 /// A winner name that would run script if it were ever treated as HTML.
 const HOSTILE_NAME: &str = "<img src=x onerror=alert(1)>";
@@ -28,102 +22,35 @@ const REAUTH_CHANNEL: &str = "reauth_channel";
 const FAILED_REASON: &str = "Discord rejected the message: 404 Not Found: Unknown Webhook";
 const ADMIN_TOKEN: &str = "dashboard-admin-token";
 
-/// The running app, its database and the Twitch stand-in.
-struct Dashboard {
-    database: TestDatabase,
-    fake: FakeTwitch,
-    base: String,
-    shutdown: CancellationToken,
-    running: tokio::task::JoinHandle<anyhow::Result<()>>,
-    _data_dir: tempfile::TempDir,
-}
-
-impl Dashboard {
-    /// Builds and runs the app serving [`LIVE_CHANNEL`], with one item that
-    /// is always won, the Twitch stand-in, and no Discord webhook (results
-    /// are printed, which counts as sent). The database is [`seed`]ed
-    /// before the app starts, and one manual draw is made and delivered.
-    async fn start() -> Self {
-        let (database, _store) = TestDatabase::migrated().await;
-        let fake = FakeTwitch::start(streamer()).await;
-        let data_dir = temp_data_dir();
-        let items = data_dir.path().join("items.toml");
-        std::fs::write(&items, "[[items]]\nname = \"Steam <key> & co\"\nprobability = 1.0\n").expect("items file");
-        seed(&database).await;
-        fake.set_live(LIVE_CHANNEL_ID, true);
-        let port = free_port();
-        let settings = Settings::from_args(SettingsArgs {
-            database_url: Some(database.url.clone()),
-            data_dir: Some(data_dir.path().display().to_string()),
-            http_addr: Some(format!("127.0.0.1:{port}")),
-            public_url: Some(format!("http://127.0.0.1:{port}")),
-            twitch_channels: Some(LIVE_CHANNEL.into()),
-            twitch_client_id: Some(CLIENT_ID.into()),
-            twitch_client_secret: Some(CLIENT_SECRET.into()),
-            twitch_auth_url: Some(fake.auth_url().to_string()),
-            twitch_api_url: Some(fake.api_url().to_string()),
-            items_file: Some(items.display().to_string()),
-            admin_token: Some(ADMIN_TOKEN.into()),
-            // Long enough that no timer round lands during the test.
-            raffle_interval: Some("1h".into()),
-            ..SettingsArgs::default()
-        })
-        .expect("settings");
-        let app = App::build(settings).await.expect("app builds");
-        // The manual draw goes through the same engine as every trigger.
-        let drawn = app
-            .engine()
-            .run_round(&login(LIVE_CHANNEL), Trigger::Manual, None)
-            .await
-            .expect("draw");
-        let RoundResult::Recorded(record) = drawn else {
-            panic!("draw not recorded: {drawn:?}")
-        };
-        assert_eq!(
-            record.winner.as_ref().map(|w| w.display_name.as_str()),
-            Some(HOSTILE_NAME)
-        );
-        let shutdown = CancellationToken::new();
-        let running = tokio::spawn(app.run_until_stopped(shutdown.clone()));
-        let dashboard = Self {
-            database,
-            fake,
-            base: format!("http://127.0.0.1:{port}"),
-            shutdown,
-            running,
-            _data_dir: data_dir,
-        };
-        dashboard.wait_for_delivery().await;
-        dashboard
-    }
-
-    async fn get_json(&self, path: &str) -> serde_json::Value {
-        let response = reqwest::get(format!("{}{path}", self.base)).await.expect("request");
-        assert_eq!(response.status(), 200, "{path}");
-        response.json().await.expect("json")
-    }
-
-    /// Polls until the winner's announcement is recorded as sent.
-    async fn wait_for_delivery(&self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let raffles = self.get_json(&format!("/api/raffles?channel={LIVE_CHANNEL}")).await;
-            if raffles["raffles"][0]["delivery"]["status"] == "sent" {
-                return;
-            }
-            assert!(Instant::now() < deadline, "announcement not sent: {raffles}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    async fn stop(self) {
-        self.shutdown.cancel();
-        tokio::time::timeout(Duration::from_secs(30), self.running)
-            .await
-            .expect("stops")
-            .expect("joins")
-            .expect("clean stop");
-    }
+/// The app serving [`LIVE_CHANNEL`], with one item that is always won, the
+/// Twitch stand-in, on a database [`seed`]ed before it starts; one manual
+/// draw is made and delivered.
+async fn dashboard() -> TestApp {
+    let database = Arc::new(TestDatabase::migrated().await);
+    seed(&database).await;
+    let app = TestApp::builder()
+        .database(database)
+        .room_id(LIVE_CHANNEL, LIVE_CHANNEL_ID)
+        .twitch(streamer())
+        // The browser follows the Connect redirect back to PUBLIC_URL.
+        .served_public_url()
+        .channels(&[LIVE_CHANNEL])
+        .items("[[items]]\nname = \"Steam <key> & co\"\nprobability = 1.0\n")
+        .setting("ADMIN_TOKEN", ADMIN_TOKEN)
+        // Long enough that no timer round lands during the test.
+        .setting("RAFFLE_INTERVAL", "1h")
+        .start()
+        .await;
+    app.twitch().set_live(LIVE_CHANNEL_ID, true);
+    // The manual draw goes through the same engine as every trigger.
+    let raffle = app.draw(LIVE_CHANNEL).await;
+    assert_eq!(raffle["winner"]["display_name"], HOSTILE_NAME, "{raffle}");
+    let id = raffle["id"].as_i64().expect("raffle id");
+    app.wait_for_delivery(id, "sent").await;
+    let posted = app.discord.received();
+    assert_eq!(posted.len(), 1);
+    assert_eq!(posted[0].raffle_id, Some(id), "announced on Discord");
+    app
 }
 
 /// Channels, viewers, tokens and a failed announcement, as earlier runs
@@ -148,20 +75,14 @@ async fn seed(database: &TestDatabase) {
         .expect("channel")
         .get(0);
     // Eligible: the hostile name. Active but ignored: nightbot. Banned: not counted.
-    for (user_id, login, display, banned) in [
-        ("9001", "hostile", HOSTILE_NAME, false),
-        ("9002", "nightbot", "Nightbot", false),
-        ("9003", "troll", "Troll", true),
+    let mut banned = Viewer::new("9003", "troll").named("Troll");
+    banned.banned = Some(None);
+    for viewer in [
+        Viewer::new("9001", "hostile").named(HOSTILE_NAME),
+        Viewer::new("9002", "nightbot").named("Nightbot"),
+        banned,
     ] {
-        client
-            .execute(
-                "INSERT INTO presence (channel_id, user_id, login, display_name, first_seen, last_seen,
-                                       message_count, banned_until)
-                 VALUES ($1, $2, $3, $4, now(), now(), 1, CASE WHEN $5 THEN 'infinity'::timestamptz END)",
-                &[&live_id, &user_id, &login, &display, &banned],
-            )
-            .await
-            .expect("presence");
+        database.add_viewer(live_id, &viewer).await;
     }
     client
         .batch_execute(&format!(
@@ -181,8 +102,8 @@ async fn seed(database: &TestDatabase) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn status_api_has_exactly_the_spec_shape_for_served_and_stored_channels() {
-    let dashboard = Dashboard::start().await;
-    let status = dashboard.get_json("/api/status").await;
+    let mut app = dashboard().await;
+    let status = app.get_json("/api/status").await;
     let channels = status["channels"].as_array().expect("channels array");
     assert_eq!(status.as_object().map(|o| o.len()), Some(1), "{status}");
     assert_eq!(
@@ -235,24 +156,19 @@ async fn status_api_has_exactly_the_spec_shape_for_served_and_stored_channels() 
     );
 
     // Live status is cached: repeated page loads ask Helix once per channel.
-    let streams_before = dashboard.fake.requests("/helix/streams").len();
+    let streams_before = app.twitch().requests("/helix/streams").len();
     for _ in 0..5 {
-        dashboard.get_json("/api/status").await;
+        app.get_json("/api/status").await;
     }
-    assert_eq!(dashboard.fake.requests("/helix/streams").len(), streams_before);
+    assert_eq!(app.twitch().requests("/helix/streams").len(), streams_before);
 
     // The gauge follows what /api/status counted.
-    let metrics = reqwest::get(format!("{}/metrics", dashboard.base))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = app.get("/metrics").await.body;
     assert!(
         metrics.contains(&format!("kinoyubot_active_viewers{{channel=\"{LIVE_CHANNEL}\"}} 2")),
         "{metrics}"
     );
-    dashboard.stop().await;
+    app.stop().await;
 }
 
 /// The value of one sample line of a Prometheus text page.
@@ -264,24 +180,19 @@ fn sample(page: &str, series: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_are_prometheus_text_and_count_raffles_and_deliveries() {
-    let dashboard = Dashboard::start().await;
+    let mut app = dashboard().await;
     // Sets the active viewers gauge.
-    dashboard.get_json("/api/status").await;
-    let response = reqwest::get(format!("{}/metrics", dashboard.base))
-        .await
-        .expect("metrics");
-    assert_eq!(response.status(), 200);
+    app.get_json("/api/status").await;
+    let response = app.get("/metrics").await;
+    assert_eq!(response.status, 200);
     assert!(
-        response.headers()["content-type"]
-            .to_str()
-            .expect("ascii")
-            .starts_with("text/plain"),
+        response.header("content-type").starts_with("text/plain"),
         "{:?}",
-        response.headers()
+        response.headers
     );
-    let page = response.text().await.expect("text");
+    let page = response.body;
     // A histogram has no series before its first sample (the presence
-    // flusher's, which this app does not run); every other metric is listed.
+    // flusher's: nobody chats in this test); every other metric is listed.
     for name in kinoyubot::metrics::ALL
         .into_iter()
         .filter(|name| *name != kinoyubot::metrics::PRESENCE_FLUSH_LAG_SECONDS)
@@ -297,35 +208,16 @@ async fn metrics_are_prometheus_text_and_count_raffles_and_deliveries() {
     let sent = sample(&page, "kinoyubot_deliveries_total{result=\"sent\"}");
     assert!(won >= 1.0 && sent >= 1.0, "the start-up draw: won {won}, sent {sent}");
 
-    let drawn = reqwest::Client::new()
-        .post(format!("{}/api/channels/{LIVE_CHANNEL}/draw", dashboard.base))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .expect("draw");
-    assert_eq!(drawn.status(), 200);
-    let raffle: serde_json::Value = drawn.json().await.expect("raffle json");
+    let raffle = app.draw(LIVE_CHANNEL).await;
     assert_eq!(raffle["outcome"], "won");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let page = reqwest::get(format!("{}/metrics", dashboard.base))
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text");
+    wait_until("the raffle and delivery counts to move", || async {
+        let page = app.get("/metrics").await.body;
         let won_now = sample(&page, "kinoyubot_raffles_total{outcome=\"won\"}");
         let sent_now = sample(&page, "kinoyubot_deliveries_total{result=\"sent\"}");
-        if won_now > won && sent_now > sent {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "counts did not move: won {won} -> {won_now}, sent {sent} -> {sent_now}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    dashboard.stop().await;
+        won_now > won && sent_now > sent
+    })
+    .await;
+    app.stop().await;
 }
 
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
@@ -355,8 +247,8 @@ async fn raw_status(base: &str, request: &[u8]) -> u16 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn pages_and_api_carry_security_headers_and_hostile_requests_get_4xx() {
-    let dashboard = Dashboard::start().await;
-    let base = &dashboard.base;
+    let mut app = dashboard().await;
+    let base = &app.address;
     let http = no_redirects();
     for path in [
         "/",
@@ -371,29 +263,18 @@ async fn pages_and_api_carry_security_headers_and_hostile_requests_get_4xx() {
     }
     let page = http.get(format!("{base}/")).send().await.expect("page");
     assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
-    let script = http
-        .get(format!("{base}/static/dashboard.js"))
-        .send()
-        .await
-        .expect("script");
-    assert!(
-        script.headers()["content-type"]
-            .to_str()
-            .expect("ascii")
-            .starts_with("text/javascript"),
-        "served as script under nosniff"
-    );
-    let css = http
-        .get(format!("{base}/static/dashboard.css"))
-        .send()
-        .await
-        .expect("css");
-    assert!(
-        css.headers()["content-type"]
-            .to_str()
-            .expect("ascii")
-            .starts_with("text/css")
-    );
+    // Served as what they are, as nosniff requires.
+    for (path, kind) in [
+        ("/static/dashboard.js", "text/javascript"),
+        ("/static/dashboard.css", "text/css"),
+    ] {
+        let reply = app.get(path).await;
+        assert!(
+            reply.header("content-type").starts_with(kind),
+            "{path}: {:?}",
+            reply.headers
+        );
+    }
     // The OAuth pages work under the same headers: the redirect to Twitch.
     let start = http.get(format!("{base}/auth/twitch")).send().await.expect("start");
     assert_eq!(start.status(), 302);
@@ -444,37 +325,17 @@ async fn pages_and_api_carry_security_headers_and_hostile_requests_get_4xx() {
         assert!((400..500).contains(&status), "{status}");
     }
     // Still serving after all that.
-    assert_eq!(dashboard.get_json("/healthz").await["status"], "ok");
-    dashboard.stop().await;
-}
-
-/// Headless Chromium: Debian's package (CI installs it in `.ci/run`).
-fn chromium() -> PathBuf {
-    let path = std::env::var_os("CHROMIUM").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
-    assert!(
-        path.exists(),
-        "{} not found: the browser test needs Chromium (apt-get install chromium; .ci/run installs it)",
-        path.display()
-    );
-    path
+    assert_eq!(app.get_json("/healthz").await["status"], "ok");
+    app.stop().await;
 }
 
 /// Runs headless Chromium with `args` and returns what it printed; fails
 /// the test if it does not finish within a minute.
 async fn run_chromium(profile: &std::path::Path, args: &[String]) -> String {
-    let child = tokio::process::Command::new(chromium())
-        .args(crate::cdp::HEADLESS_FLAGS)
-        .args(["--hide-scrollbars", "--virtual-time-budget=5000"])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("chromium starts");
-    let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+    let flags = ["--hide-scrollbars", "--virtual-time-budget=5000"].map(String::from);
+    let child = spawn_chromium(profile, flags.iter().chain(args), true);
+    let output = within(Duration::from_secs(60), "chromium", child.wait_with_output())
         .await
-        .expect("chromium finishes within a minute")
         .expect("chromium output");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
@@ -501,8 +362,8 @@ fn link_href(dom: &str, id: &str) -> String {
 async fn dashboard_renders_in_chromium_escapes_names_and_connect_reaches_twitch() {
     // Fail before the app starts when the browser is missing.
     chromium();
-    let dashboard = Dashboard::start().await;
-    let base = &dashboard.base;
+    let mut app = dashboard().await;
+    let base = &app.address;
     let profile = tempfile::tempdir().expect("profile dir");
 
     let dom = run_chromium(profile.path(), &["--dump-dom".into(), format!("{base}/")]).await;
@@ -557,20 +418,20 @@ async fn dashboard_renders_in_chromium_escapes_names_and_connect_reaches_twitch(
     assert_eq!(start.status(), 302);
     let authorize = start.headers()["location"].to_str().expect("ascii");
     assert!(
-        authorize.starts_with(&format!("{}authorize?", dashboard.fake.auth_url())),
+        authorize.starts_with(&format!("{}authorize?", app.twitch().auth_url())),
         "{authorize}"
     );
     // ...and a real click on it in the browser signs in at the stand-in
     // and lands back on the dashboard with the streamer connected.
     let click_profile = tempfile::tempdir().expect("profile dir");
-    let mut browser = Browser::open(&chromium(), click_profile.path(), &format!("{base}/")).await;
+    let mut browser = Browser::open(click_profile.path(), &format!("{base}/")).await;
     browser
         .wait_for(
             "document.readyState === 'complete' && document.getElementById('connect') !== null",
             Duration::from_secs(20),
         )
         .await;
-    let authorize_requests = dashboard.fake.requests("/authorize").len();
+    let authorize_requests = app.twitch().requests("/authorize").len();
     browser.click("#connect").await;
     browser
         .wait_for(
@@ -579,7 +440,7 @@ async fn dashboard_renders_in_chromium_escapes_names_and_connect_reaches_twitch(
         )
         .await;
     assert_eq!(
-        dashboard.fake.requests("/authorize").len(),
+        app.twitch().requests("/authorize").len(),
         authorize_requests + 1,
         "the click went through the stand-in's authorize URL"
     );
@@ -588,7 +449,7 @@ async fn dashboard_renders_in_chromium_escapes_names_and_connect_reaches_twitch(
         .await;
     assert_eq!(name, Some(serde_json::json!("TwitchDev")));
     drop(browser);
-    let connected: i64 = dashboard
+    let connected: i64 = app
         .database
         .client()
         .await
@@ -600,45 +461,31 @@ async fn dashboard_renders_in_chromium_escapes_names_and_connect_reaches_twitch(
         .expect("count")
         .get(0);
     assert_eq!(connected, 1, "tokens stored through the browser flow");
-    dashboard.stop().await;
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_raffle_timer_keeps_the_active_viewers_gauge_current() {
-    use std::sync::Arc;
-
-    use kinoyubot::channel::ChannelSet;
-    use kinoyubot::raffle::scheduler::RaffleScheduler;
-    use kinoyubot::raffle::{RaffleEngine, RaffleRules};
-    use kinoyubot::twitch::live_status::UnknownLiveStatus;
-
-    kinoyubot::metrics::handle();
-    let (database, store) = TestDatabase::migrated().await;
-    let client = database.client().await;
-    client
-        .batch_execute(
-            "INSERT INTO channels (login, display_name) VALUES ('gauge_channel', 'gauge_channel');
-             INSERT INTO presence (channel_id, user_id, login, display_name, first_seen, last_seen)
-             SELECT c.id, u.id, 'viewer' || u.id, 'Viewer', now(), now()
-             FROM channels c, (VALUES ('1'), ('2'), ('3')) AS u(id) WHERE c.login = 'gauge_channel';",
-        )
-        .await
-        .expect("seed");
-    let engine = RaffleEngine::new(store, RaffleRules::default(), Arc::new(UnknownLiveStatus));
-    let shutdown = CancellationToken::new();
-    let scheduler = tokio::spawn(
-        RaffleScheduler::new(
-            engine,
-            ChannelSet::new([login("gauge_channel")]),
-            Duration::from_secs(1),
-        )
-        .run(shutdown.clone()),
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !kinoyubot::metrics::render().contains("kinoyubot_active_viewers{channel=\"gauge_channel\"} 3") {
-        assert!(Instant::now() < deadline, "gauge not set by the timer");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    let database = Arc::new(TestDatabase::migrated().await);
+    let channel_id = database.insert_channel("gauge_channel", None).await;
+    for id in ["1", "2", "3"] {
+        database
+            .add_viewer(channel_id, &Viewer::new(id, &format!("viewer{id}")).named("Viewer"))
+            .await;
     }
-    shutdown.cancel();
-    scheduler.await.expect("scheduler stops");
+    // Nobody asks /api/status here: only the timer can set the gauge.
+    let mut app = TestApp::builder()
+        .database(database)
+        .channels(&["gauge_channel"])
+        .setting("RAFFLE_INTERVAL", "1s")
+        .start()
+        .await;
+    wait_until("the timer to set the gauge", || async {
+        app.get("/metrics")
+            .await
+            .body
+            .contains("kinoyubot_active_viewers{channel=\"gauge_channel\"} 3")
+    })
+    .await;
+    app.stop().await;
 }

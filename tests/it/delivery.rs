@@ -1,14 +1,12 @@
 //! Discord delivery (issue 5, SPEC §6): the worker against the stand-in.
 
 use std::collections::BTreeSet;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use kinoyubot::announce::Announcement;
 use kinoyubot::announce::delivery::{DeliveryConfig, DeliveryNotifier, DeliveryWorker, Destination};
 use kinoyubot::announce::discord::{DeliveryError, WebhookClient};
-use kinoyubot::announce::{Announcement, DeliveryStatus};
-use kinoyubot::raffle::Delivery;
 use kinoyubot::secret::Secret;
 use kinoyubot::store::Store;
 use tokio::task::JoinHandle;
@@ -18,9 +16,8 @@ use url::Url;
 
 use crate::fake_discord::discord_limits::{EMBED_TITLE_MAX_CHARS, FIELD_VALUE_MAX_CHARS};
 use crate::fake_discord::{FakeDiscord, Reply, TOKEN};
-use crate::helpers::{TestDatabase, free_port, kinoyubot, repo_path, temp_data_dir};
-
-const DEADLINE: Duration = Duration::from_secs(20);
+use crate::helpers::{DEADLINE, SharedBuffer, TestApp, TestDatabase, repo_path, temp_data_dir, wait_for, within};
+use crate::process::{TestProcess, kinoyubot};
 
 fn fast_config() -> DeliveryConfig {
     DeliveryConfig {
@@ -29,6 +26,13 @@ fn fast_config() -> DeliveryConfig {
         poll_interval: Duration::from_millis(25),
         claim_lease: Duration::from_millis(500),
     }
+}
+
+/// A migrated database, a store and a client on it, and the Discord stand-in.
+async fn outbox() -> (TestDatabase, Store, tokio_postgres::Client, FakeDiscord) {
+    let database = TestDatabase::migrated().await;
+    let (store, client) = (database.store(), database.client().await);
+    (database, store, client, FakeDiscord::start().await)
 }
 
 struct RunningWorker {
@@ -57,9 +61,8 @@ impl RunningWorker {
 
     async fn stop(self) {
         self.shutdown.cancel();
-        tokio::time::timeout(DEADLINE, self.handle)
+        within(DEADLINE, "the worker's shutdown", self.handle)
             .await
-            .expect("worker stops after shutdown")
             .expect("worker did not panic");
     }
 }
@@ -153,27 +156,23 @@ async fn row(client: &tokio_postgres::Client, outbox_id: i64) -> Row {
     }
 }
 
-/// Polls until the row has `status`; panics after the deadline.
-async fn wait_for_status(client: &tokio_postgres::Client, outbox_id: i64, status: &str) -> Row {
-    let until = Instant::now() + DEADLINE;
-    loop {
+/// Polls the row until `done` holds; panics naming `what` after the deadline.
+async fn wait_for_row(client: &tokio_postgres::Client, outbox_id: i64, what: &str, done: impl Fn(&Row) -> bool) -> Row {
+    wait_for(&format!("outbox row {outbox_id}: {what}"), || async {
         let current = row(client, outbox_id).await;
-        if current.status == status {
-            return current;
-        }
-        assert!(
-            Instant::now() < until,
-            "row {outbox_id} never became {status}: {current:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+        done(&current).then_some(current)
+    })
+    .await
+}
+
+/// Polls until the row has `status`.
+async fn wait_for_status(client: &tokio_postgres::Client, outbox_id: i64, status: &str) -> Row {
+    wait_for_row(client, outbox_id, status, |row| row.status == status).await
 }
 
 #[tokio::test]
 async fn hostile_text_reaches_discord_escaped_and_within_limits() {
-    let (database, store) = TestDatabase::migrated().await;
-    let client = database.client().await;
-    let fake = FakeDiscord::start().await;
+    let (_database, store, client, fake) = outbox().await;
 
     let winner = format!(
         "@everyone @here <@&123> <@123> **bold** __under__ `code` [link](https://evil) {}",
@@ -250,9 +249,7 @@ async fn hostile_text_reaches_discord_escaped_and_within_limits() {
 
 #[tokio::test]
 async fn three_rate_limits_then_success_delivers_once_after_waiting() {
-    let (database, store) = TestDatabase::migrated().await;
-    let client = database.client().await;
-    let fake = FakeDiscord::start().await;
+    let (_database, store, client, fake) = outbox().await;
     let waits = [0.05, 0.1, 0.15];
     fake.push(waits.map(|retry_after| Reply::RateLimited { retry_after }));
     let (raffle_id, outbox_id) = queue_raffle(&client).await;
@@ -283,9 +280,7 @@ async fn three_rate_limits_then_success_delivers_once_after_waiting() {
 
 #[tokio::test]
 async fn an_empty_rate_limit_bucket_delays_the_next_send() {
-    let (database, store) = TestDatabase::migrated().await;
-    let client = database.client().await;
-    let fake = FakeDiscord::start().await;
+    let (_database, store, client, fake) = outbox().await;
     fake.push([Reply::OkBucketEmpty { reset_after: 0.3 }]);
     let (_, first) = queue_raffle(&client).await;
     let (_, second) = queue_raffle(&client).await;
@@ -306,9 +301,7 @@ async fn an_empty_rate_limit_bucket_delays_the_next_send() {
 
 #[tokio::test]
 async fn server_errors_are_retried_with_growing_backoff_then_delivered() {
-    let (database, store) = TestDatabase::migrated().await;
-    let client = database.client().await;
-    let fake = FakeDiscord::start().await;
+    let (_database, store, client, fake) = outbox().await;
     fake.push([Reply::Status(500), Reply::Status(502), Reply::Status(503)]);
     let (raffle_id, outbox_id) = queue_raffle(&client).await;
 
@@ -333,22 +326,15 @@ async fn server_errors_are_retried_with_growing_backoff_then_delivered() {
 
 #[tokio::test]
 async fn unreachable_discord_keeps_the_row_pending_with_the_error_and_no_token() {
-    let (database, store) = TestDatabase::migrated().await;
+    let database = TestDatabase::migrated().await;
+    let store = database.store();
     let client = database.client().await;
     let (_, outbox_id) = queue_raffle(&client).await;
     // Nothing listens on port 1.
     let url = Url::parse(&format!("http://127.0.0.1:1/api/webhooks/1/{TOKEN}")).unwrap();
 
     let worker = RunningWorker::webhook(store, &url, fast_config());
-    let until = Instant::now() + DEADLINE;
-    let current = loop {
-        let current = row(&client, outbox_id).await;
-        if current.attempts >= 3 {
-            break current;
-        }
-        assert!(Instant::now() < until, "no retries recorded: {current:?}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    let current = wait_for_row(&client, outbox_id, "three failed attempts", |row| row.attempts >= 3).await;
     worker.stop().await;
 
     assert_eq!(current.status, "pending");
@@ -368,13 +354,14 @@ async fn unreachable_discord_keeps_the_row_pending_with_the_error_and_no_token()
 
 #[tokio::test]
 async fn unknown_webhook_marks_the_row_failed_with_the_reason() {
-    let (database, store) = TestDatabase::migrated().await;
+    let database = Arc::new(TestDatabase::migrated().await);
+    let store = database.store();
     let client = database.client().await;
     let fake = FakeDiscord::start().await;
     fake.push([Reply::UnknownWebhook]);
     let (failed_raffle, failed_id) = queue_raffle(&client).await;
 
-    let worker = RunningWorker::webhook(store.clone(), &fake.webhook_url(), fast_config());
+    let worker = RunningWorker::webhook(store, &fake.webhook_url(), fast_config());
     let failed = wait_for_status(&client, failed_id, "failed").await;
     // A later row still goes out, and the failed one is not retried.
     let (sent_raffle, sent_id) = queue_raffle(&client).await;
@@ -392,41 +379,37 @@ async fn unknown_webhook_marks_the_row_failed_with_the_reason() {
         .count();
     assert_eq!(failed_posts, 1, "a rejected row is not retried");
 
-    // What the dashboard and `/api/raffles` read: each raffle's delivery.
-    let delivery = |id| {
-        let store = store.clone();
-        async move { store.raffle(id).await.unwrap().expect("raffle").delivery }
+    // What the dashboard reads, from an app on the same database.
+    let app = TestApp::builder().database(database).start().await;
+    let raffles = app.get_raffles().await;
+    assert_eq!(raffles.len(), 2, "exactly the two raffles: {raffles:?}");
+    let delivery_of = |id: i64| {
+        raffles
+            .iter()
+            .find(|r| r["id"] == id)
+            .map(|r| r["delivery"].clone())
+            .unwrap_or_else(|| panic!("raffle {id} not listed: {raffles:?}"))
     };
+    assert_eq!(delivery_of(failed_raffle)["status"], "failed");
+    assert_eq!(delivery_of(failed_raffle)["error"], error.as_str());
+    assert_eq!(delivery_of(sent_raffle)["status"], "sent");
+    assert_eq!(delivery_of(sent_raffle)["error"], serde_json::Value::Null);
+    let failed_rows = app
+        .database
+        .count("SELECT count(*) FROM outbox WHERE status = 'failed'")
+        .await;
+    assert_eq!(failed_rows, 1);
     assert_eq!(
-        delivery(failed_raffle).await,
-        Some(Delivery {
-            status: DeliveryStatus::Failed,
-            error: Some(error.clone()),
-        })
+        app.database
+            .count("SELECT raffle_id FROM outbox WHERE status = 'failed'")
+            .await,
+        failed_raffle
     );
-    assert_eq!(
-        delivery(sent_raffle).await,
-        Some(Delivery {
-            status: DeliveryStatus::Sent,
-            error: None,
-        })
-    );
-    let failed_raffles: Vec<i64> = store
-        .recent_raffles(None, 10)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|r| r.delivery.as_ref().map(|d| d.status) == Some(DeliveryStatus::Failed))
-        .map(|r| r.id)
-        .collect();
-    assert_eq!(failed_raffles, [failed_raffle]);
 }
 
 #[tokio::test]
 async fn worker_killed_mid_post_leaves_the_row_for_the_restarted_worker() {
-    let (database, store) = TestDatabase::migrated().await;
-    let client = database.client().await;
-    let fake = FakeDiscord::start().await;
+    let (database, store, client, fake) = outbox().await;
     fake.push([Reply::Hold]);
     let (raffle_id, outbox_id) = queue_raffle(&client).await;
 
@@ -450,9 +433,7 @@ async fn worker_killed_mid_post_leaves_the_row_for_the_restarted_worker() {
 
 #[tokio::test]
 async fn a_claim_left_by_a_dead_worker_is_skipped_until_its_lease_expires() {
-    let (database, store) = TestDatabase::migrated().await;
-    let client = database.client().await;
-    let fake = FakeDiscord::start().await;
+    let (database, store, client, fake) = outbox().await;
     let (raffle_id, outbox_id) = queue_raffle(&client).await;
 
     // A "process" claims the row and dies before posting or recording.
@@ -479,23 +460,14 @@ async fn a_claim_left_by_a_dead_worker_is_skipped_until_its_lease_expires() {
 
 #[tokio::test]
 async fn a_database_connection_lost_during_the_post_does_not_resend() {
-    let (database, store) = TestDatabase::migrated().await;
-    let client = database.client().await;
-    let fake = FakeDiscord::start().await;
+    let (database, store, client, fake) = outbox().await;
     // Discord takes its time, and meanwhile every connection to the
     // database is killed: recording must still happen exactly once.
     fake.push([Reply::OkAfter(Duration::from_millis(600))]);
     let (raffle_id, outbox_id) = queue_raffle(&client).await;
     let worker = RunningWorker::webhook(store, &fake.webhook_url(), fast_config());
     fake.wait_for(1, DEADLINE).await;
-    let admin = database.admin_client().await;
-    admin
-        .execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
-            &[&database.name],
-        )
-        .await
-        .unwrap();
+    database.terminate_connections().await;
     let client = database.client().await;
     wait_for_status(&client, outbox_id, "sent").await;
     // Long enough for a wrongly released row to be claimed and sent again.
@@ -508,7 +480,7 @@ async fn a_database_connection_lost_during_the_post_does_not_resend() {
 
 #[tokio::test]
 async fn two_workers_on_one_database_send_every_row_exactly_once() {
-    let (database, _store) = TestDatabase::migrated().await;
+    let database = TestDatabase::migrated().await;
     let client = database.client().await;
     let fake = FakeDiscord::start().await;
     const ROWS: usize = 40;
@@ -521,19 +493,13 @@ async fn two_workers_on_one_database_send_every_row_exactly_once() {
     // Separate pools, like two instances.
     let a = RunningWorker::webhook(database.store(), &fake.webhook_url(), fast_config());
     let b = RunningWorker::webhook(database.store(), &fake.webhook_url(), fast_config());
-    let until = Instant::now() + DEADLINE;
-    loop {
-        let pending: i64 = client
-            .query_one("SELECT count(*) FROM outbox WHERE status <> 'sent'", &[])
-            .await
-            .unwrap()
-            .get(0);
-        if pending == 0 {
-            break;
-        }
-        assert!(Instant::now() < until, "{pending} rows never sent");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    database
+        .wait_count(
+            "SELECT count(*) FROM outbox WHERE status = 'sent'",
+            ROWS as i64,
+            "every row sent",
+        )
+        .await;
     // Both stopped: nothing can arrive later.
     a.stop().await;
     b.stop().await;
@@ -551,9 +517,7 @@ async fn two_workers_on_one_database_send_every_row_exactly_once() {
 
 #[tokio::test]
 async fn shutdown_finishes_the_send_in_flight_and_records_it() {
-    let (database, store) = TestDatabase::migrated().await;
-    let client = database.client().await;
-    let fake = FakeDiscord::start().await;
+    let (_database, store, client, fake) = outbox().await;
     fake.push([Reply::OkAfter(Duration::from_millis(300))]);
     let (_, outbox_id) = queue_raffle(&client).await;
 
@@ -568,9 +532,7 @@ async fn shutdown_finishes_the_send_in_flight_and_records_it() {
 
 #[tokio::test]
 async fn a_wake_up_delivers_without_waiting_for_the_poll() {
-    let (database, store) = TestDatabase::migrated().await;
-    let client = database.client().await;
-    let fake = FakeDiscord::start().await;
+    let (_database, store, client, fake) = outbox().await;
     let config = DeliveryConfig {
         poll_interval: Duration::from_secs(3600),
         ..fast_config()
@@ -590,23 +552,10 @@ async fn a_wake_up_delivers_without_waiting_for_the_poll() {
     worker.stop().await;
 }
 
-#[derive(Clone, Default)]
-struct SharedBuffer(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for SharedBuffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn without_a_webhook_each_announcement_is_printed_as_one_line() {
-    let (database, store) = TestDatabase::migrated().await;
+    let database = TestDatabase::migrated().await;
+    let store = database.store();
     let client = database.client().await;
     let raffle_id = insert_raffle(&client, "somestreamer").await;
     let outbox_id = enqueue(
@@ -625,7 +574,7 @@ async fn without_a_webhook_each_announcement_is_printed_as_one_line() {
     let sent = wait_for_status(&client, outbox_id, "sent").await;
     worker.stop().await;
 
-    let printed = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let printed = buffer.text();
     let lines: Vec<&str> = printed.lines().collect();
     assert_eq!(lines.len(), 1, "{printed:?}");
     assert!(
@@ -715,55 +664,31 @@ async fn a_rate_limit_answer_carries_retry_after_and_pauses_the_next_send() {
     assert_eq!(sent.id, received[1].answered_id);
 }
 
-/// Starts `kinoyubot run` on `database` with extra environment.
-fn spawn_run(database: &TestDatabase, dir: &std::path::Path, env: &[(&str, String)]) -> std::process::Child {
-    let mut command = kinoyubot(dir);
-    command
-        .arg("run")
+/// `kinoyubot run` on `database`, with the webhook when given.
+async fn run_bot(database: &TestDatabase, dir: &std::path::Path, webhook: Option<&Url>) -> TestProcess {
+    let mut bot = kinoyubot(dir)
         .env("DATABASE_URL", &database.url)
-        .env("ITEMS_FILE", repo_path("items.toml"))
-        .env("HTTP_ADDR", format!("127.0.0.1:{}", free_port()))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (key, value) in env {
-        command.env(key, value);
+        .env("ITEMS_FILE", repo_path("items.toml"));
+    if let Some(webhook) = webhook {
+        bot = bot.env("DISCORD_WEBHOOK_URL", webhook.as_str());
     }
-    command.spawn().expect("kinoyubot starts")
-}
-
-/// SIGTERM, then the exit code and standard output.
-async fn stop_run(mut child: std::process::Child) -> (Option<i32>, String) {
-    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
-    let until = Instant::now() + DEADLINE;
-    while child.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < until, "kinoyubot did not stop");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let output = child.wait_with_output().unwrap();
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-    )
+    bot.spawn_run().await
 }
 
 #[tokio::test]
 async fn kinoyubot_run_delivers_rows_queued_before_it_started() {
-    let (database, _store) = TestDatabase::migrated().await;
+    let database = TestDatabase::migrated().await;
     let client = database.client().await;
     let fake = FakeDiscord::start().await;
     let (raffle_id, outbox_id) = queue_raffle(&client).await;
     let dir = temp_data_dir();
 
-    let child = spawn_run(
-        &database,
-        dir.path(),
-        &[("DISCORD_WEBHOOK_URL", fake.webhook_url().to_string())],
-    );
+    let bot = run_bot(&database, dir.path(), Some(&fake.webhook_url())).await;
     let sent = wait_for_status(&client, outbox_id, "sent").await;
-    let (code, stdout) = stop_run(child).await;
+    let exited = bot.stop().await;
 
-    assert_eq!(code, Some(0));
+    assert_eq!(exited.code, Some(0));
+    let stdout = exited.stdout;
     let received = fake.received();
     assert_eq!(received.len(), 1);
     assert_eq!(received[0].raffle_id, Some(raffle_id));
@@ -773,41 +698,31 @@ async fn kinoyubot_run_delivers_rows_queued_before_it_started() {
 
 #[tokio::test]
 async fn kinoyubot_run_without_a_webhook_prints_one_line_per_announcement() {
-    let (database, _store) = TestDatabase::migrated().await;
+    let database = TestDatabase::migrated().await;
     let client = database.client().await;
     let (raffle_id, outbox_id) = queue_raffle(&client).await;
     let dir = temp_data_dir();
 
-    let child = spawn_run(&database, dir.path(), &[]);
+    let bot = run_bot(&database, dir.path(), None).await;
     wait_for_status(&client, outbox_id, "sent").await;
-    let (code, stdout) = stop_run(child).await;
+    let exited = bot.stop().await;
 
-    assert_eq!(code, Some(0));
+    assert_eq!(exited.code, Some(0));
     assert_eq!(
-        stdout,
+        exited.stdout,
         format!("[raffle #{raffle_id}] #somestreamer: Viewer won Steam key (37 candidates, digest 9f2c1a3b4d5e…)\n")
     );
 }
 
 #[tokio::test]
 async fn shutdown_during_a_long_rate_limit_is_prompt_and_keeps_the_row() {
-    let (database, store) = TestDatabase::migrated().await;
-    let client = database.client().await;
-    let fake = FakeDiscord::start().await;
+    let (_database, store, client, fake) = outbox().await;
     fake.push([Reply::RateLimited { retry_after: 60.0 }]);
     let (_, outbox_id) = queue_raffle(&client).await;
 
     let worker = RunningWorker::webhook(store, &fake.webhook_url(), fast_config());
     fake.wait_for(1, DEADLINE).await;
-    let until = Instant::now() + DEADLINE;
-    let waiting = loop {
-        let current = row(&client, outbox_id).await;
-        if current.last_error.is_some() {
-            break current;
-        }
-        assert!(Instant::now() < until, "429 never recorded: {current:?}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    let waiting = wait_for_row(&client, outbox_id, "the 429 recorded", |row| row.last_error.is_some()).await;
     let stopping = Instant::now();
     worker.stop().await;
 
@@ -823,9 +738,7 @@ async fn shutdown_during_a_long_rate_limit_is_prompt_and_keeps_the_row() {
 
 #[tokio::test]
 async fn a_server_error_pauses_the_worker_before_any_other_row() {
-    let (database, store) = TestDatabase::migrated().await;
-    let client = database.client().await;
-    let fake = FakeDiscord::start().await;
+    let (_database, store, client, fake) = outbox().await;
     fake.push([Reply::Status(503)]);
     let (_, first) = queue_raffle(&client).await;
     let (_, second) = queue_raffle(&client).await;

@@ -3,155 +3,57 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
-
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use std::time::Duration;
 
 use crate::fake_discord::FakeDiscord;
-use crate::fake_irc::{FakeIrc, default_room_id};
+use crate::fake_irc::{FakeIrc, default_room_id, privmsg};
 use crate::fake_twitch::{CLIENT_ID, CLIENT_SECRET, FakeTwitch, User};
-use crate::helpers::{TestDatabase, free_port, kinoyubot, temp_data_dir};
+use crate::helpers::{
+    ALWAYS_WON, DEADLINE, TestDatabase, free_port, temp_data_dir, terminate_other_connections, walk_connect,
+};
+use crate::process::{Binary, TestProcess, kinoyubot};
 
-const DEADLINE: Duration = Duration::from_secs(30);
-
-fn privmsg(channel: &str, user_id: &str, login: &str, text: &str) -> String {
-    let room = default_room_id(channel);
-    format!(
-        "@badge-info=;badges=;color=#1E90FF;display-name={login};emotes=;first-msg=0;flags=;id={user_id}-{text_len};mod=0;room-id={room};subscriber=0;tmi-sent-ts=1764000000000;turbo=0;user-id={user_id};user-type= :{login}!{login}@{login}.tmi.twitch.tv PRIVMSG #{channel} :{text}",
-        text_len = text.len()
-    )
+/// A viewer's line in `channel`.
+fn viewer_says(channel: &str, user_id: &str, login: &str, text: &str) -> String {
+    privmsg(channel, &default_room_id(channel), user_id, login, text)
 }
 
-/// One running `kinoyubot run`.
-struct Bot {
-    child: Child,
-    port: u16,
+/// `kinoyubot` in `dir` with what every bot here shares: one-second timer
+/// rounds whether or not the stream is live, and an always-won items file.
+fn bot(database: &TestDatabase, dir: &Path) -> Binary {
+    let items = dir.join("items.toml");
+    std::fs::write(&items, ALWAYS_WON).expect("items");
+    kinoyubot(dir)
+        .env("DATABASE_URL", &database.url)
+        .env("DATA_DIR", dir)
+        .env("ITEMS_FILE", items)
+        .env("RAFFLE_INTERVAL", "1s")
+        .env("ONLY_WHEN_LIVE", "false")
+        .env("RUST_LOG", "info")
 }
 
-impl Bot {
-    fn start(dir: &Path, env: &[(&str, String)]) -> Self {
-        let port = free_port();
-        let mut command = kinoyubot(dir);
-        command
-            .arg("run")
-            .env("HTTP_ADDR", format!("127.0.0.1:{port}"))
-            .env("PUBLIC_URL", format!("http://127.0.0.1:{port}"))
-            .env("RAFFLE_INTERVAL", "1s")
-            .env("ONLY_WHEN_LIVE", "false")
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        for (key, value) in env {
-            command.env(key, value);
-        }
-        let child = command.spawn().expect("kinoyubot starts");
-        Self { child, port }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    async fn wait_ready(&mut self) {
-        let start = Instant::now();
-        loop {
-            if let Ok(response) = reqwest::get(self.url("/readyz")).await
-                && response.status() == 200
-            {
-                return;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("kinoyubot exited early with {status}");
-            }
-            assert!(start.elapsed() < DEADLINE, "kinoyubot did not become ready");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn signal(&self, signal: Signal) {
-        let pid = i32::try_from(self.child.id()).expect("pid");
-        kill(Pid::from_raw(pid), signal).expect("signal delivered");
-    }
-
-    /// SIGTERM, then the exit code, within `limit`.
-    async fn stop(mut self, limit: Duration) -> Option<i32> {
-        self.signal(Signal::SIGTERM);
-        let start = Instant::now();
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status.code();
-            }
-            if start.elapsed() > limit {
-                let _ = self.child.kill();
-                panic!("kinoyubot did not stop within {limit:?} of SIGTERM");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    fn kill_9(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A bot that reads `channel` from the IRC stand-in and posts to `webhook`.
+async fn chat_bot(database: &TestDatabase, dir: &Path, irc: &FakeIrc, channel: &str, webhook: &str) -> TestProcess {
+    bot(database, dir)
+        .env("TWITCH_IRC_SERVER", irc.url())
+        .env("TWITCH_CHANNELS", channel)
+        .env("DISCORD_WEBHOOK_URL", webhook)
+        .spawn_run()
+        .await
 }
 
-impl Drop for Bot {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn items_file(dir: &Path) -> String {
-    let path = dir.join("items.toml");
-    std::fs::write(&path, "[[items]]\nname = \"Sticker\"\nprobability = 1.0\n").expect("items");
-    path.display().to_string()
-}
-
-/// Settings for a bot on `database` that reads `channel` from the IRC
-/// stand-in, draws from an always-winning items file and posts to `webhook`.
-fn chat_env(
-    database: &TestDatabase,
-    dir: &Path,
-    irc: &FakeIrc,
-    channel: &str,
-    webhook: String,
-) -> Vec<(&'static str, String)> {
-    vec![
-        ("DATABASE_URL", database.url.clone()),
-        ("DATA_DIR", dir.display().to_string()),
-        ("ITEMS_FILE", items_file(dir)),
-        ("TWITCH_IRC_SERVER", irc.url()),
-        ("TWITCH_CHANNELS", channel.to_owned()),
-        ("DISCORD_WEBHOOK_URL", webhook),
-    ]
-}
-
-async fn count(database: &TestDatabase, sql: &str) -> i64 {
-    database.client().await.query_one(sql, &[]).await.expect("count").get(0)
-}
-
-async fn wait_count(database: &TestDatabase, sql: &str, at_least: i64, what: &str) {
-    wait_count_within(database, sql, at_least, what, DEADLINE).await;
-}
-
-async fn wait_count_within(database: &TestDatabase, sql: &str, at_least: i64, what: &str, deadline: Duration) {
-    let start = Instant::now();
-    loop {
-        // Errors count as "not yet": some tests kill connections on purpose.
-        if let Ok(client) = tokio::time::timeout(Duration::from_secs(5), database.client()).await
-            && let Ok(row) = client.query_one(sql, &[]).await
-            && row.get::<_, i64>(0) >= at_least
-        {
-            return;
-        }
-        assert!(start.elapsed() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+/// Once `instances` bots are in `channel`, one viewer chats; waits until
+/// `wins` raffles are won.
+async fn chat_until_won(database: &TestDatabase, irc: &FakeIrc, channel: &str, instances: usize, wins: i64) {
+    irc.wait_joined(channel, instances, DEADLINE).await;
+    irc.send_to_channel(channel, &viewer_says(channel, "801", "fan801", "hello"));
+    database
+        .wait_count(
+            "SELECT count(*) FROM raffles WHERE outcome = 'won'",
+            wins,
+            &format!("{wins} won raffles"),
+        )
+        .await;
 }
 
 /// Each raffle id Discord received, with how often.
@@ -165,13 +67,19 @@ fn posts_per_raffle(discord: &FakeDiscord) -> HashMap<i64, usize> {
     posts
 }
 
-async fn won_raffle_ids(database: &TestDatabase) -> HashSet<i64> {
+fn assert_posted_once_each(discord: &FakeDiscord) -> HashMap<i64, usize> {
+    let posts = posts_per_raffle(discord);
+    assert!(posts.values().all(|n| *n == 1), "a raffle was posted twice: {posts:?}");
+    posts
+}
+
+async fn ids(database: &TestDatabase, sql: &str) -> HashSet<i64> {
     database
         .client()
         .await
-        .query("SELECT id FROM raffles WHERE outcome = 'won'", &[])
+        .query(sql, &[])
         .await
-        .expect("raffles")
+        .expect("ids")
         .iter()
         .map(|row| row.get(0))
         .collect()
@@ -184,48 +92,29 @@ async fn full_story_connect_chat_timed_raffles_and_discord() {
     let irc = FakeIrc::start().await;
     let twitch = FakeTwitch::start(User::new("141981764", "twitchdev", "TwitchDev")).await;
     let discord = FakeDiscord::start().await;
-    let mut bot = Bot::start(
-        dir.path(),
-        &[
-            ("DATABASE_URL", database.url.clone()),
-            ("DATA_DIR", dir.path().display().to_string()),
-            ("ITEMS_FILE", items_file(dir.path())),
-            ("TWITCH_IRC_SERVER", irc.url()),
-            ("TWITCH_CLIENT_ID", CLIENT_ID.to_owned()),
-            ("TWITCH_CLIENT_SECRET", CLIENT_SECRET.to_owned()),
-            ("TWITCH_AUTH_URL", twitch.auth_url().to_string()),
-            ("TWITCH_API_URL", twitch.api_url().to_string()),
-            ("ONLY_WHEN_LIVE", "true".to_owned()),
-            ("DISCORD_WEBHOOK_URL", discord.webhook_url().to_string()),
-        ],
-    );
-    bot.wait_ready().await;
+    let bot = bot(&database, dir.path())
+        .env("TWITCH_IRC_SERVER", irc.url())
+        .env("TWITCH_CLIENT_ID", CLIENT_ID)
+        .env("TWITCH_CLIENT_SECRET", CLIENT_SECRET)
+        .env("TWITCH_AUTH_URL", twitch.auth_url().as_str())
+        .env("TWITCH_API_URL", twitch.api_url().as_str())
+        .env("ONLY_WHEN_LIVE", "true")
+        .env("DISCORD_WEBHOOK_URL", discord.webhook_url().as_str())
+        .spawn_run()
+        .await;
 
-    // The streamer connects, as a browser would (no redirects followed automatically).
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
-    let start = http.get(bot.url("/auth/twitch")).send().await.expect("start");
-    assert_eq!(start.status(), 302);
-    let cookie = start
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .expect("state cookie")
-        .to_owned();
-    let authorize = start.headers()["location"].to_str().expect("location").to_owned();
-    assert!(authorize.starts_with(twitch.auth_url().as_str()), "{authorize}");
-    let consent = http.get(&authorize).send().await.expect("authorize");
-    let callback = consent.headers()["location"].to_str().expect("callback").to_owned();
-    let done = http
-        .get(&callback)
-        .header("cookie", cookie)
-        .send()
-        .await
-        .expect("callback");
-    assert!(done.status().is_redirection(), "callback answered {}", done.status());
+    // The streamer connects, as a browser would.
+    let walk = walk_connect(&bot.url("")).await;
+    assert!(
+        walk.authorize.as_str().starts_with(twitch.auth_url().as_str()),
+        "{}",
+        walk.authorize
+    );
+    assert!(
+        walk.done.status.is_redirection(),
+        "callback answered {}",
+        walk.done.status
+    );
 
     // The bot joins the streamer's chat without a restart; viewers chat.
     irc.wait_joined("twitchdev", 1, DEADLINE).await;
@@ -234,7 +123,7 @@ async fn full_story_connect_chat_timed_raffles_and_discord() {
     for n in 0..5 {
         irc.send_to_channel(
             "twitchdev",
-            &privmsg("twitchdev", &format!("70{n}"), &format!("viewer{n}"), "hi!"),
+            &viewer_says("twitchdev", &format!("70{n}"), &format!("viewer{n}"), "hi!"),
         );
     }
     // Timed raffles run and their winners reach Discord.
@@ -248,16 +137,13 @@ async fn full_story_connect_chat_timed_raffles_and_discord() {
         );
         assert!(message.raffle_id.is_some());
     }
-    let timer_wins = count(
-        &database,
-        "SELECT count(*) FROM raffles WHERE trigger = 'timer' AND outcome = 'won'",
-    )
-    .await;
+    let timer_wins = database
+        .count("SELECT count(*) FROM raffles WHERE trigger = 'timer' AND outcome = 'won'")
+        .await;
     assert!(timer_wins >= 2);
 
-    assert_eq!(bot.stop(Duration::from_secs(10)).await, Some(0));
-    let posts = posts_per_raffle(&discord);
-    assert!(posts.values().all(|n| *n == 1), "a raffle was posted twice: {posts:?}");
+    assert_eq!(bot.stop().await.code, Some(0));
+    assert_posted_once_each(&discord);
     assert!(discord.violations().is_empty(), "{:?}", discord.violations());
 }
 
@@ -268,51 +154,33 @@ async fn kill_9_while_discord_is_down_then_restart_delivers_every_win_once() {
     let irc = FakeIrc::start().await;
     // Discord "down": nothing listens on this port.
     let down = format!("http://127.0.0.1:{}/api/webhooks/1/downtoken", free_port());
-    let env = |webhook: String| chat_env(&database, dir.path(), &irc, "downchan", webhook);
-    let mut bot = Bot::start(dir.path(), &env(down));
-    bot.wait_ready().await;
-    irc.wait_joined("downchan", 1, DEADLINE).await;
-    irc.send_to_channel("downchan", &privmsg("downchan", "801", "fan801", "hello"));
-    wait_count(
-        &database,
-        "SELECT count(*) FROM raffles WHERE outcome = 'won'",
-        2,
-        "wins while Discord is down",
-    )
-    .await;
-    bot.kill_9();
-    let pending = count(&database, "SELECT count(*) FROM outbox WHERE status = 'pending'").await;
+    let bot = chat_bot(&database, dir.path(), &irc, "downchan", &down).await;
+    chat_until_won(&database, &irc, "downchan", 1, 2).await;
+    bot.kill_9().await;
+    let pending = database
+        .count("SELECT count(*) FROM outbox WHERE status = 'pending'")
+        .await;
     assert!(pending >= 2, "wins queued while Discord was down: {pending}");
 
     let discord = FakeDiscord::start().await;
-    let mut bot = Bot::start(dir.path(), &env(discord.webhook_url().to_string()));
-    bot.wait_ready().await;
+    let bot = chat_bot(&database, dir.path(), &irc, "downchan", discord.webhook_url().as_str()).await;
     // A row the killed process had claimed waits for its lease (60 s) first.
-    wait_count_within(
-        &database,
-        "SELECT count(*) FROM outbox WHERE status = 'sent'",
-        pending,
-        "queued wins delivered",
-        Duration::from_secs(100),
-    )
-    .await;
-    assert_eq!(bot.stop(Duration::from_secs(10)).await, Some(0));
+    database
+        .wait_count_within(
+            Duration::from_secs(100),
+            "SELECT count(*) FROM outbox WHERE status = 'sent'",
+            pending,
+            "queued wins delivered",
+        )
+        .await;
+    assert_eq!(bot.stop().await.code, Some(0));
     // Everything won by now has been posted (any win of the last second may
     // still be pending: it is posted by the next start, never twice).
-    let posts = posts_per_raffle(&discord);
-    assert!(posts.values().all(|n| *n == 1), "a raffle was posted twice: {posts:?}");
-    let sent: HashSet<i64> = database
-        .client()
-        .await
-        .query("SELECT raffle_id FROM outbox WHERE status = 'sent'", &[])
-        .await
-        .expect("sent")
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let posts = assert_posted_once_each(&discord);
+    let sent = ids(&database, "SELECT raffle_id FROM outbox WHERE status = 'sent'").await;
     let posted: HashSet<i64> = posts.keys().copied().collect();
     assert_eq!(sent, posted, "every row marked sent was posted, and only those");
-    let won = won_raffle_ids(&database).await;
+    let won = ids(&database, "SELECT id FROM raffles WHERE outcome = 'won'").await;
     assert!(sent.is_subset(&won));
     assert!(sent.len() as i64 >= pending);
 }
@@ -323,11 +191,7 @@ async fn database_connections_killed_mid_run_lose_no_presence_and_no_crash() {
     let dir = temp_data_dir();
     let irc = FakeIrc::start().await;
     let discord = FakeDiscord::start().await;
-    let mut bot = Bot::start(
-        dir.path(),
-        &chat_env(&database, dir.path(), &irc, "faulty", discord.webhook_url().to_string()),
-    );
-    bot.wait_ready().await;
+    let mut bot = chat_bot(&database, dir.path(), &irc, "faulty", discord.webhook_url().as_str()).await;
     irc.wait_joined("faulty", 1, DEADLINE).await;
     let admin = database.client().await;
     for round in 0..5 {
@@ -335,38 +199,27 @@ async fn database_connections_killed_mid_run_lose_no_presence_and_no_crash() {
             let id = round * 100 + n;
             irc.send_to_channel(
                 "faulty",
-                &privmsg("faulty", &format!("9{id:04}"), &format!("user{id}"), "hey"),
+                &viewer_says("faulty", &format!("9{id:04}"), &format!("user{id}"), "hey"),
             );
         }
-        admin
-            .execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-                 WHERE datname = current_database() AND pid <> pg_backend_pid()",
-                &[],
-            )
-            .await
-            .expect("terminate");
+        terminate_other_connections(&admin).await;
+        // Sabotage pacing, not synchronisation: chat keeps flowing between kills.
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    wait_count(
-        &database,
-        "SELECT count(*) FROM presence",
-        100,
-        "every viewer's presence",
-    )
-    .await;
-    let raffles_before = count(&database, "SELECT count(*) FROM raffles").await;
-    wait_count(
-        &database,
-        "SELECT count(*) FROM raffles",
-        raffles_before + 1,
-        "raffles to continue after the faults",
-    )
-    .await;
-    assert!(matches!(bot.child.try_wait(), Ok(None)), "kinoyubot crashed");
-    assert_eq!(bot.stop(Duration::from_secs(10)).await, Some(0));
-    let posts = posts_per_raffle(&discord);
-    assert!(posts.values().all(|n| *n == 1), "a raffle was posted twice: {posts:?}");
+    database
+        .wait_count("SELECT count(*) FROM presence", 100, "every viewer's presence")
+        .await;
+    let raffles_before = database.count("SELECT count(*) FROM raffles").await;
+    database
+        .wait_count(
+            "SELECT count(*) FROM raffles",
+            raffles_before + 1,
+            "raffles to continue after the faults",
+        )
+        .await;
+    assert!(bot.is_running(), "kinoyubot crashed");
+    assert_eq!(bot.stop().await.code, Some(0));
+    assert_posted_once_each(&discord);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -377,32 +230,18 @@ async fn two_instances_on_one_database_draw_each_slot_once_and_post_once() {
     let dirs = [temp_data_dir(), temp_data_dir()];
     let mut bots = Vec::new();
     for dir in &dirs {
-        let mut bot = Bot::start(
-            dir.path(),
-            &chat_env(&database, dir.path(), &irc, "shared", discord.webhook_url().to_string()),
-        );
-        bot.wait_ready().await;
-        bots.push(bot);
+        bots.push(chat_bot(&database, dir.path(), &irc, "shared", discord.webhook_url().as_str()).await);
     }
-    irc.wait_joined("shared", 2, DEADLINE).await;
-    irc.send_to_channel("shared", &privmsg("shared", "4242", "regular", "hello both"));
-    wait_count(
-        &database,
-        "SELECT count(*) FROM raffles WHERE outcome = 'won'",
-        4,
-        "four won slots",
-    )
-    .await;
+    chat_until_won(&database, &irc, "shared", 2, 4).await;
     for bot in bots {
-        assert_eq!(bot.stop(Duration::from_secs(10)).await, Some(0));
+        assert_eq!(bot.stop().await.code, Some(0));
     }
-    let duplicates = count(
-        &database,
-        "SELECT count(*) FROM (SELECT slot FROM raffles WHERE slot IS NOT NULL GROUP BY channel_id, slot HAVING count(*) > 1) d",
-    )
-    .await;
+    let duplicates = database
+        .count(
+            "SELECT count(*) FROM (SELECT slot FROM raffles WHERE slot IS NOT NULL GROUP BY channel_id, slot HAVING count(*) > 1) d",
+        )
+        .await;
     assert_eq!(duplicates, 0, "a slot was drawn twice");
-    let posts = posts_per_raffle(&discord);
-    assert!(posts.values().all(|n| *n == 1), "a raffle was posted twice: {posts:?}");
+    let posts = assert_posted_once_each(&discord);
     assert!(posts.len() >= 3, "wins were posted: {posts:?}");
 }

@@ -168,15 +168,19 @@ impl FakeDiscord {
         self.state.max_in_flight.load(Ordering::SeqCst)
     }
 
-    /// Waits until at least `n` requests arrived; panics after `deadline`.
+    /// Waits until at least `n` requests arrived; panics after `deadline`
+    /// (on the wall clock, so that a paused tokio clock does not end it early).
     pub async fn wait_for(&self, n: usize, deadline: Duration) -> Vec<Received> {
         let mut count = self.count.clone();
-        let reached = tokio::time::timeout(deadline, count.wait_for(|c| *c >= n)).await;
-        assert!(
-            matches!(reached, Ok(Ok(_))),
-            "fake Discord: expected {n} requests within {deadline:?}, got {}",
-            self.received().len()
-        );
+        let start = std::time::Instant::now();
+        while *count.borrow_and_update() < n {
+            assert!(
+                start.elapsed() < deadline,
+                "fake Discord: expected {n} requests within {deadline:?}, got {}",
+                self.received().len()
+            );
+            let _ = tokio::time::timeout(Duration::from_millis(50), count.changed()).await;
+        }
         self.received()
     }
 }

@@ -20,7 +20,6 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
-use tokio::time::Instant;
 
 /// What a connection's writer task is told to do.
 enum Outgoing {
@@ -78,13 +77,29 @@ impl Drop for FakeIrc {
     }
 }
 
-/// Deterministic room id for a channel name (tests may override it).
-pub fn default_room_id(channel: &str) -> String {
+/// A deterministic Twitch user id for a login: a viewer's `user-id`, and
+/// for a channel its broadcaster's, which is also the channel's room id.
+pub fn twitch_id(login: &str) -> String {
     let mut hash: u32 = 2_166_136_261;
-    for byte in channel.bytes() {
+    for byte in login.bytes() {
         hash = (hash ^ u32::from(byte)).wrapping_mul(16_777_619);
     }
     (100_000 + hash % 900_000_000).to_string()
+}
+
+/// Deterministic room id for a channel name (tests may override it).
+pub fn default_room_id(channel: &str) -> String {
+    twitch_id(channel)
+}
+
+/// A PRIVMSG from a plain viewer with Twitch's full tag set, each with its
+/// own message id.
+pub fn privmsg(channel: &str, room_id: &str, user_id: &str, login: &str, text: &str) -> String {
+    static MESSAGES: AtomicU64 = AtomicU64::new(0);
+    let n = MESSAGES.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "@badge-info=;badges=;client-nonce={n:032x};color=#1E90FF;display-name={login};emotes=;first-msg=0;flags=;id=0b1c2d3e-4f5a-6b7c-8d9e-{n:012x};mod=0;returning-chatter=0;room-id={room_id};subscriber=0;tmi-sent-ts=1764000000000;turbo=0;user-id={user_id};user-type= :{login}!{login}@{login}.tmi.twitch.tv PRIVMSG #{channel} :{text}"
+    )
 }
 
 impl FakeIrc {
@@ -124,6 +139,16 @@ impl FakeIrc {
             host: self.address.ip().to_string(),
             port: self.address.port(),
         }
+    }
+
+    /// The room id ROOMSTATE gives for `channel`.
+    pub fn room_id(&self, channel: &str) -> String {
+        let state = self.shared.state.lock().unwrap();
+        state
+            .room_ids
+            .get(channel)
+            .cloned()
+            .unwrap_or_else(|| default_room_id(channel))
     }
 
     /// Uses this room id in ROOMSTATE for `channel`.
@@ -234,25 +259,21 @@ impl FakeIrc {
     }
 
     /// Waits until `condition` holds, re-checking on every change; panics
-    /// with `what` after `deadline`.
+    /// with `what` after `deadline` (on the wall clock, so that a paused
+    /// tokio clock does not end it early).
     pub async fn wait_until(&self, what: &str, deadline: Duration, condition: impl Fn(&Self) -> bool) {
         let mut version = self.shared.version.subscribe();
-        let end = Instant::now() + deadline;
+        let start = std::time::Instant::now();
         loop {
             version.borrow_and_update();
             if condition(self) {
                 return;
             }
-            match tokio::time::timeout_at(end, version.changed()).await {
-                Ok(Ok(())) => {}
-                _ => {
-                    assert!(
-                        condition(self),
-                        "fake IRC: timed out after {deadline:?} waiting for {what}"
-                    );
-                    return;
-                }
-            }
+            assert!(
+                start.elapsed() < deadline,
+                "fake IRC: timed out after {deadline:?} waiting for {what}"
+            );
+            let _ = tokio::time::timeout(Duration::from_millis(50), version.changed()).await;
         }
     }
 

@@ -35,6 +35,12 @@ impl User {
     }
 }
 
+/// The streamer who signs in unless a test says otherwise (Twitch's own
+/// example user).
+pub fn streamer() -> User {
+    User::new("141981764", "twitchdev", "TwitchDev")
+}
+
 /// One request the stand-in received.
 #[derive(Debug, Clone)]
 pub struct Recorded {

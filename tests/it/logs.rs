@@ -4,46 +4,18 @@
 //! the dashboard, refuses a bad admin call, draws, posts to Discord and
 //! connects a streamer.
 
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine as _;
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
-use tokio::io::AsyncReadExt as _;
 
 use crate::fake_discord::{self, FakeDiscord};
-use crate::fake_twitch::{CLIENT_ID, CLIENT_SECRET, FakeTwitch};
-use crate::helpers::{TestDatabase, free_port, kinoyubot, temp_data_dir};
-use crate::oauth::{no_redirects, streamer};
+use crate::fake_twitch::{CLIENT_ID, CLIENT_SECRET, FakeTwitch, streamer};
+use crate::helpers::{TestDatabase, Viewer, no_redirects, temp_data_dir, wait_until, walk_connect};
+use crate::process::kinoyubot;
 
 const ADMIN_TOKEN: &str = "adm1n-T0ken-never-printed-4f1c";
 const DB_PASSWORD: &str = "db-Passw0rd-never-printed-93ab";
 const CHANNEL: &str = "logchannel";
-
-/// Reads a child's pipe to the end in the background, so a chatty
-/// `RUST_LOG=trace` never blocks on a full pipe.
-fn drain(pipe: Option<impl tokio::io::AsyncRead + Unpin + Send + 'static>) -> tokio::task::JoinHandle<String> {
-    tokio::spawn(async move {
-        let mut bytes = Vec::new();
-        if let Some(mut pipe) = pipe {
-            let _ = pipe.read_to_end(&mut bytes).await;
-        }
-        String::from_utf8_lossy(&bytes).into_owned()
-    })
-}
-
-async fn wait_until<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn json_logs_at_trace_are_one_object_per_line_and_never_contain_secrets() {
@@ -55,17 +27,11 @@ async fn json_logs_at_trace_are_one_object_per_line_and_never_contain_secrets() 
     let dir = temp_data_dir();
     let items = dir.path().join("items.toml");
     std::fs::write(&items, "[[items]]\nname = \"Steam key\"\nprobability = 1.0\n").expect("items file");
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-
-    let mut child = tokio::process::Command::from(kinoyubot(dir.path()))
-        .arg("run")
+    let bot = kinoyubot(dir.path())
         .env("RUST_LOG", "trace")
         .env("LOG_FORMAT", "json")
         .env("DATABASE_URL", &database_url)
         .env("DATA_DIR", dir.path())
-        .env("HTTP_ADDR", format!("127.0.0.1:{port}"))
-        .env("PUBLIC_URL", &base)
         .env("TWITCH_CHANNELS", CHANNEL)
         .env("TWITCH_CLIENT_ID", CLIENT_ID)
         .env("TWITCH_CLIENT_SECRET", CLIENT_SECRET)
@@ -76,20 +42,10 @@ async fn json_logs_at_trace_are_one_object_per_line_and_never_contain_secrets() 
         .env("TOKEN_KEY", &token_key)
         .env("ITEMS_FILE", &items)
         .env("RAFFLE_INTERVAL", "1h")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("kinoyubot starts");
-    let stdout = drain(child.stdout.take());
-    let stderr = drain(child.stderr.take());
+        .spawn_run()
+        .await;
     let http = no_redirects();
 
-    wait_until("readiness", || async {
-        matches!(http.get(format!("{base}/readyz")).send().await, Ok(r) if r.status() == 200)
-    })
-    .await;
     // A viewer to win, and the broadcaster's id so live status asks Helix.
     let admin = database.client().await;
     wait_until("the channel row", || async {
@@ -102,28 +58,28 @@ async fn json_logs_at_trace_are_one_object_per_line_and_never_contain_secrets() 
             .is_ok_and(|n| n == 1)
     })
     .await;
-    admin
-        .execute(
-            "INSERT INTO presence (channel_id, user_id, login, display_name, first_seen, last_seen, message_count)
-             SELECT id, '7001', 'viewer', 'Viewer', now(), now(), 1 FROM channels WHERE login = $1",
-            &[&CHANNEL],
-        )
+    let channel_id: i64 = admin
+        .query_one("SELECT id FROM channels WHERE login = $1", &[&CHANNEL])
         .await
-        .expect("presence");
+        .expect("channel")
+        .get(0);
+    database
+        .add_viewer(channel_id, &Viewer::new("7001", "viewer").named("Viewer"))
+        .await;
 
     for path in ["/", "/api/status", "/api/raffles", "/metrics", "/static/dashboard.js"] {
-        let response = http.get(format!("{base}{path}")).send().await.expect("request");
+        let response = http.get(bot.url(path)).send().await.expect("request");
         assert_eq!(response.status(), 200, "{path}");
     }
     let refused = http
-        .post(format!("{base}/api/channels/{CHANNEL}/draw"))
+        .post(bot.url(&format!("/api/channels/{CHANNEL}/draw")))
         .bearer_auth(format!("{ADMIN_TOKEN}-wrong"))
         .send()
         .await
         .expect("bad admin call");
     assert_eq!(refused.status(), 401);
     let drawn = http
-        .post(format!("{base}/api/channels/{CHANNEL}/draw"))
+        .post(bot.url(&format!("/api/channels/{CHANNEL}/draw")))
         .bearer_auth(ADMIN_TOKEN)
         .send()
         .await
@@ -134,34 +90,14 @@ async fn json_logs_at_trace_are_one_object_per_line_and_never_contain_secrets() 
     discord.wait_for(1, Duration::from_secs(30)).await;
 
     // Connect a streamer: code exchange (client secret), tokens encrypted (TOKEN_KEY).
-    let start = http.get(format!("{base}/auth/twitch")).send().await.expect("start");
-    assert_eq!(start.status(), 302);
-    let cookie = start.headers()["set-cookie"].to_str().expect("ascii");
-    let cookie = cookie.split(';').next().expect("cookie pair").to_owned();
-    let consent = http
-        .get(start.headers()["location"].to_str().expect("ascii"))
-        .send()
-        .await
-        .expect("consent");
-    let callback = consent.headers()["location"].to_str().expect("ascii").to_owned();
-    let done = http
-        .get(callback)
-        .header("cookie", cookie)
-        .send()
-        .await
-        .expect("callback");
-    assert_eq!(done.status(), 303);
+    assert_eq!(walk_connect(&bot.url("")).await.done.status, 303);
     assert!(!twitch.issued_tokens().is_empty(), "Twitch issued tokens");
 
-    let pid = i32::try_from(child.id().expect("running")).expect("pid");
-    kill(Pid::from_raw(pid), Signal::SIGTERM).expect("SIGTERM");
-    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
-        .await
-        .expect("exits after SIGTERM")
-        .expect("exit status");
-    assert_eq!(status.code(), Some(0));
-    let stdout = stdout.await.expect("stdout");
-    let stderr = stderr.await.expect("stderr");
+    let exited = bot
+        .stop_with(nix::sys::signal::Signal::SIGTERM, Duration::from_secs(30))
+        .await;
+    assert_eq!(exited.code, Some(0));
+    let (stdout, stderr) = (exited.stdout, exited.stderr);
 
     // One JSON object per line, and the raffle's span names its channel.
     let mut lines = 0;

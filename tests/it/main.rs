@@ -20,6 +20,7 @@ mod oauth;
 mod oauth_helix;
 mod oauth_tokens;
 mod presence;
+mod process;
 mod raffle_flow;
 mod raffles;
 mod run;

@@ -52,7 +52,7 @@ async fn concurrent_migrations_apply_each_file_exactly_once() {
 
 #[tokio::test]
 async fn schema_has_the_tables_of_the_spec() {
-    let (database, _store) = TestDatabase::migrated().await;
+    let database = TestDatabase::migrated().await;
     let client = database.client().await;
     for (table, columns) in [
         (
@@ -139,7 +139,7 @@ async fn schema_has_the_tables_of_the_spec() {
 
 #[tokio::test]
 async fn a_slot_cannot_be_drawn_twice_per_channel() {
-    let (database, _store) = TestDatabase::migrated().await;
+    let database = TestDatabase::migrated().await;
     let client = database.client().await;
     client
         .batch_execute("INSERT INTO channels (login, display_name) VALUES ('chan', 'Chan')")
@@ -156,7 +156,8 @@ async fn a_slot_cannot_be_drawn_twice_per_channel() {
 
 #[tokio::test]
 async fn a_newer_schema_is_refused() {
-    let (database, store) = TestDatabase::migrated().await;
+    let database = TestDatabase::migrated().await;
+    let store = database.store();
     database
         .client()
         .await

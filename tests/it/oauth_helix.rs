@@ -6,28 +6,29 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use kinoyubot::twitch::helix::{HelixClient, HelixUser};
 use kinoyubot::twitch::live_status::LiveStatus;
 
-use crate::fake_twitch::CLIENT_ID;
-use crate::oauth::OAuthSetup;
+use crate::fake_twitch::{CLIENT_ID, FakeTwitch, streamer};
+use crate::helpers::twitch_auth;
 
-async fn helix() -> (OAuthSetup, HelixClient) {
-    let setup = OAuthSetup::new().await;
-    let helix = HelixClient::new(setup.auth.clone(), setup.fake.api_url());
-    (setup, helix)
+/// The stand-in and a Helix client on it.
+async fn helix() -> (FakeTwitch, HelixClient) {
+    let fake = FakeTwitch::start(streamer()).await;
+    let helix = HelixClient::new(twitch_auth(&fake), fake.api_url());
+    (fake, helix)
 }
 
 #[tokio::test]
 async fn live_status_follows_the_stream_and_reuses_one_app_token() {
-    let (setup, helix) = helix().await;
+    let (fake, helix) = helix().await;
     assert_eq!(helix.is_live(Some("141981764")).await, Some(false));
-    setup.fake.set_live("141981764", true);
+    fake.set_live("141981764", true);
     assert_eq!(helix.is_live(Some("141981764")).await, Some(true));
     assert_eq!(helix.is_live(Some("999")).await, Some(false));
-    setup.fake.set_live("141981764", false);
+    fake.set_live("141981764", false);
     assert_eq!(helix.is_live(Some("141981764")).await, Some(false));
     assert_eq!(helix.is_live(None).await, None, "no broadcaster id: unknown");
 
-    assert_eq!(setup.fake.token_requests("client_credentials").len(), 1, "token cached");
-    let streams = setup.fake.requests("/helix/streams");
+    assert_eq!(fake.token_requests("client_credentials").len(), 1, "token cached");
+    let streams = fake.requests("/helix/streams");
     assert_eq!(streams.len(), 4);
     for request in &streams {
         assert_eq!(request.client_id_header.as_deref(), Some(CLIENT_ID));
@@ -43,25 +44,21 @@ async fn live_status_follows_the_stream_and_reuses_one_app_token() {
 
 #[tokio::test]
 async fn a_401_gets_a_fresh_app_token_and_one_retry() {
-    let (setup, helix) = helix().await;
-    setup.fake.set_live("141981764", true);
+    let (fake, helix) = helix().await;
+    fake.set_live("141981764", true);
     assert_eq!(helix.is_live(Some("141981764")).await, Some(true));
-    setup.fake.revoke_app_tokens();
+    fake.revoke_app_tokens();
     assert_eq!(helix.is_live(Some("141981764")).await, Some(true));
-    assert_eq!(setup.fake.token_requests("client_credentials").len(), 2);
-    assert_eq!(
-        setup.fake.requests("/helix/streams").len(),
-        3,
-        "one failed try, one retry"
-    );
+    assert_eq!(fake.token_requests("client_credentials").len(), 2);
+    assert_eq!(fake.requests("/helix/streams").len(), 3, "one failed try, one retry");
 }
 
 #[tokio::test]
 async fn errors_make_live_status_unknown() {
-    let setup = OAuthSetup::new().await;
+    let fake = FakeTwitch::start(streamer()).await;
     // Nothing listens on this path of the stand-in: Helix answers 404.
-    let wrong_base = url::Url::parse(&format!("http://{}/nothing", setup.fake.addr)).expect("url");
-    let helix = HelixClient::new(setup.auth.clone(), wrong_base);
+    let wrong_base = url::Url::parse(&format!("http://{}/nothing", fake.addr)).expect("url");
+    let helix = HelixClient::new(twitch_auth(&fake), wrong_base);
     assert_eq!(helix.is_live(Some("141981764")).await, None);
     let error = helix.stream_is_live("141981764").await.expect_err("404");
     assert!(error.to_string().contains("404"), "{error}");
@@ -69,13 +66,13 @@ async fn errors_make_live_status_unknown() {
 
 #[tokio::test]
 async fn an_empty_rate_limit_bucket_waits_for_the_reset() {
-    let (setup, helix) = helix().await;
+    let (fake, helix) = helix().await;
     let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs();
     // Two seconds ahead: without the wait, both requests would go out well before it.
     let reset = now + 2;
-    setup.fake.set_rate_limit(0, reset);
+    fake.set_rate_limit(0, reset);
     assert_eq!(helix.is_live(Some("1")).await, Some(false));
-    setup.fake.set_rate_limit(799, 0);
+    fake.set_rate_limit(799, 0);
     assert_eq!(helix.is_live(Some("1")).await, Some(false));
     let after = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock");
     assert!(
@@ -86,7 +83,7 @@ async fn an_empty_rate_limit_bucket_waits_for_the_reset() {
 
 #[tokio::test]
 async fn users_are_looked_up_by_login() {
-    let (_setup, helix) = helix().await;
+    let (_fake, helix) = helix().await;
     assert_eq!(
         helix.user_by_login("twitchdev").await.expect("users"),
         Some(HelixUser {

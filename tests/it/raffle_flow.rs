@@ -4,99 +4,77 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kinoyubot::announce::DeliveryStatus;
-use kinoyubot::announce::delivery::{DeliveryConfig, DeliveryWorker, Destination};
-use kinoyubot::announce::discord::WebhookClient;
-use kinoyubot::channel::ChannelLogin;
-use kinoyubot::raffle::items::ItemsFile;
-use kinoyubot::raffle::{Outcome, RaffleEngine, RaffleRules, RoundResult, Trigger};
-use kinoyubot::secret::Secret;
-use kinoyubot::store::Store;
-use kinoyubot::twitch::helix::HelixClient;
-use tokio_util::sync::CancellationToken;
-
 use crate::fake_discord::FakeDiscord;
-use crate::helpers::TestDatabase;
-use crate::oauth::OAuthSetup;
+use crate::fake_twitch::streamer;
+use crate::helpers::{TestApp, TestDatabase, Viewer, wait_for, wait_until};
 
-fn login(s: &str) -> ChannelLogin {
-    ChannelLogin::parse(s).expect("valid login")
-}
+/// An item whose name would format and ping if Discord were given it raw.
+const PINGING_ITEM: &str = "[[items]]\nname = \"**Steam** key @everyone\"\nprobability = 1.0\n";
 
-async fn prepare(
-    client: &tokio_postgres::Client,
-    store: &Store,
-    channel: &str,
-    broadcaster_id: &str,
-    viewer_name: &str,
-) {
-    let channel_id: i64 = client
-        .query_one(
-            "INSERT INTO channels (login, display_name, twitch_user_id) VALUES ($1, $1, $2) RETURNING id",
-            &[&channel, &broadcaster_id],
-        )
-        .await
-        .expect("channel")
-        .get(0);
-    client
-        .execute(
-            "INSERT INTO presence (channel_id, user_id, login, display_name, first_seen, last_seen, message_count)
-             VALUES ($1, '900', 'viewer900', $2, now(), now(), 3)",
-            &[&channel_id, &viewer_name],
-        )
-        .await
-        .expect("viewer");
-    let table = ItemsFile::parse(
-        "t.toml",
-        "[[items]]\nname = \"**Steam** key @everyone\"\nprobability = 1.0\n",
+/// Waits for a timer raffle newer than `after` with `outcome`; returns its id.
+async fn next_timer_raffle(app: &TestApp, after: i64, outcome: &str) -> i64 {
+    wait_for(
+        &format!("a timer raffle after #{after} with outcome {outcome}"),
+        || async {
+            app.get_raffles_of("twitchdev")
+                .await
+                .into_iter()
+                .find(|r| r["trigger"] == "timer" && r["id"].as_i64() > Some(after) && r["outcome"] == outcome)
+                .and_then(|r| r["id"].as_i64())
+        },
     )
-    .expect("items");
-    store.sync_items(&table).await.expect("items");
-}
-
-fn outcome(result: RoundResult) -> Outcome {
-    match result {
-        RoundResult::Recorded(record) => record.outcome,
-        other => panic!("expected a recorded raffle, got {other:?}"),
-    }
+    .await
 }
 
 #[tokio::test]
 async fn the_stream_going_live_and_offline_changes_timer_outcomes() {
-    let setup = OAuthSetup::new().await;
-    let client = setup.database.client().await;
-    prepare(&client, &setup.store, "twitchdev", "141981764", "Viewer").await;
-    let helix = Arc::new(HelixClient::new(setup.auth.clone(), setup.fake.api_url()));
-    let engine = RaffleEngine::new(setup.store.clone(), RaffleRules::default(), helix);
-    let channel = login("twitchdev");
+    let mut app = TestApp::builder()
+        .twitch(streamer())
+        .channels(&["twitchdev"])
+        .items(PINGING_ITEM)
+        .setting("RAFFLE_INTERVAL", "1s")
+        .start()
+        .await;
+    app.chat("twitchdev", "viewer900", "hello");
+    app.wait_for_presence("twitchdev", "the viewer", |rows| rows.len() == 1)
+        .await;
 
-    setup.fake.set_live("141981764", true);
-    let live = engine
-        .run_round(&channel, Trigger::Timer, Some(1))
-        .await
-        .expect("round");
-    assert_eq!(outcome(live), Outcome::Won);
-
-    setup.fake.set_live("141981764", false);
-    let offline = engine
-        .run_round(&channel, Trigger::Timer, Some(2))
-        .await
-        .expect("round");
-    assert_eq!(outcome(offline), Outcome::SkippedOffline);
-
-    setup.fake.set_live("141981764", true);
-    let again = engine
-        .run_round(&channel, Trigger::Timer, Some(3))
-        .await
-        .expect("round");
-    assert_eq!(outcome(again), Outcome::Won);
+    app.twitch().set_live(&streamer().id, true);
+    let live = next_timer_raffle(&app, 0, "won").await;
+    app.twitch().set_live(&streamer().id, false);
+    let offline = next_timer_raffle(&app, live, "skipped_offline").await;
+    app.twitch().set_live(&streamer().id, true);
+    next_timer_raffle(&app, offline, "won").await;
+    app.stop().await;
 }
 
+/// The engine and the delivery worker on their own, with an hour-long poll:
+/// the engine's wake-up must be what delivers the announcement.
 #[tokio::test]
 async fn a_won_raffle_reaches_discord_once_with_nothing_that_pings() {
-    let (database, store) = TestDatabase::migrated().await;
-    let client = database.client().await;
-    prepare(&client, &store, "streamer", "1", "@everyone <@&123> Winner").await;
+    use kinoyubot::announce::delivery::{DeliveryConfig, DeliveryWorker, Destination};
+    use kinoyubot::announce::discord::WebhookClient;
+    use kinoyubot::channel::ChannelLogin;
+    use kinoyubot::raffle::{RaffleEngine, RaffleRules, RoundResult, Trigger};
+    use kinoyubot::secret::Secret;
+    use kinoyubot::twitch::live_status::UnknownLiveStatus;
+    use tokio_util::sync::CancellationToken;
+
+    let database = TestDatabase::migrated().await;
+    let channel_id = database.insert_channel("streamer", Some("1")).await;
+    database
+        .add_viewer(
+            channel_id,
+            &Viewer::new("900", "viewer900").named("@everyone <@&123> Winner"),
+        )
+        .await;
+    database
+        .client()
+        .await
+        .batch_execute("INSERT INTO items (name, probability) VALUES ('**Steam** key @everyone', 1.0)")
+        .await
+        .expect("items");
+    let store = database.store();
     let discord = FakeDiscord::start().await;
     let webhook = WebhookClient::new(&Secret::new(discord.webhook_url())).expect("client");
     let worker = DeliveryWorker::new(
@@ -110,19 +88,15 @@ async fn a_won_raffle_reaches_discord_once_with_nothing_that_pings() {
             ..DeliveryConfig::default()
         },
     );
-    let engine = RaffleEngine::new(
-        store.clone(),
-        RaffleRules::default(),
-        Arc::new(kinoyubot::twitch::live_status::UnknownLiveStatus),
-    )
-    .with_delivery_notifier(worker.notifier());
+    let engine = RaffleEngine::new(store, RaffleRules::default(), Arc::new(UnknownLiveStatus))
+        .with_delivery_notifier(worker.notifier());
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(worker.run(shutdown.clone()));
     // Let the worker finish its first (empty) poll before the raffle.
     tokio::task::yield_now().await;
 
     let raffle_id = match engine
-        .run_round(&login("streamer"), Trigger::Manual, None)
+        .run_round(&ChannelLogin::parse("streamer").expect("login"), Trigger::Manual, None)
         .await
         .expect("round")
     {
@@ -139,18 +113,11 @@ async fn a_won_raffle_reaches_discord_once_with_nothing_that_pings() {
     assert!(discord.violations().is_empty(), "{:?}", discord.violations());
 
     // The dashboard's view of it: sent.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let record = store.raffle(raffle_id).await.expect("query").expect("raffle");
-        if record.delivery.map(|d| d.status) == Some(DeliveryStatus::Sent) {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "delivery never recorded as sent"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let sent = format!("SELECT count(*) FROM outbox WHERE raffle_id = {raffle_id} AND status = 'sent'");
+    wait_until("the delivery to be recorded as sent", || async {
+        database.count(&sent).await == 1
+    })
+    .await;
     shutdown.cancel();
     running.await.expect("worker stops");
     assert_eq!(discord.received().len(), 1, "sent exactly once");

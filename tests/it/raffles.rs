@@ -4,165 +4,102 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::BoxFuture;
-use kinoyubot::announce::DeliveryStatus;
-use kinoyubot::channel::ChannelLogin;
-use kinoyubot::channel::ChannelSet;
-use kinoyubot::raffle::items::ItemsFile;
-use kinoyubot::raffle::scheduler::RaffleScheduler;
-use kinoyubot::raffle::{
-    Outcome, RaffleEngine, RaffleRecord, RaffleRules, RoundResult, Trigger, Verification, Winner, verify,
-};
-use kinoyubot::secret::SecretString;
-use kinoyubot::store::Store;
-use kinoyubot::twitch::live_status::{LiveStatus, UnknownLiveStatus};
-use kinoyubot::web::routes::{WebState, routes};
 use rand::{Rng as _, SeedableRng as _};
-use tokio_util::sync::CancellationToken;
+use serde_json::Value;
 
-use crate::helpers::{TestDatabase, kinoyubot};
+use crate::helpers::{ALWAYS_WON, TestApp, TestAppBuilder, TestDatabase, Viewer, add_viewer, wait_until, within};
+use crate::process::kinoyubot;
 
-fn login(s: &str) -> ChannelLogin {
-    ChannelLogin::parse(s).expect("valid login")
+/// The app with the eligibility rules these tests assume: a ten-minute
+/// active window, no cooldown, no subscriber luck, only nightbot ignored.
+fn app() -> TestAppBuilder {
+    TestApp::builder()
+        .setting("ACTIVE_WINDOW", "10m")
+        .setting("WINNER_COOLDOWN", "0s")
+        .setting("SUBSCRIBER_LUCK", "1")
+        .setting("IGNORE_USERS", "nightbot")
 }
 
-fn rules() -> RaffleRules {
-    RaffleRules {
-        active_window: Duration::from_secs(600),
-        winner_cooldown: Duration::ZERO,
-        subscriber_luck: 1,
-        ignore_users: vec![login("nightbot")],
-        only_when_live: true,
-    }
+/// A migrated database to seed before the app starts, shareable between instances.
+async fn database() -> Arc<TestDatabase> {
+    Arc::new(TestDatabase::migrated().await)
 }
-
-fn engine(store: &Store, rules: RaffleRules) -> RaffleEngine {
-    RaffleEngine::new(store.clone(), rules, Arc::new(UnknownLiveStatus))
-}
-
-async fn set_items(store: &Store, toml: &str) {
-    let table = ItemsFile::parse("test-items.toml", toml).expect("valid items");
-    store.sync_items(&table).await.expect("sync items");
-}
-
-const ALWAYS_KEY: &str = "[[items]]\nname = \"Key\"\nprobability = 1.0\n";
 
 /// Creates a channel whose broadcaster has user id `b-<login>`; returns its id.
-async fn channel(client: &tokio_postgres::Client, name: &str) -> i64 {
-    client
-        .query_one(
-            "INSERT INTO channels (login, display_name, twitch_user_id) VALUES ($1, $1, 'b-' || $1) RETURNING id",
-            &[&name],
-        )
+async fn channel(database: &TestDatabase, name: &str) -> i64 {
+    database.insert_channel(name, Some(&format!("b-{name}"))).await
+}
+
+/// `kinoyubot verify ID`: the exit code and what it printed.
+async fn verify(database: &TestDatabase, id: i64) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = kinoyubot(dir.path())
+        .args(["verify", &id.to_string()])
+        .env("DATABASE_URL", &database.url)
+        .output()
+        .await;
+    (output.code, output.stdout)
+}
+
+/// Asserts `kinoyubot verify` replays `raffle` to what was recorded, and
+/// that the history the API serves has it as the draw answered it.
+async fn assert_verified(app: &TestApp, raffle: &Value) {
+    let id = raffle["id"].as_i64().expect("raffle id");
+    let (code, out) = verify(&app.database, id).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.starts_with("verified\n"), "{out}");
+    let channel = raffle["channel"].as_str().expect("channel");
+    let stored = app
+        .get_raffles_of(channel)
         .await
-        .expect("channel")
-        .get(0)
-}
-
-#[derive(Clone, Debug)]
-struct Viewer {
-    user_id: String,
-    login: String,
-    subscriber: bool,
-    broadcaster: bool,
-    seen_secs_ago: i64,
-    /// None: not banned; Some(None): banned for good; Some(Some(s)): timed out until now + s.
-    banned: Option<Option<i64>>,
-}
-
-impl Viewer {
-    fn new(user_id: &str, login: &str) -> Self {
-        Self {
-            user_id: user_id.into(),
-            login: login.into(),
-            subscriber: false,
-            broadcaster: false,
-            seen_secs_ago: 5,
-            banned: None,
-        }
-    }
-}
-
-async fn add_viewer(client: &tokio_postgres::Client, channel_id: i64, v: &Viewer) {
-    let banned_until: Option<String> = match v.banned {
-        None => None,
-        Some(None) => Some("infinity".into()),
-        Some(Some(secs)) => Some(format!("{secs} seconds")),
+        .into_iter()
+        .find(|r| r["id"] == id)
+        .expect("the raffle is in the history");
+    let without_delivery = |r: &Value| {
+        let mut r = r.clone();
+        r["delivery"] = Value::Null;
+        r
     };
-    client
-        .execute(
-            "INSERT INTO presence (channel_id, user_id, login, display_name, is_subscriber, is_broadcaster,
-                                   first_seen, last_seen, message_count, banned_until)
-             VALUES ($1, $2, $3, upper($3), $4, $5, now() - make_interval(secs => $6::float8),
-                     now() - make_interval(secs => $6::float8), 1,
-                     CASE WHEN $7::text IS NULL THEN NULL
-                          WHEN $7 = 'infinity' THEN 'infinity'::timestamptz
-                          ELSE now() + $7::interval END)",
-            &[
-                &channel_id,
-                &v.user_id,
-                &v.login,
-                &v.subscriber,
-                &v.broadcaster,
-                &(v.seen_secs_ago as f64),
-                &banned_until,
-            ],
-        )
-        .await
-        .expect("viewer");
+    // The delivery may have moved on (pending → sent) since the draw answered.
+    assert_eq!(without_delivery(&stored), without_delivery(raffle));
 }
 
-async fn verification(store: &Store, record: &RaffleRecord) -> Verification {
-    let (stored, audit) = store
-        .raffle_audit(record.id)
-        .await
-        .expect("query")
-        .expect("raffle exists");
-    assert_eq!(&stored, record);
-    verify(&stored, &audit)
-}
-
-fn recorded(result: RoundResult) -> RaffleRecord {
-    match result {
-        RoundResult::Recorded(record) => *record,
-        other => panic!("expected a recorded raffle, got {other:?}"),
-    }
+fn outcome(raffle: &Value) -> &str {
+    raffle["outcome"].as_str().expect("outcome")
 }
 
 #[tokio::test]
 async fn a_won_round_is_recorded_with_snapshot_and_queued_once_and_verifies() {
-    let (database, store) = TestDatabase::migrated().await;
-    let client = database.client().await;
-    let id = channel(&client, "streamer").await;
-    add_viewer(&client, id, &Viewer::new("100", "viewer_a")).await;
-    set_items(&store, "[[items]]\nname = \"Key\"\nprobability = 1.0\nstock = 2\n").await;
+    let database = database().await;
+    let id = channel(&database, "streamer").await;
+    database.add_viewer(id, &Viewer::new("100", "viewer_a")).await;
+    let app = app()
+        .database(database)
+        .items("[[items]]\nname = \"Key\"\nprobability = 1.0\nstock = 2\n")
+        .start()
+        .await;
 
-    let record = recorded(
-        engine(&store, rules())
-            .run_round(&login("streamer"), Trigger::Manual, None)
-            .await
-            .expect("round"),
-    );
-    assert_eq!(record.outcome, Outcome::Won);
-    assert_eq!(record.item_name.as_deref(), Some("Key"));
-    assert_eq!(
-        record.winner,
-        Some(Winner {
-            user_id: "100".into(),
-            login: "viewer_a".into(),
-            display_name: "VIEWER_A".into(),
-        })
-    );
-    assert_eq!(record.candidate_count, 1);
-    let (_, audit) = store.raffle_audit(record.id).await.expect("query").expect("raffle");
-    assert_eq!(audit.seed.len(), 32);
-    assert!(audit.seed.iter().any(|b| *b != 0), "a real seed");
-    assert_eq!(record.trigger, Trigger::Manual);
-    assert_eq!(
-        record.delivery.as_ref().map(|d| d.status),
-        Some(DeliveryStatus::Pending)
-    );
-    assert_eq!(verification(&store, &record).await, Verification::Verified);
+    let raffle = app.draw("streamer").await;
+    assert_eq!(raffle["outcome"], "won");
+    assert_eq!(raffle["item"], "Key");
+    assert_eq!(raffle["winner"]["user_id"], "100");
+    assert_eq!(raffle["winner"]["login"], "viewer_a");
+    assert_eq!(raffle["winner"]["display_name"], "VIEWER_A");
+    assert_eq!(raffle["candidates"], 1);
+    assert_eq!(raffle["trigger"], "manual");
+    assert_eq!(raffle["delivery"]["status"], "pending");
+    let raffle_id = raffle["id"].as_i64().expect("id");
+    let client = app.database.client().await;
+    let seed = client
+        .query_one(
+            "SELECT length(seed), seed <> decode(repeat('00', 32), 'hex') FROM raffles WHERE id = $1",
+            &[&raffle_id],
+        )
+        .await
+        .expect("raffle");
+    assert_eq!(seed.get::<_, i32>(0), 32);
+    assert!(seed.get::<_, bool>(1), "a real seed");
+    assert_verified(&app, &raffle).await;
 
     let stock: Option<i32> = client
         .query_one("SELECT stock FROM items WHERE name = 'Key'", &[])
@@ -171,7 +108,7 @@ async fn a_won_round_is_recorded_with_snapshot_and_queued_once_and_verifies() {
         .get(0);
     assert_eq!(stock, Some(1), "stock decremented in the same transaction");
     let queued: i64 = client
-        .query_one("SELECT count(*) FROM outbox WHERE raffle_id = $1", &[&record.id])
+        .query_one("SELECT count(*) FROM outbox WHERE raffle_id = $1", &[&raffle_id])
         .await
         .expect("outbox")
         .get(0);
@@ -180,79 +117,74 @@ async fn a_won_round_is_recorded_with_snapshot_and_queued_once_and_verifies() {
 
 #[tokio::test]
 async fn nobody_eligible_is_no_candidates_and_not_announced() {
-    let (database, store) = TestDatabase::migrated().await;
-    let client = database.client().await;
-    channel(&client, "quiet").await;
-    set_items(&store, ALWAYS_KEY).await;
-    let record = recorded(
-        engine(&store, rules())
-            .run_round(&login("quiet"), Trigger::Manual, None)
-            .await
-            .expect("round"),
-    );
-    assert_eq!(record.outcome, Outcome::NoCandidates);
-    assert_eq!(record.winner, None);
-    assert_eq!(record.delivery, None, "only winners are announced");
-    assert_eq!(verification(&store, &record).await, Verification::Verified);
+    let database = database().await;
+    channel(&database, "quiet").await;
+    let app = app().database(database).start().await;
+    let raffle = app.draw("quiet").await;
+    assert_eq!(raffle["outcome"], "no_candidates");
+    assert_eq!(raffle["winner"], Value::Null);
+    assert_eq!(raffle["delivery"], Value::Null, "only winners are announced");
+    assert_verified(&app, &raffle).await;
 }
 
 #[tokio::test]
 async fn unknown_channel_is_an_error_and_records_nothing() {
-    let (database, store) = TestDatabase::migrated().await;
-    let result = engine(&store, rules())
-        .run_round(&login("nobody_here"), Trigger::Manual, None)
-        .await;
-    assert!(matches!(result, Err(kinoyubot::raffle::RaffleError::UnknownChannel(_))));
-    let count: i64 = database
-        .client()
-        .await
-        .query_one("SELECT count(*) FROM raffles", &[])
-        .await
-        .expect("count")
-        .get(0);
-    assert_eq!(count, 0);
+    let app = app().start().await;
+    let reply = app.post_as_admin("/api/channels/nobody_here/draw").await;
+    assert_eq!(reply.status, 404, "{}", reply.body);
+    assert!(
+        reply.json()["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("nobody_here"))
+    );
+    assert_eq!(app.database.count("SELECT count(*) FROM raffles").await, 0);
 }
 
 #[tokio::test]
 async fn with_stock_one_two_concurrent_draws_award_exactly_once() {
-    let (database, store) = TestDatabase::migrated().await;
-    let client = database.client().await;
-    let id = channel(&client, "race").await;
+    let database = database().await;
+    let id = channel(&database, "race").await;
     for n in 0..5 {
-        add_viewer(&client, id, &Viewer::new(&format!("u{n}"), &format!("viewer{n}"))).await;
+        database
+            .add_viewer(id, &Viewer::new(&format!("u{n}"), &format!("viewer{n}")))
+            .await;
     }
-    set_items(&store, "[[items]]\nname = \"Last key\"\nprobability = 1.0\nstock = 1\n").await;
-    // Separate pools: like two instances.
-    let first = engine(&database.store(), rules());
-    let second = engine(&database.store(), rules());
-    let channel_login = login("race");
-    let (a, b) = tokio::join!(
-        first.run_round(&channel_login, Trigger::Manual, None),
-        second.run_round(&channel_login, Trigger::Manual, None)
-    );
-    let mut outcomes = vec![
-        recorded(a.expect("a")).outcome.as_str(),
-        recorded(b.expect("b")).outcome.as_str(),
-    ];
+    let items = "[[items]]\nname = \"Last key\"\nprobability = 1.0\nstock = 1\n";
+    // Two instances on one database.
+    let first = app().database(database.clone()).items(items).start().await;
+    let second = app().database(database.clone()).items(items).start().await;
+    let (a, b) = tokio::join!(first.draw("race"), second.draw("race"));
+    let mut outcomes = vec![outcome(&a).to_owned(), outcome(&b).to_owned()];
     outcomes.sort();
     assert_eq!(outcomes, ["no_prize", "won"]);
-    let stock: Option<i32> = client
-        .query_one("SELECT stock FROM items WHERE name = 'Last key'", &[])
-        .await
-        .expect("item")
-        .get(0);
-    assert_eq!(stock, Some(0));
+    assert_eq!(
+        database
+            .count("SELECT stock::bigint FROM items WHERE name = 'Last key'")
+            .await,
+        0
+    );
 }
 
+/// The engine on its own: two instances hammer the same 40 timer slots.
 #[tokio::test]
 async fn two_instances_never_draw_a_slot_twice() {
-    let (database, store) = TestDatabase::migrated().await;
-    let client = database.client().await;
-    let id = channel(&client, "shared").await;
-    add_viewer(&client, id, &Viewer::new("1", "someone")).await;
-    set_items(&store, ALWAYS_KEY).await;
-    let instances = [engine(&database.store(), rules()), engine(&database.store(), rules())];
-    let channel_login = login("shared");
+    use kinoyubot::channel::ChannelLogin;
+    use kinoyubot::raffle::{RaffleEngine, RaffleRules, RoundResult, Trigger};
+    use kinoyubot::twitch::live_status::UnknownLiveStatus;
+
+    let database = TestDatabase::migrated().await;
+    let id = channel(&database, "shared").await;
+    database.add_viewer(id, &Viewer::new("1", "someone")).await;
+    database
+        .client()
+        .await
+        .batch_execute("INSERT INTO items (name, probability) VALUES ('Key', 1.0)")
+        .await
+        .expect("items");
+    // Separate pools: like two instances.
+    let engine = || RaffleEngine::new(database.store(), RaffleRules::default(), Arc::new(UnknownLiveStatus));
+    let instances = [engine(), engine()];
+    let channel_login = ChannelLogin::parse("shared").expect("login");
     let mut drawn = 0;
     let mut skipped = 0;
     for slot in 1_000..1_040_i64 {
@@ -269,63 +201,43 @@ async fn two_instances_never_draw_a_slot_twice() {
         }
     }
     assert_eq!((drawn, skipped), (40, 40));
-    let duplicates: i64 = client
-        .query_one(
-            "SELECT count(*) FROM (SELECT slot FROM raffles GROUP BY slot HAVING count(*) > 1) d",
-            &[],
-        )
-        .await
-        .expect("query")
-        .get(0);
+    let duplicates = database
+        .count("SELECT count(*) FROM (SELECT slot FROM raffles GROUP BY slot HAVING count(*) > 1) d")
+        .await;
     assert_eq!(duplicates, 0);
-    let announced: i64 = client
-        .query_one("SELECT count(*) FROM outbox", &[])
-        .await
-        .expect("query")
-        .get(0);
+    let announced = database.count("SELECT count(*) FROM outbox").await;
     assert_eq!(announced, 40, "one announcement per drawn slot");
 }
 
 #[tokio::test]
 async fn two_schedulers_on_one_database_draw_each_slot_once() {
-    let (database, store) = TestDatabase::migrated().await;
-    let client = database.client().await;
-    let id = channel(&client, "timed").await;
-    add_viewer(&client, id, &Viewer::new("1", "someone")).await;
-    set_items(&store, ALWAYS_KEY).await;
-    let channels = ChannelSet::new([login("timed")]);
-    let shutdown = CancellationToken::new();
-    let interval = Duration::from_secs(1);
-    let runs: Vec<_> = (0..2)
-        .map(|_| {
-            tokio::spawn(
-                RaffleScheduler::new(engine(&database.store(), rules()), channels.clone(), interval)
-                    .run(shutdown.clone()),
-            )
-        })
-        .collect();
-    // Wait (polling with a deadline) for four timer slots.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let count: i64 = client
-            .query_one("SELECT count(*) FROM raffles WHERE trigger = 'timer'", &[])
-            .await
-            .expect("count")
-            .get(0);
-        if count >= 4 {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "timers did not fire");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    let database = database().await;
+    let id = channel(&database, "timed").await;
+    database.add_viewer(id, &Viewer::new("1", "someone")).await;
+    let mut instances = Vec::new();
+    for _ in 0..2 {
+        instances.push(
+            app()
+                .database(database.clone())
+                .channels(&["timed"])
+                .setting("RAFFLE_INTERVAL", "1s")
+                .start()
+                .await,
+        );
     }
-    shutdown.cancel();
-    for run in runs {
-        tokio::time::timeout(Duration::from_secs(5), run)
-            .await
-            .expect("scheduler stops")
-            .expect("no panic");
+    database
+        .wait_count(
+            "SELECT count(*) FROM raffles WHERE trigger = 'timer'",
+            4,
+            "four timer slots",
+        )
+        .await;
+    for instance in &mut instances {
+        within(Duration::from_secs(5), "an instance's shutdown", instance.stop()).await;
     }
-    let rows = client
+    let rows = database
+        .client()
+        .await
         .query("SELECT slot FROM raffles WHERE trigger = 'timer' ORDER BY slot", &[])
         .await
         .expect("slots");
@@ -349,60 +261,70 @@ async fn two_schedulers_on_one_database_draw_each_slot_once() {
 
 #[tokio::test]
 async fn paused_channels_skip_timer_rounds_but_not_manual_draws() {
-    let (database, store) = TestDatabase::migrated().await;
-    let client = database.client().await;
-    channel(&client, "paused").await;
-    client
-        .execute("UPDATE channels SET paused = true", &[])
+    let database = database().await;
+    channel(&database, "paused").await;
+    channel(&database, "running").await;
+    database
+        .client()
+        .await
+        .execute("UPDATE channels SET paused = true WHERE login = 'paused'", &[])
         .await
         .expect("pause");
-    set_items(&store, ALWAYS_KEY).await;
-    let engine = engine(&store, rules());
-    let timer = engine
-        .run_round(&login("paused"), Trigger::Timer, Some(1))
-        .await
-        .expect("round");
-    assert_eq!(timer, RoundResult::Paused);
-    let manual = engine
-        .run_round(&login("paused"), Trigger::Manual, None)
-        .await
-        .expect("round");
-    assert_eq!(recorded(manual).trigger, Trigger::Manual);
-}
-
-#[derive(Debug)]
-struct Offline;
-impl LiveStatus for Offline {
-    fn is_live<'a>(&'a self, _: Option<&'a str>) -> BoxFuture<'a, Option<bool>> {
-        Box::pin(async { Some(false) })
-    }
+    let app = app()
+        .database(database)
+        .channels(&["paused", "running"])
+        .setting("RAFFLE_INTERVAL", "1s")
+        .start()
+        .await;
+    // Two slots have come for both channels once the unpaused one has two rounds.
+    app.database
+        .wait_count(
+            "SELECT count(*) FROM raffles r JOIN channels c ON c.id = r.channel_id
+             WHERE c.login = 'running' AND r.trigger = 'timer'",
+            2,
+            "two timer rounds in the unpaused channel",
+        )
+        .await;
+    let paused_rounds =
+        "SELECT count(*) FROM raffles r JOIN channels c ON c.id = r.channel_id WHERE c.login = 'paused'";
+    assert_eq!(
+        app.database.count(paused_rounds).await,
+        0,
+        "no timer round while paused"
+    );
+    let manual = app.draw("paused").await;
+    assert_eq!(manual["trigger"], "manual");
+    assert_eq!(app.database.count(paused_rounds).await, 1);
 }
 
 #[tokio::test]
 async fn offline_timer_rounds_are_recorded_as_skipped_offline() {
-    let (database, store) = TestDatabase::migrated().await;
-    let client = database.client().await;
-    let id = channel(&client, "offline").await;
-    add_viewer(&client, id, &Viewer::new("1", "someone")).await;
-    set_items(&store, ALWAYS_KEY).await;
-    let engine = RaffleEngine::new(store.clone(), rules(), Arc::new(Offline));
-    let record = recorded(
-        engine
-            .run_round(&login("offline"), Trigger::Timer, Some(7))
+    let database = database().await;
+    let id = channel(&database, "offline").await;
+    database.add_viewer(id, &Viewer::new("1", "someone")).await;
+    // The Twitch stand-in says every stream is offline.
+    let app = app()
+        .database(database)
+        .twitch(crate::fake_twitch::streamer())
+        .channels(&["offline"])
+        .setting("RAFFLE_INTERVAL", "1s")
+        .start()
+        .await;
+    let skipped = crate::helpers::wait_for("a timer round while offline", || async {
+        app.get_raffles_of("offline")
             .await
-            .expect("round"),
-    );
-    assert_eq!(record.outcome, Outcome::SkippedOffline);
-    assert_eq!(record.winner, None);
-    assert_eq!(verification(&store, &record).await, Verification::SkippedOffline);
+            .into_iter()
+            .find(|r| r["trigger"] == "timer")
+    })
+    .await;
+    assert_eq!(skipped["outcome"], "skipped_offline");
+    assert_eq!(skipped["winner"], Value::Null);
+    let (code, out) = verify(&app.database, skipped["id"].as_i64().expect("id")).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.starts_with("verified (skipped while offline"), "{out}");
     // An explicit draw still draws while offline.
-    let manual = recorded(
-        engine
-            .run_round(&login("offline"), Trigger::Manual, None)
-            .await
-            .expect("round"),
-    );
-    assert_eq!(manual.outcome, Outcome::Won);
+    let manual = app.draw("offline").await;
+    assert_eq!(manual["outcome"], "won");
 }
 
 /// Eligibility in Rust, to compare with the SQL (SPEC §5 step 2).
@@ -423,15 +345,16 @@ fn eligible(v: &Viewer, window_secs: i64, ignored: &[&str], cooled: &[String]) -
 
 #[tokio::test]
 async fn winners_are_always_eligible_over_random_presence_sets() {
-    let (database, store) = TestDatabase::migrated().await;
-    let client = database.client().await;
-    let id = channel(&client, "prop").await;
-    set_items(&store, ALWAYS_KEY).await;
+    let database = database().await;
+    let id = channel(&database, "prop").await;
+    let app = app()
+        .database(database)
+        .setting("WINNER_COOLDOWN", "1h")
+        .setting("SUBSCRIBER_LUCK", "3")
+        .start()
+        .await;
+    let client = app.database.client().await;
     let mut rng = rand::rngs::StdRng::seed_from_u64(20261125);
-    let mut rules = rules();
-    rules.winner_cooldown = Duration::from_secs(3600);
-    rules.subscriber_luck = 3;
-    let engine = engine(&store, rules);
     for case in 0..25 {
         client
             .batch_execute("DELETE FROM presence; DELETE FROM outbox; DELETE FROM raffles;")
@@ -494,14 +417,14 @@ async fn winners_are_always_eligible_over_random_presence_sets() {
             .iter()
             .filter(|v| eligible(v, 600, &["nightbot"], &cooled))
             .collect();
-        let record = recorded(
-            engine
-                .run_round(&login("prop"), Trigger::Manual, None)
-                .await
-                .expect("round"),
-        );
-        let (_, audit) = store.raffle_audit(record.id).await.expect("query").expect("raffle");
-        let snapshot: Vec<serde_json::Value> = serde_json::from_str(&audit.candidates_json).expect("json");
+        let raffle = app.draw("prop").await;
+        let raffle_id = raffle["id"].as_i64().expect("id");
+        let candidates: String = client
+            .query_one("SELECT candidates FROM raffles WHERE id = $1", &[&raffle_id])
+            .await
+            .expect("raffle")
+            .get(0);
+        let snapshot: Vec<Value> = serde_json::from_str(&candidates).expect("json");
         let mut in_snapshot: Vec<(String, u64)> = snapshot
             .iter()
             .map(|c| (c[0].as_str().expect("id").to_owned(), c[1].as_u64().expect("weight")))
@@ -516,53 +439,38 @@ async fn winners_are_always_eligible_over_random_presence_sets() {
             in_snapshot, wanted,
             "case {case}: snapshot differs from the eligible set"
         );
-        match &record.winner {
+        match raffle["winner"]["user_id"].as_str() {
             Some(winner) => assert!(
-                expected.iter().any(|v| v.user_id == winner.user_id),
+                expected.iter().any(|v| v.user_id == winner),
                 "case {case}: ineligible winner"
             ),
             None => assert!(expected.is_empty(), "case {case}: eligible viewers but no winner"),
         }
-        assert_eq!(verification(&store, &record).await, Verification::Verified);
+        assert_verified(&app, &raffle).await;
     }
 }
 
-async fn one_won_raffle(database: &TestDatabase, store: &Store) -> i64 {
-    let client = database.client().await;
-    let id = channel(&client, "audited").await;
+/// A won raffle among six viewers; returns its id.
+async fn one_won_raffle(app: &TestApp) -> i64 {
+    let id = channel(&app.database, "audited").await;
     for n in 0..6 {
-        add_viewer(&client, id, &Viewer::new(&format!("{n}"), &format!("viewer{n}"))).await;
+        app.database
+            .add_viewer(id, &Viewer::new(&format!("{n}"), &format!("viewer{n}")))
+            .await;
     }
-    set_items(store, ALWAYS_KEY).await;
-    recorded(
-        engine(store, rules())
-            .run_round(&login("audited"), Trigger::Manual, None)
-            .await
-            .expect("round"),
-    )
-    .id
-}
-
-fn run_verify(database: &TestDatabase, id: i64) -> (Option<i32>, String) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let output = kinoyubot(dir.path())
-        .args(["verify", &id.to_string()])
-        .env("DATABASE_URL", &database.url)
-        .output()
-        .expect("verify runs");
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-    )
+    let raffle = app.draw("audited").await;
+    assert_eq!(raffle["outcome"], "won");
+    raffle["id"].as_i64().expect("id")
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn verify_command_detects_a_tampered_snapshot_or_seed() {
-    let (database, store) = TestDatabase::migrated().await;
-    let id = one_won_raffle(&database, &store).await;
+    let app = app().start().await;
+    let id = one_won_raffle(&app).await;
+    let database = &app.database;
     let client = database.client().await;
 
-    let (code, out) = run_verify(&database, id);
+    let (code, out) = verify(database, id).await;
     assert_eq!(code, Some(0), "{out}");
     assert!(out.starts_with("verified\n"), "{out}");
 
@@ -574,7 +482,7 @@ async fn verify_command_detects_a_tampered_snapshot_or_seed() {
         )
         .await
         .expect("tamper");
-    let (code, out) = run_verify(&database, id);
+    let (code, out) = verify(database, id).await;
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("candidates digest"), "{out}");
 
@@ -586,7 +494,7 @@ async fn verify_command_detects_a_tampered_snapshot_or_seed() {
         )
         .await
         .expect("restore");
-    assert_eq!(run_verify(&database, id).0, Some(0));
+    assert_eq!(verify(database, id).await.0, Some(0));
     let mut differs = false;
     for byte in 1..=255u8 {
         client
@@ -596,7 +504,7 @@ async fn verify_command_detects_a_tampered_snapshot_or_seed() {
             )
             .await
             .expect("tamper seed");
-        let (code, out) = run_verify(&database, id);
+        let (code, out) = verify(database, id).await;
         if code == Some(1) {
             assert!(out.contains("winner: recorded"), "{out}");
             differs = true;
@@ -605,315 +513,250 @@ async fn verify_command_detects_a_tampered_snapshot_or_seed() {
     }
     assert!(differs, "no tampered seed changed the winner");
 
-    let (code, _) = run_verify(&database, id + 1000);
+    let (code, _) = verify(database, id + 1000).await;
     assert_eq!(code, Some(2), "unknown raffle id is bad input");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn draw_command_prints_the_raffle_and_refuses_unknown_channels() {
-    let (database, store) = TestDatabase::migrated().await;
-    let client = database.client().await;
-    let id = channel(&client, "cli_chan").await;
-    add_viewer(&client, id, &Viewer::new("42", "lucky")).await;
+    let database = TestDatabase::migrated().await;
+    let id = channel(&database, "cli_chan").await;
+    database.add_viewer(id, &Viewer::new("42", "lucky")).await;
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("items.toml"), ALWAYS_KEY).expect("items");
+    std::fs::write(dir.path().join("items.toml"), ALWAYS_WON).expect("items");
     let output = kinoyubot(dir.path())
         .args(["draw", "--channel", "cli_chan"])
         .env("DATABASE_URL", &database.url)
         .output()
-        .expect("draw runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    assert!(stdout.contains("LUCKY won Key"), "{stdout}");
-    let json: serde_json::Value = serde_json::from_str(stdout.lines().nth(1).expect("json line")).expect("raffle JSON");
+        .await;
+    assert_eq!(output.code, Some(0), "{}", output.stderr);
+    assert!(output.stdout.contains("LUCKY won Key"), "{}", output.stdout);
+    let json: Value = serde_json::from_str(output.stdout.lines().nth(1).expect("json line")).expect("raffle JSON");
     assert_eq!(json["trigger"], "manual");
     assert_eq!(json["winner"]["user_id"], "42");
-    drop(store);
 
     let unknown = kinoyubot(dir.path())
         .args(["draw", "--channel", "not_joined"])
         .env("DATABASE_URL", &database.url)
         .output()
-        .expect("draw runs");
-    assert_eq!(unknown.status.code(), Some(2));
-}
-
-fn web_state(store: &Store, admin_token: Option<&str>) -> WebState {
-    WebState {
-        engine: engine(store, rules()),
-        admin_token: admin_token.map(|t| SecretString::new(t.to_owned())),
-        ..WebState::new(store.clone())
-    }
-}
-
-async fn raffle_count(database: &TestDatabase) -> i64 {
-    database
-        .client()
-        .await
-        .query_one("SELECT count(*) FROM raffles", &[])
-        .await
-        .expect("count")
-        .get(0)
+        .await;
+    assert_eq!(unknown.code, Some(2));
 }
 
 #[tokio::test]
 async fn admin_endpoints_refuse_missing_or_wrong_tokens_and_draw_nothing() {
-    let (database, store) = TestDatabase::migrated().await;
-    let client = database.client().await;
-    let id = channel(&client, "adminchan").await;
-    add_viewer(&client, id, &Viewer::new("7", "fan")).await;
-    set_items(&store, ALWAYS_KEY).await;
+    let database = database().await;
+    let id = channel(&database, "adminchan").await;
+    database.add_viewer(id, &Viewer::new("7", "fan")).await;
+    let raffles = "SELECT count(*) FROM raffles";
+    let post = reqwest::Method::POST;
 
-    let disabled = routes(web_state(&store, None));
-    let response = warp::test::request()
-        .method("POST")
-        .path("/api/channels/adminchan/draw")
-        .header("authorization", "Bearer anything")
-        .reply(&disabled)
+    // An instance without ADMIN_TOKEN: admin endpoints are off.
+    let disabled = app().database(database.clone()).unset("ADMIN_TOKEN").start().await;
+    let reply = disabled
+        .send(post.clone(), "/api/channels/adminchan/draw", Some("Bearer anything"))
         .await;
-    assert_eq!(response.status(), 403);
+    assert_eq!(reply.status, 403);
+    drop(disabled);
 
-    let filter = routes(web_state(&store, Some("correct-horse-battery")));
+    let app = app()
+        .database(database.clone())
+        .setting("ADMIN_TOKEN", "correct-horse-battery")
+        .start()
+        .await;
     for header in [
         None,
         Some("Bearer wrong-token"),
         Some("Basic Y29ycmVjdA=="),
         Some("Bearer "),
     ] {
-        let mut request = warp::test::request()
-            .method("POST")
-            .path("/api/channels/adminchan/draw");
-        if let Some(header) = header {
-            request = request.header("authorization", header);
-        }
-        let response = request.reply(&filter).await;
-        assert_eq!(response.status(), 401, "{header:?}");
-        let body: serde_json::Value = serde_json::from_slice(response.body()).expect("json error");
-        assert!(body["error"].is_string());
+        let reply = app.send(post.clone(), "/api/channels/adminchan/draw", header).await;
+        assert_eq!(reply.status, 401, "{header:?}");
+        assert!(reply.json()["error"].is_string());
     }
-    assert_eq!(raffle_count(&database).await, 0, "refused requests drew nothing");
+    assert_eq!(database.count(raffles).await, 0, "refused requests drew nothing");
 
-    let response = warp::test::request()
-        .method("POST")
-        .path("/api/channels/adminchan/draw")
-        .header("authorization", "Bearer correct-horse-battery")
-        .reply(&filter)
-        .await;
-    assert_eq!(response.status(), 200);
-    let raffle: serde_json::Value = serde_json::from_slice(response.body()).expect("raffle json");
+    let raffle = app.draw("adminchan").await;
     assert_eq!(raffle["channel"], "adminchan");
     assert_eq!(raffle["outcome"], "won");
     assert_eq!(raffle["item"], "Key");
     assert_eq!(raffle["winner"]["login"], "fan");
     assert_eq!(raffle["delivery"]["status"], "pending");
-    assert_eq!(raffle_count(&database).await, 1);
+    assert_eq!(database.count(raffles).await, 1);
 
-    let unknown = warp::test::request()
-        .method("POST")
-        .path("/api/channels/nosuchchannel/draw")
-        .header("authorization", "Bearer correct-horse-battery")
-        .reply(&filter)
-        .await;
-    assert_eq!(unknown.status(), 404);
-    let bad = warp::test::request()
-        .method("POST")
-        .path("/api/channels/bad%20login/pause")
-        .header("authorization", "Bearer correct-horse-battery")
-        .reply(&filter)
-        .await;
-    assert_eq!(bad.status(), 400);
+    let unknown = app.post_as_admin("/api/channels/nosuchchannel/draw").await;
+    assert_eq!(unknown.status, 404);
+    let bad = app.post_as_admin("/api/channels/bad%20login/pause").await;
+    assert_eq!(bad.status, 400);
 
-    let paused = warp::test::request()
-        .method("POST")
-        .path("/api/channels/adminchan/pause")
-        .header("authorization", "Bearer correct-horse-battery")
-        .reply(&filter)
-        .await;
-    assert_eq!(paused.status(), 200);
-    let is_paused: bool = client
-        .query_one("SELECT paused FROM channels WHERE login = 'adminchan'", &[])
-        .await
-        .expect("channel")
-        .get(0);
-    assert!(is_paused);
+    app.pause("adminchan").await;
+    assert_eq!(
+        database
+            .count("SELECT count(*) FROM channels WHERE login = 'adminchan' AND paused")
+            .await,
+        1
+    );
 
-    let history = warp::test::request()
-        .path("/api/raffles?channel=adminchan&limit=5")
-        .reply(&filter)
-        .await;
-    assert_eq!(history.status(), 200);
-    let body: serde_json::Value = serde_json::from_slice(history.body()).expect("json");
-    assert_eq!(body["raffles"].as_array().map(Vec::len), Some(1));
-    let bad_limit = warp::test::request().path("/api/raffles?limit=0").reply(&filter).await;
-    assert_eq!(bad_limit.status(), 400);
+    let history = app.get("/api/raffles?channel=adminchan&limit=5").await;
+    assert_eq!(history.status, 200);
+    assert_eq!(history.json()["raffles"].as_array().map(Vec::len), Some(1));
+    let bad_limit = app.get("/api/raffles?limit=0").await;
+    assert_eq!(bad_limit.status, 400);
 }
 
-async fn stock_of(client: &tokio_postgres::Client, name: &str) -> (Option<i32>, bool) {
-    let row = client
+async fn stock_of(database: &TestDatabase, name: &str) -> (Option<i32>, bool) {
+    let row = database
+        .client()
+        .await
         .query_one("SELECT stock, active FROM items WHERE name = $1", &[&name])
         .await
         .expect("item");
     (row.get(0), row.get(1))
 }
 
+/// Starts the app on `database` with this items file (which it
+/// synchronises at start-up), then stops it: a restart.
+async fn restart_with_items(database: &Arc<TestDatabase>, items: &str) {
+    let mut app = app().database(database.clone()).items(items).start().await;
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn item_sync_keeps_remaining_stock_until_the_file_changes_it() {
-    let (database, store) = TestDatabase::migrated().await;
-    let client = database.client().await;
+    let database = database().await;
     let v1 =
         "[[items]]\nname = \"Key\"\nprobability = 0.5\nstock = 3\n\n[[items]]\nname = \"Mug\"\nprobability = 0.1\n";
-    set_items(&store, v1).await;
-    assert_eq!(stock_of(&client, "Key").await, (Some(3), true));
-    client
+    restart_with_items(&database, v1).await;
+    assert_eq!(stock_of(&database, "Key").await, (Some(3), true));
+    database
+        .client()
+        .await
         .execute("UPDATE items SET stock = 1 WHERE name = 'Key'", &[])
         .await
         .expect("award two");
     // Same file again (a restart): the remaining stock is kept.
-    set_items(&store, v1).await;
-    assert_eq!(stock_of(&client, "Key").await, (Some(1), true));
+    restart_with_items(&database, v1).await;
+    assert_eq!(stock_of(&database, "Key").await, (Some(1), true));
     // The streamer restocks to 10 and drops the mug.
-    set_items(&store, "[[items]]\nname = \"Key\"\nprobability = 0.5\nstock = 10\n").await;
-    assert_eq!(stock_of(&client, "Key").await, (Some(10), true));
+    restart_with_items(&database, "[[items]]\nname = \"Key\"\nprobability = 0.5\nstock = 10\n").await;
+    assert_eq!(stock_of(&database, "Key").await, (Some(10), true));
     assert_eq!(
-        stock_of(&client, "Mug").await,
+        stock_of(&database, "Mug").await,
         (None, false),
         "removed items are deactivated"
     );
     // Removing `stock` makes the item unlimited; the mug comes back.
-    set_items(
-        &store,
+    restart_with_items(
+        &database,
         "[[items]]\nname = \"Key\"\nprobability = 0.5\n\n[[items]]\nname = \"Mug\"\nprobability = 0.1\n",
     )
     .await;
-    assert_eq!(stock_of(&client, "Key").await, (None, true));
-    assert_eq!(stock_of(&client, "Mug").await, (None, true));
+    assert_eq!(stock_of(&database, "Key").await, (None, true));
+    assert_eq!(stock_of(&database, "Mug").await, (None, true));
 }
 
 #[tokio::test]
 async fn deactivated_items_are_never_drawn() {
-    let (database, store) = TestDatabase::migrated().await;
-    let client = database.client().await;
-    let id = channel(&client, "retired").await;
-    add_viewer(&client, id, &Viewer::new("1", "someone")).await;
-    set_items(&store, "[[items]]\nname = \"Old\"\nprobability = 1.0\n").await;
-    set_items(&store, "[[items]]\nname = \"New\"\nprobability = 0.000001\n").await;
-    let record = recorded(
-        engine(&store, rules())
-            .run_round(&login("retired"), Trigger::Manual, None)
-            .await
-            .expect("round"),
-    );
-    assert_ne!(record.item_name.as_deref(), Some("Old"));
+    let database = database().await;
+    let id = channel(&database, "retired").await;
+    database.add_viewer(id, &Viewer::new("1", "someone")).await;
+    restart_with_items(&database, "[[items]]\nname = \"Old\"\nprobability = 1.0\n").await;
+    let app = app()
+        .database(database)
+        .items("[[items]]\nname = \"New\"\nprobability = 0.000001\n")
+        .start()
+        .await;
+    let raffle = app.draw("retired").await;
+    assert_ne!(raffle["item"], "Old");
+}
+
+/// A line from `channel`'s broadcaster.
+fn from_broadcaster(app: &TestApp, channel: &str, text: &str) -> String {
+    let room = app.irc.room_id(channel);
+    format!(
+        "@badge-info=;badges=broadcaster/1;color=;display-name={channel};emotes=;flags=;id=b-cmd;mod=0;room-id={room};subscriber=0;tmi-sent-ts=1;turbo=0;user-id={room};user-type= :{channel}!{channel}@{channel}.tmi.twitch.tv PRIVMSG #{channel} :{text}"
+    )
 }
 
 #[tokio::test]
 async fn chat_commands_draw_pause_and_resume() {
-    use kinoyubot::raffle::command::{ChatCommand, RaffleCommand};
-    let (database, store) = TestDatabase::migrated().await;
-    let client = database.client().await;
-    let id = channel(&client, "chatty").await;
-    add_viewer(&client, id, &Viewer::new("5", "viewer5")).await;
-    set_items(&store, ALWAYS_KEY).await;
-    let (sender, receiver) = tokio::sync::mpsc::channel(8);
-    let shutdown = CancellationToken::new();
-    let handler = tokio::spawn(kinoyubot::raffle::scheduler::handle_chat_commands(
-        engine(&store, rules()),
-        receiver,
-        shutdown.clone(),
-    ));
-    for command in [RaffleCommand::Now, RaffleCommand::Pause] {
-        sender
-            .send(ChatCommand {
-                channel: login("chatty"),
-                command,
-                requested_by: "chatty".into(),
-            })
-            .await
-            .expect("send");
-    }
-    // Closing the queue ends the handler once every command is applied.
-    drop(sender);
-    tokio::time::timeout(Duration::from_secs(10), handler)
+    let database = database().await;
+    let id = channel(&database, "chatty").await;
+    database.add_viewer(id, &Viewer::new("5", "viewer5")).await;
+    let mut app = app().database(database).channels(&["chatty"]).start().await;
+    app.say("chatty", &from_broadcaster(&app, "chatty", "!raffle now"));
+    app.say("chatty", &from_broadcaster(&app, "chatty", "!raffle pause"));
+    // Commands are applied in order: once paused, the draw is done.
+    let paused = "SELECT count(*) FROM channels WHERE login = 'chatty' AND paused";
+    app.database
+        .wait_count(paused, 1, "!raffle pause to pause the channel")
+        .await;
+    let chat_raffles = app
+        .get_raffles_of("chatty")
         .await
-        .expect("handler finishes")
-        .expect("no panic");
-    let row = client
-        .query_one(
-            "SELECT (SELECT count(*) FROM raffles WHERE trigger = 'chat'), paused FROM channels WHERE id = $1",
-            &[&id],
-        )
-        .await
-        .expect("state");
-    assert_eq!(row.get::<_, i64>(0), 1, "!raffle now drew once");
-    assert!(row.get::<_, bool>(1), "!raffle pause paused the channel");
+        .iter()
+        .filter(|r| r["trigger"] == "chat")
+        .count();
+    assert_eq!(chat_raffles, 1, "!raffle now drew once");
+    app.say("chatty", &from_broadcaster(&app, "chatty", "!raffle resume"));
+    wait_until("!raffle resume to resume the channel", || async {
+        app.database.count(paused).await == 0
+    })
+    .await;
+    app.stop().await;
 }
 
 #[tokio::test]
 async fn a_timer_round_that_fails_on_a_database_error_is_retried_within_its_slot() {
-    use kinoyubot::raffle::slot::next_slot;
-    if std::env::var_os("TEST_LOG").is_some() {
-        kinoyubot::telemetry::init("info", kinoyubot::config::LogFormat::Pretty, std::io::stderr);
-    }
-    let (database, store) = TestDatabase::migrated().await;
-    let client = database.client().await;
-    let id = channel(&client, "retrying").await;
-    add_viewer(&client, id, &Viewer::new("1", "someone")).await;
-    set_items(&store, ALWAYS_KEY).await;
-    // The engine's statements give up after 300 ms of waiting.
-    let url = format!("{}?options=-c%20statement_timeout%3D300", database.url);
-    let impatient = Store::new(kinoyubot::store::pool::build(&url, 4).expect("pool"));
-    let interval = Duration::from_secs(2);
+    let database = database().await;
+    let id = channel(&database, "retrying").await;
+    database.add_viewer(id, &Viewer::new("1", "someone")).await;
+    // The app's statements give up after 300 ms of waiting.
+    let mut app = app()
+        .database(database.clone())
+        .setting(
+            "DATABASE_URL",
+            &format!("{}?options=-c%20statement_timeout%3D300", database.url),
+        )
+        .channels(&["retrying"])
+        .setting("RAFFLE_INTERVAL", "2s")
+        .start()
+        .await;
+    // Slot n of a 2 s interval starts at n × 2000 ms of Unix time.
+    let interval_ms: u64 = 2000;
     let now_ms = || {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .expect("clock")
             .as_millis() as u64
     };
-    let (mut slot, mut wait) = next_slot(now_ms(), interval);
-    if wait < Duration::from_millis(800) {
-        (slot, _) = next_slot(slot.start_millis(interval) + 1, interval);
-        wait = Duration::from_millis(slot.start_millis(interval).saturating_sub(now_ms()));
+    let mut slot = now_ms() / interval_ms + 1;
+    if slot * interval_ms - now_ms() < 800 {
+        slot += 1;
     }
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(
-        RaffleScheduler::new(
-            engine(&impatient, rules()),
-            ChannelSet::new([login("retrying")]),
-            interval,
-        )
-        .run(shutdown.clone()),
-    );
+    let slot_start = slot * interval_ms;
     // Hold the items table locked from just before the slot starts until
     // 400 ms into it: the first attempt times out, the retry (250 ms after
-    // the failure) finds the table free.
-    tokio::time::sleep(wait.saturating_sub(Duration::from_millis(300))).await;
+    // the failure) finds the table free. (Sleeps here time the sabotage.)
+    tokio::time::sleep(Duration::from_millis((slot_start - 300).saturating_sub(now_ms()))).await;
     let mut blocker = database.client().await;
     let transaction = blocker.transaction().await.expect("begin");
     transaction
         .batch_execute("LOCK TABLE items IN ACCESS EXCLUSIVE MODE")
         .await
         .expect("lock");
-    let release_at = slot.start_millis(interval) + 400;
-    tokio::time::sleep(Duration::from_millis(release_at.saturating_sub(now_ms()))).await;
+    tokio::time::sleep(Duration::from_millis((slot_start + 400).saturating_sub(now_ms()))).await;
     transaction.commit().await.expect("release");
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let drawn: i64 = client
-            .query_one("SELECT count(*) FROM raffles WHERE slot = $1", &[&slot.get()])
-            .await
-            .expect("count")
-            .get(0);
-        if drawn == 1 {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "slot {} was skipped, not retried",
-            slot.get()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    shutdown.cancel();
-    running.await.expect("scheduler stops");
+    let drawn = format!("SELECT count(*) FROM raffles WHERE slot = {slot}");
+    database
+        .wait_count_within(
+            Duration::from_secs(10),
+            &drawn,
+            1,
+            &format!("slot {slot} to be retried, not skipped"),
+        )
+        .await;
+    assert_eq!(database.count(&drawn).await, 1);
+    app.stop().await;
 }

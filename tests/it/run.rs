@@ -1,96 +1,28 @@
 //! `kinoyubot run` as a process: health endpoints, shutdown on signals,
 //! exclusive use of DATA_DIR, and recovery after being killed.
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 
-use crate::helpers::{TestDatabase, free_port, kinoyubot, postmaster_pid, process_alive, repo_path, temp_data_dir};
+use crate::helpers::{TestDatabase, free_port, postmaster_pid, process_alive, repo_path, temp_data_dir};
+use crate::process::{TestProcess, kinoyubot};
 
-/// First start may run initdb; allow for a slow machine.
-const READY_DEADLINE: Duration = Duration::from_secs(60);
-
-struct Running {
-    child: Child,
-    port: u16,
-}
-
-impl Running {
-    fn spawn(mut command: Command) -> Self {
-        let port = free_port();
-        let child = command
-            .arg("run")
-            .env("HTTP_ADDR", format!("127.0.0.1:{port}"))
-            .env("ITEMS_FILE", repo_path("items.toml"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("kinoyubot starts");
-        Self { child, port }
-    }
-
-    async fn get(&self, path: &str) -> Option<u16> {
-        let url = format!("http://127.0.0.1:{}{path}", self.port);
-        reqwest::get(url).await.ok().map(|r| r.status().as_u16())
-    }
-
-    async fn wait_ready(&mut self) {
-        let start = Instant::now();
-        while self.get("/readyz").await != Some(200) {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                let mut stderr = String::new();
-                if let Some(mut pipe) = self.child.stderr.take() {
-                    let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
-                }
-                panic!("kinoyubot exited early with {status}: {stderr}");
-            }
-            assert!(start.elapsed() < READY_DEADLINE, "kinoyubot did not become ready");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn signal(&self, signal: Signal) {
-        let pid = i32::try_from(self.child.id()).expect("pid fits");
-        kill(Pid::from_raw(pid), signal).expect("signal delivered");
-    }
-
-    /// Waits for exit with a deadline; returns the exit code and the time taken.
-    async fn wait_exit(&mut self, deadline: Duration) -> (Option<i32>, Duration) {
-        let start = Instant::now();
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return (status.code(), start.elapsed());
-            }
-            if start.elapsed() > deadline {
-                let _ = self.child.kill();
-                panic!("kinoyubot did not exit within {deadline:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            self.signal(Signal::SIGTERM);
-            let _ = self.child.wait();
-        }
-    }
+/// `kinoyubot run` with an embedded PostgreSQL under `dir`, ready.
+async fn embedded_bot(dir: &std::path::Path) -> TestProcess {
+    kinoyubot(dir)
+        .env("DATA_DIR", dir)
+        .env("ITEMS_FILE", repo_path("items.toml"))
+        .spawn_run()
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn run_with_embedded_database_serves_health_and_stops_on_sigterm() {
     let dir = temp_data_dir();
-    let mut app = Running::spawn({
-        let mut command = kinoyubot(dir.path());
-        command.env("DATA_DIR", dir.path());
-        command
-    });
-    app.wait_ready().await;
-    assert_eq!(app.get("/healthz").await, Some(200));
+    let app = embedded_bot(dir.path()).await;
+    assert_eq!(app.status_of("/healthz").await, Some(200));
+    assert_eq!(app.status_of("/readyz").await, Some(200));
     let pgdata = dir.path().join("postgres");
     let postmaster = postmaster_pid(&pgdata).expect("embedded server running");
 
@@ -101,16 +33,18 @@ async fn run_with_embedded_database_serves_health_and_stops_on_sigterm() {
         .env("DATA_DIR", dir.path())
         .env("HTTP_ADDR", format!("127.0.0.1:{}", free_port()))
         .output()
-        .expect("second instance runs");
-    assert_eq!(second.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&second.stderr);
-    assert!(stderr.contains("in use by another running kinoyubot"), "{stderr}");
-    assert_eq!(app.get("/readyz").await, Some(200));
+        .await;
+    assert_eq!(second.code, Some(1));
+    assert!(
+        second.stderr.contains("in use by another running kinoyubot"),
+        "{}",
+        second.stderr
+    );
+    assert_eq!(app.status_of("/readyz").await, Some(200));
 
-    app.signal(Signal::SIGTERM);
-    let (code, took) = app.wait_exit(Duration::from_secs(5)).await;
-    assert_eq!(code, Some(0), "exit code after SIGTERM");
-    assert!(took < Duration::from_secs(5));
+    let exited = app.stop_with(Signal::SIGTERM, Duration::from_secs(5)).await;
+    assert_eq!(exited.code, Some(0), "exit code after SIGTERM");
+    assert!(exited.took < Duration::from_secs(5));
     assert!(
         !process_alive(postmaster),
         "embedded PostgreSQL {postmaster} left behind"
@@ -121,50 +55,38 @@ async fn run_with_embedded_database_serves_health_and_stops_on_sigterm() {
 async fn run_with_database_url_stops_on_sigint() {
     let database = TestDatabase::create().await;
     let dir = temp_data_dir();
-    let mut app = Running::spawn({
-        let mut command = kinoyubot(dir.path());
-        command.env("DATABASE_URL", &database.url);
-        command
-    });
-    app.wait_ready().await;
+    let app = kinoyubot(dir.path())
+        .env("DATABASE_URL", &database.url)
+        .env("ITEMS_FILE", repo_path("items.toml"))
+        .spawn_run()
+        .await;
+    assert_eq!(app.status_of("/readyz").await, Some(200));
     // Migrated by `run` itself.
-    let versions = database
-        .client()
-        .await
-        .query("SELECT version FROM schema_migrations", &[])
-        .await
-        .expect("migrated");
-    assert!(!versions.is_empty());
+    let versions = database.count("SELECT count(*) FROM schema_migrations").await;
+    assert!(versions > 0);
     // No embedded server was started for it.
     assert!(!dir.path().join("postgres").exists());
 
-    app.signal(Signal::SIGINT);
-    let (code, _) = app.wait_exit(Duration::from_secs(5)).await;
-    assert_eq!(code, Some(0));
+    let exited = app.stop_with(Signal::SIGINT, Duration::from_secs(5)).await;
+    assert_eq!(exited.code, Some(0));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_server_orphaned_by_kill_9_is_taken_over_by_the_next_start() {
     let dir = temp_data_dir();
-    let mut app = Running::spawn({
-        let mut command = kinoyubot(dir.path());
-        command.env("DATA_DIR", dir.path());
-        command
-    });
-    app.wait_ready().await;
+    let app = embedded_bot(dir.path()).await;
     let pgdata = dir.path().join("postgres");
     let orphan = postmaster_pid(&pgdata).expect("embedded server running");
-    app.signal(Signal::SIGKILL);
-    let _ = app.wait_exit(Duration::from_secs(5)).await;
+    app.kill_9().await;
     assert!(process_alive(orphan), "kill -9 cannot stop PostgreSQL; it is orphaned");
 
     let output = kinoyubot(dir.path())
         .arg("migrate")
         .env("DATA_DIR", dir.path())
         .output()
-        .expect("migrate runs");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    assert!(String::from_utf8_lossy(&output.stdout).contains("up to date"));
+        .await;
+    assert_eq!(output.code, Some(0), "{}", output.stderr);
+    assert!(output.stdout.contains("up to date"));
     assert!(!process_alive(orphan), "the orphaned server was not stopped");
     assert!(postmaster_pid(&pgdata).is_none(), "migrate left a server running");
 }
