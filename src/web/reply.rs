@@ -5,9 +5,10 @@
 //! into a reply). A `WebError` carries the status, a plain message for the
 //! visitor, how to show it — `{"error": "…"}` for the JSON API, a small HTML
 //! page for the pages — and, when something failed underneath, its cause.
-//! Turning it into a reply logs the cause with its whole chain (`error` for
-//! our own failures, `warn` for refusals and for Twitch failing) and never
-//! shows it to the visitor.
+//! Turning it into a reply logs the cause — its message as `error`, its
+//! whole chain of sources as `cause` (Debug) — at `error` for our own
+//! failures and `warn` for refusals and Twitch failing, and never shows it
+//! to the visitor.
 
 use std::error::Error as StdError;
 
@@ -110,24 +111,13 @@ impl WebError {
         };
         let ours = self.status.is_server_error() && self.status != StatusCode::BAD_GATEWAY;
         let status = self.status.as_u16();
+        // `error` is the message, `cause` (Debug) the whole chain of sources.
         if ours {
-            tracing::error!(status, error = %cause, cause = ?cause, chain = %chain(cause.as_ref()), "request failed");
+            tracing::error!(status, error = %cause, cause = ?cause, "request failed");
         } else {
-            tracing::warn!(status, error = %cause, chain = %chain(cause.as_ref()), "request refused");
+            tracing::warn!(status, error = %cause, cause = ?cause, "request refused");
         }
     }
-}
-
-/// The error and its sources, `": "`-separated.
-fn chain(error: &(dyn StdError + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 impl Reply for WebError {
@@ -207,12 +197,6 @@ mod tests {
     #[derive(Debug, thiserror::Error)]
     #[error("outer")]
     struct Outer(#[source] std::io::Error);
-
-    #[test]
-    fn the_chain_names_every_cause() {
-        let error = Outer(std::io::Error::other("inner"));
-        assert_eq!(chain(&error), "outer: inner");
-    }
 
     /// What a client receives for `error`.
     async fn received(error: fn() -> WebError) -> warp::http::Response<warp::hyper::body::Bytes> {

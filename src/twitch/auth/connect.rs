@@ -72,8 +72,7 @@ pub(crate) struct Connections {
 }
 
 /// A started connection: where to send the browser, and the state the
-/// browser must bring back.
-#[derive(Debug)]
+/// browser must bring back. No `Debug`: the URL carries the state.
 pub(crate) struct ConnectStart {
     /// Twitch's `/authorize` URL with our client id, scopes and the state.
     pub(crate) authorize_url: Url,
