@@ -21,14 +21,14 @@ use crate::raffle::command::ChatCommand;
 use crate::raffle::scheduler::{RaffleScheduler, handle_chat_commands};
 use crate::raffle::{RaffleEngine, RaffleRules};
 use crate::store::{Database, Store};
+use crate::twitch::auth::connect::{Connections, TwitchClients};
 use crate::twitch::auth::manager::{TokenManager, TokenManagerConfig};
 use crate::twitch::auth::token_cipher::TokenCipher;
 use crate::twitch::auth::{TwitchAuth, token_key};
 use crate::twitch::helix::HelixClient;
 use crate::twitch::irc::ChatListener;
 use crate::twitch::live_status::{CachedLiveStatus, DASHBOARD_LIVE_TTL, LiveStatus, UnknownLiveStatus};
-use crate::web::oauth::TwitchConnect;
-use crate::web::routes::{WebState, routes};
+use crate::web::{WebState, routes};
 
 /// Capacity of the chat-command queue from the chat listener to the raffle
 /// engine; commands are rare, so a full queue means something is stuck and
@@ -46,14 +46,6 @@ const DELIVERY_DRAIN_TIMEOUT: Duration =
 /// How long the token manager gets to finish a cycle after shutdown begins.
 const TOKEN_MANAGER_DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// The Twitch clients, built when `TWITCH_CLIENT_ID` and `TWITCH_CLIENT_SECRET` are set.
-#[derive(Debug, Clone)]
-struct TwitchParts {
-    auth: TwitchAuth,
-    cipher: TokenCipher,
-    helix: Arc<HelixClient>,
-}
-
 /// The assembled application.
 #[derive(Debug)]
 pub struct App {
@@ -66,19 +58,19 @@ pub struct App {
     chat_command_tx: mpsc::Sender<ChatCommand>,
     chat_command_rx: mpsc::Receiver<ChatCommand>,
     delivery: DeliveryWorker,
-    twitch: Option<TwitchParts>,
+    twitch: Option<TwitchClients>,
     token_manager: TokenManagerConfig,
 }
 
 /// Builds the Twitch clients and reads (or creates) the token key.
-fn build_twitch(settings: &Settings) -> anyhow::Result<Option<TwitchParts>> {
+fn build_twitch(settings: &Settings) -> anyhow::Result<Option<TwitchClients>> {
     let Some(auth) = TwitchAuth::from_settings(settings)? else {
         return Ok(None);
     };
     let key = token_key::load_or_create(settings.token_key.as_ref(), &settings.data_dir)
         .context("could not get the key that encrypts Twitch tokens")?;
     let helix = Arc::new(HelixClient::new(auth.clone(), settings.twitch_api_url.clone()));
-    Ok(Some(TwitchParts {
+    Ok(Some(TwitchClients {
         auth,
         cipher: TokenCipher::new(&key),
         helix,
@@ -253,16 +245,16 @@ impl App {
             store: self.database.store().clone(),
             engine: self.engine.clone(),
             channels: self.channels.clone(),
-            configured_channels: Arc::from(self.settings.twitch_channels.clone()),
+            connections: Connections::new(
+                self.database.store().clone(),
+                self.channels.clone(),
+                Arc::from(self.settings.twitch_channels.clone()),
+                self.twitch.clone(),
+            ),
             admin_token: self.settings.admin_token.clone(),
-            twitch: self.twitch.as_ref().map(|twitch| TwitchConnect {
-                auth: twitch.auth.clone(),
-                cipher: twitch.cipher.clone(),
-                helix: twitch.helix.clone(),
-                public_url: self.settings.public_url.clone(),
-            }),
             live: CachedLiveStatus::new(live_status, DASHBOARD_LIVE_TTL),
             raffle_interval: self.settings.raffle_interval,
+            public_url: self.settings.public_url.clone(),
         };
         let token_manager = self.twitch.as_ref().map(|twitch| {
             let manager = TokenManager::new(

@@ -26,12 +26,15 @@
 //!   (pure); the webhook client (`discord`) and the delivery worker
 //!   (`delivery`).
 //! - [`twitch`]: chat (`irc`, the only user of twitch-irc), account
-//!   connection (`auth`: OAuth2, the token key, the token cipher, the token
-//!   manager), the Helix API (`helix`) and live status (`live_status`).
+//!   connection (`auth`: OAuth2, connecting and disconnecting an account,
+//!   the token key, the token cipher, the token manager), the Helix API
+//!   (`helix`) and live status (`live_status`).
 //! - [`store`]: PostgreSQL, the only module with SQL or transactions: the
 //!   operations the rest of the program needs, the units of work of a raffle
 //!   round and of a channel's tokens, migrations, the embedded server.
-//! - [`web`]: the warp server: dashboard, JSON API, OAuth pages, probes.
+//! - [`web`]: the warp server: shared state and replies, maud views, the
+//!   handlers (dashboard, JSON API, Connect pages, probes) and the route
+//!   table, with no import back from a handler to the routes.
 
 pub mod announce;
 pub mod app;

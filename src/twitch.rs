@@ -1,7 +1,8 @@
 //! Twitch: one submodule per Twitch service, each with one client type.
 //!
 //! - [`auth`]: the OAuth2 authorization-code flow, token validation, refresh
-//!   and revocation (`TwitchAuth`), the token key, the cipher that encrypts
+//!   and revocation (`TwitchAuth`), connecting and disconnecting a
+//!   streamer's account (`connect`), the token key, the cipher that encrypts
 //!   tokens at rest, and the token manager task.
 //! - [`helix`]: the Helix API (`HelixClient`): app access token and live status.
 //! - [`live_status`]: "is the stream live?" behind a trait (Helix implements

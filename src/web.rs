@@ -1,16 +1,33 @@
-//! The HTTP server (warp, SPEC §8): the dashboard page and its static files
-//! (`dashboard`), `/api/status` (`status`), raffle history and admin actions
-//! (`api`), the Twitch connection (`oauth`), the admin check (`admin`),
-//! health probes and `/metrics` (`routes`, which also sets the security
-//! headers).
+//! The HTTP server (warp, SPEC §8). Layout, with dependencies pointing one
+//! way — handlers use `state` and `reply`, `routes` uses the handlers,
+//! nothing uses `routes` but the app:
 //!
-//! Handlers never panic: every rejection becomes a JSON error with the right
+//! - `state`: `WebState`, what every handler may read.
+//! - `reply`: `WebError`, the one error type (JSON for the API, an HTML
+//!   page for the pages; logs the cause, shows a plain message), and the
+//!   JSON, HTML and redirect builders.
+//! - `view`: every page and fragment, as maud components (escaped by default).
+//! - handlers: `dashboard` (`/`, `/partials/channels`, static files),
+//!   `status` (`/api/status`), `api` (raffle history and admin actions),
+//!   [`oauth`] (the Connect pages and disconnect, over
+//!   `twitch::auth::connect`), `probes` (`/healthz`, `/readyz`, `/metrics`),
+//!   `admin` (the admin check).
+//! - `routes`: the route table, rejections, security headers.
+//!
+//! Handlers never panic: every failure becomes a `WebError` with the right
 //! status, and internal errors are logged with their cause but shown to the
 //! client as a plain message.
 
-pub(crate) mod admin;
-pub(crate) mod api;
-pub(crate) mod dashboard;
+mod admin;
+mod api;
+mod dashboard;
 pub mod oauth;
-pub mod routes;
-pub(crate) mod status;
+mod probes;
+mod reply;
+mod routes;
+mod state;
+mod status;
+mod view;
+
+pub(crate) use routes::routes;
+pub(crate) use state::WebState;

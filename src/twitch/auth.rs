@@ -13,9 +13,12 @@
 //! Twitch's error text or a JSON path, never a response body (a body that
 //! fails to parse may still hold a token).
 //!
-//! Submodules: [`token_key`] finds or creates the key that encrypts tokens at
-//! rest; [`manager`] is the task that validates and refreshes stored tokens.
+//! Submodules: `connect` connects and disconnects a streamer's account (the
+//! business side of the Connect pages); [`token_key`] finds or creates the
+//! key that encrypts tokens at rest; [`manager`] is the task that validates
+//! and refreshes stored tokens.
 
+pub(crate) mod connect;
 pub mod manager;
 pub mod token_cipher;
 pub mod token_key;
@@ -43,30 +46,11 @@ pub(crate) const SCOPES: &[&str] = &["chat:read", "chat:edit"];
 /// Timeout of every call to Twitch's OAuth endpoints.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// Why an OAuth step failed. Messages never contain tokens or secrets.
+/// Why a call to Twitch's OAuth endpoints failed. Messages never contain
+/// tokens or secrets. (Why a Connect callback was refused is
+/// `connect::ConnectError`.)
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
-    /// The streamer declined on Twitch's consent page (`error=access_denied`).
-    #[error("authorization was declined on Twitch: {description}")]
-    ConsentDenied {
-        /// Twitch's `error_description` (or the error code).
-        description: String,
-    },
-    /// The callback came without a `state`.
-    #[error("the sign-in response has no state")]
-    MissingState,
-    /// The `state` is not the one this browser started with (cookie mismatch): forged.
-    #[error("the sign-in state does not match this browser")]
-    StateMismatch,
-    /// The `state` was never issued or was already used.
-    #[error("the sign-in state is unknown or was already used")]
-    UnknownState,
-    /// The `state` expired before the streamer came back.
-    #[error("the sign-in state expired")]
-    ExpiredState,
-    /// The callback came without a `code`.
-    #[error("the sign-in response has no authorization code")]
-    MissingCode,
     /// Exchanging the code for tokens failed.
     #[error("exchanging the authorization code failed: {0}")]
     Exchange(String),
@@ -388,14 +372,15 @@ impl TwitchAuth {
         &self.inner.http
     }
 
-    /// The `/authorize` URL for a fresh `state`, asking for [`SCOPES`].
-    pub(crate) fn authorize_url(&self, state: &SecretString) -> Url {
+    /// The `/authorize` URL for a fresh `state`, asking for `scopes`
+    /// ([`SCOPES`] for a streamer's channel).
+    pub(crate) fn authorize_url(&self, state: &SecretString, scopes: &[&str]) -> Url {
         let state = state.expose().clone();
         let (url, _) = self
             .inner
             .oauth
             .authorize_url(move || CsrfToken::new(state))
-            .add_scopes(SCOPES.iter().map(|s| Scope::new((*s).to_owned())))
+            .add_scopes(scopes.iter().map(|s| Scope::new((*s).to_owned())))
             .url();
         url
     }
@@ -603,7 +588,7 @@ mod tests {
             "http://localhost:8080/auth/callback",
         )
         .expect("client");
-        let url = auth.authorize_url(&SecretString::new("st4te".into()));
+        let url = auth.authorize_url(&SecretString::new("st4te".into()), SCOPES);
         assert_eq!(
             url.as_str().split('?').next(),
             Some("https://id.twitch.tv/oauth2/authorize")

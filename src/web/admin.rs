@@ -11,13 +11,17 @@
 //!     .and(admin_only(state.admin_token.clone()))
 //! ```
 //!
-//! Rejections become JSON errors in `routes::handle_rejection`.
+//! Rejections become [`WebError`]s (JSON, with `WWW-Authenticate: Bearer`
+//! on a 401) in the route table's rejection handler.
 
 use std::sync::Arc;
 
 use sha2::{Digest as _, Sha256};
+use subtle::ConstantTimeEq as _;
+use warp::http::StatusCode;
 use warp::{Filter, Rejection};
 
+use super::reply::WebError;
 use crate::secret::SecretString;
 
 /// Why an admin request was refused.
@@ -31,12 +35,18 @@ pub(crate) enum AdminRejection {
 
 impl warp::reject::Reject for AdminRejection {}
 
-impl AdminRejection {
-    /// The message shown to the client.
-    pub(crate) fn message(self) -> &'static str {
-        match self {
-            AdminRejection::Disabled => "admin endpoints are disabled; set ADMIN_TOKEN to enable them",
-            AdminRejection::Unauthorized => "missing or wrong admin token (Authorization: Bearer ADMIN_TOKEN)",
+impl From<AdminRejection> for WebError {
+    fn from(rejection: AdminRejection) -> Self {
+        match rejection {
+            AdminRejection::Disabled => WebError::api(
+                StatusCode::FORBIDDEN,
+                "admin endpoints are disabled; set ADMIN_TOKEN to enable them",
+            ),
+            AdminRejection::Unauthorized => WebError::api(
+                StatusCode::UNAUTHORIZED,
+                "missing or wrong admin token (Authorization: Bearer ADMIN_TOKEN)",
+            )
+            .with_challenge("Bearer"),
         }
     }
 }
@@ -73,12 +83,12 @@ pub(crate) fn check(admin_token: Option<&SecretString>, authorization: Option<&s
     }
 }
 
-/// Compares SHA-256 digests byte by byte without an early exit, so the time
-/// taken says nothing about how much of the token was right (hashing first
-/// also hides the token's length).
+/// Compares SHA-256 digests in constant time (`subtle`), so the time taken
+/// says nothing about how much of the token was right; hashing first also
+/// hides the token's length (`subtle` answers at once for slices of
+/// different lengths).
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let (a, b) = (Sha256::digest(a), Sha256::digest(b));
-    a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    Sha256::digest(a).as_slice().ct_eq(Sha256::digest(b).as_slice()).into()
 }
 
 #[cfg(test)]

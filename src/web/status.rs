@@ -18,11 +18,11 @@ use std::time::SystemTime;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
-use warp::Reply as _;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
-use super::routes::{WebState, json_error};
+use super::reply::{self, WebError};
+use super::state::WebState;
 use crate::raffle::scheduler::upcoming_slot;
 use crate::store;
 
@@ -115,17 +115,13 @@ pub(crate) fn rfc3339(time: SystemTime) -> String {
 }
 
 /// `GET /api/status`.
-pub(crate) async fn api_status(state: WebState) -> Response {
-    match collect(&state).await {
-        Ok(report) => warp::reply::json(&report).into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, cause = ?e, "status request failed");
-            json_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the database is unavailable; try again shortly",
-            )
-        }
-    }
+///
+/// # Errors
+///
+/// 503 when the database is unavailable.
+pub(crate) async fn api_status(state: WebState) -> Result<Response, WebError> {
+    let report = collect(&state).await.map_err(WebError::database_unavailable)?;
+    Ok(reply::json(StatusCode::OK, &report))
 }
 
 #[cfg(test)]

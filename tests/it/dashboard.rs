@@ -448,6 +448,39 @@ async fn dashboard_renders_in_chromium_escapes_names_and_connect_reaches_twitch(
         .eval("document.querySelector('[data-login=\"twitchdev\"] .name').textContent")
         .await;
     assert_eq!(name, Some(serde_json::json!("TwitchDev")));
+    // The script keeps the page current without a reload: it swaps in the
+    // board the server renders, and what it swaps in is still text.
+    browser
+        .eval("window.sameDocument = true; document.getElementById('board').dataset.seen = 'yes'")
+        .await;
+    app.pause("twitchdev").await;
+    browser
+        .wait_for(
+            "document.querySelector('[data-login=\"twitchdev\"] .badge.paused') !== null \
+             && document.getElementById('board').dataset.seen === undefined",
+            Duration::from_secs(20),
+        )
+        .await;
+    assert_eq!(
+        browser.eval("window.sameDocument === true").await,
+        Some(serde_json::json!(true)),
+        "refreshed in place, not reloaded"
+    );
+    let winner_names = browser
+        .eval("[...document.querySelectorAll('.winner-name')].map(n => n.textContent)")
+        .await;
+    assert!(
+        winner_names
+            .as_ref()
+            .and_then(|names| names.as_array())
+            .is_some_and(|names| names.contains(&serde_json::json!(HOSTILE_NAME))),
+        "{winner_names:?}"
+    );
+    assert_eq!(
+        browser.eval("document.querySelectorAll('img').length").await,
+        Some(serde_json::json!(0)),
+        "the refreshed board injected no element"
+    );
     drop(browser);
     let connected: i64 = app
         .database

@@ -1,203 +1,104 @@
-// KinoYuBot dashboard: refreshes the server-rendered page from /api/status
-// and /api/raffles, and runs the countdowns. It builds the same markup as
-// src/web/dashboard.rs, and only ever puts data in the page with
-// textContent or attributes, never as HTML.
+// KinoYuBot dashboard script. The server renders every element and every
+// word (src/web/view/dashboard.rs); this script only
+//  - swaps in a fresh board (#board) from partials/channels every few seconds,
+//  - turns <time class="countdown"> into a running countdown and
+//    <time class="when"> into the visitor's local time,
+//  - says when the data was last refreshed, or that the bot is unreachable.
+// The words it writes come from data- attributes the server rendered. It
+// never builds markup and never looks at what the data means.
 (function () {
   'use strict';
 
   var REFRESH_MS = 5000;
-  var RECENT_RAFFLES = 200;
-  var WINNERS_PER_CHANNEL = 5;
-  var body = document.body;
-  var connectUrl = body.getAttribute('data-connect-url');
   // Server clock minus ours, from the Date header; applied only when the
   // gap is larger than the header's one-second resolution.
   var clockOffset = 0;
   var lastSuccess = null;
 
-  function el(tag, className, text) {
-    var node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
-
-  function outcomeText(outcome) {
-    switch (outcome) {
-      case 'won': return 'Won';
-      case 'no_prize': return 'No prize';
-      case 'no_candidates': return 'No candidates';
-      case 'skipped_offline': return 'Skipped (offline)';
-      default: return String(outcome);
-    }
-  }
-
-  function deliveryView(delivery) {
-    if (!delivery) return ['none', 'Not announced'];
-    var error = delivery.error;
-    switch (delivery.status) {
-      case 'sent': return ['sent', 'Announced'];
-      case 'failed': return ['failed', 'Failed: ' + (error || 'unknown reason')];
-      case 'pending': return ['pending', error ? 'Pending (retrying: ' + error + ')' : 'Pending'];
-      default: return ['pending', String(delivery.status)];
-    }
-  }
-
-  function renderWinner(raffle) {
-    var li = el('li', 'winner');
-    var winner = raffle.winner || {};
-    li.appendChild(el('span', 'winner-name', winner.display_name || winner.login || '?'));
-    var when = el('time', 'when', raffle.created_at);
-    when.setAttribute('datetime', raffle.created_at);
-    li.appendChild(when);
-    li.appendChild(el('span', 'item', raffle.item || ''));
-    var view = deliveryView(raffle.delivery);
-    li.appendChild(el('span', 'delivery ' + view[0], view[1]));
-    return li;
-  }
-
-  function stat(label, valueNode) {
-    var div = el('div');
-    div.appendChild(el('dt', null, label));
-    div.appendChild(valueNode);
-    return div;
-  }
-
-  function renderChannel(channel, raffles) {
-    var card = el('article', 'card');
-    card.setAttribute('data-login', channel.login);
-
-    var head = el('header', 'card-head');
-    var who = el('div', 'who');
-    who.appendChild(el('h2', 'name', channel.display_name));
-    who.appendChild(el('span', 'login', '@' + channel.login));
-    head.appendChild(who);
-    var badges = el('div', 'badges');
-    if (channel.live === true) badges.appendChild(el('span', 'badge live', 'Live'));
-    else if (channel.live === false) badges.appendChild(el('span', 'badge offline', 'Offline'));
-    else badges.appendChild(el('span', 'badge unknown', 'Live status unknown'));
-    if (channel.paused) badges.appendChild(el('span', 'badge paused', 'Paused'));
-    if (channel.needs_reauth) {
-      badges.appendChild(el('span', 'badge warn', 'Needs re-auth'));
-      if (connectUrl) {
-        var link = el('a', 'reconnect', 'Reconnect');
-        link.setAttribute('href', connectUrl);
-        badges.appendChild(link);
-      }
-    } else if (channel.connected) {
-      badges.appendChild(el('span', 'badge ok', 'Connected'));
-    }
-    head.appendChild(badges);
-    card.appendChild(head);
-
-    var stats = el('dl', 'stats');
-    stats.appendChild(stat('Active viewers', el('dd', 'viewers', channel.active_viewers)));
-    var next = el('dd', 'next');
-    if (channel.next_raffle_at) {
-      var countdown = el('time', 'countdown', channel.next_raffle_at);
-      countdown.setAttribute('datetime', channel.next_raffle_at);
-      next.appendChild(countdown);
-    } else {
-      next.textContent = channel.paused ? 'Paused' : 'Not scheduled here';
-    }
-    stats.appendChild(stat('Next raffle', next));
-    var mine = raffles.filter(function (r) { return r.channel === channel.login; });
-    var last = el('dd', 'last', mine.length
-      ? outcomeText(mine[0].outcome) + ' \u00b7 ' + mine[0].candidates +
-        (mine[0].candidates === 1 ? ' candidate' : ' candidates')
-      : 'None yet');
-    stats.appendChild(stat('Last round', last));
-    card.appendChild(stats);
-
-    card.appendChild(el('h3', null, 'Latest winners'));
-    var winners = mine.filter(function (r) { return r.outcome === 'won'; }).slice(0, WINNERS_PER_CHANNEL);
-    if (winners.length === 0) {
-      card.appendChild(el('p', 'none', 'No winners yet.'));
-    } else {
-      var list = el('ol', 'winners');
-      winners.forEach(function (r) { list.appendChild(renderWinner(r)); });
-      card.appendChild(list);
-    }
-    return card;
-  }
-
-  function render(channels, raffles) {
-    var section = document.getElementById('channels');
-    var cards = channels.map(function (c) { return renderChannel(c, raffles); });
-    section.replaceChildren.apply(section, cards);
-    document.getElementById('empty').hidden = channels.length > 0;
-    tick();
+  // A server-rendered format from a data- attribute, with {name} filled in.
+  function words(node, attribute, name, value) {
+    var format = (node && node.getAttribute('data-' + attribute)) || '';
+    return name ? format.replace('{' + name + '}', value) : format;
   }
 
   function pad(n) { return n < 10 ? '0' + n : String(n); }
 
-  function formatRemaining(ms) {
+  function remaining(ms) {
     var total = Math.ceil(ms / 1000);
     var h = Math.floor(total / 3600);
     var m = Math.floor((total % 3600) / 60);
     var s = total % 60;
-    return 'in ' + (h > 0 ? h + ':' + pad(m) : String(m)) + ':' + pad(s);
+    return (h > 0 ? h + ':' + pad(m) : String(m)) + ':' + pad(s);
   }
 
-  function formatWhen(date) {
-    var now = new Date();
-    var sameDay = date.toDateString() === now.toDateString();
+  function localWhen(board, date) {
     var time = date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-    return sameDay ? 'today ' + time : date.toLocaleDateString() + ' ' + time;
+    if (date.toDateString() === new Date().toDateString()) return words(board, 'today', 'time', time);
+    return date.toLocaleDateString() + ' ' + time;
   }
 
-  // Runs every second: countdowns, and local times for past events.
+  // Runs every second: countdowns, local times, the refresh stamp.
   function tick() {
+    var board = document.getElementById('board');
     var now = Date.now() + clockOffset;
     document.querySelectorAll('time.countdown').forEach(function (node) {
       var at = Date.parse(node.getAttribute('datetime'));
       if (isNaN(at)) return;
       var left = at - now;
-      node.textContent = left > 0 ? formatRemaining(left) : 'drawing now\u2026';
+      node.textContent = left > 0 ? words(board, 'countdown', 'time', remaining(left)) : words(board, 'due');
       node.title = new Date(at).toLocaleString();
     });
     document.querySelectorAll('time.when').forEach(function (node) {
       var at = Date.parse(node.getAttribute('datetime'));
       if (isNaN(at)) return;
-      node.textContent = formatWhen(new Date(at));
+      node.textContent = localWhen(board, new Date(at));
       node.title = new Date(at).toLocaleString();
     });
     var updated = document.getElementById('updated');
-    if (lastSuccess !== null) {
+    if (updated && lastSuccess !== null) {
       var ago = Math.max(0, Math.round((Date.now() - lastSuccess) / 1000));
-      updated.textContent = ago < 2 ? 'Updated just now' : 'Updated ' + ago + ' s ago';
+      updated.textContent = ago < 2 ? words(updated, 'just-now') : words(updated, 'ago', 'seconds', ago);
     }
   }
 
-  function showNotice(text) {
+  function showOffline(offline) {
     var notice = document.getElementById('notice');
-    notice.textContent = text || '';
-    notice.hidden = !text;
+    if (!notice) return;
+    notice.textContent = offline ? words(notice, 'offline') : '';
+    notice.hidden = !offline;
   }
 
-  function getJson(url) {
-    return fetch(url, { cache: 'no-store', headers: { Accept: 'application/json' } }).then(function (res) {
-      if (!res.ok) throw new Error(url + ' answered ' + res.status);
-      var date = Date.parse(res.headers.get('Date') || '');
-      if (!isNaN(date)) {
-        var offset = date - Date.now();
-        clockOffset = Math.abs(offset) > 2000 ? offset : 0;
-      }
-      return res.json();
-    });
+  function noteServerClock(response) {
+    var date = Date.parse(response.headers.get('Date') || '');
+    if (!isNaN(date)) {
+      var offset = date - Date.now();
+      clockOffset = Math.abs(offset) > 2000 ? offset : 0;
+    }
+  }
+
+  // Replaces #board with the one the server just rendered. DOMParser never
+  // runs scripts, and the server escaped every value it put in.
+  function swapBoard(html) {
+    var fresh = new DOMParser().parseFromString(html, 'text/html').getElementById('board');
+    var current = document.getElementById('board');
+    if (!fresh || !current) throw new Error('no board');
+    current.replaceWith(document.adoptNode(fresh));
   }
 
   function refresh() {
-    Promise.all([getJson('api/status'), getJson('api/raffles?limit=' + RECENT_RAFFLES)])
-      .then(function (answers) {
-        render(answers[0].channels || [], answers[1].raffles || []);
+    fetch('partials/channels', { cache: 'no-store', headers: { Accept: 'text/html' } })
+      .then(function (response) {
+        if (!response.ok) throw new Error('partials/channels answered ' + response.status);
+        noteServerClock(response);
+        return response.text();
+      })
+      .then(function (html) {
+        swapBoard(html);
         lastSuccess = Date.now();
-        showNotice(null);
+        showOffline(false);
         tick();
       })
-      .catch(function () {
-        showNotice('Cannot reach the bot right now; retrying\u2026');
-      })
+      .catch(function () { showOffline(true); })
       .then(function () { window.setTimeout(refresh, REFRESH_MS); });
   }
 

@@ -1,0 +1,446 @@
+//! Connecting and disconnecting a streamer's Twitch account (SPEC §7): what
+//! happens behind `GET /auth/twitch`, `GET /auth/callback` and
+//! `DELETE /api/channels/{login}/connection`. The web layer only parses the
+//! request, calls [`Connections`] and renders the answer; nothing here knows
+//! about HTTP, cookies or pages.
+//!
+//! - [`Connections::start_connect`] issues a random single-use state: its
+//!   SHA-256 goes to `oauth_states` (expiring after [`STATE_LIFETIME`]), the
+//!   state itself back to the caller, who keeps it in the browser and sends
+//!   the browser to the authorize URL.
+//! - [`Connections::finish_connect`] runs three steps, and stores nothing
+//!   unless all succeed:
+//!   1. `check_callback`: consent was given, the state Twitch echoes is the
+//!      one the browser kept (CSRF), and it is stored and unexpired; it is
+//!      deleted on use whatever follows;
+//!   2. `identify`: exchange the code, learn the user from `/validate` and
+//!      the display name from Helix;
+//!   3. `save_channel`: encrypt the tokens and store them with the channel
+//!      in one transaction, clear `needs_reauth`, and serve the channel
+//!      (the chat listener joins it at once).
+//! - [`Connections::disconnect`] revokes the tokens at Twitch, forgets them,
+//!   and stops serving the channel unless it is configured.
+//!
+//! Where the next features slot in: `CONNECT_POLICY` is a check between
+//! steps 2 and 3 (a new [`ConnectError`] variant); signing in on connect is
+//! the web layer's use of the returned [`ConnectedChannel`]; the bot's chat
+//! account (`GET /auth/twitch/bot`) is a second start/finish pair that asks
+//! for its own scopes, shares steps 1 and 2 (the stored state then records
+//! which flow issued it) and stores the account instead of a channel.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use rand::Rng as _;
+use sha2::{Digest as _, Sha256};
+use subtle::ConstantTimeEq as _;
+use url::Url;
+
+use super::manager::after;
+use super::token_cipher::{CipherError, TokenCipher, TokenKind};
+use super::{AuthError, SCOPES, TwitchAuth};
+use crate::channel::{ChannelLogin, ChannelSet};
+use crate::secret::SecretString;
+use crate::store::{self, NewTokens, StateLookup, Store, StoredTokens};
+use crate::twitch::helix::HelixClient;
+
+/// How long a started connection stays valid.
+pub(crate) const STATE_LIFETIME: Duration = Duration::from_secs(600);
+
+/// The Twitch clients a connection needs, present when `TWITCH_CLIENT_ID`
+/// and `TWITCH_CLIENT_SECRET` are set.
+#[derive(Debug, Clone)]
+pub(crate) struct TwitchClients {
+    /// Twitch's OAuth endpoints.
+    pub(crate) auth: TwitchAuth,
+    /// Encrypts tokens before they reach the database.
+    pub(crate) cipher: TokenCipher,
+    /// Helix: the display name (`/validate` only gives the login) and live status.
+    pub(crate) helix: Arc<HelixClient>,
+}
+
+/// Connects and disconnects Twitch accounts. Cheap to clone.
+#[derive(Debug, Clone)]
+pub(crate) struct Connections {
+    store: Store,
+    channels: ChannelSet,
+    /// `TWITCH_CHANNELS` (+ `--channel`): never dropped by a disconnect.
+    configured: Arc<[ChannelLogin]>,
+    twitch: Option<TwitchClients>,
+}
+
+/// A started connection: where to send the browser, and the state the
+/// browser must bring back. No `Debug`: the URL carries the state.
+pub(crate) struct ConnectStart {
+    /// Twitch's `/authorize` URL with our client id, scopes and the state.
+    pub(crate) authorize_url: Url,
+    /// The single-use state (only its hash is stored).
+    pub(crate) state: SecretString,
+}
+
+/// What Twitch sent to the redirect URL (RFC 6749 §4.1.2, §4.1.2.1).
+/// Empty or blank values count as absent.
+#[derive(Default)]
+pub(crate) struct Callback {
+    /// The authorization code.
+    pub(crate) code: Option<String>,
+    /// The state we issued, echoed.
+    pub(crate) state: Option<String>,
+    /// An error code (`access_denied` when the streamer declined).
+    pub(crate) error: Option<String>,
+    /// Twitch's description of the error.
+    pub(crate) error_description: Option<String>,
+}
+
+/// A channel whose account was just connected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ConnectedChannel {
+    /// Its login (now served).
+    pub(crate) login: ChannelLogin,
+    /// Its broadcaster's Twitch user id.
+    pub(crate) twitch_user_id: String,
+}
+
+/// A channel whose account was just disconnected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Disconnected {
+    /// Twitch confirmed both tokens revoked (false when Twitch was
+    /// unreachable or is not configured: the tokens are forgotten anyway).
+    pub(crate) revoked_at_twitch: bool,
+}
+
+/// Why a connection could not be started or finished. Messages never
+/// contain tokens, codes or states.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConnectError {
+    /// `TWITCH_CLIENT_ID` / `TWITCH_CLIENT_SECRET` are not set.
+    #[error("Twitch is not configured (TWITCH_CLIENT_ID and TWITCH_CLIENT_SECRET are unset)")]
+    NotConfigured,
+    /// The streamer declined on Twitch's consent page (`error=access_denied`).
+    #[error("authorization was declined on Twitch: {description}")]
+    ConsentDenied {
+        /// Twitch's `error_description` (or the error code).
+        description: String,
+    },
+    /// The callback came without a `state`.
+    #[error("the sign-in response has no state")]
+    MissingState,
+    /// The `state` is not the one this browser kept (no or another cookie): forged.
+    #[error("the sign-in state does not match this browser")]
+    StateMismatch,
+    /// The `state` was never issued or was already used.
+    #[error("the sign-in state is unknown or was already used")]
+    UnknownState,
+    /// The `state` expired before the streamer came back.
+    #[error("the sign-in state expired")]
+    ExpiredState,
+    /// The callback came without a `code`.
+    #[error("the sign-in response has no authorization code")]
+    MissingCode,
+    /// Twitch did not complete the connection: the exchange or `/validate`
+    /// failed, or its answer lacked something we need.
+    #[error(transparent)]
+    Twitch(#[from] AuthError),
+    /// The database failed (storing or checking the state, or saving the channel).
+    #[error("the database failed")]
+    Database(#[source] store::Error),
+    /// Encrypting the tokens failed.
+    #[error("encrypting the tokens failed")]
+    Cipher(#[source] CipherError),
+}
+
+impl From<store::Error> for ConnectError {
+    fn from(error: store::Error) -> Self {
+        Self::Database(error)
+    }
+}
+
+impl From<CipherError> for ConnectError {
+    fn from(error: CipherError) -> Self {
+        Self::Cipher(error)
+    }
+}
+
+/// Who Twitch says connected, and the tokens it issued.
+#[derive(Debug)]
+struct Identity {
+    login: ChannelLogin,
+    user_id: String,
+    /// From Helix; `None` when Helix did not answer (the login stands in).
+    display_name: Option<String>,
+    access_token: SecretString,
+    refresh_token: SecretString,
+    scopes: Vec<String>,
+    expires_at: DateTime<Utc>,
+    validated_at: DateTime<Utc>,
+}
+
+fn state_hash(state: &str) -> [u8; 32] {
+    Sha256::digest(state.as_bytes()).into()
+}
+
+/// Whether two states are the same, compared in constant time (on their
+/// hashes, which also hides the length).
+fn same_state(a: &str, b: &str) -> bool {
+    state_hash(a).ct_eq(&state_hash(b)).into()
+}
+
+fn present(value: Option<&String>) -> Option<&str> {
+    value.map(|v| v.trim()).filter(|v| !v.is_empty())
+}
+
+impl Connections {
+    /// Connections over `store`, adding connected channels to `channels`;
+    /// `configured` channels stay served when disconnected. Without
+    /// `twitch`, connecting answers [`ConnectError::NotConfigured`] and
+    /// disconnecting forgets tokens without revoking them.
+    pub(crate) fn new(
+        store: Store,
+        channels: ChannelSet,
+        configured: Arc<[ChannelLogin]>,
+        twitch: Option<TwitchClients>,
+    ) -> Self {
+        Self {
+            store,
+            channels,
+            configured,
+            twitch,
+        }
+    }
+
+    /// Whether accounts can be connected (Twitch is configured).
+    pub(crate) fn can_connect(&self) -> bool {
+        self.twitch.is_some()
+    }
+
+    fn twitch(&self) -> Result<&TwitchClients, ConnectError> {
+        self.twitch.as_ref().ok_or(ConnectError::NotConfigured)
+    }
+
+    /// Starts connecting a streamer's channel.
+    ///
+    /// # Errors
+    ///
+    /// [`ConnectError::NotConfigured`], or [`ConnectError::Database`] when
+    /// the state cannot be stored.
+    pub(crate) async fn start_connect(&self) -> Result<ConnectStart, ConnectError> {
+        let twitch = self.twitch()?;
+        let mut bytes = [0u8; 32];
+        rand::rng().fill(&mut bytes);
+        let state = SecretString::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
+        let expires_at = after(Utc::now(), STATE_LIFETIME);
+        self.store
+            .insert_oauth_state(&state_hash(state.expose()), expires_at)
+            .await?;
+        Ok(ConnectStart {
+            authorize_url: twitch.auth.authorize_url(&state, SCOPES),
+            state,
+        })
+    }
+
+    /// Finishes connecting a streamer's channel from Twitch's `callback`
+    /// and the state the browser kept (`browser_state`).
+    ///
+    /// # Errors
+    ///
+    /// Each way the callback can be refused or fail, as [`ConnectError`];
+    /// nothing is stored then.
+    #[tracing::instrument(skip_all, fields(channel))]
+    pub(crate) async fn finish_connect(
+        &self,
+        callback: &Callback,
+        browser_state: Option<&str>,
+    ) -> Result<ConnectedChannel, ConnectError> {
+        let twitch = self.twitch()?;
+        let code = self.check_callback(callback, browser_state).await?;
+        let identity = identify(twitch, code).await?;
+        tracing::Span::current().record("channel", identity.login.as_str());
+        self.save_channel(twitch, identity).await
+    }
+
+    /// Step 1: consent, the browser's state, the stored state (spent here).
+    /// Returns the authorization code.
+    async fn check_callback<'c>(
+        &self,
+        callback: &'c Callback,
+        browser_state: Option<&str>,
+    ) -> Result<&'c str, ConnectError> {
+        let state = present(callback.state.as_ref());
+        if let Some(error) = present(callback.error.as_ref()) {
+            // Spend the state anyway: it must not be usable after this.
+            if let Some(state) = state {
+                self.store.take_oauth_state(&state_hash(state)).await?;
+            }
+            let description = present(callback.error_description.as_ref()).unwrap_or(error);
+            return Err(ConnectError::ConsentDenied {
+                description: description.to_owned(),
+            });
+        }
+        let state = state.ok_or(ConnectError::MissingState)?;
+        // The browser's copy binds the state to the browser that started (CSRF).
+        let from_browser = browser_state.map(str::trim).filter(|s| !s.is_empty());
+        if !from_browser.is_some_and(|kept| same_state(kept, state)) {
+            return Err(ConnectError::StateMismatch);
+        }
+        match self.store.take_oauth_state(&state_hash(state)).await? {
+            StateLookup::Valid => {}
+            StateLookup::Expired => return Err(ConnectError::ExpiredState),
+            StateLookup::Unknown => return Err(ConnectError::UnknownState),
+        }
+        present(callback.code.as_ref()).ok_or(ConnectError::MissingCode)
+    }
+
+    /// Step 3: the channel and its encrypted tokens in one transaction; then
+    /// the channel is served.
+    async fn save_channel(&self, twitch: &TwitchClients, identity: Identity) -> Result<ConnectedChannel, ConnectError> {
+        let mut connection = self.store.connection().await?;
+        let transaction = connection.begin_tokens().await?;
+        let channel = transaction
+            .record_identity(&identity.login, &identity.user_id, identity.display_name.as_deref())
+            .await?;
+        let access = twitch
+            .cipher
+            .encrypt(channel.id, TokenKind::Access, &identity.access_token)?;
+        let refresh = twitch
+            .cipher
+            .encrypt(channel.id, TokenKind::Refresh, &identity.refresh_token)?;
+        transaction
+            .store(
+                channel.id,
+                NewTokens {
+                    access_token: &access,
+                    refresh_token: &refresh,
+                    scopes: &identity.scopes,
+                    expires_at: identity.expires_at,
+                    validated_at: Some(identity.validated_at),
+                },
+            )
+            .await?;
+        transaction.clear_needs_reauth(&identity.login).await?;
+        transaction.commit().await?;
+        self.channels.add(identity.login.clone());
+        Ok(ConnectedChannel {
+            login: identity.login,
+            twitch_user_id: identity.user_id,
+        })
+    }
+
+    /// Revokes and forgets a channel's tokens, and stops serving it unless
+    /// it is configured. `Ok(None)`: it had no tokens.
+    ///
+    /// # Errors
+    ///
+    /// Database errors; Twitch failing to revoke is not one (see
+    /// [`Disconnected::revoked_at_twitch`]).
+    #[tracing::instrument(skip_all, fields(channel = %login))]
+    pub(crate) async fn disconnect(&self, login: &ChannelLogin) -> Result<Option<Disconnected>, store::Error> {
+        let Some(tokens) = self.store.tokens_of(login).await? else {
+            return Ok(None);
+        };
+        let revoked_at_twitch = match &self.twitch {
+            Some(twitch) => revoke_all(twitch, &tokens).await,
+            None => {
+                tracing::warn!("Twitch is not configured: tokens are forgotten but not revoked at Twitch");
+                false
+            }
+        };
+        self.store.forget_tokens(tokens.channel_id).await?;
+        if !self.configured.contains(login) {
+            self.channels.remove(login);
+        }
+        tracing::info!(channel = %login, revoked = revoked_at_twitch, "Twitch connection removed");
+        Ok(Some(Disconnected { revoked_at_twitch }))
+    }
+}
+
+/// Step 2: the tokens for `code`, and who they belong to.
+async fn identify(twitch: &TwitchClients, code: &str) -> Result<Identity, AuthError> {
+    let tokens = twitch.auth.exchange_code(code).await?;
+    let refresh_token = tokens
+        .refresh_token
+        .clone()
+        .ok_or_else(|| AuthError::Exchange("Twitch sent no refresh token".into()))?;
+    let validation = twitch.auth.validate(&tokens.access_token).await.map_err(|e| match e {
+        AuthError::TokenInvalid => AuthError::Validate("Twitch rejected the token it had just issued".into()),
+        other => other,
+    })?;
+    if validation.client_id != twitch.auth.client_id() {
+        return Err(AuthError::Validate("the token belongs to another application".into()));
+    }
+    let user_id = validation
+        .user_id
+        .clone()
+        .ok_or_else(|| AuthError::Validate("no user id in the answer".into()))?;
+    let login = validation
+        .login
+        .as_deref()
+        .ok_or_else(|| AuthError::Validate("no login in the answer".into()))
+        .and_then(|l| ChannelLogin::parse(l).map_err(|e| AuthError::Validate(e.to_string())))?;
+    let validated_at = Utc::now();
+    let lifetime = tokens.expires_in.unwrap_or(Duration::from_secs(validation.expires_in));
+    let scopes = if tokens.scopes.is_empty() {
+        validation.scopes.clone().unwrap_or_default()
+    } else {
+        tokens.scopes.clone()
+    };
+    // Nice to have only: without it the login stands in for the display name.
+    let display_name = match twitch.helix.user_by_login(login.as_str()).await {
+        Ok(user) => user.filter(|u| u.id == user_id).map(|u| u.display_name),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not fetch the display name");
+            None
+        }
+    };
+    Ok(Identity {
+        login,
+        user_id,
+        display_name,
+        access_token: tokens.access_token,
+        refresh_token,
+        scopes,
+        expires_at: after(validated_at, lifetime),
+        validated_at,
+    })
+}
+
+/// Revokes both tokens; failures are logged and never stop the forgetting:
+/// a streamer who disconnects must not stay connected because Twitch was down.
+async fn revoke_all(twitch: &TwitchClients, tokens: &StoredTokens) -> bool {
+    let mut all = true;
+    for (kind, stored) in [
+        (TokenKind::Access, &tokens.access_token),
+        (TokenKind::Refresh, &tokens.refresh_token),
+    ] {
+        let outcome = match twitch.cipher.decrypt(tokens.channel_id, kind, stored) {
+            Ok(token) => twitch.auth.revoke(&token).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(reason) = outcome {
+            tracing::warn!(?kind, %reason, "could not revoke a token at Twitch");
+            all = false;
+        }
+    }
+    all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_compare_equal_only_when_identical() {
+        assert!(same_state("abc", "abc"));
+        assert!(!same_state("abc", "abd"));
+        assert!(!same_state("abc", "abcd"));
+        assert!(!same_state("", "abc"));
+    }
+
+    #[test]
+    fn blank_callback_values_count_as_absent() {
+        assert_eq!(present(Some(&"  code ".to_owned())), Some("code"));
+        assert_eq!(present(Some(&"   ".to_owned())), None);
+        assert_eq!(present(None), None);
+    }
+}

@@ -1,0 +1,41 @@
+//! [`WebState`]: what every handler may read. Handlers take it by value
+//! (it is cheap to clone); the route table hands it to them.
+
+use std::time::Duration;
+
+use crate::channel::ChannelSet;
+use crate::raffle::RaffleEngine;
+use crate::secret::SecretString;
+use crate::store::Store;
+use crate::twitch::auth::connect::Connections;
+use crate::twitch::live_status::CachedLiveStatus;
+
+/// Shared state handed to handlers.
+#[derive(Clone, Debug)]
+pub(crate) struct WebState {
+    /// The database.
+    pub(crate) store: Store,
+    /// Runs raffle rounds for the admin draw endpoint.
+    pub(crate) engine: RaffleEngine,
+    /// Channels this instance serves.
+    pub(crate) channels: ChannelSet,
+    /// Connecting and disconnecting Twitch accounts (`twitch::auth::connect`).
+    pub(crate) connections: Connections,
+    /// `ADMIN_TOKEN`; `None` disables admin endpoints.
+    pub(crate) admin_token: Option<SecretString>,
+    /// Live status for the dashboard, cached so page refreshes do not hammer Helix.
+    pub(crate) live: CachedLiveStatus,
+    /// `RAFFLE_INTERVAL`, for the next slot shown on the dashboard.
+    pub(crate) raffle_interval: Duration,
+    /// `PUBLIC_URL`: the OAuth state cookie is `Secure` when it is https, and
+    /// its path (a bot behind a reverse proxy under a prefix) scopes the
+    /// cookie and the redirect back to the dashboard.
+    pub(crate) public_url: url::Url,
+}
+
+impl WebState {
+    /// `PUBLIC_URL`'s path without a trailing slash (`""` at the root).
+    pub(crate) fn base_path(&self) -> &str {
+        self.public_url.path().trim_end_matches('/')
+    }
+}

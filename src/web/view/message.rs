@@ -1,0 +1,31 @@
+//! The page the OAuth flow answers with when it cannot go on: a heading,
+//! one sentence, and the ways back.
+
+use maud::{Markup, html};
+
+use super::layout::{Shell, page as shell_page};
+
+/// A page headed `title` saying `message`, served `root` away from the
+/// site root (see `layout::Shell::root`).
+pub(crate) fn page(title: &str, message: &str, root: &'static str) -> Markup {
+    let shell = Shell {
+        title: Some(title),
+        root,
+        script: false,
+        actions: html! {},
+    };
+    shell_page(
+        shell,
+        html! {
+            section class="message" {
+                h2 { (title) }
+                p { (message) }
+                p {
+                    a href=(if root.is_empty() { "./" } else { root }) { "Back to the dashboard" }
+                    " · "
+                    a href={ (root) "auth/twitch" } { "Connect with Twitch" }
+                }
+            }
+        },
+    )
+}
