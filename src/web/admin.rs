@@ -15,10 +15,9 @@
 
 use std::sync::Arc;
 
+use secrecy::{ExposeSecret as _, SecretString};
 use sha2::{Digest as _, Sha256};
 use warp::{Filter, Rejection};
-
-use crate::secret::SecretString;
 
 /// Why an admin request was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,7 +65,7 @@ pub(crate) fn check(admin_token: Option<&SecretString>, authorization: Option<&s
             scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
         })
         .ok_or(AdminRejection::Unauthorized)?;
-    if constant_time_eq(expected.expose().as_bytes(), presented.as_bytes()) {
+    if constant_time_eq(expected.expose_secret().as_bytes(), presented.as_bytes()) {
         Ok(())
     } else {
         Err(AdminRejection::Unauthorized)
@@ -86,7 +85,7 @@ mod tests {
     use super::*;
 
     fn token() -> SecretString {
-        SecretString::new("s3cret-admin".into())
+        SecretString::from("s3cret-admin")
     }
 
     #[test]

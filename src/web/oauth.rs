@@ -20,6 +20,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use chrono::Utc;
 use rand::Rng as _;
+use secrecy::{ExposeSecret as _, SecretString};
 use sha2::{Digest as _, Sha256};
 use warp::http::header::{CACHE_CONTROL, LOCATION, SET_COOKIE};
 use warp::http::{HeaderValue, StatusCode};
@@ -27,7 +28,6 @@ use warp::{Reply as _, reply::Response};
 
 use super::routes::{WebState, json_error};
 use crate::channel::ChannelLogin;
-use crate::secret::SecretString;
 use crate::store::{self, NewTokens, StateLookup, StoredTokens};
 use crate::twitch::auth::token_cipher::{TokenCipher, TokenKind};
 use crate::twitch::auth::{AuthError, TwitchAuth};
@@ -152,11 +152,11 @@ pub(crate) async fn start(state: WebState) -> Response {
     };
     let mut bytes = [0u8; 32];
     rand::rng().fill(&mut bytes);
-    let oauth_state = SecretString::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
+    let oauth_state = SecretString::from(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
     let expires_at = crate::twitch::auth::manager::after(Utc::now(), STATE_LIFETIME);
     let stored = state
         .store
-        .insert_oauth_state(&state_hash(oauth_state.expose()), expires_at)
+        .insert_oauth_state(&state_hash(oauth_state.expose_secret()), expires_at)
         .await;
     if let Err(e) = stored {
         tracing::error!(error = %e, cause = ?e, "could not store the OAuth state");
@@ -171,7 +171,7 @@ pub(crate) async fn start(state: WebState) -> Response {
     with_header(
         response,
         SET_COOKIE,
-        &twitch.state_cookie(oauth_state.expose(), STATE_LIFETIME.as_secs()),
+        &twitch.state_cookie(oauth_state.expose_secret(), STATE_LIFETIME.as_secs()),
     )
 }
 
@@ -426,13 +426,13 @@ async fn revoke_all(twitch: &TwitchConnect, tokens: &StoredTokens) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secret::Secret;
+    use crate::config::TokenKey;
 
     fn connect(public_url: &str) -> TwitchConnect {
         let public_url = url::Url::parse(public_url).expect("url");
         let auth = TwitchAuth::new(
             "cid",
-            &SecretString::new("secret".into()),
+            &SecretString::from("secret"),
             &public_url,
             &format!("{}/auth/callback", public_url.as_str().trim_end_matches('/')),
         )
@@ -440,7 +440,7 @@ mod tests {
         TwitchConnect {
             helix: Arc::new(HelixClient::new(auth.clone(), public_url.clone())),
             auth,
-            cipher: TokenCipher::new(&Secret::new([1; 32])),
+            cipher: TokenCipher::new(&TokenKey::new([1; 32])),
             public_url,
         }
     }

@@ -11,6 +11,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+use secrecy::SecretString;
 use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
@@ -20,7 +21,6 @@ use super::{api, dashboard, status};
 use crate::channel::ChannelLogin;
 use crate::channel::ChannelSet;
 use crate::raffle::{RaffleEngine, RaffleRules};
-use crate::secret::SecretString;
 use crate::store::Store;
 use crate::twitch::live_status::{CachedLiveStatus, DASHBOARD_LIVE_TTL, UnknownLiveStatus};
 

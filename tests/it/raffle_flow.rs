@@ -53,10 +53,9 @@ async fn the_stream_going_live_and_offline_changes_timer_outcomes() {
 #[tokio::test]
 async fn a_won_raffle_reaches_discord_once_with_nothing_that_pings() {
     use kinoyubot::announce::delivery::{DeliveryConfig, DeliveryWorker, Destination};
-    use kinoyubot::announce::discord::WebhookClient;
+    use kinoyubot::announce::discord::{WebhookClient, WebhookUrl};
     use kinoyubot::channel::ChannelLogin;
     use kinoyubot::raffle::{RaffleEngine, RaffleRules, RoundResult, Trigger};
-    use kinoyubot::secret::Secret;
     use kinoyubot::twitch::live_status::UnknownLiveStatus;
     use tokio_util::sync::CancellationToken;
 
@@ -76,7 +75,7 @@ async fn a_won_raffle_reaches_discord_once_with_nothing_that_pings() {
         .expect("items");
     let store = database.store();
     let discord = FakeDiscord::start().await;
-    let webhook = WebhookClient::new(&Secret::new(discord.webhook_url())).expect("client");
+    let webhook = WebhookClient::new(&WebhookUrl::new(&discord.webhook_url())).expect("client");
     let worker = DeliveryWorker::new(
         store.clone(),
         Destination::Webhook(webhook),
