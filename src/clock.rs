@@ -256,6 +256,10 @@ mod tests {
         let sleeping = tokio::spawn(async move { clock.sleep_until(at(105)).await });
         assert_eq!(driven.wait_for_sleepers(1).await, vec![at(105)]);
         driven.advance(Duration::from_secs(4));
+        // Let the sleeper see the change (one thread: it runs while we yield).
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
         // Still pending at 104 s: the deadline is 105 s.
         assert_eq!(driven.sleepers(), vec![at(105)]);
         assert!(!sleeping.is_finished());

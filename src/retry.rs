@@ -30,6 +30,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::{self, Clock};
 
+/// The delays of a policy, in order ([`RetryPolicy::delays`]).
+pub(crate) type Delays = ExponentialBackoff;
+
 /// How delays are spread so that instances retrying the same outage do not
 /// retry in step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,7 +126,7 @@ impl RetryPolicy {
 
     /// The delays before the second, third, … attempt; ends when the attempt
     /// limit is reached.
-    pub(crate) fn delays(&self) -> ExponentialBackoff {
+    pub(crate) fn delays(&self) -> Delays {
         self.builder().build()
     }
 

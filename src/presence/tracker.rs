@@ -22,7 +22,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::batch::{PresenceBatch, PresenceEvent, Recorded};
-use crate::retry::RetryPolicy;
+use crate::retry::{Delays, RetryPolicy};
 use crate::store::{self, ChannelIds, PresenceWrite, Store};
 
 /// The tracker writes what it has at least this often.
@@ -105,7 +105,7 @@ pub struct PresenceTracker {
     /// When the current outage began, if the database is failing.
     outage_since: Option<Instant>,
     /// The waits before the next retries of this outage ([`OUTAGE_RETRY`]).
-    retry_delays: backon::ExponentialBackoff,
+    retry_delays: Delays,
     next_flush: Instant,
 }
 

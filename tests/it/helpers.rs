@@ -29,8 +29,8 @@ use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use kinoyubot::app::App;
 use kinoyubot::clock::{Clock, DrivenClock};
-use kinoyubot::config::{Settings, SettingsArgs};
 use kinoyubot::config::TokenKey;
+use kinoyubot::config::{Settings, SettingsArgs};
 use kinoyubot::store::embedded::EmbeddedPostgres;
 use kinoyubot::store::{Store, pool};
 use kinoyubot::twitch::auth::TwitchAuth;
@@ -131,11 +131,6 @@ pub fn driven_clock() -> DrivenClock {
 /// The moment `millis` after the Unix epoch.
 pub fn at_millis(millis: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(millis)
-}
-
-/// Milliseconds since the Unix epoch of `time`.
-pub fn millis_of(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH).expect("after 1970").as_millis() as u64
 }
 
 /// Waits until `count` waits are pending on `clock` (the app's timers have
