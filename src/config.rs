@@ -742,7 +742,9 @@ mod tests {
     fn token_key_accepts_32_bytes_of_base64() {
         let key = base64::engine::general_purpose::STANDARD.encode([9u8; 32]);
         let s = with(|a| a.token_key = Some(key)).expect("valid");
-        assert_eq!(s.token_key.map(|k| *k.expose_secret()), Some([9u8; 32]));
+        let token_key = s.token_key.expect("set");
+        assert_eq!(format!("{token_key:?}"), "TokenKey([redacted])");
+        assert_eq!(token_key.clone().expose_secret(), &[9u8; 32]);
     }
 
     #[test]

@@ -6,15 +6,15 @@
 //! themselves come from the `backon` crate's exponential backoff. A policy
 //! is used in one of three ways:
 //!
-//! - [`RetryPolicy::retry`] runs an operation until it succeeds, waiting on a
+//! - `RetryPolicy::retry` runs an operation until it succeeds, waiting on a
 //!   [`Clock`] between attempts, with an optional deadline (no attempt that
 //!   would start after it) and stop token (ends the wait, never an attempt in
 //!   flight). Every caller passes a "should retry?" predicate; today they all
-//!   pass [`any_error`], and telling transient from permanent errors
+//!   pass `any_error`, and telling transient from permanent errors
 //!   (`store::Error::is_transient`) is a change of that one argument.
-//! - [`RetryPolicy::delays`]: the sequence of delays, for a task whose
+//! - `RetryPolicy::delays`: the sequence of delays, for a task whose
 //!   retries are interleaved with other work in a `select!` loop.
-//! - [`RetryPolicy::delay_after`]: the delay after the n-th consecutive
+//! - `RetryPolicy::delay_after`: the delay after the n-th consecutive
 //!   failure, for failure counts kept elsewhere (an outbox row's attempts).
 //!
 //! The loop is ours rather than backon's `Retryable` because two call sites

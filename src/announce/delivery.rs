@@ -12,8 +12,9 @@
 //! rows) and sets its `claimed_until` to now + [`DeliveryConfig::claim_lease`],
 //! committing at once. The worker then posts without holding a lock or a
 //! connection, and records the outcome, retrying that write with backoff
-//! ([`RECORD_RETRY`]) if the database is briefly unreachable. Other workers and instances skip the
-//! row until the outcome is recorded or the lease expires.
+//! (`RECORD_RETRY`) if the database is briefly unreachable. Other workers
+//! and instances skip the row until the outcome is recorded or the lease
+//! expires.
 //!
 //! So a lost database connection after Discord accepted a message does not
 //! make the row due again: the announcement is not sent twice. Only a worker

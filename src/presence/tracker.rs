@@ -9,10 +9,11 @@
 //! database, so a slow or dead database never backs up into the chat task.
 //!
 //! While the database is down the failed batch is merged back and retried
-//! with exponential backoff ([`OUTAGE_RETRY`]); memory stays bounded by distinct viewers
-//! (`MAX_BUFFERED_VIEWERS`), one warning is logged when the outage starts
-//! and one info line when it ends. On shutdown the tracker drains its queue,
-//! then flushes one last time (retrying for up to `FINAL_FLUSH_TIMEOUT`).
+//! with exponential backoff (`OUTAGE_RETRY`); memory stays bounded by
+//! distinct viewers (`MAX_BUFFERED_VIEWERS`), one warning is logged when
+//! the outage starts and one info line when it ends. On shutdown the tracker
+//! drains its queue, then flushes one last time (retrying by the same policy
+//! for up to `FINAL_FLUSH_TIMEOUT`).
 
 use std::pin::Pin;
 use std::time::Duration;
