@@ -18,11 +18,10 @@ use std::time::{Duration, Instant};
 use common::{BenchDatabase, connect, ms, percentile};
 
 use kinoyubot::announce::delivery::{DeliveryConfig, DeliveryWorker, Destination};
-use kinoyubot::announce::discord::WebhookClient;
+use kinoyubot::announce::discord::{WebhookClient, WebhookUrl};
 use kinoyubot::channel::ChannelLogin;
 use kinoyubot::raffle::items::ItemsFile;
 use kinoyubot::raffle::{RaffleEngine, RaffleRules, RoundResult, Trigger};
-use kinoyubot::secret::Secret;
 use kinoyubot::twitch::live_status::UnknownLiveStatus;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -64,7 +63,7 @@ async fn main() {
 
     let worker = DeliveryWorker::new(
         store.clone(),
-        Destination::Webhook(WebhookClient::new(&Secret::new(webhook)).expect("client")),
+        Destination::Webhook(WebhookClient::new(&WebhookUrl::new(&webhook)).expect("client")),
         DeliveryConfig::default(),
     );
     let rules = RaffleRules {

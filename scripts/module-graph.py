@@ -31,7 +31,6 @@ PURE = {
     "presence::batch",
     "announce::announcement",
     "announce::render",
-    "secret",
 }
 # What a pure module must not name.
 IO_MARKERS = re.compile(

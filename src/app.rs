@@ -2,7 +2,8 @@
 //!
 //! [`App::build`] opens the database (embedded or not), migrates it and binds
 //! the HTTP listener, so `port()` is known before anything runs (tests bind
-//! port 0). [`App::run_until_stopped`] serves until the shutdown token fires,
+//! port 0). It is given the [`Clock`] every part reckons domain time on: the
+//! system clock in production, a driven one in timer tests. [`App::run_until_stopped`] serves until the shutdown token fires,
 //! then stops the server, closes the pool and stops the embedded PostgreSQL.
 
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::announce::delivery::{DeliveryConfig, DeliveryWorker, Destination};
 use crate::channel::{ChannelLogin, ChannelSet};
+use crate::clock::Clock;
 use crate::config::Settings;
 use crate::presence::tracker::PresenceTracker;
 use crate::raffle::command::ChatCommand;
@@ -50,6 +52,7 @@ const TOKEN_MANAGER_DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 #[derive(Debug)]
 pub struct App {
     settings: Settings,
+    clock: Clock,
     database: Database,
     listener: tokio::net::TcpListener,
     port: u16,
@@ -79,7 +82,8 @@ fn build_twitch(settings: &Settings) -> anyhow::Result<Option<TwitchClients>> {
 
 impl App {
     /// Reads the items file, opens and migrates the database, synchronises
-    /// the items into it and binds `HTTP_ADDR`.
+    /// the items into it and binds `HTTP_ADDR`. The raffle timers run on
+    /// `clock` ([`Clock::system`] outside tests).
     ///
     /// # Errors
     ///
@@ -87,7 +91,7 @@ impl App {
     /// in the chain), the database cannot be opened or migrated, or the
     /// address cannot be bound. The embedded server, if started, is stopped
     /// before returning.
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+    pub async fn build(settings: Settings, clock: Clock) -> anyhow::Result<Self> {
         // Installed before anything runs so no count is lost; later builds
         // in the same process (tests) share it.
         crate::metrics::handle();
@@ -143,6 +147,7 @@ impl App {
                 let (chat_command_tx, chat_command_rx) = mpsc::channel(CHAT_COMMAND_QUEUE);
                 Ok(Self {
                     settings,
+                    clock,
                     database,
                     listener,
                     port,
@@ -222,6 +227,7 @@ impl App {
                 self.engine.clone(),
                 self.channels.clone(),
                 self.settings.raffle_interval,
+                self.clock.clone(),
             )
             .run(shutdown.clone()),
         );

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use crate::app::App;
 use crate::channel::ChannelLogin;
+use crate::clock::Clock;
 use crate::config::{ConfigError, Settings, SettingsArgs, load_items};
 use crate::raffle::items::ItemsError;
 use crate::raffle::{
@@ -235,7 +236,7 @@ async fn run(mut settings: Settings, channels: &[String]) -> Result<(), Failure>
     // Install the signal handlers before the (possibly slow) start, so a
     // Ctrl-C during start still shuts down cleanly.
     let shutdown = crate::shutdown::on_signal().context("could not install signal handlers")?;
-    let app = App::build(settings).await.map_err(classify)?;
+    let app = App::build(settings, Clock::system()).await.map_err(classify)?;
     app.run_until_stopped(shutdown).await?;
     Ok(())
 }

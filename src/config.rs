@@ -4,7 +4,8 @@
 //! clap collects raw strings ([`SettingsArgs`]); [`Settings::from_args`] turns
 //! them into typed values and fails with a [`ConfigError`] naming the setting
 //! and the problem. Defaults live in this file only. Values that are secrets
-//! are wrapped in [`Secret`] and are never echoed in an error.
+//! are `secrecy` secrets (zeroed on drop, `Debug` redacted, no `==`) and are
+//! never echoed in an error.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -12,11 +13,13 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use base64::Engine as _;
+use secrecy::zeroize::Zeroize as _;
+use secrecy::{ExposeSecret, SecretBox, SecretString};
 use url::Url;
 
+use crate::announce::discord::WebhookUrl;
 use crate::channel::ChannelLogin;
 use crate::raffle::items::{ItemTable, ItemsError, ItemsFile};
-use crate::secret::{Secret, SecretString};
 
 /// Default for `DATA_DIR`.
 pub(crate) const DEFAULT_DATA_DIR: &str = "./data";
@@ -217,8 +220,35 @@ pub enum LogFormat {
     Json,
 }
 
-/// The 32-byte key that encrypts Twitch tokens at rest.
-pub type TokenKey = Secret<[u8; 32]>;
+/// The 32-byte key that encrypts Twitch tokens at rest: zeroed on drop,
+/// `Debug` prints `[redacted]`, read only through [`ExposeSecret`].
+pub struct TokenKey(SecretBox<[u8; 32]>);
+
+impl TokenKey {
+    /// Wraps the key's bytes.
+    pub fn new(bytes: [u8; 32]) -> Self {
+        Self(SecretBox::new(Box::new(bytes)))
+    }
+}
+
+impl ExposeSecret<[u8; 32]> for TokenKey {
+    fn expose_secret(&self) -> &[u8; 32] {
+        self.0.expose_secret()
+    }
+}
+
+// By hand: secrecy clones only what it knows how to zeroize.
+impl Clone for TokenKey {
+    fn clone(&self) -> Self {
+        Self::new(*self.expose_secret())
+    }
+}
+
+impl std::fmt::Debug for TokenKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenKey([redacted])")
+    }
+}
 
 /// Typed settings; see SPEC §3 for each meaning.
 #[derive(Debug, Clone)]
@@ -244,7 +274,7 @@ pub struct Settings {
     /// `TWITCH_API_URL`.
     pub(crate) twitch_api_url: Url,
     /// `DISCORD_WEBHOOK_URL` (its path embeds the webhook token).
-    pub(crate) discord_webhook_url: Option<Secret<Url>>,
+    pub(crate) discord_webhook_url: Option<WebhookUrl>,
     /// `RAFFLE_INTERVAL`, at least [`MIN_RAFFLE_INTERVAL`], whole seconds.
     pub(crate) raffle_interval: Duration,
     /// `ACTIVE_WINDOW`, greater than zero.
@@ -331,7 +361,7 @@ fn boolean(setting: &'static str, value: Option<String>, default: bool) -> Resul
 ///
 /// A [`ConfigError`] for `setting` that never contains the key.
 pub(crate) fn parse_token_key(setting: &'static str, text: &str) -> Result<TokenKey, ConfigError> {
-    let bytes = base64::engine::general_purpose::STANDARD
+    let mut bytes = base64::engine::general_purpose::STANDARD
         .decode(text.trim())
         .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(text.trim()))
         .map_err(|_| {
@@ -340,11 +370,10 @@ pub(crate) fn parse_token_key(setting: &'static str, text: &str) -> Result<Token
                 "is not valid base64 (expected 32 random bytes, base64-encoded)",
             )
         })?;
-    let key: [u8; 32] = bytes
-        .as_slice()
-        .try_into()
-        .map_err(|_| ConfigError::new(setting, format!("must decode to 32 bytes, got {} bytes", bytes.len())))?;
-    Ok(Secret::new(key))
+    let key = <[u8; 32]>::try_from(bytes.as_slice()).map(TokenKey::new);
+    let len = bytes.len();
+    bytes.zeroize();
+    key.map_err(|_| ConfigError::new(setting, format!("must decode to 32 bytes, got {len} bytes")))
 }
 
 impl Settings {
@@ -360,7 +389,7 @@ impl Settings {
                 // The URL may carry a password: describe the problem, never the value.
                 tokio_postgres::Config::from_str(&text)
                     .map_err(|e| ConfigError::new("DATABASE_URL", format!("not a valid PostgreSQL URL ({e})")))?;
-                Some(Secret::new(text))
+                Some(SecretString::from(text))
             }
         };
         let data_dir = PathBuf::from(non_empty(args.data_dir).unwrap_or_else(|| DEFAULT_DATA_DIR.to_owned()));
@@ -379,7 +408,7 @@ impl Settings {
         public_url.set_path(&trimmed_path);
         let twitch_channels = logins("TWITCH_CHANNELS", &non_empty(args.twitch_channels).unwrap_or_default())?;
         let twitch_client_id = non_empty(args.twitch_client_id);
-        let twitch_client_secret = non_empty(args.twitch_client_secret).map(Secret::new);
+        let twitch_client_secret = non_empty(args.twitch_client_secret).map(SecretString::from);
         let irc_text = non_empty(args.twitch_irc_server).unwrap_or_else(|| DEFAULT_TWITCH_IRC_SERVER.to_owned());
         let twitch_irc_server = irc_text
             .parse()
@@ -388,7 +417,7 @@ impl Settings {
         let twitch_api_url = url("TWITCH_API_URL", args.twitch_api_url, DEFAULT_TWITCH_API_URL)?;
         let discord_webhook_url = match non_empty(args.discord_webhook_url) {
             None => None,
-            Some(text) => Some(Secret::new(parse_http_url("DISCORD_WEBHOOK_URL", &text, false)?)),
+            Some(text) => Some(WebhookUrl::new(&parse_http_url("DISCORD_WEBHOOK_URL", &text, false)?)),
         };
         let raffle_interval = duration("RAFFLE_INTERVAL", args.raffle_interval, DEFAULT_RAFFLE_INTERVAL)?;
         if raffle_interval < MIN_RAFFLE_INTERVAL {
@@ -425,7 +454,7 @@ impl Settings {
             Some(text) if text.chars().any(char::is_whitespace) => {
                 return Err(ConfigError::new("ADMIN_TOKEN", "must not contain whitespace"));
             }
-            Some(text) => Some(Secret::new(text)),
+            Some(text) => Some(SecretString::from(text)),
         };
         let token_key = match non_empty(args.token_key) {
             None => None,
@@ -713,7 +742,9 @@ mod tests {
     fn token_key_accepts_32_bytes_of_base64() {
         let key = base64::engine::general_purpose::STANDARD.encode([9u8; 32]);
         let s = with(|a| a.token_key = Some(key)).expect("valid");
-        assert_eq!(s.token_key.map(|k| *k.expose()), Some([9u8; 32]));
+        let token_key = s.token_key.expect("set");
+        assert_eq!(format!("{token_key:?}"), "TokenKey([redacted])");
+        assert_eq!(token_key.clone().expose_secret(), &[9u8; 32]);
     }
 
     #[test]

@@ -9,7 +9,10 @@
 //!
 //! - [`config`]: typed settings from flags, environment and `.env` (SPEC §3),
 //!   and reading the items file.
-//! - [`secret`]: a wrapper that keeps secrets out of logs and `Debug`.
+//! - [`clock`]: the one source of domain time (wall time and waiting for
+//!   it): the system clock, or one a test drives by hand.
+//! - [`retry`]: retry policies (backoff, cap, jitter, attempt limit) and the
+//!   one retry loop.
 //! - [`telemetry`]: tracing setup, pretty or JSON.
 //! - [`shutdown`]: the cancellation token fired by SIGINT/SIGTERM.
 //! - [`app`]: builds every part and runs them until shutdown.
@@ -40,11 +43,12 @@ pub mod announce;
 pub mod app;
 pub mod channel;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod metrics;
 pub mod presence;
 pub mod raffle;
-pub mod secret;
+pub mod retry;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;

@@ -1,7 +1,8 @@
 //! Logging through tracing: pretty lines or one JSON object per line.
 //!
 //! The writer is a parameter so tests can send logs to a sink; secrets never
-//! reach this module because they are [`crate::secret::Secret`]s everywhere.
+//! reach this module because they are `secrecy` secrets everywhere, whose
+//! `Debug` is redacted and which have no `Display`.
 
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::{EnvFilter, fmt};

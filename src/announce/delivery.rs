@@ -11,9 +11,10 @@
 //! (`FOR UPDATE SKIP LOCKED` inside, so concurrent claimers take different
 //! rows) and sets its `claimed_until` to now + [`DeliveryConfig::claim_lease`],
 //! committing at once. The worker then posts without holding a lock or a
-//! connection, and records the outcome, retrying that write with backoff if
-//! the database is briefly unreachable. Other workers and instances skip the
-//! row until the outcome is recorded or the lease expires.
+//! connection, and records the outcome, retrying that write with backoff
+//! (`RECORD_RETRY`) if the database is briefly unreachable. Other workers
+//! and instances skip the row until the outcome is recorded or the lease
+//! expires.
 //!
 //! So a lost database connection after Discord accepted a message does not
 //! make the row due again: the announcement is not sent twice. Only a worker
@@ -28,8 +29,10 @@
 //! * 2xx: `sent`, with Discord's message id and the time.
 //! * 429: rescheduled after `retry_after`; not counted as a failure.
 //! * 5xx, network errors: rescheduled with exponential backoff and jitter
-//!   (`DeliveryConfig::backoff`), counted in `attempts`, `last_error` set;
-//!   the worker itself pauses as long before trying any other row.
+//!   ([`POST_BACKOFF`]: 1 s doubling up to 300 s, each wait jittered into
+//!   its upper half), counted in `attempts`, `last_error` set; the worker
+//!   itself pauses as long before trying any other row. The same backoff
+//!   paces the worker while the database itself fails.
 //! * Other 4xx: `failed` with the status and Discord's reason, logged.
 //!
 //! Without `DISCORD_WEBHOOK_URL` each announcement is printed as one line
@@ -40,7 +43,6 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rand::Rng as _;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
@@ -48,15 +50,35 @@ use tracing::Instrument as _;
 use super::announcement::Announcement;
 use super::discord::{DeliveryError, WebhookClient};
 use super::render::{render_stdout_line, render_webhook_body};
+use crate::clock::{self, Clock};
 use crate::config::Settings;
 use crate::metrics::DeliveryResult;
+use crate::retry::{self, Jitter, RetryPolicy};
 use crate::store::{self, ClaimedAnnouncement, Store};
+
+/// Backoff after a failed post (5xx, network) and while the database
+/// fails: 1 s, doubling up to 300 s, each wait jittered into its upper half
+/// so that instances retrying the same outage spread out. The production
+/// values of [`DeliveryConfig::base_backoff`] and [`DeliveryConfig::max_backoff`].
+pub const POST_BACKOFF: RetryPolicy =
+    RetryPolicy::exponential(Duration::from_secs(1), Duration::from_secs(300)).with_jitter(Jitter::UpperHalf);
+
+/// Recording a delivery's outcome through a database hiccup: 200 ms,
+/// doubling up to 3.2 s, for as long as the claim lease allows
+/// ([`RECORD_WITHIN`] of it).
+pub(crate) const RECORD_RETRY: RetryPolicy =
+    RetryPolicy::exponential(Duration::from_millis(200), Duration::from_millis(3200));
+
+/// The share of the claim lease within which an outcome must be recorded:
+/// after that the row could become due again while we still write it.
+const RECORD_WITHIN: f64 = 0.9;
 
 /// Timing of the worker. Production uses [`DeliveryConfig::default`]; tests
 /// pass small values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DeliveryConfig {
-    /// Backoff after the first failure; doubles with each further failure.
+    /// Backoff after the first failure; doubles with each further failure
+    /// (jittered as [`POST_BACKOFF`] is).
     pub base_backoff: Duration,
     /// Cap on the backoff.
     pub max_backoff: Duration,
@@ -71,8 +93,8 @@ pub struct DeliveryConfig {
 impl Default for DeliveryConfig {
     fn default() -> Self {
         Self {
-            base_backoff: Duration::from_secs(1),
-            max_backoff: Duration::from_secs(300),
+            base_backoff: POST_BACKOFF.first(),
+            max_backoff: POST_BACKOFF.cap(),
             poll_interval: Duration::from_secs(1),
             claim_lease: CLAIM_LEASE,
         }
@@ -84,19 +106,16 @@ impl Default for DeliveryConfig {
 pub(crate) const CLAIM_LEASE: Duration = Duration::from_secs(super::discord::DEFAULT_REQUEST_TIMEOUT.as_secs() + 45);
 
 impl DeliveryConfig {
+    /// [`POST_BACKOFF`] with this config's base and cap.
+    fn backoff_policy(&self) -> RetryPolicy {
+        RetryPolicy::exponential(self.base_backoff, self.max_backoff).with_jitter(Jitter::UpperHalf)
+    }
+
     /// The wait after the `failures`-th consecutive failure (1-based):
     /// `base_backoff × 2^(failures-1)`, capped at `max_backoff`, then
-    /// jittered uniformly into its upper half so that instances retrying
-    /// the same outage spread out while the wait still grows.
+    /// jittered uniformly into its upper half.
     pub(crate) fn backoff(&self, failures: u32) -> Duration {
-        let doublings = failures.saturating_sub(1).min(30);
-        let full = self
-            .base_backoff
-            .saturating_mul(1u32 << doublings)
-            .min(self.max_backoff);
-        let half = full / 2;
-        let jitter = rand::rng().random_range(0.0..=1.0);
-        half + half.mul_f64(jitter)
+        self.backoff_policy().delay_after(failures)
     }
 }
 
@@ -157,6 +176,8 @@ pub struct DeliveryWorker {
     destination: Destination,
     config: DeliveryConfig,
     wake: Arc<Notify>,
+    /// What the outcome's recording deadline is read on.
+    clock: Clock,
 }
 
 /// What to write for one claimed row.
@@ -206,6 +227,7 @@ impl DeliveryWorker {
             destination,
             config,
             wake: Arc::new(Notify::new()),
+            clock: Clock::system(),
         }
     }
 
@@ -285,7 +307,7 @@ impl DeliveryWorker {
 
     /// Claims, sends and records one due row; `None` when nothing is due.
     async fn deliver_next(&self) -> Result<Option<Step>, store::Error> {
-        let claimed_at = tokio::time::Instant::now();
+        let record_by = clock::after(self.clock.now(), self.config.claim_lease.mul_f64(RECORD_WITHIN));
         // No connection is held while posting.
         let Some(row) = self.store.claim_due_announcement(self.config.claim_lease).await? else {
             return Ok(None);
@@ -299,25 +321,23 @@ impl DeliveryWorker {
         let (step, outcome) = self.deliver(row).instrument(span.clone()).await;
         // Record before the lease runs out, retrying through database errors:
         // once Discord accepted the message, the row must not become due again.
-        let record_by = claimed_at + self.config.claim_lease.mul_f64(0.9);
-        let mut failures = 0u32;
-        loop {
-            match self.record(&outcome).await {
-                Ok(()) => break,
-                Err(e) => {
-                    failures = failures.saturating_add(1);
-                    let wait = Duration::from_millis(100u64 << failures.min(5));
-                    if tokio::time::Instant::now() + wait >= record_by {
-                        let _entered = span.enter();
-                        tracing::error!(error = %e, ?step, "could not record the delivery outcome; the row is retried when its claim expires");
-                        return Err(e);
-                    }
-                    let _entered = span.enter();
-                    tracing::warn!(error = %e, retry_in = ?wait, "could not record the delivery outcome yet; retrying");
-                    drop(_entered);
-                    tokio::time::sleep(wait).await;
-                }
-            }
+        let recorded = RECORD_RETRY
+            .retry(&self.clock)
+            .before(record_by)
+            .run(
+                || self.record(&outcome),
+                retry::any_error,
+                |e, next| {
+                    tracing::warn!(error = %e, retry_in = ?next.delay, "could not record the delivery outcome yet; retrying");
+                },
+            )
+            .instrument(span.clone())
+            .await;
+        if let Err(e) = recorded {
+            let e = e.into_error();
+            let _entered = span.enter();
+            tracing::error!(error = %e, ?step, "could not record the delivery outcome; the row is retried when its claim expires");
+            return Err(e);
         }
         // Counted once recorded, so the metric agrees with the outbox table.
         crate::metrics::delivery_attempted(match step {
@@ -448,5 +468,12 @@ mod tests {
         assert_eq!(config.base_backoff, Duration::from_secs(1));
         assert_eq!(config.max_backoff, Duration::from_secs(300));
         assert_eq!(config.poll_interval, Duration::from_secs(1));
+        assert_eq!(config.backoff_policy(), POST_BACKOFF);
+    }
+
+    #[test]
+    fn recording_retries_double_from_200_ms_to_3_2_s() {
+        let delays: Vec<u128> = RECORD_RETRY.delays().take(7).map(|d| d.as_millis()).collect();
+        assert_eq!(delays, [200, 400, 800, 1600, 3200, 3200, 3200]);
     }
 }

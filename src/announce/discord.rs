@@ -5,8 +5,9 @@
 //! [`DeliveryError`] variants the delivery worker branches on; it knows
 //! nothing about the outbox or the database.
 //!
-//! The webhook URL embeds the webhook's token, so it is a [`Secret`]: it is
-//! exposed only to build the request, reqwest errors are stripped of their
+//! The webhook URL embeds the webhook's token, so it is a [`WebhookUrl`]
+//! (a `secrecy` secret, zeroed on drop): it is exposed only to build the
+//! request, reqwest errors are stripped of their
 //! URL (`without_url`), and `Debug` prints `[redacted]`.
 //!
 //! Rate limits are respected in two ways: a 429 becomes
@@ -20,11 +21,10 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
+use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::Value;
 use tokio::time::Instant;
 use url::Url;
-
-use crate::secret::Secret;
 
 /// Default time allowed to open a connection to Discord.
 pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -76,11 +76,30 @@ pub enum DeliveryError {
     Setup(#[source] reqwest::Error),
 }
 
+/// Where to post: a Discord webhook URL, with `wait=true` so Discord
+/// answers with the created message. Its path embeds the webhook's token:
+/// it is kept as a secret (zeroed on drop, `Debug` prints `[redacted]`).
+#[derive(Clone)]
+pub struct WebhookUrl(SecretString);
+
+impl WebhookUrl {
+    /// The webhook at `url` (`DISCORD_WEBHOOK_URL`). Any query already in
+    /// the URL (e.g. `thread_id`) is kept; `wait=true` is set.
+    pub fn new(url: &Url) -> Self {
+        Self(SecretString::from(String::from(with_wait(url))))
+    }
+}
+
+impl fmt::Debug for WebhookUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
 /// Posts messages to one Discord webhook.
 pub struct WebhookClient {
     http: reqwest::Client,
-    /// The URL to POST to: the configured one plus `wait=true`.
-    url: Secret<Url>,
+    url: WebhookUrl,
     /// Do not send before this instant: set when Discord says the rate-limit
     /// bucket is empty. A std mutex, held only to read or write the value.
     not_before: Mutex<Option<Instant>>,
@@ -100,19 +119,16 @@ impl WebhookClient {
     /// # Errors
     ///
     /// [`DeliveryError::Setup`] when the HTTP client cannot be built.
-    pub fn new(url: &Secret<Url>) -> Result<Self, DeliveryError> {
+    pub fn new(url: &WebhookUrl) -> Result<Self, DeliveryError> {
         Self::with_timeouts(url, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT)
     }
 
     /// A client for `url` with explicit connect and whole-request timeouts.
     ///
-    /// Any query already in the URL (e.g. `thread_id`) is kept; `wait=true`
-    /// is set so Discord answers with the created message.
-    ///
     /// # Errors
     ///
     /// [`DeliveryError::Setup`] when the HTTP client cannot be built.
-    pub fn with_timeouts(url: &Secret<Url>, connect: Duration, request: Duration) -> Result<Self, DeliveryError> {
+    pub fn with_timeouts(url: &WebhookUrl, connect: Duration, request: Duration) -> Result<Self, DeliveryError> {
         let http = reqwest::Client::builder()
             .connect_timeout(connect)
             .timeout(request)
@@ -124,7 +140,7 @@ impl WebhookClient {
             .map_err(|e| DeliveryError::Setup(e.without_url()))?;
         Ok(Self {
             http,
-            url: Secret::new(with_wait(url.expose())),
+            url: url.clone(),
             not_before: Mutex::new(None),
         })
     }
@@ -142,7 +158,8 @@ impl WebhookClient {
         }
         let response = self
             .http
-            .post(self.url.expose().clone())
+            // Validated as a URL when the `WebhookUrl` was made.
+            .post(self.url.0.expose_secret())
             .json(body)
             .send()
             .await
@@ -311,7 +328,7 @@ mod tests {
 
     #[test]
     fn debug_hides_the_url() {
-        let secret = Secret::new(url("https://discord.com/api/webhooks/1/supersecrettoken"));
+        let secret = WebhookUrl::new(&url("https://discord.com/api/webhooks/1/supersecrettoken"));
         let client = WebhookClient::new(&secret).expect("client builds");
         let debug = format!("{client:?}");
         assert!(!debug.contains("supersecrettoken"), "{debug}");

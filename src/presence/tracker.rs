@@ -9,10 +9,11 @@
 //! database, so a slow or dead database never backs up into the chat task.
 //!
 //! While the database is down the failed batch is merged back and retried
-//! with exponential backoff; memory stays bounded by distinct viewers
-//! (`MAX_BUFFERED_VIEWERS`), one warning is logged when the outage starts
-//! and one info line when it ends. On shutdown the tracker drains its queue,
-//! then flushes one last time (retrying for up to `FINAL_FLUSH_TIMEOUT`).
+//! with exponential backoff (`OUTAGE_RETRY`); memory stays bounded by
+//! distinct viewers (`MAX_BUFFERED_VIEWERS`), one warning is logged when
+//! the outage starts and one info line when it ends. On shutdown the tracker
+//! drains its queue, then flushes one last time (retrying by the same policy
+//! for up to `FINAL_FLUSH_TIMEOUT`).
 
 use std::pin::Pin;
 use std::time::Duration;
@@ -22,6 +23,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::batch::{PresenceBatch, PresenceEvent, Recorded};
+use crate::retry::{Delays, RetryPolicy};
 use crate::store::{self, ChannelIds, PresenceWrite, Store};
 
 /// The tracker writes what it has at least this often.
@@ -35,10 +37,11 @@ pub const PRESENCE_QUEUE: usize = 256;
 /// per distinct viewer (the batch, a batch in flight, statement
 /// parameters), so this caps the buffer near 400 MB.
 pub(crate) const MAX_BUFFERED_VIEWERS: usize = 250_000;
-/// First retry delay after a failed flush; doubles up to [`MAX_BACKOFF`].
-const MIN_BACKOFF: Duration = Duration::from_millis(250);
-/// Longest delay between retries while the database is down.
-const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// Flushes while the database is down: 250 ms after the first failure,
+/// doubling up to 10 s, until one succeeds (nothing is given up: the batch
+/// stays bounded by [`MAX_BUFFERED_VIEWERS`]).
+pub(crate) const OUTAGE_RETRY: RetryPolicy =
+    RetryPolicy::exponential(Duration::from_millis(250), Duration::from_secs(10));
 /// How long shutdown waits for the listener's last events.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long shutdown keeps retrying the last flush.
@@ -102,7 +105,8 @@ pub struct PresenceTracker {
     dropped: u64,
     /// When the current outage began, if the database is failing.
     outage_since: Option<Instant>,
-    backoff: Duration,
+    /// The waits before the next retries of this outage ([`OUTAGE_RETRY`]).
+    retry_delays: Delays,
     next_flush: Instant,
 }
 
@@ -128,7 +132,7 @@ impl PresenceTracker {
             pending: PresenceBatch::new(),
             dropped: 0,
             outage_since: None,
-            backoff: MIN_BACKOFF,
+            retry_delays: OUTAGE_RETRY.delays(),
             next_flush: Instant::now() + FLUSH_EVERY,
         };
         (tracker, PresenceHandle { sender })
@@ -192,7 +196,7 @@ impl PresenceTracker {
                     );
                     self.dropped = 0;
                 }
-                self.backoff = MIN_BACKOFF;
+                self.retry_delays = OUTAGE_RETRY.delays();
                 self.next_flush = Instant::now() + FLUSH_EVERY;
             }
             Err(e) => {
@@ -203,8 +207,9 @@ impl PresenceTracker {
                 // `pending` holds what arrived meanwhile; merging is
                 // commutative, so nothing is lost or double-counted here.
                 self.pending.merge(batch);
-                self.next_flush = Instant::now() + self.backoff;
-                self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+                // The policy has no attempt limit; its cap is the fallback.
+                let retry_in = self.retry_delays.next().unwrap_or(OUTAGE_RETRY.cap());
+                self.next_flush = Instant::now() + retry_in;
             }
         }
     }
@@ -260,10 +265,11 @@ impl PresenceTracker {
             let failed = result.2.is_err();
             self.finish_flush(result);
             if failed {
-                if Instant::now() + self.backoff > deadline {
+                // `finish_flush` set the next retry by the outage policy.
+                if self.next_flush > deadline {
                     break;
                 }
-                tokio::time::sleep(self.backoff).await;
+                tokio::time::sleep_until(self.next_flush).await;
             }
         }
         if self.pending.is_empty() {

@@ -2,12 +2,15 @@
 //! started and stopped as channels join and leave the [`ChannelSet`]; and the
 //! handler for `!raffle` chat commands.
 //!
+//! Slots and their retries are reckoned on the [`Clock`] the scheduler is
+//! given (the system clock in production, a driven one in timer tests).
+//!
 //! Shutdown: timers stop waiting at once, but a round already running is
 //! finished (it is one transaction, and cutting it short would only roll it
 //! back).
 
 use std::collections::HashMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -18,21 +21,18 @@ use super::record::Trigger;
 use super::round::{RaffleEngine, RoundResult};
 use super::slot::next_slot;
 use crate::channel::{ChannelLogin, ChannelSet};
+use crate::clock::{self, Clock};
+use crate::retry::{self, RetryError, RetryPolicy};
 
-/// Attempts at one timer round when the database fails.
-const ROUND_ATTEMPTS: u32 = 3;
-/// Wait before the second attempt (doubled before the third).
-const ROUND_RETRY: Duration = Duration::from_millis(250);
+/// A timer round that fails (the database is briefly away) is tried again
+/// within its slot: after 250 ms, then 500 ms; three attempts at most, and
+/// none that would start after the slot has ended.
+pub const ROUND_RETRY: RetryPolicy =
+    RetryPolicy::exponential(Duration::from_millis(250), Duration::from_secs(1)).with_max_attempts(3);
 
-/// How long to wait before retrying when a channel's row cannot be created.
-const CHANNEL_RETRY: Duration = Duration::from_secs(5);
-
-fn unix_millis() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
+/// Recording a channel's row before its timer starts is retried every 5 s
+/// until it succeeds or the timer is stopped.
+pub const CHANNEL_ROW_RETRY: RetryPolicy = RetryPolicy::constant(Duration::from_secs(5));
 
 /// Runs a timer per served channel.
 #[derive(Debug)]
@@ -40,15 +40,18 @@ pub struct RaffleScheduler {
     engine: RaffleEngine,
     channels: ChannelSet,
     interval: Duration,
+    clock: Clock,
 }
 
 impl RaffleScheduler {
-    /// A scheduler for `channels` firing every `interval` (`RAFFLE_INTERVAL`).
-    pub fn new(engine: RaffleEngine, channels: ChannelSet, interval: Duration) -> Self {
+    /// A scheduler for `channels` firing every `interval` (`RAFFLE_INTERVAL`)
+    /// at the slot boundaries of `clock`.
+    pub fn new(engine: RaffleEngine, channels: ChannelSet, interval: Duration, clock: Clock) -> Self {
         Self {
             engine,
             channels,
             interval,
+            clock,
         }
     }
 
@@ -73,7 +76,13 @@ impl RaffleScheduler {
                 }
                 let token = shutdown.child_token();
                 timers.insert(login.clone(), token.clone());
-                tracker.spawn(channel_timer(self.engine.clone(), login, self.interval, token));
+                let timer = ChannelTimer {
+                    engine: self.engine.clone(),
+                    login,
+                    interval: self.interval,
+                    clock: self.clock.clone(),
+                };
+                tracker.spawn(timer.run(token));
             }
             tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -85,65 +94,82 @@ impl RaffleScheduler {
     }
 }
 
-/// The next timer slot for this interval and when it starts, from the clock now.
+/// The next timer slot for this interval and when it starts, from the
+/// system clock now. (The dashboard's; the timers read their own [`Clock`].)
 pub(crate) fn upcoming_slot(interval: Duration) -> (i64, SystemTime) {
-    let now = unix_millis();
-    let (slot, wait) = next_slot(now, interval);
-    (slot.get(), SystemTime::now() + wait)
+    let (slot, _) = next_slot(Clock::system().unix_millis(), interval);
+    (slot.get(), clock::from_unix_millis(slot.start_millis(interval)))
 }
 
-#[tracing::instrument(skip_all, fields(channel = %login))]
-async fn channel_timer(engine: RaffleEngine, login: ChannelLogin, interval: Duration, stop: CancellationToken) {
-    // The channel row must exist before rounds can be recorded for it.
-    loop {
-        match engine.store().ensure_channel(&login).await {
-            Ok(_) => break,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot record the channel yet; retrying");
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = tokio::time::sleep(CHANNEL_RETRY) => {}
-                }
-            }
+/// One channel's timer.
+struct ChannelTimer {
+    engine: RaffleEngine,
+    login: ChannelLogin,
+    interval: Duration,
+    clock: Clock,
+}
+
+impl ChannelTimer {
+    #[tracing::instrument(skip_all, fields(channel = %self.login))]
+    async fn run(self, stop: CancellationToken) {
+        // The channel row must exist before rounds can be recorded for it.
+        let recorded = CHANNEL_ROW_RETRY
+            .retry(&self.clock)
+            .stop_on(&stop)
+            .run(
+                || self.engine.store().ensure_channel(&self.login),
+                retry::any_error,
+                |e, _| tracing::warn!(error = %e, "cannot record the channel yet; retrying"),
+            )
+            .await;
+        if recorded.is_err() {
+            // Stopped (the policy itself never gives up).
+            return;
         }
-    }
-    tracing::info!(interval = ?interval, "raffle timer started");
-    loop {
-        let (slot, wait) = next_slot(unix_millis(), interval);
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(wait) => {}
-        }
-        // A failed round left nothing behind (one transaction): try again
-        // while the slot lasts, so a database hiccup does not lose it. The
-        // slot key makes a retry safe even if another instance drew it.
-        let interval_ms = u64::try_from(interval.as_millis()).unwrap_or(u64::MAX);
-        let slot_ends = slot.start_millis(interval).saturating_add(interval_ms);
-        let mut attempt = 1u32;
+        tracing::info!(interval = ?self.interval, "raffle timer started");
         loop {
-            match engine.run_round(&login, Trigger::Timer, Some(slot.get())).await {
+            let (slot, _) = next_slot(self.clock.unix_millis(), self.interval);
+            let starts = slot.start_millis(self.interval);
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                () = self.clock.sleep_until(clock::from_unix_millis(starts)) => {}
+            }
+            // A failed round left nothing behind (one transaction): try again
+            // while the slot lasts, so a database hiccup does not lose it. The
+            // slot key makes a retry safe even if another instance drew it.
+            let interval_ms = u64::try_from(self.interval.as_millis()).unwrap_or(u64::MAX);
+            let slot_ends = clock::from_unix_millis(starts.saturating_add(interval_ms));
+            let round = ROUND_RETRY
+                .retry(&self.clock)
+                .before(slot_ends)
+                .stop_on(&stop)
+                .run(
+                    || self.engine.run_round(&self.login, Trigger::Timer, Some(slot.get())),
+                    retry::any_error,
+                    |e, next| {
+                        tracing::warn!(
+                            slot = slot.get(),
+                            attempt = next.failed,
+                            error = %e,
+                            retry_in = ?next.delay,
+                            "raffle round failed; retrying"
+                        );
+                    },
+                )
+                .await;
+            match round {
                 Ok(RoundResult::Recorded(_)) => {}
                 Ok(RoundResult::AlreadyDrawn) => {
                     tracing::debug!(slot = slot.get(), "slot already drawn by another instance");
                 }
                 Ok(RoundResult::Paused) => tracing::debug!(slot = slot.get(), "paused; no raffle"),
-                Err(e) => {
-                    let retry_in = ROUND_RETRY.saturating_mul(attempt);
-                    let retry_ms = u64::try_from(retry_in.as_millis()).unwrap_or(u64::MAX);
-                    if attempt < ROUND_ATTEMPTS && unix_millis().saturating_add(retry_ms) < slot_ends {
-                        tracing::warn!(slot = slot.get(), attempt, error = %e, ?retry_in, "raffle round failed; retrying");
-                        attempt += 1;
-                        tokio::select! {
-                            _ = stop.cancelled() => return,
-                            _ = tokio::time::sleep(retry_in) => continue,
-                        }
-                    }
-                    tracing::error!(slot = slot.get(), error = %e, cause = ?e, "raffle round failed; slot skipped");
+                Err(RetryError::GaveUp { error, attempts }) => {
+                    tracing::error!(slot = slot.get(), attempts, error = %error, cause = ?error, "raffle round failed; slot skipped");
                 }
+                Err(RetryError::Stopped { .. }) => return,
             }
-            break;
+            update_active_viewers_gauge(&self.engine, &self.login).await;
         }
-        update_active_viewers_gauge(&engine, &login).await;
     }
 }
 

@@ -2,9 +2,10 @@
 
 use std::path::Path;
 
+use secrecy::{ExposeSecret as _, SecretString};
+
 use super::embedded::EmbeddedPostgres;
 use super::{Error, Store, pool};
-use crate::secret::SecretString;
 
 /// Name of the database kinoyubot uses inside the embedded server.
 pub(crate) const EMBEDDED_DATABASE: &str = "kinoyubot";
@@ -25,14 +26,14 @@ impl Database {
     pub(crate) async fn open(database_url: Option<&SecretString>, data_dir: &Path) -> Result<Self, Error> {
         match database_url {
             Some(url) => Ok(Self {
-                store: Store::new(pool::build(url.expose(), pool::DEFAULT_MAX_CONNECTIONS)?),
+                store: Store::new(pool::build(url.expose_secret(), pool::DEFAULT_MAX_CONNECTIONS)?),
                 embedded: None,
             }),
             None => {
                 let server = EmbeddedPostgres::start(data_dir).await?;
                 // Create our database on first use; the bootstrap database
                 // `postgres` is left alone.
-                let admin = pool::build(server.url("postgres").expose(), 1)?;
+                let admin = pool::build(server.url("postgres").expose_secret(), 1)?;
                 let client = admin.get().await?;
                 let exists = client
                     .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&EMBEDDED_DATABASE])
@@ -46,7 +47,7 @@ impl Database {
                 drop(client);
                 admin.close();
                 let store = Store::new(pool::build(
-                    server.url(EMBEDDED_DATABASE).expose(),
+                    server.url(EMBEDDED_DATABASE).expose_secret(),
                     pool::DEFAULT_MAX_CONNECTIONS,
                 )?);
                 Ok(Self {

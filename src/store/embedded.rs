@@ -33,8 +33,7 @@ use postgresql_commands::initdb::InitDbBuilder;
 use postgresql_commands::pg_ctl::{Mode, PgCtlBuilder, ShutdownMode};
 use rand::Rng as _;
 use rand::distr::Alphanumeric;
-
-use crate::secret::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 
 /// Superuser created by `initdb`.
 pub(crate) const SUPERUSER: &str = "postgres";
@@ -303,7 +302,7 @@ impl EmbeddedPostgres {
             pgdata: pgdata.clone(),
             bin_dir,
             port: 0,
-            password: SecretString::new(String::new()),
+            password: SecretString::from(String::new()),
             run_as,
             _lock: lock,
             // Nothing to stop until pg_ctl start succeeds.
@@ -314,7 +313,7 @@ impl EmbeddedPostgres {
             server.initialise(&password_path).await?;
         }
         let password = std::fs::read_to_string(&password_path).map_err(io_error(&password_path))?;
-        server.password = SecretString::new(password.trim().to_owned());
+        server.password = SecretString::from(password.trim().to_owned());
 
         // A server left running by a kinoyubot that was killed (we hold the
         // lock now, so it is ours): stop it before starting on a new port.
@@ -462,9 +461,9 @@ impl EmbeddedPostgres {
 
     /// Connection URL for `database` (contains the password).
     pub fn url(&self, database: &str) -> SecretString {
-        SecretString::new(format!(
+        SecretString::from(format!(
             "postgresql://{SUPERUSER}:{}@127.0.0.1:{}/{database}",
-            self.password.expose(),
+            self.password.expose_secret(),
             self.port
         ))
     }

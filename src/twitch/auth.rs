@@ -33,11 +33,11 @@ use oauth2::{
     ErrorResponse, RedirectUrl, RefreshToken, RequestTokenError, Scope, StandardRevocableToken, TokenResponse,
     TokenUrl,
 };
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Deserializer, Serialize};
 use url::Url;
 
 use crate::config::Settings;
-use crate::secret::SecretString;
 
 /// Scopes the bot asks a streamer for: reading chat and replying to chat
 /// commands. Live status needs none (Helix `/streams` works with an app token).
@@ -217,11 +217,11 @@ pub(crate) struct TokenSet {
 impl From<TwitchTokenResponse> for TokenSet {
     fn from(response: TwitchTokenResponse) -> Self {
         Self {
-            access_token: SecretString::new(response.access_token.secret().clone()),
+            access_token: SecretString::from(response.access_token.secret().clone()),
             refresh_token: response
                 .refresh_token
                 .as_ref()
-                .map(|t| SecretString::new(t.secret().clone())),
+                .map(|t| SecretString::from(t.secret().clone())),
             expires_in: response.expires_in(),
             scopes: response
                 .scopes
@@ -321,7 +321,7 @@ impl TwitchAuth {
             reason: format!("invalid OAuth redirect URL: {e}"),
         })?;
         let oauth = oauth2::Client::new(ClientId::new(client_id.to_owned()))
-            .set_client_secret(ClientSecret::new(client_secret.expose().clone()))
+            .set_client_secret(ClientSecret::new(client_secret.expose_secret().to_owned()))
             .set_auth_uri(AuthUrl::from_url(endpoint(auth_base, "authorize")?))
             .set_token_uri(TokenUrl::from_url(endpoint(auth_base, "token")?))
             .set_redirect_uri(redirect)
@@ -375,7 +375,7 @@ impl TwitchAuth {
     /// The `/authorize` URL for a fresh `state`, asking for `scopes`
     /// ([`SCOPES`] for a streamer's channel).
     pub(crate) fn authorize_url(&self, state: &SecretString, scopes: &[&str]) -> Url {
-        let state = state.expose().clone();
+        let state = state.expose_secret().to_owned();
         let (url, _) = self
             .inner
             .oauth
@@ -410,7 +410,7 @@ impl TwitchAuth {
     /// (it will not work again); [`AuthError::Refresh`] for failures that may pass.
     #[tracing::instrument(skip_all)]
     pub(crate) async fn refresh(&self, refresh_token: &SecretString) -> Result<TokenSet, AuthError> {
-        let token = RefreshToken::new(refresh_token.expose().clone());
+        let token = RefreshToken::new(refresh_token.expose_secret().to_owned());
         match self
             .inner
             .oauth
@@ -457,7 +457,7 @@ impl TwitchAuth {
             .get(self.inner.validate_url.clone())
             .header(
                 reqwest::header::AUTHORIZATION,
-                format!("OAuth {}", access_token.expose()),
+                format!("OAuth {}", access_token.expose_secret()),
             )
             .send()
             .await
@@ -489,7 +489,10 @@ impl TwitchAuth {
             .inner
             .http
             .post(self.inner.revoke_url.clone())
-            .form(&[("client_id", self.inner.client_id.as_str()), ("token", token.expose())])
+            .form(&[
+                ("client_id", self.inner.client_id.as_str()),
+                ("token", token.expose_secret()),
+            ])
             .send()
             .await
             .map_err(|e| AuthError::Revoke(error_chain(&e)))?;
@@ -567,8 +570,8 @@ mod tests {
     #[test]
     fn token_set_debug_hides_tokens() {
         let set = TokenSet {
-            access_token: SecretString::new("accesssecret".into()),
-            refresh_token: Some(SecretString::new("refreshsecret".into())),
+            access_token: SecretString::from("accesssecret"),
+            refresh_token: Some(SecretString::from("refreshsecret")),
             expires_in: None,
             scopes: vec![],
         };
@@ -583,12 +586,12 @@ mod tests {
     fn authorize_url_carries_client_redirect_scopes_and_state() {
         let auth = TwitchAuth::new(
             "cid",
-            &SecretString::new("csecret".into()),
+            &SecretString::from("csecret"),
             &Url::parse("https://id.twitch.tv/oauth2").expect("url"),
             "http://localhost:8080/auth/callback",
         )
         .expect("client");
-        let url = auth.authorize_url(&SecretString::new("st4te".into()), SCOPES);
+        let url = auth.authorize_url(&SecretString::from("st4te"), SCOPES);
         assert_eq!(
             url.as_str().split('?').next(),
             Some("https://id.twitch.tv/oauth2/authorize")

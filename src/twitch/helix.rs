@@ -12,13 +12,13 @@ use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::future::BoxFuture;
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 use url::Url;
 
 use super::auth::{AuthError, TwitchAuth, TwitchErrorResponse};
-use crate::secret::SecretString;
 use crate::twitch::live_status::LiveStatus;
 
 /// An app token is renewed this long before Twitch says it expires.
@@ -143,7 +143,7 @@ impl HelixClient {
                 .get(url.clone())
                 .query(query)
                 .header("Client-Id", self.auth.client_id())
-                .bearer_auth(token.expose())
+                .bearer_auth(token.expose_secret())
                 .send()
                 .await?;
             self.record_rate_limit(response.headers());
@@ -194,7 +194,10 @@ impl HelixClient {
     async fn forget_app_token(&self, rejected: &SecretString) {
         let mut cached = self.app_token.lock().await;
         // Only drop it if nobody replaced it meanwhile.
-        if cached.as_ref().is_some_and(|app| app.token == *rejected) {
+        if cached
+            .as_ref()
+            .is_some_and(|app| app.token.expose_secret() == rejected.expose_secret())
+        {
             *cached = None;
         }
     }

@@ -22,7 +22,7 @@ use warp::http::StatusCode;
 use warp::{Filter, Rejection};
 
 use super::reply::WebError;
-use crate::secret::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 
 /// Why an admin request was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +76,7 @@ pub(crate) fn check(admin_token: Option<&SecretString>, authorization: Option<&s
             scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
         })
         .ok_or(AdminRejection::Unauthorized)?;
-    if constant_time_eq(expected.expose().as_bytes(), presented.as_bytes()) {
+    if constant_time_eq(expected.expose_secret().as_bytes(), presented.as_bytes()) {
         Ok(())
     } else {
         Err(AdminRejection::Unauthorized)

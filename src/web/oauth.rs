@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 
 use cookie::{Cookie, SameSite};
+use secrecy::ExposeSecret as _;
 use serde::Serialize;
 use warp::Filter;
 use warp::Reply as _;
@@ -100,7 +101,7 @@ pub(crate) async fn start(state: WebState) -> Result<Response, WebError> {
         .caused_by(other),
     })?;
     let response = reply::redirect(StatusCode::FOUND, started.authorize_url.as_str(), ROOT)?;
-    let cookie = state_cookie(&state.public_url, started.state.expose());
+    let cookie = state_cookie(&state.public_url, started.state.expose_secret());
     reply::with_header(response, SET_COOKIE, &cookie.to_string(), ROOT)
 }
 

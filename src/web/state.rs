@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use crate::channel::ChannelSet;
 use crate::raffle::RaffleEngine;
-use crate::secret::SecretString;
 use crate::store::Store;
 use crate::twitch::auth::connect::Connections;
 use crate::twitch::live_status::CachedLiveStatus;
+use secrecy::SecretString;
 
 /// Shared state handed to handlers.
 #[derive(Clone, Debug)]

@@ -507,12 +507,15 @@ async fn the_raffle_timer_keeps_the_active_viewers_gauge_current() {
             .await;
     }
     // Nobody asks /api/status here: only the timer can set the gauge.
+    let clock = crate::helpers::driven_clock();
     let mut app = TestApp::builder()
         .database(database)
         .channels(&["gauge_channel"])
         .setting("RAFFLE_INTERVAL", "1s")
+        .clock(&clock)
         .start()
         .await;
+    crate::helpers::fire_timers(&clock, 1).await;
     wait_until("the timer to set the gauge", || async {
         app.get("/metrics")
             .await

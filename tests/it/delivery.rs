@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use kinoyubot::announce::Announcement;
 use kinoyubot::announce::delivery::{DeliveryConfig, DeliveryNotifier, DeliveryWorker, Destination};
-use kinoyubot::announce::discord::{DeliveryError, WebhookClient};
-use kinoyubot::secret::Secret;
+use kinoyubot::announce::discord::{DeliveryError, WebhookClient, WebhookUrl};
 use kinoyubot::store::Store;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -55,7 +54,7 @@ impl RunningWorker {
     }
 
     fn webhook(store: Store, url: &Url, config: DeliveryConfig) -> Self {
-        let client = WebhookClient::new(&Secret::new(url.clone())).unwrap();
+        let client = WebhookClient::new(&WebhookUrl::new(url)).unwrap();
         Self::start(store, Destination::Webhook(client), config)
     }
 
@@ -588,7 +587,7 @@ async fn without_a_webhook_each_announcement_is_printed_as_one_line() {
 #[tokio::test]
 async fn the_webhook_token_never_appears_in_errors_or_debug() {
     let fake = FakeDiscord::start().await;
-    let secret = Secret::new(fake.webhook_url());
+    let secret = WebhookUrl::new(&fake.webhook_url());
     let client = WebhookClient::with_timeouts(&secret, Duration::from_secs(2), Duration::from_millis(300)).unwrap();
     let body = serde_json::json!({"allowed_mentions": {"parse": []}, "content": "hi"});
     fake.push([Reply::UnknownWebhook, Reply::Status(500), Reply::Hold]);
@@ -597,7 +596,7 @@ async fn the_webhook_token_never_appears_in_errors_or_debug() {
     for _ in 0..3 {
         errors.push(client.send(&body).await.expect_err("not accepted"));
     }
-    let unreachable = Secret::new(Url::parse(&format!("http://127.0.0.1:1/api/webhooks/1/{TOKEN}")).unwrap());
+    let unreachable = WebhookUrl::new(&Url::parse(&format!("http://127.0.0.1:1/api/webhooks/1/{TOKEN}")).unwrap());
     errors.push(
         WebhookClient::new(&unreachable)
             .unwrap()
@@ -645,7 +644,7 @@ fn chain(error: &DeliveryError) -> String {
 #[tokio::test]
 async fn a_rate_limit_answer_carries_retry_after_and_pauses_the_next_send() {
     let fake = FakeDiscord::start().await;
-    let client = WebhookClient::new(&Secret::new(fake.webhook_url())).unwrap();
+    let client = WebhookClient::new(&WebhookUrl::new(&fake.webhook_url())).unwrap();
     let body = serde_json::json!({"allowed_mentions": {"parse": []}, "content": "hi"});
     fake.push([Reply::RateLimited { retry_after: 0.25 }]);
 

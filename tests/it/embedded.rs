@@ -1,11 +1,12 @@
 //! The embedded PostgreSQL: started, reused across runs, stopped, exclusive.
 
 use kinoyubot::store::embedded::{EmbeddedError, EmbeddedPostgres};
+use secrecy::ExposeSecret as _;
 
 use crate::helpers::{postmaster_pid, process_alive, temp_data_dir};
 
 async fn connect(server: &EmbeddedPostgres) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(server.url("postgres").expose(), tokio_postgres::NoTls)
+    let (client, connection) = tokio_postgres::connect(server.url("postgres").expose_secret(), tokio_postgres::NoTls)
         .await
         .expect("connect to embedded server");
     tokio::spawn(async move {

@@ -23,19 +23,21 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use kinoyubot::app::App;
+use kinoyubot::clock::{Clock, DrivenClock};
+use kinoyubot::config::TokenKey;
 use kinoyubot::config::{Settings, SettingsArgs};
-use kinoyubot::secret::Secret;
 use kinoyubot::store::embedded::EmbeddedPostgres;
 use kinoyubot::store::{Store, pool};
 use kinoyubot::twitch::auth::TwitchAuth;
 use kinoyubot::twitch::auth::manager::{TokenManager, TokenManagerConfig};
 use kinoyubot::twitch::auth::token_cipher::{TokenCipher, TokenKind};
 use rand::Rng as _;
+use secrecy::ExposeSecret as _;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -112,6 +114,51 @@ pub async fn within<T>(deadline: Duration, what: &str, future: impl Future<Outpu
 }
 
 // ---------------------------------------------------------------------------
+// Driven time
+// ---------------------------------------------------------------------------
+
+/// Where [`driven_clock`] starts: 2026-01-01T00:00:00.500Z, half a second
+/// into a slot of any whole-second interval.
+pub const DRIVEN_START_MILLIS: u64 = 1_767_225_600_500;
+
+/// A clock that stands still until the test moves it (see
+/// `kinoyubot::clock`), starting at [`DRIVEN_START_MILLIS`]. Give it to the
+/// app with [`TestAppBuilder::clock`].
+pub fn driven_clock() -> DrivenClock {
+    DrivenClock::starting_at(at_millis(DRIVEN_START_MILLIS))
+}
+
+/// The moment `millis` after the Unix epoch.
+pub fn at_millis(millis: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(millis)
+}
+
+/// Waits until `count` waits are pending on `clock` (the app's timers have
+/// gone to sleep); returns when they end, earliest first. Panics after
+/// [`DEADLINE`] of real time.
+pub async fn sleeping_timers(clock: &DrivenClock, count: usize) -> Vec<SystemTime> {
+    within(
+        DEADLINE,
+        &format!("{count} timer(s) to wait on the driven clock"),
+        clock.wait_for_sleepers(count),
+    )
+    .await
+}
+
+/// Waits until `count` timers sleep on `clock`, asserts they all wait for
+/// the same moment, and sets the clock to it; returns that moment.
+pub async fn fire_timers(clock: &DrivenClock, count: usize) -> SystemTime {
+    let deadlines = sleeping_timers(clock, count).await;
+    let next = deadlines[0];
+    assert!(
+        deadlines.iter().all(|d| *d == next),
+        "the timers wait for different moments: {deadlines:?}"
+    );
+    clock.set(next);
+    next
+}
+
+// ---------------------------------------------------------------------------
 // Throwaway databases
 // ---------------------------------------------------------------------------
 
@@ -185,7 +232,7 @@ async fn start_embedded_for_run() -> String {
         .spawn()
         .expect("watchdog starts");
     std::mem::forget(watchdog);
-    let url = server.url("postgres").expose().clone();
+    let url = server.url("postgres").expose_secret().to_owned();
     let _ = EMBEDDED.set(server);
     url
 }
@@ -638,7 +685,8 @@ enum TwitchStandIn {
 /// builder fills in the database, the data directory, the address and the
 /// stand-ins' URLs, and by default sets `RAFFLE_INTERVAL=24h` (no timer
 /// round during a test), `ADMIN_TOKEN` to [`ADMIN_TOKEN`] and a fixed
-/// `TOKEN_KEY`.
+/// `TOKEN_KEY`. The app runs on the system clock unless given another
+/// ([`TestAppBuilder::clock`]).
 #[must_use]
 pub struct TestAppBuilder {
     database: Option<Arc<TestDatabase>>,
@@ -648,6 +696,7 @@ pub struct TestAppBuilder {
     items: String,
     served_public_url: bool,
     token_manager: TokenManagerConfig,
+    clock: Clock,
     settings: BTreeMap<&'static str, Option<String>>,
 }
 
@@ -748,6 +797,13 @@ impl TestAppBuilder {
         self
     }
 
+    /// The clock the app's raffle timers run on, e.g. a [`driven_clock`]
+    /// (default: the system clock).
+    pub fn clock(mut self, clock: impl Into<Clock>) -> Self {
+        self.clock = clock.into();
+        self
+    }
+
     /// The settings for an app on `port` (0: any), given the stand-ins.
     fn settings_args(&self, port: u16, computed: BTreeMap<&'static str, String>) -> SettingsArgs {
         let mut args = SettingsArgs::default();
@@ -815,7 +871,7 @@ impl TestAppBuilder {
             let port = if self.served_public_url { free_port() } else { 0 };
             let args = self.settings_args(port, computed.clone());
             let settings = Settings::from_args(args).expect("test settings are valid");
-            match App::build(settings.clone()).await {
+            match App::build(settings.clone(), self.clock.clone()).await {
                 Ok(app) => break (settings, app.with_token_manager_config(self.token_manager)),
                 Err(e) if self.served_public_url && attempts < 3 && format!("{e:#}").contains("HTTP_ADDR") => {}
                 Err(e) => panic!("the app did not build: {e:#}"),
@@ -952,6 +1008,7 @@ impl TestApp {
             items: ALWAYS_WON.to_owned(),
             served_public_url: false,
             token_manager: TokenManagerConfig::default(),
+            clock: Clock::system(),
             settings: BTreeMap::from([
                 ("RAFFLE_INTERVAL", Some("24h".to_owned())),
                 ("ADMIN_TOKEN", Some(ADMIN_TOKEN.to_owned())),
@@ -1039,7 +1096,7 @@ impl TestApp {
 
     /// `POST path` as the admin (with the app's token).
     pub async fn post_as_admin(&self, path: &str) -> Reply {
-        let token = self.settings.admin_token.as_ref().map(|t| t.expose().clone());
+        let token = self.settings.admin_token.as_ref().map(|t| t.expose_secret().to_owned());
         let authorization = token.map(|t| format!("Bearer {t}"));
         self.send(reqwest::Method::POST, path, authorization.as_deref()).await
     }
@@ -1169,7 +1226,7 @@ impl TestApp {
         let refresh = cipher
             .decrypt(id, TokenKind::Refresh, row.get(2))
             .expect("refresh decrypts");
-        (access.expose().clone(), refresh.expose().clone())
+        (access.expose_secret().to_owned(), refresh.expose_secret().to_owned())
     }
 
     fn cipher(&self) -> TokenCipher {
@@ -1189,7 +1246,7 @@ impl TestApp {
 
     /// [`TestApp::token_manager`] reading tokens with another `TOKEN_KEY`.
     pub fn token_manager_with_key(&self, config: TokenManagerConfig, key: [u8; 32]) -> TokenManager {
-        self.token_manager_with_cipher(config, TokenCipher::new(&Secret::new(key)))
+        self.token_manager_with_cipher(config, TokenCipher::new(&TokenKey::new(key)))
     }
 
     fn token_manager_with_cipher(&self, config: TokenManagerConfig, cipher: TokenCipher) -> TokenManager {

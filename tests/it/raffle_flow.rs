@@ -6,45 +6,47 @@ use std::time::Duration;
 
 use crate::fake_discord::FakeDiscord;
 use crate::fake_twitch::streamer;
-use crate::helpers::{TestApp, TestDatabase, Viewer, wait_for, wait_until};
+use crate::helpers::{TestApp, TestDatabase, Viewer, driven_clock, fire_timers, wait_for, wait_until};
 
 /// An item whose name would format and ping if Discord were given it raw.
 const PINGING_ITEM: &str = "[[items]]\nname = \"**Steam** key @everyone\"\nprobability = 1.0\n";
 
-/// Waits for a timer raffle newer than `after` with `outcome`; returns its id.
-async fn next_timer_raffle(app: &TestApp, after: i64, outcome: &str) -> i64 {
-    wait_for(
-        &format!("a timer raffle after #{after} with outcome {outcome}"),
-        || async {
-            app.get_raffles_of("twitchdev")
-                .await
-                .into_iter()
-                .find(|r| r["trigger"] == "timer" && r["id"].as_i64() > Some(after) && r["outcome"] == outcome)
-                .and_then(|r| r["id"].as_i64())
-        },
-    )
+/// Waits for the timer raffle after `after`; returns its id and outcome.
+async fn next_timer_raffle(app: &TestApp, after: i64) -> (i64, String) {
+    wait_for(&format!("a timer raffle after #{after}"), || async {
+        app.get_raffles_of("twitchdev")
+            .await
+            .into_iter()
+            .find(|r| r["trigger"] == "timer" && r["id"].as_i64() > Some(after))
+            .and_then(|r| Some((r["id"].as_i64()?, r["outcome"].as_str()?.to_owned())))
+    })
     .await
 }
 
 #[tokio::test]
 async fn the_stream_going_live_and_offline_changes_timer_outcomes() {
+    let clock = driven_clock();
     let mut app = TestApp::builder()
         .twitch(streamer())
         .channels(&["twitchdev"])
         .items(PINGING_ITEM)
         .setting("RAFFLE_INTERVAL", "1s")
+        .clock(&clock)
         .start()
         .await;
     app.chat("twitchdev", "viewer900", "hello");
     app.wait_for_presence("twitchdev", "the viewer", |rows| rows.len() == 1)
         .await;
 
-    app.twitch().set_live(&streamer().id, true);
-    let live = next_timer_raffle(&app, 0, "won").await;
-    app.twitch().set_live(&streamer().id, false);
-    let offline = next_timer_raffle(&app, live, "skipped_offline").await;
-    app.twitch().set_live(&streamer().id, true);
-    next_timer_raffle(&app, offline, "won").await;
+    // One slot per state of the stream: each slot's round sees it.
+    let mut last = 0;
+    for (live, outcome) in [(true, "won"), (false, "skipped_offline"), (true, "won")] {
+        app.twitch().set_live(&streamer().id, live);
+        fire_timers(&clock, 1).await;
+        let (id, recorded) = next_timer_raffle(&app, last).await;
+        assert_eq!(recorded, outcome, "live = {live}");
+        last = id;
+    }
     app.stop().await;
 }
 
@@ -53,10 +55,9 @@ async fn the_stream_going_live_and_offline_changes_timer_outcomes() {
 #[tokio::test]
 async fn a_won_raffle_reaches_discord_once_with_nothing_that_pings() {
     use kinoyubot::announce::delivery::{DeliveryConfig, DeliveryWorker, Destination};
-    use kinoyubot::announce::discord::WebhookClient;
+    use kinoyubot::announce::discord::{WebhookClient, WebhookUrl};
     use kinoyubot::channel::ChannelLogin;
     use kinoyubot::raffle::{RaffleEngine, RaffleRules, RoundResult, Trigger};
-    use kinoyubot::secret::Secret;
     use kinoyubot::twitch::live_status::UnknownLiveStatus;
     use tokio_util::sync::CancellationToken;
 
@@ -76,7 +77,7 @@ async fn a_won_raffle_reaches_discord_once_with_nothing_that_pings() {
         .expect("items");
     let store = database.store();
     let discord = FakeDiscord::start().await;
-    let webhook = WebhookClient::new(&Secret::new(discord.webhook_url())).expect("client");
+    let webhook = WebhookClient::new(&WebhookUrl::new(&discord.webhook_url())).expect("client");
     let worker = DeliveryWorker::new(
         store.clone(),
         Destination::Webhook(webhook),

@@ -7,7 +7,10 @@ use std::time::Duration;
 use rand::{Rng as _, SeedableRng as _};
 use serde_json::Value;
 
-use crate::helpers::{ALWAYS_WON, TestApp, TestAppBuilder, TestDatabase, Viewer, add_viewer, wait_until, within};
+use crate::helpers::{
+    ALWAYS_WON, DRIVEN_START_MILLIS, TestApp, TestAppBuilder, TestDatabase, Viewer, add_viewer, at_millis,
+    driven_clock, fire_timers, sleeping_timers, wait_until, within,
+};
 use crate::process::kinoyubot;
 
 /// The app with the eligibility rules these tests assume: a ten-minute
@@ -209,11 +212,32 @@ async fn two_instances_never_draw_a_slot_twice() {
     assert_eq!(announced, 40, "one announcement per drawn slot");
 }
 
+/// The first slot a timer on [`driven_clock`] fires for, with 1 s slots.
+const FIRST_DRIVEN_SLOT: u64 = DRIVEN_START_MILLIS / 1000 + 1;
+
+/// When 1 s slot `slot` starts.
+fn second_slot_starts(slot: u64) -> std::time::SystemTime {
+    at_millis(slot * 1000)
+}
+
+/// The timer slots recorded, in order.
+async fn timer_slots(database: &TestDatabase) -> Vec<i64> {
+    let rows = database
+        .client()
+        .await
+        .query("SELECT slot FROM raffles WHERE trigger = 'timer' ORDER BY slot", &[])
+        .await
+        .expect("slots");
+    rows.iter().map(|r| r.get(0)).collect()
+}
+
 #[tokio::test]
 async fn two_schedulers_on_one_database_draw_each_slot_once() {
     let database = database().await;
     let id = channel(&database, "timed").await;
     database.add_viewer(id, &Viewer::new("1", "someone")).await;
+    // One clock for both instances: they see the same slot boundaries.
+    let clock = driven_clock();
     let mut instances = Vec::new();
     for _ in 0..2 {
         instances.push(
@@ -221,41 +245,33 @@ async fn two_schedulers_on_one_database_draw_each_slot_once() {
                 .database(database.clone())
                 .channels(&["timed"])
                 .setting("RAFFLE_INTERVAL", "1s")
+                .clock(&clock)
                 .start()
                 .await,
         );
     }
-    database
-        .wait_count(
-            "SELECT count(*) FROM raffles WHERE trigger = 'timer'",
-            4,
-            "four timer slots",
-        )
-        .await;
+    for n in 0..4 {
+        // Both timers wait for the start of the same slot; both run it.
+        let fired = fire_timers(&clock, 2).await;
+        assert_eq!(fired, second_slot_starts(FIRST_DRIVEN_SLOT + n));
+        database
+            .wait_count(
+                "SELECT count(*) FROM raffles WHERE trigger = 'timer'",
+                n as i64 + 1,
+                &format!("slot {} drawn", FIRST_DRIVEN_SLOT + n),
+            )
+            .await;
+    }
+    // Both have finished the last slot and wait for the next.
+    sleeping_timers(&clock, 2).await;
     for instance in &mut instances {
         within(Duration::from_secs(5), "an instance's shutdown", instance.stop()).await;
     }
-    let rows = database
-        .client()
-        .await
-        .query("SELECT slot FROM raffles WHERE trigger = 'timer' ORDER BY slot", &[])
-        .await
-        .expect("slots");
-    let slots: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
-    let mut unique = slots.clone();
-    unique.dedup();
-    assert_eq!(slots, unique, "a slot was drawn twice");
-    assert!(
-        slots.windows(2).all(|w| w[1] == w[0] + 1),
-        "consecutive slots, none skipped: {slots:?}"
-    );
-    let now_slot = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs() as i64;
-    assert!(
-        slots.iter().all(|s| (now_slot - 20..=now_slot).contains(s)),
-        "slots are unix seconds: {slots:?}"
+    let expected: Vec<i64> = (0..4).map(|n| (FIRST_DRIVEN_SLOT + n) as i64).collect();
+    assert_eq!(
+        timer_slots(&database).await,
+        expected,
+        "each slot drawn once, consecutive, numbered in unix seconds"
     );
 }
 
@@ -270,21 +286,23 @@ async fn paused_channels_skip_timer_rounds_but_not_manual_draws() {
         .execute("UPDATE channels SET paused = true WHERE login = 'paused'", &[])
         .await
         .expect("pause");
+    let clock = driven_clock();
     let app = app()
         .database(database)
         .channels(&["paused", "running"])
         .setting("RAFFLE_INTERVAL", "1s")
+        .clock(&clock)
         .start()
         .await;
-    // Two slots have come for both channels once the unpaused one has two rounds.
-    app.database
-        .wait_count(
-            "SELECT count(*) FROM raffles r JOIN channels c ON c.id = r.channel_id
-             WHERE c.login = 'running' AND r.trigger = 'timer'",
-            2,
-            "two timer rounds in the unpaused channel",
-        )
-        .await;
+    // Two slots for both channels' timers; then both wait for a third, so
+    // both rounds of each have run.
+    for _ in 0..2 {
+        fire_timers(&clock, 2).await;
+    }
+    sleeping_timers(&clock, 2).await;
+    let running_rounds = "SELECT count(*) FROM raffles r JOIN channels c ON c.id = r.channel_id
+         WHERE c.login = 'running' AND r.trigger = 'timer'";
+    assert_eq!(app.database.count(running_rounds).await, 2, "a round per slot unpaused");
     let paused_rounds =
         "SELECT count(*) FROM raffles r JOIN channels c ON c.id = r.channel_id WHERE c.login = 'paused'";
     assert_eq!(
@@ -303,13 +321,16 @@ async fn offline_timer_rounds_are_recorded_as_skipped_offline() {
     let id = channel(&database, "offline").await;
     database.add_viewer(id, &Viewer::new("1", "someone")).await;
     // The Twitch stand-in says every stream is offline.
+    let clock = driven_clock();
     let app = app()
         .database(database)
         .twitch(crate::fake_twitch::streamer())
         .channels(&["offline"])
         .setting("RAFFLE_INTERVAL", "1s")
+        .clock(&clock)
         .start()
         .await;
+    fire_timers(&clock, 1).await;
     let skipped = crate::helpers::wait_for("a timer round while offline", || async {
         app.get_raffles_of("offline")
             .await
@@ -708,10 +729,14 @@ async fn chat_commands_draw_pause_and_resume() {
 
 #[tokio::test]
 async fn a_timer_round_that_fails_on_a_database_error_is_retried_within_its_slot() {
+    use kinoyubot::raffle::scheduler::ROUND_RETRY;
+
     let database = database().await;
     let id = channel(&database, "retrying").await;
     database.add_viewer(id, &Viewer::new("1", "someone")).await;
-    // The app's statements give up after 300 ms of waiting.
+    let clock = driven_clock();
+    // The app's statements give up after 300 ms of (real) waiting. A
+    // 60 s interval: the driven clock, not the interval, sets the pace.
     let mut app = app()
         .database(database.clone())
         .setting(
@@ -719,44 +744,42 @@ async fn a_timer_round_that_fails_on_a_database_error_is_retried_within_its_slot
             &format!("{}?options=-c%20statement_timeout%3D300", database.url),
         )
         .channels(&["retrying"])
-        .setting("RAFFLE_INTERVAL", "2s")
+        .setting("RAFFLE_INTERVAL", "60s")
+        .clock(&clock)
         .start()
         .await;
-    // Slot n of a 2 s interval starts at n × 2000 ms of Unix time.
-    let interval_ms: u64 = 2000;
-    let now_ms = || {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock")
-            .as_millis() as u64
-    };
-    let mut slot = now_ms() / interval_ms + 1;
-    if slot * interval_ms - now_ms() < 800 {
-        slot += 1;
-    }
-    let slot_start = slot * interval_ms;
-    // Hold the items table locked from just before the slot starts until
-    // 400 ms into it: the first attempt times out, the retry (250 ms after
-    // the failure) finds the table free. (Sleeps here time the sabotage.)
-    tokio::time::sleep(Duration::from_millis((slot_start - 300).saturating_sub(now_ms()))).await;
+    let slot = DRIVEN_START_MILLIS / 60_000 + 1;
+    let slot_start = at_millis(slot * 60_000);
+    assert_eq!(
+        sleeping_timers(&clock, 1).await,
+        [slot_start],
+        "the timer waits for the slot"
+    );
+
+    // Hold the items table locked as the slot starts: the first attempt
+    // times out and records nothing.
     let mut blocker = database.client().await;
     let transaction = blocker.transaction().await.expect("begin");
     transaction
         .batch_execute("LOCK TABLE items IN ACCESS EXCLUSIVE MODE")
         .await
         .expect("lock");
-    tokio::time::sleep(Duration::from_millis((slot_start + 400).saturating_sub(now_ms()))).await;
+    clock.set(slot_start);
+    // The retry is due the policy's first delay after the failure, on the
+    // clock (which has not moved while the attempt waited on the lock).
+    let retry_at = slot_start + ROUND_RETRY.first();
+    assert_eq!(sleeping_timers(&clock, 1).await, [retry_at], "a retry is scheduled");
+    let drawn = format!("SELECT count(*) FROM raffles WHERE slot = {slot}");
+    assert_eq!(database.count(&drawn).await, 0, "the failed attempt left nothing");
     transaction.commit().await.expect("release");
 
-    let drawn = format!("SELECT count(*) FROM raffles WHERE slot = {slot}");
+    clock.set(retry_at);
     database
-        .wait_count_within(
-            Duration::from_secs(10),
-            &drawn,
-            1,
-            &format!("slot {slot} to be retried, not skipped"),
-        )
+        .wait_count(&drawn, 1, &format!("slot {slot} to be retried, not skipped"))
         .await;
+    // The timer goes on to the next slot, and the slot was recorded once.
+    assert_eq!(sleeping_timers(&clock, 1).await, [at_millis((slot + 1) * 60_000)]);
     assert_eq!(database.count(&drawn).await, 1);
+    assert_eq!(timer_slots(&database).await, [slot as i64]);
     app.stop().await;
 }

@@ -42,9 +42,9 @@ use super::manager::after;
 use super::token_cipher::{CipherError, TokenCipher, TokenKind};
 use super::{AuthError, SCOPES, TwitchAuth};
 use crate::channel::{ChannelLogin, ChannelSet};
-use crate::secret::SecretString;
 use crate::store::{self, NewTokens, StateLookup, Store, StoredTokens};
 use crate::twitch::helix::HelixClient;
+use secrecy::{ExposeSecret as _, SecretString};
 
 /// How long a started connection stays valid.
 pub(crate) const STATE_LIFETIME: Duration = Duration::from_secs(600);
@@ -229,10 +229,10 @@ impl Connections {
         let twitch = self.twitch()?;
         let mut bytes = [0u8; 32];
         rand::rng().fill(&mut bytes);
-        let state = SecretString::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
+        let state = SecretString::from(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
         let expires_at = after(Utc::now(), STATE_LIFETIME);
         self.store
-            .insert_oauth_state(&state_hash(state.expose()), expires_at)
+            .insert_oauth_state(&state_hash(state.expose_secret()), expires_at)
             .await?;
         Ok(ConnectStart {
             authorize_url: twitch.auth.authorize_url(&state, SCOPES),

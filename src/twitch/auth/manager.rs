@@ -18,13 +18,13 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 
 use super::token_cipher::{CipherError, TokenCipher, TokenKind};
 use super::{AuthError, TwitchAuth};
 use crate::announce::Announcement;
 use crate::metrics::TokenRefreshResult;
-use crate::secret::SecretString;
 use crate::store::{self, NewTokens, Store, StoredTokens, TokenTransaction};
 
 /// Timings of the manager. Production uses [`TokenManagerConfig::default`];

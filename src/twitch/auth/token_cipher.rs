@@ -15,9 +15,9 @@ use std::fmt;
 use chacha20poly1305::aead::{Aead as _, KeyInit as _, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use rand::Rng as _;
+use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::config::TokenKey;
-use crate::secret::SecretString;
 
 /// Bytes of the random nonce at the start of a stored token.
 pub(crate) const NONCE_LEN: usize = 12;
@@ -94,7 +94,7 @@ impl TokenCipher {
     /// A cipher for this key.
     pub fn new(key: &TokenKey) -> Self {
         Self {
-            cipher: ChaCha20Poly1305::new(&Key::from(*key.expose())),
+            cipher: ChaCha20Poly1305::new(&Key::from(*key.expose_secret())),
         }
     }
 
@@ -117,7 +117,7 @@ impl TokenCipher {
             .encrypt(
                 &Nonce::from(nonce),
                 Payload {
-                    msg: token.expose().as_bytes(),
+                    msg: token.expose_secret().as_bytes(),
                     aad: &ad,
                 },
             )
@@ -147,7 +147,7 @@ impl TokenCipher {
             .decrypt(&Nonce::from(nonce_bytes), Payload { msg: sealed, aad: &ad })
             .map_err(|_| CipherError::WrongKeyOrTampered)?;
         String::from_utf8(plain)
-            .map(SecretString::new)
+            .map(SecretString::from)
             .map_err(|_| CipherError::NotText)
     }
 }
@@ -155,14 +155,14 @@ impl TokenCipher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secret::Secret;
+    use crate::config::TokenKey;
 
     fn cipher(byte: u8) -> TokenCipher {
-        TokenCipher::new(&Secret::new([byte; 32]))
+        TokenCipher::new(&TokenKey::new([byte; 32]))
     }
 
     fn token(s: &str) -> SecretString {
-        SecretString::new(s.to_owned())
+        SecretString::from(s.to_owned())
     }
 
     #[test]
@@ -174,7 +174,7 @@ mod tests {
         assert_eq!(stored.len(), NONCE_LEN + "abc123secret".len() + TAG_LEN);
         assert!(!stored.windows(6).any(|w| w == b"abc123"), "plaintext visible");
         let back = c.decrypt(7, TokenKind::Access, &stored).expect("decrypts");
-        assert_eq!(back.expose(), "abc123secret");
+        assert_eq!(back.expose_secret(), "abc123secret");
     }
 
     #[test]
@@ -194,14 +194,14 @@ mod tests {
             let mut altered = stored.clone();
             altered[index] ^= 0x01;
             assert_eq!(
-                c.decrypt(7, TokenKind::Access, &altered),
-                Err(CipherError::WrongKeyOrTampered),
+                c.decrypt(7, TokenKind::Access, &altered).err(),
+                Some(CipherError::WrongKeyOrTampered),
                 "byte {index}"
             );
         }
         assert_eq!(
-            c.decrypt(7, TokenKind::Access, &stored[..10]),
-            Err(CipherError::Truncated { len: 10 })
+            c.decrypt(7, TokenKind::Access, &stored[..10]).err(),
+            Some(CipherError::Truncated { len: 10 })
         );
     }
 
@@ -223,12 +223,12 @@ mod tests {
         let c = cipher(1);
         let stored = c.encrypt(7, TokenKind::Access, &token("abc")).expect("encrypts");
         assert_eq!(
-            c.decrypt(8, TokenKind::Access, &stored),
-            Err(CipherError::WrongKeyOrTampered)
+            c.decrypt(8, TokenKind::Access, &stored).err(),
+            Some(CipherError::WrongKeyOrTampered)
         );
         assert_eq!(
-            c.decrypt(7, TokenKind::Refresh, &stored),
-            Err(CipherError::WrongKeyOrTampered)
+            c.decrypt(7, TokenKind::Refresh, &stored).err(),
+            Some(CipherError::WrongKeyOrTampered)
         );
     }
 

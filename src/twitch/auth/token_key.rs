@@ -15,7 +15,6 @@ use base64::Engine as _;
 use rand::Rng as _;
 
 use crate::config::{TokenKey, parse_token_key};
-use crate::secret::Secret;
 
 /// File name of the generated key inside `DATA_DIR`.
 pub(crate) const KEY_FILE: &str = "token.key";
@@ -103,7 +102,7 @@ fn create(path: &Path) -> Result<TokenKey, TokenKeyError> {
     match linked {
         Ok(()) => {
             tracing::info!(path = %path.display(), "generated a new token key");
-            Ok(Secret::new(key))
+            Ok(TokenKey::new(key))
         }
         // Another process created it between our read and our link: use theirs.
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
@@ -118,6 +117,8 @@ fn create(path: &Path) -> Result<TokenKey, TokenKeyError> {
 
 #[cfg(test)]
 mod tests {
+    use secrecy::ExposeSecret as _;
+
     use super::*;
 
     #[test]
@@ -128,7 +129,7 @@ mod tests {
         let mode = std::fs::metadata(&path).expect("exists").permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         let second = load_or_create(None, dir.path()).expect("read back");
-        assert_eq!(first.expose(), second.expose());
+        assert_eq!(first.expose_secret(), second.expose_secret());
         let leftovers: Vec<_> = std::fs::read_dir(dir.path()).expect("dir").collect();
         assert_eq!(leftovers.len(), 1, "no temporary files left");
     }
@@ -136,8 +137,8 @@ mod tests {
     #[test]
     fn configured_key_wins_and_no_file_is_written() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let key = load_or_create(Some(&Secret::new([3u8; 32])), dir.path()).expect("key");
-        assert_eq!(key.expose(), &[3u8; 32]);
+        let key = load_or_create(Some(&TokenKey::new([3u8; 32])), dir.path()).expect("key");
+        assert_eq!(key.expose_secret(), &[3u8; 32]);
         assert!(!dir.path().join(KEY_FILE).exists());
     }
 
