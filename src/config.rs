@@ -45,6 +45,8 @@ pub(crate) const DEFAULT_SUBSCRIBER_LUCK: u8 = 1;
 pub(crate) const DEFAULT_ITEMS_FILE: &str = "items.toml";
 /// Default for `RUST_LOG`.
 pub(crate) const DEFAULT_RUST_LOG: &str = "info";
+/// Shortest accepted `ADMIN_TOKEN`, in characters (SPEC §2).
+pub(crate) const MIN_ADMIN_TOKEN_CHARS: usize = 32;
 /// Shortest accepted `RAFFLE_INTERVAL`; slots are whole seconds.
 pub(crate) const MIN_RAFFLE_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -89,7 +91,7 @@ impl ConfigError {
 ///
 /// Every field is optional text; an empty value counts as unset so that a
 /// `.env` copied from `.env.example` with blanks behaves like the defaults.
-#[derive(Debug, Default, Clone, clap::Args)]
+#[derive(Default, Clone, clap::Args)]
 pub struct SettingsArgs {
     /// PostgreSQL connection URL; unset starts an embedded server under DATA_DIR
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
@@ -109,8 +111,8 @@ pub struct SettingsArgs {
     /// Twitch application client id
     #[arg(long, env = "TWITCH_CLIENT_ID", global = true)]
     pub twitch_client_id: Option<String>,
-    /// Twitch application client secret
-    #[arg(long, env = "TWITCH_CLIENT_SECRET", global = true, hide_env_values = true)]
+    /// `TWITCH_CLIENT_SECRET`: environment, `.env` or `TWITCH_CLIENT_SECRET_FILE` only.
+    #[arg(skip)]
     pub twitch_client_secret: Option<String>,
     /// Twitch IRC server; tcp://HOST:PORT for plain TCP [default: irc.chat.twitch.tv:6697]
     #[arg(long, env = "TWITCH_IRC_SERVER", global = true)]
@@ -121,8 +123,8 @@ pub struct SettingsArgs {
     /// Twitch Helix base URL [default: https://api.twitch.tv/helix]
     #[arg(long, env = "TWITCH_API_URL", global = true)]
     pub twitch_api_url: Option<String>,
-    /// Discord webhook URL; unset prints results to standard output
-    #[arg(long, env = "DISCORD_WEBHOOK_URL", global = true, hide_env_values = true)]
+    /// `DISCORD_WEBHOOK_URL`: environment, `.env` or `DISCORD_WEBHOOK_URL_FILE` only.
+    #[arg(skip)]
     pub discord_webhook_url: Option<String>,
     /// Time between automatic raffles per channel [default: 60s]
     #[arg(long, env = "RAFFLE_INTERVAL", global = true)]
@@ -145,11 +147,11 @@ pub struct SettingsArgs {
     /// Prize list file [default: items.toml]
     #[arg(long, env = "ITEMS_FILE", global = true)]
     pub items_file: Option<String>,
-    /// Bearer token for admin endpoints; unset disables them
-    #[arg(long, env = "ADMIN_TOKEN", global = true, hide_env_values = true)]
+    /// `ADMIN_TOKEN`: environment, `.env` or `ADMIN_TOKEN_FILE` only.
+    #[arg(skip)]
     pub admin_token: Option<String>,
-    /// 32-byte base64 key encrypting Twitch tokens [default: generated into DATA_DIR/token.key]
-    #[arg(long, env = "TOKEN_KEY", global = true, hide_env_values = true)]
+    /// `TOKEN_KEY`: environment, `.env` or `TOKEN_KEY_FILE` only.
+    #[arg(skip)]
     pub token_key: Option<String>,
     /// Log filter [default: info]
     #[arg(long, env = "RUST_LOG", global = true)]
@@ -157,6 +159,104 @@ pub struct SettingsArgs {
     /// Log format: pretty or json [default: pretty]
     #[arg(long, env = "LOG_FORMAT", global = true)]
     pub log_format: Option<String>,
+    /// Secrets given as flags, kept only to refuse them with a clear error
+    /// (a flag shows in `ps` and shell history). Never read otherwise.
+    #[command(flatten)]
+    pub secret_flags: SecretFlags,
+}
+
+/// Raw text may hold secrets: `Debug` shows none of it.
+impl std::fmt::Debug for SettingsArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SettingsArgs").finish_non_exhaustive()
+    }
+}
+
+/// Hidden flags named like the secret settings. They exist so that
+/// `--admin-token …` is refused with a message naming the setting (and
+/// without echoing the value) instead of a generic "unexpected argument".
+#[derive(Default, Clone, clap::Args)]
+pub struct SecretFlags {
+    #[arg(long = "twitch-client-secret", global = true, hide = true, value_name = "SECRET")]
+    twitch_client_secret: Option<String>,
+    #[arg(long = "discord-webhook-url", global = true, hide = true, value_name = "SECRET")]
+    discord_webhook_url: Option<String>,
+    #[arg(long = "admin-token", global = true, hide = true, value_name = "SECRET")]
+    admin_token: Option<String>,
+    #[arg(long = "token-key", global = true, hide = true, value_name = "SECRET")]
+    token_key: Option<String>,
+    #[arg(long = "discord-bot-token", global = true, hide = true, value_name = "SECRET")]
+    discord_bot_token: Option<String>,
+}
+
+impl std::fmt::Debug for SecretFlags {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretFlags([redacted])")
+    }
+}
+
+impl SecretFlags {
+    /// The first secret setting given as a flag, if any.
+    fn first_given(&self) -> Option<&'static str> {
+        [
+            ("TWITCH_CLIENT_SECRET", &self.twitch_client_secret),
+            ("DISCORD_WEBHOOK_URL", &self.discord_webhook_url),
+            ("ADMIN_TOKEN", &self.admin_token),
+            ("TOKEN_KEY", &self.token_key),
+            ("DISCORD_BOT_TOKEN", &self.discord_bot_token),
+        ]
+        .into_iter()
+        .find_map(|(name, value)| value.is_some().then_some(name))
+    }
+}
+
+/// The secret settings of SPEC §2: never flags; read from the environment
+/// (which `.env` fills in) or from the file named by `NAME_FILE`.
+const SECRET_SETTINGS: [&str; 4] = [
+    "TWITCH_CLIENT_SECRET",
+    "DISCORD_WEBHOOK_URL",
+    "ADMIN_TOKEN",
+    "TOKEN_KEY",
+];
+
+impl SettingsArgs {
+    /// Fills the secret settings from `lookup` (the process environment in
+    /// the binary): `NAME`, or the contents of the file `NAME_FILE` names.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the setting when both `NAME` and
+    /// `NAME_FILE` are set or the file cannot be read; never the value.
+    pub fn read_secrets(&mut self, lookup: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        for name in SECRET_SETTINGS {
+            let direct = non_empty(lookup(name));
+            let file_setting = format!("{name}_FILE");
+            let from_file =
+                match non_empty(lookup(&file_setting)) {
+                    None => None,
+                    Some(_) if direct.is_some() => {
+                        return Err(ConfigError::new(
+                            name,
+                            format!("both {name} and {file_setting} are set; keep one"),
+                        ));
+                    }
+                    Some(path) => Some(std::fs::read_to_string(&path).map_err(|e| {
+                        ConfigError::new(name, format!("cannot read {file_setting} file {path:?}: {e}"))
+                    })?),
+                };
+            let value = direct.or(from_file);
+            let field = match name {
+                "TWITCH_CLIENT_SECRET" => &mut self.twitch_client_secret,
+                "DISCORD_WEBHOOK_URL" => &mut self.discord_webhook_url,
+                "ADMIN_TOKEN" => &mut self.admin_token,
+                _ => &mut self.token_key,
+            };
+            if value.is_some() {
+                *field = value;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Where the chat listener connects.
@@ -383,6 +483,15 @@ impl Settings {
     ///
     /// The first invalid setting, as a [`ConfigError`] naming it.
     pub fn from_args(args: SettingsArgs) -> Result<Self, ConfigError> {
+        if let Some(name) = args.secret_flags.first_given() {
+            return Err(ConfigError::new(
+                name,
+                format!(
+                    "is a secret and is not accepted as a flag (flags show in `ps` and shell history); \
+                     set {name} in the environment or .env, or put it in a file and set {name}_FILE to its path"
+                ),
+            ));
+        }
         let database_url = match non_empty(args.database_url) {
             None => None,
             Some(text) => {
@@ -453,6 +562,15 @@ impl Settings {
             None => None,
             Some(text) if text.chars().any(char::is_whitespace) => {
                 return Err(ConfigError::new("ADMIN_TOKEN", "must not contain whitespace"));
+            }
+            Some(text) if text.chars().count() < MIN_ADMIN_TOKEN_CHARS => {
+                return Err(ConfigError::new(
+                    "ADMIN_TOKEN",
+                    format!(
+                        "must be at least {MIN_ADMIN_TOKEN_CHARS} characters; generate one with `openssl rand -hex 32` \
+                         (PowerShell: `[Convert]::ToHexString([Security.Cryptography.RandomNumberGenerator]::GetBytes(32))`)"
+                    ),
+                ));
             }
             Some(text) => Some(SecretString::from(text)),
         };
@@ -687,7 +805,7 @@ mod tests {
             a.database_url = Some("postgres://u:hunter2@localhost/db".into());
             a.twitch_client_secret = Some("clientsecret123".into());
             a.discord_webhook_url = Some("https://discord.com/api/webhooks/1/webhooktoken".into());
-            a.admin_token = Some("admintoken123".into());
+            a.admin_token = Some("admintoken123-long-enough-to-be-accepted".into());
             a.token_key = Some(key.clone());
         })
         .expect("valid");
@@ -696,7 +814,7 @@ mod tests {
             "hunter2",
             "clientsecret123",
             "webhooktoken",
-            "admintoken123",
+            "admintoken123-long-enough-to-be-accepted",
             key.as_str(),
         ] {
             assert!(!debug.contains(secret), "{secret} leaked in {debug}");
@@ -762,5 +880,95 @@ mod tests {
                 .starts_with(&format!("{}: cannot read items file: ", missing.display()))
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_short_admin_token_is_refused_with_a_way_to_make_one() {
+        let message = error(|a| a.admin_token = Some("a".into()));
+        assert!(
+            message.starts_with("ADMIN_TOKEN: must be at least 32 characters"),
+            "{message}"
+        );
+        assert!(message.contains("openssl rand -hex 32"), "{message}");
+        let long = "x".repeat(MIN_ADMIN_TOKEN_CHARS);
+        assert!(with(|a| a.admin_token = Some(long)).is_ok());
+        let short = "x".repeat(MIN_ADMIN_TOKEN_CHARS - 1);
+        assert!(with(|a| a.admin_token = Some(short)).is_err());
+    }
+
+    #[test]
+    fn secrets_given_as_flags_are_refused_without_echoing_them() {
+        use clap::Parser as _;
+        #[derive(clap::Parser)]
+        struct Probe {
+            #[command(flatten)]
+            settings: SettingsArgs,
+        }
+        for (flag, name) in [
+            ("--admin-token", "ADMIN_TOKEN"),
+            ("--token-key", "TOKEN_KEY"),
+            ("--twitch-client-secret", "TWITCH_CLIENT_SECRET"),
+            ("--discord-webhook-url", "DISCORD_WEBHOOK_URL"),
+            ("--discord-bot-token", "DISCORD_BOT_TOKEN"),
+        ] {
+            let probe =
+                Probe::try_parse_from(["kinoyubot", flag, "hunter2-hunter2-hunter2-hunter2-x"]).expect("parses");
+            let message = Settings::from_args(probe.settings)
+                .map(|_| ())
+                .expect_err("refused")
+                .to_string();
+            assert!(message.starts_with(&format!("{name}: is a secret")), "{message}");
+            assert!(message.contains(&format!("{name}_FILE")), "{message}");
+            assert!(!message.contains("hunter2"), "{message}");
+        }
+    }
+
+    #[test]
+    fn secrets_come_from_the_environment_or_a_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("admin");
+        let token = "t".repeat(40);
+        std::fs::write(&path, format!("{token}\n")).expect("write");
+        let env = |vars: Vec<(&'static str, String)>| {
+            move |name: &str| vars.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone())
+        };
+
+        let mut args = SettingsArgs::default();
+        args.read_secrets(env(vec![("ADMIN_TOKEN_FILE", path.display().to_string())]))
+            .expect("file read");
+        let settings = Settings::from_args(args).expect("valid");
+        assert_eq!(
+            settings.admin_token.as_ref().map(|t| t.expose_secret().to_owned()),
+            Some(token.clone()),
+            "the file's contents, without the trailing newline"
+        );
+
+        let mut args = SettingsArgs::default();
+        args.read_secrets(env(vec![("TWITCH_CLIENT_SECRET", "from-env".into())]))
+            .expect("env read");
+        assert_eq!(args.twitch_client_secret.as_deref(), Some("from-env"));
+
+        let mut args = SettingsArgs::default();
+        let both = args
+            .read_secrets(env(vec![
+                ("ADMIN_TOKEN", token.clone()),
+                ("ADMIN_TOKEN_FILE", path.display().to_string()),
+            ]))
+            .expect_err("both refused")
+            .to_string();
+        assert!(
+            both.starts_with("ADMIN_TOKEN: both ADMIN_TOKEN and ADMIN_TOKEN_FILE"),
+            "{both}"
+        );
+
+        let mut args = SettingsArgs::default();
+        let missing = args
+            .read_secrets(env(vec![("TOKEN_KEY_FILE", "/nonexistent/kinoyubot-key".into())]))
+            .expect_err("missing file")
+            .to_string();
+        assert!(
+            missing.starts_with("TOKEN_KEY: cannot read TOKEN_KEY_FILE file \"/nonexistent/kinoyubot-key\""),
+            "{missing}"
+        );
     }
 }

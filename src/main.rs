@@ -15,7 +15,12 @@ fn main() -> ExitCode {
         eprintln!("error: .env: {e}");
         return ExitCode::from(2);
     }
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    // Secrets are never flags: the environment (with `.env`) or `NAME_FILE`.
+    if let Err(e) = cli.settings.read_secrets(|name| std::env::var(name).ok()) {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
     let settings = match Settings::from_args(cli.settings) {
         Ok(settings) => settings,
         Err(e) => {

@@ -92,7 +92,9 @@ pub enum EmbeddedError {
         message: String,
     },
     /// No system user to run the server as root.
-    #[error("running as root, but neither a `postgres` nor a `nobody` user exists to run PostgreSQL as")]
+    #[error(
+        "running as root, but no `kinoyubot` account could be created and neither a `postgres` nor a `nobody` user exists to run PostgreSQL as"
+    )]
     NoServerUser,
 }
 
@@ -204,19 +206,114 @@ fn process_running(pid: i32) -> bool {
     }
 }
 
-fn server_user() -> Result<Option<RunAs>, EmbeddedError> {
+/// The dedicated account the server runs as when kinoyubot runs as root.
+const SERVER_ACCOUNT: &str = "kinoyubot";
+
+/// The account to run the server as when we are root (PostgreSQL refuses
+/// root): the owner of an existing cluster; otherwise a dedicated
+/// `kinoyubot` system account (created with `useradd` when missing), so
+/// that no other service's processes share the server's user and can read
+/// its files or `/proc/<pid>/environ`; the shared `postgres` or `nobody`
+/// account only when no dedicated one can be made.
+fn server_user(pgdata: &Path) -> Result<Option<RunAs>, EmbeddedError> {
     if !nix::unistd::geteuid().is_root() {
         return Ok(None);
     }
-    for name in ["postgres", "nobody"] {
-        if let Ok(Some(user)) = nix::unistd::User::from_name(name) {
+    if let Ok(meta) = std::fs::metadata(pgdata) {
+        use std::os::unix::fs::MetadataExt as _;
+        if meta.uid() != 0 {
             return Ok(Some(RunAs {
-                uid: user.uid,
-                gid: user.gid,
+                uid: nix::unistd::Uid::from_raw(meta.uid()),
+                gid: nix::unistd::Gid::from_raw(meta.gid()),
             }));
         }
     }
+    let account = |name: &str| {
+        nix::unistd::User::from_name(name).ok().flatten().map(|user| RunAs {
+            uid: user.uid,
+            gid: user.gid,
+        })
+    };
+    if let Some(run_as) = account(SERVER_ACCOUNT) {
+        return Ok(Some(run_as));
+    }
+    // One `useradd` at a time in this process (several servers may start
+    // at once); a concurrent one elsewhere makes ours fail, and the lookup
+    // after it finds the account that one made.
+    static CREATING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _creating = CREATING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(run_as) = account(SERVER_ACCOUNT) {
+        return Ok(Some(run_as));
+    }
+    let created = std::process::Command::new("useradd")
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .args([
+            "--system",
+            "--user-group",
+            "--no-create-home",
+            "--home-dir",
+            "/nonexistent",
+            "--shell",
+            "/usr/sbin/nologin",
+            SERVER_ACCOUNT,
+        ])
+        .output();
+    match created {
+        Ok(output) if output.status.success() => {
+            tracing::info!(
+                account = SERVER_ACCOUNT,
+                "created a system account for the embedded PostgreSQL"
+            );
+        }
+        Ok(output) => tracing::debug!(problem = %describe(&output), "useradd failed"),
+        Err(e) => tracing::debug!(error = %e, "useradd could not run"),
+    }
+    if let Some(run_as) = account(SERVER_ACCOUNT) {
+        return Ok(Some(run_as));
+    }
+    for name in ["postgres", "nobody"] {
+        if let Some(run_as) = account(name) {
+            tracing::warn!(
+                account = name,
+                "running as root and no `{SERVER_ACCOUNT}` account could be created: the embedded PostgreSQL runs as the shared `{name}` account"
+            );
+            return Ok(Some(run_as));
+        }
+    }
     Err(EmbeddedError::NoServerUser)
+}
+
+/// Clears the environment of a PostgreSQL program: the bot's environment
+/// holds secrets (`TOKEN_KEY`, `ADMIN_TOKEN`, …) that anything running as
+/// the server's user could read in `/proc/<pid>/environ`. Only what the
+/// programs need is passed: variables the builder set itself, `PATH` (the
+/// binaries' own directory first) and the C locale.
+fn scrub_environment(command: &mut std::process::Command, bin_dir: &Path) {
+    let own: Vec<(std::ffi::OsString, std::ffi::OsString)> = command
+        .get_envs()
+        .filter_map(|(key, value)| value.map(|v| (key.to_owned(), v.to_owned())))
+        .collect();
+    command.env_clear();
+    let mut path = bin_dir.as_os_str().to_owned();
+    path.push(":/usr/bin:/bin");
+    command.env("PATH", path).env("LC_ALL", "C").env("LANG", "C");
+    command.envs(own);
+}
+
+/// Whether `pid` is the postmaster of `pgdata`: a live process whose working
+/// directory is the cluster (the postmaster changes into its data directory
+/// at start). A stale `postmaster.pid` whose PID was reused by another
+/// process (even another PostgreSQL) is not ours and must never be signalled.
+fn is_postmaster_of(pid: i32, pgdata: &Path) -> bool {
+    if pid <= 0 || !process_running(pid) {
+        return false;
+    }
+    let Ok(cwd) = std::fs::read_link(format!("/proc/{pid}/cwd")) else {
+        return false;
+    };
+    let canonical = std::fs::canonicalize(pgdata).unwrap_or_else(|_| pgdata.to_owned());
+    cwd == canonical
 }
 
 fn free_port() -> Result<u16, std::io::Error> {
@@ -294,7 +391,7 @@ impl EmbeddedPostgres {
                 None => download_binaries(&data_dir).await?,
             },
         };
-        let run_as = server_user()?;
+        let run_as = server_user(&pgdata)?;
         let password_path = data_dir.join("postgres.password");
 
         let mut server = Self {
@@ -317,9 +414,24 @@ impl EmbeddedPostgres {
 
         // A server left running by a kinoyubot that was killed (we hold the
         // lock now, so it is ours): stop it before starting on a new port.
-        if pgdata.join("postmaster.pid").exists() {
-            tracing::warn!("a previous embedded PostgreSQL is still running; stopping it");
-            server.pg_ctl_stop().await?;
+        // A `postmaster.pid` left by a crash that also killed postgres is
+        // stale; one whose PID now belongs to another process is stale too,
+        // and that process must not be signalled.
+        let pid_file = pgdata.join("postmaster.pid");
+        if pid_file.exists() {
+            match server.postmaster_pid() {
+                Some(pid) if is_postmaster_of(pid, &pgdata) => {
+                    tracing::warn!(pid, "a previous embedded PostgreSQL is still running; stopping it");
+                    server.pg_ctl_stop().await?;
+                }
+                pid => {
+                    tracing::warn!(
+                        pid,
+                        "removing a stale postmaster.pid (no PostgreSQL of this data directory runs with that PID)"
+                    );
+                    std::fs::remove_file(&pid_file).map_err(io_error(&pid_file))?;
+                }
+            }
         }
         server.port = free_port().map_err(io_error(&data_dir))?;
         server.pg_ctl_start().await?;
@@ -366,6 +478,7 @@ impl EmbeddedPostgres {
     }
 
     async fn execute(&self, step: &'static str, mut command: tokio::process::Command) -> Result<Output, EmbeddedError> {
+        scrub_environment(command.as_std_mut(), &self.bin_dir);
         command.current_dir(&self.data_dir).kill_on_drop(true);
         if let Some(run_as) = self.run_as {
             command.uid(run_as.uid.as_raw()).gid(run_as.gid.as_raw());
@@ -380,7 +493,7 @@ impl EmbeddedPostgres {
         } else {
             let mut message = describe(&output);
             if self.run_as.is_some() {
-                message.push_str(" (running as the postgres/nobody user because kinoyubot runs as root: every directory above DATA_DIR must be readable by it)");
+                message.push_str(" (the server runs as an unprivileged account because kinoyubot runs as root: every directory above DATA_DIR must be searchable by it)");
             }
             Err(EmbeddedError::Command { step, message })
         }
@@ -487,6 +600,7 @@ impl Drop for EmbeddedPostgres {
         // Synchronous on purpose: Drop cannot await, and leaving a server
         // running after an error or a panic is worse than blocking briefly.
         let mut command = self.stop_command().build();
+        scrub_environment(&mut command, &self.bin_dir);
         command.current_dir(&self.data_dir);
         if let Some(run_as) = self.run_as {
             use std::os::unix::process::CommandExt as _;

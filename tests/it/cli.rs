@@ -144,3 +144,85 @@ async fn run_with_a_bad_items_file_exits_2_before_starting_anything() {
     );
     assert!(!dir.path().join("data").exists(), "nothing was started");
 }
+
+#[tokio::test]
+async fn a_secret_given_as_a_flag_exits_2_without_echoing_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (flag, name) in [
+        ("--admin-token", "ADMIN_TOKEN"),
+        ("--token-key", "TOKEN_KEY"),
+        ("--twitch-client-secret", "TWITCH_CLIENT_SECRET"),
+        ("--discord-webhook-url", "DISCORD_WEBHOOK_URL"),
+    ] {
+        let output = kinoyubot(dir.path())
+            .args(["migrate", flag, "flag-secret-0123456789abcdef0123456789"])
+            .output()
+            .await;
+        assert_eq!(output.code, Some(2), "{flag}: {}", output.stderr);
+        assert!(
+            output.stderr.starts_with(&format!("error: {name}: is a secret")),
+            "{flag}: {}",
+            output.stderr
+        );
+        assert!(
+            !output.stderr.contains("flag-secret"),
+            "{flag} echoed: {}",
+            output.stderr
+        );
+    }
+}
+
+#[tokio::test]
+async fn secrets_are_read_from_a_file_named_by_the_file_variable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secret = dir.path().join("admin-token");
+    std::fs::write(&secret, "short\n").expect("write");
+    // The file's contents are what is checked: too short, exit 2.
+    let output = kinoyubot(dir.path())
+        .arg("migrate")
+        .env("ADMIN_TOKEN_FILE", &secret)
+        .output()
+        .await;
+    assert_eq!(output.code, Some(2));
+    assert!(
+        output
+            .stderr
+            .starts_with("error: ADMIN_TOKEN: must be at least 32 characters"),
+        "{}",
+        output.stderr
+    );
+    assert!(output.stderr.contains("openssl rand -hex 32"), "{}", output.stderr);
+    assert!(!output.stderr.contains("short"), "{}", output.stderr);
+
+    let missing = kinoyubot(dir.path())
+        .arg("migrate")
+        .env("TOKEN_KEY_FILE", dir.path().join("absent"))
+        .output()
+        .await;
+    assert_eq!(missing.code, Some(2));
+    assert!(
+        missing
+            .stderr
+            .starts_with("error: TOKEN_KEY: cannot read TOKEN_KEY_FILE file"),
+        "{}",
+        missing.stderr
+    );
+}
+
+#[tokio::test]
+async fn a_short_admin_token_exits_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = kinoyubot(dir.path())
+        .arg("migrate")
+        .env("ADMIN_TOKEN", "a")
+        .output()
+        .await;
+    assert_eq!(output.code, Some(2));
+    assert!(
+        output
+            .stderr
+            .starts_with("error: ADMIN_TOKEN: must be at least 32 characters"),
+        "{}",
+        output.stderr
+    );
+}

@@ -20,7 +20,7 @@ const LIVE_CHANNEL_ID: &str = "5001";
 /// A paused channel whose tokens Twitch refused, with a failed announcement.
 const REAUTH_CHANNEL: &str = "reauth_channel";
 const FAILED_REASON: &str = "Discord rejected the message: 404 Not Found: Unknown Webhook";
-const ADMIN_TOKEN: &str = "dashboard-admin-token";
+const ADMIN_TOKEN: &str = "dashboard-admin-token-0123456789abcdef";
 
 /// The app serving [`LIVE_CHANNEL`], with one item that is always won, the
 /// Twitch stand-in, on a database [`seed`]ed before it starts; one manual

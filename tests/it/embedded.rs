@@ -81,3 +81,69 @@ async fn the_server_only_listens_with_a_password() {
     assert!(refused.is_err(), "connected without a password");
     server.stop().await.expect("stop");
 }
+
+/// Writes a `postmaster.pid` naming `pid` for `pgdata`, as a crash leaves it.
+fn write_postmaster_pid(pgdata: &std::path::Path, pid: u32) {
+    std::fs::write(
+        pgdata.join("postmaster.pid"),
+        format!("{pid}\n{}\n1700000000\n5432\n\n127.0.0.1\n", pgdata.display()),
+    )
+    .expect("write postmaster.pid");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stale_postmaster_pid_left_by_a_crash_is_taken_over() {
+    let dir = temp_data_dir();
+    let server = EmbeddedPostgres::start(dir.path()).await.expect("first start");
+    let pgdata = server.pgdata().to_owned();
+    server.stop().await.expect("stop");
+    // The crash killed postgres too: the file names a process that is gone.
+    let mut gone = std::process::Command::new("true").spawn().expect("spawn");
+    let dead_pid = gone.id();
+    gone.wait().expect("exited");
+    write_postmaster_pid(&pgdata, dead_pid);
+
+    let server = EmbeddedPostgres::start(dir.path())
+        .await
+        .expect("start over a stale postmaster.pid");
+    connect(&server).await.simple_query("SELECT 1").await.expect("serving");
+    server.stop().await.expect("stop");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_postmaster_pid_reused_by_another_process_is_never_signalled() {
+    use std::os::unix::fs::MetadataExt as _;
+    use std::os::unix::process::CommandExt as _;
+
+    let dir = temp_data_dir();
+    let server = EmbeddedPostgres::start(dir.path()).await.expect("first start");
+    let pgdata = server.pgdata().to_owned();
+    server.stop().await.expect("stop");
+    // Another process of the server's own user now has the recorded PID
+    // (as a system PostgreSQL's postmaster could).
+    let owner = std::fs::metadata(&pgdata).expect("pgdata");
+    let mut bystander = std::process::Command::new("sleep");
+    bystander.arg("300");
+    if nix::unistd::geteuid().is_root() {
+        bystander.uid(owner.uid()).gid(owner.gid());
+    }
+    let mut bystander = bystander.spawn().expect("spawn bystander");
+    let bystander_pid = i32::try_from(bystander.id()).expect("pid");
+    write_postmaster_pid(&pgdata, bystander.id());
+
+    let server = EmbeddedPostgres::start(dir.path())
+        .await
+        .expect("start beside the bystander");
+    connect(&server).await.simple_query("SELECT 1").await.expect("serving");
+    assert!(
+        process_alive(bystander_pid),
+        "the process that reused the PID was signalled"
+    );
+    assert!(
+        matches!(bystander.try_wait(), Ok(None)),
+        "the bystander exited: it was signalled"
+    );
+    server.stop().await.expect("stop");
+    let _ = bystander.kill();
+    let _ = bystander.wait();
+}

@@ -655,7 +655,7 @@ fn init_test_logging() {
 // ---------------------------------------------------------------------------
 
 /// The admin token of a spawned app unless the builder says otherwise.
-pub const ADMIN_TOKEN: &str = "test-admin-token-4f1c";
+pub const ADMIN_TOKEN: &str = "test-admin-token-4f1c-0123456789abcdef";
 
 /// The items file of a spawned app unless the builder says otherwise: one
 /// prize, always won.

@@ -13,7 +13,7 @@ use crate::fake_twitch::{CLIENT_ID, CLIENT_SECRET, FakeTwitch, streamer};
 use crate::helpers::{TestDatabase, Viewer, no_redirects, temp_data_dir, wait_until, walk_connect};
 use crate::process::kinoyubot;
 
-const ADMIN_TOKEN: &str = "adm1n-T0ken-never-printed-4f1c";
+const ADMIN_TOKEN: &str = "adm1n-T0ken-never-printed-4f1c-0123456789";
 const DB_PASSWORD: &str = "db-Passw0rd-never-printed-93ab";
 const CHANNEL: &str = "logchannel";
 

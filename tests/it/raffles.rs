@@ -582,7 +582,7 @@ async fn admin_endpoints_refuse_missing_or_wrong_tokens_and_draw_nothing() {
 
     let app = app()
         .database(database.clone())
-        .setting("ADMIN_TOKEN", "correct-horse-battery")
+        .setting("ADMIN_TOKEN", "correct-horse-battery-staple-0123456789")
         .start()
         .await;
     for header in [

@@ -90,3 +90,62 @@ async fn a_server_orphaned_by_kill_9_is_taken_over_by_the_next_start() {
     assert!(!process_alive(orphan), "the orphaned server was not stopped");
     assert!(postmaster_pid(&pgdata).is_none(), "migrate left a server running");
 }
+
+/// The `Uid:` line of `/proc/<pid>/status`: the real user id.
+fn process_uid(pid: i32) -> u32 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().next())
+        .and_then(|uid| uid.parse().ok())
+        .expect("Uid line")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_embedded_server_inherits_no_secret() {
+    let dir = temp_data_dir();
+    let secrets = [
+        ("ADMIN_TOKEN", "admin-secret-in-environ-0123456789abcdef".to_owned()),
+        ("TOKEN_KEY", "c2VjcmV0LWtleS1zZWNyZXQta2V5LXNlY3JldC1rZXk=".to_owned()),
+        ("TWITCH_CLIENT_SECRET", "client-secret-in-environ".to_owned()),
+        (
+            "DISCORD_WEBHOOK_URL",
+            "http://127.0.0.1:9/api/webhooks/1/webhook-secret-in-environ".to_owned(),
+        ),
+    ];
+    let mut binary = kinoyubot(dir.path())
+        .env("DATA_DIR", dir.path())
+        .env("ITEMS_FILE", repo_path("items.toml"));
+    for (name, value) in &secrets {
+        binary = binary.env(name, value);
+    }
+    let app = binary.spawn_run().await;
+    let postmaster = postmaster_pid(&dir.path().join("postgres")).expect("embedded server running");
+    let environ = std::fs::read(format!("/proc/{postmaster}/environ")).expect("environ readable");
+    let environ = String::from_utf8_lossy(&environ);
+    for (name, value) in &secrets {
+        assert!(
+            !environ.contains(value.as_str()),
+            "{name} reached the postmaster's environment"
+        );
+        assert!(
+            !environ.contains(&format!("{name}=")),
+            "{name} reached the postmaster's environment"
+        );
+    }
+    if nix::unistd::geteuid().is_root() {
+        let uid = process_uid(postmaster);
+        assert_ne!(uid, 0, "postgres runs as root");
+        let shared = nix::unistd::User::from_name("postgres")
+            .ok()
+            .flatten()
+            .map(|u| u.uid.as_raw());
+        assert_ne!(
+            Some(uid),
+            shared,
+            "the embedded server shares the system `postgres` account"
+        );
+    }
+    assert_eq!(app.stop().await.code, Some(0));
+}
