@@ -140,7 +140,8 @@ async fn with_database<T, F>(settings: &Settings, work: F) -> Result<T, Failure>
 where
     F: AsyncFnOnce(&Database, &Report) -> Result<T, Failure>,
 {
-    let database = Database::open(settings.database_url.as_ref(), &settings.data_dir)
+    // Beside a running `kinoyubot run`, its embedded server is shared.
+    let database = Database::open_beside_run(settings.database_url.as_ref(), &settings.data_dir)
         .await
         .context("could not open the database")?;
     let result = match database.store().migrate().await {

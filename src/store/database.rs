@@ -4,7 +4,7 @@ use std::path::Path;
 
 use secrecy::{ExposeSecret as _, SecretString};
 
-use super::embedded::EmbeddedPostgres;
+use super::embedded::{EmbeddedError, EmbeddedPostgres};
 use super::{Error, Store, pool};
 
 /// Name of the database kinoyubot uses inside the embedded server.
@@ -55,6 +55,36 @@ impl Database {
                     embedded: Some(server),
                 })
             }
+        }
+    }
+
+    /// Like [`Database::open`], for one-shot commands (`draw`, `verify`):
+    /// when a running `kinoyubot run` holds the embedded server of
+    /// `data_dir`, its database is used instead of refusing, and left
+    /// running afterwards.
+    ///
+    /// # Errors
+    ///
+    /// As [`Database::open`]; `DATA_DIR … is in use` only when the holder of
+    /// the lock has no running server to share.
+    pub(crate) async fn open_beside_run(database_url: Option<&SecretString>, data_dir: &Path) -> Result<Self, Error> {
+        match Self::open(database_url, data_dir).await {
+            Err(Error::Embedded(in_use @ EmbeddedError::AlreadyRunning { .. })) => {
+                match EmbeddedPostgres::running_url(data_dir, EMBEDDED_DATABASE)? {
+                    Some(url) => {
+                        tracing::info!(
+                            data_dir = %data_dir.display(),
+                            "DATA_DIR is in use by a running kinoyubot: using its database"
+                        );
+                        Ok(Self {
+                            store: Store::new(pool::build(url.expose_secret(), 2)?),
+                            embedded: None,
+                        })
+                    }
+                    None => Err(Error::Embedded(in_use)),
+                }
+            }
+            other => other,
         }
     }
 

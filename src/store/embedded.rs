@@ -572,6 +572,39 @@ impl EmbeddedPostgres {
         result
     }
 
+    /// The URL of `database` on the server a running `kinoyubot run` started
+    /// under `data_dir` (its lock is held), so that one-shot commands such as
+    /// `draw` and `verify` work beside it. `None` when no server of that data
+    /// directory is running: `postmaster.pid` is missing, or names a process
+    /// that is not this cluster's postmaster.
+    ///
+    /// # Errors
+    ///
+    /// When the password file cannot be read.
+    pub fn running_url(data_dir: &Path, database: &str) -> Result<Option<SecretString>, EmbeddedError> {
+        let data_dir = std::fs::canonicalize(data_dir).map_err(io_error(data_dir))?;
+        let pgdata = data_dir.join("postgres");
+        // postmaster.pid: PID, data directory, start time, port, … (one per line).
+        let Ok(text) = std::fs::read_to_string(pgdata.join("postmaster.pid")) else {
+            return Ok(None);
+        };
+        let mut lines = text.lines();
+        let pid = lines.next().and_then(|l| l.trim().parse::<i32>().ok());
+        let port = lines.nth(2).and_then(|l| l.trim().parse::<u16>().ok());
+        let (Some(pid), Some(port)) = (pid, port) else {
+            return Ok(None);
+        };
+        if !is_postmaster_of(pid, &pgdata) {
+            return Ok(None);
+        }
+        let password_path = data_dir.join("postgres.password");
+        let password = std::fs::read_to_string(&password_path).map_err(io_error(&password_path))?;
+        Ok(Some(SecretString::from(format!(
+            "postgresql://{SUPERUSER}:{}@127.0.0.1:{port}/{database}",
+            password.trim()
+        ))))
+    }
+
     /// Connection URL for `database` (contains the password).
     pub fn url(&self, database: &str) -> SecretString {
         SecretString::from(format!(

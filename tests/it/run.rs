@@ -149,3 +149,72 @@ async fn the_embedded_server_inherits_no_secret() {
     }
     assert_eq!(app.stop().await.code, Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn draw_and_verify_work_beside_a_running_bot_on_its_embedded_database() {
+    use crate::fake_irc::{FakeIrc, default_room_id, privmsg};
+    use crate::helpers::{ALWAYS_WON, DEADLINE, wait_for};
+
+    let dir = temp_data_dir();
+    let irc = FakeIrc::start().await;
+    let items = dir.path().join("items.toml");
+    std::fs::write(&items, ALWAYS_WON).expect("items");
+    let app = kinoyubot(dir.path())
+        .env("DATA_DIR", dir.path())
+        .env("ITEMS_FILE", &items)
+        .env("TWITCH_IRC_SERVER", irc.url())
+        .env("TWITCH_CHANNELS", "beside")
+        .env("RAFFLE_INTERVAL", "1h")
+        .env("ONLY_WHEN_LIVE", "false")
+        .spawn_run()
+        .await;
+    irc.wait_joined("beside", 1, DEADLINE).await;
+    irc.send_to_channel(
+        "beside",
+        &privmsg("beside", &default_room_id("beside"), "77", "fan77", "hi"),
+    );
+    let status_url = app.url("/api/status");
+    wait_for("the viewer to be active", || {
+        let url = status_url.clone();
+        async move {
+            let status: serde_json::Value = reqwest::get(&url).await.ok()?.json().await.ok()?;
+            (status["channels"][0]["active_viewers"] == 1).then_some(())
+        }
+    })
+    .await;
+
+    // The CLI shares the running bot's embedded server instead of refusing.
+    let draw = kinoyubot(dir.path())
+        .args(["draw", "--channel", "beside"])
+        .env("DATA_DIR", dir.path())
+        .env("ITEMS_FILE", &items)
+        .env("ONLY_WHEN_LIVE", "false")
+        .output()
+        .await;
+    assert_eq!(draw.code, Some(0), "{}", draw.stderr);
+    assert!(draw.stdout.contains("fan77 won Key"), "{}", draw.stdout);
+    let json: serde_json::Value =
+        serde_json::from_str(draw.stdout.lines().nth(1).expect("json line")).expect("raffle JSON");
+    let id = json["id"].as_i64().expect("raffle id");
+
+    // The bot sees the same raffle: it went through the same store.
+    let raffles: serde_json::Value = reqwest::get(app.url("/api/raffles?channel=beside"))
+        .await
+        .expect("raffles")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(raffles["raffles"][0]["id"], id, "{raffles}");
+
+    let verify = kinoyubot(dir.path())
+        .args(["verify", &id.to_string()])
+        .env("DATA_DIR", dir.path())
+        .output()
+        .await;
+    assert_eq!(verify.code, Some(0), "{}", verify.stderr);
+    assert!(verify.stdout.starts_with("verified"), "{}", verify.stdout);
+
+    // The one-shot commands left the bot's server running.
+    assert_eq!(app.status_of("/readyz").await, Some(200));
+    assert_eq!(app.stop().await.code, Some(0));
+}
