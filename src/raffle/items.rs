@@ -41,6 +41,14 @@ pub enum ProbabilityError {
     /// The value is NaN, infinite, zero or below, or above one.
     #[error("probability {0:?} is not in (0, 1]")]
     OutOfRange(f64),
+    /// A value above one that reads as a percentage (`probability = 5`).
+    #[error("probability {value:?} is not in (0, 1]; write {fraction} for {value} %")]
+    Percentage {
+        /// The value as written.
+        value: f64,
+        /// The same chance as a fraction (`value / 100`).
+        fraction: f64,
+    },
 }
 
 impl Probability {
@@ -48,6 +56,11 @@ impl Probability {
     pub(crate) fn new(value: f64) -> Result<Self, ProbabilityError> {
         if value.is_finite() && value > 0.0 && value <= 1.0 {
             Ok(Self(value))
+        } else if value > 1.0 && value <= 100.0 {
+            Err(ProbabilityError::Percentage {
+                value,
+                fraction: value / 100.0,
+            })
         } else {
             Err(ProbabilityError::OutOfRange(value))
         }
@@ -80,6 +93,15 @@ pub enum ItemProblem {
     /// The probability is not a number at all (e.g. a string).
     #[error("probability must be a number, got {0}")]
     ProbabilityNotNumber(String),
+    /// The probability is a string that reads as a number or percentage
+    /// (`"5%"`, `"0,05"`).
+    #[error("probability must be a number, got the string {written:?}; write {fraction} (without quotes)")]
+    ProbabilityQuoted {
+        /// The string as written.
+        written: String,
+        /// The number it most likely means, as a fraction.
+        fraction: f64,
+    },
     /// The name is empty or only whitespace.
     #[error("name is empty")]
     EmptyName,
@@ -210,9 +232,52 @@ fn check_probability(value: &toml::Value) -> Result<Probability, ItemProblem> {
         // outside (0, 1] is rejected below, so the conversion is exact.
         #[allow(clippy::cast_precision_loss)]
         toml::Value::Integer(i) => *i as f64,
+        toml::Value::String(written) => {
+            return Err(match quoted_fraction(written) {
+                Some(fraction) => ItemProblem::ProbabilityQuoted {
+                    written: written.clone(),
+                    fraction,
+                },
+                None => ItemProblem::ProbabilityNotNumber(describe_value(value)),
+            });
+        }
         other => return Err(ItemProblem::ProbabilityNotNumber(describe_value(other))),
     };
     Ok(Probability::new(number)?)
+}
+
+/// The fraction a quoted probability most likely means: `"5%"` → 0.05,
+/// `"0,05"` → 0.05, `"0.05"` → 0.05.
+fn quoted_fraction(written: &str) -> Option<f64> {
+    let text = written.trim();
+    let (number, percent) = match text.strip_suffix('%') {
+        Some(number) => (number.trim(), true),
+        None => (text, false),
+    };
+    let value: f64 = number.replace(',', ".").parse().ok()?;
+    let fraction = if percent { value / 100.0 } else { value };
+    (fraction.is_finite() && fraction > 0.0 && fraction <= 1.0).then_some(fraction)
+}
+
+/// A hint for a TOML syntax error on `line` of an items file: a decimal
+/// comma (`probability = 0,05`) or a percent sign (`probability = 5%`).
+fn syntax_hint(line: &str) -> Option<String> {
+    let (key, value) = line.split_once('=')?;
+    if key.trim() != "probability" {
+        return None;
+    }
+    let value = value.split('#').next().unwrap_or_default().trim();
+    if value.starts_with('"') || value.starts_with('\'') {
+        return None;
+    }
+    let fraction = quoted_fraction(value)?;
+    if value.contains(',') {
+        Some(format!("use a dot: {fraction}"))
+    } else if value.ends_with('%') {
+        Some(format!("write {fraction} for {value}"))
+    } else {
+        None
+    }
 }
 
 fn check_stock(value: Option<&toml::Value>) -> Result<Option<u32>, ItemProblem> {
@@ -246,10 +311,20 @@ impl ItemsFile {
     /// `path_for_messages` is only used to prefix error messages.
     pub fn parse(path_for_messages: &str, text: &str) -> Result<ItemTable, ItemsError> {
         let path = path_for_messages.to_owned();
-        let raw: ItemsFile = toml::from_str(text).map_err(|e| ItemsError::Syntax {
-            path: path.clone(),
-            line: e.span().and_then(|s| line_of(text, s.start)),
-            message: e.message().trim().to_owned(),
+        let raw: ItemsFile = toml::from_str(text).map_err(|e| {
+            let line = e.span().and_then(|s| line_of(text, s.start));
+            let mut message = e.message().trim().to_owned();
+            let hint = line
+                .and_then(|n| text.lines().nth(n.saturating_sub(1)))
+                .and_then(syntax_hint);
+            if let Some(hint) = hint {
+                message = format!("{message}; {hint}");
+            }
+            ItemsError::Syntax {
+                path: path.clone(),
+                line,
+                message,
+            }
         })?;
 
         if raw.items.is_empty() {
@@ -475,7 +550,7 @@ stock = 0
         let text = "[[items]]\nname = \"A\"\nprobability = 0.1\n\n[[items]]\nname = \"Steam key\"\nprobability = 1.5\n";
         assert_eq!(
             err(text),
-            "items.toml: item 2 \"Steam key\" (line 5): probability 1.5 is not in (0, 1]"
+            "items.toml: item 2 \"Steam key\" (line 5): probability 1.5 is not in (0, 1]; write 0.015 for 1.5 %"
         );
     }
 
@@ -495,7 +570,7 @@ stock = 0
     fn string_probability_is_rejected() {
         assert_eq!(
             err("[[items]]\nname = \"A\"\nprobability = \"0.5\"\n"),
-            "items.toml: item 1 \"A\" (line 1): probability must be a number, got string \"0.5\""
+            "items.toml: item 1 \"A\" (line 1): probability must be a number, got the string \"0.5\"; write 0.5 (without quotes)"
         );
     }
 
@@ -655,5 +730,34 @@ total          100.00%
         assert_eq!(format_percent(0.123456), "12.3456%");
         assert_eq!(format_percent(1.0), "100.00%");
         assert_eq!(format_percent(0.0), "0.00%");
+    }
+
+    #[test]
+    fn a_percentage_gets_a_hint_to_write_a_fraction() {
+        assert_eq!(
+            err("[[items]]\nname = \"A\"\nprobability = 5\n"),
+            "items.toml: item 1 \"A\" (line 1): probability 5.0 is not in (0, 1]; write 0.05 for 5 %"
+        );
+        let quoted = err("[[items]]\nname = \"A\"\nprobability = \"5%\"\n");
+        assert!(
+            quoted.ends_with("got the string \"5%\"; write 0.05 (without quotes)"),
+            "{quoted}"
+        );
+        // Far outside any percentage: no hint.
+        assert_eq!(
+            err("[[items]]\nname = \"A\"\nprobability = 500\n"),
+            "items.toml: item 1 \"A\" (line 1): probability 500.0 is not in (0, 1]"
+        );
+    }
+
+    #[test]
+    fn a_decimal_comma_gets_a_hint_to_use_a_dot() {
+        let message = err("[[items]]\nname = \"A\"\nprobability = 0,05\n");
+        assert!(message.starts_with("items.toml: line 3: "), "{message}");
+        assert!(message.ends_with("; use a dot: 0.05"), "{message}");
+        let percent = err("[[items]]\nname = \"A\"\nprobability = 5%\n");
+        assert!(percent.ends_with("; write 0.05 for 5%"), "{percent}");
+        let quoted = err("[[items]]\nname = \"A\"\nprobability = \"0,05\"\n");
+        assert!(quoted.ends_with("write 0.05 (without quotes)"), "{quoted}");
     }
 }

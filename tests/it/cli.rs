@@ -226,3 +226,33 @@ async fn a_short_admin_token_exits_2() {
         output.stderr
     );
 }
+
+#[tokio::test]
+async fn a_missing_argument_is_named_alone_in_the_usage_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = kinoyubot(dir.path()).arg("draw").output().await;
+    assert_eq!(output.code, Some(2));
+    assert!(output.stderr.contains("  --channel <NAME>\n"), "{}", output.stderr);
+    assert!(
+        output.stderr.contains("Usage: kinoyubot draw --channel <NAME>\n"),
+        "{}",
+        output.stderr
+    );
+    // None of the global settings crowd the usage line.
+    assert!(!output.stderr.contains("--raffle-interval"), "{}", output.stderr);
+}
+
+#[tokio::test]
+async fn check_items_gives_hints_for_percentages_and_decimal_commas() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (written, hint) in [
+        ("probability = 5", "write 0.05 for 5 %"),
+        ("probability = 0,05", "use a dot: 0.05"),
+    ] {
+        let file = dir.path().join("items.toml");
+        std::fs::write(&file, format!("[[items]]\nname = \"Key\"\n{written}\n")).expect("write");
+        let output = kinoyubot(dir.path()).args(["check-items"]).arg(&file).output().await;
+        assert_eq!(output.code, Some(2), "{written}: {}", output.stderr);
+        assert!(output.stderr.contains(hint), "{written}: {}", output.stderr);
+    }
+}
