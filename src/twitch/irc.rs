@@ -45,6 +45,8 @@ use std::collections::{BTreeSet, HashSet};
 use std::fmt;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -75,6 +77,14 @@ use crate::text;
 /// Longest IRC line kept; longer lines are discarded. Twitch lines are at
 /// most a few KiB (tags plus 500 characters of text).
 pub(crate) const MAX_LINE_BYTES: usize = 64 * 1024;
+/// How long a TLS handshake may take; a plain-TCP server given without
+/// `tcp://` never answers one.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Waits before reconnecting after failed connection attempts: doubling
+/// from the first up to the cap (twitch-irc itself retries at once).
+const RECONNECT_BACKOFF_FIRST: Duration = Duration::from_secs(1);
+/// See [`RECONNECT_BACKOFF_FIRST`].
+const RECONNECT_BACKOFF_CAP: Duration = Duration::from_secs(60);
 /// Worker threads of the chat runtime. One is enough: the reading task does
 /// nearly all the work, and the tracker runs on the main runtime.
 const CHAT_THREADS: usize = 1;
@@ -97,6 +107,8 @@ struct ChatContext {
     /// Connections opened so far; every one after the first is a reconnect
     /// (twitch-irc reconnects after RECONNECT or a dropped connection).
     connections: Arc<std::sync::atomic::AtomicU64>,
+    /// Connection attempts failed in a row (the current outage).
+    failures: Arc<AtomicU32>,
 }
 
 /// Why the chat listener could not run.
@@ -127,6 +139,17 @@ pub(crate) enum ConnectError {
     /// The TLS host name is not a valid server name.
     #[error("invalid TLS server name {0:?}")]
     ServerName(String),
+    /// The server did not complete the TLS handshake in time.
+    #[error(
+        "{address} did not complete a TLS handshake within {after:?}; if it is a plain-TCP IRC server, \
+         set TWITCH_IRC_SERVER=tcp://{address}"
+    )]
+    TlsTimeout {
+        /// `host:port`.
+        address: String,
+        /// How long we waited.
+        after: Duration,
+    },
     /// The TLS setup or handshake failed.
     #[error("TLS with {address} failed: {source}")]
     Tls {
@@ -157,7 +180,7 @@ async fn connect_tls(host: &str, port: u16) -> Result<tokio_rustls::client::TlsS
     let roots = tokio_rustls::rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
-    connect_tls_with_roots(host, port, roots).await
+    connect_tls_with_roots(host, port, roots, TLS_HANDSHAKE_TIMEOUT).await
 }
 
 /// [`connect_tls`] with the certificate authorities to trust (the public
@@ -166,6 +189,7 @@ async fn connect_tls_with_roots(
     host: &str,
     port: u16,
     roots: tokio_rustls::rustls::RootCertStore,
+    handshake_timeout: Duration,
 ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, ConnectError> {
     use tokio_rustls::rustls::{ClientConfig as TlsConfig, crypto, pki_types::ServerName};
     let address = format!("{host}:{port}");
@@ -186,10 +210,15 @@ async fn connect_tls_with_roots(
             address: address.clone(),
             source,
         })?;
-    tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(name, stream)
-        .await
-        .map_err(|source| ConnectError::Tls { address, source })
+    let handshake = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, stream);
+    match tokio::time::timeout(handshake_timeout, handshake).await {
+        Ok(connected) => connected.map_err(|source| ConnectError::Tls { address, source }),
+        // A plain-TCP server never answers the TLS hello: say what to do.
+        Err(_) => Err(ConnectError::TlsTimeout {
+            address,
+            after: handshake_timeout,
+        }),
+    }
 }
 
 impl ConfiguredTransport {
@@ -227,6 +256,56 @@ impl Transport for ConfiguredTransport {
         let context = CONTEXT
             .with(|context| context.borrow().clone())
             .ok_or(ConnectError::NoServer)?;
+        let failed_before = context.failures.load(Ordering::Relaxed);
+        if failed_before > 0 {
+            // twitch-irc reconnects at once; we space the attempts out.
+            tokio::time::sleep(reconnect_delay(failed_before)).await;
+        }
+        match Self::open(&context).await {
+            Ok(transport) => {
+                let failed = context.failures.swap(0, Ordering::Relaxed);
+                if failed > 0 {
+                    tracing::info!(server = ?context.server, failed_attempts = failed, "IRC server reachable again");
+                }
+                if context.connections.fetch_add(1, Ordering::Relaxed) > 0 {
+                    crate::metrics::irc_reconnected();
+                }
+                Ok(transport)
+            }
+            Err(e) => {
+                let failed = context.failures.fetch_add(1, Ordering::Relaxed).saturating_add(1);
+                if failed == 1 {
+                    // One line per outage (the library's own lines are
+                    // dropped, see `telemetry`).
+                    tracing::warn!(
+                        error = %e,
+                        first_retry_in = ?reconnect_delay(1),
+                        max_retry_interval = ?RECONNECT_BACKOFF_CAP,
+                        "cannot reach the IRC server; retrying with backoff until it answers"
+                    );
+                } else {
+                    tracing::debug!(error = %e, attempt = failed, "IRC server still unreachable");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn split(self) -> (Incoming, Outgoing) {
+        (self.incoming, self.outgoing)
+    }
+}
+
+/// The wait before the attempt after `failed` failed ones.
+fn reconnect_delay(failed: u32) -> Duration {
+    let doublings = failed.saturating_sub(1).min(16);
+    RECONNECT_BACKOFF_FIRST
+        .saturating_mul(1u32 << doublings)
+        .min(RECONNECT_BACKOFF_CAP)
+}
+
+impl ConfiguredTransport {
+    async fn open(context: &ChatContext) -> Result<Self, ConnectError> {
         let transport = match context.server.clone() {
             IrcServer::Tcp { host, port } => {
                 let socket =
@@ -238,18 +317,11 @@ impl Transport for ConfiguredTransport {
                         })?;
                 // Chat lines are small and latency matters more than packets.
                 let _ = socket.set_nodelay(true);
-                Self::from_socket(socket, &context)
+                Self::from_socket(socket, context)
             }
-            IrcServer::Tls { host, port } => Self::from_socket(connect_tls(&host, port).await?, &context),
+            IrcServer::Tls { host, port } => Self::from_socket(connect_tls(&host, port).await?, context),
         };
-        if context.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed) > 0 {
-            crate::metrics::irc_reconnected();
-        }
         Ok(transport)
-    }
-
-    fn split(self) -> (Incoming, Outgoing) {
-        (self.incoming, self.outgoing)
     }
 }
 
@@ -378,6 +450,11 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
                         take_chat_line(tap, message);
                         continue;
                     }
+                    if message.command == "USERNOTICE" {
+                        // Subs, raids, ...: nothing presence uses, and new
+                        // kinds make twitch-irc log an ERROR; never passed on.
+                        continue;
+                    }
                     // twitch-irc may close the connection on this message
                     // (RECONNECT) and drop this reader with it.
                     self.hand_over_pending().await;
@@ -464,6 +541,7 @@ impl ChatListener {
             presence: self.presence.clone(),
             commands: self.commands.clone(),
             connections: Arc::default(),
+            failures: Arc::default(),
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(CHAT_THREADS)
@@ -1112,13 +1190,61 @@ mod tests {
         let (port, authority) = tls_irc_server().await;
         let mut roots = tokio_rustls::rustls::RootCertStore::empty();
         roots.add(authority).unwrap();
-        let stream = connect_tls_with_roots("localhost", port, roots).await.unwrap();
+        let stream = connect_tls_with_roots("localhost", port, roots, TLS_HANDSHAKE_TIMEOUT)
+            .await
+            .unwrap();
         let mut stream = BufReader::new(stream);
         stream.get_mut().write_all(b"PING :tmi.twitch.tv\r\n").await.unwrap();
         stream.get_mut().flush().await.unwrap();
         let mut reply = String::new();
         stream.read_line(&mut reply).await.unwrap();
         assert_eq!(reply, "PONG :tmi.twitch.tv\r\n");
+    }
+
+    #[tokio::test]
+    async fn tls_to_a_plain_tcp_server_times_out_suggesting_tcp() {
+        // A plain IRC server waits for a line; it never answers the hello.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let held = tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.unwrap();
+            std::future::pending::<()>().await;
+            drop(socket);
+        });
+        let roots = tokio_rustls::rustls::RootCertStore::empty();
+        let error = connect_tls_with_roots("localhost", port, roots, Duration::from_millis(200))
+            .await
+            .map(|_| "a connection")
+            .unwrap_err();
+        assert!(matches!(error, ConnectError::TlsTimeout { .. }), "{error:?}");
+        assert!(
+            error
+                .to_string()
+                .contains(&format!("TWITCH_IRC_SERVER=tcp://localhost:{port}")),
+            "{error}"
+        );
+        held.abort();
+    }
+
+    #[test]
+    fn reconnects_back_off_from_one_second_to_a_minute() {
+        let delays: Vec<u64> = (1..=9).map(|failed| reconnect_delay(failed).as_secs()).collect();
+        assert_eq!(delays, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
+        assert_eq!(reconnect_delay(u32::MAX), RECONNECT_BACKOFF_CAP);
+    }
+
+    #[tokio::test]
+    async fn usernotice_lines_are_not_passed_to_twitch_irc() {
+        let input = b"@badge-info=;msg-id=brandnewkind;room-id=1 :tmi.twitch.tv USERNOTICE #chan\r\n:tmi.twitch.tv PING :tmi.twitch.tv\r\n";
+        let reader = LineReader::new(&input[..], None);
+        let messages: Vec<String> = futures::stream::unfold(reader, LineReader::next_message)
+            .map(|item| item.map(|m| m.command).map_err(|e| e.to_string()))
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .expect("no errors");
+        assert_eq!(messages, ["PING"]);
     }
 
     #[tokio::test]
