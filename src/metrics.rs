@@ -114,10 +114,6 @@ pub(crate) enum SetAside {
     Presence,
     /// A raffle round.
     Raffle,
-    /// An outbox row (announcement or notice).
-    Outbox,
-    /// A channel's Twitch tokens or connection.
-    Tokens,
 }
 
 impl SetAside {
@@ -126,12 +122,10 @@ impl SetAside {
         match self {
             Self::Presence => "presence",
             Self::Raffle => "raffle",
-            Self::Outbox => "outbox",
-            Self::Tokens => "tokens",
         }
     }
 
-    const ALL: [Self; 4] = [Self::Presence, Self::Raffle, Self::Outbox, Self::Tokens];
+    const ALL: [Self; 2] = [Self::Presence, Self::Raffle];
 }
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
