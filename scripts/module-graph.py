@@ -31,6 +31,7 @@ PURE = {
     "presence::batch",
     "announce::announcement",
     "announce::render",
+    "text",
 }
 # What a pure module must not name.
 IO_MARKERS = re.compile(

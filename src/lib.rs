@@ -35,6 +35,8 @@
 //! - [`store`]: PostgreSQL, the only module with SQL or transactions: the
 //!   operations the rest of the program needs, the units of work of a raffle
 //!   round and of a channel's tokens, migrations, the embedded server.
+//! - `text`: cleaning and bounding text and ids from servers we do not
+//!   control before they are stored (pure).
 //! - [`web`]: the warp server: shared state and replies, maud views, the
 //!   handlers (dashboard, JSON API, Connect pages, probes) and the route
 //!   table, with no import back from a handler to the routes.
@@ -52,5 +54,6 @@ pub mod retry;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;
+pub(crate) mod text;
 pub mod twitch;
 pub mod web;

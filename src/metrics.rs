@@ -35,9 +35,12 @@ pub(crate) const DELIVERIES_TOTAL: &str = "kinoyubot_deliveries_total";
 pub(crate) const TOKEN_REFRESHES_TOTAL: &str = "kinoyubot_token_refreshes_total";
 /// Counter: reconnections of the Twitch IRC connection.
 pub(crate) const IRC_RECONNECTS_TOTAL: &str = "kinoyubot_irc_reconnects_total";
+/// Counter, label `what` (see [`SetAside`]): rows the database refused as
+/// data (not an outage), set aside so that the rest is written.
+pub(crate) const WRITES_SET_ASIDE_TOTAL: &str = "kinoyubot_writes_set_aside_total";
 
 /// Every metric name, for documentation and tests.
-pub const ALL: [&str; 8] = [
+pub const ALL: [&str; 9] = [
     CHAT_MESSAGES_TOTAL,
     PRESENCE_FLUSHES_TOTAL,
     PRESENCE_FLUSH_LAG_SECONDS,
@@ -46,6 +49,7 @@ pub const ALL: [&str; 8] = [
     DELIVERIES_TOTAL,
     TOKEN_REFRESHES_TOTAL,
     IRC_RECONNECTS_TOTAL,
+    WRITES_SET_ASIDE_TOTAL,
 ];
 
 /// Histogram buckets for the flush lag: the flusher runs about once a
@@ -103,6 +107,27 @@ impl TokenRefreshResult {
     const ALL: [Self; 3] = [Self::Ok, Self::Refused, Self::Error];
 }
 
+/// What kind of write the database refused (issue 12 item 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SetAside {
+    /// A presence row, ban or channel identity of a presence batch.
+    Presence,
+    /// A raffle round.
+    Raffle,
+}
+
+impl SetAside {
+    /// The `what` label value.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Presence => "presence",
+            Self::Raffle => "raffle",
+        }
+    }
+
+    const ALL: [Self; 2] = [Self::Presence, Self::Raffle];
+}
+
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
 /// The process-wide Prometheus recorder, installed on first use.
@@ -153,6 +178,10 @@ fn describe_and_zero() {
     describe_counter!(DELIVERIES_TOTAL, "Announcement delivery attempts by result.");
     describe_counter!(TOKEN_REFRESHES_TOTAL, "Twitch token refreshes by result.");
     describe_counter!(IRC_RECONNECTS_TOTAL, "Reconnections to Twitch IRC.");
+    describe_counter!(
+        WRITES_SET_ASIDE_TOTAL,
+        "Rows the database refused as data, set aside so the rest is written."
+    );
     counter!(CHAT_MESSAGES_TOTAL).absolute(0);
     counter!(PRESENCE_FLUSHES_TOTAL).absolute(0);
     counter!(IRC_RECONNECTS_TOTAL).absolute(0);
@@ -166,6 +195,14 @@ fn describe_and_zero() {
     for result in TokenRefreshResult::ALL {
         counter!(TOKEN_REFRESHES_TOTAL, "result" => result.as_str()).absolute(0);
     }
+    for what in SetAside::ALL {
+        counter!(WRITES_SET_ASIDE_TOTAL, "what" => what.as_str()).absolute(0);
+    }
+}
+
+/// Counts one row the database refused as data and that was set aside.
+pub(crate) fn write_set_aside(what: SetAside) {
+    ::metrics::counter!(WRITES_SET_ASIDE_TOTAL, "what" => what.as_str()).increment(1);
 }
 
 /// Counts one chat message. For the chat listener (`twitch::irc`): call it

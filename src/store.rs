@@ -187,6 +187,30 @@ impl Error {
     }
 }
 
+impl Error {
+    /// Whether the database refused the data itself: a data exception
+    /// (SQLSTATE class 22: a NUL byte in text, an out-of-range value), an
+    /// integrity constraint (23) or a program limit (54: an index row too
+    /// large), or a value that cannot be encoded. Writing the same rows
+    /// again fails the same way, so a writer of many rows sets the
+    /// offending ones aside and writes the rest. Other permanent errors (a
+    /// missing table, a newer schema) are not the rows' fault: a writer
+    /// keeps its rows and retries rather than discarding everything.
+    pub fn rejects_data(&self) -> bool {
+        match self {
+            Self::Query(error) => error.code().is_some_and(sqlstate_rejects_data),
+            Self::Encode { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+/// Classes 22 (data exception), 23 (integrity constraint violation) and 54
+/// (program limit exceeded): the rows, not the database, are at fault.
+fn sqlstate_rejects_data(code: &SqlState) -> bool {
+    matches!(code.code().get(..2), Some("22" | "23" | "54"))
+}
+
 /// A tokio-postgres error: by SQLSTATE when the server sent one, else by
 /// what happened to the connection.
 fn postgres_error_is_transient(error: &tokio_postgres::Error) -> bool {
@@ -398,6 +422,32 @@ mod tests {
     fn syntax_and_access_errors_are_permanent() {
         assert!(!sqlstate_is_transient(&SqlState::SYNTAX_ERROR));
         assert!(!sqlstate_is_transient(&SqlState::UNDEFINED_TABLE));
+    }
+
+    #[test]
+    fn data_integrity_and_program_limit_errors_reject_the_data_and_others_do_not() {
+        for code in [
+            SqlState::CHARACTER_NOT_IN_REPERTOIRE,
+            SqlState::UNTRANSLATABLE_CHARACTER,
+            SqlState::INVALID_TEXT_REPRESENTATION,
+            SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
+            SqlState::UNIQUE_VIOLATION,
+            SqlState::CHECK_VIOLATION,
+            SqlState::PROGRAM_LIMIT_EXCEEDED,
+        ] {
+            assert!(sqlstate_rejects_data(&code), "{}", code.code());
+            assert!(!sqlstate_is_transient(&code), "{}", code.code());
+        }
+        for code in [
+            SqlState::UNDEFINED_TABLE,
+            SqlState::CONNECTION_FAILURE,
+            SqlState::T_R_DEADLOCK_DETECTED,
+            SqlState::ADMIN_SHUTDOWN,
+        ] {
+            assert!(!sqlstate_rejects_data(&code), "{}", code.code());
+        }
+        assert!(!Error::Pool(PoolError::Closed).rejects_data());
+        assert!(!Error::NoRow { statement: "INSERT" }.rejects_data());
     }
 
     #[test]

@@ -172,12 +172,61 @@ pub(crate) enum Recorded {
     Dropped,
 }
 
+/// How much a batch may hold of new viewers (module doc of the tracker).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Limit {
+    /// Distinct (channel, viewer) entries.
+    pub(crate) entries: usize,
+    /// Estimated bytes of memory ([`PresenceBatch::bytes`]).
+    pub(crate) bytes: usize,
+}
+
+impl Limit {
+    /// A limit on entries only.
+    #[cfg(test)]
+    pub(crate) fn entries(entries: usize) -> Self {
+        Self {
+            entries,
+            bytes: usize::MAX,
+        }
+    }
+}
+
+/// Bookkeeping of a hash map entry beyond its key and value (hash, control
+/// byte, load factor), a rough figure.
+const ENTRY_OVERHEAD: usize = 16;
+
+fn row_bytes(row: &PresenceRow) -> usize {
+    // The key repeats the channel and the user id.
+    std::mem::size_of::<PresenceKey>()
+        + std::mem::size_of::<PresenceRow>()
+        + ENTRY_OVERHEAD
+        + 2 * (row.channel.as_str().len() + row.user_id.len())
+        + row.login.len()
+        + row.display_name.len()
+}
+
+fn ban_bytes(ban: &BanUpdate) -> usize {
+    std::mem::size_of::<PresenceKey>()
+        + std::mem::size_of::<BanUpdate>()
+        + ENTRY_OVERHEAD
+        + 2 * (ban.channel.as_str().len() + ban.user_id.len())
+        + ban.login.len()
+}
+
+fn identity_bytes(channel: &ChannelLogin, id: &str) -> usize {
+    std::mem::size_of::<(ChannelLogin, String)>() + ENTRY_OVERHEAD + channel.as_str().len() + id.len()
+}
+
 /// Presence and bans waiting to be written, deduplicated per viewer.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct PresenceBatch {
     rows: HashMap<PresenceKey, PresenceRow>,
     bans: HashMap<PresenceKey, BanUpdate>,
     identities: HashMap<ChannelLogin, String>,
+    /// Estimated heap and inline bytes of the above (strings by their
+    /// length), kept up to date by every change.
+    bytes: usize,
 }
 
 impl PresenceBatch {
@@ -196,16 +245,36 @@ impl PresenceBatch {
         self.rows.is_empty() && self.bans.is_empty() && self.identities.is_empty()
     }
 
+    /// Estimated memory held, in bytes: strings by their length plus the
+    /// fixed size of each entry. The ingest benchmark's RSS per viewer is
+    /// about three times this (a batch in flight and its statement's
+    /// parameters come on top).
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
     /// Merges a chat message. A viewer not yet in the batch is only added
-    /// while the batch holds fewer than `limit` entries, which bounds memory
-    /// by distinct viewers during a long database outage.
-    pub(crate) fn record_message(&mut self, update: PresenceUpdate, limit: usize) -> Recorded {
-        let full = self.len() >= limit;
-        match self.rows.entry((update.channel.clone(), update.user_id.clone())) {
-            Entry::Occupied(mut entry) => entry.get_mut().merge(PresenceRow::from_update(update)),
+    /// while the batch holds fewer than `limit.entries` entries and would
+    /// stay within `limit.bytes`, which bounds memory by distinct viewers
+    /// and by their size during a long database outage.
+    pub(crate) fn record_message(&mut self, update: PresenceUpdate, limit: Limit) -> Recorded {
+        let full = self.len() >= limit.entries;
+        let row = PresenceRow::from_update(update);
+        match self.rows.entry((row.channel.clone(), row.user_id.clone())) {
+            Entry::Occupied(mut entry) => {
+                let before = row_bytes(entry.get());
+                entry.get_mut().merge(row);
+                let after = row_bytes(entry.get());
+                self.bytes = self.bytes.saturating_sub(before).saturating_add(after);
+            }
             Entry::Vacant(_) if full => return Recorded::Dropped,
             Entry::Vacant(entry) => {
-                entry.insert(PresenceRow::from_update(update));
+                let size = row_bytes(&row);
+                if self.bytes.saturating_add(size) > limit.bytes {
+                    return Recorded::Dropped;
+                }
+                entry.insert(row);
+                self.bytes = self.bytes.saturating_add(size);
             }
         }
         Recorded::Kept
@@ -217,10 +286,14 @@ impl PresenceBatch {
         match self.bans.entry((ban.channel.clone(), ban.user_id.clone())) {
             Entry::Occupied(mut entry) => {
                 if ban.at >= entry.get().at {
+                    let before = ban_bytes(entry.get());
+                    let after = ban_bytes(&ban);
                     entry.insert(ban);
+                    self.bytes = self.bytes.saturating_sub(before).saturating_add(after);
                 }
             }
             Entry::Vacant(entry) => {
+                self.bytes = self.bytes.saturating_add(ban_bytes(&ban));
                 entry.insert(ban);
             }
         }
@@ -228,7 +301,19 @@ impl PresenceBatch {
 
     /// Remembers a channel's Twitch user id (from ROOMSTATE).
     pub(crate) fn record_identity(&mut self, channel: ChannelLogin, twitch_user_id: String) {
-        self.identities.insert(channel, twitch_user_id);
+        let size = identity_bytes(&channel, &twitch_user_id);
+        if let Some(old) = self.identities.insert(channel.clone(), twitch_user_id) {
+            self.bytes = self.bytes.saturating_sub(identity_bytes(&channel, &old));
+        }
+        self.bytes = self.bytes.saturating_add(size);
+    }
+
+    /// Sets [`bytes`](Self::bytes) from the contents (after bulk changes).
+    fn recount(&mut self) {
+        let rows = self.rows.values().map(row_bytes);
+        let bans = self.bans.values().map(ban_bytes);
+        let identities = self.identities.iter().map(|(channel, id)| identity_bytes(channel, id));
+        self.bytes = rows.chain(bans).chain(identities).fold(0, usize::saturating_add);
     }
 
     /// Merges another batch into this one (a failed flush put back), without
@@ -254,6 +339,58 @@ impl PresenceBatch {
             // Newer knowledge (already in self) wins.
             self.identities.entry(channel).or_insert(id);
         }
+        self.recount();
+    }
+
+    /// Number of things to write: rows, bans and channel identities.
+    pub(crate) fn entries(&self) -> usize {
+        self.rows.len() + self.bans.len() + self.identities.len()
+    }
+
+    /// Splits the batch into two of about half its [`entries`](Self::entries)
+    /// each (the second may be empty), to find the rows a database refuses
+    /// by bisection.
+    pub(crate) fn split(self) -> (Self, Self) {
+        let half = self.entries() / 2;
+        let mut first = Self::new();
+        let mut second = Self::new();
+        let mut taken = 0usize;
+        for (key, row) in self.rows {
+            let target = if taken < half { &mut first } else { &mut second };
+            target.rows.insert(key, row);
+            taken += 1;
+        }
+        for (key, ban) in self.bans {
+            let target = if taken < half { &mut first } else { &mut second };
+            target.bans.insert(key, ban);
+            taken += 1;
+        }
+        for (channel, id) in self.identities {
+            let target = if taken < half { &mut first } else { &mut second };
+            target.identities.insert(channel, id);
+            taken += 1;
+        }
+        first.recount();
+        second.recount();
+        (first, second)
+    }
+
+    /// What a batch of one entry holds, for the log line when the database
+    /// refuses it: channel and the viewer's id, or the identity's room id,
+    /// each shortened to `max_chars`.
+    pub(crate) fn describe(&self, max_chars: usize) -> String {
+        let short = |text: &str| text.chars().take(max_chars).collect::<String>();
+        let mut parts = Vec::new();
+        for (channel, user_id) in self.rows.keys() {
+            parts.push(format!("presence of {:?} in {channel}", short(user_id)));
+        }
+        for (channel, user_id) in self.bans.keys() {
+            parts.push(format!("ban of {:?} in {channel}", short(user_id)));
+        }
+        for (channel, id) in &self.identities {
+            parts.push(format!("room id {:?} of {channel}", short(id)));
+        }
+        parts.join(", ")
     }
 
     /// The merged presence rows.
@@ -328,12 +465,12 @@ mod tests {
     #[test]
     fn messages_from_one_viewer_merge_into_one_row() {
         let mut batch = PresenceBatch::new();
-        batch.record_message(update("1", "Old", 5), 10);
+        batch.record_message(update("1", "Old", 5), Limit::entries(10));
         let mut subscribed = update("1", "New", 9);
         subscribed.is_subscriber = true;
-        batch.record_message(subscribed, 10);
+        batch.record_message(subscribed, Limit::entries(10));
         // Arrives late but is older: counts, yet does not overwrite name or flags.
-        batch.record_message(update("1", "Older", 1), 10);
+        batch.record_message(update("1", "Older", 1), Limit::entries(10));
         assert_eq!(
             batch.rows().cloned().collect::<Vec<_>>(),
             vec![PresenceRow {
@@ -355,10 +492,22 @@ mod tests {
     #[test]
     fn a_full_batch_drops_new_viewers_but_keeps_merging_known_ones() {
         let mut batch = PresenceBatch::new();
-        assert_eq!(batch.record_message(update("1", "a", 1), 2), Recorded::Kept);
-        assert_eq!(batch.record_message(update("2", "b", 1), 2), Recorded::Kept);
-        assert_eq!(batch.record_message(update("3", "c", 1), 2), Recorded::Dropped);
-        assert_eq!(batch.record_message(update("1", "a", 2), 2), Recorded::Kept);
+        assert_eq!(
+            batch.record_message(update("1", "a", 1), Limit::entries(2)),
+            Recorded::Kept
+        );
+        assert_eq!(
+            batch.record_message(update("2", "b", 1), Limit::entries(2)),
+            Recorded::Kept
+        );
+        assert_eq!(
+            batch.record_message(update("3", "c", 1), Limit::entries(2)),
+            Recorded::Dropped
+        );
+        assert_eq!(
+            batch.record_message(update("1", "a", 2), Limit::entries(2)),
+            Recorded::Kept
+        );
         assert_eq!(batch.len(), 2);
         let counts: i64 = batch.rows().map(|r| r.message_count).sum();
         assert_eq!(counts, 3);
@@ -367,10 +516,10 @@ mod tests {
     #[test]
     fn merging_a_failed_batch_back_keeps_every_message() {
         let mut failed = PresenceBatch::new();
-        failed.record_message(update("1", "Before", 1), 10);
-        failed.record_message(update("2", "Two", 2), 10);
+        failed.record_message(update("1", "Before", 1), Limit::entries(10));
+        failed.record_message(update("2", "Two", 2), Limit::entries(10));
         let mut pending = PresenceBatch::new();
-        pending.record_message(update("1", "After", 3), 10);
+        pending.record_message(update("1", "After", 3), Limit::entries(10));
         pending.merge(failed);
         let mut rows: Vec<_> = pending.rows().cloned().collect();
         rows.sort_by(|a, b| a.user_id.cmp(&b.user_id));
@@ -390,7 +539,7 @@ mod tests {
     #[test]
     fn a_message_after_a_ban_lifts_it_and_timeouts_expire() {
         let mut batch = PresenceBatch::new();
-        batch.record_message(update("1", "a", 1), 10);
+        batch.record_message(update("1", "a", 1), Limit::entries(10));
         batch.record_ban(BanUpdate {
             channel: channel(),
             user_id: "1".into(),
@@ -399,7 +548,7 @@ mod tests {
             length: BanLength::Permanent,
         });
         assert!(batch.is_banned(&channel(), "1", at(100)));
-        batch.record_message(update("1", "a", 3), 10);
+        batch.record_message(update("1", "a", 3), Limit::entries(10));
         assert!(
             !batch.is_banned(&channel(), "1", at(100)),
             "chatting again proves an unban"
@@ -414,6 +563,94 @@ mod tests {
         });
         assert!(batch.is_banned(&channel(), "2", at(69)));
         assert!(!batch.is_banned(&channel(), "2", at(70)));
+    }
+
+    fn joined_pair(batch: &PresenceBatch) -> PresenceBatch {
+        let mut pair = PresenceBatch::new();
+        for row in batch.rows().take(2) {
+            pair.rows
+                .insert((row.channel.clone(), row.user_id.clone()), row.clone());
+        }
+        pair
+    }
+
+    #[test]
+    fn splitting_keeps_every_entry_once_and_halves_the_batch() {
+        let mut batch = PresenceBatch::new();
+        for user in 0..5 {
+            batch.record_message(update(&user.to_string(), "v", 1), Limit::entries(100));
+        }
+        batch.record_ban(BanUpdate {
+            channel: channel(),
+            user_id: "9".into(),
+            login: "nine".into(),
+            at: at(2),
+            length: BanLength::Permanent,
+        });
+        batch.record_identity(channel(), "123".into());
+        assert_eq!(batch.entries(), 7);
+        let (first, second) = batch.clone().split();
+        assert_eq!((first.entries(), second.entries()), (3, 4));
+        let mut joined = first;
+        joined.merge(second);
+        assert_eq!(joined, batch);
+        // Two entries split into one each: bisection always makes progress.
+        let (pair, _) = joined.split().0.split();
+        assert_eq!(pair.entries(), 1);
+        let (a, b) = joined_pair(&batch).split();
+        assert_eq!((a.entries(), b.entries()), (1, 1));
+    }
+
+    #[test]
+    fn a_batch_is_bounded_by_bytes_as_well_as_by_viewers() {
+        let limit = Limit {
+            entries: 1_000,
+            bytes: 100_000,
+        };
+        let mut batch = PresenceBatch::new();
+        let big = "N".repeat(10_000);
+        let kept = (0..50)
+            .filter(|user| batch.record_message(update(&user.to_string(), &big, 1), limit) == Recorded::Kept)
+            .count();
+        // Each row holds a 10 kB display name and a 10 kB login.
+        assert_eq!(kept, 4, "five rows of 20 kB exceed 100 kB");
+        assert!(batch.bytes() <= limit.bytes, "{}", batch.bytes());
+        // Known viewers still merge; a small new viewer still fits.
+        assert_eq!(batch.record_message(update("0", &big, 2), limit), Recorded::Kept);
+        assert_eq!(batch.record_message(update("small", "s", 2), limit), Recorded::Kept);
+        let counted = batch.bytes();
+        batch.recount();
+        assert_eq!(batch.bytes(), counted, "incremental count matches a recount");
+    }
+
+    #[test]
+    fn byte_counts_follow_merges_bans_identities_and_splits() {
+        let mut batch = PresenceBatch::new();
+        batch.record_message(update("1", "short", 1), Limit::entries(10));
+        batch.record_message(update("1", &"long".repeat(100), 2), Limit::entries(10));
+        batch.record_message(update("2", "two", 1), Limit::entries(10));
+        let ban = |second| BanUpdate {
+            channel: channel(),
+            user_id: "3".into(),
+            login: "three".into(),
+            at: at(second),
+            length: BanLength::Permanent,
+        };
+        batch.record_ban(ban(1));
+        batch.record_ban(ban(2));
+        batch.record_identity(channel(), "12".into());
+        batch.record_identity(channel(), "123456".into());
+        let counted = batch.bytes();
+        let mut recounted = batch.clone();
+        recounted.recount();
+        assert_eq!(counted, recounted.bytes());
+        let (first, second) = batch.clone().split();
+        assert_eq!(first.bytes() + second.bytes(), counted);
+        let mut pending = PresenceBatch::new();
+        pending.record_message(update("9", "nine", 3), Limit::entries(10));
+        let nine = pending.bytes();
+        pending.merge(batch);
+        assert_eq!(pending.bytes(), counted + nine);
     }
 
     #[test]

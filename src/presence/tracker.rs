@@ -8,9 +8,17 @@
 //! events keep being merged into a fresh batch while a flush waits on the
 //! database, so a slow or dead database never backs up into the chat task.
 //!
+//! A batch the database refuses as data (a NUL byte, an index row too
+//! large: `store::Error::rejects_data`) is not an outage: the flush bisects
+//! it, sets the refused entries aside (one warning and one
+//! `kinoyubot_writes_set_aside_total` count each) and writes the rest.
+//! Chat input is cleaned at the edge (`crate::text`), so this is the second
+//! line of defence.
+//!
 //! While the database is down the failed batch is merged back and retried
 //! with exponential backoff (`OUTAGE_RETRY`); memory stays bounded by
-//! distinct viewers (`MAX_BUFFERED_VIEWERS`), one warning is logged when
+//! distinct viewers (`MAX_BUFFERED_VIEWERS`) and by their estimated size in
+//! bytes (`MAX_BUFFERED_BYTES`), one warning is logged when
 //! the outage starts and one info line when it ends. On shutdown the tracker
 //! drains its queue, then flushes one last time (retrying by the same policy
 //! for up to `FINAL_FLUSH_TIMEOUT`).
@@ -22,7 +30,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::batch::{PresenceBatch, PresenceEvent, Recorded};
+use super::batch::{Limit, PresenceBatch, PresenceEvent, Recorded};
 use crate::retry::{Delays, RetryPolicy};
 use crate::store::{self, ChannelIds, PresenceWrite, Store};
 
@@ -37,6 +45,17 @@ pub const PRESENCE_QUEUE: usize = 256;
 /// per distinct viewer (the batch, a batch in flight, statement
 /// parameters), so this caps the buffer near 400 MB.
 pub(crate) const MAX_BUFFERED_VIEWERS: usize = 250_000;
+/// Estimated bytes the buffer may hold (`PresenceBatch::bytes`), so that
+/// long names cannot blow up memory within the viewer cap: 64 MiB, about
+/// 200 MB of RSS with a batch in flight and its statement. Names are capped
+/// at the edge (`crate::text`), so ordinary chat reaches the viewer cap
+/// first (a typical viewer is about 250 bytes).
+pub(crate) const MAX_BUFFERED_BYTES: usize = 64 * 1024 * 1024;
+/// Both limits of the buffer.
+const BUFFER_LIMIT: Limit = Limit {
+    entries: MAX_BUFFERED_VIEWERS,
+    bytes: MAX_BUFFERED_BYTES,
+};
 /// Flushes while the database is down: 250 ms after the first failure,
 /// doubling up to 10 s, until one succeeds (nothing is given up: the batch
 /// stays bounded by [`MAX_BUFFERED_VIEWERS`]).
@@ -86,13 +105,78 @@ struct Flusher {
     channel_ids: ChannelIds,
 }
 
-type FlushResult = (Flusher, PresenceBatch, Result<PresenceWrite, store::Error>);
+/// What a flush came to, handed back to the tracker with the flusher.
+struct Flushed {
+    /// Rows and bans written.
+    written: PresenceWrite,
+    /// When the oldest written row was first seen (for the lag metric).
+    oldest: Option<chrono::DateTime<chrono::Utc>>,
+    /// What could not be written because the database is unreachable
+    /// (merged back and retried), with that error.
+    unwritten: Option<(PresenceBatch, store::Error)>,
+}
+
+type FlushResult = (Flusher, Flushed);
 type FlushFuture = Pin<Box<dyn Future<Output = FlushResult> + Send>>;
 
+/// Longest part of an id put in the log line of a refused entry.
+const LOGGED_ID_CHARS: usize = 40;
+
 impl Flusher {
+    /// Writes `batch`. When the database refuses it as data (a NUL byte, an
+    /// index row too large: [`store::Error::rejects_data`]), the batch is
+    /// bisected until the refused entries are alone; those are set aside
+    /// with one log line and a metric each, and everything else is written.
+    /// Any other error stops the flush: what is left is handed back to be
+    /// retried as an outage.
     async fn flush(mut self, batch: PresenceBatch) -> FlushResult {
-        let result = self.store.write_presence(&batch, &mut self.channel_ids).await;
-        (self, batch, result)
+        let mut written = PresenceWrite::default();
+        let mut oldest = None;
+        let mut parts = vec![batch];
+        while let Some(part) = parts.pop() {
+            if part.is_empty() {
+                continue;
+            }
+            match self.store.write_presence(&part, &mut self.channel_ids).await {
+                Ok(stats) => {
+                    written.rows += stats.rows;
+                    written.bans += stats.bans;
+                    let part_oldest = part.rows().map(|row| row.first_seen).min();
+                    oldest = oldest.into_iter().chain(part_oldest).min();
+                }
+                Err(e) if e.rejects_data() && part.entries() <= 1 => {
+                    tracing::warn!(
+                        entry = %part.describe(LOGGED_ID_CHARS),
+                        error = %e,
+                        "the database refused a presence entry; it is set aside and the rest is written"
+                    );
+                    crate::metrics::write_set_aside(crate::metrics::SetAside::Presence);
+                }
+                Err(e) if e.rejects_data() => {
+                    let (first, second) = part.split();
+                    parts.push(second);
+                    parts.push(first);
+                }
+                Err(e) => {
+                    let mut rest = part;
+                    for other in parts.drain(..) {
+                        rest.merge(other);
+                    }
+                    let flushed = Flushed {
+                        written,
+                        oldest,
+                        unwritten: Some((rest, e)),
+                    };
+                    return (self, flushed);
+                }
+            }
+        }
+        let flushed = Flushed {
+            written,
+            oldest,
+            unwritten: None,
+        };
+        (self, flushed)
     }
 }
 
@@ -142,10 +226,12 @@ impl PresenceTracker {
         for event in events {
             match event {
                 PresenceEvent::Message(update) => {
-                    if self.pending.record_message(update, MAX_BUFFERED_VIEWERS) == Recorded::Dropped {
+                    if self.pending.record_message(update, BUFFER_LIMIT) == Recorded::Dropped {
                         if self.dropped == 0 {
                             tracing::warn!(
-                                limit = MAX_BUFFERED_VIEWERS,
+                                viewers = MAX_BUFFERED_VIEWERS,
+                                bytes = MAX_BUFFERED_BYTES,
+                                buffered_bytes = self.pending.bytes(),
                                 "presence buffer full; new viewers are dropped until the database catches up"
                             );
                         }
@@ -172,16 +258,17 @@ impl PresenceTracker {
         Some(Box::pin(flusher.flush(batch)))
     }
 
-    fn finish_flush(&mut self, (flusher, batch, result): FlushResult) {
+    fn finish_flush(&mut self, (flusher, flushed): FlushResult) {
         self.flusher = Some(flusher);
-        match result {
-            Ok(stats) => {
+        // Lag: how long the oldest written update waited.
+        if let Some(oldest) = flushed.oldest {
+            let lag = (chrono::Utc::now() - oldest).to_std().unwrap_or_default();
+            crate::metrics::presence_flushed(lag);
+        }
+        match flushed.unwritten {
+            None => {
+                let stats = flushed.written;
                 tracing::trace!(rows = stats.rows, bans = stats.bans, "presence flushed");
-                // Lag: how long the oldest update of this batch waited.
-                if let Some(oldest) = batch.rows().map(|row| row.first_seen).min() {
-                    let lag = (chrono::Utc::now() - oldest).to_std().unwrap_or_default();
-                    crate::metrics::presence_flushed(lag);
-                }
                 if let Some(since) = self.outage_since.take() {
                     tracing::info!(
                         outage = ?since.elapsed(),
@@ -199,7 +286,7 @@ impl PresenceTracker {
                 self.retry_delays = OUTAGE_RETRY.delays();
                 self.next_flush = Instant::now() + FLUSH_EVERY;
             }
-            Err(e) => {
+            Some((batch, e)) => {
                 if self.outage_since.is_none() {
                     tracing::warn!(error = %e, cause = ?e, "could not write presence; buffering and retrying");
                     self.outage_since = Some(Instant::now());
@@ -262,7 +349,7 @@ impl PresenceTracker {
                 Ok(result) => result,
                 Err(_) => break,
             };
-            let failed = result.2.is_err();
+            let failed = result.1.unwritten.is_some();
             self.finish_flush(result);
             if failed {
                 // `finish_flush` set the next retry by the outage policy.

@@ -108,6 +108,15 @@ pub enum ItemProblem {
     /// The name is longer than `MAX_NAME_CHARS` characters.
     #[error("name is {0} characters long, at most {MAX_NAME_CHARS} allowed")]
     NameTooLong(usize),
+    /// The name holds a control character (a NUL byte cannot even be
+    /// stored by PostgreSQL; the others have no place in a prize's name).
+    #[error("name has the control character U+{:04X} at position {position}", u32::from(*.character))]
+    ControlCharacter {
+        /// 1-based character position in the trimmed name.
+        position: usize,
+        /// The character at fault.
+        character: char,
+    },
     /// Another item already has this name (compared case-insensitively).
     #[error("duplicate name (same as item {first_index} \"{first_name}\")")]
     DuplicateName {
@@ -146,7 +155,7 @@ pub enum ItemsError {
         message: String,
     },
     /// One item is invalid.
-    #[error("{path}: item {index} \"{name}\"{}: {reason}", line_suffix(*.line))]
+    #[error("{path}: item {index} {name:?}{}: {reason}", line_suffix(*.line))]
     Invalid {
         /// Path as given for messages.
         path: String,
@@ -301,6 +310,12 @@ fn check_name(raw: &str) -> Result<String, ItemProblem> {
     let chars = name.chars().count();
     if chars > MAX_NAME_CHARS {
         return Err(ItemProblem::NameTooLong(chars));
+    }
+    if let Some((index, character)) = name.chars().enumerate().find(|(_, c)| c.is_control()) {
+        return Err(ItemProblem::ControlCharacter {
+            position: index + 1,
+            character,
+        });
     }
     Ok(name.to_owned())
 }
@@ -528,6 +543,15 @@ stock = 0
         assert_eq!(items[1].stock, None);
         assert_eq!(items[2].stock, Some(0));
         assert!((table.no_prize_probability() - 0.7499).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_nul_or_other_control_character_in_a_name_is_rejected_naming_the_item() {
+        assert_eq!(
+            err("[[items]]\nname = \"Steam\\u0000Key\"\nprobability = 0.5\n"),
+            "items.toml: item 1 \"Steam\\0Key\" (line 1): name has the control character U+0000 at position 6"
+        );
+        assert!(err("[[items]]\nname = \"A\\tB\"\nprobability = 0.5\n").contains("U+0009 at position 2"));
     }
 
     #[test]

@@ -88,6 +88,15 @@ pub enum RaffleError {
     Snapshot(#[from] draw::SnapshotError),
 }
 
+impl RaffleError {
+    /// Whether the database refused the round's data (see
+    /// `store::Error::rejects_data`): trying the same round again cannot
+    /// help, so the timer skips the slot at once instead of retrying.
+    pub fn rejects_data(&self) -> bool {
+        matches!(self, Self::Store(error) if error.rejects_data())
+    }
+}
+
 /// The result of asking for a round.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RoundResult {

@@ -18,7 +18,7 @@ use tokio_util::task::TaskTracker;
 
 use super::command::{ChatCommand, RaffleCommand};
 use super::record::Trigger;
-use super::round::{RaffleEngine, RoundResult};
+use super::round::{RaffleEngine, RaffleError, RoundResult};
 use super::slot::next_slot;
 use crate::channel::{ChannelLogin, ChannelSet};
 use crate::clock::{self, Clock};
@@ -145,7 +145,7 @@ impl ChannelTimer {
                 .stop_on(&stop)
                 .run(
                     || self.engine.run_round(&self.login, Trigger::Timer, Some(slot.get())),
-                    retry::any_error,
+                    |e: &RaffleError| !e.rejects_data(),
                     |e, next| {
                         tracing::warn!(
                             slot = slot.get(),
@@ -163,6 +163,10 @@ impl ChannelTimer {
                     tracing::debug!(slot = slot.get(), "slot already drawn by another instance");
                 }
                 Ok(RoundResult::Paused) => tracing::debug!(slot = slot.get(), "paused; no raffle"),
+                Err(RetryError::GaveUp { error, attempts }) if error.rejects_data() => {
+                    crate::metrics::write_set_aside(crate::metrics::SetAside::Raffle);
+                    tracing::error!(slot = slot.get(), attempts, error = %error, "the database refused the raffle round; slot skipped");
+                }
                 Err(RetryError::GaveUp { error, attempts }) => {
                     tracing::error!(slot = slot.get(), attempts, error = %error, cause = ?error, "raffle round failed; slot skipped");
                 }

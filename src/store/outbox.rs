@@ -27,10 +27,13 @@ pub(super) async fn enqueue(
     raffle_id: Option<i64>,
     announcement: &Announcement,
 ) -> Result<i64, Error> {
-    let payload = serde_json::to_value(announcement).map_err(|source| Error::Encode {
+    let mut payload = serde_json::to_value(announcement).map_err(|source| Error::Encode {
         what: "an announcement",
         source,
     })?;
+    // jsonb refuses `\u0000`; a NUL from a server (Twitch's refusal
+    // message in a notice) must not make the row fail to store forever.
+    crate::text::strip_nul_json(&mut payload);
     let rows = db
         .query_rows(
             "WITH inserted AS (

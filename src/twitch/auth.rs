@@ -100,6 +100,9 @@ pub(crate) struct TwitchErrorResponse {
     pub(crate) error_description: Option<String>,
 }
 
+/// Longest part of a Twitch error message kept.
+const MAX_ERROR_MESSAGE_CHARS: usize = 300;
+
 impl fmt::Display for TwitchErrorResponse {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let text = self
@@ -108,9 +111,12 @@ impl fmt::Display for TwitchErrorResponse {
             .or(self.error_description.as_deref())
             .or(self.error.as_deref())
             .unwrap_or("no message");
+        // Twitch's words end up in log lines and in the needs-reauth notice
+        // (stored as jsonb, which refuses a NUL): one clean line.
+        let text = crate::text::clean_line(text, MAX_ERROR_MESSAGE_CHARS);
         match self.status {
             Some(status) => write!(f, "{status} {text}"),
-            None => f.write_str(text),
+            None => f.write_str(&text),
         }
     }
 }
@@ -223,11 +229,13 @@ impl From<TwitchTokenResponse> for TokenSet {
                 .as_ref()
                 .map(|t| SecretString::from(t.secret().clone())),
             expires_in: response.expires_in(),
+            // Only well-formed scopes: they are stored (`crate::text`).
             scopes: response
                 .scopes
                 .unwrap_or_default()
                 .into_iter()
                 .map(|s| s.to_string())
+                .filter(|s| crate::text::oauth_scope(s).is_some())
                 .collect(),
         }
     }

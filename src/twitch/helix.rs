@@ -25,6 +25,10 @@ use crate::twitch::live_status::LiveStatus;
 const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
 /// Assumed lifetime of an app token when Twitch does not say.
 const DEFAULT_APP_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
+/// Longest an app token is used before a new one is fetched, whatever
+/// Twitch says its lifetime is: a huge `expires_in` must neither overflow
+/// `Instant` (a panic) nor keep a token forever.
+const MAX_APP_TOKEN_REUSE: Duration = Duration::from_secs(24 * 3600);
 /// Longest wait for a rate-limit reset; Helix buckets refill within a minute.
 const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
 
@@ -186,7 +190,7 @@ impl HelixClient {
         let token = issued.access_token;
         *cached = Some(AppToken {
             token: token.clone(),
-            renew_at: Instant::now() + lifetime.saturating_sub(EXPIRY_MARGIN),
+            renew_at: renew_at(Instant::now(), lifetime),
         });
         Ok(token)
     }
@@ -234,6 +238,13 @@ impl HelixClient {
     }
 }
 
+/// When an app token issued at `now` for `lifetime` is renewed: a minute
+/// early, after at most [`MAX_APP_TOKEN_REUSE`]; never panics.
+fn renew_at(now: Instant, lifetime: Duration) -> Instant {
+    let reuse = lifetime.saturating_sub(EXPIRY_MARGIN).min(MAX_APP_TOKEN_REUSE);
+    now.checked_add(reuse).unwrap_or(now)
+}
+
 impl LiveStatus for HelixClient {
     fn is_live<'a>(&'a self, broadcaster_user_id: Option<&'a str>) -> BoxFuture<'a, Option<bool>> {
         Box::pin(async move {
@@ -246,5 +257,31 @@ impl LiveStatus for HelixClient {
                 }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod arithmetic_tests {
+    use super::*;
+
+    #[test]
+    fn a_huge_app_token_lifetime_neither_panics_nor_keeps_the_token_for_ever() {
+        let now = Instant::now();
+        for lifetime in [
+            Duration::MAX,
+            Duration::from_secs(u64::MAX),
+            Duration::from_secs(1 << 62),
+        ] {
+            assert_eq!(renew_at(now, lifetime), now + MAX_APP_TOKEN_REUSE);
+        }
+        assert_eq!(
+            renew_at(now, Duration::from_secs(3600)),
+            now + Duration::from_secs(3540)
+        );
+        assert_eq!(
+            renew_at(now, Duration::from_secs(5)),
+            now,
+            "shorter than the margin: renew at once"
+        );
     }
 }

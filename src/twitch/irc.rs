@@ -45,6 +45,8 @@ use std::collections::{BTreeSet, HashSet};
 use std::fmt;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -57,7 +59,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use twitch_irc::login::StaticLoginCredentials;
 use twitch_irc::message::{
-    AsRawIRC as _, ClearChatAction, ClearChatMessage, IRCMessage, IRCParseError, PrivmsgMessage, ServerMessage,
+    AsRawIRC as _, ClearChatAction, ClearChatMessage, IRCMessage, IRCParseError, IRCPrefix, PrivmsgMessage,
+    ServerMessage,
 };
 use twitch_irc::transport::Transport;
 use twitch_irc::{ClientConfig, TwitchIRCClient};
@@ -69,10 +72,19 @@ use crate::presence::batch::PresenceEvent;
 use crate::presence::batch::{BanLength, BanUpdate, PresenceUpdate};
 use crate::presence::tracker::PresenceHandle;
 use crate::raffle::command::{ChatCommand, RaffleCommand};
+use crate::text;
 
 /// Longest IRC line kept; longer lines are discarded. Twitch lines are at
 /// most a few KiB (tags plus 500 characters of text).
 pub(crate) const MAX_LINE_BYTES: usize = 64 * 1024;
+/// How long a TLS handshake may take; a plain-TCP server given without
+/// `tcp://` never answers one.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Waits before reconnecting after failed connection attempts: doubling
+/// from the first up to the cap (twitch-irc itself retries at once).
+const RECONNECT_BACKOFF_FIRST: Duration = Duration::from_secs(1);
+/// See [`RECONNECT_BACKOFF_FIRST`].
+const RECONNECT_BACKOFF_CAP: Duration = Duration::from_secs(60);
 /// Worker threads of the chat runtime. One is enough: the reading task does
 /// nearly all the work, and the tracker runs on the main runtime.
 const CHAT_THREADS: usize = 1;
@@ -95,6 +107,8 @@ struct ChatContext {
     /// Connections opened so far; every one after the first is a reconnect
     /// (twitch-irc reconnects after RECONNECT or a dropped connection).
     connections: Arc<std::sync::atomic::AtomicU64>,
+    /// Connection attempts failed in a row (the current outage).
+    failures: Arc<AtomicU32>,
 }
 
 /// Why the chat listener could not run.
@@ -125,6 +139,17 @@ pub(crate) enum ConnectError {
     /// The TLS host name is not a valid server name.
     #[error("invalid TLS server name {0:?}")]
     ServerName(String),
+    /// The server did not complete the TLS handshake in time.
+    #[error(
+        "{address} did not complete a TLS handshake within {after:?}; if it is a plain-TCP IRC server, \
+         set TWITCH_IRC_SERVER=tcp://{address}"
+    )]
+    TlsTimeout {
+        /// `host:port`.
+        address: String,
+        /// How long we waited.
+        after: Duration,
+    },
     /// The TLS setup or handshake failed.
     #[error("TLS with {address} failed: {source}")]
     Tls {
@@ -155,7 +180,7 @@ async fn connect_tls(host: &str, port: u16) -> Result<tokio_rustls::client::TlsS
     let roots = tokio_rustls::rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
-    connect_tls_with_roots(host, port, roots).await
+    connect_tls_with_roots(host, port, roots, TLS_HANDSHAKE_TIMEOUT).await
 }
 
 /// [`connect_tls`] with the certificate authorities to trust (the public
@@ -164,6 +189,7 @@ async fn connect_tls_with_roots(
     host: &str,
     port: u16,
     roots: tokio_rustls::rustls::RootCertStore,
+    handshake_timeout: Duration,
 ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, ConnectError> {
     use tokio_rustls::rustls::{ClientConfig as TlsConfig, crypto, pki_types::ServerName};
     let address = format!("{host}:{port}");
@@ -184,10 +210,15 @@ async fn connect_tls_with_roots(
             address: address.clone(),
             source,
         })?;
-    tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(name, stream)
-        .await
-        .map_err(|source| ConnectError::Tls { address, source })
+    let handshake = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, stream);
+    match tokio::time::timeout(handshake_timeout, handshake).await {
+        Ok(connected) => connected.map_err(|source| ConnectError::Tls { address, source }),
+        // A plain-TCP server never answers the TLS hello: say what to do.
+        Err(_) => Err(ConnectError::TlsTimeout {
+            address,
+            after: handshake_timeout,
+        }),
+    }
 }
 
 impl ConfiguredTransport {
@@ -225,6 +256,56 @@ impl Transport for ConfiguredTransport {
         let context = CONTEXT
             .with(|context| context.borrow().clone())
             .ok_or(ConnectError::NoServer)?;
+        let failed_before = context.failures.load(Ordering::Relaxed);
+        if failed_before > 0 {
+            // twitch-irc reconnects at once; we space the attempts out.
+            tokio::time::sleep(reconnect_delay(failed_before)).await;
+        }
+        match Self::open(&context).await {
+            Ok(transport) => {
+                let failed = context.failures.swap(0, Ordering::Relaxed);
+                if failed > 0 {
+                    tracing::info!(server = ?context.server, failed_attempts = failed, "IRC server reachable again");
+                }
+                if context.connections.fetch_add(1, Ordering::Relaxed) > 0 {
+                    crate::metrics::irc_reconnected();
+                }
+                Ok(transport)
+            }
+            Err(e) => {
+                let failed = context.failures.fetch_add(1, Ordering::Relaxed).saturating_add(1);
+                if failed == 1 {
+                    // One line per outage (the library's own lines are
+                    // dropped, see `telemetry`).
+                    tracing::warn!(
+                        error = %e,
+                        first_retry_in = ?reconnect_delay(1),
+                        max_retry_interval = ?RECONNECT_BACKOFF_CAP,
+                        "cannot reach the IRC server; retrying with backoff until it answers"
+                    );
+                } else {
+                    tracing::debug!(error = %e, attempt = failed, "IRC server still unreachable");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn split(self) -> (Incoming, Outgoing) {
+        (self.incoming, self.outgoing)
+    }
+}
+
+/// The wait before the attempt after `failed` failed ones.
+fn reconnect_delay(failed: u32) -> Duration {
+    let doublings = failed.saturating_sub(1).min(16);
+    RECONNECT_BACKOFF_FIRST
+        .saturating_mul(1u32 << doublings)
+        .min(RECONNECT_BACKOFF_CAP)
+}
+
+impl ConfiguredTransport {
+    async fn open(context: &ChatContext) -> Result<Self, ConnectError> {
         let transport = match context.server.clone() {
             IrcServer::Tcp { host, port } => {
                 let socket =
@@ -236,18 +317,11 @@ impl Transport for ConfiguredTransport {
                         })?;
                 // Chat lines are small and latency matters more than packets.
                 let _ = socket.set_nodelay(true);
-                Self::from_socket(socket, &context)
+                Self::from_socket(socket, context)
             }
-            IrcServer::Tls { host, port } => Self::from_socket(connect_tls(&host, port).await?, &context),
+            IrcServer::Tls { host, port } => Self::from_socket(connect_tls(&host, port).await?, context),
         };
-        if context.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed) > 0 {
-            crate::metrics::irc_reconnected();
-        }
         Ok(transport)
-    }
-
-    fn split(self) -> (Incoming, Outgoing) {
-        (self.incoming, self.outgoing)
     }
 }
 
@@ -376,6 +450,11 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
                         take_chat_line(tap, message);
                         continue;
                     }
+                    if message.command == "USERNOTICE" {
+                        // Subs, raids, ...: nothing presence uses, and new
+                        // kinds make twitch-irc log an ERROR; never passed on.
+                        continue;
+                    }
                     // twitch-irc may close the connection on this message
                     // (RECONNECT) and drop this reader with it.
                     self.hand_over_pending().await;
@@ -396,15 +475,29 @@ fn take_chat_line(tap: &mut Tap, message: IRCMessage) {
     if message.command == "PRIVMSG" {
         crate::metrics::chat_message_received();
     }
+    let Classified { event, command } = classify_raw(message, Utc::now());
+    tap.pending.extend(event);
+    if let Some(command) = command {
+        hand_over_command(&tap.commands, command);
+    }
+}
+
+/// [`classify`] for a line as read: through twitch-irc's typed conversion,
+/// or, for a PRIVMSG that conversion refuses, from the raw tags (SPEC §4).
+fn classify_raw(message: IRCMessage, received_at: DateTime<Utc>) -> Classified {
     match ServerMessage::try_from(message) {
-        Ok(message) => {
-            let Classified { event, command } = classify(message, Utc::now());
-            tap.pending.extend(event);
-            if let Some(command) = command {
-                hand_over_command(&tap.commands, command);
+        Ok(message) => classify(message, received_at),
+        Err(e) => {
+            tracing::debug!(error = %e, "twitch-irc refused a chat line; reading it from the raw tags");
+            let message = IRCMessage::from(e);
+            match ChatLine::raw(&message) {
+                Some(line) => classify_chat(&line, received_at),
+                None => {
+                    tracing::debug!(command = %message.command, "skipped a chat line without channel, room-id, user-id or sender");
+                    Classified::default()
+                }
             }
         }
-        Err(e) => tracing::debug!(error = %e, "skipped a chat line with missing or malformed tags"),
     }
 }
 
@@ -448,6 +541,7 @@ impl ChatListener {
             presence: self.presence.clone(),
             commands: self.commands.clone(),
             connections: Arc::default(),
+            failures: Arc::default(),
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(CHAT_THREADS)
@@ -559,28 +653,23 @@ struct Classified {
 /// command. Pure: `received_at` stamps the event.
 fn classify(message: ServerMessage, received_at: DateTime<Utc>) -> Classified {
     match message {
-        ServerMessage::Privmsg(message) => {
-            let Some(update) = presence_update(&message, received_at) else {
-                return Classified::default();
-            };
-            let command = chat_command(&message, &update);
-            Classified {
-                event: Some(PresenceEvent::Message(update)),
-                command,
-            }
-        }
+        ServerMessage::Privmsg(message) => classify_chat(&ChatLine::typed(&message), received_at),
         ServerMessage::ClearChat(message) => Classified {
             event: ban_update(&message, received_at).map(PresenceEvent::Ban),
             command: None,
         },
         ServerMessage::RoomState(message) => {
-            let event =
-                ChannelLogin::parse(&message.channel_login)
-                    .ok()
-                    .map(|channel| PresenceEvent::ChannelIdentity {
-                        channel,
-                        twitch_user_id: message.channel_id,
-                    });
+            let channel = ChannelLogin::parse(&message.channel_login).ok();
+            let room_id = text::twitch_id(&message.channel_id);
+            if channel.is_some() && room_id.is_none() {
+                tracing::debug!(channel = %message.channel_login, "ignored a ROOMSTATE whose room-id is not a Twitch id");
+            }
+            let event = channel
+                .zip(room_id)
+                .map(|(channel, room_id)| PresenceEvent::ChannelIdentity {
+                    channel,
+                    twitch_user_id: room_id.to_owned(),
+                });
             Classified { event, command: None }
         }
         ServerMessage::Reconnect(_) => {
@@ -614,33 +703,133 @@ fn tag_is_one(source: &IRCMessage, tag: &str) -> bool {
     source.tags.0.get(tag).is_some_and(|value| value == "1")
 }
 
-fn presence_update(message: &PrivmsgMessage, received_at: DateTime<Utc>) -> Option<PresenceUpdate> {
-    if from_other_room(&message.source, &message.channel_id) {
+/// What presence and `!raffle` commands need from a PRIVMSG, borrowed from
+/// twitch-irc's typed message or, when its strict conversion refuses the
+/// line (a missing `badge-info` or `badges` tag, a malformed `emotes` tag,
+/// an empty `display-name`, ...), from the raw tags (SPEC §4).
+#[derive(Debug)]
+struct ChatLine<'m> {
+    source: &'m IRCMessage,
+    channel_login: &'m str,
+    room_id: &'m str,
+    sender_id: &'m str,
+    sender_login: &'m str,
+    display_name: &'m str,
+    badges: Vec<&'m str>,
+    text: &'m str,
+    is_action: bool,
+}
+
+impl<'m> ChatLine<'m> {
+    fn typed(message: &'m PrivmsgMessage) -> Self {
+        Self {
+            source: &message.source,
+            channel_login: &message.channel_login,
+            room_id: &message.channel_id,
+            sender_id: &message.sender.id,
+            sender_login: &message.sender.login,
+            display_name: &message.sender.name,
+            badges: message.badges.iter().map(|badge| badge.name.as_str()).collect(),
+            text: &message.message_text,
+            is_action: message.is_action,
+        }
+    }
+
+    /// The fields read from the raw tags, as twitch-irc reads them but
+    /// tolerating what it refuses: only the channel, `room-id`, `user-id`
+    /// and the sender's nickname are required.
+    fn raw(message: &'m IRCMessage) -> Option<Self> {
+        if message.command != "PRIVMSG" {
+            return None;
+        }
+        let tag = |name: &str| message.tags.0.get(name).map(String::as_str);
+        let channel_login = message.params.first()?.strip_prefix('#')?;
+        let full_text = message.params.get(1).map_or("", String::as_str);
+        let (text, is_action) = match full_text
+            .strip_prefix("\u{1}ACTION ")
+            .and_then(|text| text.strip_suffix('\u{1}'))
+        {
+            Some(text) => (text, true),
+            None => (full_text, false),
+        };
+        let sender_login = match message.prefix.as_ref()? {
+            IRCPrefix::Full { nick, .. } => nick.as_str(),
+            IRCPrefix::HostOnly { .. } => return None,
+        };
+        let badges = tag("badges")
+            .unwrap_or("")
+            .split(',')
+            .filter_map(|badge| badge.split('/').next())
+            .filter(|name| !name.is_empty())
+            .collect();
+        Some(Self {
+            source: message,
+            channel_login,
+            room_id: tag("room-id")?,
+            sender_id: tag("user-id")?,
+            sender_login,
+            display_name: tag("display-name").unwrap_or(""),
+            badges,
+            text,
+            is_action,
+        })
+    }
+}
+
+/// A chat line as presence and a permitted command, or nothing.
+fn classify_chat(line: &ChatLine<'_>, received_at: DateTime<Utc>) -> Classified {
+    let Some(update) = presence_update(line, received_at) else {
+        return Classified::default();
+    };
+    let command = chat_command(line, &update);
+    Classified {
+        event: Some(PresenceEvent::Message(update)),
+        command,
+    }
+}
+
+/// The sender's presence, with names and ids cleaned at the edge
+/// (`crate::text`): a line whose ids are not Twitch ids or whose sender's
+/// login is not a login is dropped (logged at debug), since ids are keys.
+fn presence_update(line: &ChatLine<'_>, received_at: DateTime<Utc>) -> Option<PresenceUpdate> {
+    if from_other_room(line.source, line.room_id) {
         return None;
     }
-    let channel = ChannelLogin::parse(&message.channel_login).ok()?;
-    let has_badge = |names: &[&str]| message.badges.iter().any(|badge| names.contains(&badge.name.as_str()));
-    let is_broadcaster = has_badge(&["broadcaster"]) || message.sender.id == message.channel_id;
+    let channel = ChannelLogin::parse(line.channel_login).ok()?;
+    let (Some(room_id), Some(user_id), Ok(login)) = (
+        text::twitch_id(line.room_id),
+        text::twitch_id(line.sender_id),
+        ChannelLogin::parse(line.sender_login),
+    ) else {
+        tracing::debug!(channel = %channel, "skipped a chat line whose sender or room is not a Twitch id or login");
+        return None;
+    };
+    let has_badge = |names: &[&str]| line.badges.iter().any(|badge| names.contains(badge));
+    let is_broadcaster = has_badge(&["broadcaster"]) || user_id == room_id;
+    let mut display_name = text::clean_name(line.display_name);
+    if display_name.is_empty() {
+        display_name = login.as_str().to_owned();
+    }
     Some(PresenceUpdate {
         channel,
-        user_id: message.sender.id.clone(),
-        login: message.sender.login.clone(),
-        display_name: message.sender.name.trim().to_owned(),
+        user_id: user_id.to_owned(),
+        login: login.as_str().to_owned(),
+        display_name,
         // Founders are subscribers too; the `subscriber` tag says so as well.
-        is_subscriber: has_badge(&["subscriber", "founder"]) || tag_is_one(&message.source, "subscriber"),
-        is_vip: has_badge(&["vip"]) || tag_is_one(&message.source, "vip"),
-        is_moderator: has_badge(&["moderator", "lead_moderator"]) || tag_is_one(&message.source, "mod"),
+        is_subscriber: has_badge(&["subscriber", "founder"]) || tag_is_one(line.source, "subscriber"),
+        is_vip: has_badge(&["vip"]) || tag_is_one(line.source, "vip"),
+        is_moderator: has_badge(&["moderator", "lead_moderator"]) || tag_is_one(line.source, "mod"),
         is_broadcaster,
         seen_at: received_at,
     })
 }
 
-fn chat_command(message: &PrivmsgMessage, sender: &PresenceUpdate) -> Option<ChatCommand> {
+fn chat_command(line: &ChatLine<'_>, sender: &PresenceUpdate) -> Option<ChatCommand> {
     // `/me !raffle now` is an action, not a command.
-    if message.is_action {
+    if line.is_action {
         return None;
     }
-    let command = RaffleCommand::parse(&message.message_text)?;
+    let command = RaffleCommand::parse(line.text)?;
     if !sender.may_command() {
         tracing::debug!(channel = %sender.channel, user = %sender.login, "ignored !raffle from a viewer");
         return None;
@@ -672,10 +861,14 @@ fn ban_update(message: &ClearChatMessage, received_at: DateTime<Utc>) -> Option<
             (user_id, user_login, until)
         }
     };
+    let (Some(user_id), Ok(login)) = (text::twitch_id(user_id), ChannelLogin::parse(login)) else {
+        tracing::debug!(channel = %channel, "skipped a CLEARCHAT whose target is not a Twitch id or login");
+        return None;
+    };
     Some(BanUpdate {
         channel,
-        user_id: user_id.clone(),
-        login: login.clone(),
+        user_id: user_id.to_owned(),
+        login: login.as_str().to_owned(),
         at: received_at,
         length,
     })
@@ -695,6 +888,16 @@ mod tests {
         let message = IRCMessage::parse(line).expect("line parses");
         let message = ServerMessage::try_from(message).expect("server message");
         classify(message, now())
+    }
+
+    /// A line twitch-irc's typed conversion refuses, as the reader sees it.
+    fn classify_refused_line(line: &str) -> Classified {
+        let message = IRCMessage::parse(line).expect("line parses");
+        assert!(
+            ServerMessage::try_from(message.clone()).is_err(),
+            "twitch-irc accepts this line, so it does not test the fallback"
+        );
+        classify_raw(message, now())
     }
 
     fn login(name: &str) -> ChannelLogin {
@@ -786,6 +989,80 @@ mod tests {
         let mut expected = viewer("retoon", "133651738", "leftswing", "LeftSwing");
         expected.is_subscriber = true;
         assert_eq!(classify_line(line).event, Some(PresenceEvent::Message(expected)));
+    }
+
+    #[test]
+    fn a_line_without_badge_info_is_read_from_the_raw_tags() {
+        // From tmi.js's test suite: no badge-info tag at all.
+        let line = "@badges=subscriber/12,premium/1;color=#008000;display-name=Schmoopiie;emotes=;id=e3b1d1c1-1c60-4b66-9a4a-2dbb5c3e7b89;mod=0;room-id=7009554;subscriber=1;tmi-sent-ts=1507246572675;turbo=0;user-id=4020330;user-type= :schmoopiie!schmoopiie@schmoopiie.tmi.twitch.tv PRIVMSG #dallas :!raffle now";
+        let mut expected = viewer("dallas", "4020330", "schmoopiie", "Schmoopiie");
+        expected.is_subscriber = true;
+        assert_eq!(
+            classify_refused_line(line),
+            Classified {
+                event: Some(PresenceEvent::Message(expected)),
+                // A subscriber is not a moderator: no command.
+                command: None,
+            }
+        );
+    }
+
+    #[test]
+    fn a_broadcaster_line_without_badges_still_commands() {
+        // No `badges` tag; the broadcaster is known by user-id == room-id.
+        let line = "@badge-info=;color=;display-name=Dallas;emotes=;id=1;mod=0;room-id=7009554;subscriber=0;tmi-sent-ts=1507246572675;turbo=0;user-id=7009554;user-type= :dallas!dallas@dallas.tmi.twitch.tv PRIVMSG #dallas :!raffle pause";
+        let mut expected = viewer("dallas", "7009554", "dallas", "Dallas");
+        expected.is_broadcaster = true;
+        assert_eq!(
+            classify_refused_line(line),
+            Classified {
+                event: Some(PresenceEvent::Message(expected)),
+                command: Some(ChatCommand {
+                    channel: login("dallas"),
+                    command: RaffleCommand::Pause,
+                    requested_by: "dallas".into(),
+                }),
+            }
+        );
+    }
+
+    #[test]
+    fn a_line_with_the_malformed_emotes_tag_twitch_still_sends_is_read_from_the_raw_tags() {
+        let line = "@badge-info=;badges=moderator/1;color=;display-name=Modder;emotes=80481_/3:7-14;flags=;id=2;mod=1;room-id=11148817;subscriber=0;tmi-sent-ts=1594545155039;turbo=0;user-id=555;user-type=mod :modder!modder@modder.tmi.twitch.tv PRIVMSG #pajlada :\u{1}ACTION !raffle now\u{1}";
+        let mut expected = viewer("pajlada", "555", "modder", "Modder");
+        expected.is_moderator = true;
+        assert_eq!(
+            classify_refused_line(line),
+            Classified {
+                event: Some(PresenceEvent::Message(expected)),
+                // An action is never a command, from the raw tags too.
+                command: None,
+            }
+        );
+    }
+
+    #[test]
+    fn a_refused_line_without_display_name_or_tmi_sent_ts_falls_back_to_the_login() {
+        let line =
+            "@badges=vip/1;room-id=11148817;user-id=556;vip=1 :quiet!quiet@quiet.tmi.twitch.tv PRIVMSG #pajlada :hello";
+        let mut expected = viewer("pajlada", "556", "quiet", "quiet");
+        expected.is_vip = true;
+        assert_eq!(
+            classify_refused_line(line).event,
+            Some(PresenceEvent::Message(expected))
+        );
+    }
+
+    #[test]
+    fn a_refused_line_is_still_held_to_the_edge_rules() {
+        // Shared chat from another room, a non-numeric id, no user-id at all.
+        for line in [
+            "@badges=;room-id=11148817;source-room-id=22;user-id=557 :guest!guest@guest.tmi.twitch.tv PRIVMSG #pajlada :hi",
+            "@badges=;room-id=11148817;user-id=55x7 :odd!odd@odd.tmi.twitch.tv PRIVMSG #pajlada :hi",
+            "@badges=;room-id=11148817 :anon!anon@anon.tmi.twitch.tv PRIVMSG #pajlada :hi",
+        ] {
+            assert_eq!(classify_refused_line(line), Classified::default(), "{line}");
+        }
     }
 
     #[test]
@@ -913,13 +1190,61 @@ mod tests {
         let (port, authority) = tls_irc_server().await;
         let mut roots = tokio_rustls::rustls::RootCertStore::empty();
         roots.add(authority).unwrap();
-        let stream = connect_tls_with_roots("localhost", port, roots).await.unwrap();
+        let stream = connect_tls_with_roots("localhost", port, roots, TLS_HANDSHAKE_TIMEOUT)
+            .await
+            .unwrap();
         let mut stream = BufReader::new(stream);
         stream.get_mut().write_all(b"PING :tmi.twitch.tv\r\n").await.unwrap();
         stream.get_mut().flush().await.unwrap();
         let mut reply = String::new();
         stream.read_line(&mut reply).await.unwrap();
         assert_eq!(reply, "PONG :tmi.twitch.tv\r\n");
+    }
+
+    #[tokio::test]
+    async fn tls_to_a_plain_tcp_server_times_out_suggesting_tcp() {
+        // A plain IRC server waits for a line; it never answers the hello.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let held = tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.unwrap();
+            std::future::pending::<()>().await;
+            drop(socket);
+        });
+        let roots = tokio_rustls::rustls::RootCertStore::empty();
+        let error = connect_tls_with_roots("localhost", port, roots, Duration::from_millis(200))
+            .await
+            .map(|_| "a connection")
+            .unwrap_err();
+        assert!(matches!(error, ConnectError::TlsTimeout { .. }), "{error:?}");
+        assert!(
+            error
+                .to_string()
+                .contains(&format!("TWITCH_IRC_SERVER=tcp://localhost:{port}")),
+            "{error}"
+        );
+        held.abort();
+    }
+
+    #[test]
+    fn reconnects_back_off_from_one_second_to_a_minute() {
+        let delays: Vec<u64> = (1..=9).map(|failed| reconnect_delay(failed).as_secs()).collect();
+        assert_eq!(delays, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
+        assert_eq!(reconnect_delay(u32::MAX), RECONNECT_BACKOFF_CAP);
+    }
+
+    #[tokio::test]
+    async fn usernotice_lines_are_not_passed_to_twitch_irc() {
+        let input = b"@badge-info=;msg-id=brandnewkind;room-id=1 :tmi.twitch.tv USERNOTICE #chan\r\n:tmi.twitch.tv PING :tmi.twitch.tv\r\n";
+        let reader = LineReader::new(&input[..], None);
+        let messages: Vec<String> = futures::stream::unfold(reader, LineReader::next_message)
+            .map(|item| item.map(|m| m.command).map_err(|e| e.to_string()))
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .expect("no errors");
+        assert_eq!(messages, ["PING"]);
     }
 
     #[tokio::test]

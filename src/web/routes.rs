@@ -171,7 +171,9 @@ async fn handle_rejection(rejection: Rejection) -> Result<warp::reply::Response,
     } else if rejection.find::<warp::reject::UnsupportedMediaType>().is_some() {
         (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported media type")
     } else {
-        tracing::error!(rejection = ?rejection, "unhandled rejection");
+        // A missing or malformed header or cookie: the client's mistake,
+        // which anyone can repeat at will, so not worth more than debug.
+        tracing::debug!(rejection = ?rejection, "request rejected");
         (StatusCode::BAD_REQUEST, "bad request")
     };
     Ok(WebError::api(status, message).into_response())

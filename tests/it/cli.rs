@@ -146,6 +146,31 @@ async fn run_with_a_bad_items_file_exits_2_before_starting_anything() {
 }
 
 #[tokio::test]
+async fn check_items_and_run_reject_a_nul_in_an_item_name_with_exit_2_naming_the_item() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("items.toml"),
+        "[[items]]\nname = \"Sticker\"\nprobability = 0.2\n\n[[items]]\nname = \"Steam\\u0000Key\"\nprobability = 0.1\n",
+    )
+    .expect("write");
+    let checked = kinoyubot(dir.path()).arg("check-items").output().await;
+    assert_eq!(checked.code, Some(2), "{}", checked.stderr);
+    assert!(
+        checked.stderr.contains(r#"item 2 "Steam\0Key""#) && checked.stderr.contains("U+0000"),
+        "{}",
+        checked.stderr
+    );
+    let run = kinoyubot(dir.path())
+        .arg("run")
+        .env("DATA_DIR", dir.path().join("data"))
+        .output()
+        .await;
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(run.stderr.contains(r#"item 2 "Steam\0Key""#), "{}", run.stderr);
+    assert!(!dir.path().join("data").exists(), "nothing was started");
+}
+
+#[tokio::test]
 async fn a_secret_given_as_a_flag_exits_2_without_echoing_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     for (flag, name) in [

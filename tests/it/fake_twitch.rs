@@ -73,6 +73,12 @@ struct State {
     rate_limit_remaining: u64,
     rate_limit_reset: u64,
     counter: u64,
+    /// The `message` of a refused refresh.
+    refresh_refusal: String,
+    /// A scope added to every user token issued.
+    extra_scope: Option<String>,
+    /// `expires_in` of app tokens.
+    app_expires_in: u64,
 }
 
 impl State {
@@ -101,6 +107,9 @@ impl State {
             "scope": ["chat:edit", "chat:read"],
             "token_type": "bearer",
         });
+        if let Some(extra) = &self.extra_scope {
+            body["scope"] = json!(["chat:edit", "chat:read", extra]);
+        }
         if with_expiry {
             body["expires_in"] = json!(self.access_expires_in);
         }
@@ -151,6 +160,9 @@ impl FakeTwitch {
             rate_limit_remaining: 799,
             rate_limit_reset: 0,
             counter: 0,
+            refresh_refusal: "Invalid refresh token".into(),
+            extra_scope: None,
+            app_expires_in: 5_011_271,
         }));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
@@ -208,6 +220,22 @@ impl FakeTwitch {
     /// Lifetime (seconds) of access tokens issued from now on.
     pub fn set_access_expires_in(&self, seconds: u64) {
         self.with(|s| s.access_expires_in = seconds);
+    }
+
+    /// The `message` of refused refreshes from now on (a hostile or broken
+    /// Twitch may put anything there).
+    pub fn set_refresh_refusal(&self, message: &str) {
+        self.with(|s| s.refresh_refusal = message.to_owned());
+    }
+
+    /// A scope added to every user token issued from now on.
+    pub fn set_extra_scope(&self, scope: &str) {
+        self.with(|s| s.extra_scope = Some(scope.to_owned()));
+    }
+
+    /// `expires_in` of app tokens issued from now on.
+    pub fn set_app_expires_in(&self, seconds: u64) {
+        self.with(|s| s.app_expires_in = seconds);
     }
 
     /// Whether refresh answers carry `expires_in` (Twitch's docs omit it).
@@ -335,7 +363,7 @@ fn handle(state: &mut State, request: &Recorded) -> warp::reply::Response {
                         let body = state.issue_user_tokens(&user, with_expiry);
                         warp::reply::json(&body).into_response()
                     }
-                    None => twitch_error(StatusCode::BAD_REQUEST, "Invalid refresh token"),
+                    None => twitch_error(StatusCode::BAD_REQUEST, &state.refresh_refusal.clone()),
                 },
                 "client_credentials" => {
                     let token = state.token("app");
@@ -344,11 +372,11 @@ fn handle(state: &mut State, request: &Recorded) -> warp::reply::Response {
                         token.clone(),
                         AccessToken {
                             user: None,
-                            expires_in: 5_011_271,
+                            expires_in: state.app_expires_in,
                         },
                     );
                     warp::reply::json(&json!({
-                        "access_token": token, "expires_in": 5_011_271, "token_type": "bearer"
+                        "access_token": token, "expires_in": state.app_expires_in, "token_type": "bearer"
                     }))
                     .into_response()
                 }

@@ -19,6 +19,7 @@ mod migrations;
 mod oauth;
 mod oauth_helix;
 mod oauth_tokens;
+mod poison;
 mod presence;
 mod process;
 mod raffle_flow;

@@ -72,6 +72,32 @@ async fn run_with_database_url_stops_on_sigint() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn run_stops_cleanly_on_sighup_as_on_sigterm() {
+    let database = TestDatabase::create().await;
+    let dir = temp_data_dir();
+    let app = kinoyubot(dir.path())
+        .env("DATABASE_URL", &database.url)
+        .env("ITEMS_FILE", repo_path("items.toml"))
+        .spawn_run()
+        .await;
+    assert_eq!(app.status_of("/readyz").await, Some(200));
+    // A client speaking garbage: its mistake, not an error of ours.
+    {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let address = app.url("").trim_start_matches("http://").to_owned();
+        let mut socket = tokio::net::TcpStream::connect(address).await.unwrap();
+        socket.write_all(b"\x16\x03\x01 NOT HTTP AT ALL\r\n\r\n").await.unwrap();
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), socket.read_to_end(&mut answer)).await;
+    }
+    let exited = app.stop_with(Signal::SIGHUP, Duration::from_secs(5)).await;
+    assert_eq!(exited.code, Some(0), "{}", exited.stderr);
+    assert!(!exited.stderr.contains("ERROR"), "{}", exited.stderr);
+    assert!(exited.stderr.contains("SIGHUP"), "{}", exited.stderr);
+    assert!(!exited.stderr.contains("\u{1b}["), "no ANSI colours without a terminal");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_server_orphaned_by_kill_9_is_taken_over_by_the_next_start() {
     let dir = temp_data_dir();
     let app = embedded_bot(dir.path()).await;

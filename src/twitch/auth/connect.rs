@@ -43,6 +43,7 @@ use super::token_cipher::{CipherError, TokenCipher, TokenKind};
 use super::{AuthError, SCOPES, TwitchAuth};
 use crate::channel::{ChannelLogin, ChannelSet};
 use crate::store::{self, NewTokens, StateLookup, Store, StoredTokens};
+use crate::text;
 use crate::twitch::helix::HelixClient;
 use secrecy::{ExposeSecret as _, SecretString};
 
@@ -371,8 +372,13 @@ async fn identify(twitch: &TwitchClients, code: &str) -> Result<Identity, AuthEr
     }
     let user_id = validation
         .user_id
-        .clone()
-        .ok_or_else(|| AuthError::Validate("no user id in the answer".into()))?;
+        .as_deref()
+        .ok_or_else(|| AuthError::Validate("no user id in the answer".into()))
+        .and_then(|id| {
+            text::twitch_id(id)
+                .map(str::to_owned)
+                .ok_or_else(|| AuthError::Validate("the user id in the answer is not a Twitch id".into()))
+        })?;
     let login = validation
         .login
         .as_deref()
@@ -380,14 +386,22 @@ async fn identify(twitch: &TwitchClients, code: &str) -> Result<Identity, AuthEr
         .and_then(|l| ChannelLogin::parse(l).map_err(|e| AuthError::Validate(e.to_string())))?;
     let validated_at = Utc::now();
     let lifetime = tokens.expires_in.unwrap_or(Duration::from_secs(validation.expires_in));
-    let scopes = if tokens.scopes.is_empty() {
+    // Scopes are stored: only well-formed ones (`text::oauth_scope`); a
+    // scope with a NUL byte would make the whole connection fail to store.
+    let scopes: Vec<String> = if tokens.scopes.is_empty() {
         validation.scopes.clone().unwrap_or_default()
     } else {
         tokens.scopes.clone()
-    };
+    }
+    .into_iter()
+    .filter(|scope| text::oauth_scope(scope).is_some())
+    .collect();
     // Nice to have only: without it the login stands in for the display name.
     let display_name = match twitch.helix.user_by_login(login.as_str()).await {
-        Ok(user) => user.filter(|u| u.id == user_id).map(|u| u.display_name),
+        Ok(user) => user
+            .filter(|u| u.id == user_id)
+            .map(|u| text::clean_name(&u.display_name))
+            .filter(|name| !name.is_empty()),
         Err(e) => {
             tracing::warn!(error = %e, "could not fetch the display name");
             None
