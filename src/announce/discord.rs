@@ -314,8 +314,9 @@ impl WebhookClient {
         if limits.route_bucket.as_deref() == Some(bucket.as_str()) {
             return;
         }
-        let old_key = limits.route_key().to_owned();
-        if let Some(at) = limits.buckets.remove(&old_key) {
+        if limits.route_bucket.is_none()
+            && let Some(at) = limits.buckets.remove(UNNAMED_BUCKET)
+        {
             limits.buckets.insert(bucket.clone(), at);
         }
         limits.route_bucket = Some(bucket);
