@@ -65,6 +65,15 @@ pub struct App {
     token_manager: TokenManagerConfig,
 }
 
+/// "Is this stream live?" for a one-off command (`kinoyubot draw`): Helix
+/// when Twitch credentials are set, otherwise never configured.
+pub(crate) fn live_status_from_settings(settings: &Settings) -> anyhow::Result<Arc<dyn LiveStatus>> {
+    Ok(match TwitchAuth::from_settings(settings)? {
+        Some(auth) => Arc::new(HelixClient::new(auth, settings.twitch_api_url.clone())),
+        None => Arc::new(UnknownLiveStatus),
+    })
+}
+
 /// Builds the Twitch clients and reads (or creates) the token key.
 fn build_twitch(settings: &Settings) -> anyhow::Result<Option<TwitchClients>> {
     let Some(auth) = TwitchAuth::from_settings(settings)? else {
@@ -234,6 +243,7 @@ impl App {
         tasks.spawn(handle_chat_commands(
             self.engine.clone(),
             self.chat_command_rx,
+            self.clock.clone(),
             shutdown.clone(),
         ));
         tasks.close();

@@ -7,8 +7,6 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 
-use std::sync::Arc;
-
 use crate::app::App;
 use crate::channel::ChannelLogin;
 use crate::clock::Clock;
@@ -19,7 +17,6 @@ use crate::raffle::{
 };
 use crate::store::Database;
 use crate::store::migrate::Report;
-use crate::twitch::live_status::UnknownLiveStatus;
 
 /// Command-line interface. Every setting is also a flag, and flags win over
 /// the environment and `.env`.
@@ -161,7 +158,8 @@ async fn draw(settings: &Settings, login: &ChannelLogin) -> Result<(), Failure> 
     with_database(settings, async |database: &Database, _: &Report| {
         let store = database.store().clone();
         store.sync_items(&table).await.context("could not store the items")?;
-        let engine = RaffleEngine::new(store, RaffleRules::from_settings(settings), Arc::new(UnknownLiveStatus));
+        let live = crate::app::live_status_from_settings(settings)?;
+        let engine = RaffleEngine::new(store, RaffleRules::from_settings(settings), live);
         match engine.run_round(login, Trigger::Manual, None).await {
             Ok(RoundResult::Recorded(record)) => {
                 println!("{}", describe_raffle(&record));
@@ -191,7 +189,10 @@ fn describe_raffle(record: &RaffleRecord) -> String {
         ),
         (Outcome::NoCandidates, _, _) => format!("{prefix} nobody was eligible"),
         (Outcome::NoPrize, _, _) => format!("{prefix} no prize this time ({} candidates)", record.candidate_count),
-        (Outcome::SkippedOffline, _, _) => format!("{prefix} skipped: the stream was offline"),
+        (Outcome::SkippedOffline, _, _) => format!(
+            "{prefix} skipped: {}",
+            record.skip_reason.as_deref().unwrap_or("the stream was offline")
+        ),
         // A win recorded without its item or winner (written by hand).
         (Outcome::Won, _, _) => format!("{prefix} won"),
     }

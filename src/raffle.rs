@@ -24,5 +24,5 @@ pub mod slot;
 pub mod verify;
 
 pub use record::{Delivery, Outcome, RaffleAudit, RaffleJson, RaffleList, RaffleRecord, Trigger, Winner};
-pub use round::{RaffleEngine, RaffleError, RaffleRules, RoundResult};
+pub use round::{LivePolicy, RaffleEngine, RaffleError, RaffleRules, RoundResult};
 pub use verify::{Verification, verify};

@@ -10,11 +10,22 @@
 //! request, reqwest errors are stripped of their
 //! URL (`without_url`), and `Debug` prints `[redacted]`.
 //!
-//! Rate limits are respected in two ways: a 429 becomes
-//! [`DeliveryError::RateLimited`] with Discord's `retry_after`, and after any
-//! answer saying the bucket is empty (`X-RateLimit-Remaining: 0`) the next
-//! [`WebhookClient::send`] first waits `X-RateLimit-Reset-After`.
+//! Rate limits are respected per bucket, as Discord's "Rate Limits" page
+//! describes them: every answer may name its bucket (`X-RateLimit-Bucket`);
+//! after an answer saying the bucket is empty (`X-RateLimit-Remaining: 0`)
+//! the next [`WebhookClient::send`] to that bucket first waits
+//! `X-RateLimit-Reset-After`. A 429 becomes [`DeliveryError::RateLimited`]
+//! with Discord's `retry_after` (capped at an hour): the delivery worker
+//! holds back *that row* for it, while the bucket itself (or every request,
+//! for a global limit: `"global": true`, `X-RateLimit-Global` or
+//! `X-RateLimit-Scope: global`) is paused for at most
+//! [`DEFAULT_MAX_HOLD`], so one absurd `retry_after` cannot freeze other rows.
+//!
+//! The request timeout ([`DEFAULT_REQUEST_TIMEOUT`]) is far above Discord's
+//! worst normal latency, so a slow 2xx is still read and recorded rather
+//! than taken for a failure and posted again.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -28,8 +39,18 @@ use url::Url;
 
 /// Default time allowed to open a connection to Discord.
 pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Default time allowed for a whole request, answer included.
-pub(crate) const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// Default time allowed for a whole request, answer included: far above
+/// Discord's worst normal latency (seconds), so a slow 2xx is not mistaken
+/// for a failure and posted twice.
+pub(crate) const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default longest pause of a bucket (or of every request, for a global
+/// limit) after a 429 or an empty bucket: Discord's buckets refill within
+/// seconds to a minute; a longer `retry_after` holds back only its own row.
+pub const DEFAULT_MAX_HOLD: Duration = Duration::from_secs(60);
+/// The bucket of requests whose answers named none yet.
+const UNNAMED_BUCKET: &str = "";
+/// Longest bucket id kept (Discord's are short hashes).
+const MAX_BUCKET_ID_CHARS: usize = 64;
 
 /// Used when a 429 carries no usable `retry_after` at all.
 const FALLBACK_RETRY_AFTER: Duration = Duration::from_secs(1);
@@ -96,13 +117,41 @@ impl fmt::Debug for WebhookUrl {
     }
 }
 
+/// Where the rate limits of this client stand.
+#[derive(Debug, Default)]
+struct RateLimits {
+    /// No request at all before this (a global 429).
+    global_until: Option<Instant>,
+    /// The bucket Discord last named for our webhook route.
+    route_bucket: Option<String>,
+    /// Per bucket id: no request to it before this.
+    buckets: HashMap<String, Instant>,
+}
+
+impl RateLimits {
+    fn route_key(&self) -> &str {
+        self.route_bucket.as_deref().unwrap_or(UNNAMED_BUCKET)
+    }
+
+    /// When our route may be called again, if not now.
+    fn ready_at(&self, now: Instant) -> Option<Instant> {
+        let bucket = self.buckets.get(self.route_key()).copied();
+        [self.global_until, bucket]
+            .into_iter()
+            .flatten()
+            .filter(|at| *at > now)
+            .max()
+    }
+}
+
 /// Posts messages to one Discord webhook.
 pub struct WebhookClient {
     http: reqwest::Client,
     url: WebhookUrl,
-    /// Do not send before this instant: set when Discord says the rate-limit
-    /// bucket is empty. A std mutex, held only to read or write the value.
-    not_before: Mutex<Option<Instant>>,
+    /// Bucket and global pauses. A std mutex, held only to read or write.
+    limits: Mutex<RateLimits>,
+    /// Longest pause of a bucket or of everything ([`DEFAULT_MAX_HOLD`]).
+    max_hold: Duration,
 }
 
 impl fmt::Debug for WebhookClient {
@@ -141,8 +190,17 @@ impl WebhookClient {
         Ok(Self {
             http,
             url: url.clone(),
-            not_before: Mutex::new(None),
+            limits: Mutex::new(RateLimits::default()),
+            max_hold: DEFAULT_MAX_HOLD,
         })
+    }
+
+    /// Caps the pause of a bucket (or of everything) at `max_hold` instead
+    /// of [`DEFAULT_MAX_HOLD`] (tests use a short one).
+    #[must_use]
+    pub fn with_max_hold(mut self, max_hold: Duration) -> Self {
+        self.max_hold = max_hold;
+        self
     }
 
     /// Posts `body` and returns the created message.
@@ -166,10 +224,16 @@ impl WebhookClient {
             .map_err(|e| DeliveryError::Network(e.without_url()))?;
         let status = response.status();
         let headers = response.headers().clone();
+        let bucket = headers
+            .get("x-ratelimit-bucket")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().chars().take(MAX_BUCKET_ID_CHARS).collect::<String>())
+            .filter(|v| !v.is_empty());
+        self.learn_bucket(bucket);
         if header_f64(&headers, "x-ratelimit-remaining").is_some_and(|left| left <= 0.0)
             && let Some(reset) = header_duration(&headers, "x-ratelimit-reset-after")
         {
-            self.pause_for(reset);
+            self.pause_for(reset, false);
         }
         let bytes = response
             .bytes()
@@ -194,7 +258,28 @@ impl WebhookClient {
                 .or_else(|| header_duration(&headers, "retry-after"))
                 .or_else(|| header_duration(&headers, "x-ratelimit-reset-after"))
                 .unwrap_or(FALLBACK_RETRY_AFTER);
-            self.pause_for(retry_after);
+            let global = json
+                .as_ref()
+                .and_then(|v| v.get("global"))
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
+                || headers
+                    .get("x-ratelimit-global")
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+                || headers
+                    .get("x-ratelimit-scope")
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.trim().eq_ignore_ascii_case("global"));
+            if retry_after > self.max_hold {
+                tracing::warn!(
+                    ?retry_after,
+                    max_hold = ?self.max_hold,
+                    global,
+                    "Discord asked for a very long wait; only this announcement is held that long"
+                );
+            }
+            self.pause_for(retry_after, global);
             return Err(DeliveryError::RateLimited { retry_after });
         }
         if status.is_server_error() {
@@ -213,21 +298,45 @@ impl WebhookClient {
             .map(|at| at.saturating_duration_since(Instant::now()))
     }
 
-    fn pause_until(&self) -> Option<Instant> {
-        let guard = self
-            .not_before
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        guard.filter(|at| *at > Instant::now())
+    fn limits(&self) -> std::sync::MutexGuard<'_, RateLimits> {
+        self.limits.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn pause_for(&self, wait: Duration) {
-        let at = Instant::now() + wait;
-        let mut guard = self
-            .not_before
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *guard = Some(guard.map_or(at, |old| old.max(at)));
+    fn pause_until(&self) -> Option<Instant> {
+        self.limits().ready_at(Instant::now())
+    }
+
+    /// Records the bucket Discord named for our route; a pause learnt
+    /// before the name was known moves to it.
+    fn learn_bucket(&self, bucket: Option<String>) {
+        let Some(bucket) = bucket else { return };
+        let mut limits = self.limits();
+        if limits.route_bucket.as_deref() == Some(bucket.as_str()) {
+            return;
+        }
+        if limits.route_bucket.is_none()
+            && let Some(at) = limits.buckets.remove(UNNAMED_BUCKET)
+        {
+            limits.buckets.insert(bucket.clone(), at);
+        }
+        limits.route_bucket = Some(bucket);
+    }
+
+    /// Pauses our route's bucket (or everything, for a global limit) for
+    /// `wait`, at most [`Self::with_max_hold`].
+    fn pause_for(&self, wait: Duration, global: bool) {
+        let now = Instant::now();
+        let at = now + wait.min(self.max_hold);
+        let mut limits = self.limits();
+        // Forget pauses that are over, so the map stays small.
+        limits.buckets.retain(|_, until| *until > now);
+        if global {
+            limits.global_until = Some(limits.global_until.map_or(at, |old| old.max(at)));
+        } else {
+            let key = limits.route_key().to_owned();
+            let until = limits.buckets.entry(key).or_insert(at);
+            *until = (*until).max(at);
+        }
     }
 }
 
@@ -324,6 +433,31 @@ mod tests {
             "<html> nope </html>"
         );
         assert_eq!(rejection_reason(StatusCode::GONE, None, b""), "Gone");
+    }
+
+    #[test]
+    fn the_request_timeout_is_far_above_discord_latency() {
+        assert!(DEFAULT_REQUEST_TIMEOUT >= Duration::from_secs(60));
+    }
+
+    #[test]
+    fn pauses_are_per_bucket_and_bounded() {
+        let secret = WebhookUrl::new(&url("https://discord.com/api/webhooks/1/tok"));
+        let client = WebhookClient::new(&secret)
+            .expect("client builds")
+            .with_max_hold(Duration::from_secs(5));
+        client.pause_for(Duration::from_secs(3000), false);
+        let wait = client.ready_in().expect("paused");
+        assert!(wait <= Duration::from_secs(5), "bounded: {wait:?}");
+        // The route turns out to be bucket "a": the pause follows it.
+        client.learn_bucket(Some("a".into()));
+        assert!(client.ready_in().is_some());
+        // Discord moves the route to another bucket: that one is not paused.
+        client.learn_bucket(Some("b".into()));
+        assert_eq!(client.ready_in(), None);
+        client.pause_for(Duration::from_secs(3000), true);
+        let wait = client.ready_in().expect("globally paused");
+        assert!(wait <= Duration::from_secs(5), "bounded: {wait:?}");
     }
 
     #[test]

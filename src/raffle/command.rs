@@ -2,7 +2,14 @@
 //! engine. Only the broadcaster and moderators may use them; the chat
 //! listener checks that before handing a [`ChatCommand`] over.
 
+use std::collections::HashMap;
+use std::time::Duration;
+
 use crate::channel::ChannelLogin;
+
+/// Least time between two draws requested from one channel's chat (SPEC
+/// §16): a burst of `!raffle now` draws once.
+pub const MANUAL_DRAW_INTERVAL: Duration = Duration::from_secs(10);
 
 /// What a `!raffle` command asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,9 +58,60 @@ pub struct ChatCommand {
     pub requested_by: String,
 }
 
+/// At most one draw per channel per interval, reckoned on the milliseconds
+/// it is given (the injectable clock's). Pure; remembers only channels that
+/// drew within the interval.
+#[derive(Debug)]
+pub(crate) struct DrawLimiter {
+    interval_millis: u64,
+    last_draw: HashMap<ChannelLogin, u64>,
+}
+
+impl DrawLimiter {
+    /// A limiter allowing one draw per channel per `interval`.
+    pub(crate) fn new(interval: Duration) -> Self {
+        Self {
+            interval_millis: u64::try_from(interval.as_millis()).unwrap_or(u64::MAX),
+            last_draw: HashMap::new(),
+        }
+    }
+
+    /// Takes the channel's draw at `now_millis`, or says how long until the
+    /// next one is allowed.
+    pub(crate) fn try_draw(&mut self, channel: &ChannelLogin, now_millis: u64) -> Result<(), Duration> {
+        let interval = self.interval_millis;
+        self.last_draw
+            .retain(|_, at| now_millis.saturating_sub(*at) < interval || *at > now_millis);
+        if let Some(at) = self.last_draw.get(channel) {
+            let next = at.saturating_add(interval);
+            if now_millis < next {
+                return Err(Duration::from_millis(next.saturating_sub(now_millis)));
+            }
+        }
+        self.last_draw.insert(channel.clone(), now_millis);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_draw_per_channel_per_interval() {
+        let a = ChannelLogin::parse("alpha").expect("login");
+        let b = ChannelLogin::parse("beta").expect("login");
+        let mut limiter = DrawLimiter::new(MANUAL_DRAW_INTERVAL);
+        assert_eq!(limiter.try_draw(&a, 1_000), Ok(()));
+        assert_eq!(limiter.try_draw(&a, 1_001), Err(Duration::from_millis(9_999)));
+        assert_eq!(limiter.try_draw(&b, 1_001), Ok(()), "another channel is not held back");
+        assert_eq!(limiter.try_draw(&a, 10_999), Err(Duration::from_millis(1)));
+        assert_eq!(limiter.try_draw(&a, 11_000), Ok(()), "10 s later it may draw again");
+        assert_eq!(limiter.try_draw(&a, 11_000), Err(MANUAL_DRAW_INTERVAL));
+        // Only channels still within their interval are remembered.
+        assert_eq!(limiter.try_draw(&b, 50_000), Ok(()));
+        assert_eq!(limiter.last_draw.len(), 1);
+    }
 
     #[test]
     fn known_commands_parse_case_insensitively() {

@@ -129,6 +129,9 @@ pub struct RaffleRecord {
     pub candidate_count: i32,
     /// When it was drawn.
     pub(crate) created_at: DateTime<Utc>,
+    /// Why a `skipped_offline` round was skipped (offline, or live status
+    /// unknown and why); `None` for rounds that drew.
+    pub skip_reason: Option<String>,
     /// Its announcement, if it was announced.
     pub delivery: Option<Delivery>,
 }
@@ -158,6 +161,7 @@ pub struct RaffleJson<'a> {
     id: i64,
     item: Option<&'a str>,
     outcome: Outcome,
+    reason: Option<&'a str>,
     trigger: Trigger,
     winner: Option<WinnerJson<'a>>,
 }
@@ -199,6 +203,7 @@ impl RaffleRecord {
             id: self.id,
             item: self.item_name.as_deref(),
             outcome: self.outcome,
+            reason: self.skip_reason.as_deref(),
             trigger: self.trigger,
             winner: self.winner.as_ref().map(|w| WinnerJson {
                 display_name: &w.display_name,
@@ -232,6 +237,7 @@ mod tests {
             created_at: DateTime::parse_from_rfc3339("2026-11-24T20:00:00.250Z")
                 .map(|t| t.with_timezone(&Utc))
                 .unwrap_or_default(),
+            skip_reason: None,
             delivery: Some(Delivery {
                 status: DeliveryStatus::Sent,
                 error: None,
@@ -244,7 +250,7 @@ mod tests {
         let text = serde_json::to_string(&record().to_json()).unwrap_or_default();
         assert_eq!(
             text,
-            r#"{"candidates":37,"channel":"somestreamer","created_at":"2026-11-24T20:00:00Z","delivery":{"error":null,"status":"sent"},"digest":"9f2c","id":42,"item":"Steam key","outcome":"won","trigger":"timer","winner":{"display_name":"Viewer","login":"viewer","user_id":"123"}}"#
+            r#"{"candidates":37,"channel":"somestreamer","created_at":"2026-11-24T20:00:00Z","delivery":{"error":null,"status":"sent"},"digest":"9f2c","id":42,"item":"Steam key","outcome":"won","reason":null,"trigger":"timer","winner":{"display_name":"Viewer","login":"viewer","user_id":"123"}}"#
         );
     }
 

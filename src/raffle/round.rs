@@ -22,7 +22,7 @@ use crate::announce::{Announcement, DeliveryStatus};
 use crate::channel::ChannelLogin;
 use crate::config::Settings;
 use crate::store::{self, ChannelRecord, EligibilityRules, NewRaffle, RoundTransaction, Store};
-use crate::twitch::live_status::LiveStatus;
+use crate::twitch::live_status::{LiveAnswer, LiveStatus};
 
 /// The raffle rules taken from settings.
 #[derive(Debug, Clone)]
@@ -35,9 +35,11 @@ pub struct RaffleRules {
     pub subscriber_luck: u8,
     /// `IGNORE_USERS`.
     pub ignore_users: Vec<ChannelLogin>,
-    /// `ONLY_WHEN_LIVE`: timer rounds are recorded as `skipped_offline` while
-    /// the stream is known to be offline. Manual and chat draws are explicit
-    /// requests and always draw.
+    /// `ONLY_WHEN_LIVE`: rounds of every trigger are recorded as
+    /// `skipped_offline` while the stream is offline, or while its live
+    /// status cannot be learned although Twitch credentials are set (SPEC
+    /// §16); only a [`LivePolicy::Force`] round (the admin API's
+    /// `?force=true`) draws anyway.
     pub only_when_live: bool,
 }
 
@@ -68,6 +70,28 @@ impl RaffleRules {
             only_when_live: settings.only_when_live,
         }
     }
+}
+
+/// Whether a round honours `ONLY_WHEN_LIVE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LivePolicy {
+    /// Skip the round while the stream is offline or its status unknown.
+    Honour,
+    /// Draw whatever the stream's state (an admin's explicit override).
+    Force,
+}
+
+/// Longest skip reason kept; Twitch's error text is not ours to trust.
+const MAX_SKIP_REASON_CHARS: usize = 300;
+
+/// A skip reason fit to store and show: control characters (a NUL would
+/// make PostgreSQL refuse the row) dropped, length capped.
+fn clean_reason(reason: &str) -> String {
+    reason
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(MAX_SKIP_REASON_CHARS)
+        .collect()
 }
 
 /// Why a round could not run.
@@ -166,8 +190,23 @@ impl RaffleEngine {
         &self.store
     }
 
-    /// Runs one round for `login`. Timer rounds pass their `slot`; they are
-    /// skipped when the channel is paused or the slot was drawn already.
+    /// Runs one round for `login`, honouring `ONLY_WHEN_LIVE`. Timer rounds
+    /// pass their `slot`; they are skipped when the channel is paused or the
+    /// slot was drawn already.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::run_round_with`].
+    pub async fn run_round(
+        &self,
+        login: &ChannelLogin,
+        trigger: Trigger,
+        slot: Option<i64>,
+    ) -> Result<RoundResult, RaffleError> {
+        self.run_round_with(login, trigger, slot, LivePolicy::Honour).await
+    }
+
+    /// Runs one round for `login` with this live policy.
     ///
     /// # Errors
     ///
@@ -175,11 +214,12 @@ impl RaffleEngine {
     /// database; database and OS random source failures. On error nothing is
     /// recorded.
     #[tracing::instrument(skip_all, fields(channel = %login, %trigger, slot, raffle_id))]
-    pub async fn run_round(
+    pub async fn run_round_with(
         &self,
         login: &ChannelLogin,
         trigger: Trigger,
         slot: Option<i64>,
+        live: LivePolicy,
     ) -> Result<RoundResult, RaffleError> {
         if let Some(slot) = slot {
             tracing::Span::current().record("slot", slot);
@@ -193,7 +233,12 @@ impl RaffleEngine {
             return Ok(RoundResult::Paused);
         }
         // Live status is a network call: ask before the transaction opens.
-        let offline = trigger == Trigger::Timer && self.rules.only_when_live && !self.is_live(&channel).await;
+        let skip_reason = if self.rules.only_when_live && live == LivePolicy::Honour {
+            self.offline_reason(&channel).await
+        } else {
+            None
+        };
+        let offline = skip_reason.is_some();
 
         let mut connection = self.store.connection().await?;
         let round = connection.begin_round().await?;
@@ -248,6 +293,7 @@ impl RaffleEngine {
                 candidates_digest: &digest,
                 candidate_count,
                 items: &draw_items,
+                skip_reason: skip_reason.as_deref(),
             })
             .await?;
         // Another instance drew this slot between our lock and insert (only
@@ -278,7 +324,7 @@ impl RaffleEngine {
             delivery.wake();
         }
         crate::metrics::raffle_recorded(outcome);
-        tracing::info!(%outcome, candidates = snapshot.len(), "raffle recorded");
+        tracing::info!(%outcome, reason = skip_reason.as_deref(), candidates = snapshot.len(), "raffle recorded");
         // Everything the record holds is known here: no need to read it back.
         Ok(RoundResult::Recorded(Box::new(RaffleRecord {
             id: raffle_id,
@@ -292,6 +338,7 @@ impl RaffleEngine {
             candidates_digest: digest,
             candidate_count,
             created_at,
+            skip_reason,
             delivery: announced.then_some(Delivery {
                 status: DeliveryStatus::Pending,
                 error: None,
@@ -325,10 +372,16 @@ impl RaffleEngine {
         Ok(CandidateSnapshot::new(candidates)?)
     }
 
-    async fn is_live(&self, channel: &ChannelRecord) -> bool {
+    /// Why this channel's round must be skipped under `ONLY_WHEN_LIVE`, or
+    /// `None` to draw: offline, or live status unknown although Twitch
+    /// credentials are set (fails closed). Without credentials the round
+    /// draws, warning once per channel (SPEC §3).
+    async fn offline_reason(&self, channel: &ChannelRecord) -> Option<String> {
         match self.live.is_live(channel.twitch_user_id.as_deref()).await {
-            Some(live) => live,
-            None => {
+            LiveAnswer::Live => None,
+            LiveAnswer::Offline => Some("the stream is offline".to_owned()),
+            LiveAnswer::Unknown(reason) => Some(clean_reason(&reason)),
+            LiveAnswer::NotConfigured => {
                 let first = self
                     .warned_unknown_live
                     .lock()
@@ -337,11 +390,26 @@ impl RaffleEngine {
                 if first {
                     tracing::warn!(
                         channel = %channel.login,
-                        "ONLY_WHEN_LIVE is on but live status is unknown (no Twitch credentials or no answer); raffling anyway"
+                        "ONLY_WHEN_LIVE is on but there are no Twitch credentials to ask whether the stream is live; raffling anyway"
                     );
                 }
-                true
+                None
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skip_reasons_lose_control_characters_and_are_capped() {
+        assert_eq!(
+            clean_reason("Helix answered HTTP 500: a\0b\nc"),
+            "Helix answered HTTP 500: a b c"
+        );
+        let long = "x".repeat(10_000);
+        assert_eq!(clean_reason(&long).chars().count(), MAX_SKIP_REASON_CHARS);
     }
 }

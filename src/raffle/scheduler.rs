@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::command::{ChatCommand, RaffleCommand};
+use super::command::{ChatCommand, DrawLimiter, MANUAL_DRAW_INTERVAL, RaffleCommand};
 use super::record::Trigger;
 use super::round::{RaffleEngine, RaffleError, RoundResult};
 use super::slot::next_slot;
@@ -186,12 +186,16 @@ async fn update_active_viewers_gauge(engine: &RaffleEngine, login: &ChannelLogin
     }
 }
 
-/// Acts on `!raffle` commands from chat until `shutdown`.
+/// Acts on `!raffle` commands from chat until `shutdown`. Draws honour
+/// `ONLY_WHEN_LIVE` and are limited to one per channel per
+/// [`MANUAL_DRAW_INTERVAL`] of `clock`; the extra ones are dropped (logged).
 pub async fn handle_chat_commands(
     engine: RaffleEngine,
     mut commands: mpsc::Receiver<ChatCommand>,
+    clock: Clock,
     shutdown: CancellationToken,
 ) {
+    let mut limiter = DrawLimiter::new(MANUAL_DRAW_INTERVAL);
     loop {
         let command = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -200,6 +204,17 @@ pub async fn handle_chat_commands(
                 None => return,
             },
         };
+        if command.command == RaffleCommand::Now
+            && let Err(wait) = limiter.try_draw(&command.channel, clock.unix_millis())
+        {
+            tracing::info!(
+                channel = %command.channel,
+                by = %command.requested_by,
+                retry_in = ?wait,
+                "!raffle now ignored: one draw per channel per {MANUAL_DRAW_INTERVAL:?}"
+            );
+            continue;
+        }
         apply_chat_command(&engine, &command).await;
     }
 }

@@ -150,6 +150,7 @@ mod tests {
             candidates_digest: snapshot.digest_hex(),
             candidate_count: 3,
             created_at: Utc::now(),
+            skip_reason: None,
             delivery: None,
         };
         let audit = RaffleAudit {

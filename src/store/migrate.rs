@@ -47,6 +47,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0005_outbox_claims.sql",
         sql: include_str!("../../sql/0005_outbox_claims.sql"),
     },
+    Migration {
+        version: 6,
+        name: "0006_raffle_skip_reason.sql",
+        sql: include_str!("../../sql/0006_raffle_skip_reason.sql"),
+    },
 ];
 
 /// Advisory lock key ("kinoyubt" in ASCII) shared by every instance.

@@ -141,6 +141,8 @@ pub struct NewRaffle<'a> {
     pub(crate) candidate_count: i32,
     /// The items as the draw saw them.
     pub(crate) items: &'a [DrawItem],
+    /// Why a `skipped_offline` round was skipped.
+    pub(crate) skip_reason: Option<&'a str>,
 }
 
 /// Inserts a raffle row; returns its id and creation time, or `None` when
@@ -155,8 +157,9 @@ async fn insert(db: &impl Queryable, raffle: &NewRaffle<'_>) -> Result<Option<(i
     let inserted = db
         .query_rows(
             "INSERT INTO raffles (channel_id, slot, trigger, outcome, item_name, winner_user_id, winner_login,
-                                  winner_display_name, seed, candidates, candidates_digest, candidate_count, items)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::text, $11, $12, $13::text::jsonb)
+                                  winner_display_name, seed, candidates, candidates_digest, candidate_count, items,
+                                  skip_reason)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::text, $11, $12, $13::text::jsonb, $14)
              RETURNING id, created_at",
             &[
                 &raffle.channel_id,
@@ -172,6 +175,7 @@ async fn insert(db: &impl Queryable, raffle: &NewRaffle<'_>) -> Result<Option<(i
                 &raffle.candidates_digest,
                 &raffle.candidate_count,
                 &items_json,
+                &raffle.skip_reason,
             ],
         )
         .await;
@@ -207,7 +211,7 @@ async fn viewer_names(db: &impl Queryable, channel_id: i64, user_id: &str) -> Re
 // verification (`Store::raffle_audit`), never for listings.
 const RECORD_COLUMNS: &str = "r.id, c.login AS channel_login, c.display_name AS channel_display_name, r.slot,
         r.trigger, r.outcome, r.item_name, r.winner_user_id, r.winner_login, r.winner_display_name,
-        r.candidates_digest, r.candidate_count, r.created_at,
+        r.candidates_digest, r.candidate_count, r.created_at, r.skip_reason,
         o.status AS delivery_status, o.last_error AS delivery_error";
 const RECORD_FROM: &str = "FROM raffles r
      JOIN channels c ON c.id = r.channel_id
@@ -246,6 +250,7 @@ fn record(row: &Row) -> Result<RaffleRecord, Error> {
         candidates_digest: get(row, "candidates_digest")?,
         candidate_count: get(row, "candidate_count")?,
         created_at: get(row, "created_at")?,
+        skip_reason: get(row, "skip_reason")?,
         delivery,
     })
 }

@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use url::Url;
 
 use super::auth::{AuthError, TwitchAuth, TwitchErrorResponse};
-use crate::twitch::live_status::LiveStatus;
+use crate::twitch::live_status::{LiveAnswer, LiveStatus};
 
 /// An app token is renewed this long before Twitch says it expires.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
@@ -246,14 +246,17 @@ fn renew_at(now: Instant, lifetime: Duration) -> Instant {
 }
 
 impl LiveStatus for HelixClient {
-    fn is_live<'a>(&'a self, broadcaster_user_id: Option<&'a str>) -> BoxFuture<'a, Option<bool>> {
+    fn is_live<'a>(&'a self, broadcaster_user_id: Option<&'a str>) -> BoxFuture<'a, LiveAnswer> {
         Box::pin(async move {
-            let id = broadcaster_user_id?;
+            let Some(id) = broadcaster_user_id else {
+                return LiveAnswer::Unknown("the broadcaster's Twitch user id is not known yet".to_owned());
+            };
             match self.stream_is_live(id).await {
-                Ok(live) => Some(live),
+                Ok(true) => LiveAnswer::Live,
+                Ok(false) => LiveAnswer::Offline,
                 Err(e) => {
                     tracing::warn!(broadcaster_user_id = id, error = %e, "could not ask Helix whether the stream is live");
-                    None
+                    LiveAnswer::Unknown(format!("live status unknown: {e}"))
                 }
             }
         })

@@ -1,9 +1,12 @@
 //! Whether a channel is live, for `ONLY_WHEN_LIVE` (SPEC §3, §7).
 //!
-//! The raffle scheduler asks a [`LiveStatus`]; the Helix client implements
+//! The raffle engine asks a [`LiveStatus`]; the Helix client implements
 //! it when Twitch credentials are configured. [`UnknownLiveStatus`] is used
-//! otherwise: it always answers "unknown", and the scheduler then raffles
-//! (warning once). The dashboard asks through a [`CachedLiveStatus`].
+//! otherwise: it always answers [`LiveAnswer::NotConfigured`], and rounds
+//! then draw (warning once, SPEC §3). With credentials, an answer that
+//! cannot be had ([`LiveAnswer::Unknown`]: Helix errors, a bad app token)
+//! fails closed: the round is `skipped_offline` with the reason (SPEC §16).
+//! The dashboard asks through a [`CachedLiveStatus`].
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -11,20 +14,46 @@ use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 
-/// Answers "is this broadcaster live?".
-pub trait LiveStatus: Send + Sync + std::fmt::Debug {
-    /// `Some(true)` live, `Some(false)` offline, `None` unknown (no
-    /// credentials, Twitch unreachable, broadcaster id not known yet).
-    fn is_live<'a>(&'a self, broadcaster_user_id: Option<&'a str>) -> BoxFuture<'a, Option<bool>>;
+/// The answer to "is this broadcaster live?".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LiveAnswer {
+    /// The stream is live.
+    Live,
+    /// The stream is offline.
+    Offline,
+    /// Nobody can be asked: no Twitch credentials (SPEC §3: raffles run).
+    NotConfigured,
+    /// Credentials are set but no answer could be had; the reason is
+    /// recorded with the skipped round.
+    Unknown(String),
 }
 
-/// A [`LiveStatus`] that never knows.
+impl LiveAnswer {
+    /// `Some(true)` live, `Some(false)` offline, `None` otherwise (the
+    /// dashboard's `live`, null when unknown).
+    pub fn known(&self) -> Option<bool> {
+        match self {
+            Self::Live => Some(true),
+            Self::Offline => Some(false),
+            Self::NotConfigured | Self::Unknown(_) => None,
+        }
+    }
+}
+
+/// Answers "is this broadcaster live?".
+pub trait LiveStatus: Send + Sync + std::fmt::Debug {
+    /// Live, offline, not configured, or unknown with the reason (Twitch
+    /// unreachable or refusing, broadcaster id not known yet).
+    fn is_live<'a>(&'a self, broadcaster_user_id: Option<&'a str>) -> BoxFuture<'a, LiveAnswer>;
+}
+
+/// A [`LiveStatus`] without Twitch credentials: never configured.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct UnknownLiveStatus;
 
 impl LiveStatus for UnknownLiveStatus {
-    fn is_live<'a>(&'a self, _broadcaster_user_id: Option<&'a str>) -> BoxFuture<'a, Option<bool>> {
-        Box::pin(async { None })
+    fn is_live<'a>(&'a self, _broadcaster_user_id: Option<&'a str>) -> BoxFuture<'a, LiveAnswer> {
+        Box::pin(async { LiveAnswer::NotConfigured })
     }
 }
 
@@ -68,7 +97,7 @@ impl CachedLiveStatus {
         {
             return *answer;
         }
-        let answer = self.inner.is_live(Some(user_id)).await;
+        let answer = self.inner.is_live(Some(user_id)).await.known();
         if let Ok(mut answers) = self.answers.lock() {
             // Forget stale entries so channels that went away do not pile up.
             answers.retain(|_, (at, _)| now.duration_since(*at) < self.ttl);
@@ -88,9 +117,9 @@ mod tests {
     struct Counting(AtomicUsize);
 
     impl LiveStatus for Counting {
-        fn is_live<'a>(&'a self, _broadcaster_user_id: Option<&'a str>) -> BoxFuture<'a, Option<bool>> {
+        fn is_live<'a>(&'a self, _broadcaster_user_id: Option<&'a str>) -> BoxFuture<'a, LiveAnswer> {
             self.0.fetch_add(1, Ordering::SeqCst);
-            Box::pin(async { Some(true) })
+            Box::pin(async { LiveAnswer::Live })
         }
     }
 

@@ -10,7 +10,7 @@ use warp::reply::Response;
 use super::reply::{self, WebError};
 use super::state::WebState;
 use crate::channel::ChannelLogin;
-use crate::raffle::{RaffleError, RaffleList, RoundResult, Trigger};
+use crate::raffle::{LivePolicy, RaffleError, RaffleList, RoundResult, Trigger};
 
 /// Default `limit` of `/api/raffles`.
 pub(crate) const DEFAULT_RAFFLE_LIMIT: i64 = 20;
@@ -83,15 +83,37 @@ pub(crate) async fn list_raffles(state: WebState, query: HashMap<String, String>
     Ok(reply::json(StatusCode::OK, &list))
 }
 
-/// `POST /api/channels/{login}/draw`.
+/// `POST /api/channels/{login}/draw[?force=true]`. Honours `ONLY_WHEN_LIVE`
+/// (the round is recorded as `skipped_offline` with its reason) unless
+/// `force=true`; not rate limited (SPEC §16: operators script it).
 ///
 /// # Errors
 ///
-/// 400 for a bad login, 404 for an unknown channel, 409 when the round was
-/// not recorded, 503 without the database.
-pub(crate) async fn draw(state: WebState, raw_login: String) -> Result<Response, WebError> {
+/// 400 for a bad login or query, 404 for an unknown channel, 409 when the
+/// round was not recorded, 503 without the database.
+pub(crate) async fn draw(
+    state: WebState,
+    raw_login: String,
+    query: HashMap<String, String>,
+) -> Result<Response, WebError> {
+    if let Some(key) = query.keys().find(|key| *key != "force") {
+        return Err(WebError::api(
+            StatusCode::BAD_REQUEST,
+            format!("unknown query parameter {key:?}; use force"),
+        ));
+    }
+    let live = match query.get("force").map(String::as_str) {
+        None | Some("false") => LivePolicy::Honour,
+        Some("true") => LivePolicy::Force,
+        Some(other) => {
+            return Err(WebError::api(
+                StatusCode::BAD_REQUEST,
+                format!("force: {other:?} is neither true nor false"),
+            ));
+        }
+    };
     let login = parse_login(&raw_login)?;
-    match state.engine.run_round(&login, Trigger::Manual, None).await {
+    match state.engine.run_round_with(&login, Trigger::Manual, None, live).await {
         Ok(RoundResult::Recorded(record)) => Ok(reply::json(StatusCode::OK, &record.to_json())),
         Ok(other) => {
             tracing::error!(result = ?other, "a manual draw was not recorded");

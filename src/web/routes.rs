@@ -83,8 +83,9 @@ pub(crate) fn routes(state: WebState) -> impl Filter<Extract = (warp::reply::Res
     let draw = warp::path!("api" / "channels" / String / "draw")
         .and(warp::post())
         .and(admin.clone())
+        .and(warp::query::<HashMap<String, String>>())
         .and(with_state(state.clone()))
-        .then(|login: String, state: WebState| api::draw(state, login))
+        .then(|login: String, query: HashMap<String, String>, state: WebState| api::draw(state, login, query))
         .map(Reply::into_response);
     let pause = warp::path!("api" / "channels" / String / "pause")
         .and(warp::post())

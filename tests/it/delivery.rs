@@ -759,3 +759,66 @@ async fn a_server_error_pauses_the_worker_before_any_other_row() {
         "the other due row waited for the backoff too: {gap:?}"
     );
 }
+
+/// Issue 12 item 6: one 429 with a huge `retry_after` holds back its own row
+/// for that long, but the bucket is paused for at most the client's hold,
+/// so the other rows are delivered; nothing is lost or sent twice.
+#[tokio::test]
+async fn one_huge_rate_limit_holds_its_row_but_not_the_others() {
+    let (_database, store, client, fake) = outbox().await;
+    fake.push([Reply::RateLimited { retry_after: 3000.0 }]);
+    let (_, held) = queue_raffle(&client).await;
+    let (_, second) = queue_raffle(&client).await;
+    let (_, third) = queue_raffle(&client).await;
+
+    let webhook = WebhookClient::new(&WebhookUrl::new(&fake.webhook_url()))
+        .unwrap()
+        .with_max_hold(Duration::from_millis(300));
+    let worker = RunningWorker::start(store, Destination::Webhook(webhook), fast_config());
+    wait_for_status(&client, second, "sent").await;
+    wait_for_status(&client, third, "sent").await;
+    worker.stop().await;
+
+    let received = fake.received();
+    assert_eq!(received.len(), 3, "one 429, then each other row once");
+    let gap = received[1].at - received[0].at;
+    assert!(gap >= Duration::from_millis(300), "the bucket was paused: {gap:?}");
+    assert!(gap < Duration::from_secs(60), "but not for the 3000 s: {gap:?}");
+    let waiting = row(&client, held).await;
+    assert_eq!(waiting.status, "pending");
+    assert_eq!(waiting.attempts, 0, "a 429 is not a failure");
+    let due_in = client
+        .query_one(
+            "SELECT extract(epoch FROM next_attempt_at - now())::float8 FROM outbox WHERE id = $1",
+            &[&held],
+        )
+        .await
+        .unwrap()
+        .get::<_, f64>(0);
+    assert!(due_in > 2900.0, "the rate-limited row waits its retry_after: {due_in}");
+}
+
+/// Issue 12 item 6: a 2xx that takes 16 s (past the old 15 s timeout) is
+/// read and recorded: posted once, not twice.
+#[tokio::test]
+async fn a_slow_success_is_recorded_once_and_not_posted_again() {
+    let (_database, store, client, fake) = outbox().await;
+    fake.push([Reply::OkAfter(Duration::from_secs(16))]);
+    let (_, outbox_id) = queue_raffle(&client).await;
+    let config = DeliveryConfig {
+        claim_lease: DeliveryConfig::default().claim_lease,
+        ..fast_config()
+    };
+    let worker = RunningWorker::webhook(store, &fake.webhook_url(), config);
+    let sent = wait_for_status(&client, outbox_id, "sent").await;
+    // Anything posted after the slow answer would have arrived by now: the
+    // worker goes on polling every 25 ms.
+    let again = queue_raffle(&client).await.1;
+    wait_for_status(&client, again, "sent").await;
+    worker.stop().await;
+
+    let received = fake.received();
+    assert_eq!(received.len(), 2, "the slow row once, the next row once: {received:?}");
+    assert_eq!(sent.attempts, 0);
+    assert_eq!(sent.discord_message_id, received[0].answered_id);
+}

@@ -243,6 +243,7 @@ async fn respond(reply: Reply, answered_id: Option<String>, stop: &CancellationT
             .header("x-ratelimit-remaining", "0")
             .header("x-ratelimit-reset-after", retry_after.to_string())
             .header("x-ratelimit-scope", "user")
+            .header("x-ratelimit-bucket", "41f9cd0fe1b03c1f")
             .body(
                 json!({"message": "You are being rate limited.", "retry_after": retry_after, "global": false})
                     .to_string(),

@@ -72,6 +72,10 @@ struct State {
     requests: Vec<Recorded>,
     rate_limit_remaining: u64,
     rate_limit_reset: u64,
+    /// Helix answers every request with this status instead.
+    helix_failure: Option<u16>,
+    /// Helix refuses every app token (a garbage token).
+    reject_app_tokens: bool,
     counter: u64,
     /// The `message` of a refused refresh.
     refresh_refusal: String,
@@ -159,6 +163,8 @@ impl FakeTwitch {
             requests: Vec::new(),
             rate_limit_remaining: 799,
             rate_limit_reset: 0,
+            helix_failure: None,
+            reject_app_tokens: false,
             counter: 0,
             refresh_refusal: "Invalid refresh token".into(),
             extra_scope: None,
@@ -283,6 +289,16 @@ impl FakeTwitch {
             s.rate_limit_remaining = remaining;
             s.rate_limit_reset = reset;
         });
+    }
+
+    /// Helix answers every request with `status` (`None`: normally again).
+    pub fn set_helix_failure(&self, status: Option<u16>) {
+        self.with(|s| s.helix_failure = status);
+    }
+
+    /// Helix refuses every app token, as if client credentials gave garbage.
+    pub fn reject_app_tokens(&self, reject: bool) {
+        self.with(|s| s.reject_app_tokens = reject);
     }
 
     /// Every token string the stand-in ever issued.
@@ -429,7 +445,11 @@ fn handle(state: &mut State, request: &Recorded) -> warp::reply::Response {
             if request.client_id_header.as_deref() != Some(CLIENT_ID) {
                 return twitch_error(StatusCode::UNAUTHORIZED, "Client ID and OAuth token do not match");
             }
-            if !state.app_tokens.contains(bearer) {
+            if let Some(status) = state.helix_failure {
+                let status = StatusCode::from_u16(status).expect("status");
+                return twitch_error(status, "Helix stand-in failure \u{0} injected");
+            }
+            if state.reject_app_tokens || !state.app_tokens.contains(bearer) {
                 return warp::reply::with_status(
                     warp::reply::json(
                         &json!({"error": "Unauthorized", "status": 401, "message": "Invalid OAuth token"}),

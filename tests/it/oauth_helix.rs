@@ -19,13 +19,13 @@ async fn helix() -> (FakeTwitch, HelixClient) {
 #[tokio::test]
 async fn live_status_follows_the_stream_and_reuses_one_app_token() {
     let (fake, helix) = helix().await;
-    assert_eq!(helix.is_live(Some("141981764")).await, Some(false));
+    assert_eq!(helix.is_live(Some("141981764")).await.known(), Some(false));
     fake.set_live("141981764", true);
-    assert_eq!(helix.is_live(Some("141981764")).await, Some(true));
-    assert_eq!(helix.is_live(Some("999")).await, Some(false));
+    assert_eq!(helix.is_live(Some("141981764")).await.known(), Some(true));
+    assert_eq!(helix.is_live(Some("999")).await.known(), Some(false));
     fake.set_live("141981764", false);
-    assert_eq!(helix.is_live(Some("141981764")).await, Some(false));
-    assert_eq!(helix.is_live(None).await, None, "no broadcaster id: unknown");
+    assert_eq!(helix.is_live(Some("141981764")).await.known(), Some(false));
+    assert_eq!(helix.is_live(None).await.known(), None, "no broadcaster id: unknown");
 
     assert_eq!(fake.token_requests("client_credentials").len(), 1, "token cached");
     let streams = fake.requests("/helix/streams");
@@ -46,9 +46,9 @@ async fn live_status_follows_the_stream_and_reuses_one_app_token() {
 async fn a_401_gets_a_fresh_app_token_and_one_retry() {
     let (fake, helix) = helix().await;
     fake.set_live("141981764", true);
-    assert_eq!(helix.is_live(Some("141981764")).await, Some(true));
+    assert_eq!(helix.is_live(Some("141981764")).await.known(), Some(true));
     fake.revoke_app_tokens();
-    assert_eq!(helix.is_live(Some("141981764")).await, Some(true));
+    assert_eq!(helix.is_live(Some("141981764")).await.known(), Some(true));
     assert_eq!(fake.token_requests("client_credentials").len(), 2);
     assert_eq!(fake.requests("/helix/streams").len(), 3, "one failed try, one retry");
 }
@@ -59,7 +59,7 @@ async fn errors_make_live_status_unknown() {
     // Nothing listens on this path of the stand-in: Helix answers 404.
     let wrong_base = url::Url::parse(&format!("http://{}/nothing", fake.addr)).expect("url");
     let helix = HelixClient::new(twitch_auth(&fake), wrong_base);
-    assert_eq!(helix.is_live(Some("141981764")).await, None);
+    assert_eq!(helix.is_live(Some("141981764")).await.known(), None);
     let error = helix.stream_is_live("141981764").await.expect_err("404");
     assert!(error.to_string().contains("404"), "{error}");
 }
@@ -71,9 +71,9 @@ async fn an_empty_rate_limit_bucket_waits_for_the_reset() {
     // Two seconds ahead: without the wait, both requests would go out well before it.
     let reset = now + 2;
     fake.set_rate_limit(0, reset);
-    assert_eq!(helix.is_live(Some("1")).await, Some(false));
+    assert_eq!(helix.is_live(Some("1")).await.known(), Some(false));
     fake.set_rate_limit(799, 0);
-    assert_eq!(helix.is_live(Some("1")).await, Some(false));
+    assert_eq!(helix.is_live(Some("1")).await.known(), Some(false));
     let after = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock");
     assert!(
         after >= Duration::from_secs(reset),

@@ -343,9 +343,96 @@ async fn offline_timer_rounds_are_recorded_as_skipped_offline() {
     let (code, out) = verify(&app.database, skipped["id"].as_i64().expect("id")).await;
     assert_eq!(code, Some(0), "{out}");
     assert!(out.starts_with("verified (skipped while offline"), "{out}");
-    // An explicit draw still draws while offline.
+    assert_eq!(skipped["reason"], "the stream is offline");
+    // A manual draw honours ONLY_WHEN_LIVE too (SPEC §16) ...
     let manual = app.draw("offline").await;
-    assert_eq!(manual["outcome"], "won");
+    assert_eq!(manual["outcome"], "skipped_offline");
+    assert_eq!(manual["trigger"], "manual");
+    // ... unless the admin forces it.
+    let forced = app.post_as_admin("/api/channels/offline/draw?force=true").await;
+    assert_eq!(forced.status, 200, "{}", forced.body);
+    assert_eq!(forced.json()["outcome"], "won");
+    assert_eq!(forced.json()["reason"], Value::Null);
+    let bad = app.post_as_admin("/api/channels/offline/draw?force=maybe").await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+}
+
+/// `ONLY_WHEN_LIVE` fails closed (issue 12 item 7): with credentials set, a
+/// Helix error or a garbage app token skips rounds of every trigger with the
+/// reason recorded, shown in the JSON and on the dashboard; none is drawn.
+#[tokio::test]
+async fn unknown_live_status_skips_timer_chat_and_manual_rounds_with_the_reason() {
+    let database = database().await;
+    let id = channel(&database, "flaky").await;
+    database.add_viewer(id, &Viewer::new("1", "someone")).await;
+    let clock = driven_clock();
+    let app = app()
+        .database(database)
+        .twitch(crate::fake_twitch::streamer())
+        .channels(&["flaky"])
+        .room_id("flaky", "b-flaky")
+        .items(ALWAYS_WON)
+        .setting("RAFFLE_INTERVAL", "1s")
+        .clock(&clock)
+        .start()
+        .await;
+    // The stream is live: only the failing answers keep rounds from drawing.
+    app.twitch().set_live("b-flaky", true);
+    type Inject = fn(&crate::fake_twitch::FakeTwitch);
+    let faults: [(&str, Inject); 3] = [
+        ("HTTP 500", |t| t.set_helix_failure(Some(500))),
+        ("HTTP 503", |t| t.set_helix_failure(Some(503))),
+        ("HTTP 401", |t| {
+            t.set_helix_failure(None);
+            t.reject_app_tokens(true);
+        }),
+    ];
+    for (done, (expected, inject)) in faults.into_iter().enumerate() {
+        inject(app.twitch());
+        fire_timers(&clock, 1).await;
+        let seen = done + 1;
+        let timer = crate::helpers::wait_for("the timer round", || async {
+            let raffles = app.get_raffles_of("flaky").await;
+            (raffles.iter().filter(|r| r["trigger"] == "timer").count() >= seen).then(|| raffles[0].clone())
+        })
+        .await;
+        let manual = app.draw("flaky").await;
+        for round in [&timer, &manual] {
+            assert_eq!(round["outcome"], "skipped_offline", "{expected}: {round}");
+            let reason = round["reason"].as_str().unwrap_or_default();
+            assert!(reason.starts_with("live status unknown"), "{reason}");
+            assert!(reason.contains(expected), "{expected}: {reason}");
+            assert!(!reason.contains('\0'), "control characters are dropped: {reason:?}");
+        }
+    }
+    // Chat draws honour it as well.
+    app.say("flaky", &from_broadcaster(&app, "flaky", "!raffle now"));
+    app.say("flaky", &from_broadcaster(&app, "flaky", "!raffle pause"));
+    app.database
+        .wait_count(
+            "SELECT count(*) FROM channels WHERE login = 'flaky' AND paused",
+            1,
+            "pause",
+        )
+        .await;
+    let raffles = app.get_raffles_of("flaky").await;
+    let chat: Vec<&Value> = raffles.iter().filter(|r| r["trigger"] == "chat").collect();
+    assert_eq!(chat.len(), 1);
+    assert_eq!(chat[0]["outcome"], "skipped_offline");
+    assert_eq!(
+        raffles.iter().filter(|r| r["outcome"] == "won").count(),
+        0,
+        "nothing drawn while unknown"
+    );
+    let page = app.get("/").await;
+    assert!(
+        page.body.contains("live status unknown"),
+        "the dashboard shows the reason"
+    );
+    // Once Helix answers again, the live stream draws.
+    app.twitch().reject_app_tokens(false);
+    let drawn = app.draw("flaky").await;
+    assert_eq!(drawn["outcome"], "won", "{drawn}");
 }
 
 /// Eligibility in Rust, to compare with the SQL (SPEC §5 step 2).
@@ -697,6 +784,57 @@ fn from_broadcaster(app: &TestApp, channel: &str, text: &str) -> String {
     format!(
         "@badge-info=;badges=broadcaster/1;color=;display-name={channel};emotes=;flags=;id=b-cmd;mod=0;room-id={room};subscriber=0;tmi-sent-ts=1;turbo=0;user-id={room};user-type= :{channel}!{channel}@{channel}.tmi.twitch.tv PRIVMSG #{channel} :{text}"
     )
+}
+
+/// Issue 13 item 7: one moderator's burst of `!raffle now` draws once per
+/// channel per 10 s of the (driven) clock.
+#[tokio::test]
+async fn a_burst_of_raffle_now_draws_once_per_ten_seconds() {
+    let database = database().await;
+    let id = channel(&database, "bursty").await;
+    database.add_viewer(id, &Viewer::new("5", "viewer5")).await;
+    let clock = driven_clock();
+    let mut app = app()
+        .database(database)
+        .channels(&["bursty"])
+        .items("[[items]]\nname = \"Key\"\nprobability = 1.0\nstock = 30\n")
+        .clock(&clock)
+        .start()
+        .await;
+    let paused = "SELECT count(*) FROM channels WHERE login = 'bursty' AND paused";
+    let chat_raffles = async |app: &TestApp| {
+        app.get_raffles_of("bursty")
+            .await
+            .iter()
+            .filter(|r| r["trigger"] == "chat")
+            .count()
+    };
+    for _ in 0..30 {
+        app.say("bursty", &from_broadcaster(&app, "bursty", "!raffle now"));
+    }
+    // Commands are applied in order: once paused, the burst is handled.
+    app.say("bursty", &from_broadcaster(&app, "bursty", "!raffle pause"));
+    app.database.wait_count(paused, 1, "!raffle pause").await;
+    assert_eq!(chat_raffles(&app).await, 1, "30 requests, one draw");
+
+    clock.advance(Duration::from_millis(9_999));
+    app.say("bursty", &from_broadcaster(&app, "bursty", "!raffle now"));
+    app.say("bursty", &from_broadcaster(&app, "bursty", "!raffle resume"));
+    wait_until("!raffle resume", || async { app.database.count(paused).await == 0 }).await;
+    assert_eq!(chat_raffles(&app).await, 1, "still within 10 s");
+
+    clock.advance(Duration::from_millis(1));
+    for _ in 0..5 {
+        app.say("bursty", &from_broadcaster(&app, "bursty", "!raffle now"));
+    }
+    app.say("bursty", &from_broadcaster(&app, "bursty", "!raffle pause"));
+    app.database.wait_count(paused, 1, "!raffle pause").await;
+    assert_eq!(chat_raffles(&app).await, 2, "10 s later, one more");
+    // The admin API is not rate limited (SPEC §16).
+    for _ in 0..3 {
+        assert_eq!(app.draw("bursty").await["outcome"], "won");
+    }
+    app.stop().await;
 }
 
 #[tokio::test]

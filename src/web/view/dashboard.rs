@@ -194,7 +194,9 @@ fn stats(channel: &ChannelStatus, last: Option<&RaffleRecord>) -> Markup {
                 dt { "Last round" }
                 dd class="last" {
                     @if let Some(last) = last {
-                        (outcome_words(last.outcome)) " · " (last.candidate_count) " "
+                        (outcome_words(last.outcome))
+                        @if let Some(reason) = &last.skip_reason { ": " span class="reason" { (reason) } }
+                        " · " (last.candidate_count) " "
                         (if last.candidate_count == 1 { "candidate" } else { "candidates" })
                     } @else {
                         "None yet"
@@ -308,6 +310,7 @@ mod tests {
             created_at: DateTime::parse_from_rfc3339("2026-11-24T20:00:00Z")
                 .expect("time")
                 .with_timezone(&Utc),
+            skip_reason: None,
             delivery: Some(Delivery {
                 status,
                 error: error.map(Into::into),
