@@ -30,7 +30,8 @@ use crate::twitch::auth::{TwitchAuth, token_key};
 use crate::twitch::helix::HelixClient;
 use crate::twitch::irc::ChatListener;
 use crate::twitch::live_status::{CachedLiveStatus, DASHBOARD_LIVE_TTL, LiveStatus, UnknownLiveStatus};
-use crate::web::{WebState, routes};
+use crate::web::WebState;
+use crate::web::server::{self, HttpLimits};
 
 /// Capacity of the chat-command queue from the chat listener to the raffle
 /// engine; commands are rare, so a full queue means something is stuck and
@@ -63,6 +64,7 @@ pub struct App {
     delivery: DeliveryWorker,
     twitch: Option<TwitchClients>,
     token_manager: TokenManagerConfig,
+    http_limits: HttpLimits,
 }
 
 /// Builds the Twitch clients and reads (or creates) the token key.
@@ -158,6 +160,7 @@ impl App {
                     delivery,
                     twitch,
                     token_manager: TokenManagerConfig::default(),
+                    http_limits: HttpLimits::default(),
                 })
             }
             Err(e) => {
@@ -173,6 +176,13 @@ impl App {
     #[must_use]
     pub fn with_token_manager_config(mut self, config: TokenManagerConfig) -> Self {
         self.token_manager = config;
+        self
+    }
+
+    /// Replaces the HTTP server's limits (tests use small ones).
+    #[must_use]
+    pub fn with_http_limits(mut self, limits: HttpLimits) -> Self {
+        self.http_limits = limits;
         self
     }
 
@@ -255,6 +265,7 @@ impl App {
                 self.database.store().clone(),
                 self.channels.clone(),
                 Arc::from(self.settings.twitch_channels.clone()),
+                self.settings.connect_policy,
                 self.twitch.clone(),
             ),
             admin_token: self.settings.admin_token.clone(),
@@ -275,12 +286,7 @@ impl App {
         if token_manager.is_none() {
             tracing::info!("TWITCH_CLIENT_ID/TWITCH_CLIENT_SECRET unset: Connect with Twitch and live status are off");
         }
-        let server_shutdown = shutdown.clone();
-        let server = warp::serve(routes(state))
-            .incoming(self.listener)
-            .graceful(async move { server_shutdown.cancelled().await })
-            .run();
-        let mut server = tokio::spawn(server);
+        let mut server = tokio::spawn(server::serve(self.listener, state, self.http_limits, shutdown.clone()));
         let mut delivery = tokio::spawn(self.delivery.run(shutdown.clone()));
         tracing::info!(port = self.port, "kinoyubot running");
         if self.channels.current().is_empty() {

@@ -47,6 +47,16 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0005_outbox_claims.sql",
         sql: include_str!("../../sql/0005_outbox_claims.sql"),
     },
+    Migration {
+        version: 6,
+        name: "0006_reserved.sql",
+        sql: include_str!("../../sql/0006_reserved.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "0007_connect_policy.sql",
+        sql: include_str!("../../sql/0007_connect_policy.sql"),
+    },
 ];
 
 /// Advisory lock key ("kinoyubt" in ASCII) shared by every instance.

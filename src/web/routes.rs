@@ -11,6 +11,8 @@
 //! redirects (a 302 is not subject to `form-action`).
 
 use std::collections::HashMap;
+
+use super::client::client_key;
 use std::convert::Infallible;
 
 use warp::http::StatusCode;
@@ -98,15 +100,22 @@ pub(crate) fn routes(state: WebState) -> impl Filter<Extract = (warp::reply::Res
         .and(with_state(state.clone()))
         .then(|login: String, state: WebState| api::set_paused(state, login, false))
         .map(Reply::into_response);
+    let approve = warp::path!("api" / "channels" / String / "approve")
+        .and(warp::post())
+        .and(admin.clone())
+        .and(with_state(state.clone()))
+        .then(|login: String, state: WebState| api::approve(state, login))
+        .map(Reply::into_response);
     let auth_start = warp::path!("auth" / "twitch")
         .and(warp::get())
         .and(with_state(state.clone()))
+        .and(client_key())
         .then(oauth::start)
         .map(Reply::into_response);
     let auth_callback = warp::path!("auth" / "callback")
         .and(warp::get())
         .and(with_state(state.clone()))
-        .and(warp::query::<HashMap<String, String>>())
+        .and(warp::query::<Vec<(String, String)>>())
         .and(oauth::browser_state())
         .then(oauth::callback);
     let disconnect = warp::path!("api" / "channels" / String / "connection")
@@ -137,6 +146,8 @@ pub(crate) fn routes(state: WebState) -> impl Filter<Extract = (warp::reply::Res
         .or(pause)
         .unify()
         .or(resume)
+        .unify()
+        .or(approve)
         .unify()
         .or(auth_start)
         .unify()
