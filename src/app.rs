@@ -269,6 +269,7 @@ impl App {
                 self.twitch.clone(),
             ),
             admin_token: self.settings.admin_token.clone(),
+            admin_guard: Arc::default(),
             live: CachedLiveStatus::new(live_status, DASHBOARD_LIVE_TTL),
             raffle_interval: self.settings.raffle_interval,
             public_url: self.settings.public_url.clone(),

@@ -14,6 +14,7 @@ use std::collections::HashMap;
 
 use super::client::client_key;
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
@@ -81,7 +82,7 @@ pub(crate) fn routes(state: WebState) -> impl Filter<Extract = (warp::reply::Res
         .and(warp::query::<HashMap<String, String>>())
         .then(api::list_raffles)
         .map(Reply::into_response);
-    let admin = admin_only(state.admin_token.clone());
+    let admin = admin_only(state.admin_token.clone(), Arc::clone(&state.admin_guard));
     let draw = warp::path!("api" / "channels" / String / "draw")
         .and(warp::post())
         .and(admin.clone())

@@ -143,3 +143,45 @@ async fn an_idle_keep_alive_connection_is_closed() {
         opened.elapsed()
     );
 }
+
+#[tokio::test]
+async fn repeated_wrong_admin_tokens_slow_that_client_down() {
+    use std::net::{IpAddr, Ipv4Addr};
+    let app = crate::helpers::spawn_app().await;
+    let path = "/api/channels/nobody/pause";
+    let right = format!("Bearer {}", crate::helpers::ADMIN_TOKEN);
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let reply = app.send(reqwest::Method::POST, path, Some("Bearer wrong")).await;
+        statuses.push(reply.status.as_u16());
+    }
+    assert_eq!(
+        statuses, [401; 6],
+        "five free failures, and the sixth starts the slow-down"
+    );
+    // Now even the right token waits: guessing cannot go on at full speed.
+    let blocked = app.send(reqwest::Method::POST, path, Some(&right)).await;
+    assert_eq!(blocked.status, 429, "{}", blocked.body);
+    let retry_after: u64 = blocked.header("retry-after").parse().expect("seconds");
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    let guessing = app.send(reqwest::Method::POST, path, Some("Bearer guess")).await;
+    assert_eq!(guessing.status, 429, "a blocked guess is not even checked");
+
+    // Another address is not affected.
+    let elsewhere = reqwest::Client::builder()
+        .local_address(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)))
+        .build()
+        .expect("client");
+    let other = crate::helpers::Reply::to(elsewhere.post(app.url(path)).header("authorization", &right)).await;
+    assert_eq!(
+        other.status, 404,
+        "admitted, and the channel is unknown: {}",
+        other.body
+    );
+
+    // Once the block ends, the right token gets in again.
+    crate::helpers::wait_until("the block to end", || async {
+        app.send(reqwest::Method::POST, path, Some(&right)).await.status == 404
+    })
+    .await;
+}
