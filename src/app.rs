@@ -30,7 +30,8 @@ use crate::twitch::auth::{TwitchAuth, token_key};
 use crate::twitch::helix::HelixClient;
 use crate::twitch::irc::ChatListener;
 use crate::twitch::live_status::{CachedLiveStatus, DASHBOARD_LIVE_TTL, LiveStatus, UnknownLiveStatus};
-use crate::web::{WebState, routes};
+use crate::web::WebState;
+use crate::web::server::{self, HttpLimits};
 
 /// Capacity of the chat-command queue from the chat listener to the raffle
 /// engine; commands are rare, so a full queue means something is stuck and
@@ -63,6 +64,7 @@ pub struct App {
     delivery: DeliveryWorker,
     twitch: Option<TwitchClients>,
     token_manager: TokenManagerConfig,
+    http_limits: HttpLimits,
 }
 
 /// "Is this stream live?" for a one-off command (`kinoyubot draw`): Helix
@@ -167,6 +169,7 @@ impl App {
                     delivery,
                     twitch,
                     token_manager: TokenManagerConfig::default(),
+                    http_limits: HttpLimits::default(),
                 })
             }
             Err(e) => {
@@ -182,6 +185,13 @@ impl App {
     #[must_use]
     pub fn with_token_manager_config(mut self, config: TokenManagerConfig) -> Self {
         self.token_manager = config;
+        self
+    }
+
+    /// Replaces the HTTP server's limits (tests use small ones).
+    #[must_use]
+    pub fn with_http_limits(mut self, limits: HttpLimits) -> Self {
+        self.http_limits = limits;
         self
     }
 
@@ -265,9 +275,11 @@ impl App {
                 self.database.store().clone(),
                 self.channels.clone(),
                 Arc::from(self.settings.twitch_channels.clone()),
+                self.settings.connect_policy,
                 self.twitch.clone(),
             ),
             admin_token: self.settings.admin_token.clone(),
+            admin_guard: Arc::default(),
             live: CachedLiveStatus::new(live_status, DASHBOARD_LIVE_TTL),
             raffle_interval: self.settings.raffle_interval,
             public_url: self.settings.public_url.clone(),
@@ -285,12 +297,7 @@ impl App {
         if token_manager.is_none() {
             tracing::info!("TWITCH_CLIENT_ID/TWITCH_CLIENT_SECRET unset: Connect with Twitch and live status are off");
         }
-        let server_shutdown = shutdown.clone();
-        let server = warp::serve(routes(state))
-            .incoming(self.listener)
-            .graceful(async move { server_shutdown.cancelled().await })
-            .run();
-        let mut server = tokio::spawn(server);
+        let mut server = tokio::spawn(server::serve(self.listener, state, self.http_limits, shutdown.clone()));
         let mut delivery = tokio::spawn(self.delivery.run(shutdown.clone()));
         tracing::info!(port = self.port, "kinoyubot running");
         if self.channels.current().is_empty() {

@@ -20,6 +20,7 @@ use url::Url;
 use crate::announce::discord::WebhookUrl;
 use crate::channel::ChannelLogin;
 use crate::raffle::items::{ItemTable, ItemsError, ItemsFile};
+use crate::twitch::auth::policy::ConnectPolicy;
 
 /// Default for `DATA_DIR`.
 pub(crate) const DEFAULT_DATA_DIR: &str = "./data";
@@ -159,6 +160,9 @@ pub struct SettingsArgs {
     /// Log format: pretty or json [default: pretty]
     #[arg(long, env = "LOG_FORMAT", global = true)]
     pub log_format: Option<String>,
+    /// Who may connect a Twitch account: first, listed or anyone [default: first]
+    #[arg(long, env = "CONNECT_POLICY", global = true)]
+    pub connect_policy: Option<String>,
     /// Secrets given as flags, kept only to refuse them with a clear error
     /// (a flag shows in `ps` and shell history). Never read otherwise.
     #[command(flatten)]
@@ -397,6 +401,8 @@ pub struct Settings {
     pub rust_log: String,
     /// `LOG_FORMAT`.
     pub log_format: LogFormat,
+    /// `CONNECT_POLICY`.
+    pub(crate) connect_policy: ConnectPolicy,
 }
 
 fn non_empty(value: Option<String>) -> Option<String> {
@@ -591,6 +597,12 @@ impl Settings {
                 ));
             }
         };
+        let connect_policy = match non_empty(args.connect_policy) {
+            None => ConnectPolicy::default(),
+            Some(text) => text
+                .parse()
+                .map_err(|reason: String| ConfigError::new("CONNECT_POLICY", reason))?,
+        };
         Ok(Self {
             database_url,
             data_dir,
@@ -614,6 +626,7 @@ impl Settings {
             token_key,
             rust_log,
             log_format,
+            connect_policy,
         })
     }
 

@@ -14,10 +14,11 @@
 //!
 //! Submodules: `pool` builds the pool, `migrate` applies the numbered files
 //! of `sql/`, `embedded` runs a private server when `DATABASE_URL` is unset,
-//! `database` picks between the two; one file per table group (`channels`,
+//! `database` picks between the two; one file per table group (`approvals`, `channels`,
 //! `presence`, `items`, `raffles`, `outbox`, `oauth`) and `status` for the
 //! dashboard's read-only queries across them.
 
+mod approvals;
 mod channels;
 mod database;
 pub mod embedded;
@@ -32,7 +33,7 @@ mod status;
 
 pub(crate) use channels::ChannelRecord;
 pub(crate) use database::Database;
-pub(crate) use oauth::{NewTokens, StateLookup, StoredTokens, TokenTransaction};
+pub(crate) use oauth::{NewTokens, StateAdmission, StateLimits, StateLookup, StoredTokens, TokenTransaction};
 pub(crate) use outbox::ClaimedAnnouncement;
 pub(crate) use presence::{ChannelIds, PresenceWrite};
 pub use raffles::{EligibilityRules, EligibleViewer, NewRaffle, RoundTransaction};

@@ -12,7 +12,10 @@
 //!   [`oauth`] (the Connect pages and disconnect, over
 //!   `twitch::auth::connect`), `probes` (`/healthz`, `/readyz`, `/metrics`),
 //!   `admin` (the admin check).
+//! - `client`: who is asking (the peer address), for per-client limits.
 //! - `routes`: the route table, rejections, security headers.
+//! - [`server`]: serves the routes through hyper with a header-read
+//!   timeout, an idle timeout and a connection cap ([`server::HttpLimits`]).
 //!
 //! Handlers never panic: every failure becomes a `WebError` with the right
 //! status, and internal errors are logged with their cause but shown to the
@@ -20,14 +23,15 @@
 
 mod admin;
 mod api;
+mod client;
 mod dashboard;
 pub mod oauth;
 mod probes;
 mod reply;
 mod routes;
+pub mod server;
 mod state;
 mod status;
 mod view;
 
-pub(crate) use routes::routes;
 pub(crate) use state::WebState;

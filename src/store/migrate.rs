@@ -52,6 +52,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0006_raffle_skip_reason.sql",
         sql: include_str!("../../sql/0006_raffle_skip_reason.sql"),
     },
+    Migration {
+        version: 7,
+        name: "0007_connect_policy.sql",
+        sql: include_str!("../../sql/0007_connect_policy.sql"),
+    },
 ];
 
 /// Advisory lock key ("kinoyubt" in ASCII) shared by every instance.

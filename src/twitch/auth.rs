@@ -16,10 +16,11 @@
 //! Submodules: `connect` connects and disconnects a streamer's account (the
 //! business side of the Connect pages); [`token_key`] finds or creates the
 //! key that encrypts tokens at rest; [`manager`] is the task that validates
-//! and refreshes stored tokens.
+//! and refreshes stored tokens; [`policy`] is `CONNECT_POLICY`, who may connect.
 
 pub(crate) mod connect;
 pub mod manager;
+pub mod policy;
 pub mod token_cipher;
 pub mod token_key;
 
@@ -30,8 +31,8 @@ use std::time::Duration;
 use oauth2::basic::{BasicTokenIntrospectionResponse, BasicTokenType};
 use oauth2::{
     AccessToken, AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
-    ErrorResponse, RedirectUrl, RefreshToken, RequestTokenError, Scope, StandardRevocableToken, TokenResponse,
-    TokenUrl,
+    ErrorResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, Scope,
+    StandardRevocableToken, TokenResponse, TokenUrl,
 };
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -39,9 +40,12 @@ use url::Url;
 
 use crate::config::Settings;
 
-/// Scopes the bot asks a streamer for: reading chat and replying to chat
-/// commands. Live status needs none (Helix `/streams` works with an app token).
-pub(crate) const SCOPES: &[&str] = &["chat:read", "chat:edit"];
+/// Scopes the bot asks a streamer for: only what an enabled feature uses,
+/// and today none does. Chat is read anonymously, live status comes from
+/// Helix `/streams` with an app token, and `/validate` needs no scope. Add a
+/// scope here together with the feature that calls the API needing it
+/// (`moderator:read:chatters` for `PRESENCE_SOURCES=chat,chatters`, say).
+pub(crate) const SCOPES: &[&str] = &[];
 
 /// Timeout of every call to Twitch's OAuth endpoints.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(15);
@@ -381,28 +385,41 @@ impl TwitchAuth {
     }
 
     /// The `/authorize` URL for a fresh `state`, asking for `scopes`
-    /// ([`SCOPES`] for a streamer's channel).
-    pub(crate) fn authorize_url(&self, state: &SecretString, scopes: &[&str]) -> Url {
+    /// ([`SCOPES`] for a streamer's channel), with a PKCE `S256` challenge
+    /// (RFC 7636; RFC 9700 §2.1.1 recommends it for confidential clients
+    /// too). Returns the URL and the PKCE verifier, which the exchange of
+    /// the code must send ([`TwitchAuth::exchange_code`]).
+    pub(crate) fn authorize_url(&self, state: &SecretString, scopes: &[&str]) -> (Url, SecretString) {
         let state = state.expose_secret().to_owned();
-        let (url, _) = self
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let mut request = self
             .inner
             .oauth
             .authorize_url(move || CsrfToken::new(state))
-            .add_scopes(scopes.iter().map(|s| Scope::new((*s).to_owned())))
-            .url();
-        url
+            .set_pkce_challenge(challenge);
+        request = if scopes.is_empty() {
+            // Twitch wants the parameter even when it is empty; oauth2 leaves
+            // it out without scopes.
+            request.add_extra_param("scope", "")
+        } else {
+            request.add_scopes(scopes.iter().map(|s| Scope::new((*s).to_owned())))
+        };
+        let (url, _) = request.url();
+        (url, SecretString::from(verifier.secret().clone()))
     }
 
-    /// Exchanges an authorization code for user tokens.
+    /// Exchanges an authorization code for user tokens, proving with the
+    /// PKCE `verifier` that this client started the authorization.
     ///
     /// # Errors
     ///
     /// [`AuthError::Exchange`] with Twitch's message.
     #[tracing::instrument(skip_all)]
-    pub(crate) async fn exchange_code(&self, code: &str) -> Result<TokenSet, AuthError> {
+    pub(crate) async fn exchange_code(&self, code: &str, verifier: &SecretString) -> Result<TokenSet, AuthError> {
         self.inner
             .oauth
             .exchange_code(AuthorizationCode::new(code.to_owned()))
+            .set_pkce_verifier(PkceCodeVerifier::new(verifier.expose_secret().to_owned()))
             .request_async(&self.inner.http)
             .await
             .map(TokenSet::from)
@@ -525,6 +542,7 @@ impl TwitchAuth {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sha2::Digest as _;
 
     #[test]
     fn twitch_token_response_with_a_scope_array_parses() {
@@ -599,7 +617,7 @@ mod tests {
             "http://localhost:8080/auth/callback",
         )
         .expect("client");
-        let url = auth.authorize_url(&SecretString::from("st4te"), SCOPES);
+        let (url, verifier) = auth.authorize_url(&SecretString::from("st4te"), &["chat:read", "chat:edit"]);
         assert_eq!(
             url.as_str().split('?').next(),
             Some("https://id.twitch.tv/oauth2/authorize")
@@ -610,7 +628,18 @@ mod tests {
         assert_eq!(query["response_type"], "code");
         assert_eq!(query["scope"], "chat:read chat:edit");
         assert_eq!(query["state"], "st4te");
+        assert_eq!(query["code_challenge_method"], "S256");
+        let expected = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            sha2::Sha256::digest(verifier.expose_secret().as_bytes()),
+        );
+        assert_eq!(query["code_challenge"], expected);
+        assert!(verifier.expose_secret().len() >= 43, "RFC 7636 §4.1");
+        assert!(!url.as_str().contains(verifier.expose_secret()));
         assert!(!url.as_str().contains("csecret"));
+        let (bare, _) = auth.authorize_url(&SecretString::from("st4te"), SCOPES);
+        let query: std::collections::HashMap<_, _> = bare.query_pairs().into_owned().collect();
+        assert_eq!(query.get("scope").map(String::as_str), Some(""), "no scope asked for");
         assert!(!format!("{auth:?}").contains("csecret"));
     }
 }

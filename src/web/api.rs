@@ -24,6 +24,15 @@ struct PauseState<'a> {
     paused: bool,
 }
 
+/// The answer to an approval.
+#[derive(Serialize)]
+struct Approval<'a> {
+    channel: &'a str,
+    approved: bool,
+    /// `CONNECT_POLICY`: approvals only matter under `first`.
+    connect_policy: &'static str,
+}
+
 /// A login from the path or query; 400 naming what is wrong.
 pub(crate) fn parse_login(raw: &str) -> Result<ChannelLogin, WebError> {
     ChannelLogin::parse(raw).map_err(|e| WebError::api(StatusCode::BAD_REQUEST, format!("channel: {e}")))
@@ -122,6 +131,31 @@ pub(crate) async fn draw(
         Err(RaffleError::UnknownChannel(_)) => Err(unknown_channel(&login)),
         Err(e) => Err(WebError::database_unavailable(e)),
     }
+}
+
+/// `POST /api/channels/{login}/approve` (admin): lets the channel connect
+/// under `CONNECT_POLICY=first`. The channel need not exist yet: approving
+/// is what lets it be added.
+///
+/// # Errors
+///
+/// 400 for a bad login, 503 without the database.
+pub(crate) async fn approve(state: WebState, raw_login: String) -> Result<Response, WebError> {
+    let login = parse_login(&raw_login)?;
+    let newly = state
+        .store
+        .approve_channel(&login, "admin")
+        .await
+        .map_err(WebError::database_unavailable)?;
+    tracing::info!(channel = %login, newly, "channel approved to connect by the admin");
+    Ok(reply::json(
+        StatusCode::OK,
+        &Approval {
+            channel: login.as_str(),
+            approved: true,
+            connect_policy: state.connections.policy().as_str(),
+        },
+    ))
 }
 
 /// `POST /api/channels/{login}/pause` and `/resume`.

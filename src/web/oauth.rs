@@ -12,7 +12,6 @@
 //!
 //! `Set-Cookie` and `Cookie` are built and parsed with the `cookie` crate.
 
-use std::collections::HashMap;
 use std::convert::Infallible;
 
 use cookie::{Cookie, SameSite};
@@ -25,6 +24,7 @@ use warp::http::{HeaderMap, StatusCode};
 use warp::reply::Response;
 
 use super::api::parse_login;
+use super::client::ClientKey;
 use super::reply::{self, WebError};
 use super::state::WebState;
 use crate::twitch::auth::connect::{Callback, ConnectError, STATE_LIFETIME};
@@ -89,39 +89,75 @@ fn not_configured() -> WebError {
 /// # Errors
 ///
 /// 503 pages: Twitch not configured, or the database unavailable.
-pub(crate) async fn start(state: WebState) -> Result<Response, WebError> {
-    let started = state.connections.start_connect().await.map_err(|e| match e {
-        ConnectError::NotConfigured => not_configured(),
-        other => WebError::page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Database unavailable",
-            "The bot cannot reach its database right now. Try again in a moment.",
-            ROOT,
-        )
-        .caused_by(other),
-    })?;
+pub(crate) async fn start(state: WebState, client: ClientKey) -> Result<Response, WebError> {
+    let started = state
+        .connections
+        .start_connect(&client.to_string())
+        .await
+        .map_err(|e| match e {
+            ConnectError::NotConfigured => not_configured(),
+            ConnectError::TooManyPending => WebError::page(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many sign-ins in progress",
+                "Too many Twitch sign-ins are in progress right now. Try again in a few minutes.",
+                ROOT,
+            )
+            .with_retry_after(RETRY_AFTER_SECONDS),
+            other => WebError::page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Database unavailable",
+                "The bot cannot reach its database right now. Try again in a moment.",
+                ROOT,
+            )
+            .caused_by(other),
+        })?;
     let response = reply::redirect(StatusCode::FOUND, started.authorize_url.as_str(), ROOT)?;
-    let cookie = state_cookie(&state.public_url, started.state.expose_secret());
+    let cookie = state_cookie(&state.public_url, started.browser_keeps.expose_secret());
     reply::with_header(response, SET_COOKIE, &cookie.to_string(), ROOT)
 }
 
+/// When to try again after too many pending sign-ins (seconds).
+const RETRY_AFTER_SECONDS: u64 = 60;
+
+/// Twitch's answer from the query, or `None` when `state`, `code` or
+/// `error` is repeated: with two of them, which one counts would be the
+/// parser's whim (and the check and the use could pick different ones).
+fn parse_callback(query: Vec<(String, String)>) -> Option<Callback> {
+    let mut callback = Callback::default();
+    for (name, value) in query {
+        let slot = match name.as_str() {
+            "state" => &mut callback.state,
+            "code" => &mut callback.code,
+            "error" => &mut callback.error,
+            _ => continue,
+        };
+        if slot.replace(value).is_some() {
+            return None;
+        }
+    }
+    Some(callback)
+}
+
 /// `GET /auth/callback`.
-pub(crate) async fn callback(
-    state: WebState,
-    mut query: HashMap<String, String>,
-    browser_state: Option<String>,
-) -> Response {
-    let callback = Callback {
-        code: query.remove("code"),
-        state: query.remove("state"),
-        error: query.remove("error"),
-        error_description: query.remove("error_description"),
+pub(crate) async fn callback(state: WebState, query: Vec<(String, String)>, browser_state: Option<String>) -> Response {
+    let answer = match parse_callback(query) {
+        None => Err(WebError::page(
+            StatusCode::BAD_REQUEST,
+            "Sign-in response malformed",
+            "Twitch's answer carries a parameter twice, so it was refused. Start again from the Connect button.",
+            ROOT,
+        )),
+        Some(callback) => finish(&state, &callback, browser_state.as_deref()).await,
     };
-    let answer = match state
-        .connections
-        .finish_connect(&callback, browser_state.as_deref())
-        .await
-    {
+    // The state is single use whatever happened: drop the cookie.
+    let mut spent = state_cookie(&state.public_url, "");
+    spent.make_removal();
+    reply::with_header(answer.into_response(), SET_COOKIE, &spent.to_string(), ROOT).into_response()
+}
+
+/// Finishes the connection and picks the answer.
+async fn finish(state: &WebState, callback: &Callback, browser_state: Option<&str>) -> Result<Response, WebError> {
+    match state.connections.finish_connect(callback, browser_state).await {
         Ok(connected) => {
             tracing::info!(
                 channel = %connected.login,
@@ -131,21 +167,34 @@ pub(crate) async fn callback(
             reply::redirect(StatusCode::SEE_OTHER, &format!("{}/", state.base_path()), ROOT)
         }
         Err(e) => Err(refusal(e)),
-    };
-    // The state is single use whatever happened: drop the cookie.
-    let mut spent = state_cookie(&state.public_url, "");
-    spent.make_removal();
-    reply::with_header(answer.into_response(), SET_COOKIE, &spent.to_string(), ROOT).into_response()
+    }
 }
 
 /// The page for a callback that did not connect.
 fn refusal(error: ConnectError) -> WebError {
     let (status, title, message) = match &error {
         ConnectError::NotConfigured => return not_configured(),
-        ConnectError::ConsentDenied { description } => (
+        ConnectError::ConsentDenied => (
             StatusCode::FORBIDDEN,
             "Connection cancelled",
-            format!("The Twitch account was not connected because access was declined ({description})."),
+            "The Twitch account was not connected because access was declined on Twitch.".into(),
+        ),
+        ConnectError::TwitchUnavailable => (
+            StatusCode::BAD_GATEWAY,
+            "Twitch had a problem",
+            "Twitch could not complete the sign-in just now. Nothing was saved; try again in a moment.".into(),
+        ),
+        ConnectError::AuthorizeRejected(_) => (
+            StatusCode::BAD_GATEWAY,
+            "Twitch refused the sign-in",
+            "Twitch refused this bot's sign-in request. Nothing was saved; the bot's operator should check its \
+             Twitch application settings."
+                .into(),
+        ),
+        ConnectError::TooManyPending => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many sign-ins in progress",
+            "Too many Twitch sign-ins are in progress right now. Try again in a few minutes.".into(),
         ),
         ConnectError::MissingState => (
             StatusCode::BAD_REQUEST,
@@ -179,6 +228,15 @@ fn refusal(error: ConnectError) -> WebError {
             StatusCode::BAD_GATEWAY,
             "Twitch did not complete the connection",
             format!("Nothing was saved: {e}. Try again in a moment."),
+        ),
+        ConnectError::NotAllowed { login, .. } => (
+            StatusCode::FORBIDDEN,
+            "This install is private",
+            format!(
+                "This KinoYuBot install is private: only its owner and the channels they allow can connect. \
+                 The Twitch account {login} was not connected, and the bot kept none of its tokens (they were \
+                 handed back to Twitch). If this channel should have access, ask the bot's operator to approve {login}."
+            ),
         ),
         ConnectError::Database(_) | ConnectError::Cipher(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -252,6 +310,23 @@ mod tests {
         assert_eq!(parsed.max_age(), Some(cookie::time::Duration::ZERO), "{text}");
         assert_eq!(parsed.path(), Some("/kb/auth"));
         assert_eq!(parsed.http_only(), Some(true));
+    }
+
+    fn pairs(query: &str) -> Vec<(String, String)> {
+        url::form_urlencoded::parse(query.as_bytes()).into_owned().collect()
+    }
+
+    #[test]
+    fn repeated_state_code_or_error_parameters_are_refused() {
+        let ok = parse_callback(pairs("code=c&state=s&scope=&x=1&x=2")).expect("accepted");
+        assert_eq!((ok.code.as_deref(), ok.state.as_deref()), (Some("c"), Some("s")));
+        for query in [
+            "code=c&state=s&state=t",
+            "code=c&code=d&state=s",
+            "error=a&error=b&state=s",
+        ] {
+            assert!(parse_callback(pairs(query)).is_none(), "{query}");
+        }
     }
 
     #[test]

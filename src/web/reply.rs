@@ -15,7 +15,7 @@ use std::error::Error as StdError;
 use maud::Markup;
 use serde::Serialize;
 use warp::Reply;
-use warp::http::header::{CACHE_CONTROL, HeaderName, LOCATION, WWW_AUTHENTICATE};
+use warp::http::header::{CACHE_CONTROL, HeaderName, LOCATION, RETRY_AFTER, WWW_AUTHENTICATE};
 use warp::http::{HeaderValue, StatusCode};
 use warp::reply::Response;
 
@@ -47,6 +47,8 @@ pub(crate) struct WebError {
     cause: Option<Cause>,
     /// `WWW-Authenticate` for a 401.
     challenge: Option<&'static str>,
+    /// `Retry-After` (seconds) for a 429 or 503.
+    retry_after: Option<u64>,
 }
 
 /// The body of a JSON error.
@@ -64,6 +66,7 @@ impl WebError {
             shape: Shape::Json,
             cause: None,
             challenge: None,
+            retry_after: None,
         }
     }
 
@@ -93,6 +96,12 @@ impl WebError {
     /// Records what failed underneath, for the log.
     pub(crate) fn caused_by(mut self, cause: impl Into<Cause>) -> Self {
         self.cause = Some(cause.into());
+        self
+    }
+
+    /// Adds `Retry-After: <seconds>` (for a 429 or 503).
+    pub(crate) fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
         self
     }
 
@@ -131,6 +140,9 @@ impl Reply for WebError {
             response
                 .headers_mut()
                 .insert(WWW_AUTHENTICATE, HeaderValue::from_static(scheme));
+        }
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

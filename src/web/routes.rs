@@ -11,7 +11,10 @@
 //! redirects (a 302 is not subject to `form-action`).
 
 use std::collections::HashMap;
+
+use super::client::client_key;
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
@@ -79,7 +82,7 @@ pub(crate) fn routes(state: WebState) -> impl Filter<Extract = (warp::reply::Res
         .and(warp::query::<HashMap<String, String>>())
         .then(api::list_raffles)
         .map(Reply::into_response);
-    let admin = admin_only(state.admin_token.clone());
+    let admin = admin_only(state.admin_token.clone(), Arc::clone(&state.admin_guard));
     let draw = warp::path!("api" / "channels" / String / "draw")
         .and(warp::post())
         .and(admin.clone())
@@ -99,15 +102,22 @@ pub(crate) fn routes(state: WebState) -> impl Filter<Extract = (warp::reply::Res
         .and(with_state(state.clone()))
         .then(|login: String, state: WebState| api::set_paused(state, login, false))
         .map(Reply::into_response);
+    let approve = warp::path!("api" / "channels" / String / "approve")
+        .and(warp::post())
+        .and(admin.clone())
+        .and(with_state(state.clone()))
+        .then(|login: String, state: WebState| api::approve(state, login))
+        .map(Reply::into_response);
     let auth_start = warp::path!("auth" / "twitch")
         .and(warp::get())
         .and(with_state(state.clone()))
+        .and(client_key())
         .then(oauth::start)
         .map(Reply::into_response);
     let auth_callback = warp::path!("auth" / "callback")
         .and(warp::get())
         .and(with_state(state.clone()))
-        .and(warp::query::<HashMap<String, String>>())
+        .and(warp::query::<Vec<(String, String)>>())
         .and(oauth::browser_state())
         .then(oauth::callback);
     let disconnect = warp::path!("api" / "channels" / String / "connection")
@@ -138,6 +148,8 @@ pub(crate) fn routes(state: WebState) -> impl Filter<Extract = (warp::reply::Res
         .or(pause)
         .unify()
         .or(resume)
+        .unify()
+        .or(approve)
         .unify()
         .or(auth_start)
         .unify()

@@ -1,7 +1,10 @@
 //! [`WebState`]: what every handler may read. Handlers take it by value
 //! (it is cheap to clone); the route table hands it to them.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use super::admin::AdminGuard;
 
 use crate::channel::ChannelSet;
 use crate::raffle::RaffleEngine;
@@ -23,6 +26,8 @@ pub(crate) struct WebState {
     pub(crate) connections: Connections,
     /// `ADMIN_TOKEN`; `None` disables admin endpoints.
     pub(crate) admin_token: Option<SecretString>,
+    /// Slows down clients that keep sending wrong admin tokens.
+    pub(crate) admin_guard: Arc<AdminGuard>,
     /// Live status for the dashboard, cached so page refreshes do not hammer Helix.
     pub(crate) live: CachedLiveStatus,
     /// `RAFFLE_INTERVAL`, for the next slot shown on the dashboard.

@@ -57,12 +57,27 @@ struct AccessToken {
     expires_in: u64,
 }
 
+/// What an authorization code stands for: who consented to which scopes,
+/// and the PKCE challenge the authorize request carried (RFC 7636).
+struct Grant {
+    user: User,
+    scopes: Vec<String>,
+    code_challenge: Option<(String, String)>,
+}
+
+/// `BASE64URL(SHA256(verifier))`, the `S256` transform of RFC 7636 §4.2.
+fn s256(verifier: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()))
+}
+
 struct State {
     consenting: User,
     deny_consent: bool,
     access_expires_in: u64,
     refresh_sends_expiry: bool,
-    codes: HashMap<String, User>,
+    codes: HashMap<String, Grant>,
     access: HashMap<String, AccessToken>,
     refresh: HashMap<String, User>,
     app_tokens: HashSet<String>,
@@ -94,7 +109,7 @@ impl State {
         token
     }
 
-    fn issue_user_tokens(&mut self, user: &User, with_expiry: bool) -> serde_json::Value {
+    fn issue_user_tokens(&mut self, user: &User, scopes: &[String], with_expiry: bool) -> serde_json::Value {
         let access = self.token("acc");
         let refresh = self.token("ref");
         self.access.insert(
@@ -108,7 +123,7 @@ impl State {
         let mut body = json!({
             "access_token": access,
             "refresh_token": refresh,
-            "scope": ["chat:edit", "chat:read"],
+            "scope": scopes,
             "token_type": "bearer",
         });
         if let Some(extra) = &self.extra_scope {
@@ -216,6 +231,26 @@ impl FakeTwitch {
 
     fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
         f(&mut self.state.lock().expect("fake state"))
+    }
+
+    /// Who signs in on `/authorize` from now on (a second account, say).
+    pub fn set_consenting(&self, user: User) {
+        self.with(|s| {
+            if !s.users.contains(&user) {
+                s.users.push(user.clone());
+            }
+            s.consenting = user;
+        });
+    }
+
+    /// Whether any token ever issued to `user_id` is still valid.
+    pub fn has_valid_tokens_of(&self, user_id: &str) -> bool {
+        self.with(|s| {
+            s.access
+                .values()
+                .any(|t| t.user.as_ref().is_some_and(|u| u.id == user_id))
+                || s.refresh.values().any(|u| u.id == user_id)
+        })
     }
 
     /// The next `/authorize` redirects with `error=access_denied`.
@@ -352,7 +387,17 @@ fn handle(state: &mut State, request: &Recorded) -> warp::reply::Response {
                     .append_pair("state", &param("state"));
             } else {
                 let code = state.token("code");
-                state.codes.insert(code.clone(), state.consenting.clone());
+                let code_challenge = match (param("code_challenge"), param("code_challenge_method")) {
+                    (challenge, _) if challenge.is_empty() => None,
+                    (challenge, method) if method == "S256" => Some((challenge, method)),
+                    _ => return twitch_error(StatusCode::BAD_REQUEST, "unsupported code_challenge_method"),
+                };
+                let grant = Grant {
+                    user: state.consenting.clone(),
+                    scopes: param("scope").split_whitespace().map(str::to_owned).collect(),
+                    code_challenge,
+                };
+                state.codes.insert(code.clone(), grant);
                 target
                     .query_pairs_mut()
                     .append_pair("code", &code)
@@ -367,8 +412,16 @@ fn handle(state: &mut State, request: &Recorded) -> warp::reply::Response {
             }
             match param("grant_type").as_str() {
                 "authorization_code" => match state.codes.remove(&param("code")) {
-                    Some(user) if !param("redirect_uri").is_empty() => {
-                        let body = state.issue_user_tokens(&user, true);
+                    Some(grant)
+                        if grant
+                            .code_challenge
+                            .as_ref()
+                            .is_some_and(|(challenge, _)| *challenge != s256(&param("code_verifier"))) =>
+                    {
+                        twitch_error(StatusCode::BAD_REQUEST, "Invalid code verifier")
+                    }
+                    Some(grant) if !param("redirect_uri").is_empty() => {
+                        let body = state.issue_user_tokens(&grant.user, &grant.scopes, true);
                         warp::reply::json(&body).into_response()
                     }
                     _ => twitch_error(StatusCode::BAD_REQUEST, "Invalid authorization code"),
@@ -376,7 +429,7 @@ fn handle(state: &mut State, request: &Recorded) -> warp::reply::Response {
                 "refresh_token" => match state.refresh.remove(&param("refresh_token")) {
                     Some(user) => {
                         let with_expiry = state.refresh_sends_expiry;
-                        let body = state.issue_user_tokens(&user, with_expiry);
+                        let body = state.issue_user_tokens(&user, &[], with_expiry);
                         warp::reply::json(&body).into_response()
                     }
                     None => twitch_error(StatusCode::BAD_REQUEST, &state.refresh_refusal.clone()),
@@ -412,7 +465,7 @@ fn handle(state: &mut State, request: &Recorded) -> warp::reply::Response {
                 }) => warp::reply::json(&json!({
                     "client_id": CLIENT_ID,
                     "login": user.login,
-                    "scopes": ["chat:edit", "chat:read"],
+                    "scopes": [],
                     "user_id": user.id,
                     "expires_in": expires_in,
                 }))
@@ -425,8 +478,11 @@ fn handle(state: &mut State, request: &Recorded) -> warp::reply::Response {
             }
         }
         ("POST", "/revoke") => {
+            // https://dev.twitch.tv/docs/authentication/revoke-tokens/: 200 when
+            // revoked, 400 "Invalid token" for a token it does not know, 404
+            // "client does not exist" for a client id that is not the token's.
             if param("client_id") != CLIENT_ID {
-                return twitch_error(StatusCode::BAD_REQUEST, "Invalid client id");
+                return twitch_error(StatusCode::NOT_FOUND, "client does not exist");
             }
             let token = param("token");
             let known = state.access.remove(&token).is_some() | state.refresh.remove(&token).is_some();

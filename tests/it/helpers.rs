@@ -36,6 +36,7 @@ use kinoyubot::store::{Store, pool};
 use kinoyubot::twitch::auth::TwitchAuth;
 use kinoyubot::twitch::auth::manager::{TokenManager, TokenManagerConfig};
 use kinoyubot::twitch::auth::token_cipher::{TokenCipher, TokenKind};
+use kinoyubot::web::server::HttpLimits;
 use rand::Rng as _;
 use secrecy::ExposeSecret as _;
 use serde_json::Value;
@@ -696,6 +697,7 @@ pub struct TestAppBuilder {
     items: String,
     served_public_url: bool,
     token_manager: TokenManagerConfig,
+    http_limits: HttpLimits,
     clock: Clock,
     settings: BTreeMap<&'static str, Option<String>>,
 }
@@ -725,6 +727,7 @@ fn setting_field<'a>(args: &'a mut SettingsArgs, name: &str) -> &'a mut Option<S
         "TOKEN_KEY" => &mut args.token_key,
         "RUST_LOG" => &mut args.rust_log,
         "LOG_FORMAT" => &mut args.log_format,
+        "CONNECT_POLICY" => &mut args.connect_policy,
         other => panic!("{other} is not a setting of SPEC §3"),
     }
 }
@@ -794,6 +797,12 @@ impl TestAppBuilder {
     /// Timings of the app's token manager (default: the app's own).
     pub fn token_manager(mut self, config: TokenManagerConfig) -> Self {
         self.token_manager = config;
+        self
+    }
+
+    /// The HTTP server's limits (default: the app's own).
+    pub fn http_limits(mut self, limits: HttpLimits) -> Self {
+        self.http_limits = limits;
         self
     }
 
@@ -872,7 +881,12 @@ impl TestAppBuilder {
             let args = self.settings_args(port, computed.clone());
             let settings = Settings::from_args(args).expect("test settings are valid");
             match App::build(settings.clone(), self.clock.clone()).await {
-                Ok(app) => break (settings, app.with_token_manager_config(self.token_manager)),
+                Ok(app) => {
+                    let app = app
+                        .with_token_manager_config(self.token_manager)
+                        .with_http_limits(self.http_limits);
+                    break (settings, app);
+                }
                 Err(e) if self.served_public_url && attempts < 3 && format!("{e:#}").contains("HTTP_ADDR") => {}
                 Err(e) => panic!("the app did not build: {e:#}"),
             }
@@ -1008,6 +1022,7 @@ impl TestApp {
             items: ALWAYS_WON.to_owned(),
             served_public_url: false,
             token_manager: TokenManagerConfig::default(),
+            http_limits: HttpLimits::default(),
             clock: Clock::system(),
             settings: BTreeMap::from([
                 ("RAFFLE_INTERVAL", Some("24h".to_owned())),

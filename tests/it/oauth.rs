@@ -55,7 +55,13 @@ async fn connecting_through_the_running_app_stores_the_channel_and_joins_it() {
     assert_eq!(query["client_id"], CLIENT_ID);
     assert_eq!(query["redirect_uri"], format!("{base}/auth/callback"));
     assert_eq!(query["response_type"], "code");
-    assert_eq!(query["scope"], "chat:read chat:edit");
+    assert_eq!(query["scope"], "", "no scope: no enabled feature needs one");
+    assert_eq!(query["code_challenge_method"], "S256");
+    assert!(query["code_challenge"].len() >= 43, "PKCE challenge");
+    assert!(
+        !cookie.contains(&query["code_challenge"]),
+        "the verifier, not the challenge, stays in the browser"
+    );
     assert!(query["state"].len() >= 32, "random state");
     assert!(
         walk.callback.starts_with(&format!("{base}/auth/callback?code=")),
@@ -87,7 +93,12 @@ async fn connecting_through_the_running_app_stores_the_channel_and_joins_it() {
         .expect("channel and tokens stored");
     assert_eq!(row.get::<_, Option<String>>(0).as_deref(), Some("141981764"));
     assert!(!row.get::<_, bool>(1));
-    assert_eq!(row.get::<_, Vec<String>>(2), ["chat:edit", "chat:read"]);
+    assert!(row.get::<_, Vec<String>>(2).is_empty(), "no scope granted");
+    let exchange = &app.twitch().token_requests("authorization_code")[0];
+    assert!(
+        exchange.params.get("code_verifier").is_some_and(|v| v.len() >= 43),
+        "the exchange proves the PKCE verifier (the stand-in checks it against the challenge)"
+    );
     assert_eq!(row.get::<_, String>(3), "TwitchDev", "display name from Helix");
     assert!(
         app.data_dir.path().join("token.key").exists(),
@@ -128,8 +139,11 @@ async fn denied_consent_gives_a_clear_403_page_and_stores_nothing() {
         body.contains("Connection cancelled") && body.contains("declined"),
         "{body}"
     );
-    // Twitch's description is echoed, escaped.
-    assert!(body.contains("&lt;script&gt;") && !body.contains("<script>"), "{body}");
+    // Twitch's description is never shown (anyone can write a callback link).
+    assert!(
+        !body.contains("script") && !body.contains("denied you access"),
+        "{body}"
+    );
     assert_nothing_stored(&app).await;
     assert_eq!(
         app.database.count("SELECT count(*) FROM oauth_states").await,

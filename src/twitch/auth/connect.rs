@@ -8,21 +8,23 @@
 //!   SHA-256 goes to `oauth_states` (expiring after [`STATE_LIFETIME`]), the
 //!   state itself back to the caller, who keeps it in the browser and sends
 //!   the browser to the authorize URL.
-//! - [`Connections::finish_connect`] runs three steps, and stores nothing
+//! - [`Connections::finish_connect`] runs four steps, and stores nothing
 //!   unless all succeed:
 //!   1. `check_callback`: consent was given, the state Twitch echoes is the
 //!      one the browser kept (CSRF), and it is stored and unexpired; it is
 //!      deleted on use whatever follows;
 //!   2. `identify`: exchange the code, learn the user from `/validate` and
 //!      the display name from Helix;
-//!   3. `save_channel`: encrypt the tokens and store them with the channel
+//!   3. `admit`: `CONNECT_POLICY` (see `policy`) decides whether this
+//!      account may connect, before anything is stored; a refused account's
+//!      tokens are revoked at Twitch at once and never stored;
+//!   4. `save_channel`: encrypt the tokens and store them with the channel
 //!      in one transaction, clear `needs_reauth`, and serve the channel
 //!      (the chat listener joins it at once).
 //! - [`Connections::disconnect`] revokes the tokens at Twitch, forgets them,
 //!   and stops serving the channel unless it is configured.
 //!
-//! Where the next features slot in: `CONNECT_POLICY` is a check between
-//! steps 2 and 3 (a new [`ConnectError`] variant); signing in on connect is
+//! Where the next features slot in: signing in on connect is
 //! the web layer's use of the returned [`ConnectedChannel`]; the bot's chat
 //! account (`GET /auth/twitch/bot`) is a second start/finish pair that asks
 //! for its own scopes, shares steps 1 and 2 (the stored state then records
@@ -39,10 +41,11 @@ use subtle::ConstantTimeEq as _;
 use url::Url;
 
 use super::manager::after;
+use super::policy::{Admission, Applicant, ConnectPolicy, decide};
 use super::token_cipher::{CipherError, TokenCipher, TokenKind};
 use super::{AuthError, SCOPES, TwitchAuth};
 use crate::channel::{ChannelLogin, ChannelSet};
-use crate::store::{self, NewTokens, StateLookup, Store, StoredTokens};
+use crate::store::{self, NewTokens, StateAdmission, StateLimits, StateLookup, Store, StoredTokens};
 use crate::text;
 use crate::twitch::helix::HelixClient;
 use secrecy::{ExposeSecret as _, SecretString};
@@ -69,16 +72,102 @@ pub(crate) struct Connections {
     channels: ChannelSet,
     /// `TWITCH_CHANNELS` (+ `--channel`): never dropped by a disconnect.
     configured: Arc<[ChannelLogin]>,
+    /// `CONNECT_POLICY`.
+    policy: ConnectPolicy,
+    /// How many states may be pending.
+    state_limits: StateLimits,
     twitch: Option<TwitchClients>,
 }
 
-/// A started connection: where to send the browser, and the state the
-/// browser must bring back. No `Debug`: the URL carries the state.
+/// A started connection: where to send the browser, and what the browser
+/// must keep and bring back. No `Debug`: the URL carries the state.
 pub(crate) struct ConnectStart {
-    /// Twitch's `/authorize` URL with our client id, scopes and the state.
+    /// Twitch's `/authorize` URL with our client id, scopes, the state and
+    /// the PKCE challenge.
     pub(crate) authorize_url: Url,
-    /// The single-use state (only its hash is stored).
-    pub(crate) state: SecretString,
+    /// What the browser keeps (in an HttpOnly cookie): the single-use state
+    /// (only its hash is stored) and the PKCE verifier, as `state.verifier`.
+    pub(crate) browser_keeps: SecretString,
+}
+
+/// What the browser kept, split: `state.verifier` (both base64url, so the
+/// dot cannot occur inside either).
+struct BrowserKept<'a> {
+    state: &'a str,
+    verifier: Option<&'a str>,
+}
+
+impl<'a> BrowserKept<'a> {
+    fn parse(kept: &'a str) -> Self {
+        let kept = kept.trim();
+        match kept.split_once('.') {
+            Some((state, verifier)) => Self {
+                state,
+                verifier: Some(verifier).filter(|v| !v.is_empty()),
+            },
+            None => Self {
+                state: kept,
+                verifier: None,
+            },
+        }
+    }
+}
+
+/// The RFC 6749 §4.1.2.1 error codes of an authorization answer. Parsed from
+/// the callback's `error`; anything else is [`AuthorizeError::Other`] (never
+/// kept: it is whatever the link's author wrote).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AuthorizeError {
+    /// `access_denied`: the streamer declined.
+    AccessDenied,
+    /// `server_error`.
+    ServerError,
+    /// `temporarily_unavailable`.
+    TemporarilyUnavailable,
+    /// `invalid_request`.
+    InvalidRequest,
+    /// `unauthorized_client`.
+    UnauthorizedClient,
+    /// `unsupported_response_type`.
+    UnsupportedResponseType,
+    /// `invalid_scope`.
+    InvalidScope,
+    /// A code RFC 6749 does not define.
+    Other,
+}
+
+impl AuthorizeError {
+    fn parse(code: &str) -> Self {
+        match code {
+            "access_denied" => Self::AccessDenied,
+            "server_error" => Self::ServerError,
+            "temporarily_unavailable" => Self::TemporarilyUnavailable,
+            "invalid_request" => Self::InvalidRequest,
+            "unauthorized_client" => Self::UnauthorizedClient,
+            "unsupported_response_type" => Self::UnsupportedResponseType,
+            "invalid_scope" => Self::InvalidScope,
+            _ => Self::Other,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::AccessDenied => "access_denied",
+            Self::ServerError => "server_error",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::InvalidRequest => "invalid_request",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::Other => "an undocumented error code",
+        }
+    }
+}
+
+impl std::fmt::Display for AuthorizeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// What Twitch sent to the redirect URL (RFC 6749 §4.1.2, §4.1.2.1).
@@ -89,10 +178,10 @@ pub(crate) struct Callback {
     pub(crate) code: Option<String>,
     /// The state we issued, echoed.
     pub(crate) state: Option<String>,
-    /// An error code (`access_denied` when the streamer declined).
+    /// An error code (`access_denied` when the streamer declined). Its
+    /// `error_description` is not kept: anyone can write a callback link,
+    /// and the page must not show their text on the bot's own origin.
     pub(crate) error: Option<String>,
-    /// Twitch's description of the error.
-    pub(crate) error_description: Option<String>,
 }
 
 /// A channel whose account was just connected.
@@ -120,11 +209,16 @@ pub(crate) enum ConnectError {
     #[error("Twitch is not configured (TWITCH_CLIENT_ID and TWITCH_CLIENT_SECRET are unset)")]
     NotConfigured,
     /// The streamer declined on Twitch's consent page (`error=access_denied`).
-    #[error("authorization was declined on Twitch: {description}")]
-    ConsentDenied {
-        /// Twitch's `error_description` (or the error code).
-        description: String,
-    },
+    #[error("authorization was declined on Twitch (access_denied)")]
+    ConsentDenied,
+    /// Twitch could not handle the authorization (`server_error`,
+    /// `temporarily_unavailable`).
+    #[error("Twitch could not handle the authorization (server_error or temporarily_unavailable)")]
+    TwitchUnavailable,
+    /// Twitch refused our authorization request (a configuration problem,
+    /// or an error code it does not document).
+    #[error("Twitch refused the authorization request ({0})")]
+    AuthorizeRejected(AuthorizeError),
     /// The callback came without a `state`.
     #[error("the sign-in response has no state")]
     MissingState,
@@ -134,6 +228,10 @@ pub(crate) enum ConnectError {
     /// The `state` was never issued or was already used.
     #[error("the sign-in state is unknown or was already used")]
     UnknownState,
+    /// Too many connections are pending (from this client or in all): the
+    /// state was not issued.
+    #[error("too many sign-ins are pending")]
+    TooManyPending,
     /// The `state` expired before the streamer came back.
     #[error("the sign-in state expired")]
     ExpiredState,
@@ -144,6 +242,15 @@ pub(crate) enum ConnectError {
     /// failed, or its answer lacked something we need.
     #[error(transparent)]
     Twitch(#[from] AuthError),
+    /// `CONNECT_POLICY` does not let this account connect; its tokens were
+    /// revoked and nothing was stored.
+    #[error("{login} may not connect: this install is private (CONNECT_POLICY={policy})")]
+    NotAllowed {
+        /// The account that tried.
+        login: ChannelLogin,
+        /// The policy that refused it.
+        policy: ConnectPolicy,
+    },
     /// The database failed (storing or checking the state, or saving the channel).
     #[error("the database failed")]
     Database(#[source] store::Error),
@@ -194,21 +301,30 @@ fn present(value: Option<&String>) -> Option<&str> {
 
 impl Connections {
     /// Connections over `store`, adding connected channels to `channels`;
-    /// `configured` channels stay served when disconnected. Without
+    /// `configured` channels stay served when disconnected; `policy` says
+    /// who may connect. Without
     /// `twitch`, connecting answers [`ConnectError::NotConfigured`] and
     /// disconnecting forgets tokens without revoking them.
     pub(crate) fn new(
         store: Store,
         channels: ChannelSet,
         configured: Arc<[ChannelLogin]>,
+        policy: ConnectPolicy,
         twitch: Option<TwitchClients>,
     ) -> Self {
         Self {
             store,
             channels,
             configured,
+            policy,
+            state_limits: StateLimits::default(),
             twitch,
         }
+    }
+
+    /// `CONNECT_POLICY`.
+    pub(crate) fn policy(&self) -> ConnectPolicy {
+        self.policy
     }
 
     /// Whether accounts can be connected (Twitch is configured).
@@ -224,25 +340,38 @@ impl Connections {
     ///
     /// # Errors
     ///
-    /// [`ConnectError::NotConfigured`], or [`ConnectError::Database`] when
-    /// the state cannot be stored.
-    pub(crate) async fn start_connect(&self) -> Result<ConnectStart, ConnectError> {
+    /// [`ConnectError::NotConfigured`]; [`ConnectError::TooManyPending`]
+    /// when too many connections are pending; [`ConnectError::Database`]
+    /// when the state cannot be stored. `client` names who asks (see
+    /// `store::StateLimits`).
+    pub(crate) async fn start_connect(&self, client: &str) -> Result<ConnectStart, ConnectError> {
         let twitch = self.twitch()?;
         let mut bytes = [0u8; 32];
         rand::rng().fill(&mut bytes);
         let state = SecretString::from(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
         let expires_at = after(Utc::now(), STATE_LIFETIME);
-        self.store
-            .insert_oauth_state(&state_hash(state.expose_secret()), expires_at)
-            .await?;
+        match self
+            .store
+            .insert_oauth_state(
+                &state_hash(state.expose_secret()),
+                client,
+                expires_at,
+                self.state_limits,
+            )
+            .await?
+        {
+            StateAdmission::Stored => {}
+            StateAdmission::TooMany => return Err(ConnectError::TooManyPending),
+        }
+        let (authorize_url, verifier) = twitch.auth.authorize_url(&state, SCOPES);
         Ok(ConnectStart {
-            authorize_url: twitch.auth.authorize_url(&state, SCOPES),
-            state,
+            authorize_url,
+            browser_keeps: SecretString::from(format!("{}.{}", state.expose_secret(), verifier.expose_secret())),
         })
     }
 
     /// Finishes connecting a streamer's channel from Twitch's `callback`
-    /// and the state the browser kept (`browser_state`).
+    /// and what the browser kept (`browser_state`, see [`ConnectStart`]).
     ///
     /// # Errors
     ///
@@ -255,34 +384,59 @@ impl Connections {
         browser_state: Option<&str>,
     ) -> Result<ConnectedChannel, ConnectError> {
         let twitch = self.twitch()?;
-        let code = self.check_callback(callback, browser_state).await?;
-        let identity = identify(twitch, code).await?;
+        let (code, verifier) = self.check_callback(callback, browser_state).await?;
+        let identity = identify(twitch, code, &verifier).await?;
         tracing::Span::current().record("channel", identity.login.as_str());
+        if let Err(refused) = self.admit(&identity).await {
+            // Nothing is stored: hand the tokens back so they are dead at
+            // Twitch too, not just forgotten here.
+            let revoked = revoke_issued(twitch, &identity).await;
+            tracing::warn!(
+                channel = %identity.login,
+                policy = %self.policy,
+                revoked_at_twitch = revoked,
+                "connection refused by CONNECT_POLICY"
+            );
+            return Err(refused);
+        }
         self.save_channel(twitch, identity).await
     }
 
-    /// Step 1: consent, the browser's state, the stored state (spent here).
-    /// Returns the authorization code.
+    /// Step 3: whether `CONNECT_POLICY` lets this account connect. Under
+    /// `first`, the first account to get here claims the install.
+    async fn admit(&self, identity: &Identity) -> Result<(), ConnectError> {
+        let listed = self.configured.contains(&identity.login);
+        let facts = match self.policy {
+            ConnectPolicy::Anyone | ConnectPolicy::Listed => None,
+            ConnectPolicy::First => Some(self.store.owner_facts(&identity.user_id, &identity.login, true).await?),
+        };
+        let applicant = Applicant {
+            listed,
+            owner: facts.is_some_and(|f| f.owner),
+            approved: facts.is_some_and(|f| f.approved),
+        };
+        match decide(self.policy, applicant) {
+            Admission::Admitted => Ok(()),
+            Admission::Refused => Err(ConnectError::NotAllowed {
+                login: identity.login.clone(),
+                policy: self.policy,
+            }),
+        }
+    }
+
+    /// Step 1: the browser's state first (CSRF), then the stored state
+    /// (spent here whatever follows), then Twitch's answer: an error code
+    /// becomes its fixed [`ConnectError`], never Twitch's (or a forger's)
+    /// text. Returns the authorization code and the PKCE verifier.
     async fn check_callback<'c>(
         &self,
         callback: &'c Callback,
-        browser_state: Option<&str>,
-    ) -> Result<&'c str, ConnectError> {
-        let state = present(callback.state.as_ref());
-        if let Some(error) = present(callback.error.as_ref()) {
-            // Spend the state anyway: it must not be usable after this.
-            if let Some(state) = state {
-                self.store.take_oauth_state(&state_hash(state)).await?;
-            }
-            let description = present(callback.error_description.as_ref()).unwrap_or(error);
-            return Err(ConnectError::ConsentDenied {
-                description: description.to_owned(),
-            });
-        }
-        let state = state.ok_or(ConnectError::MissingState)?;
+        browser_kept: Option<&'c str>,
+    ) -> Result<(&'c str, SecretString), ConnectError> {
+        let state = present(callback.state.as_ref()).ok_or(ConnectError::MissingState)?;
         // The browser's copy binds the state to the browser that started (CSRF).
-        let from_browser = browser_state.map(str::trim).filter(|s| !s.is_empty());
-        if !from_browser.is_some_and(|kept| same_state(kept, state)) {
+        let kept = browser_kept.map(BrowserKept::parse);
+        if !kept.as_ref().is_some_and(|kept| same_state(kept.state, state)) {
             return Err(ConnectError::StateMismatch);
         }
         match self.store.take_oauth_state(&state_hash(state)).await? {
@@ -290,10 +444,20 @@ impl Connections {
             StateLookup::Expired => return Err(ConnectError::ExpiredState),
             StateLookup::Unknown => return Err(ConnectError::UnknownState),
         }
-        present(callback.code.as_ref()).ok_or(ConnectError::MissingCode)
+        if let Some(error) = present(callback.error.as_ref()) {
+            return Err(match AuthorizeError::parse(error) {
+                AuthorizeError::AccessDenied => ConnectError::ConsentDenied,
+                AuthorizeError::ServerError | AuthorizeError::TemporarilyUnavailable => ConnectError::TwitchUnavailable,
+                other => ConnectError::AuthorizeRejected(other),
+            });
+        }
+        let code = present(callback.code.as_ref()).ok_or(ConnectError::MissingCode)?;
+        // A state the browser kept without its verifier: not ours.
+        let verifier = kept.and_then(|kept| kept.verifier).ok_or(ConnectError::StateMismatch)?;
+        Ok((code, SecretString::from(verifier.to_owned())))
     }
 
-    /// Step 3: the channel and its encrypted tokens in one transaction; then
+    /// Step 4: the channel and its encrypted tokens in one transaction; then
     /// the channel is served.
     async fn save_channel(&self, twitch: &TwitchClients, identity: Identity) -> Result<ConnectedChannel, ConnectError> {
         let mut connection = self.store.connection().await?;
@@ -357,8 +521,8 @@ impl Connections {
 }
 
 /// Step 2: the tokens for `code`, and who they belong to.
-async fn identify(twitch: &TwitchClients, code: &str) -> Result<Identity, AuthError> {
-    let tokens = twitch.auth.exchange_code(code).await?;
+async fn identify(twitch: &TwitchClients, code: &str, verifier: &SecretString) -> Result<Identity, AuthError> {
+    let tokens = twitch.auth.exchange_code(code, verifier).await?;
     let refresh_token = tokens
         .refresh_token
         .clone()
@@ -419,6 +583,22 @@ async fn identify(twitch: &TwitchClients, code: &str) -> Result<Identity, AuthEr
     })
 }
 
+/// Revokes the tokens of a refused connection; failures are logged (the
+/// tokens are never stored either way). Returns whether both were revoked.
+async fn revoke_issued(twitch: &TwitchClients, identity: &Identity) -> bool {
+    let mut all = true;
+    for (kind, token) in [
+        (TokenKind::Access, &identity.access_token),
+        (TokenKind::Refresh, &identity.refresh_token),
+    ] {
+        if let Err(e) = twitch.auth.revoke(token).await {
+            tracing::warn!(?kind, error = %e, "could not revoke a refused connection's token at Twitch");
+            all = false;
+        }
+    }
+    all
+}
+
 /// Revokes both tokens; failures are logged and never stop the forgetting:
 /// a streamer who disconnects must not stay connected because Twitch was down.
 async fn revoke_all(twitch: &TwitchClients, tokens: &StoredTokens) -> bool {
@@ -449,6 +629,33 @@ mod tests {
         assert!(!same_state("abc", "abd"));
         assert!(!same_state("abc", "abcd"));
         assert!(!same_state("", "abc"));
+    }
+
+    #[test]
+    fn what_the_browser_kept_splits_into_state_and_verifier() {
+        let kept = BrowserKept::parse("st4te.v3rifier");
+        assert_eq!((kept.state, kept.verifier), ("st4te", Some("v3rifier")));
+        let bare = BrowserKept::parse("st4te");
+        assert_eq!((bare.state, bare.verifier), ("st4te", None));
+        let empty = BrowserKept::parse("st4te.");
+        assert_eq!((empty.state, empty.verifier), ("st4te", None));
+    }
+
+    #[test]
+    fn rfc_6749_error_codes_parse_and_anything_else_is_other() {
+        for code in [
+            "access_denied",
+            "server_error",
+            "temporarily_unavailable",
+            "invalid_request",
+            "unauthorized_client",
+            "unsupported_response_type",
+            "invalid_scope",
+        ] {
+            assert_eq!(AuthorizeError::parse(code).as_str(), code);
+        }
+        assert_eq!(AuthorizeError::parse("<b>phish</b>"), AuthorizeError::Other);
+        assert!(!AuthorizeError::Other.to_string().contains('<'));
     }
 
     #[test]
