@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::announce::delivery::{DeliveryConfig, DeliveryWorker, Destination};
-use crate::channel::{ChannelLogin, ChannelSet};
+use crate::channel::{ChannelLeaser, ChannelLogin, ChannelSet};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::presence::tracker::PresenceTracker;
@@ -29,6 +29,7 @@ use crate::twitch::auth::token_cipher::TokenCipher;
 use crate::twitch::auth::{TwitchAuth, token_key};
 use crate::twitch::helix::HelixClient;
 use crate::twitch::irc::ChatListener;
+use crate::twitch::join_pacer::JoinStatus;
 use crate::twitch::live_status::{CachedLiveStatus, DASHBOARD_LIVE_TTL, LiveStatus, UnknownLiveStatus};
 use crate::web::WebState;
 use crate::web::server::{self, HttpLimits};
@@ -58,6 +59,7 @@ pub struct App {
     listener: tokio::net::TcpListener,
     port: u16,
     channels: ChannelSet,
+    served: ChannelSet,
     engine: RaffleEngine,
     chat_command_tx: mpsc::Sender<ChatCommand>,
     chat_command_rx: mpsc::Receiver<ChatCommand>,
@@ -106,6 +108,7 @@ impl App {
         // Installed before anything runs so no count is lost; later builds
         // in the same process (tests) share it.
         crate::metrics::handle();
+        crate::metrics::set_instance(&settings.instances.id);
         // Read the prize list first: a bad file should fail before anything starts.
         let item_table = crate::config::load_items(&settings.items_file)?;
         let database = Database::open(settings.database_url.as_ref(), &settings.data_dir)
@@ -163,6 +166,7 @@ impl App {
                     listener,
                     port,
                     channels,
+                    served: ChannelSet::new([]),
                     engine,
                     chat_command_tx,
                     chat_command_rx,
@@ -205,9 +209,15 @@ impl App {
         self.database.store()
     }
 
-    /// The channels this instance serves.
+    /// The channels this instance may serve (configured and connected);
+    /// it serves those it holds a lease on ([`App::served_channels`]).
     pub fn channels(&self) -> &ChannelSet {
         &self.channels
+    }
+
+    /// The channels this instance holds a lease on and serves now.
+    pub fn served_channels(&self) -> &ChannelSet {
+        &self.served
     }
 
     /// The raffle engine (every trigger goes through it).
@@ -241,10 +251,20 @@ impl App {
         let connect_url = self.connect_url();
         let live_status = self.live_status();
         let tasks = TaskTracker::new();
+        // Chat, timers and tokens follow the channels this instance leases.
+        let leaser = ChannelLeaser::new(
+            self.database.store().clone(),
+            self.settings.instances.clone(),
+            self.channels.clone(),
+            self.served.clone(),
+        );
+        let lease_status = leaser.status();
+        let leases_stop = CancellationToken::new();
+        let leaser = tokio::spawn(leaser.run(leases_stop.clone()));
         tasks.spawn(
             RaffleScheduler::new(
                 self.engine.clone(),
-                self.channels.clone(),
+                self.served.clone(),
                 self.settings.raffle_interval,
                 self.clock.clone(),
             )
@@ -258,12 +278,14 @@ impl App {
         ));
         tasks.close();
         let (presence_tracker, presence) = PresenceTracker::new(self.database.store().clone());
+        let joins = JoinStatus::default();
         let chat = ChatListener::new(
             self.settings.twitch_irc_server.clone(),
-            self.channels.clone(),
+            self.served.clone(),
             presence,
             self.chat_command_tx.clone(),
-        );
+        )
+        .with_joins(self.settings.instances.join_rate, joins.clone());
         let presence_tracker = tokio::spawn(presence_tracker.run(shutdown.clone()));
         let chat = tokio::spawn(chat.run(shutdown.clone()));
 
@@ -271,6 +293,9 @@ impl App {
             store: self.database.store().clone(),
             engine: self.engine.clone(),
             channels: self.channels.clone(),
+            served: self.served.clone(),
+            leases: lease_status.clone(),
+            joins,
             connections: Connections::new(
                 self.database.store().clone(),
                 self.channels.clone(),
@@ -291,7 +316,8 @@ impl App {
                 twitch.cipher.clone(),
                 self.token_manager,
                 connect_url.clone(),
-            );
+            )
+            .serving_only(self.served.clone());
             tokio::spawn(manager.run(shutdown.clone()))
         });
         if token_manager.is_none() {
@@ -317,8 +343,13 @@ impl App {
                 shutdown.cancel();
             }
         }
-        // Rounds in flight finish (each is one short transaction).
+        // Rounds in flight finish (each is one short transaction); then the
+        // leases go back, so another instance takes the channels at once.
         tasks.wait().await;
+        leases_stop.cancel();
+        if let Err(e) = leaser.await {
+            tracing::error!(error = %e, "channel lease task failed");
+        }
         if !server.is_finished() && tokio::time::timeout(HTTP_DRAIN_TIMEOUT, &mut server).await.is_err() {
             tracing::warn!("HTTP connections still open after {HTTP_DRAIN_TIMEOUT:?}; closing them");
             server.abort();

@@ -16,6 +16,7 @@ mod fake_twitch;
 mod fuzz;
 mod helpers;
 mod http_limits;
+mod leases;
 mod logs;
 mod migrations;
 mod oauth;

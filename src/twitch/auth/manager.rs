@@ -98,6 +98,9 @@ pub struct TokenManager {
     cipher: TokenCipher,
     config: TokenManagerConfig,
     reconnect_url: String,
+    /// Only these channels' tokens are looked after, when set: the ones
+    /// this instance leases (SPEC §15). `None`: every stored token.
+    served: Option<crate::channel::ChannelSet>,
 }
 
 impl TokenManager {
@@ -116,7 +119,16 @@ impl TokenManager {
             cipher,
             config,
             reconnect_url,
+            served: None,
         }
+    }
+
+    /// Looks after only the tokens of the channels in `served` (those this
+    /// instance holds a lease on); other instances look after theirs.
+    #[must_use]
+    pub(crate) fn serving_only(mut self, served: crate::channel::ChannelSet) -> Self {
+        self.served = Some(served);
+        self
     }
 
     /// Runs a cycle now and then every `check_every` until `shutdown`. A cycle
@@ -148,7 +160,13 @@ impl TokenManager {
     pub async fn run_cycle(&self) -> Result<CycleReport, ManagerError> {
         let rows = self.store.list_tokens().await?;
         let mut report = CycleReport::default();
+        let served = self.served.as_ref().map(crate::channel::ChannelSet::current);
         for row in rows {
+            if let Some(served) = &served
+                && !served.iter().any(|login| login.as_str() == row.login)
+            {
+                continue;
+            }
             if row.needs_reauth {
                 report.untouched += 1;
                 continue;
