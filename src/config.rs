@@ -18,7 +18,8 @@ use secrecy::{ExposeSecret, SecretBox, SecretString};
 use url::Url;
 
 use crate::announce::discord::WebhookUrl;
-use crate::channel::ChannelLogin;
+use crate::catalog::Language;
+use crate::channel::{ChannelLanguages, ChannelLogin};
 use crate::raffle::items::{ItemTable, ItemsError, ItemsFile};
 use crate::twitch::auth::policy::ConnectPolicy;
 
@@ -175,6 +176,9 @@ pub struct SettingsArgs {
     /// Chat joins sent per 10 seconds [default: 20, Twitch's limit for unverified accounts]
     #[arg(long, env = "JOIN_RATE", global = true)]
     pub join_rate: Option<String>,
+    /// Language of what viewers and streamers read: en or pt-BR [default: en]
+    #[arg(long, env = "LANGUAGE", global = true)]
+    pub language: Option<String>,
     /// Secrets given as flags, kept only to refuse them with a clear error
     /// (a flag shows in `ps` and shell history). Never read otherwise.
     #[command(flatten)]
@@ -415,6 +419,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// `CONNECT_POLICY`.
     pub(crate) connect_policy: ConnectPolicy,
+    /// `LANGUAGE`: the language of channels without their own.
+    pub(crate) language: Language,
     /// `INSTANCE_ID`, `CHANNEL_LEASE`, `MAX_CHANNELS` and `JOIN_RATE`.
     pub(crate) instances: InstanceSettings,
 }
@@ -713,6 +719,12 @@ impl Settings {
                 .parse()
                 .map_err(|reason: String| ConfigError::new("CONNECT_POLICY", reason))?,
         };
+        let language = match non_empty(args.language) {
+            None => Language::default(),
+            Some(text) => text
+                .parse()
+                .map_err(|reason: String| ConfigError::new("LANGUAGE", reason))?,
+        };
         Ok(Self {
             database_url,
             data_dir,
@@ -738,7 +750,14 @@ impl Settings {
             log_format,
             connect_policy,
             instances,
+            language,
         })
+    }
+
+    /// Which language each channel speaks (`LANGUAGE`, and later each
+    /// channel's own).
+    pub(crate) fn channel_languages(&self) -> ChannelLanguages {
+        ChannelLanguages::new(self.language)
     }
 
     /// The OAuth redirect URL, `PUBLIC_URL/auth/callback`.
@@ -804,6 +823,20 @@ mod tests {
         assert!(s.admin_token.is_none() && s.token_key.is_none() && s.discord_webhook_url.is_none());
         assert_eq!(s.log_format, LogFormat::Pretty);
         assert_eq!(s.ignore_users.len(), DEFAULT_IGNORE_USERS.len());
+        assert_eq!(s.language, Language::En);
+    }
+
+    #[test]
+    fn language_is_read_in_either_spelling() {
+        let s = with(|a| a.language = Some("pt-BR".into())).expect("valid");
+        assert_eq!(s.language, Language::PtBr);
+        assert_eq!(s.channel_languages().language_for("anyone"), Language::PtBr);
+        let s = with(|a| a.language = Some("pt_br".into())).expect("valid");
+        assert_eq!(s.language, Language::PtBr);
+        assert_eq!(
+            error(|a| a.language = Some("fr".into())),
+            "LANGUAGE: invalid value \"fr\"; use en or pt-BR"
+        );
     }
 
     #[test]
@@ -907,6 +940,7 @@ mod tests {
             ("TOKEN_KEY: ", Box::new(|a| a.token_key = Some("%%%".into()))),
             ("RUST_LOG: ", Box::new(|a| a.rust_log = Some("info,[bad".into()))),
             ("LOG_FORMAT: ", Box::new(|a| a.log_format = Some("xml".into()))),
+            ("LANGUAGE: ", Box::new(|a| a.language = Some("fr".into()))),
         ];
         for (prefix, change) in cases {
             let message = error(change);

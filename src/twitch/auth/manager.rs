@@ -24,6 +24,8 @@ use tokio_util::sync::CancellationToken;
 use super::token_cipher::{CipherError, TokenCipher, TokenKind};
 use super::{AuthError, TwitchAuth};
 use crate::announce::Announcement;
+use crate::catalog::DiscordText;
+use crate::channel::ChannelLanguages;
 use crate::metrics::TokenRefreshResult;
 use crate::store::{self, NewTokens, Store, StoredTokens, TokenTransaction};
 
@@ -101,6 +103,8 @@ pub struct TokenManager {
     /// Only these channels' tokens are looked after, when set: the ones
     /// this instance leases (SPEC §15). `None`: every stored token.
     served: Option<crate::channel::ChannelSet>,
+    /// The language of each channel's notice.
+    languages: ChannelLanguages,
 }
 
 impl TokenManager {
@@ -120,6 +124,7 @@ impl TokenManager {
             config,
             reconnect_url,
             served: None,
+            languages: ChannelLanguages::default(),
         }
     }
 
@@ -128,6 +133,13 @@ impl TokenManager {
     #[must_use]
     pub(crate) fn serving_only(mut self, served: crate::channel::ChannelSet) -> Self {
         self.served = Some(served);
+        self
+    }
+
+    /// Writes each notice in its channel's language (English without this).
+    #[must_use]
+    pub fn with_languages(mut self, languages: ChannelLanguages) -> Self {
+        self.languages = languages;
         self
     }
 
@@ -301,10 +313,14 @@ impl TokenManager {
     ) -> Result<Outcome, ManagerError> {
         let notice = Announcement::Notice {
             channel_login: row.login.clone(),
-            message: format!(
-                "The Twitch connection of {} stopped working ({reason}). The streamer needs to reconnect at {}",
-                row.login, self.reconnect_url
-            ),
+            message: self
+                .languages
+                .language_for(&row.login)
+                .say(&DiscordText::NeedsReconnect {
+                    channel: &row.login,
+                    reason,
+                    reconnect_url: &self.reconnect_url,
+                }),
         };
         Ok(if db.flag_needs_reauth(row.channel_id, &notice).await? {
             Outcome::NewlyNeedsReauth
