@@ -58,9 +58,9 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../sql/0007_connect_policy.sql"),
     },
     Migration {
-        version: 13,
-        name: "0013_channel_leases.sql",
-        sql: include_str!("../../sql/0013_channel_leases.sql"),
+        version: 8,
+        name: "0008_channel_leases.sql",
+        sql: include_str!("../../sql/0008_channel_leases.sql"),
     },
 ];
 
