@@ -132,6 +132,10 @@ pub(crate) enum DashboardText<'a> {
     NoWaitOff,
     /// `ONLY_WHEN_LIVE` is on but live status cannot be checked.
     NoWaitUnchecked,
+    /// Chat is joined for every served channel.
+    ChatConnected,
+    /// Chat is not; followed by the time it was lost.
+    ChatDisconnectedSince,
     /// The prize list is missing: heading.
     NoPrizeListTitle,
     /// The prize list is missing: what to do.
@@ -226,6 +230,8 @@ impl Message for DashboardText<'_> {
             Self::OutcomeNoCandidates => Texts::fixed("No candidates", "Sem candidatos"),
             Self::OutcomeSkippedOffline => Texts::fixed("Skipped (offline)", "Pulado (offline)"),
             Self::NoWinnersYet => Texts::fixed("No winners yet.", "Nenhum ganhador ainda."),
+            Self::ChatConnected => Texts::fixed("Chat connected", "Chat conectado"),
+            Self::ChatDisconnectedSince => Texts::fixed("Chat disconnected since", "Chat desconectado desde"),
             Self::WonVerb => Texts::fixed("won", "ganhou"),
             Self::NotAnnounced => Texts::fixed("Not announced", "Não anunciado"),
             Self::Announced => Texts::fixed("Announced", "Anunciado"),
@@ -344,5 +350,7 @@ pub(super) fn samples() -> Vec<DashboardText<'static>> {
         NoWaitUnchecked,
         NoPrizeListTitle,
         NoPrizeListSteps { path: "items.toml" },
+        ChatConnected,
+        ChatDisconnectedSince,
     ]
 }

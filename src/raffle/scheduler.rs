@@ -5,6 +5,11 @@
 //! Slots and their retries are reckoned on the [`Clock`] the scheduler is
 //! given (the system clock in production, a driven one in timer tests).
 //!
+//! Each timer runs under the [`Supervisor`] as its own task (`raffle timer
+//! LOGIN`): a timer that panics is restarted with backoff. The timers of a
+//! scheduler run are stopped when that run ends, so a restarted scheduler
+//! starts them afresh rather than doubling them.
+//!
 //! Shutdown: timers stop waiting at once, but a round already running is
 //! finished (it is one transaction, and cutting it short would only roll it
 //! back).
@@ -16,7 +21,6 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use super::command::{ChatCommand, DrawLimiter, MANUAL_DRAW_INTERVAL, RaffleCommand};
 use super::record::Trigger;
@@ -25,6 +29,7 @@ use super::slot::{SPREAD_ABOVE_CHANNELS, next_phased_slot, phase_millis};
 use crate::channel::{ChannelLogin, ChannelSet};
 use crate::clock::{self, Clock};
 use crate::retry::{self, RetryError, RetryPolicy};
+use crate::supervisor::Supervisor;
 
 /// A timer round that fails (the database is briefly away) is tried again
 /// within its slot: after 250 ms, then 500 ms; three attempts at most, and
@@ -37,30 +42,41 @@ pub const ROUND_RETRY: RetryPolicy =
 pub const CHANNEL_ROW_RETRY: RetryPolicy = RetryPolicy::constant(Duration::from_secs(5));
 
 /// Runs a timer per served channel.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct RaffleScheduler {
     engine: RaffleEngine,
     channels: ChannelSet,
     interval: Duration,
     clock: Clock,
+    supervisor: Supervisor,
 }
 
 impl RaffleScheduler {
     /// A scheduler for `channels` firing every `interval` (`RAFFLE_INTERVAL`)
-    /// at the slot boundaries of `clock`.
-    pub fn new(engine: RaffleEngine, channels: ChannelSet, interval: Duration, clock: Clock) -> Self {
+    /// at the slot boundaries of `clock`, its timers run by `supervisor`.
+    pub fn new(
+        engine: RaffleEngine,
+        channels: ChannelSet,
+        interval: Duration,
+        clock: Clock,
+        supervisor: Supervisor,
+    ) -> Self {
         Self {
             engine,
             channels,
             interval,
             clock,
+            supervisor,
         }
     }
 
-    /// Runs until `shutdown`, then waits for rounds in flight.
+    /// Runs until `shutdown`. The timers it started are stopped when it
+    /// returns (or panics); rounds in flight finish under the supervisor.
     pub async fn run(self, shutdown: CancellationToken) {
         let mut changes = self.channels.subscribe();
-        let tracker = TaskTracker::new();
+        // Dropped when this run ends, however it ends: stops its timers.
+        let this_run = shutdown.child_token();
+        let _stop_timers = this_run.clone().drop_guard();
         let mut timers: HashMap<ChannelLogin, CancellationToken> = HashMap::new();
         let spread = Arc::new(AtomicBool::new(false));
         loop {
@@ -78,24 +94,29 @@ impl RaffleScheduler {
                 if timers.contains_key(&login) {
                     continue;
                 }
-                let token = shutdown.child_token();
+                let token = this_run.child_token();
                 timers.insert(login.clone(), token.clone());
                 let timer = ChannelTimer {
                     engine: self.engine.clone(),
-                    login,
+                    login: login.clone(),
                     interval: self.interval,
                     clock: self.clock.clone(),
                     spread: Arc::clone(&spread),
                 };
-                tracker.spawn(timer.run(token));
+                self.supervisor
+                    .spawn(format!("raffle timer {login}"), token, move |stop| {
+                        timer.clone().run(stop)
+                    });
             }
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                changed = changes.changed() => if changed.is_err() { break },
+                changed = changes.changed() => if changed.is_err() {
+                    // The set is gone: keep the timers until shutdown.
+                    shutdown.cancelled().await;
+                    break;
+                },
             }
         }
-        tracker.close();
-        tracker.wait().await;
     }
 }
 
@@ -113,6 +134,7 @@ pub(crate) fn upcoming_slot_of(login: &str, interval: Duration, served: usize) -
 }
 
 /// One channel's timer.
+#[derive(Clone)]
 struct ChannelTimer {
     engine: RaffleEngine,
     login: ChannelLogin,
@@ -211,7 +233,7 @@ async fn update_active_viewers_gauge(engine: &RaffleEngine, login: &ChannelLogin
 /// [`MANUAL_DRAW_INTERVAL`] of `clock`; the extra ones are dropped (logged).
 pub async fn handle_chat_commands(
     engine: RaffleEngine,
-    mut commands: mpsc::Receiver<ChatCommand>,
+    commands: &mut mpsc::Receiver<ChatCommand>,
     clock: Clock,
     shutdown: CancellationToken,
 ) {

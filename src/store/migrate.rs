@@ -62,6 +62,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0008_channel_leases.sql",
         sql: include_str!("../../sql/0008_channel_leases.sql"),
     },
+    Migration {
+        version: 9,
+        name: "0009_token_refresh_claims.sql",
+        sql: include_str!("../../sql/0009_token_refresh_claims.sql"),
+    },
 ];
 
 /// Advisory lock key ("kinoyubt" in ASCII) shared by every instance.
