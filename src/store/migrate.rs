@@ -57,6 +57,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0007_connect_policy.sql",
         sql: include_str!("../../sql/0007_connect_policy.sql"),
     },
+    Migration {
+        version: 14,
+        name: "0014_eligibility_gates.sql",
+        sql: include_str!("../../sql/0014_eligibility_gates.sql"),
+    },
 ];
 
 /// Advisory lock key ("kinoyubt" in ASCII) shared by every instance.

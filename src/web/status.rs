@@ -45,6 +45,11 @@ pub(crate) struct ChannelStatus {
     pub(crate) active_viewers: u64,
     /// Start of the next timer slot (RFC 3339, UTC), `None` when paused or not served here.
     pub(crate) next_raffle_at: Option<String>,
+    /// Scopes the eligibility gates need that the channel's connection
+    /// lacks (issue 18): lurkers or follow ages cannot be had until the
+    /// streamer reconnects. Left out of the JSON when none is missing.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) missing_scopes: Vec<&'static str>,
 }
 
 /// The body of `/api/status`.
@@ -63,6 +68,10 @@ pub(crate) async fn collect(state: &WebState) -> Result<StatusReport, store::Err
     let overview = state.store.channel_overview(state.engine.rules().active_window).await?;
     let served = state.channels.current();
     let next_slot = rfc3339(upcoming_slot(state.raffle_interval).1);
+    let gate_scopes: Vec<&'static str> = crate::twitch::auth::scopes_for(&state.engine.rules().gates)
+        .into_iter()
+        .filter(|scope| !crate::twitch::auth::SCOPES.contains(scope))
+        .collect();
 
     let lookups = overview
         .iter()
@@ -75,7 +84,17 @@ pub(crate) async fn collect(state: &WebState) -> Result<StatusReport, store::Err
         .map(|(row, live)| {
             let channel = row.channel;
             let is_served = served.iter().any(|login| login.as_str() == channel.login);
+            let missing_scopes = if row.has_tokens {
+                gate_scopes
+                    .iter()
+                    .copied()
+                    .filter(|scope| !row.token_scopes.iter().any(|s| s == scope))
+                    .collect()
+            } else {
+                Vec::new()
+            };
             ChannelStatus {
+                missing_scopes,
                 connected: row.has_tokens && !channel.needs_reauth,
                 live,
                 paused: channel.paused,
@@ -99,6 +118,7 @@ pub(crate) async fn collect(state: &WebState) -> Result<StatusReport, store::Err
                 needs_reauth: false,
                 active_viewers: 0,
                 next_raffle_at: Some(next_slot.clone()),
+                missing_scopes: Vec::new(),
             });
         }
     }
@@ -147,6 +167,7 @@ mod tests {
             needs_reauth: false,
             active_viewers: 37,
             next_raffle_at: Some("2026-11-24T20:01:00Z".into()),
+            missing_scopes: Vec::new(),
         };
         assert_eq!(
             serde_json::to_value(StatusReport { channels: vec![status] }).expect("serialises"),

@@ -14,6 +14,7 @@ mod fake_discord;
 mod fake_irc;
 mod fake_twitch;
 mod fuzz;
+mod gates;
 mod helpers;
 mod http_limits;
 mod logs;

@@ -160,6 +160,14 @@ fn badges(visitor: &Visitor, channel: &ChannelStatus) -> Markup {
         } @else if channel.connected {
             span class="badge ok" { "Connected" }
         }
+        @if !channel.missing_scopes.is_empty() {
+            span class="badge warn missing-scope" {
+                "Connection lacks " (channel.missing_scopes.join(", ")) ": those viewers cannot be judged and are not eligible"
+            }
+            @if visitor.can_connect {
+                a class="reconnect" href="auth/twitch" { "Reconnect" }
+            }
+        }
     }
 }
 
@@ -198,6 +206,11 @@ fn stats(channel: &ChannelStatus, last: Option<&RaffleRecord>) -> Markup {
                         @if let Some(reason) = &last.skip_reason { ": " span class="reason" { (reason) } }
                         " · " (last.candidate_count) " "
                         (if last.candidate_count == 1 { "candidate" } else { "candidates" })
+                        @if !last.excluded.is_empty() {
+                            " · " span class="excluded" {
+                                (last.excluded.total()) " not eligible: " (last.excluded.summary())
+                            }
+                        }
                     } @else {
                         "None yet"
                     }
@@ -288,6 +301,7 @@ mod tests {
             needs_reauth: true,
             active_viewers: 4,
             next_raffle_at: Some("2026-11-24T20:01:00Z".into()),
+            missing_scopes: Vec::new(),
         }
     }
 
@@ -315,6 +329,7 @@ mod tests {
                 status,
                 error: error.map(Into::into),
             }),
+            excluded: crate::raffle::eligibility::ExclusionCounts::default(),
         }
     }
 
@@ -380,6 +395,25 @@ mod tests {
         );
         assert!(
             fragment.contains("<dd class=\"last\">Won · 3 candidates</dd>"),
+            "{fragment}"
+        );
+    }
+
+    #[test]
+    fn the_last_round_says_how_many_the_gates_excluded_and_why() {
+        use crate::raffle::eligibility::ExclusionReason;
+        let channels = [channel("streamer", "Streamer")];
+        let mut last = won("streamer", "Viewer", DeliveryStatus::Sent, None);
+        last.excluded.add(ExclusionReason::YoungAccount);
+        last.excluded.add(ExclusionReason::UnknownFollow);
+        let recent = [last];
+        let dashboard = Dashboard {
+            channels: &channels,
+            recent: &recent,
+        };
+        let fragment = board(&CONNECT, &dashboard).into_string();
+        assert!(
+            fragment.contains("<span class=\"excluded\">2 not eligible: 1 account too new, 1 follow unknown"),
             "{fragment}"
         );
     }
