@@ -15,11 +15,13 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::announce::delivery::{DeliveryConfig, DeliveryWorker, Destination};
+use crate::catalog::SetupText;
 use crate::channel::{ChannelLogin, ChannelSet};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::presence::tracker::PresenceTracker;
 use crate::raffle::command::ChatCommand;
+use crate::raffle::items::{ItemTable, ItemsError};
 use crate::raffle::scheduler::{RaffleScheduler, handle_chat_commands};
 use crate::raffle::{RaffleEngine, RaffleRules};
 use crate::store::{Database, Store};
@@ -32,8 +34,8 @@ use crate::twitch::facts::TwitchFacts;
 use crate::twitch::helix::HelixClient;
 use crate::twitch::irc::ChatListener;
 use crate::twitch::live_status::{CachedLiveStatus, DASHBOARD_LIVE_TTL, LiveStatus, UnknownLiveStatus};
-use crate::web::WebState;
 use crate::web::server::{self, HttpLimits};
+use crate::web::{WebSetup, WebState};
 
 /// Capacity of the chat-command queue from the chat listener to the raffle
 /// engine; commands are rare, so a full queue means something is stuck and
@@ -67,6 +69,8 @@ pub struct App {
     twitch: Option<TwitchClients>,
     token_manager: TokenManagerConfig,
     http_limits: HttpLimits,
+    /// `ITEMS_FILE` when it does not exist: the bot runs and draws nothing.
+    missing_prize_list: Option<String>,
 }
 
 /// "Is this stream live?" for a one-off command (`kinoyubot draw`): Helix
@@ -113,8 +117,16 @@ impl App {
         // Installed before anything runs so no count is lost; later builds
         // in the same process (tests) share it.
         crate::metrics::handle();
-        // Read the prize list first: a bad file should fail before anything starts.
-        let item_table = crate::config::load_items(&settings.items_file)?;
+        // Read the prize list first: a bad file should fail before anything
+        // starts. A missing one is a first run: start, say how to add
+        // prizes, and draw nothing until there is a list.
+        let (item_table, missing_prize_list) = match crate::config::load_items(&settings.items_file) {
+            Ok(table) => (table, None),
+            Err(ItemsError::Read { path, source }) if source.kind() == std::io::ErrorKind::NotFound => {
+                (ItemTable::empty(), Some(path))
+            }
+            Err(e) => return Err(e.into()),
+        };
         let database = Database::open(settings.database_url.as_ref(), &settings.data_dir)
             .await
             .context("could not open the database")?;
@@ -149,7 +161,8 @@ impl App {
             // Built here so a webhook client that cannot be set up stops the start.
             let destination =
                 Destination::from_settings(&settings).context("DISCORD_WEBHOOK_URL: could not set up delivery")?;
-            let delivery = DeliveryWorker::new(database.store().clone(), destination, DeliveryConfig::default());
+            let delivery = DeliveryWorker::new(database.store().clone(), destination, DeliveryConfig::default())
+                .with_languages(settings.channel_languages());
             let twitch = build_twitch(&settings)?;
             anyhow::Ok((listener, port, ChannelSet::new(initial), delivery, twitch))
         }
@@ -181,6 +194,7 @@ impl App {
                     twitch,
                     token_manager: TokenManagerConfig::default(),
                     http_limits: HttpLimits::default(),
+                    missing_prize_list,
                 })
             }
             Err(e) => {
@@ -312,6 +326,11 @@ impl App {
             live: CachedLiveStatus::new(live_status, DASHBOARD_LIVE_TTL),
             raffle_interval: self.settings.raffle_interval,
             public_url: self.settings.public_url.clone(),
+            languages: self.settings.channel_languages(),
+            setup: WebSetup {
+                announces_on_discord: self.settings.discord_webhook_url.is_some(),
+                missing_prize_list: self.missing_prize_list.clone(),
+            },
         };
         let token_manager = self.twitch.as_ref().map(|twitch| {
             let manager = TokenManager::new(
@@ -320,7 +339,8 @@ impl App {
                 twitch.cipher.clone(),
                 self.token_manager,
                 connect_url.clone(),
-            );
+            )
+            .with_languages(self.settings.channel_languages());
             tokio::spawn(manager.run(shutdown.clone()))
         });
         if token_manager.is_none() {
@@ -328,12 +348,20 @@ impl App {
         }
         let mut server = tokio::spawn(server::serve(self.listener, state, self.http_limits, shutdown.clone()));
         let mut delivery = tokio::spawn(self.delivery.run(shutdown.clone()));
-        tracing::info!(port = self.port, "kinoyubot running");
+        // The start-up hints are for the streamer: in `LANGUAGE`.
+        let language = self.settings.language;
+        let dashboard = format!("{}/", self.settings.public_url.as_str().trim_end_matches('/'));
+        tracing::info!(
+            port = self.port,
+            %dashboard,
+            "{}",
+            language.say(&SetupText::DashboardAt { url: &dashboard })
+        );
         if self.channels.current().is_empty() {
-            tracing::info!(
-                dashboard = %self.settings.public_url,
-                "no channels yet: set TWITCH_CHANNELS (or --channel), or connect a Twitch account on the dashboard"
-            );
+            tracing::info!(%dashboard, "{}", language.say(&SetupText::NoChannelsYet));
+        }
+        if let Some(path) = &self.missing_prize_list {
+            tracing::warn!(items_file = %path, "{}", language.say(&SetupText::NoPrizeList { path }));
         }
 
         tokio::select! {

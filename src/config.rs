@@ -18,7 +18,8 @@ use secrecy::{ExposeSecret, SecretBox, SecretString};
 use url::Url;
 
 use crate::announce::discord::WebhookUrl;
-use crate::channel::ChannelLogin;
+use crate::catalog::Language;
+use crate::channel::{ChannelLanguages, ChannelLogin};
 use crate::raffle::eligibility::{Gates, PresenceSources};
 use crate::raffle::items::{ItemTable, ItemsError, ItemsFile};
 use crate::twitch::auth::policy::ConnectPolicy;
@@ -181,6 +182,9 @@ pub struct SettingsArgs {
     /// Messages a viewer must have sent to be eligible [default: 1]
     #[arg(long, env = "MIN_MESSAGES", global = true)]
     pub min_messages: Option<String>,
+    /// Language of what viewers and streamers read: en or pt-BR [default: en]
+    #[arg(long, env = "LANGUAGE", global = true)]
+    pub language: Option<String>,
     /// Secrets given as flags, kept only to refuse them with a clear error
     /// (a flag shows in `ps` and shell history). Never read otherwise.
     #[command(flatten)]
@@ -425,6 +429,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// `CONNECT_POLICY`.
     pub(crate) connect_policy: ConnectPolicy,
+    /// `LANGUAGE`: the language of channels without their own.
+    pub(crate) language: Language,
 }
 
 fn non_empty(value: Option<String>) -> Option<String> {
@@ -695,6 +701,12 @@ impl Settings {
                 .parse()
                 .map_err(|reason: String| ConfigError::new("CONNECT_POLICY", reason))?,
         };
+        let language = match non_empty(args.language) {
+            None => Language::default(),
+            Some(text) => text
+                .parse()
+                .map_err(|reason: String| ConfigError::new("LANGUAGE", reason))?,
+        };
         Ok(Self {
             database_url,
             data_dir,
@@ -720,7 +732,14 @@ impl Settings {
             rust_log,
             log_format,
             connect_policy,
+            language,
         })
+    }
+
+    /// Which language each channel speaks (`LANGUAGE`, and later each
+    /// channel's own).
+    pub(crate) fn channel_languages(&self) -> ChannelLanguages {
+        ChannelLanguages::new(self.language)
     }
 
     /// The OAuth redirect URL, `PUBLIC_URL/auth/callback`.
@@ -789,6 +808,7 @@ mod tests {
         assert_eq!(s.gates, Gates::default());
         assert_eq!(s.min_messages(), 1);
         assert_eq!(s.min_follow_age(), None);
+        assert_eq!(s.language, Language::En);
     }
 
     #[test]
@@ -811,6 +831,19 @@ mod tests {
         assert!(error(|a| a.min_account_age = Some("-1d".into())).starts_with("MIN_ACCOUNT_AGE: "));
         assert!(error(|a| a.subscribers_only = Some("maybe".into())).starts_with("SUBSCRIBERS_ONLY: "));
         assert!(error(|a| a.min_messages = Some("-1".into())).starts_with("MIN_MESSAGES: "));
+    }
+
+    #[test]
+    fn language_is_read_in_either_spelling() {
+        let s = with(|a| a.language = Some("pt-BR".into())).expect("valid");
+        assert_eq!(s.language, Language::PtBr);
+        assert_eq!(s.channel_languages().language_for("anyone"), Language::PtBr);
+        let s = with(|a| a.language = Some("pt_br".into())).expect("valid");
+        assert_eq!(s.language, Language::PtBr);
+        assert_eq!(
+            error(|a| a.language = Some("fr".into())),
+            "LANGUAGE: invalid value \"fr\"; use en or pt-BR"
+        );
     }
 
     #[test]
@@ -914,6 +947,7 @@ mod tests {
             ("TOKEN_KEY: ", Box::new(|a| a.token_key = Some("%%%".into()))),
             ("RUST_LOG: ", Box::new(|a| a.rust_log = Some("info,[bad".into()))),
             ("LOG_FORMAT: ", Box::new(|a| a.log_format = Some("xml".into()))),
+            ("LANGUAGE: ", Box::new(|a| a.language = Some("fr".into()))),
         ];
         for (prefix, change) in cases {
             let message = error(change);

@@ -7,6 +7,8 @@
 //!   page for the pages; logs the cause, shows a plain message), and the
 //!   JSON, HTML and redirect builders.
 //! - `view`: every page and fragment, as maud components (escaped by default).
+//! - `language`: which language a page is written in (`?lang=`, a cookie,
+//!   the channels' language).
 //! - handlers: `dashboard` (`/`, `/partials/channels`, static files),
 //!   `status` (`/api/status`), `api` (raffle history and admin actions),
 //!   [`oauth`] (the Connect pages and disconnect, over
@@ -25,6 +27,7 @@ mod admin;
 mod api;
 mod client;
 mod dashboard;
+mod language;
 pub mod oauth;
 mod probes;
 mod reply;
@@ -34,4 +37,4 @@ mod state;
 mod status;
 mod view;
 
-pub(crate) use state::WebState;
+pub(crate) use state::{WebSetup, WebState};

@@ -269,19 +269,6 @@ impl ExclusionReason {
     pub fn is_unknown_data(self) -> bool {
         matches!(self, Self::UnknownAccountAge | Self::UnknownFollow)
     }
-
-    /// What the dashboard says (English until the language catalog takes it).
-    pub fn describe(self) -> &'static str {
-        match self {
-            Self::TooFewMessages => "sent too few messages",
-            Self::NotSubscriber => "not a subscriber",
-            Self::YoungAccount => "account too new",
-            Self::UnknownAccountAge => "account age unknown (Twitch did not answer)",
-            Self::NotFollowing => "not following",
-            Self::RecentFollower => "followed too recently",
-            Self::UnknownFollow => "follow unknown (Twitch did not answer or the token lacks the scope)",
-        }
-    }
 }
 
 impl fmt::Display for ExclusionReason {
@@ -382,14 +369,6 @@ impl ExclusionCounts {
         self.iter()
             .filter(|(reason, _)| reason.is_unknown_data())
             .fold(0u64, |sum, (_, n)| sum.saturating_add(n))
-    }
-
-    /// One line for the dashboard: "3 account too new, 2 not following".
-    pub fn summary(&self) -> String {
-        self.iter()
-            .map(|(reason, n)| format!("{n} {}", reason.describe()))
-            .collect::<Vec<_>>()
-            .join(", ")
     }
 }
 
@@ -609,10 +588,6 @@ mod tests {
         let back: ExclusionCounts =
             serde_json::from_str(r#"{"young_account":2,"unknown_follow":1}"#).unwrap_or_default();
         assert_eq!(back, counts);
-        assert_eq!(
-            counts.summary(),
-            "2 account too new, 1 follow unknown (Twitch did not answer or the token lacks the scope)"
-        );
         for reason in ExclusionReason::ALL {
             assert_eq!(
                 serde_json::to_value(reason).ok(),

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::admin::AdminGuard;
 
-use crate::channel::ChannelSet;
+use crate::channel::{ChannelLanguages, ChannelSet};
 use crate::raffle::RaffleEngine;
 use crate::store::Store;
 use crate::twitch::auth::connect::Connections;
@@ -36,6 +36,19 @@ pub(crate) struct WebState {
     /// its path (a bot behind a reverse proxy under a prefix) scopes the
     /// cookie and the redirect back to the dashboard.
     pub(crate) public_url: url::Url,
+    /// Which language each channel speaks.
+    pub(crate) languages: ChannelLanguages,
+    /// What the dashboard explains about the settings.
+    pub(crate) setup: WebSetup,
+}
+
+/// Settings the dashboard explains, beyond those of the raffle engine.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct WebSetup {
+    /// `DISCORD_WEBHOOK_URL` is set (else winners are printed).
+    pub(crate) announces_on_discord: bool,
+    /// `ITEMS_FILE`, when it does not exist: the bot runs and draws nothing.
+    pub(crate) missing_prize_list: Option<String>,
 }
 
 impl WebState {

@@ -290,7 +290,10 @@ async fn a_connection_without_the_follower_scope_is_shown_and_fails_closed() {
         "{status}"
     );
     let page = app.get("/").await.body;
-    assert!(page.contains("Connection lacks moderator:read:followers"), "{page}");
+    assert!(
+        page.contains("The Twitch connection lacks moderator:read:followers"),
+        "{page}"
+    );
 
     let raffle = app.draw("twitchdev").await;
     assert_eq!(raffle["candidates"], 0, "{raffle}");

@@ -24,6 +24,8 @@ use tokio_util::sync::CancellationToken;
 use super::token_cipher::{CipherError, TokenCipher, TokenKind};
 use super::{AuthError, TwitchAuth};
 use crate::announce::Announcement;
+use crate::catalog::DiscordText;
+use crate::channel::ChannelLanguages;
 use crate::metrics::TokenRefreshResult;
 use crate::store::{self, NewTokens, Store, StoredTokens, TokenTransaction};
 
@@ -98,6 +100,8 @@ pub struct TokenManager {
     cipher: TokenCipher,
     config: TokenManagerConfig,
     reconnect_url: String,
+    /// The language of each channel's notice.
+    languages: ChannelLanguages,
 }
 
 impl TokenManager {
@@ -116,7 +120,15 @@ impl TokenManager {
             cipher,
             config,
             reconnect_url,
+            languages: ChannelLanguages::default(),
         }
+    }
+
+    /// Writes each notice in its channel's language (English without this).
+    #[must_use]
+    pub fn with_languages(mut self, languages: ChannelLanguages) -> Self {
+        self.languages = languages;
+        self
     }
 
     /// Runs a cycle now and then every `check_every` until `shutdown`. A cycle
@@ -283,10 +295,14 @@ impl TokenManager {
     ) -> Result<Outcome, ManagerError> {
         let notice = Announcement::Notice {
             channel_login: row.login.clone(),
-            message: format!(
-                "The Twitch connection of {} stopped working ({reason}). The streamer needs to reconnect at {}",
-                row.login, self.reconnect_url
-            ),
+            message: self
+                .languages
+                .language_for(&row.login)
+                .say(&DiscordText::NeedsReconnect {
+                    channel: &row.login,
+                    reason,
+                    reconnect_url: &self.reconnect_url,
+                }),
         };
         Ok(if db.flag_needs_reauth(row.channel_id, &notice).await? {
             Outcome::NewlyNeedsReauth
