@@ -44,6 +44,7 @@ async fn main() {
         subscriber_luck: 2,
         ignore_users: vec![],
         only_when_live: false,
+        ..RaffleRules::default()
     };
     let engine = RaffleEngine::new(store.clone(), rules.clone(), Arc::new(UnknownLiveStatus));
 
@@ -96,6 +97,9 @@ async fn main() {
             active_window: rules.active_window,
             winner_cooldown: rules.winner_cooldown,
             excluded_logins: vec![login.as_str().to_owned()],
+            include_chatters: false,
+            with_account_ages: false,
+            with_follows: false,
         };
         // The candidate query as the round runs it, in a round that is
         // then dropped (rolled back).
@@ -110,6 +114,7 @@ async fn main() {
         drop(round);
         let snapshot = CandidateSnapshot::new(
             viewers
+                .viewers
                 .into_iter()
                 .map(|v| Candidate {
                     weight: if v.is_subscriber { 2 } else { 1 },

@@ -29,6 +29,8 @@ use crate::twitch::auth::connect::{Connections, TwitchClients};
 use crate::twitch::auth::manager::{TokenManager, TokenManagerConfig};
 use crate::twitch::auth::token_cipher::TokenCipher;
 use crate::twitch::auth::{TwitchAuth, token_key};
+use crate::twitch::chatters::ChattersPoller;
+use crate::twitch::facts::TwitchFacts;
 use crate::twitch::helix::HelixClient;
 use crate::twitch::irc::ChatListener;
 use crate::twitch::join_pacer::JoinStatus;
@@ -95,6 +97,11 @@ fn build_twitch(settings: &Settings) -> anyhow::Result<Option<TwitchClients>> {
         cipher: TokenCipher::new(&key),
         helix,
     }))
+}
+
+/// Account ages and follow state for the gates, from these Twitch clients.
+fn twitch_facts(store: &Store, twitch: &TwitchClients) -> TwitchFacts {
+    TwitchFacts::new(twitch.helix.clone(), store.clone(), twitch.cipher.clone())
 }
 
 impl App {
@@ -169,8 +176,12 @@ impl App {
                     Some(twitch) => twitch.helix.clone(),
                     None => Arc::new(UnknownLiveStatus),
                 };
-                let engine = RaffleEngine::new(database.store().clone(), RaffleRules::from_settings(&settings), live)
-                    .with_delivery_notifier(delivery.notifier());
+                let mut engine =
+                    RaffleEngine::new(database.store().clone(), RaffleRules::from_settings(&settings), live)
+                        .with_delivery_notifier(delivery.notifier());
+                if let Some(twitch) = &twitch {
+                    engine = engine.with_twitch_facts(twitch_facts(database.store(), twitch));
+                }
                 let (chat_command_tx, chat_command_rx) = mpsc::channel(CHAT_COMMAND_QUEUE);
                 Ok(Self {
                     settings,
@@ -284,6 +295,23 @@ impl App {
             )
             .run(shutdown.clone()),
         );
+        if self.settings.presence_sources().includes_chatters() {
+            match &self.twitch {
+                Some(twitch) => {
+                    let poller = ChattersPoller::new(
+                        self.database.store().clone(),
+                        self.channels.clone(),
+                        live_status.clone(),
+                        twitch_facts(self.database.store(), twitch),
+                        self.clock.clone(),
+                    );
+                    tasks.spawn(poller.run(shutdown.clone()));
+                }
+                None => tracing::warn!(
+                    "PRESENCE_SOURCES=chat,chatters needs TWITCH_CLIENT_ID/TWITCH_CLIENT_SECRET and a connected channel; only chat counts"
+                ),
+            }
+        }
         tasks.spawn(handle_chat_commands(
             self.engine.clone(),
             self.chat_command_rx,
@@ -316,7 +344,8 @@ impl App {
                 Arc::from(self.settings.twitch_channels.clone()),
                 self.settings.connect_policy,
                 self.twitch.clone(),
-            ),
+            )
+            .with_scopes(crate::twitch::auth::scopes_for(&self.engine.rules().gates)),
             admin_token: self.settings.admin_token.clone(),
             admin_guard: Arc::default(),
             live: CachedLiveStatus::new(live_status, DASHBOARD_LIVE_TTL),

@@ -20,6 +20,7 @@ use url::Url;
 use crate::announce::discord::WebhookUrl;
 use crate::catalog::Language;
 use crate::channel::{ChannelLanguages, ChannelLogin};
+use crate::raffle::eligibility::{Gates, PresenceSources};
 use crate::raffle::items::{ItemTable, ItemsError, ItemsFile};
 use crate::twitch::auth::policy::ConnectPolicy;
 
@@ -43,6 +44,8 @@ pub(crate) const DEFAULT_ACTIVE_WINDOW: &str = "10m";
 pub(crate) const DEFAULT_WINNER_COOLDOWN: &str = "0s";
 /// Default for `SUBSCRIBER_LUCK`.
 pub(crate) const DEFAULT_SUBSCRIBER_LUCK: u8 = 1;
+/// Default for `MIN_MESSAGES` (SPEC §10).
+pub(crate) const DEFAULT_MIN_MESSAGES: u32 = 1;
 /// Default for `ITEMS_FILE`.
 pub(crate) const DEFAULT_ITEMS_FILE: &str = "items.toml";
 /// Default for `RUST_LOG`.
@@ -176,6 +179,21 @@ pub struct SettingsArgs {
     /// Chat joins sent per 10 seconds [default: 20, Twitch's limit for unverified accounts]
     #[arg(long, env = "JOIN_RATE", global = true)]
     pub join_rate: Option<String>,
+    /// What makes a viewer present: chat, or chat,chatters (lurkers from Helix Get Chatters) [default: chat]
+    #[arg(long, env = "PRESENCE_SOURCES", global = true)]
+    pub presence_sources: Option<String>,
+    /// Only viewers following for at least this long are eligible (0s = any follower) [default: unset]
+    #[arg(long, env = "MIN_FOLLOW_AGE", global = true)]
+    pub min_follow_age: Option<String>,
+    /// Twitch accounts younger than this are never eligible [default: 0s]
+    #[arg(long, env = "MIN_ACCOUNT_AGE", global = true)]
+    pub min_account_age: Option<String>,
+    /// Only subscribers are eligible [default: false]
+    #[arg(long, env = "SUBSCRIBERS_ONLY", global = true)]
+    pub subscribers_only: Option<String>,
+    /// Messages a viewer must have sent to be eligible [default: 1]
+    #[arg(long, env = "MIN_MESSAGES", global = true)]
+    pub min_messages: Option<String>,
     /// Language of what viewers and streamers read: en or pt-BR [default: en]
     #[arg(long, env = "LANGUAGE", global = true)]
     pub language: Option<String>,
@@ -407,6 +425,10 @@ pub struct Settings {
     pub(crate) ignore_users: Vec<ChannelLogin>,
     /// `ONLY_WHEN_LIVE`.
     pub(crate) only_when_live: bool,
+    /// `PRESENCE_SOURCES`, `MIN_MESSAGES`, `SUBSCRIBERS_ONLY`,
+    /// `MIN_ACCOUNT_AGE` and `MIN_FOLLOW_AGE` (SPEC §10; per channel once
+    /// channel settings exist: read them through the functions below).
+    pub(crate) gates: Gates,
     /// `ITEMS_FILE`.
     pub(crate) items_file: PathBuf,
     /// `ADMIN_TOKEN`; `None` disables admin endpoints.
@@ -597,7 +619,70 @@ pub(crate) fn parse_token_key(setting: &'static str, text: &str) -> Result<Token
     key.map_err(|_| ConfigError::new(setting, format!("must decode to 32 bytes, got {len} bytes")))
 }
 
+/// The eligibility gates of SPEC §10 from their raw settings.
+fn gates(
+    presence_sources: Option<String>,
+    min_follow_age: Option<String>,
+    min_account_age: Option<String>,
+    subscribers_only: Option<String>,
+    min_messages: Option<String>,
+) -> Result<Gates, ConfigError> {
+    let presence_sources = match non_empty(presence_sources) {
+        None => PresenceSources::default(),
+        Some(text) => text
+            .parse()
+            .map_err(|reason: String| ConfigError::new("PRESENCE_SOURCES", reason))?,
+    };
+    let min_follow_age = match non_empty(min_follow_age) {
+        None => None,
+        Some(text) => Some(duration("MIN_FOLLOW_AGE", Some(text), "0s")?),
+    };
+    let min_account_age = duration("MIN_ACCOUNT_AGE", min_account_age, "0s")?;
+    let subscribers_only = boolean("SUBSCRIBERS_ONLY", subscribers_only, false)?;
+    let min_messages = match non_empty(min_messages) {
+        None => DEFAULT_MIN_MESSAGES,
+        Some(text) => text.parse::<u32>().map_err(|_| {
+            ConfigError::new(
+                "MIN_MESSAGES",
+                format!("invalid value {text:?}; must be a whole number, 0 or more"),
+            )
+        })?,
+    };
+    Ok(Gates {
+        presence_sources,
+        min_messages,
+        subscribers_only,
+        min_account_age,
+        min_follow_age,
+    })
+}
+
 impl Settings {
+    /// `PRESENCE_SOURCES` (SPEC §10).
+    pub(crate) fn presence_sources(&self) -> PresenceSources {
+        self.gates.presence_sources
+    }
+
+    /// `MIN_FOLLOW_AGE` (SPEC §10).
+    pub(crate) fn min_follow_age(&self) -> Option<Duration> {
+        self.gates.min_follow_age
+    }
+
+    /// `MIN_ACCOUNT_AGE` (SPEC §10).
+    pub(crate) fn min_account_age(&self) -> Duration {
+        self.gates.min_account_age
+    }
+
+    /// `SUBSCRIBERS_ONLY` (SPEC §10).
+    pub(crate) fn subscribers_only(&self) -> bool {
+        self.gates.subscribers_only
+    }
+
+    /// `MIN_MESSAGES` (SPEC §10).
+    pub(crate) fn min_messages(&self) -> u32 {
+        self.gates.min_messages
+    }
+
     /// Validates raw settings into typed ones.
     ///
     /// # Errors
@@ -713,6 +798,13 @@ impl Settings {
                 ));
             }
         };
+        let gates = gates(
+            args.presence_sources,
+            args.min_follow_age,
+            args.min_account_age,
+            args.subscribers_only,
+            args.min_messages,
+        )?;
         let connect_policy = match non_empty(args.connect_policy) {
             None => ConnectPolicy::default(),
             Some(text) => text
@@ -743,6 +835,7 @@ impl Settings {
             subscriber_luck,
             ignore_users,
             only_when_live,
+            gates,
             items_file,
             admin_token,
             token_key,
@@ -823,7 +916,32 @@ mod tests {
         assert!(s.admin_token.is_none() && s.token_key.is_none() && s.discord_webhook_url.is_none());
         assert_eq!(s.log_format, LogFormat::Pretty);
         assert_eq!(s.ignore_users.len(), DEFAULT_IGNORE_USERS.len());
+        assert_eq!(s.gates, Gates::default());
+        assert_eq!(s.min_messages(), 1);
+        assert_eq!(s.min_follow_age(), None);
         assert_eq!(s.language, Language::En);
+    }
+
+    #[test]
+    fn eligibility_gates_parse_and_name_the_setting_when_wrong() {
+        let s = with(|a| {
+            a.presence_sources = Some("chat,chatters".into());
+            a.min_follow_age = Some("0s".into());
+            a.min_account_age = Some("7d".into());
+            a.subscribers_only = Some("true".into());
+            a.min_messages = Some("0".into());
+        })
+        .expect("valid");
+        assert_eq!(s.presence_sources(), PresenceSources::ChatAndChatters);
+        assert_eq!(s.min_follow_age(), Some(Duration::ZERO));
+        assert_eq!(s.min_account_age(), Duration::from_secs(7 * 86_400));
+        assert!(s.subscribers_only());
+        assert_eq!(s.min_messages(), 0);
+        assert!(error(|a| a.presence_sources = Some("chatters".into())).starts_with("PRESENCE_SOURCES: "));
+        assert!(error(|a| a.min_follow_age = Some("soon".into())).starts_with("MIN_FOLLOW_AGE: "));
+        assert!(error(|a| a.min_account_age = Some("-1d".into())).starts_with("MIN_ACCOUNT_AGE: "));
+        assert!(error(|a| a.subscribers_only = Some("maybe".into())).starts_with("SUBSCRIBERS_ONLY: "));
+        assert!(error(|a| a.min_messages = Some("-1".into())).starts_with("MIN_MESSAGES: "));
     }
 
     #[test]

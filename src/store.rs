@@ -31,13 +31,15 @@ pub mod pool;
 mod presence;
 mod raffles;
 mod status;
+mod twitch_facts;
 
 pub(crate) use channels::ChannelRecord;
 pub(crate) use database::Database;
 pub(crate) use oauth::{NewTokens, StateAdmission, StateLimits, StateLookup, StoredTokens, TokenTransaction};
 pub(crate) use outbox::ClaimedAnnouncement;
 pub(crate) use presence::{ChannelIds, PresenceWrite};
-pub use raffles::{EligibilityRules, EligibleViewer, NewRaffle, RoundTransaction};
+pub use raffles::{EligibilityRules, EligibleViewer, MissingFacts, NewRaffle, PresentViewers, RoundTransaction};
+pub use twitch_facts::ListedChatter;
 
 use deadpool_postgres::{Pool, PoolError};
 use tokio_postgres::Row;

@@ -16,13 +16,15 @@ use std::time::Duration;
 use rand::TryRngCore as _;
 
 use super::draw::{self, Candidate, CandidateSnapshot, DrawOutcome, Seed};
+use super::eligibility::{self, ExclusionCounts, FollowCache, Gates, Verdict, ViewerFacts};
 use super::record::{Delivery, Outcome, RaffleRecord, Trigger, Winner};
 use crate::announce::delivery::DeliveryNotifier;
 use crate::announce::{Announcement, DeliveryStatus};
 use crate::catalog::{Language, SetupText};
 use crate::channel::ChannelLogin;
 use crate::config::Settings;
-use crate::store::{self, ChannelRecord, EligibilityRules, NewRaffle, RoundTransaction, Store};
+use crate::store::{self, ChannelRecord, EligibilityRules, EligibleViewer, NewRaffle, RoundTransaction, Store};
+use crate::twitch::facts::TwitchFacts;
 use crate::twitch::live_status::{LiveAnswer, LiveStatus};
 
 /// The raffle rules taken from settings.
@@ -42,6 +44,11 @@ pub struct RaffleRules {
     /// §16); only a [`LivePolicy::Force`] round (the admin API's
     /// `?force=true`) draws anyway.
     pub only_when_live: bool,
+    /// `PRESENCE_SOURCES`, `MIN_MESSAGES`, `SUBSCRIBERS_ONLY`,
+    /// `MIN_ACCOUNT_AGE`, `MIN_FOLLOW_AGE` (issue 18).
+    pub gates: Gates,
+    /// How long follow answers are trusted.
+    pub follow_cache: FollowCache,
 }
 
 impl Default for RaffleRules {
@@ -56,6 +63,8 @@ impl Default for RaffleRules {
                 .filter_map(|login| ChannelLogin::parse(login).ok())
                 .collect(),
             only_when_live: true,
+            gates: Gates::default(),
+            follow_cache: FollowCache::default(),
         }
     }
 }
@@ -69,6 +78,14 @@ impl RaffleRules {
             subscriber_luck: settings.subscriber_luck,
             ignore_users: settings.ignore_users.clone(),
             only_when_live: settings.only_when_live,
+            gates: Gates {
+                presence_sources: settings.presence_sources(),
+                min_messages: settings.min_messages(),
+                subscribers_only: settings.subscribers_only(),
+                min_account_age: settings.min_account_age(),
+                min_follow_age: settings.min_follow_age(),
+            },
+            follow_cache: FollowCache::default(),
         }
     }
 }
@@ -150,6 +167,9 @@ pub struct RaffleEngine {
     warned_unknown_live: Arc<Mutex<HashSet<String>>>,
     /// Woken after each committed announcement so delivery starts at once.
     delivery: Option<DeliveryNotifier>,
+    /// Twitch facts for the gates; `None` without Twitch credentials (gates
+    /// needing them then exclude everyone they would judge).
+    facts: Option<TwitchFacts>,
 }
 
 impl std::fmt::Debug for RaffleEngine {
@@ -177,7 +197,15 @@ impl RaffleEngine {
             live,
             warned_unknown_live: Arc::default(),
             delivery: None,
+            facts: None,
         }
+    }
+
+    /// Fetches the Twitch facts the gates need from `facts` before rounds.
+    #[must_use]
+    pub fn with_twitch_facts(mut self, facts: TwitchFacts) -> Self {
+        self.facts = Some(facts);
+        self
     }
 
     /// Wakes this delivery worker whenever a round queues an announcement
@@ -247,6 +275,11 @@ impl RaffleEngine {
             None
         };
         let offline = skip_reason.is_some();
+        // Twitch facts are network calls too: fetched for the viewers who
+        // lack them before the transaction takes its locks.
+        if !offline {
+            self.fill_missing_facts(&channel).await?;
+        }
 
         let mut connection = self.store.connection().await?;
         let round = connection.begin_round().await?;
@@ -256,13 +289,18 @@ impl RaffleEngine {
             return Ok(RoundResult::AlreadyDrawn);
         }
         let seed = fresh_seed()?;
-        let (snapshot, draw_items, drawn) = if offline {
-            (CandidateSnapshot::default(), Vec::new(), None)
+        let (snapshot, excluded, draw_items, drawn) = if offline {
+            (
+                CandidateSnapshot::default(),
+                ExclusionCounts::default(),
+                Vec::new(),
+                None,
+            )
         } else {
             let draw_items = round.lock_items().await?;
-            let snapshot = self.candidates(&round, &channel).await?;
+            let (snapshot, excluded) = self.candidates(&round, &channel).await?;
             let drawn = draw::draw(&seed, &snapshot, &draw_items);
-            (snapshot, draw_items, Some(drawn))
+            (snapshot, excluded, draw_items, Some(drawn))
         };
         // Without a prize list the round draws nothing, and says why.
         let skip_reason = skip_reason.or_else(|| (!offline && draw_items.is_empty()).then(no_prize_list_reason));
@@ -304,6 +342,7 @@ impl RaffleEngine {
                 candidate_count,
                 items: &draw_items,
                 skip_reason: skip_reason.as_deref(),
+                excluded: &excluded,
             })
             .await?;
         // Another instance drew this slot between our lock and insert (only
@@ -334,7 +373,13 @@ impl RaffleEngine {
             delivery.wake();
         }
         crate::metrics::raffle_recorded(outcome);
-        tracing::info!(%outcome, reason = skip_reason.as_deref(), candidates = snapshot.len(), "raffle recorded");
+        tracing::info!(
+            %outcome,
+            reason = skip_reason.as_deref(),
+            candidates = snapshot.len(),
+            excluded = excluded.total(),
+            "raffle recorded"
+        );
         // Everything the record holds is known here: no need to read it back.
         Ok(RoundResult::Recorded(Box::new(RaffleRecord {
             id: raffle_id,
@@ -353,33 +398,120 @@ impl RaffleEngine {
                 status: DeliveryStatus::Pending,
                 error: None,
             }),
+            excluded,
         })))
+    }
+
+    /// The SQL rules of SPEC §5 step 2 for this channel.
+    pub(crate) fn sql_rules(&self, channel: &ChannelRecord) -> EligibilityRules {
+        let mut excluded: Vec<String> = self.rules.ignore_users.iter().map(|l| l.as_str().to_owned()).collect();
+        excluded.push(channel.login.clone());
+        EligibilityRules {
+            active_window: self.rules.active_window,
+            winner_cooldown: self.rules.winner_cooldown,
+            excluded_logins: excluded,
+            include_chatters: self.rules.gates.presence_sources.includes_chatters(),
+            with_account_ages: self.rules.gates.needs_account_age(),
+            with_follows: self.rules.gates.needs_follow(),
+        }
+    }
+
+    /// Asks Twitch for the account ages and follow states the gates need
+    /// and the cache lacks. What cannot be had stays unknown: the gates then
+    /// exclude those viewers (fail closed), so only database errors fail
+    /// the round.
+    async fn fill_missing_facts(&self, channel: &ChannelRecord) -> Result<(), RaffleError> {
+        let gates = &self.rules.gates;
+        if !gates.needs_account_age() && !gates.needs_follow() {
+            return Ok(());
+        }
+        let missing = self
+            .store
+            .missing_facts(
+                channel.id,
+                channel.twitch_user_id.as_deref(),
+                &self.sql_rules(channel),
+                gates,
+                &self.rules.follow_cache,
+            )
+            .await?;
+        if missing.is_empty() {
+            return Ok(());
+        }
+        match &self.facts {
+            Some(facts) => {
+                let report = facts.fill(channel, &missing).await;
+                tracing::debug!(
+                    accounts = missing.accounts.len(),
+                    follows = missing.follows.len(),
+                    account_calls = report.account_calls,
+                    follow_calls = report.follow_calls,
+                    problems = report.problems.len(),
+                    "asked Twitch for the gates' facts"
+                );
+            }
+            None => tracing::warn!(
+                channel = %channel.login,
+                "MIN_ACCOUNT_AGE or MIN_FOLLOW_AGE is set but there are no Twitch credentials; viewers they judge are not eligible"
+            ),
+        }
+        Ok(())
+    }
+
+    /// Every present viewer of a channel now with the gates' verdict, as the
+    /// next round would judge them from the cache (nothing is fetched): for
+    /// the viewers API and `!odds`, so the reason shown is the round's.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub async fn judge_viewers(&self, channel: &ChannelRecord) -> Result<Vec<(EligibleViewer, Verdict)>, RaffleError> {
+        let present = self
+            .store
+            .present_viewers(channel.id, channel.twitch_user_id.as_deref(), &self.sql_rules(channel))
+            .await?;
+        Ok(present
+            .viewers
+            .into_iter()
+            .map(|viewer| {
+                let verdict = self.judge(&viewer, present.now);
+                (viewer, verdict)
+            })
+            .collect())
+    }
+
+    fn judge(&self, viewer: &EligibleViewer, now: chrono::DateTime<chrono::Utc>) -> Verdict {
+        let facts = ViewerFacts {
+            message_count: viewer.message_count,
+            is_subscriber: viewer.is_subscriber,
+            account_created_at: viewer.account_created_at,
+            follow: viewer.follow,
+        };
+        eligibility::judge(&self.rules.gates, &self.rules.follow_cache, &facts, now)
     }
 
     async fn candidates(
         &self,
         round: &RoundTransaction<'_>,
         channel: &ChannelRecord,
-    ) -> Result<CandidateSnapshot, RaffleError> {
-        let mut excluded: Vec<String> = self.rules.ignore_users.iter().map(|l| l.as_str().to_owned()).collect();
-        excluded.push(channel.login.clone());
-        let rules = EligibilityRules {
-            active_window: self.rules.active_window,
-            winner_cooldown: self.rules.winner_cooldown,
-            excluded_logins: excluded,
-        };
-        let viewers = round
+    ) -> Result<(CandidateSnapshot, ExclusionCounts), RaffleError> {
+        let rules = self.sql_rules(channel);
+        let present = round
             .eligible_viewers(channel.id, channel.twitch_user_id.as_deref(), &rules)
             .await?;
         let luck = u32::from(self.rules.subscriber_luck.max(1));
-        let candidates = viewers
-            .into_iter()
-            .map(|v| Candidate {
-                weight: if v.is_subscriber { luck } else { 1 },
-                user_id: v.user_id,
-            })
-            .collect();
-        Ok(CandidateSnapshot::new(candidates)?)
+        let mut excluded = ExclusionCounts::default();
+        let mut candidates = Vec::with_capacity(present.viewers.len());
+        for viewer in present.viewers {
+            match self.judge(&viewer, present.now) {
+                Verdict::Eligible => candidates.push(Candidate {
+                    weight: if viewer.is_subscriber { luck } else { 1 },
+                    user_id: viewer.user_id,
+                }),
+                Verdict::Excluded(reason) => excluded.add(reason),
+            }
+        }
+        Ok((CandidateSnapshot::new(candidates)?, excluded))
     }
 
     /// Why this channel's round must be skipped under `ONLY_WHEN_LIVE`, or

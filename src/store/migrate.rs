@@ -62,6 +62,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0008_channel_leases.sql",
         sql: include_str!("../../sql/0008_channel_leases.sql"),
     },
+    Migration {
+        version: 9,
+        name: "0009_eligibility_gates.sql",
+        sql: include_str!("../../sql/0009_eligibility_gates.sql"),
+    },
 ];
 
 /// Advisory lock key ("kinoyubt" in ASCII) shared by every instance.

@@ -15,6 +15,7 @@ mod fake_irc;
 mod fake_twitch;
 mod first_run;
 mod fuzz;
+mod gates;
 mod helpers;
 mod http_limits;
 mod language;

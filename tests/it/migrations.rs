@@ -81,6 +81,7 @@ async fn schema_has_the_tables_of_the_spec() {
                 "last_seen",
                 "message_count",
                 "banned_until",
+                "source",
             ][..],
         ),
         ("items", &["id", "name", "probability", "stock"][..]),
