@@ -39,6 +39,7 @@ async fn main() {
     let client = connect(&database.url).await;
     store.sync_items(&table).await.expect("items");
     let rules = RaffleRules {
+        raffle_interval: Duration::from_secs(60),
         active_window: Duration::from_secs(600),
         winner_cooldown: Duration::from_secs(600),
         subscriber_luck: 2,

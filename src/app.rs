@@ -19,9 +19,10 @@ use crate::channel::{ChannelLogin, ChannelSet};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::presence::tracker::PresenceTracker;
+use crate::raffle::RaffleEngine;
 use crate::raffle::command::ChatCommand;
+use crate::raffle::command::{DrawLimiter, MANUAL_DRAW_INTERVAL};
 use crate::raffle::scheduler::{RaffleScheduler, handle_chat_commands};
-use crate::raffle::{RaffleEngine, RaffleRules};
 use crate::store::{Database, Store};
 use crate::twitch::auth::connect::{Connections, TwitchClients};
 use crate::twitch::auth::manager::{TokenManager, TokenManagerConfig};
@@ -153,7 +154,7 @@ impl App {
                     Some(twitch) => twitch.helix.clone(),
                     None => Arc::new(UnknownLiveStatus),
                 };
-                let engine = RaffleEngine::new(database.store().clone(), RaffleRules::from_settings(&settings), live)
+                let engine = RaffleEngine::new(database.store().clone(), settings.channel_defaults.clone(), live)
                     .with_delivery_notifier(delivery.notifier());
                 let (chat_command_tx, chat_command_rx) = mpsc::channel(CHAT_COMMAND_QUEUE);
                 Ok(Self {
@@ -245,7 +246,7 @@ impl App {
             RaffleScheduler::new(
                 self.engine.clone(),
                 self.channels.clone(),
-                self.settings.raffle_interval,
+                self.settings.channel_defaults.raffle_interval,
                 self.clock.clone(),
             )
             .run(shutdown.clone()),
@@ -281,8 +282,10 @@ impl App {
             admin_token: self.settings.admin_token.clone(),
             admin_guard: Arc::default(),
             live: CachedLiveStatus::new(live_status, DASHBOARD_LIVE_TTL),
-            raffle_interval: self.settings.raffle_interval,
+            raffle_interval: self.settings.channel_defaults.raffle_interval,
             public_url: self.settings.public_url.clone(),
+            session_ttl: self.settings.session_ttl,
+            session_draws: Arc::new(std::sync::Mutex::new(DrawLimiter::new(MANUAL_DRAW_INTERVAL))),
         };
         let token_manager = self.twitch.as_ref().map(|twitch| {
             let manager = TokenManager::new(

@@ -9,10 +9,14 @@
 //! - `view`: every page and fragment, as maud components (escaped by default).
 //! - handlers: `dashboard` (`/`, `/partials/channels`, static files),
 //!   `status` (`/api/status`), `api` (raffle history and admin actions),
+//!   `control` (the control room: a channel's settings),
 //!   [`oauth`] (the Connect pages and disconnect, over
 //!   `twitch::auth::connect`), `probes` (`/healthz`, `/readyz`, `/metrics`),
 //!   `admin` (the admin check).
 //! - `client`: who is asking (the peer address), for per-client limits.
+//! - `session`: dashboard sign-in (`kyb_session`, CSRF, `/api/session`,
+//!   `/auth/logout`) and [`session`]'s `caller`, who asks for a control-room
+//!   action (the admin or the channel's broadcaster).
 //! - `routes`: the route table, rejections, security headers.
 //! - [`server`]: serves the routes through hyper with a header-read
 //!   timeout, an idle timeout and a connection cap ([`server::HttpLimits`]).
@@ -24,12 +28,14 @@
 mod admin;
 mod api;
 mod client;
+mod control;
 mod dashboard;
 pub mod oauth;
 mod probes;
 mod reply;
 mod routes;
 pub mod server;
+mod session;
 mod state;
 mod status;
 mod view;

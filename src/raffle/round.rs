@@ -11,66 +11,24 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use rand::TryRngCore as _;
+use tokio::sync::watch;
 
 use super::draw::{self, Candidate, CandidateSnapshot, DrawOutcome, Seed};
 use super::record::{Delivery, Outcome, RaffleRecord, Trigger, Winner};
+use super::slot::TimerSlot;
 use crate::announce::delivery::DeliveryNotifier;
 use crate::announce::{Announcement, DeliveryStatus};
 use crate::channel::ChannelLogin;
-use crate::config::Settings;
+use crate::channel::settings::{ChannelOverrides, ChannelSettings, OwnSettings};
 use crate::store::{self, ChannelRecord, EligibilityRules, NewRaffle, RoundTransaction, Store};
 use crate::twitch::live_status::{LiveAnswer, LiveStatus};
 
-/// The raffle rules taken from settings.
-#[derive(Debug, Clone)]
-pub struct RaffleRules {
-    /// `ACTIVE_WINDOW`.
-    pub active_window: Duration,
-    /// `WINNER_COOLDOWN`.
-    pub winner_cooldown: Duration,
-    /// `SUBSCRIBER_LUCK`, 1 to 10.
-    pub subscriber_luck: u8,
-    /// `IGNORE_USERS`.
-    pub ignore_users: Vec<ChannelLogin>,
-    /// `ONLY_WHEN_LIVE`: rounds of every trigger are recorded as
-    /// `skipped_offline` while the stream is offline, or while its live
-    /// status cannot be learned although Twitch credentials are set (SPEC
-    /// §16); only a [`LivePolicy::Force`] round (the admin API's
-    /// `?force=true`) draws anyway.
-    pub only_when_live: bool,
-}
-
-impl Default for RaffleRules {
-    /// The defaults of SPEC §3.
-    fn default() -> Self {
-        Self {
-            active_window: Duration::from_secs(600),
-            winner_cooldown: Duration::ZERO,
-            subscriber_luck: crate::config::DEFAULT_SUBSCRIBER_LUCK,
-            ignore_users: crate::config::DEFAULT_IGNORE_USERS
-                .iter()
-                .filter_map(|login| ChannelLogin::parse(login).ok())
-                .collect(),
-            only_when_live: true,
-        }
-    }
-}
-
-impl RaffleRules {
-    /// The rules of these settings.
-    pub(crate) fn from_settings(settings: &Settings) -> Self {
-        Self {
-            active_window: settings.active_window,
-            winner_cooldown: settings.winner_cooldown,
-            subscriber_luck: settings.subscriber_luck,
-            ignore_users: settings.ignore_users.clone(),
-            only_when_live: settings.only_when_live,
-        }
-    }
-}
+/// The rules a round follows: a channel's effective per-channel settings
+/// (the engine holds the environment's, the defaults; each round lays the
+/// channel's own values over them).
+pub type RaffleRules = ChannelSettings;
 
 /// Whether a round honours `ONLY_WHEN_LIVE`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,7 +94,10 @@ pub enum RoundResult {
 #[derive(Clone)]
 pub struct RaffleEngine {
     store: Store,
+    /// The environment's per-channel settings: the defaults.
     rules: Arc<RaffleRules>,
+    /// Bumped after a channel's settings change, so timers re-plan.
+    settings_changed: Arc<watch::Sender<()>>,
     live: Arc<dyn LiveStatus>,
     /// Channels for which "live status unknown" was already logged.
     warned_unknown_live: Arc<Mutex<HashSet<String>>>,
@@ -161,11 +122,13 @@ fn fresh_seed() -> Result<Seed, RaffleError> {
 }
 
 impl RaffleEngine {
-    /// An engine over this store.
+    /// An engine over this store; `rules` are the defaults of every
+    /// channel (the environment's per-channel settings).
     pub fn new(store: Store, rules: RaffleRules, live: Arc<dyn LiveStatus>) -> Self {
         Self {
             store,
             rules: Arc::new(rules),
+            settings_changed: Arc::new(watch::Sender::new(())),
             live,
             warned_unknown_live: Arc::default(),
             delivery: None,
@@ -180,9 +143,41 @@ impl RaffleEngine {
         self
     }
 
-    /// The rules in force.
+    /// The default rules (the environment's per-channel settings).
     pub(crate) fn rules(&self) -> &RaffleRules {
         &self.rules
+    }
+
+    /// A channel's effective settings: its own values over the defaults.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub async fn channel_settings(&self, channel_id: i64) -> Result<ChannelSettings, store::Error> {
+        let own = self.store.channel_settings(channel_id).await?;
+        Ok(self.rules.with_own(&own))
+    }
+
+    /// Applies a change of a channel's own settings and wakes the timers,
+    /// so a new `RAFFLE_INTERVAL` counts from the next slot. Returns the
+    /// channel's own settings afterwards.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub(crate) async fn update_channel_settings(
+        &self,
+        channel_id: i64,
+        overrides: &ChannelOverrides,
+    ) -> Result<OwnSettings, store::Error> {
+        let own = self.store.update_channel_settings(channel_id, overrides).await?;
+        self.settings_changed.send_replace(());
+        Ok(own)
+    }
+
+    /// Wakes after any channel's settings change (on this instance).
+    pub(crate) fn watch_settings(&self) -> watch::Receiver<()> {
+        self.settings_changed.subscribe()
     }
 
     /// The store.
@@ -201,7 +196,7 @@ impl RaffleEngine {
         &self,
         login: &ChannelLogin,
         trigger: Trigger,
-        slot: Option<i64>,
+        slot: Option<TimerSlot>,
     ) -> Result<RoundResult, RaffleError> {
         self.run_round_with(login, trigger, slot, LivePolicy::Honour).await
     }
@@ -218,11 +213,11 @@ impl RaffleEngine {
         &self,
         login: &ChannelLogin,
         trigger: Trigger,
-        slot: Option<i64>,
+        slot: Option<TimerSlot>,
         live: LivePolicy,
     ) -> Result<RoundResult, RaffleError> {
         if let Some(slot) = slot {
-            tracing::Span::current().record("slot", slot);
+            tracing::Span::current().record("slot", slot.number());
         }
         let channel = self
             .store
@@ -232,8 +227,9 @@ impl RaffleEngine {
         if trigger == Trigger::Timer && channel.paused {
             return Ok(RoundResult::Paused);
         }
+        let rules = self.channel_settings(channel.id).await?;
         // Live status is a network call: ask before the transaction opens.
-        let skip_reason = if self.rules.only_when_live && live == LivePolicy::Honour {
+        let skip_reason = if rules.only_when_live && live == LivePolicy::Honour {
             self.offline_reason(&channel).await
         } else {
             None
@@ -252,7 +248,7 @@ impl RaffleEngine {
             (CandidateSnapshot::default(), Vec::new(), None)
         } else {
             let draw_items = round.lock_items().await?;
-            let snapshot = self.candidates(&round, &channel).await?;
+            let snapshot = candidates(&round, &channel, &rules).await?;
             let drawn = draw::draw(&seed, &snapshot, &draw_items);
             (snapshot, draw_items, Some(drawn))
         };
@@ -330,7 +326,7 @@ impl RaffleEngine {
             id: raffle_id,
             channel_login: channel.login,
             channel_display_name: channel.display_name,
-            slot,
+            slot: slot.map(TimerSlot::number),
             trigger,
             outcome,
             item_name,
@@ -344,32 +340,6 @@ impl RaffleEngine {
                 error: None,
             }),
         })))
-    }
-
-    async fn candidates(
-        &self,
-        round: &RoundTransaction<'_>,
-        channel: &ChannelRecord,
-    ) -> Result<CandidateSnapshot, RaffleError> {
-        let mut excluded: Vec<String> = self.rules.ignore_users.iter().map(|l| l.as_str().to_owned()).collect();
-        excluded.push(channel.login.clone());
-        let rules = EligibilityRules {
-            active_window: self.rules.active_window,
-            winner_cooldown: self.rules.winner_cooldown,
-            excluded_logins: excluded,
-        };
-        let viewers = round
-            .eligible_viewers(channel.id, channel.twitch_user_id.as_deref(), &rules)
-            .await?;
-        let luck = u32::from(self.rules.subscriber_luck.max(1));
-        let candidates = viewers
-            .into_iter()
-            .map(|v| Candidate {
-                weight: if v.is_subscriber { luck } else { 1 },
-                user_id: v.user_id,
-            })
-            .collect();
-        Ok(CandidateSnapshot::new(candidates)?)
     }
 
     /// Why this channel's round must be skipped under `ONLY_WHEN_LIVE`, or
@@ -397,6 +367,33 @@ impl RaffleEngine {
             }
         }
     }
+}
+
+/// The round's candidates under a channel's effective rules.
+async fn candidates(
+    round: &RoundTransaction<'_>,
+    channel: &ChannelRecord,
+    rules: &RaffleRules,
+) -> Result<CandidateSnapshot, RaffleError> {
+    let mut excluded: Vec<String> = rules.ignore_users.iter().map(|l| l.as_str().to_owned()).collect();
+    excluded.push(channel.login.clone());
+    let eligibility = EligibilityRules {
+        active_window: rules.active_window,
+        winner_cooldown: rules.winner_cooldown,
+        excluded_logins: excluded,
+    };
+    let viewers = round
+        .eligible_viewers(channel.id, channel.twitch_user_id.as_deref(), &eligibility)
+        .await?;
+    let luck = u32::from(rules.subscriber_luck.max(1));
+    let candidates = viewers
+        .into_iter()
+        .map(|v| Candidate {
+            weight: if v.is_subscriber { luck } else { 1 },
+            user_id: v.user_id,
+        })
+        .collect();
+    Ok(CandidateSnapshot::new(candidates)?)
 }
 
 #[cfg(test)]

@@ -63,6 +63,15 @@ pub(crate) async fn collect(state: &WebState) -> Result<StatusReport, store::Err
     let overview = state.store.channel_overview(state.engine.rules().active_window).await?;
     let served = state.channels.current();
     let next_slot = rfc3339(upcoming_slot(state.raffle_interval).1);
+    // Each channel's own interval; the default when its settings cannot be read.
+    let mut next_slots = Vec::with_capacity(overview.len());
+    for row in &overview {
+        let interval = match state.engine.channel_settings(row.channel.id).await {
+            Ok(settings) => settings.raffle_interval,
+            Err(_) => state.raffle_interval,
+        };
+        next_slots.push(rfc3339(upcoming_slot(interval).1));
+    }
 
     let lookups = overview
         .iter()
@@ -72,7 +81,8 @@ pub(crate) async fn collect(state: &WebState) -> Result<StatusReport, store::Err
     let mut channels: Vec<ChannelStatus> = overview
         .into_iter()
         .zip(live)
-        .map(|(row, live)| {
+        .zip(next_slots)
+        .map(|((row, live), next_slot)| {
             let channel = row.channel;
             let is_served = served.iter().any(|login| login.as_str() == channel.login);
             ChannelStatus {
@@ -81,7 +91,7 @@ pub(crate) async fn collect(state: &WebState) -> Result<StatusReport, store::Err
                 paused: channel.paused,
                 needs_reauth: channel.needs_reauth,
                 active_viewers: u64::try_from(row.active_viewers).unwrap_or(0),
-                next_raffle_at: (is_served && !channel.paused).then(|| next_slot.clone()),
+                next_raffle_at: (is_served && !channel.paused).then_some(next_slot),
                 login: channel.login,
                 display_name: channel.display_name,
             }

@@ -728,6 +728,7 @@ fn setting_field<'a>(args: &'a mut SettingsArgs, name: &str) -> &'a mut Option<S
         "RUST_LOG" => &mut args.rust_log,
         "LOG_FORMAT" => &mut args.log_format,
         "CONNECT_POLICY" => &mut args.connect_policy,
+        "SESSION_TTL" => &mut args.session_ttl,
         other => panic!("{other} is not a setting of SPEC §3"),
     }
 }
