@@ -21,6 +21,7 @@ use common::{BenchDatabase, connect, ms, percentile};
 use kinoyubot::channel::ChannelLogin;
 use kinoyubot::raffle::draw::{Candidate, CandidateSnapshot, DrawItem, Seed, draw};
 use kinoyubot::raffle::items::ItemsFile;
+use kinoyubot::raffle::slot::TimerSlot;
 use kinoyubot::raffle::{RaffleEngine, RaffleRules, RoundResult, Trigger};
 use kinoyubot::store::EligibilityRules;
 use kinoyubot::twitch::live_status::UnknownLiveStatus;
@@ -78,14 +79,18 @@ async fn main() {
         let rounds = if size >= 1_000_000 { 5 } else { 20 };
         // One warm-up round, not counted.
         let _ = engine
-            .run_round(&login, Trigger::Timer, Some(0))
+            .run_round(&login, Trigger::Timer, Some(TimerSlot::new(0, Duration::from_secs(60))))
             .await
             .expect("warm-up");
         let mut times = Vec::new();
         for slot in 1..=rounds {
             let tick = Instant::now();
             let result = engine
-                .run_round(&login, Trigger::Timer, Some(slot))
+                .run_round(
+                    &login,
+                    Trigger::Timer,
+                    Some(TimerSlot::new(slot, Duration::from_secs(60))),
+                )
                 .await
                 .expect("round");
             times.push(tick.elapsed());

@@ -87,7 +87,7 @@ impl TimerSlot {
         }
         let start = self.start_millis();
         let interval_ms = interval_millis(interval);
-        (start % interval_ms == 0).then(|| Self {
+        start.is_multiple_of(interval_ms).then(|| Self {
             slot: RaffleSlot::containing(start, interval),
             interval,
         })
