@@ -15,13 +15,15 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::announce::delivery::{DeliveryConfig, DeliveryWorker, Destination};
-use crate::channel::{ChannelLogin, ChannelSet};
+use crate::catalog::SetupText;
+use crate::channel::{ChannelLeaser, ChannelLogin, ChannelSet};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::presence::tracker::PresenceTracker;
 use crate::raffle::RaffleEngine;
 use crate::raffle::command::ChatCommand;
 use crate::raffle::command::{DrawLimiter, MANUAL_DRAW_INTERVAL};
+use crate::raffle::items::{ItemTable, ItemsError};
 use crate::raffle::scheduler::{RaffleScheduler, handle_chat_commands};
 use crate::store::{Database, Store};
 use crate::twitch::auth::connect::{Connections, TwitchClients};
@@ -30,9 +32,10 @@ use crate::twitch::auth::token_cipher::TokenCipher;
 use crate::twitch::auth::{TwitchAuth, token_key};
 use crate::twitch::helix::HelixClient;
 use crate::twitch::irc::ChatListener;
+use crate::twitch::join_pacer::JoinStatus;
 use crate::twitch::live_status::{CachedLiveStatus, DASHBOARD_LIVE_TTL, LiveStatus, UnknownLiveStatus};
-use crate::web::WebState;
 use crate::web::server::{self, HttpLimits};
+use crate::web::{WebSetup, WebState};
 
 /// Capacity of the chat-command queue from the chat listener to the raffle
 /// engine; commands are rare, so a full queue means something is stuck and
@@ -59,6 +62,7 @@ pub struct App {
     listener: tokio::net::TcpListener,
     port: u16,
     channels: ChannelSet,
+    served: ChannelSet,
     engine: RaffleEngine,
     chat_command_tx: mpsc::Sender<ChatCommand>,
     chat_command_rx: mpsc::Receiver<ChatCommand>,
@@ -66,6 +70,8 @@ pub struct App {
     twitch: Option<TwitchClients>,
     token_manager: TokenManagerConfig,
     http_limits: HttpLimits,
+    /// `ITEMS_FILE` when it does not exist: the bot runs and draws nothing.
+    missing_prize_list: Option<String>,
 }
 
 /// "Is this stream live?" for a one-off command (`kinoyubot draw`): Helix
@@ -107,8 +113,17 @@ impl App {
         // Installed before anything runs so no count is lost; later builds
         // in the same process (tests) share it.
         crate::metrics::handle();
-        // Read the prize list first: a bad file should fail before anything starts.
-        let item_table = crate::config::load_items(&settings.items_file)?;
+        crate::metrics::set_instance(&settings.instances.id);
+        // Read the prize list first: a bad file should fail before anything
+        // starts. A missing one is a first run: start, say how to add
+        // prizes, and draw nothing until there is a list.
+        let (item_table, missing_prize_list) = match crate::config::load_items(&settings.items_file) {
+            Ok(table) => (table, None),
+            Err(ItemsError::Read { path, source }) if source.kind() == std::io::ErrorKind::NotFound => {
+                (ItemTable::empty(), Some(path))
+            }
+            Err(e) => return Err(e.into()),
+        };
         let database = Database::open(settings.database_url.as_ref(), &settings.data_dir)
             .await
             .context("could not open the database")?;
@@ -143,7 +158,8 @@ impl App {
             // Built here so a webhook client that cannot be set up stops the start.
             let destination =
                 Destination::from_settings(&settings).context("DISCORD_WEBHOOK_URL: could not set up delivery")?;
-            let delivery = DeliveryWorker::new(database.store().clone(), destination, DeliveryConfig::default());
+            let delivery = DeliveryWorker::new(database.store().clone(), destination, DeliveryConfig::default())
+                .with_languages(settings.channel_languages());
             let twitch = build_twitch(&settings)?;
             anyhow::Ok((listener, port, ChannelSet::new(initial), delivery, twitch))
         }
@@ -164,6 +180,7 @@ impl App {
                     listener,
                     port,
                     channels,
+                    served: ChannelSet::new([]),
                     engine,
                     chat_command_tx,
                     chat_command_rx,
@@ -171,6 +188,7 @@ impl App {
                     twitch,
                     token_manager: TokenManagerConfig::default(),
                     http_limits: HttpLimits::default(),
+                    missing_prize_list,
                 })
             }
             Err(e) => {
@@ -206,9 +224,15 @@ impl App {
         self.database.store()
     }
 
-    /// The channels this instance serves.
+    /// The channels this instance may serve (configured and connected);
+    /// it serves those it holds a lease on ([`App::served_channels`]).
     pub fn channels(&self) -> &ChannelSet {
         &self.channels
+    }
+
+    /// The channels this instance holds a lease on and serves now.
+    pub fn served_channels(&self) -> &ChannelSet {
+        &self.served
     }
 
     /// The raffle engine (every trigger goes through it).
@@ -242,10 +266,20 @@ impl App {
         let connect_url = self.connect_url();
         let live_status = self.live_status();
         let tasks = TaskTracker::new();
+        // Chat, timers and tokens follow the channels this instance leases.
+        let leaser = ChannelLeaser::new(
+            self.database.store().clone(),
+            self.settings.instances.clone(),
+            self.channels.clone(),
+            self.served.clone(),
+        );
+        let lease_status = leaser.status();
+        let leases_stop = CancellationToken::new();
+        let leaser = tokio::spawn(leaser.run(leases_stop.clone()));
         tasks.spawn(
             RaffleScheduler::new(
                 self.engine.clone(),
-                self.channels.clone(),
+                self.served.clone(),
                 self.settings.channel_defaults.raffle_interval,
                 self.clock.clone(),
             )
@@ -259,12 +293,14 @@ impl App {
         ));
         tasks.close();
         let (presence_tracker, presence) = PresenceTracker::new(self.database.store().clone());
+        let joins = JoinStatus::default();
         let chat = ChatListener::new(
             self.settings.twitch_irc_server.clone(),
-            self.channels.clone(),
+            self.served.clone(),
             presence,
             self.chat_command_tx.clone(),
-        );
+        )
+        .with_joins(self.settings.instances.join_rate, joins.clone());
         let presence_tracker = tokio::spawn(presence_tracker.run(shutdown.clone()));
         let chat = tokio::spawn(chat.run(shutdown.clone()));
 
@@ -272,6 +308,9 @@ impl App {
             store: self.database.store().clone(),
             engine: self.engine.clone(),
             channels: self.channels.clone(),
+            served: self.served.clone(),
+            leases: lease_status.clone(),
+            joins,
             connections: Connections::new(
                 self.database.store().clone(),
                 self.channels.clone(),
@@ -286,6 +325,11 @@ impl App {
             public_url: self.settings.public_url.clone(),
             session_ttl: self.settings.session_ttl,
             session_draws: Arc::new(std::sync::Mutex::new(DrawLimiter::new(MANUAL_DRAW_INTERVAL))),
+            languages: self.settings.channel_languages(),
+            setup: WebSetup {
+                announces_on_discord: self.settings.discord_webhook_url.is_some(),
+                missing_prize_list: self.missing_prize_list.clone(),
+            },
         };
         let token_manager = self.twitch.as_ref().map(|twitch| {
             let manager = TokenManager::new(
@@ -294,7 +338,9 @@ impl App {
                 twitch.cipher.clone(),
                 self.token_manager,
                 connect_url.clone(),
-            );
+            )
+            .serving_only(self.served.clone())
+            .with_languages(self.settings.channel_languages());
             tokio::spawn(manager.run(shutdown.clone()))
         });
         if token_manager.is_none() {
@@ -302,12 +348,20 @@ impl App {
         }
         let mut server = tokio::spawn(server::serve(self.listener, state, self.http_limits, shutdown.clone()));
         let mut delivery = tokio::spawn(self.delivery.run(shutdown.clone()));
-        tracing::info!(port = self.port, "kinoyubot running");
+        // The start-up hints are for the streamer: in `LANGUAGE`.
+        let language = self.settings.language;
+        let dashboard = format!("{}/", self.settings.public_url.as_str().trim_end_matches('/'));
+        tracing::info!(
+            port = self.port,
+            %dashboard,
+            "{}",
+            language.say(&SetupText::DashboardAt { url: &dashboard })
+        );
         if self.channels.current().is_empty() {
-            tracing::info!(
-                dashboard = %self.settings.public_url,
-                "no channels yet: set TWITCH_CHANNELS (or --channel), or connect a Twitch account on the dashboard"
-            );
+            tracing::info!(%dashboard, "{}", language.say(&SetupText::NoChannelsYet));
+        }
+        if let Some(path) = &self.missing_prize_list {
+            tracing::warn!(items_file = %path, "{}", language.say(&SetupText::NoPrizeList { path }));
         }
 
         tokio::select! {
@@ -320,8 +374,13 @@ impl App {
                 shutdown.cancel();
             }
         }
-        // Rounds in flight finish (each is one short transaction).
+        // Rounds in flight finish (each is one short transaction); then the
+        // leases go back, so another instance takes the channels at once.
         tasks.wait().await;
+        leases_stop.cancel();
+        if let Err(e) = leaser.await {
+            tracing::error!(error = %e, "channel lease task failed");
+        }
         if !server.is_finished() && tokio::time::timeout(HTTP_DRAIN_TIMEOUT, &mut server).await.is_err() {
             tracing::warn!("HTTP connections still open after {HTTP_DRAIN_TIMEOUT:?}; closing them");
             server.abort();

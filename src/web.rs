@@ -7,6 +7,8 @@
 //!   page for the pages; logs the cause, shows a plain message), and the
 //!   JSON, HTML and redirect builders.
 //! - `view`: every page and fragment, as maud components (escaped by default).
+//! - `language`: which language a page is written in (`?lang=`, a cookie,
+//!   the channels' language).
 //! - handlers: `dashboard` (`/`, `/partials/channels`, static files),
 //!   `status` (`/api/status`), `api` (raffle history and admin actions),
 //!   `control` (the control room: a channel's settings),
@@ -30,6 +32,7 @@ mod api;
 mod client;
 mod control;
 mod dashboard;
+mod language;
 pub mod oauth;
 mod probes;
 mod reply;
@@ -40,4 +43,4 @@ mod state;
 mod status;
 mod view;
 
-pub(crate) use state::WebState;
+pub(crate) use state::{WebSetup, WebState};

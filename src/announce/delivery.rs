@@ -50,6 +50,7 @@ use tracing::Instrument as _;
 use super::announcement::Announcement;
 use super::discord::{DeliveryError, WebhookClient};
 use super::render::{render_stdout_line, render_webhook_body};
+use crate::channel::ChannelLanguages;
 use crate::clock::{self, Clock};
 use crate::config::Settings;
 use crate::metrics::DeliveryResult;
@@ -178,6 +179,8 @@ pub struct DeliveryWorker {
     wake: Arc<Notify>,
     /// What the outcome's recording deadline is read on.
     clock: Clock,
+    /// The language each announcement is written in, by its channel.
+    languages: ChannelLanguages,
 }
 
 /// What to write for one claimed row.
@@ -228,7 +231,16 @@ impl DeliveryWorker {
             config,
             wake: Arc::new(Notify::new()),
             clock: Clock::system(),
+            languages: ChannelLanguages::default(),
         }
+    }
+
+    /// Writes each announcement in its channel's language (English for
+    /// every channel without this).
+    #[must_use]
+    pub fn with_languages(mut self, languages: ChannelLanguages) -> Self {
+        self.languages = languages;
+        self
     }
 
     /// A handle the raffle engine uses to wake this worker after queueing.
@@ -423,13 +435,14 @@ impl DeliveryWorker {
 
     /// Sends one announcement; returns Discord's message id, if any.
     async fn send(&self, announcement: &Announcement) -> Result<Option<String>, SendError> {
+        let language = self.languages.language_for(announcement.channel_login());
         match &self.destination {
             Destination::Webhook(client) => {
-                let body = render_webhook_body(announcement);
+                let body = render_webhook_body(announcement, language);
                 Ok(client.send(&body).await?.id)
             }
             Destination::Lines(writer) => {
-                let line = render_stdout_line(announcement);
+                let line = render_stdout_line(announcement, language);
                 // A std mutex: held only for one short write, never across an await.
                 let mut out = writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 writeln!(out, "{line}")?;

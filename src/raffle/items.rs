@@ -400,6 +400,12 @@ pub struct ItemTable {
 }
 
 impl ItemTable {
+    /// No prizes at all: what `run` starts with when there is no items file
+    /// (every round is `no_prize`, with the reason recorded).
+    pub(crate) fn empty() -> Self {
+        Self { items: Vec::new() }
+    }
+
     /// The items in file order.
     pub fn items(&self) -> &[Item] {
         &self.items

@@ -20,6 +20,7 @@ use super::record::{Delivery, Outcome, RaffleRecord, Trigger, Winner};
 use super::slot::TimerSlot;
 use crate::announce::delivery::DeliveryNotifier;
 use crate::announce::{Announcement, DeliveryStatus};
+use crate::catalog::{Language, SetupText};
 use crate::channel::ChannelLogin;
 use crate::channel::settings::{ChannelOverrides, ChannelSettings, OwnSettings};
 use crate::store::{self, ChannelRecord, EligibilityRules, NewRaffle, RoundTransaction, Store};
@@ -50,6 +51,13 @@ fn clean_reason(reason: &str) -> String {
         .map(|c| if c.is_control() { ' ' } else { c })
         .take(MAX_SKIP_REASON_CHARS)
         .collect()
+}
+
+/// The recorded reason of a round without a prize list (`no_prize`). Stored
+/// in English like every skip reason; the dashboard shows it in the
+/// reader's language.
+pub(crate) fn no_prize_list_reason() -> String {
+    Language::En.say(&SetupText::NoPrizeListReason)
 }
 
 /// Why a round could not run.
@@ -252,6 +260,8 @@ impl RaffleEngine {
             let drawn = draw::draw(&seed, &snapshot, &draw_items);
             (snapshot, draw_items, Some(drawn))
         };
+        // Without a prize list the round draws nothing, and says why.
+        let skip_reason = skip_reason.or_else(|| (!offline && draw_items.is_empty()).then(no_prize_list_reason));
         let outcome = drawn.as_ref().map_or(Outcome::SkippedOffline, DrawOutcome::outcome);
         let (item_name, winner) = match drawn {
             Some(DrawOutcome::Won {

@@ -17,6 +17,8 @@
 //! back).
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::mpsc;
@@ -26,7 +28,7 @@ use tokio_util::task::TaskTracker;
 use super::command::{ChatCommand, DrawLimiter, MANUAL_DRAW_INTERVAL, RaffleCommand};
 use super::record::Trigger;
 use super::round::{RaffleEngine, RaffleError, RoundResult};
-use super::slot::{TimerSlot, next_slot};
+use super::slot::{SPREAD_ABOVE_CHANNELS, TimerSlot, next_phased_slot, phase_millis};
 use crate::channel::{ChannelLogin, ChannelSet};
 use crate::clock::{self, Clock};
 use crate::retry::{self, RetryError, RetryPolicy};
@@ -67,8 +69,10 @@ impl RaffleScheduler {
         let mut changes = self.channels.subscribe();
         let tracker = TaskTracker::new();
         let mut timers: HashMap<ChannelLogin, CancellationToken> = HashMap::new();
+        let spread = Arc::new(AtomicBool::new(false));
         loop {
             let wanted = changes.borrow_and_update().clone();
+            spread.store(wanted.len() > SPREAD_ABOVE_CHANNELS, Ordering::Relaxed);
             timers.retain(|login, token| {
                 let keep = wanted.contains(login);
                 if !keep {
@@ -88,6 +92,7 @@ impl RaffleScheduler {
                     login,
                     interval: self.interval,
                     clock: self.clock.clone(),
+                    spread: Arc::clone(&spread),
                 };
                 tracker.spawn(timer.run(token));
             }
@@ -101,11 +106,17 @@ impl RaffleScheduler {
     }
 }
 
-/// The next timer slot for this interval and when it starts, from the
-/// system clock now. (The dashboard's; the timers read their own [`Clock`].)
-pub(crate) fn upcoming_slot(interval: Duration) -> (i64, SystemTime) {
-    let (slot, _) = next_slot(Clock::system().unix_millis(), interval);
-    (slot.get(), clock::from_unix_millis(slot.start_millis(interval)))
+/// When `login`'s next timer slot starts, from the system clock now (the
+/// dashboard's; the timers read their own [`Clock`]), on an instance serving `served`
+/// channels (their slots are spread above [`SPREAD_ABOVE_CHANNELS`]).
+pub(crate) fn upcoming_slot_of(login: &str, interval: Duration, served: usize) -> SystemTime {
+    let phase = if served > SPREAD_ABOVE_CHANNELS {
+        phase_millis(login, interval)
+    } else {
+        0
+    };
+    let (_, starts) = next_phased_slot(Clock::system().unix_millis(), interval, phase);
+    clock::from_unix_millis(starts)
 }
 
 /// One channel's timer.
@@ -114,6 +125,8 @@ struct ChannelTimer {
     login: ChannelLogin,
     interval: Duration,
     clock: Clock,
+    /// Whether slots start at the channel's phase (`super::slot`).
+    spread: Arc<AtomicBool>,
 }
 
 impl ChannelTimer {
@@ -138,7 +151,7 @@ impl ChannelTimer {
         let mut settings = self.engine.watch_settings();
         let mut interval = self.current_interval(channel_id, self.interval).await;
         loop {
-            let planned = TimerSlot::next_after(self.clock.unix_millis(), interval);
+            let planned = TimerSlot::next_after(self.clock.unix_millis(), interval, self.phase(interval));
             tokio::select! {
                 _ = stop.cancelled() => return,
                 // Changed on this instance: plan again with the new interval.
@@ -153,7 +166,7 @@ impl ChannelTimer {
             // this moment only if it starts a slot of the interval now in
             // force, else skip it (one slot at most) and plan again.
             interval = self.current_interval(channel_id, interval).await;
-            let Some(slot) = planned.under(interval) else {
+            let Some(slot) = planned.under(interval, self.phase(interval)) else {
                 tracing::info!(
                     slot = planned.number(),
                     interval = ?interval,
@@ -184,7 +197,10 @@ impl ChannelTimer {
                 )
                 .await;
             match round {
-                Ok(RoundResult::Recorded(_)) => {}
+                Ok(RoundResult::Recorded(_)) => {
+                    let lag = self.clock.unix_millis().saturating_sub(slot.start_millis());
+                    crate::metrics::slot_drawn(Duration::from_millis(lag));
+                }
                 Ok(RoundResult::AlreadyDrawn) => {
                     tracing::debug!(slot = slot.number(), "slot already drawn by another instance");
                 }
@@ -204,6 +220,16 @@ impl ChannelTimer {
 }
 
 impl ChannelTimer {
+    /// Where in `interval` this channel's slots start: its phase when this
+    /// instance spreads its channels (`super::slot`), else 0.
+    fn phase(&self, interval: Duration) -> u64 {
+        if self.spread.load(Ordering::Relaxed) {
+            phase_millis(self.login.as_str(), interval)
+        } else {
+            0
+        }
+    }
+
     /// The channel's effective `RAFFLE_INTERVAL`, or `fallback` (the last
     /// one known) when its settings cannot be read.
     async fn current_interval(&self, channel_id: i64, fallback: Duration) -> Duration {

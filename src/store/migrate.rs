@@ -58,6 +58,11 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../sql/0007_connect_policy.sql"),
     },
     Migration {
+        version: 8,
+        name: "0008_channel_leases.sql",
+        sql: include_str!("../../sql/0008_channel_leases.sql"),
+    },
+    Migration {
         version: 10,
         name: "0010_control_room.sql",
         sql: include_str!("../../sql/0010_control_room.sql"),

@@ -20,6 +20,7 @@ use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
 use super::admin::{AdminRejection, admin_only};
+use super::language::LanguageRequest;
 use super::reply::WebError;
 use super::session::{AccessRejection, Caller};
 use super::state::WebState;
@@ -54,10 +55,12 @@ pub(crate) fn routes(state: WebState) -> impl Filter<Extract = (warp::reply::Res
     let dashboard = warp::path::end()
         .and(warp::get())
         .and(with_state(state.clone()))
+        .and(language_request())
         .then(dashboard::page);
     let board = warp::path!("partials" / "channels")
         .and(warp::get())
         .and(with_state(state.clone()))
+        .and(language_request())
         .then(dashboard::board)
         .map(Reply::into_response);
     let script = warp::path!("static" / "dashboard.js")
@@ -149,6 +152,8 @@ pub(crate) fn routes(state: WebState) -> impl Filter<Extract = (warp::reply::Res
         .and(warp::get())
         .and(with_state(state.clone()))
         .and(client_key())
+        .and(language_request())
+        .and(oauth::request_target())
         .then(oauth::start)
         .map(Reply::into_response);
     let auth_callback = warp::path!("auth" / "callback")
@@ -156,6 +161,7 @@ pub(crate) fn routes(state: WebState) -> impl Filter<Extract = (warp::reply::Res
         .and(with_state(state.clone()))
         .and(warp::query::<Vec<(String, String)>>())
         .and(oauth::browser_state())
+        .and(language_request())
         .then(oauth::callback);
     let disconnect = warp::path!("api" / "channels" / String / "connection")
         .and(warp::delete())
@@ -211,6 +217,18 @@ pub(crate) fn routes(state: WebState) -> impl Filter<Extract = (warp::reply::Res
         .recover(handle_rejection)
         .unify()
         .map(security_headers)
+}
+
+/// The visitor's `?lang=` and language cookie; never rejects.
+fn language_request() -> impl Filter<Extract = (LanguageRequest,), Error = Infallible> + Clone {
+    warp::query::raw()
+        .or(warp::any().map(String::new))
+        .unify()
+        .and(warp::header::headers_cloned())
+        .map(|query: String, headers: warp::http::HeaderMap| {
+            let query: HashMap<String, String> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+            LanguageRequest::from_request(&query, &headers)
+        })
 }
 
 fn with_state(state: WebState) -> impl Filter<Extract = (WebState,), Error = Infallible> + Clone {

@@ -729,6 +729,7 @@ fn setting_field<'a>(args: &'a mut SettingsArgs, name: &str) -> &'a mut Option<S
         "LOG_FORMAT" => &mut args.log_format,
         "CONNECT_POLICY" => &mut args.connect_policy,
         "SESSION_TTL" => &mut args.session_ttl,
+        "LANGUAGE" => &mut args.language,
         other => panic!("{other} is not a setting of SPEC §3"),
     }
 }
