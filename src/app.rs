@@ -20,10 +20,11 @@ use crate::channel::{ChannelLeaser, ChannelLogin, ChannelSet};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::presence::tracker::PresenceTracker;
+use crate::raffle::RaffleEngine;
 use crate::raffle::command::ChatCommand;
+use crate::raffle::command::{DrawLimiter, MANUAL_DRAW_INTERVAL};
 use crate::raffle::items::{ItemTable, ItemsError};
 use crate::raffle::scheduler::{RaffleScheduler, handle_chat_commands};
-use crate::raffle::{RaffleEngine, RaffleRules};
 use crate::store::{Database, Store};
 use crate::twitch::auth::connect::{Connections, TwitchClients};
 use crate::twitch::auth::manager::{TokenManager, TokenManagerConfig};
@@ -176,9 +177,8 @@ impl App {
                     Some(twitch) => twitch.helix.clone(),
                     None => Arc::new(UnknownLiveStatus),
                 };
-                let mut engine =
-                    RaffleEngine::new(database.store().clone(), RaffleRules::from_settings(&settings), live)
-                        .with_delivery_notifier(delivery.notifier());
+                let mut engine = RaffleEngine::new(database.store().clone(), settings.channel_defaults.clone(), live)
+                    .with_delivery_notifier(delivery.notifier());
                 if let Some(twitch) = &twitch {
                     engine = engine.with_twitch_facts(twitch_facts(database.store(), twitch));
                 }
@@ -290,7 +290,7 @@ impl App {
             RaffleScheduler::new(
                 self.engine.clone(),
                 self.served.clone(),
-                self.settings.raffle_interval,
+                self.settings.channel_defaults.raffle_interval,
                 self.clock.clone(),
             )
             .run(shutdown.clone()),
@@ -349,8 +349,10 @@ impl App {
             admin_token: self.settings.admin_token.clone(),
             admin_guard: Arc::default(),
             live: CachedLiveStatus::new(live_status, DASHBOARD_LIVE_TTL),
-            raffle_interval: self.settings.raffle_interval,
+            raffle_interval: self.settings.channel_defaults.raffle_interval,
             public_url: self.settings.public_url.clone(),
+            session_ttl: self.settings.session_ttl,
+            session_draws: Arc::new(std::sync::Mutex::new(DrawLimiter::new(MANUAL_DRAW_INTERVAL))),
             languages: self.settings.channel_languages(),
             setup: WebSetup {
                 announces_on_discord: self.settings.discord_webhook_url.is_some(),

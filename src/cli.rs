@@ -12,9 +12,7 @@ use crate::channel::ChannelLogin;
 use crate::clock::Clock;
 use crate::config::{ConfigError, Settings, SettingsArgs, load_items};
 use crate::raffle::items::ItemsError;
-use crate::raffle::{
-    Outcome, RaffleEngine, RaffleError, RaffleRecord, RaffleRules, RoundResult, Trigger, Verification, Winner,
-};
+use crate::raffle::{Outcome, RaffleEngine, RaffleError, RaffleRecord, RoundResult, Trigger, Verification, Winner};
 use crate::store::Database;
 use crate::store::migrate::Report;
 
@@ -159,7 +157,7 @@ async fn draw(settings: &Settings, login: &ChannelLogin) -> Result<(), Failure> 
         let store = database.store().clone();
         store.sync_items(&table).await.context("could not store the items")?;
         let live = crate::app::live_status_from_settings(settings)?;
-        let engine = RaffleEngine::new(store, RaffleRules::from_settings(settings), live);
+        let engine = RaffleEngine::new(store, settings.channel_defaults.clone(), live);
         match engine.run_round(login, Trigger::Manual, None).await {
             Ok(RoundResult::Recorded(record)) => {
                 println!("{}", describe_raffle(&record));

@@ -19,6 +19,7 @@ use url::Url;
 
 use crate::announce::discord::WebhookUrl;
 use crate::catalog::Language;
+use crate::channel::settings::{ChannelSettings, Setting};
 use crate::channel::{ChannelLanguages, ChannelLogin};
 use crate::raffle::eligibility::{Gates, PresenceSources};
 use crate::raffle::items::{ItemTable, ItemsError, ItemsFile};
@@ -36,43 +37,16 @@ pub(crate) const DEFAULT_TWITCH_IRC_SERVER: &str = "irc.chat.twitch.tv:6697";
 pub(crate) const DEFAULT_TWITCH_AUTH_URL: &str = "https://id.twitch.tv/oauth2";
 /// Default for `TWITCH_API_URL`.
 pub(crate) const DEFAULT_TWITCH_API_URL: &str = "https://api.twitch.tv/helix";
-/// Default for `RAFFLE_INTERVAL`.
-pub(crate) const DEFAULT_RAFFLE_INTERVAL: &str = "60s";
-/// Default for `ACTIVE_WINDOW`.
-pub(crate) const DEFAULT_ACTIVE_WINDOW: &str = "10m";
-/// Default for `WINNER_COOLDOWN`.
-pub(crate) const DEFAULT_WINNER_COOLDOWN: &str = "0s";
-/// Default for `SUBSCRIBER_LUCK`.
-pub(crate) const DEFAULT_SUBSCRIBER_LUCK: u8 = 1;
 /// Default for `MIN_MESSAGES` (SPEC §10).
 pub(crate) const DEFAULT_MIN_MESSAGES: u32 = 1;
+/// Default for `SESSION_TTL`.
+pub(crate) const DEFAULT_SESSION_TTL: &str = "7d";
 /// Default for `ITEMS_FILE`.
 pub(crate) const DEFAULT_ITEMS_FILE: &str = "items.toml";
 /// Default for `RUST_LOG`.
 pub(crate) const DEFAULT_RUST_LOG: &str = "info";
 /// Shortest accepted `ADMIN_TOKEN`, in characters (SPEC §2).
 pub(crate) const MIN_ADMIN_TOKEN_CHARS: usize = 32;
-/// Shortest accepted `RAFFLE_INTERVAL`; slots are whole seconds.
-pub(crate) const MIN_RAFFLE_INTERVAL: Duration = Duration::from_secs(1);
-
-/// Chat bots that are never eligible unless `IGNORE_USERS` says otherwise.
-pub(crate) const DEFAULT_IGNORE_USERS: &[&str] = &[
-    "nightbot",
-    "streamelements",
-    "streamlabs",
-    "moobot",
-    "fossabot",
-    "wizebot",
-    "soundalerts",
-    "sery_bot",
-    "commanderroot",
-    "kofistreambot",
-    "botrixoficial",
-    "pokemoncommunitygame",
-    "streamstickers",
-    "blerp",
-];
-
 /// A setting that could not be used: exit code 2.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{setting}: {reason}")]
@@ -167,6 +141,9 @@ pub struct SettingsArgs {
     /// Who may connect a Twitch account: first, listed or anyone [default: first]
     #[arg(long, env = "CONNECT_POLICY", global = true)]
     pub connect_policy: Option<String>,
+    /// How long a dashboard sign-in lasts [default: 7d]
+    #[arg(long, env = "SESSION_TTL", global = true)]
+    pub session_ttl: Option<String>,
     /// This instance's name in channel leases, logs and metrics [default: host name and process id]
     #[arg(long, env = "INSTANCE_ID", global = true)]
     pub instance_id: Option<String>,
@@ -413,22 +390,10 @@ pub struct Settings {
     pub(crate) twitch_api_url: Url,
     /// `DISCORD_WEBHOOK_URL` (its path embeds the webhook token).
     pub(crate) discord_webhook_url: Option<WebhookUrl>,
-    /// `RAFFLE_INTERVAL`, at least [`MIN_RAFFLE_INTERVAL`], whole seconds.
-    pub(crate) raffle_interval: Duration,
-    /// `ACTIVE_WINDOW`, greater than zero.
-    pub(crate) active_window: Duration,
-    /// `WINNER_COOLDOWN`.
-    pub(crate) winner_cooldown: Duration,
-    /// `SUBSCRIBER_LUCK`, 1 to 10.
-    pub(crate) subscriber_luck: u8,
-    /// `IGNORE_USERS`.
-    pub(crate) ignore_users: Vec<ChannelLogin>,
-    /// `ONLY_WHEN_LIVE`.
-    pub(crate) only_when_live: bool,
-    /// `PRESENCE_SOURCES`, `MIN_MESSAGES`, `SUBSCRIBERS_ONLY`,
-    /// `MIN_ACCOUNT_AGE` and `MIN_FOLLOW_AGE` (SPEC §10; per channel once
-    /// channel settings exist: read them through the functions below).
-    pub(crate) gates: Gates,
+    /// The per-channel settings' defaults (`RAFFLE_INTERVAL`,
+    /// `ACTIVE_WINDOW`, `WINNER_COOLDOWN`, `SUBSCRIBER_LUCK`, `ONLY_WHEN_LIVE`,
+    /// `IGNORE_USERS`): what a channel without its own values follows.
+    pub(crate) channel_defaults: ChannelSettings,
     /// `ITEMS_FILE`.
     pub(crate) items_file: PathBuf,
     /// `ADMIN_TOKEN`; `None` disables admin endpoints.
@@ -441,6 +406,9 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// `CONNECT_POLICY`.
     pub(crate) connect_policy: ConnectPolicy,
+    /// `SESSION_TTL`: how long a dashboard sign-in lasts (more than 0s, at
+    /// most 366 days).
+    pub(crate) session_ttl: std::time::Duration,
     /// `LANGUAGE`: the language of channels without their own.
     pub(crate) language: Language,
     /// `INSTANCE_ID`, `CHANNEL_LEASE`, `MAX_CHANNELS` and `JOIN_RATE`.
@@ -584,6 +552,7 @@ fn logins(setting: &'static str, text: &str) -> Result<Vec<ChannelLogin>, Config
     Ok(out)
 }
 
+/// A boolean setting: true/1/yes/on or false/0/no/off, empty for `default`.
 fn boolean(setting: &'static str, value: Option<String>, default: bool) -> Result<bool, ConfigError> {
     match non_empty(value) {
         None => Ok(default),
@@ -660,27 +629,7 @@ fn gates(
 impl Settings {
     /// `PRESENCE_SOURCES` (SPEC §10).
     pub(crate) fn presence_sources(&self) -> PresenceSources {
-        self.gates.presence_sources
-    }
-
-    /// `MIN_FOLLOW_AGE` (SPEC §10).
-    pub(crate) fn min_follow_age(&self) -> Option<Duration> {
-        self.gates.min_follow_age
-    }
-
-    /// `MIN_ACCOUNT_AGE` (SPEC §10).
-    pub(crate) fn min_account_age(&self) -> Duration {
-        self.gates.min_account_age
-    }
-
-    /// `SUBSCRIBERS_ONLY` (SPEC §10).
-    pub(crate) fn subscribers_only(&self) -> bool {
-        self.gates.subscribers_only
-    }
-
-    /// `MIN_MESSAGES` (SPEC §10).
-    pub(crate) fn min_messages(&self) -> u32 {
-        self.gates.min_messages
+        self.channel_defaults.gates.presence_sources
     }
 
     /// Validates raw settings into typed ones.
@@ -735,35 +684,22 @@ impl Settings {
             None => None,
             Some(text) => Some(WebhookUrl::new(&parse_http_url("DISCORD_WEBHOOK_URL", &text, false)?)),
         };
-        let raffle_interval = duration("RAFFLE_INTERVAL", args.raffle_interval, DEFAULT_RAFFLE_INTERVAL)?;
-        if raffle_interval < MIN_RAFFLE_INTERVAL {
-            return Err(ConfigError::new("RAFFLE_INTERVAL", "must be at least 1s"));
+        let mut channel_defaults = ChannelSettings::default();
+        for (setting, raw) in [
+            (Setting::RaffleInterval, args.raffle_interval),
+            (Setting::ActiveWindow, args.active_window),
+            (Setting::WinnerCooldown, args.winner_cooldown),
+            (Setting::SubscriberLuck, args.subscriber_luck),
+            (Setting::IgnoreUsers, args.ignore_users),
+            (Setting::OnlyWhenLive, args.only_when_live),
+        ] {
+            if let Some(text) = non_empty(raw) {
+                let value = setting
+                    .parse_text(&text)
+                    .map_err(|reason| ConfigError::new(setting.env_name(), reason))?;
+                channel_defaults.replace(&value);
+            }
         }
-        if raffle_interval.subsec_nanos() != 0 {
-            return Err(ConfigError::new("RAFFLE_INTERVAL", "must be a whole number of seconds"));
-        }
-        let active_window = duration("ACTIVE_WINDOW", args.active_window, DEFAULT_ACTIVE_WINDOW)?;
-        if active_window.is_zero() {
-            return Err(ConfigError::new("ACTIVE_WINDOW", "must be greater than 0s"));
-        }
-        let winner_cooldown = duration("WINNER_COOLDOWN", args.winner_cooldown, DEFAULT_WINNER_COOLDOWN)?;
-        let subscriber_luck = match non_empty(args.subscriber_luck) {
-            None => DEFAULT_SUBSCRIBER_LUCK,
-            Some(text) => match text.parse::<u8>() {
-                Ok(n @ 1..=10) => n,
-                _ => {
-                    return Err(ConfigError::new(
-                        "SUBSCRIBER_LUCK",
-                        format!("invalid value {text:?}; must be a whole number from 1 to 10"),
-                    ));
-                }
-            },
-        };
-        let ignore_users = match non_empty(args.ignore_users) {
-            None => logins("IGNORE_USERS", &DEFAULT_IGNORE_USERS.join(","))?,
-            Some(text) => logins("IGNORE_USERS", &text)?,
-        };
-        let only_when_live = boolean("ONLY_WHEN_LIVE", args.only_when_live, true)?;
         let items_file = PathBuf::from(non_empty(args.items_file).unwrap_or_else(|| DEFAULT_ITEMS_FILE.to_owned()));
         let admin_token = match non_empty(args.admin_token) {
             None => None,
@@ -805,12 +741,26 @@ impl Settings {
             args.subscribers_only,
             args.min_messages,
         )?;
+        channel_defaults.gates = gates;
         let connect_policy = match non_empty(args.connect_policy) {
             None => ConnectPolicy::default(),
             Some(text) => text
                 .parse()
                 .map_err(|reason: String| ConfigError::new("CONNECT_POLICY", reason))?,
         };
+        let session_ttl_text = non_empty(args.session_ttl).unwrap_or_else(|| DEFAULT_SESSION_TTL.to_owned());
+        let session_ttl = humantime::parse_duration(&session_ttl_text).map_err(|_| {
+            ConfigError::new(
+                "SESSION_TTL",
+                format!("invalid duration {session_ttl_text:?}; use e.g. 12h, 7d"),
+            )
+        })?;
+        if session_ttl.is_zero() || session_ttl > crate::channel::settings::MAX_DURATION {
+            return Err(ConfigError::new(
+                "SESSION_TTL",
+                "must be more than 0s and at most 366 days",
+            ));
+        }
         let language = match non_empty(args.language) {
             None => Language::default(),
             Some(text) => text
@@ -829,19 +779,14 @@ impl Settings {
             twitch_auth_url,
             twitch_api_url,
             discord_webhook_url,
-            raffle_interval,
-            active_window,
-            winner_cooldown,
-            subscriber_luck,
-            ignore_users,
-            only_when_live,
-            gates,
+            channel_defaults,
             items_file,
             admin_token,
             token_key,
             rust_log,
             log_format,
             connect_policy,
+            session_ttl,
             instances,
             language,
         })
@@ -876,7 +821,10 @@ pub(crate) fn load_items(path: &Path) -> Result<ItemTable, ItemsError> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::channel::settings::DEFAULT_IGNORE_USERS;
 
     fn with(f: impl FnOnce(&mut SettingsArgs)) -> Result<Settings, ConfigError> {
         let mut args = SettingsArgs::default();
@@ -907,18 +855,19 @@ mod tests {
         );
         assert_eq!(s.twitch_auth_url.as_str(), "https://id.twitch.tv/oauth2");
         assert_eq!(s.twitch_api_url.as_str(), "https://api.twitch.tv/helix");
-        assert_eq!(s.raffle_interval, Duration::from_secs(60));
-        assert_eq!(s.active_window, Duration::from_secs(600));
-        assert_eq!(s.winner_cooldown, Duration::ZERO);
-        assert_eq!(s.subscriber_luck, 1);
-        assert!(s.only_when_live);
+        assert_eq!(s.channel_defaults.raffle_interval, Duration::from_secs(60));
+        assert_eq!(s.channel_defaults.active_window, Duration::from_secs(600));
+        assert_eq!(s.channel_defaults.winner_cooldown, Duration::ZERO);
+        assert_eq!(s.channel_defaults.subscriber_luck, 1);
+        assert!(s.channel_defaults.only_when_live);
         assert_eq!(s.items_file, PathBuf::from("items.toml"));
         assert!(s.admin_token.is_none() && s.token_key.is_none() && s.discord_webhook_url.is_none());
         assert_eq!(s.log_format, LogFormat::Pretty);
-        assert_eq!(s.ignore_users.len(), DEFAULT_IGNORE_USERS.len());
-        assert_eq!(s.gates, Gates::default());
-        assert_eq!(s.min_messages(), 1);
-        assert_eq!(s.min_follow_age(), None);
+        assert_eq!(s.session_ttl, Duration::from_secs(7 * 86_400));
+        assert_eq!(s.channel_defaults.ignore_users.len(), DEFAULT_IGNORE_USERS.len());
+        assert_eq!(s.channel_defaults.gates, Gates::default());
+        assert_eq!(s.channel_defaults.gates.min_messages, 1);
+        assert_eq!(s.channel_defaults.gates.min_follow_age, None);
         assert_eq!(s.language, Language::En);
     }
 
@@ -933,10 +882,10 @@ mod tests {
         })
         .expect("valid");
         assert_eq!(s.presence_sources(), PresenceSources::ChatAndChatters);
-        assert_eq!(s.min_follow_age(), Some(Duration::ZERO));
-        assert_eq!(s.min_account_age(), Duration::from_secs(7 * 86_400));
-        assert!(s.subscribers_only());
-        assert_eq!(s.min_messages(), 0);
+        assert_eq!(s.channel_defaults.gates.min_follow_age, Some(Duration::ZERO));
+        assert_eq!(s.channel_defaults.gates.min_account_age, Duration::from_secs(7 * 86_400));
+        assert!(s.channel_defaults.gates.subscribers_only);
+        assert_eq!(s.channel_defaults.gates.min_messages, 0);
         assert!(error(|a| a.presence_sources = Some("chatters".into())).starts_with("PRESENCE_SOURCES: "));
         assert!(error(|a| a.min_follow_age = Some("soon".into())).starts_with("MIN_FOLLOW_AGE: "));
         assert!(error(|a| a.min_account_age = Some("-1d".into())).starts_with("MIN_ACCOUNT_AGE: "));
@@ -990,8 +939,8 @@ mod tests {
             a.active_window = Some("1h 5m".into());
         })
         .expect("valid");
-        assert_eq!(s.raffle_interval, Duration::from_secs(30));
-        assert_eq!(s.active_window, Duration::from_secs(3900));
+        assert_eq!(s.channel_defaults.raffle_interval, Duration::from_secs(30));
+        assert_eq!(s.channel_defaults.active_window, Duration::from_secs(3900));
     }
 
     #[test]
@@ -1003,7 +952,7 @@ mod tests {
             );
         }
         assert_eq!(
-            with(|a| a.subscriber_luck = Some("10".into())).map(|s| s.subscriber_luck),
+            with(|a| a.subscriber_luck = Some("10".into())).map(|s| s.channel_defaults.subscriber_luck),
             Ok(10)
         );
     }
@@ -1058,6 +1007,8 @@ mod tests {
             ("TOKEN_KEY: ", Box::new(|a| a.token_key = Some("%%%".into()))),
             ("RUST_LOG: ", Box::new(|a| a.rust_log = Some("info,[bad".into()))),
             ("LOG_FORMAT: ", Box::new(|a| a.log_format = Some("xml".into()))),
+            ("SESSION_TTL: ", Box::new(|a| a.session_ttl = Some("0s".into()))),
+            ("SESSION_TTL: ", Box::new(|a| a.session_ttl = Some("forever".into()))),
             ("LANGUAGE: ", Box::new(|a| a.language = Some("fr".into()))),
         ];
         for (prefix, change) in cases {
@@ -1111,7 +1062,7 @@ mod tests {
             a.database_url = Some(String::new());
         })
         .expect("valid");
-        assert_eq!(s.raffle_interval, Duration::from_secs(60));
+        assert_eq!(s.channel_defaults.raffle_interval, Duration::from_secs(60));
         assert!(s.database_url.is_none());
     }
 

@@ -12,6 +12,7 @@ use crate::announce::Announcement;
 use crate::channel::ChannelLogin;
 use crate::raffle::draw::{DrawItem, Seed};
 use crate::raffle::eligibility::{ExclusionCounts, FollowCache, FollowFact, Gates};
+use crate::raffle::slot::TimerSlot;
 use crate::raffle::{Delivery, Outcome, RaffleAudit, RaffleRecord, Trigger, Winner};
 
 /// Who may win, as decided in SQL (SPEC §5 step 2); the eligibility gates
@@ -235,20 +236,38 @@ async fn select_missing_facts(
     })
 }
 
-/// Takes the per-(channel, slot) lock for the rest of the transaction and
-/// says whether the slot was already drawn. Concurrent rounds for the same
-/// slot queue on the lock; the second then sees the first's row. The unique
-/// key (channel_id, slot) remains the final guarantee.
+/// When a timer slot starts, as stored in `raffles.slot_start`.
+fn slot_start(slot: TimerSlot) -> Result<DateTime<Utc>, Error> {
+    i64::try_from(slot.start_millis())
+        .ok()
+        .and_then(DateTime::from_timestamp_millis)
+        .ok_or_else(|| Error::BadStoredValue {
+            column: "slot_start",
+            reason: format!(
+                "slot {} of {:?} starts beyond the representable time",
+                slot.number(),
+                slot.interval()
+            ),
+        })
+}
+
+/// Takes the per-(channel, slot start) lock for the rest of the transaction
+/// and says whether a slot starting then was already drawn, whatever the
+/// interval it was planned with. Concurrent rounds for the same start queue
+/// on the lock; the second then sees the first's row. The unique key
+/// (channel_id, slot_start) remains the final guarantee.
 ///
 /// # Errors
 ///
 /// Database errors.
-async fn lock_slot(db: &impl Queryable, channel_id: i64, slot: i64) -> Result<bool, Error> {
+async fn lock_slot(db: &impl Queryable, channel_id: i64, slot: TimerSlot) -> Result<bool, Error> {
+    let start = slot_start(slot)?;
+    let start_millis = i64::try_from(slot.start_millis()).unwrap_or(i64::MAX);
     let rows = db
         .query_rows(
             "SELECT pg_advisory_xact_lock(hashtextextended('kinoyubot.slot:' || $1::bigint::text || ':' || $2::bigint::text, 0)),
-                    EXISTS (SELECT 1 FROM raffles WHERE channel_id = $1::bigint AND slot = $2::bigint) AS drawn",
-            &[&channel_id, &slot],
+                    EXISTS (SELECT 1 FROM raffles WHERE channel_id = $1::bigint AND slot_start = $3) AS drawn",
+            &[&channel_id, &start_millis, &start],
         )
         .await?;
     match rows.first() {
@@ -265,7 +284,7 @@ pub struct NewRaffle<'a> {
     /// Channel.
     pub(crate) channel_id: i64,
     /// Timer slot; `None` for manual and chat draws.
-    pub(crate) slot: Option<i64>,
+    pub(crate) slot: Option<TimerSlot>,
     /// What started the round.
     pub(crate) trigger: Trigger,
     /// How it came out.
@@ -291,8 +310,8 @@ pub struct NewRaffle<'a> {
 }
 
 /// Inserts a raffle row; returns its id and creation time, or `None` when
-/// the (channel, slot) was drawn already (the unique key caught a second
-/// round for the slot).
+/// the (channel, slot start) was drawn already (the unique key caught a
+/// second round for the slot).
 async fn insert(db: &impl Queryable, raffle: &NewRaffle<'_>) -> Result<Option<(i64, DateTime<Utc>)>, Error> {
     let items_json = serde_json::to_string(raffle.items).map_err(|source| Error::Encode {
         what: "the draw's items",
@@ -303,17 +322,18 @@ async fn insert(db: &impl Queryable, raffle: &NewRaffle<'_>) -> Result<Option<(i
         source,
     })?;
     let winner = raffle.winner;
+    let slot_start = raffle.slot.map(slot_start).transpose()?;
     let inserted = db
         .query_rows(
             "INSERT INTO raffles (channel_id, slot, trigger, outcome, item_name, winner_user_id, winner_login,
                                   winner_display_name, seed, candidates, candidates_digest, candidate_count, items,
-                                  skip_reason, excluded)
+                                  skip_reason, excluded, slot_start)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::text, $11, $12, $13::text::jsonb, $14,
-                     $15::text::jsonb)
+                     $15::text::jsonb, $16)
              RETURNING id, created_at",
             &[
                 &raffle.channel_id,
-                &raffle.slot,
+                &raffle.slot.map(TimerSlot::number),
                 &raffle.trigger.as_str(),
                 &raffle.outcome.as_str(),
                 &raffle.item_name,
@@ -327,6 +347,7 @@ async fn insert(db: &impl Queryable, raffle: &NewRaffle<'_>) -> Result<Option<(i
                 &items_json,
                 &raffle.skip_reason,
                 &excluded_json,
+                &slot_start,
             ],
         )
         .await;
@@ -545,15 +566,16 @@ impl Connection {
 }
 
 impl RoundTransaction<'_> {
-    /// Takes the per-(channel, slot) lock for the rest of the round and
-    /// says whether the slot was drawn already. Concurrent rounds for one
-    /// slot queue on the lock, and the second then sees the first's row;
-    /// the unique key (channel_id, slot) remains the final guarantee.
+    /// Takes the per-(channel, slot start) lock for the rest of the round
+    /// and says whether a slot starting then was drawn already (under any
+    /// interval). Concurrent rounds for one start queue on the lock, and the
+    /// second then sees the first's row; the unique key (channel_id,
+    /// slot_start) remains the final guarantee.
     ///
     /// # Errors
     ///
     /// Database errors.
-    pub(crate) async fn slot_drawn(&self, channel_id: i64, slot: i64) -> Result<bool, Error> {
+    pub(crate) async fn slot_drawn(&self, channel_id: i64, slot: TimerSlot) -> Result<bool, Error> {
         lock_slot(&self.transaction, channel_id, slot).await
     }
 

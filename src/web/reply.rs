@@ -46,7 +46,8 @@ pub(crate) struct WebError {
     status: StatusCode,
     /// Shown to the visitor: plain, never the cause.
     message: String,
-    shape: Shape,
+    /// Boxed: a page's title would make every `Result<_, WebError>` large.
+    shape: Box<Shape>,
     cause: Option<Cause>,
     /// `WWW-Authenticate` for a 401.
     challenge: Option<&'static str>,
@@ -66,7 +67,7 @@ impl WebError {
         Self {
             status,
             message: message.into(),
-            shape: Shape::Json,
+            shape: Box::new(Shape::Json),
             cause: None,
             challenge: None,
             retry_after: None,
@@ -82,11 +83,11 @@ impl WebError {
         root: &'static str,
     ) -> Self {
         Self {
-            shape: Shape::Page {
+            shape: Box::new(Shape::Page {
                 title: title.into(),
                 root,
                 language: Language::default(),
-            },
+            }),
             ..Self::api(status, message)
         }
     }
@@ -94,7 +95,7 @@ impl WebError {
     /// Shows a page's own words (back link, Connect) in `language`; the
     /// title and message are the caller's, already in it.
     pub(crate) fn in_language(mut self, language: Language) -> Self {
-        if let Shape::Page { language: page, .. } = &mut self.shape {
+        if let Shape::Page { language: page, .. } = self.shape.as_mut() {
             *page = language;
         }
         self
@@ -148,7 +149,7 @@ impl WebError {
 impl Reply for WebError {
     fn into_response(self) -> Response {
         self.log();
-        let mut response = match self.shape {
+        let mut response = match *self.shape {
             Shape::Json => json(self.status, &JsonError { error: &self.message }),
             Shape::Page { title, root, language } => {
                 html(self.status, view::message_page(&title, &self.message, root, language))

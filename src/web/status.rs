@@ -101,7 +101,19 @@ pub(crate) async fn collect(state: &WebState) -> Result<StatusReport, store::Err
         .map(|holder| (holder.login, holder.instance_id))
         .collect();
     let holder = |login: &str| holders.get(login).cloned();
-    let next_slot_of = |login: &str| rfc3339(upcoming_slot_of(login, state.raffle_interval, served.len()));
+    // Each channel's own interval; the default when its settings cannot be read.
+    let mut intervals = std::collections::HashMap::new();
+    for row in &overview {
+        let interval = match state.engine.channel_settings(row.channel.id).await {
+            Ok(settings) => settings.raffle_interval,
+            Err(_) => state.raffle_interval,
+        };
+        intervals.insert(row.channel.login.clone(), interval);
+    }
+    let next_slot_of = |login: &str| {
+        let interval = intervals.get(login).copied().unwrap_or(state.raffle_interval);
+        rfc3339(upcoming_slot_of(login, interval, served.len()))
+    };
     let gate_scopes: Vec<&'static str> = crate::twitch::auth::scopes_for(&state.engine.rules().gates)
         .into_iter()
         .filter(|scope| !crate::twitch::auth::SCOPES.contains(scope))

@@ -451,16 +451,16 @@ fn page<T: Clone>(
     request: &Recorded,
     default_first: usize,
     max_first: usize,
-) -> Result<(Vec<T>, Option<String>), warp::reply::Response> {
+) -> Result<(Vec<T>, Option<String>), Box<warp::reply::Response>> {
     let first = match request.params.get("first") {
         None => default_first,
         Some(text) => match text.parse::<usize>() {
             Ok(n) if (1..=max_first).contains(&n) => n,
             _ => {
-                return Err(twitch_error(
+                return Err(Box::new(twitch_error(
                     StatusCode::BAD_REQUEST,
                     &format!("The parameter \"first\" was malformed: the value must be between 1 and {max_first}"),
-                ));
+                )));
             }
         },
     };
@@ -469,10 +469,10 @@ fn page<T: Clone>(
         Some(cursor) => match offset_of(cursor) {
             Some(offset) => offset,
             None => {
-                return Err(twitch_error(
+                return Err(Box::new(twitch_error(
                     StatusCode::BAD_REQUEST,
                     "The parameter \"after\" was malformed",
-                ));
+                )));
             }
         },
     };
@@ -522,7 +522,7 @@ fn user_token_helix(state: &mut State, request: &Recorded) -> warp::reply::Respo
         let all: &[User] = state.chatters.get(&broadcaster).map_or(&[], Vec::as_slice);
         let (data, next) = match page(all, request, 100, 1000) {
             Ok(page) => page,
-            Err(response) => return response,
+            Err(response) => return *response,
         };
         let data: Vec<serde_json::Value> = data
             .iter()
@@ -550,7 +550,7 @@ fn user_token_helix(state: &mut State, request: &Recorded) -> warp::reply::Respo
             };
             let (data, next) = match page(selected, request, 20, 100) {
                 Ok(page) => page,
-                Err(response) => return response,
+                Err(response) => return *response,
             };
             let data: Vec<serde_json::Value> = data
                 .iter()

@@ -733,6 +733,7 @@ fn setting_field<'a>(args: &'a mut SettingsArgs, name: &str) -> &'a mut Option<S
         "MIN_ACCOUNT_AGE" => &mut args.min_account_age,
         "SUBSCRIBERS_ONLY" => &mut args.subscribers_only,
         "MIN_MESSAGES" => &mut args.min_messages,
+        "SESSION_TTL" => &mut args.session_ttl,
         "LANGUAGE" => &mut args.language,
         other => panic!("{other} is not a setting of SPEC §3"),
     }

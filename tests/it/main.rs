@@ -4,7 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cdp;
+mod channel_settings;
 mod cli;
+mod control_session;
 mod dashboard;
 mod delivery;
 mod e2e;
