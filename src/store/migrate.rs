@@ -57,6 +57,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0007_connect_policy.sql",
         sql: include_str!("../../sql/0007_connect_policy.sql"),
     },
+    Migration {
+        version: 8,
+        name: "0008_channel_leases.sql",
+        sql: include_str!("../../sql/0008_channel_leases.sql"),
+    },
 ];
 
 /// Advisory lock key ("kinoyubt" in ASCII) shared by every instance.

@@ -18,6 +18,7 @@ mod fuzz;
 mod helpers;
 mod http_limits;
 mod language;
+mod leases;
 mod logs;
 mod migrations;
 mod oauth;
