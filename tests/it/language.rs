@@ -157,10 +157,14 @@ async fn the_dashboard_renders_in_portuguese_in_chromium_and_switches_to_english
     assert_eq!(browser.eval(&text("time.when")).await, expected);
     assert_eq!(
         browser
-            .eval("document.querySelector('time.when').title.includes('/')")
+            .eval(
+                "(() => { const n = document.querySelector('time.when'); \
+                 const d = new Date(n.getAttribute('datetime')); \
+                 return n.title === d.toLocaleString(['pt-BR']) && n.title !== d.toLocaleString(['en-US']); })()",
+            )
             .await,
         Some(true.into()),
-        "pt-BR dates are day/month/year"
+        "the full date is in the pt-BR format (day/month/year, 24 h), not the browser's"
     );
 
     // The switch: a real click on "English".

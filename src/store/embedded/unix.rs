@@ -41,13 +41,13 @@ pub(super) fn server_user(pgdata: &Path) -> Result<Option<RunAs>, EmbeddedError>
     if !nix::unistd::geteuid().is_root() {
         return Ok(None);
     }
-    if let Ok(meta) = std::fs::metadata(pgdata) {
-        if meta.uid() != 0 {
-            return Ok(Some(RunAs {
-                uid: nix::unistd::Uid::from_raw(meta.uid()),
-                gid: nix::unistd::Gid::from_raw(meta.gid()),
-            }));
-        }
+    if let Ok(meta) = std::fs::metadata(pgdata)
+        && meta.uid() != 0
+    {
+        return Ok(Some(RunAs {
+            uid: nix::unistd::Uid::from_raw(meta.uid()),
+            gid: nix::unistd::Gid::from_raw(meta.gid()),
+        }));
     }
     let account = |name: &str| {
         nix::unistd::User::from_name(name).ok().flatten().map(|user| RunAs {
@@ -235,7 +235,9 @@ mod tests {
         std::fs::set_permissions(&parent, std::fs::Permissions::from_mode(0o711)).expect("chmod");
         let still = blocked_ancestor(&data_dir, other);
         assert!(
-            still.is_none_or(|(dir, _)| !dir.starts_with(&canonical_parent)),
+            still
+                .as_ref()
+                .is_none_or(|(dir, _)| !dir.starts_with(&canonical_parent)),
             "{still:?}"
         );
         // The owner always passes its own 0700 directory.
@@ -243,7 +245,7 @@ mod tests {
         let owner = (meta.uid(), meta.gid());
         let own = blocked_ancestor(&data_dir, owner);
         assert!(
-            own.is_none_or(|(dir, _)| !dir.starts_with(&canonical_parent)),
+            own.as_ref().is_none_or(|(dir, _)| !dir.starts_with(&canonical_parent)),
             "{own:?}"
         );
     }
