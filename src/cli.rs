@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 
 use crate::app::App;
+use crate::catalog::{ItemsText, Language};
 use crate::channel::ChannelLogin;
 use crate::clock::Clock;
 use crate::config::{ConfigError, Settings, SettingsArgs, load_items};
@@ -112,7 +113,7 @@ pub async fn execute(command: Command, settings: Settings) -> Result<(), Failure
         }
         Command::CheckItems { file } => {
             let path = file.unwrap_or_else(|| settings.items_file.clone());
-            let table = load_items(&path).map_err(|e| Failure::Input(e.to_string()))?;
+            let table = load_items(&path).map_err(|e| items_failure(settings.language, &e))?;
             println!("{}: {} item(s) valid", path.display(), table.items().len());
             print!("{}", table.render_table());
             Ok(())
@@ -120,10 +121,16 @@ pub async fn execute(command: Command, settings: Settings) -> Result<(), Failure
     }
 }
 
+/// A prize list that cannot be used: bad input, said in `LANGUAGE` with
+/// its hint.
+fn items_failure(language: Language, error: &ItemsError) -> Failure {
+    Failure::Input(language.say(&ItemsText(error)))
+}
+
 /// Maps a start-up error to its exit code: a bad items file is bad input.
-fn classify(error: anyhow::Error) -> Failure {
+fn classify(error: anyhow::Error, language: Language) -> Failure {
     match error.downcast_ref::<ItemsError>() {
-        Some(items_error) => Failure::Input(items_error.to_string()),
+        Some(items_error) => items_failure(language, items_error),
         None => Failure::Runtime(error),
     }
 }
@@ -152,7 +159,7 @@ where
 }
 
 async fn draw(settings: &Settings, login: &ChannelLogin) -> Result<(), Failure> {
-    let table = load_items(&settings.items_file).map_err(|e| Failure::Input(e.to_string()))?;
+    let table = load_items(&settings.items_file).map_err(|e| items_failure(settings.language, &e))?;
     with_database(settings, async |database: &Database, _: &Report| {
         let store = database.store().clone();
         store.sync_items(&table).await.context("could not store the items")?;
@@ -236,7 +243,10 @@ async fn run(mut settings: Settings, channels: &[String]) -> Result<(), Failure>
     // Install the signal handlers before the (possibly slow) start, so a
     // Ctrl-C during start still shuts down cleanly.
     let shutdown = crate::shutdown::on_signal().context("could not install signal handlers")?;
-    let app = App::build(settings, Clock::system()).await.map_err(classify)?;
+    let language = settings.language;
+    let app = App::build(settings, Clock::system())
+        .await
+        .map_err(|e| classify(e, language))?;
     app.run_until_stopped(shutdown).await?;
     Ok(())
 }
