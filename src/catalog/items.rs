@@ -141,7 +141,7 @@ mod tests {
     use crate::raffle::items::ItemsFile;
 
     fn both(text: &str) -> (String, String) {
-        let error = ItemsFile::parse("items.toml", text).err().expect("an error");
+        let error = ItemsFile::parse("items.toml", text).expect_err("an error");
         let message = ItemsText(&error);
         (Language::En.say(&message), Language::PtBr.say(&message))
     }
@@ -164,7 +164,7 @@ mod tests {
 
     #[test]
     fn english_is_the_errors_own_message() {
-        let error = ItemsFile::parse("items.toml", "").err().expect("an error");
+        let error = ItemsFile::parse("items.toml", "").expect_err("an error");
         assert_eq!(Language::En.say(&ItemsText(&error)), error.to_string());
     }
 }
