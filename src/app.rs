@@ -16,7 +16,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::announce::delivery::{DeliveryConfig, DeliveryWorker, Destination};
 use crate::catalog::SetupText;
-use crate::channel::{ChannelLogin, ChannelSet};
+use crate::channel::{ChannelLeaser, ChannelLogin, ChannelSet};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::presence::tracker::PresenceTracker;
@@ -33,6 +33,7 @@ use crate::twitch::chatters::ChattersPoller;
 use crate::twitch::facts::TwitchFacts;
 use crate::twitch::helix::HelixClient;
 use crate::twitch::irc::ChatListener;
+use crate::twitch::join_pacer::JoinStatus;
 use crate::twitch::live_status::{CachedLiveStatus, DASHBOARD_LIVE_TTL, LiveStatus, UnknownLiveStatus};
 use crate::web::server::{self, HttpLimits};
 use crate::web::{WebSetup, WebState};
@@ -62,6 +63,7 @@ pub struct App {
     listener: tokio::net::TcpListener,
     port: u16,
     channels: ChannelSet,
+    served: ChannelSet,
     engine: RaffleEngine,
     chat_command_tx: mpsc::Sender<ChatCommand>,
     chat_command_rx: mpsc::Receiver<ChatCommand>,
@@ -117,6 +119,7 @@ impl App {
         // Installed before anything runs so no count is lost; later builds
         // in the same process (tests) share it.
         crate::metrics::handle();
+        crate::metrics::set_instance(&settings.instances.id);
         // Read the prize list first: a bad file should fail before anything
         // starts. A missing one is a first run: start, say how to add
         // prizes, and draw nothing until there is a list.
@@ -187,6 +190,7 @@ impl App {
                     listener,
                     port,
                     channels,
+                    served: ChannelSet::new([]),
                     engine,
                     chat_command_tx,
                     chat_command_rx,
@@ -230,9 +234,15 @@ impl App {
         self.database.store()
     }
 
-    /// The channels this instance serves.
+    /// The channels this instance may serve (configured and connected);
+    /// it serves those it holds a lease on ([`App::served_channels`]).
     pub fn channels(&self) -> &ChannelSet {
         &self.channels
+    }
+
+    /// The channels this instance holds a lease on and serves now.
+    pub fn served_channels(&self) -> &ChannelSet {
+        &self.served
     }
 
     /// The raffle engine (every trigger goes through it).
@@ -266,10 +276,20 @@ impl App {
         let connect_url = self.connect_url();
         let live_status = self.live_status();
         let tasks = TaskTracker::new();
+        // Chat, timers and tokens follow the channels this instance leases.
+        let leaser = ChannelLeaser::new(
+            self.database.store().clone(),
+            self.settings.instances.clone(),
+            self.channels.clone(),
+            self.served.clone(),
+        );
+        let lease_status = leaser.status();
+        let leases_stop = CancellationToken::new();
+        let leaser = tokio::spawn(leaser.run(leases_stop.clone()));
         tasks.spawn(
             RaffleScheduler::new(
                 self.engine.clone(),
-                self.channels.clone(),
+                self.served.clone(),
                 self.settings.raffle_interval,
                 self.clock.clone(),
             )
@@ -300,12 +320,14 @@ impl App {
         ));
         tasks.close();
         let (presence_tracker, presence) = PresenceTracker::new(self.database.store().clone());
+        let joins = JoinStatus::default();
         let chat = ChatListener::new(
             self.settings.twitch_irc_server.clone(),
-            self.channels.clone(),
+            self.served.clone(),
             presence,
             self.chat_command_tx.clone(),
-        );
+        )
+        .with_joins(self.settings.instances.join_rate, joins.clone());
         let presence_tracker = tokio::spawn(presence_tracker.run(shutdown.clone()));
         let chat = tokio::spawn(chat.run(shutdown.clone()));
 
@@ -313,6 +335,9 @@ impl App {
             store: self.database.store().clone(),
             engine: self.engine.clone(),
             channels: self.channels.clone(),
+            served: self.served.clone(),
+            leases: lease_status.clone(),
+            joins,
             connections: Connections::new(
                 self.database.store().clone(),
                 self.channels.clone(),
@@ -340,6 +365,7 @@ impl App {
                 self.token_manager,
                 connect_url.clone(),
             )
+            .serving_only(self.served.clone())
             .with_languages(self.settings.channel_languages());
             tokio::spawn(manager.run(shutdown.clone()))
         });
@@ -374,8 +400,13 @@ impl App {
                 shutdown.cancel();
             }
         }
-        // Rounds in flight finish (each is one short transaction).
+        // Rounds in flight finish (each is one short transaction); then the
+        // leases go back, so another instance takes the channels at once.
         tasks.wait().await;
+        leases_stop.cancel();
+        if let Err(e) = leaser.await {
+            tracing::error!(error = %e, "channel lease task failed");
+        }
         if !server.is_finished() && tokio::time::timeout(HTTP_DRAIN_TIMEOUT, &mut server).await.is_err() {
             tracing::warn!("HTTP connections still open after {HTTP_DRAIN_TIMEOUT:?}; closing them");
             server.abort();

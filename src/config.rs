@@ -167,6 +167,18 @@ pub struct SettingsArgs {
     /// Who may connect a Twitch account: first, listed or anyone [default: first]
     #[arg(long, env = "CONNECT_POLICY", global = true)]
     pub connect_policy: Option<String>,
+    /// This instance's name in channel leases, logs and metrics [default: host name and process id]
+    #[arg(long, env = "INSTANCE_ID", global = true)]
+    pub instance_id: Option<String>,
+    /// How long this instance holds a channel without renewing [default: 30s]
+    #[arg(long, env = "CHANNEL_LEASE", global = true)]
+    pub channel_lease: Option<String>,
+    /// Most channels this instance serves [default: unlimited]
+    #[arg(long, env = "MAX_CHANNELS", global = true)]
+    pub max_channels: Option<String>,
+    /// Chat joins sent per 10 seconds [default: 20, Twitch's limit for unverified accounts]
+    #[arg(long, env = "JOIN_RATE", global = true)]
+    pub join_rate: Option<String>,
     /// What makes a viewer present: chat, or chat,chatters (lurkers from Helix Get Chatters) [default: chat]
     #[arg(long, env = "PRESENCE_SOURCES", global = true)]
     pub presence_sources: Option<String>,
@@ -431,6 +443,103 @@ pub struct Settings {
     pub(crate) connect_policy: ConnectPolicy,
     /// `LANGUAGE`: the language of channels without their own.
     pub(crate) language: Language,
+    /// `INSTANCE_ID`, `CHANNEL_LEASE`, `MAX_CHANNELS` and `JOIN_RATE`.
+    pub(crate) instances: InstanceSettings,
+}
+
+/// How this instance shares channels with others on the same database
+/// (SPEC §15) and paces its chat joins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct InstanceSettings {
+    /// `INSTANCE_ID`: this instance's name in leases, logs and metrics.
+    pub(crate) id: String,
+    /// `CHANNEL_LEASE`: how long a channel stays held without renewal.
+    pub(crate) channel_lease: Duration,
+    /// `MAX_CHANNELS`: `None` is unlimited.
+    pub(crate) max_channels: Option<u32>,
+    /// `JOIN_RATE`: chat joins sent per [`JOIN_RATE_WINDOW`] per IRC connection.
+    pub(crate) join_rate: u32,
+}
+
+/// The window `JOIN_RATE` counts joins in: Twitch documents 20 joins per
+/// 10 seconds for an unverified account.
+pub(crate) const JOIN_RATE_WINDOW: Duration = Duration::from_secs(10);
+/// `JOIN_RATE`'s default: Twitch's documented limit for unverified accounts.
+pub(crate) const DEFAULT_JOIN_RATE: u32 = 20;
+/// `CHANNEL_LEASE`'s default.
+pub(crate) const DEFAULT_CHANNEL_LEASE: &str = "30s";
+/// The shortest `CHANNEL_LEASE`: renewals run every third of it, and each
+/// is a round trip to the database.
+pub(crate) const MIN_CHANNEL_LEASE: Duration = Duration::from_secs(3);
+/// Longest `INSTANCE_ID`.
+const MAX_INSTANCE_ID_CHARS: usize = 64;
+
+/// The default `INSTANCE_ID`: the host name and the process id.
+fn default_instance_id() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|host| host.trim().to_owned())
+        .filter(|host| !host.is_empty())
+        .unwrap_or_else(|| "kinoyubot".to_owned());
+    let host: String = host
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+        .take(MAX_INSTANCE_ID_CHARS.saturating_sub(12))
+        .collect();
+    format!("{host}-{}", std::process::id())
+}
+
+fn instance_settings(args: &mut SettingsArgs) -> Result<InstanceSettings, ConfigError> {
+    let id = match non_empty(args.instance_id.take()) {
+        None => default_instance_id(),
+        Some(text) => {
+            if text.chars().count() > MAX_INSTANCE_ID_CHARS
+                || !text
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | ':'))
+            {
+                return Err(ConfigError::new(
+                    "INSTANCE_ID",
+                    format!("must be 1 to {MAX_INSTANCE_ID_CHARS} letters, digits, '-', '.', '_' or ':'"),
+                ));
+            }
+            text
+        }
+    };
+    let channel_lease = duration("CHANNEL_LEASE", args.channel_lease.take(), DEFAULT_CHANNEL_LEASE)?;
+    if channel_lease < MIN_CHANNEL_LEASE {
+        return Err(ConfigError::new("CHANNEL_LEASE", "must be at least 3s"));
+    }
+    let max_channels = match non_empty(args.max_channels.take()) {
+        None => None,
+        Some(text) if text.eq_ignore_ascii_case("unlimited") => None,
+        Some(text) => Some(text.parse::<u32>().map_err(|_| {
+            ConfigError::new(
+                "MAX_CHANNELS",
+                format!("invalid value {text:?}; must be a whole number or unlimited"),
+            )
+        })?),
+    };
+    let join_rate = match non_empty(args.join_rate.take()) {
+        None => DEFAULT_JOIN_RATE,
+        Some(text) => match text.parse::<u32>() {
+            Ok(n) if n > 0 => n,
+            _ => {
+                return Err(ConfigError::new(
+                    "JOIN_RATE",
+                    format!("invalid value {text:?}; must be a whole number of joins per 10 s, at least 1"),
+                ));
+            }
+        },
+    };
+    Ok(InstanceSettings {
+        id,
+        channel_lease,
+        max_channels,
+        join_rate,
+    })
 }
 
 fn non_empty(value: Option<String>) -> Option<String> {
@@ -579,7 +688,7 @@ impl Settings {
     /// # Errors
     ///
     /// The first invalid setting, as a [`ConfigError`] naming it.
-    pub fn from_args(args: SettingsArgs) -> Result<Self, ConfigError> {
+    pub fn from_args(mut args: SettingsArgs) -> Result<Self, ConfigError> {
         if let Some(name) = args.secret_flags.first_given() {
             return Err(ConfigError::new(
                 name,
@@ -589,6 +698,7 @@ impl Settings {
                 ),
             ));
         }
+        let instances = instance_settings(&mut args)?;
         let database_url = match non_empty(args.database_url) {
             None => None,
             Some(text) => {
@@ -732,6 +842,7 @@ impl Settings {
             rust_log,
             log_format,
             connect_policy,
+            instances,
             language,
         })
     }

@@ -14,7 +14,7 @@
 //!
 //! Submodules: `pool` builds the pool, `migrate` applies the numbered files
 //! of `sql/`, `embedded` runs a private server when `DATABASE_URL` is unset,
-//! `database` picks between the two; one file per table group (`approvals`, `channels`,
+//! `database` picks between the two; one file per table group (`approvals`, `channels`, `leases`,
 //! `presence`, `items`, `raffles`, `outbox`, `oauth`) and `status` for the
 //! dashboard's read-only queries across them.
 
@@ -23,6 +23,7 @@ mod channels;
 mod database;
 pub mod embedded;
 mod items;
+mod leases;
 pub mod migrate;
 mod oauth;
 mod outbox;

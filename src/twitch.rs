@@ -13,10 +13,13 @@
 //! - [`irc`]: the chat listener (twitch-irc), reading chat anonymously and
 //!   turning it into presence events and `!raffle` commands. It is the only
 //!   module that imports `twitch_irc`.
+//! - `join_pacer` (pure): chat joins paced to `JOIN_RATE`, confirmed and
+//!   retried, for the chat listener.
 
 pub mod auth;
 pub mod chatters;
 pub mod facts;
 pub mod helix;
 pub mod irc;
+pub(crate) mod join_pacer;
 pub mod live_status;

@@ -10,6 +10,8 @@
 //! back).
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::mpsc;
@@ -19,7 +21,7 @@ use tokio_util::task::TaskTracker;
 use super::command::{ChatCommand, DrawLimiter, MANUAL_DRAW_INTERVAL, RaffleCommand};
 use super::record::Trigger;
 use super::round::{RaffleEngine, RaffleError, RoundResult};
-use super::slot::next_slot;
+use super::slot::{SPREAD_ABOVE_CHANNELS, next_phased_slot, phase_millis};
 use crate::channel::{ChannelLogin, ChannelSet};
 use crate::clock::{self, Clock};
 use crate::retry::{self, RetryError, RetryPolicy};
@@ -60,8 +62,10 @@ impl RaffleScheduler {
         let mut changes = self.channels.subscribe();
         let tracker = TaskTracker::new();
         let mut timers: HashMap<ChannelLogin, CancellationToken> = HashMap::new();
+        let spread = Arc::new(AtomicBool::new(false));
         loop {
             let wanted = changes.borrow_and_update().clone();
+            spread.store(wanted.len() > SPREAD_ABOVE_CHANNELS, Ordering::Relaxed);
             timers.retain(|login, token| {
                 let keep = wanted.contains(login);
                 if !keep {
@@ -81,6 +85,7 @@ impl RaffleScheduler {
                     login,
                     interval: self.interval,
                     clock: self.clock.clone(),
+                    spread: Arc::clone(&spread),
                 };
                 tracker.spawn(timer.run(token));
             }
@@ -94,11 +99,17 @@ impl RaffleScheduler {
     }
 }
 
-/// The next timer slot for this interval and when it starts, from the
-/// system clock now. (The dashboard's; the timers read their own [`Clock`].)
-pub(crate) fn upcoming_slot(interval: Duration) -> (i64, SystemTime) {
-    let (slot, _) = next_slot(Clock::system().unix_millis(), interval);
-    (slot.get(), clock::from_unix_millis(slot.start_millis(interval)))
+/// When `login`'s next timer slot starts, from the system clock now (the
+/// dashboard's; the timers read their own [`Clock`]), on an instance serving `served`
+/// channels (their slots are spread above [`SPREAD_ABOVE_CHANNELS`]).
+pub(crate) fn upcoming_slot_of(login: &str, interval: Duration, served: usize) -> SystemTime {
+    let phase = if served > SPREAD_ABOVE_CHANNELS {
+        phase_millis(login, interval)
+    } else {
+        0
+    };
+    let (_, starts) = next_phased_slot(Clock::system().unix_millis(), interval, phase);
+    clock::from_unix_millis(starts)
 }
 
 /// One channel's timer.
@@ -107,6 +118,8 @@ struct ChannelTimer {
     login: ChannelLogin,
     interval: Duration,
     clock: Clock,
+    /// Whether slots start at the channel's phase (`super::slot`).
+    spread: Arc<AtomicBool>,
 }
 
 impl ChannelTimer {
@@ -128,8 +141,12 @@ impl ChannelTimer {
         }
         tracing::info!(interval = ?self.interval, "raffle timer started");
         loop {
-            let (slot, _) = next_slot(self.clock.unix_millis(), self.interval);
-            let starts = slot.start_millis(self.interval);
+            let phase = if self.spread.load(Ordering::Relaxed) {
+                phase_millis(self.login.as_str(), self.interval)
+            } else {
+                0
+            };
+            let (slot, starts) = next_phased_slot(self.clock.unix_millis(), self.interval, phase);
             tokio::select! {
                 _ = stop.cancelled() => return,
                 () = self.clock.sleep_until(clock::from_unix_millis(starts)) => {}
@@ -158,7 +175,10 @@ impl ChannelTimer {
                 )
                 .await;
             match round {
-                Ok(RoundResult::Recorded(_)) => {}
+                Ok(RoundResult::Recorded(_)) => {
+                    let lag = self.clock.unix_millis().saturating_sub(starts);
+                    crate::metrics::slot_drawn(Duration::from_millis(lag));
+                }
                 Ok(RoundResult::AlreadyDrawn) => {
                     tracing::debug!(slot = slot.get(), "slot already drawn by another instance");
                 }

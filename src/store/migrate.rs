@@ -58,9 +58,14 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../sql/0007_connect_policy.sql"),
     },
     Migration {
-        version: 14,
-        name: "0014_eligibility_gates.sql",
-        sql: include_str!("../../sql/0014_eligibility_gates.sql"),
+        version: 8,
+        name: "0008_channel_leases.sql",
+        sql: include_str!("../../sql/0008_channel_leases.sql"),
+    },
+    Migration {
+        version: 9,
+        name: "0009_eligibility_gates.sql",
+        sql: include_str!("../../sql/0009_eligibility_gates.sql"),
     },
 ];
 

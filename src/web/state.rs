@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::admin::AdminGuard;
 
-use crate::channel::{ChannelLanguages, ChannelSet};
+use crate::channel::{ChannelLanguages, ChannelSet, LeaseStatus};
 use crate::raffle::RaffleEngine;
 use crate::store::Store;
 use crate::twitch::auth::connect::Connections;
@@ -20,8 +20,14 @@ pub(crate) struct WebState {
     pub(crate) store: Store,
     /// Runs raffle rounds for the admin draw endpoint.
     pub(crate) engine: RaffleEngine,
-    /// Channels this instance serves.
+    /// Channels this instance may serve (configured and connected).
     pub(crate) channels: ChannelSet,
+    /// Channels this instance holds a lease on and serves (SPEC §15).
+    pub(crate) served: ChannelSet,
+    /// The lease task's figures, for `/api/status`.
+    pub(crate) leases: LeaseStatus,
+    /// The chat listener's joins, for `/api/status`.
+    pub(crate) joins: crate::twitch::join_pacer::JoinStatus,
     /// Connecting and disconnecting Twitch accounts (`twitch::auth::connect`).
     pub(crate) connections: Connections,
     /// `ADMIN_TOKEN`; `None` disables admin endpoints.

@@ -19,6 +19,7 @@ mod gates;
 mod helpers;
 mod http_limits;
 mod language;
+mod leases;
 mod logs;
 mod migrations;
 mod oauth;

@@ -100,6 +100,9 @@ pub struct TokenManager {
     cipher: TokenCipher,
     config: TokenManagerConfig,
     reconnect_url: String,
+    /// Only these channels' tokens are looked after, when set: the ones
+    /// this instance leases (SPEC §15). `None`: every stored token.
+    served: Option<crate::channel::ChannelSet>,
     /// The language of each channel's notice.
     languages: ChannelLanguages,
 }
@@ -120,8 +123,17 @@ impl TokenManager {
             cipher,
             config,
             reconnect_url,
+            served: None,
             languages: ChannelLanguages::default(),
         }
+    }
+
+    /// Looks after only the tokens of the channels in `served` (those this
+    /// instance holds a lease on); other instances look after theirs.
+    #[must_use]
+    pub(crate) fn serving_only(mut self, served: crate::channel::ChannelSet) -> Self {
+        self.served = Some(served);
+        self
     }
 
     /// Writes each notice in its channel's language (English without this).
@@ -160,7 +172,13 @@ impl TokenManager {
     pub async fn run_cycle(&self) -> Result<CycleReport, ManagerError> {
         let rows = self.store.list_tokens().await?;
         let mut report = CycleReport::default();
+        let served = self.served.as_ref().map(crate::channel::ChannelSet::current);
         for row in rows {
+            if let Some(served) = &served
+                && !served.iter().any(|login| login.as_str() == row.login)
+            {
+                continue;
+            }
             if row.needs_reauth {
                 report.untouched += 1;
                 continue;

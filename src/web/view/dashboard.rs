@@ -402,6 +402,7 @@ mod tests {
             needs_reauth: true,
             active_viewers: 4,
             next_raffle_at: Some("2026-11-24T20:01:00Z".into()),
+            served_by: None,
             missing_scopes: Vec::new(),
         }
     }
