@@ -219,6 +219,7 @@ async fn main() {
 
     // Cold: the tick lists the chatters, then the round fetches the facts
     // of the 10,000 new candidates and draws.
+    #[derive(Debug)]
     struct AlwaysLive;
     impl kinoyubot::twitch::live_status::LiveStatus for AlwaysLive {
         fn is_live<'a>(

@@ -31,7 +31,7 @@ async fn channel_id(app: &TestApp) -> i64 {
 /// An app for the stand-in's streamer, connected, with these settings.
 async fn connected_app(settings: &[(&'static str, &str)]) -> TestApp {
     let mut builder = TestApp::builder().twitch(streamer()).setting("ONLY_WHEN_LIVE", "false");
-    for (name, value) in settings {
+    for &(name, value) in settings {
         builder = builder.setting(name, value);
     }
     let app = builder.start().await;
