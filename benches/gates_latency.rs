@@ -32,6 +32,7 @@ use kinoyubot::clock::Clock;
 use kinoyubot::config::TokenKey;
 use kinoyubot::raffle::eligibility::{Gates, PresenceSources};
 use kinoyubot::raffle::items::ItemsFile;
+use kinoyubot::raffle::slot::TimerSlot;
 use kinoyubot::raffle::{RaffleEngine, RaffleRules, RoundResult, Trigger};
 use kinoyubot::twitch::auth::TwitchAuth;
 use kinoyubot::twitch::auth::token_cipher::{TokenCipher, TokenKind};
@@ -240,7 +241,7 @@ async fn main() {
     let polled = poller.poll(&login).await.expect("chatters");
     let listed = tick.elapsed();
     let result = gated_engine
-        .run_round(&login, Trigger::Timer, Some(0))
+        .run_round(&login, Trigger::Timer, Some(TimerSlot::new(0, Duration::from_secs(60))))
         .await
         .expect("cold round");
     let cold = tick.elapsed();
@@ -277,14 +278,22 @@ async fn main() {
     for slot in 1..=WARM_ROUNDS {
         let start = Instant::now();
         let result = today_engine
-            .run_round(&login, Trigger::Timer, Some(slot * 2))
+            .run_round(
+                &login,
+                Trigger::Timer,
+                Some(TimerSlot::new(slot * 2, Duration::from_secs(60))),
+            )
             .await
             .expect("today's round");
         today_times.push(start.elapsed());
         assert!(matches!(result, RoundResult::Recorded(_)));
         let start = Instant::now();
         let result = gated_engine
-            .run_round(&login, Trigger::Timer, Some(slot * 2 + 1))
+            .run_round(
+                &login,
+                Trigger::Timer,
+                Some(TimerSlot::new(slot * 2 + 1, Duration::from_secs(60))),
+            )
             .await
             .expect("gated round");
         gated_times.push(start.elapsed());

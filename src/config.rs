@@ -883,7 +883,10 @@ mod tests {
         .expect("valid");
         assert_eq!(s.presence_sources(), PresenceSources::ChatAndChatters);
         assert_eq!(s.channel_defaults.gates.min_follow_age, Some(Duration::ZERO));
-        assert_eq!(s.channel_defaults.gates.min_account_age, Duration::from_secs(7 * 86_400));
+        assert_eq!(
+            s.channel_defaults.gates.min_account_age,
+            Duration::from_secs(7 * 86_400)
+        );
         assert!(s.channel_defaults.gates.subscribers_only);
         assert_eq!(s.channel_defaults.gates.min_messages, 0);
         assert!(error(|a| a.presence_sources = Some("chatters".into())).starts_with("PRESENCE_SOURCES: "));

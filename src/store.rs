@@ -42,8 +42,8 @@ pub(crate) use oauth::{NewTokens, StateAdmission, StateLimits, StateLookup, Stor
 pub(crate) use outbox::ClaimedAnnouncement;
 pub(crate) use presence::{ChannelIds, PresenceWrite};
 pub use raffles::{EligibilityRules, EligibleViewer, MissingFacts, NewRaffle, PresentViewers, RoundTransaction};
-pub use twitch_facts::ListedChatter;
 pub(crate) use sessions::SessionRecord;
+pub use twitch_facts::ListedChatter;
 
 use deadpool_postgres::{Pool, PoolError};
 use tokio_postgres::Row;

@@ -450,7 +450,11 @@ impl RaffleEngine {
         let rules = self.channel_settings(channel.id).await?;
         let present = self
             .store
-            .present_viewers(channel.id, channel.twitch_user_id.as_deref(), &Self::sql_rules(channel, &rules))
+            .present_viewers(
+                channel.id,
+                channel.twitch_user_id.as_deref(),
+                &Self::sql_rules(channel, &rules),
+            )
             .await?;
         Ok(present
             .viewers
