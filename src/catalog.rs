@@ -44,6 +44,7 @@
 //! Which language a channel speaks is decided in one place,
 //! `crate::channel::language::ChannelLanguages::language_for`.
 
+mod cli;
 mod connect;
 mod dashboard;
 mod discord;
@@ -56,6 +57,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 
+pub(crate) use cli::{CliText, table_words};
 pub(crate) use connect::{ConnectPage, ConnectText};
 pub(crate) use dashboard::DashboardText;
 pub(crate) use discord::DiscordText;
@@ -111,6 +113,11 @@ impl Language {
             Self::En => ('.', ','),
             Self::PtBr => (',', '.'),
         }
+    }
+
+    /// The decimal separator: `.` / `,`.
+    pub(crate) fn decimal_separator(self) -> char {
+        self.separators().0
     }
 
     /// A whole number with thousands separators: `1,234` / `1.234`.
@@ -256,6 +263,7 @@ mod tests {
         check_area(connect::samples());
         check_area(setup::samples());
         check_area(items::samples());
+        check_area(cli::samples());
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 
 use crate::app::App;
-use crate::catalog::{ItemsText, Language};
+use crate::catalog::{CliText, ItemsText, Language, table_words};
 use crate::channel::ChannelLogin;
 use crate::clock::Clock;
 use crate::config::{ConfigError, Settings, SettingsArgs, load_items};
@@ -114,8 +114,15 @@ pub async fn execute(command: Command, settings: Settings) -> Result<(), Failure
         Command::CheckItems { file } => {
             let path = file.unwrap_or_else(|| settings.items_file.clone());
             let table = load_items(&path).map_err(|e| items_failure(settings.language, &e))?;
-            println!("{}: {} item(s) valid", path.display(), table.items().len());
-            print!("{}", table.render_table());
+            let language = settings.language;
+            println!(
+                "{}",
+                language.say(&CliText::ItemsValid {
+                    path: &path.display().to_string(),
+                    count: table.items().len(),
+                })
+            );
+            print!("{}", table.render_table_in(&table_words(language)));
             Ok(())
         }
     }
@@ -167,7 +174,7 @@ async fn draw(settings: &Settings, login: &ChannelLogin) -> Result<(), Failure> 
         let engine = RaffleEngine::new(store, settings.channel_defaults.clone(), live);
         match engine.run_round(login, Trigger::Manual, None).await {
             Ok(RoundResult::Recorded(record)) => {
-                println!("{}", describe_raffle(&record));
+                println!("{}", describe_raffle(settings.language, &record));
                 let json = serde_json::to_string(&record.to_json()).context("could not encode the raffle")?;
                 println!("{json}");
                 Ok(())
@@ -184,23 +191,32 @@ async fn draw(settings: &Settings, login: &ChannelLogin) -> Result<(), Failure> 
     .await
 }
 
-fn describe_raffle(record: &RaffleRecord) -> String {
-    let prefix = format!("raffle #{} in #{}:", record.id, record.channel_login);
-    match (record.outcome, &record.winner, &record.item_name) {
-        (Outcome::Won, Some(Winner { display_name, .. }), Some(item)) => format!(
-            "{prefix} {display_name} won {item} ({} candidates, digest {})",
-            record.candidate_count,
-            record.candidates_digest.get(..12).unwrap_or(&record.candidates_digest)
-        ),
-        (Outcome::NoCandidates, _, _) => format!("{prefix} nobody was eligible"),
-        (Outcome::NoPrize, _, _) => format!("{prefix} no prize this time ({} candidates)", record.candidate_count),
-        (Outcome::SkippedOffline, _, _) => format!(
-            "{prefix} skipped: {}",
-            record.skip_reason.as_deref().unwrap_or("the stream was offline")
-        ),
+fn describe_raffle(language: Language, record: &RaffleRecord) -> String {
+    let (id, channel) = (record.id, record.channel_login.as_str());
+    let text = match (record.outcome, &record.winner, &record.item_name) {
+        (Outcome::Won, Some(Winner { display_name, .. }), Some(item)) => CliText::RaffleWon {
+            id,
+            channel,
+            winner: display_name,
+            item,
+            candidates: i64::from(record.candidate_count),
+            digest: record.candidates_digest.get(..12).unwrap_or(&record.candidates_digest),
+        },
+        (Outcome::NoCandidates, _, _) => CliText::RaffleNobody { id, channel },
+        (Outcome::NoPrize, _, _) => CliText::RaffleNoPrize {
+            id,
+            channel,
+            candidates: i64::from(record.candidate_count),
+        },
+        (Outcome::SkippedOffline, _, _) => CliText::RaffleSkipped {
+            id,
+            channel,
+            reason: record.skip_reason.as_deref(),
+        },
         // A win recorded without its item or winner (written by hand).
-        (Outcome::Won, _, _) => format!("{prefix} won"),
-    }
+        (Outcome::Won, _, _) => CliText::RaffleWonBare { id, channel },
+    };
+    language.say(&text)
 }
 
 async fn verify(settings: &Settings, id: i64) -> Result<(), Failure> {
@@ -213,16 +229,16 @@ async fn verify(settings: &Settings, id: i64) -> Result<(), Failure> {
             .ok_or_else(|| Failure::Input(format!("RAFFLE_ID: there is no raffle {id}")))?;
         match crate::raffle::verify(&record, &audit) {
             Verification::Verified => {
-                println!("verified");
-                println!("{}", describe_raffle(&record));
+                println!("{}", settings.language.say(&CliText::Verified));
+                println!("{}", describe_raffle(settings.language, &record));
                 Ok(())
             }
             Verification::SkippedOffline => {
-                println!("verified (skipped while offline: nothing was drawn)");
+                println!("{}", settings.language.say(&CliText::VerifiedSkipped));
                 Ok(())
             }
             Verification::Mismatch(problems) => {
-                println!("MISMATCH for raffle #{id}:");
+                println!("{}", settings.language.say(&CliText::Mismatch { id }));
                 for problem in &problems {
                     println!("  {problem}");
                 }
@@ -253,12 +269,21 @@ async fn run(mut settings: Settings, channels: &[String]) -> Result<(), Failure>
 
 async fn migrate(settings: &Settings) -> Result<(), Failure> {
     with_database(settings, async |_: &Database, report: &Report| {
+        let language = settings.language;
         if report.applied.is_empty() {
-            println!("database schema is up to date (version {})", report.current);
+            println!(
+                "{}",
+                language.say(&CliText::SchemaUpToDate {
+                    version: report.current
+                })
+            );
         } else {
             println!(
-                "applied migrations {:?}; database schema is at version {}",
-                report.applied, report.current
+                "{}",
+                language.say(&CliText::MigrationsApplied {
+                    applied: &format!("{:?}", report.applied),
+                    version: report.current,
+                })
             );
         }
         Ok(())

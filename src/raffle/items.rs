@@ -448,25 +448,31 @@ impl ItemTable {
     /// a "no prize" row with the remainder and a total line, for the
     /// `check-items` command.
     pub(crate) fn render_table(&self) -> String {
+        self.render_table_in(&TableWords::default())
+    }
+
+    /// [`Self::render_table`] in a reader's words and decimal separator.
+    pub(crate) fn render_table_in(&self, words: &TableWords) -> String {
+        let percent = |fraction: f64| format_percent(fraction).replace('.', &words.decimal.to_string());
         let mut rows: Vec<[String; 3]> = self
             .items
             .iter()
             .map(|it| {
                 [
                     it.name.clone(),
-                    format_percent(it.probability.get()),
-                    it.stock.map_or_else(|| "unlimited".to_owned(), |s| s.to_string()),
+                    percent(it.probability.get()),
+                    it.stock.map_or_else(|| words.unlimited.clone(), |s| s.to_string()),
                 ]
             })
             .collect();
         rows.push([
-            "no prize".to_owned(),
-            format_percent(self.no_prize_probability()),
+            words.no_prize.clone(),
+            percent(self.no_prize_probability()),
             "-".to_owned(),
         ]);
         let total: f64 = self.items.iter().map(|it| it.probability.get()).sum::<f64>() + self.no_prize_probability();
-        let header = ["item".to_owned(), "probability".to_owned(), "stock".to_owned()];
-        let total_row = ["total".to_owned(), format_percent(total), String::new()];
+        let header = [words.item.clone(), words.probability.clone(), words.stock.clone()];
+        let total_row = [words.total.clone(), percent(total), String::new()];
 
         let mut widths = [0usize; 3];
         for row in std::iter::once(&header)
@@ -532,6 +538,40 @@ fn pad_right(s: &str, width: usize) -> String {
 fn pad_left(s: &str, width: usize) -> String {
     let n = s.chars().count();
     format!("{}{s}", " ".repeat(width.saturating_sub(n)))
+}
+
+/// The words of the `check-items` table, in the reader's language.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TableWords {
+    /// The item column's heading.
+    pub(crate) item: String,
+    /// The probability column's heading.
+    pub(crate) probability: String,
+    /// The stock column's heading.
+    pub(crate) stock: String,
+    /// A stock without a limit.
+    pub(crate) unlimited: String,
+    /// The row of the chance of nothing.
+    pub(crate) no_prize: String,
+    /// The total line.
+    pub(crate) total: String,
+    /// The decimal separator of percentages.
+    pub(crate) decimal: char,
+}
+
+impl Default for TableWords {
+    /// English, as `check-items` printed before the catalog.
+    fn default() -> Self {
+        Self {
+            item: "item".to_owned(),
+            probability: "probability".to_owned(),
+            stock: "stock".to_owned(),
+            unlimited: "unlimited".to_owned(),
+            no_prize: "no prize".to_owned(),
+            total: "total".to_owned(),
+            decimal: '.',
+        }
+    }
 }
 
 #[cfg(test)]

@@ -269,3 +269,29 @@ async fn prize_list_errors_and_their_hints_are_given_in_the_configured_language(
     assert_eq!(run.code, Some(2), "{}", run.stderr);
     assert!(run.stderr.contains("use ponto: 0.05"), "{}", run.stderr);
 }
+
+#[tokio::test]
+async fn check_items_prints_its_table_in_portuguese_under_language_pt_br() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = kinoyubot(dir.path())
+        .env("LANGUAGE", "pt-BR")
+        .arg("check-items")
+        .arg(repo_path("items.pt-BR.toml"))
+        .output()
+        .await;
+    assert_eq!(output.code, Some(0), "{}", output.stderr);
+    let out = &output.stdout;
+    for word in [
+        "válido",
+        "prêmio",
+        "chance",
+        "estoque",
+        "ilimitado",
+        "sem prêmio",
+        "soma",
+    ] {
+        assert!(out.contains(word), "{word:?} missing from {out}");
+    }
+    assert!(out.contains("5,00%"), "decimal comma: {out}");
+    assert!(!out.contains("unlimited") && !out.contains("no prize"), "{out}");
+}
