@@ -552,18 +552,11 @@ fn logins(setting: &'static str, text: &str) -> Result<Vec<ChannelLogin>, Config
     Ok(out)
 }
 
-/// A boolean setting: true/1/yes/on or false/0/no/off, empty for `default`.
+/// A boolean setting, parsed like the per-channel ones; empty for `default`.
 fn boolean(setting: &'static str, value: Option<String>, default: bool) -> Result<bool, ConfigError> {
     match non_empty(value) {
         None => Ok(default),
-        Some(text) => match text.to_ascii_lowercase().as_str() {
-            "true" | "1" | "yes" | "on" => Ok(true),
-            "false" | "0" | "no" | "off" => Ok(false),
-            _ => Err(ConfigError::new(
-                setting,
-                format!("invalid boolean {text:?}; use true or false"),
-            )),
-        },
+        Some(text) => crate::channel::settings::parse_bool(&text).map_err(|reason| ConfigError::new(setting, reason)),
     }
 }
 

@@ -525,7 +525,8 @@ fn parse_luck(text: &str) -> Result<u8, String> {
     }
 }
 
-fn parse_bool(text: &str) -> Result<bool, String> {
+/// `true`/`1`/`yes`/`on` or `false`/`0`/`no`/`off`, any case.
+pub(crate) fn parse_bool(text: &str) -> Result<bool, String> {
     match text.to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" => Ok(true),
         "false" | "0" | "no" | "off" => Ok(false),

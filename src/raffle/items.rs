@@ -560,17 +560,9 @@ pub(crate) struct TableWords {
 }
 
 impl Default for TableWords {
-    /// English, as `check-items` printed before the catalog.
+    /// English, the catalog's words.
     fn default() -> Self {
-        Self {
-            item: "item".to_owned(),
-            probability: "probability".to_owned(),
-            stock: "stock".to_owned(),
-            unlimited: "unlimited".to_owned(),
-            no_prize: "no prize".to_owned(),
-            total: "total".to_owned(),
-            decimal: '.',
-        }
+        crate::catalog::table_words(crate::catalog::Language::En)
     }
 }
 
