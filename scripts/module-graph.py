@@ -37,6 +37,7 @@ PURE = {
     "catalog::dashboard",
     "catalog::connect",
     "catalog::setup",
+    "catalog::items",
     "channel::language",
 }
 # What a pure module must not name.

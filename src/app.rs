@@ -19,16 +19,19 @@ use crate::channel::{ChannelLeaser, ChannelLogin, ChannelSet};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::presence::tracker::{PresenceInbox, PresenceTracker};
+use crate::raffle::RaffleEngine;
 use crate::raffle::command::ChatCommand;
+use crate::raffle::command::{DrawLimiter, MANUAL_DRAW_INTERVAL};
 use crate::raffle::items::{ItemTable, ItemsError};
 use crate::raffle::scheduler::{RaffleScheduler, handle_chat_commands};
-use crate::raffle::{RaffleEngine, RaffleRules};
 use crate::store::{Database, Store};
 use crate::supervisor::Supervisor;
 use crate::twitch::auth::connect::{Connections, TwitchClients};
 use crate::twitch::auth::manager::{TokenManager, TokenManagerConfig};
 use crate::twitch::auth::token_cipher::TokenCipher;
 use crate::twitch::auth::{TwitchAuth, token_key};
+use crate::twitch::chatters::ChattersPoller;
+use crate::twitch::facts::TwitchFacts;
 use crate::twitch::helix::HelixClient;
 use crate::twitch::irc::{ChatHealth, ChatListener};
 use crate::twitch::join_pacer::JoinStatus;
@@ -53,6 +56,13 @@ const TASK_DRAIN_TIMEOUT: Duration =
 
 /// How long the chat listener gets to stop before presence is flushed.
 const CHAT_DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How long the lease task gets to hand the channels back (one statement).
+const LEASE_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The supervised task that holds this instance's channel leases; it stops
+/// last, after every task that serves those channels.
+const LEASE_TASK: &str = "channel leases";
 
 /// The assembled application.
 #[derive(Debug)]
@@ -97,6 +107,11 @@ fn build_twitch(settings: &Settings) -> anyhow::Result<Option<TwitchClients>> {
         cipher: TokenCipher::new(&key),
         helix,
     }))
+}
+
+/// Account ages and follow state for the gates, from these Twitch clients.
+fn twitch_facts(store: &Store, twitch: &TwitchClients) -> TwitchFacts {
+    TwitchFacts::new(twitch.helix.clone(), store.clone(), twitch.cipher.clone())
 }
 
 impl App {
@@ -171,8 +186,11 @@ impl App {
                     Some(twitch) => twitch.helix.clone(),
                     None => Arc::new(UnknownLiveStatus),
                 };
-                let engine = RaffleEngine::new(database.store().clone(), RaffleRules::from_settings(&settings), live)
+                let mut engine = RaffleEngine::new(database.store().clone(), settings.channel_defaults.clone(), live)
                     .with_delivery_notifier(delivery.notifier());
+                if let Some(twitch) = &twitch {
+                    engine = engine.with_twitch_facts(twitch_facts(database.store(), twitch));
+                }
                 let (chat_command_tx, chat_command_rx) = mpsc::channel(CHAT_COMMAND_QUEUE);
                 Ok(Self {
                     settings,
@@ -287,13 +305,31 @@ impl App {
             self.served.clone(),
         );
         let lease_status = leaser.status();
+        // Not a child of `shutdown`: the leases go back last (see below).
         let leases_stop = CancellationToken::new();
-        let leaser = tokio::spawn(leaser.run(leases_stop.clone()));
+        supervisor.spawn(LEASE_TASK, leases_stop.clone(), move |stop| leaser.clone().run(stop));
 
+        if self.settings.presence_sources().includes_chatters() {
+            match &self.twitch {
+                Some(twitch) => {
+                    let poller = ChattersPoller::new(
+                        self.database.store().clone(),
+                        self.channels.clone(),
+                        live_status.clone(),
+                        twitch_facts(self.database.store(), twitch),
+                        self.clock.clone(),
+                    );
+                    supervisor.spawn("chatters poller", stop_work.clone(), move |stop| poller.clone().run(stop));
+                }
+                None => tracing::warn!(
+                    "PRESENCE_SOURCES=chat,chatters needs TWITCH_CLIENT_ID/TWITCH_CLIENT_SECRET and a connected channel; only chat counts"
+                ),
+            }
+        }
         let scheduler = RaffleScheduler::new(
             self.engine.clone(),
             self.served.clone(),
-            self.settings.raffle_interval,
+            self.settings.channel_defaults.raffle_interval,
             self.clock.clone(),
             supervisor.clone(),
         );
@@ -344,12 +380,15 @@ impl App {
                 Arc::from(self.settings.twitch_channels.clone()),
                 self.settings.connect_policy,
                 self.twitch.clone(),
-            ),
+            )
+            .with_scopes(crate::twitch::auth::scopes_for(&self.engine.rules().gates)),
             admin_token: self.settings.admin_token.clone(),
             admin_guard: Arc::default(),
             live: CachedLiveStatus::new(live_status, DASHBOARD_LIVE_TTL),
-            raffle_interval: self.settings.raffle_interval,
+            raffle_interval: self.settings.channel_defaults.raffle_interval,
             public_url: self.settings.public_url.clone(),
+            session_ttl: self.settings.session_ttl,
+            session_draws: Arc::new(std::sync::Mutex::new(DrawLimiter::new(MANUAL_DRAW_INTERVAL))),
             languages: self.settings.channel_languages(),
             setup: WebSetup {
                 announces_on_discord: self.settings.discord_webhook_url.is_some(),
@@ -436,13 +475,15 @@ impl App {
             tracing::warn!(tasks = ?running, "chat still stopping after {CHAT_DRAIN_TIMEOUT:?}");
         }
         stop_presence.cancel();
-        if let Err(running) = supervisor.wait(TASK_DRAIN_TIMEOUT).await {
+        let others: Vec<String> = supervisor.tasks().into_keys().filter(|name| name != LEASE_TASK).collect();
+        let others: Vec<&str> = others.iter().map(String::as_str).collect();
+        if let Err(running) = supervisor.wait_for(&others, TASK_DRAIN_TIMEOUT).await {
             tracing::warn!(tasks = ?running, "background tasks still busy after {TASK_DRAIN_TIMEOUT:?}; stopping anyway");
         }
         // Then the leases go back, so another instance takes the channels at once.
         leases_stop.cancel();
-        if let Err(e) = leaser.await {
-            tracing::error!(error = %e, "channel lease task failed");
+        if let Err(running) = supervisor.wait(LEASE_DRAIN_TIMEOUT).await {
+            tracing::warn!(tasks = ?running, "still busy after {LEASE_DRAIN_TIMEOUT:?}; stopping anyway");
         }
         self.database.close().await.context("could not stop the database")?;
         if let Some(fatal) = supervisor.fatal() {

@@ -22,7 +22,7 @@
 //! # Adding a message
 //!
 //! 1. In your area's file (`catalog/discord.rs`, `catalog/dashboard.rs`,
-//!    `catalog/connect.rs`, `catalog/setup.rs`), add a variant to its enum, with the values it
+//!    `catalog/connect.rs`, `catalog/setup.rs`, `catalog/items.rs`), add a variant to its enum, with the values it
 //!    shows as fields (`&'a str` for names, `i64` / `u64` for counts).
 //! 2. Add its arm in that file's `texts()` match:
 //!    `Self::Hello { name } => Texts { en: format!("Hi {name}").into(), pt_br: format!("Olá {name}").into() }`
@@ -44,9 +44,11 @@
 //! Which language a channel speaks is decided in one place,
 //! `crate::channel::language::ChannelLanguages::language_for`.
 
+mod cli;
 mod connect;
 mod dashboard;
 mod discord;
+mod items;
 mod setup;
 
 use std::borrow::Cow;
@@ -55,9 +57,11 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 
+pub(crate) use cli::{CliText, table_words};
 pub(crate) use connect::{ConnectPage, ConnectText};
 pub(crate) use dashboard::DashboardText;
 pub(crate) use discord::DiscordText;
+pub(crate) use items::ItemsText;
 pub(crate) use setup::SetupText;
 
 /// A language of `LANGUAGE`.
@@ -109,6 +113,11 @@ impl Language {
             Self::En => ('.', ','),
             Self::PtBr => (',', '.'),
         }
+    }
+
+    /// The decimal separator: `.` / `,`.
+    pub(crate) fn decimal_separator(self) -> char {
+        self.separators().0
     }
 
     /// A whole number with thousands separators: `1,234` / `1.234`.
@@ -236,8 +245,14 @@ mod tests {
                 "{message:?}: placeholders differ"
             );
             let ticks = |s: &str| s.matches('`').count();
-            assert_eq!(ticks(&texts.en), ticks(&texts.pt_br), "{message:?}: code spans differ");
-            assert!(ticks(&texts.en).is_multiple_of(2), "{message:?}: unpaired backtick");
+            assert!(
+                ticks(&texts.en).is_multiple_of(2),
+                "{message:?}: unpaired backtick in English"
+            );
+            assert!(
+                ticks(&texts.pt_br).is_multiple_of(2),
+                "{message:?}: unpaired backtick in Portuguese"
+            );
         }
     }
 
@@ -247,6 +262,8 @@ mod tests {
         check_area(dashboard::samples());
         check_area(connect::samples());
         check_area(setup::samples());
+        check_area(items::samples());
+        check_area(cli::samples());
     }
 
     #[test]

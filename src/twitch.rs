@@ -5,6 +5,9 @@
 //!   streamer's account (`connect`), the token key, the cipher that encrypts
 //!   tokens at rest, and the token manager task.
 //! - [`helix`]: the Helix API (`HelixClient`): app access token and live status.
+//! - [`facts`]: account ages and follow state for the eligibility gates,
+//!   fetched from Helix and cached in the database.
+//! - [`chatters`]: the poller that marks lurkers from Get Chatters present.
 //! - [`live_status`]: "is the stream live?" behind a trait (Helix implements
 //!   it), and the dashboard's cache of the answers.
 //! - [`irc`]: the chat listener (twitch-irc), reading chat anonymously and
@@ -14,6 +17,8 @@
 //!   retried, for the chat listener.
 
 pub mod auth;
+pub mod chatters;
+pub mod facts;
 pub mod helix;
 pub mod irc;
 pub(crate) mod join_pacer;

@@ -11,10 +11,14 @@
 //!   the channels' language).
 //! - handlers: `dashboard` (`/`, `/partials/channels`, static files),
 //!   `status` (`/api/status`), `api` (raffle history and admin actions),
+//!   `control` (the control room: a channel's settings),
 //!   [`oauth`] (the Connect pages and disconnect, over
 //!   `twitch::auth::connect`), `probes` (`/healthz`, `/readyz`, `/metrics`),
 //!   `admin` (the admin check).
 //! - `client`: who is asking (the peer address), for per-client limits.
+//! - `session`: dashboard sign-in (`kyb_session`, CSRF, `/api/session`,
+//!   `/auth/logout`) and [`session`]'s `caller`, who asks for a control-room
+//!   action (the admin or the channel's broadcaster).
 //! - `routes`: the route table, rejections, security headers.
 //! - [`server`]: serves the routes through hyper with a header-read
 //!   timeout, an idle timeout and a connection cap ([`server::HttpLimits`]).
@@ -26,6 +30,7 @@
 mod admin;
 mod api;
 mod client;
+mod control;
 mod dashboard;
 mod language;
 pub mod oauth;
@@ -33,6 +38,7 @@ mod probes;
 mod reply;
 mod routes;
 pub mod server;
+mod session;
 mod state;
 mod status;
 mod view;

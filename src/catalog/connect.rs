@@ -69,9 +69,9 @@ impl Message for ConnectText<'_> {
                 Texts::fixed("Twitch is not configured", "A Twitch não está configurada"),
                 Texts::fixed(
                     "This bot has no Twitch application: set TWITCH_CLIENT_ID and TWITCH_CLIENT_SECRET \
-                     (see the README, \"Creating a Twitch application\") and restart it.",
+                     (see the README, \"Connecting your Twitch account\") and restart it.",
                     "Este bot não tem um aplicativo da Twitch: defina TWITCH_CLIENT_ID e TWITCH_CLIENT_SECRET \
-                     (veja o README.pt-BR.md, \"Criar um aplicativo na Twitch\") e reinicie-o.",
+                     (veja o README.pt-BR.md, \"Conectando a sua conta da Twitch\") e reinicie-o.",
                 ),
             ),
             ConnectPage::TooManyPending => (

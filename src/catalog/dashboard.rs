@@ -6,6 +6,7 @@
 //! a setting name or a command stays one piece in every language.
 
 use super::{Language, Message, Texts, count};
+use crate::raffle::eligibility::ExclusionReason;
 
 /// A text of the dashboard.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,6 +137,23 @@ pub(crate) enum DashboardText<'a> {
     ChatConnected,
     /// Chat is not; followed by the time it was lost.
     ChatDisconnectedSince,
+    /// Before the reasons of a round's exclusions: `4 not eligible: `.
+    NotEligible {
+        /// How many the gates excluded.
+        n: u64,
+    },
+    /// One reason with its count: `1 account too new`.
+    ExcludedFor {
+        /// The reason.
+        reason: ExclusionReason,
+        /// How many.
+        n: u64,
+    },
+    /// The channel's connection lacks scopes the gates need (issue 18).
+    MissingScopes {
+        /// The scopes, comma-separated.
+        scopes: &'a str,
+    },
     /// The prize list is missing: heading.
     NoPrizeListTitle,
     /// The prize list is missing: what to do.
@@ -271,6 +289,28 @@ impl Message for DashboardText<'_> {
                 "Os sorteios não esperam a live: sem `TWITCH_CLIENT_ID` e `TWITCH_CLIENT_SECRET` o bot não sabe se \
                  ela está no ar, então sorteia com ela offline também.",
             ),
+            Self::NotEligible { n } => Texts {
+                en: format!("{n} not eligible: ").into(),
+                pt_br: format!("{n} não elegíveis: ").into(),
+            },
+            Self::ExcludedFor { reason, n } => {
+                let (en, pt_br) = reason_words(reason);
+                Texts {
+                    en: format!("{n} {en}").into(),
+                    pt_br: format!("{n} {pt_br}").into(),
+                }
+            }
+            Self::MissingScopes { scopes } => Texts {
+                en: format!(
+                    "The Twitch connection lacks {scopes}: the viewers it would judge are not eligible; reconnect"
+                )
+                .into(),
+                pt_br: format!(
+                    "A conexão com a Twitch não tem {scopes}: os espectadores que ela avaliaria não são elegíveis; \
+                     reconecte"
+                )
+                .into(),
+            },
             Self::NoPrizeListTitle => Texts::fixed("No prize list yet", "Ainda sem lista de prêmios"),
             Self::NoPrizeListSteps { path } => Texts {
                 en: format!(
@@ -286,6 +326,25 @@ impl Message for DashboardText<'_> {
                 .into(),
             },
         }
+    }
+}
+
+/// Why a viewer was not eligible, in each language.
+fn reason_words(reason: ExclusionReason) -> (&'static str, &'static str) {
+    match reason {
+        ExclusionReason::TooFewMessages => ("sent too few messages", "enviaram poucas mensagens"),
+        ExclusionReason::NotSubscriber => ("not a subscriber", "não inscritos"),
+        ExclusionReason::YoungAccount => ("account too new", "conta nova demais"),
+        ExclusionReason::UnknownAccountAge => (
+            "account age unknown (Twitch did not answer)",
+            "idade da conta desconhecida (a Twitch não respondeu)",
+        ),
+        ExclusionReason::NotFollowing => ("not following", "não seguem o canal"),
+        ExclusionReason::RecentFollower => ("followed too recently", "seguem há pouco tempo"),
+        ExclusionReason::UnknownFollow => (
+            "follow unknown (Twitch did not answer or the connection lacks the scope)",
+            "follow desconhecido (a Twitch não respondeu ou a conexão não tem a permissão)",
+        ),
     }
 }
 
@@ -344,6 +403,14 @@ pub(super) fn samples() -> Vec<DashboardText<'static>> {
         PendingRetrying { error: "e" },
         Pending,
         BackToDashboard,
+        NotEligible { n: 4 },
+        ExcludedFor {
+            reason: ExclusionReason::UnknownFollow,
+            n: 1,
+        },
+        MissingScopes {
+            scopes: "moderator:read:followers",
+        },
         Printed,
         ViewersExplained { window: "10m" },
         NoWaitOff,

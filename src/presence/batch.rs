@@ -359,7 +359,7 @@ impl RowRef<'_> {
     }
 
     /// The row to write.
-    pub(crate) fn to_row(&self) -> PresenceRow {
+    pub(crate) fn to_row(self) -> PresenceRow {
         self.row.to_row(self.channel, self.user_id)
     }
 }

@@ -1,8 +1,11 @@
 //! Raffle slots: `floor(unix_time / RAFFLE_INTERVAL)` (SPEC §5 step 1).
 //!
-//! Every instance computes the same slot for the same moment, so the unique
-//! key (channel, slot) lets several instances share a database without
-//! drawing a slot twice. Timers fire at slot boundaries.
+//! Every instance computes the same slot for the same moment. A channel can
+//! change its interval (SPEC §13), and then numbers stop naming moments: 30 s
+//! slot 6 and 60 s slot 3 both start at 3 min. So what is drawn once is the
+//! slot's *start*: [`TimerSlot`] carries the number and the interval it was
+//! planned with, and the store keys timer rounds by (channel, start). The
+//! number is kept for reading. Timers fire at slot boundaries.
 //!
 //! # Spreading many channels over the interval
 //!
@@ -46,6 +49,74 @@ impl RaffleSlot {
 
 fn interval_millis(interval: Duration) -> u64 {
     u64::try_from(interval.as_millis()).unwrap_or(u64::MAX).max(1000)
+}
+
+/// A timer slot as a timer planned it: its number under the interval then
+/// in force, and that interval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TimerSlot {
+    slot: RaffleSlot,
+    interval: Duration,
+    /// The channel's phase within the interval (0 unless spread).
+    phase_ms: u64,
+}
+
+impl TimerSlot {
+    /// Slot `number` of slots of `interval` (whole seconds, at least one)
+    /// starting at the boundaries.
+    pub fn new(number: i64, interval: Duration) -> Self {
+        Self {
+            slot: RaffleSlot(number),
+            interval,
+            phase_ms: 0,
+        }
+    }
+
+    /// The next slot to start after `unix_millis` for this interval and
+    /// phase (see [`phase_millis`]; 0 at the boundaries).
+    pub fn next_after(unix_millis: u64, interval: Duration, phase_ms: u64) -> Self {
+        Self {
+            slot: next_phased_slot(unix_millis, interval, phase_ms).0,
+            interval,
+            phase_ms,
+        }
+    }
+
+    /// The slot number as stored.
+    pub fn number(self) -> i64 {
+        self.slot.get()
+    }
+
+    /// The interval the slot was planned with.
+    pub fn interval(self) -> Duration {
+        self.interval
+    }
+
+    /// When the slot starts, in unix milliseconds: what is drawn once.
+    pub fn start_millis(self) -> u64 {
+        self.slot.start_millis(self.interval).saturating_add(self.phase_ms)
+    }
+
+    /// This moment as a slot of `interval` with `phase_ms`: itself when
+    /// neither changed, the slot of `interval` starting at the same moment,
+    /// or `None` when no such slot starts then.
+    pub fn under(self, interval: Duration, phase_ms: u64) -> Option<Self> {
+        if interval == self.interval && phase_ms == self.phase_ms {
+            return Some(self);
+        }
+        let since_phase = self.start_millis().checked_sub(phase_ms)?;
+        let interval_ms = interval_millis(interval);
+        since_phase.is_multiple_of(interval_ms).then(|| Self {
+            slot: RaffleSlot::containing(since_phase, interval),
+            interval,
+            phase_ms,
+        })
+    }
+
+    /// When the slot ends (the next one of the same interval starts).
+    pub fn end_millis(self) -> u64 {
+        self.start_millis().saturating_add(interval_millis(self.interval))
+    }
 }
 
 /// Above this many channels on one instance, their slots are spread over
@@ -104,6 +175,32 @@ mod tests {
         let (slot, wait) = next_slot(180_000, MINUTE);
         assert_eq!(slot.get(), 4);
         assert_eq!(wait, MINUTE);
+    }
+
+    #[test]
+    fn slots_of_different_intervals_share_a_start_only_at_the_same_moment() {
+        let half = TimerSlot::new(6, Duration::from_secs(30));
+        let whole = TimerSlot::new(3, MINUTE);
+        assert_eq!(half.start_millis(), whole.start_millis());
+        assert_ne!(half.number(), whole.number());
+        assert_ne!(
+            TimerSlot::new(3, Duration::from_secs(30)).start_millis(),
+            whole.start_millis()
+        );
+        assert_eq!(whole.end_millis(), 240_000);
+        let next = TimerSlot::next_after(125_500, Duration::from_secs(30), 0);
+        assert_eq!((next.number(), next.start_millis()), (5, 150_000));
+        assert_eq!(whole.under(Duration::from_secs(30), 0), Some(half));
+        assert_eq!(whole.under(MINUTE, 0), Some(whole));
+        assert_eq!(
+            whole.under(Duration::from_secs(40), 0),
+            None,
+            "no 40 s slot starts at 180 s"
+        );
+        let phased = TimerSlot::next_after(125_500, MINUTE, 17_000);
+        assert_eq!((phased.number(), phased.start_millis()), (2, 137_000));
+        assert_eq!(phased.under(MINUTE, 17_000), Some(phased));
+        assert_eq!(phased.under(MINUTE, 0), None, "137 s is no boundary");
     }
 
     #[test]

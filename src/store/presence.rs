@@ -149,6 +149,8 @@ async fn upsert_batch(db: &impl Queryable, rows: &[(i64, PresenceRow)]) -> Resul
              first_seen     = LEAST(p.first_seen, EXCLUDED.first_seen),
              last_seen      = GREATEST(p.last_seen, EXCLUDED.last_seen),
              message_count  = p.message_count + EXCLUDED.message_count,
+             -- A message makes a lurker from Get Chatters a chatter (issue 18).
+             source         = 'chat',
              -- A message after the latest ban proves it was lifted (module doc).
              banned_until   = CASE WHEN p.banned_at IS NOT NULL AND EXCLUDED.last_seen > p.banned_at
                                    THEN NULL ELSE p.banned_until END,

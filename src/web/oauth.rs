@@ -236,10 +236,38 @@ async fn finish(
                 twitch_user_id = %connected.twitch_user_id,
                 "streamer connected their Twitch account"
             );
-            reply::redirect(StatusCode::SEE_OTHER, &format!("{}/", state.base_path()), ROOT)
+            let response = reply::redirect(StatusCode::SEE_OTHER, &format!("{}/", state.base_path()), ROOT)?;
+            // Connecting also signs the streamer in to the dashboard (SPEC §13).
+            match sign_in_connected(state, &connected.login).await {
+                Ok(cookie) => reply::with_header(response, SET_COOKIE, &cookie, ROOT),
+                Err(e) => Err(WebError::page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Connected, but not signed in",
+                    "Your Twitch account is connected, but the bot could not sign you in just now. \
+                     Sign in again from the dashboard in a moment.",
+                    ROOT,
+                )
+                .caused_by(e)),
+            }
         }
         Err(e) => Err(refusal(e, language)),
     }
+}
+
+/// Signs in the broadcaster of the channel just connected; the `Set-Cookie`
+/// value.
+async fn sign_in_connected(
+    state: &WebState,
+    login: &crate::channel::ChannelLogin,
+) -> Result<String, crate::store::Error> {
+    let channel = state
+        .store
+        .find_channel(login)
+        .await?
+        .ok_or_else(|| crate::store::Error::Vanished {
+            what: format!("channel {login}"),
+        })?;
+    super::session::sign_in(state, &channel).await
 }
 
 /// The page for a callback that did not connect.
@@ -285,6 +313,12 @@ pub(crate) async fn disconnect(state: WebState, raw_login: String) -> Result<Res
         .await
         .map_err(|e| WebError::api(StatusCode::INTERNAL_SERVER_ERROR, "database unavailable").caused_by(e))?
         .ok_or_else(|| WebError::api(StatusCode::NOT_FOUND, "unknown channel or not connected"))?;
+    // Without its account the channel has nobody to sign in as.
+    if let Ok(Some(channel)) = state.store.find_channel(&login).await
+        && let Err(e) = state.store.delete_sessions_of(channel.id).await
+    {
+        tracing::warn!(channel = %login, error = %e, "could not end the channel's dashboard sessions");
+    }
     Ok(reply::json(
         StatusCode::OK,
         &DisconnectReply {

@@ -30,14 +30,18 @@ pub(crate) type Cause = Box<dyn StdError + Send + Sync + 'static>;
 enum Shape {
     /// `{"error": message}`.
     Json,
-    /// An HTML page with a heading.
-    Page {
-        title: String,
-        /// Relative path from the page to the site root (see `view::message_page`).
-        root: &'static str,
-        /// The page's language.
-        language: Language,
-    },
+    /// An HTML page with a heading (boxed: keeps `WebError` small).
+    Page(Box<PageShape>),
+}
+
+/// How a page error is shown.
+#[derive(Debug, Clone)]
+struct PageShape {
+    title: String,
+    /// Relative path from the page to the site root (see `view::message_page`).
+    root: &'static str,
+    /// The page's language.
+    language: Language,
 }
 
 /// The one error type of the web layer.
@@ -82,11 +86,11 @@ impl WebError {
         root: &'static str,
     ) -> Self {
         Self {
-            shape: Shape::Page {
+            shape: Shape::Page(Box::new(PageShape {
                 title: title.into(),
                 root,
                 language: Language::default(),
-            },
+            })),
             ..Self::api(status, message)
         }
     }
@@ -94,8 +98,8 @@ impl WebError {
     /// Shows a page's own words (back link, Connect) in `language`; the
     /// title and message are the caller's, already in it.
     pub(crate) fn in_language(mut self, language: Language) -> Self {
-        if let Shape::Page { language: page, .. } = &mut self.shape {
-            *page = language;
+        if let Shape::Page(page) = &mut self.shape {
+            page.language = language;
         }
         self
     }
@@ -150,9 +154,10 @@ impl Reply for WebError {
         self.log();
         let mut response = match self.shape {
             Shape::Json => json(self.status, &JsonError { error: &self.message }),
-            Shape::Page { title, root, language } => {
-                html(self.status, view::message_page(&title, &self.message, root, language))
-            }
+            Shape::Page(page) => html(
+                self.status,
+                view::message_page(&page.title, &self.message, page.root, page.language),
+            ),
         };
         if let Some(scheme) = self.challenge {
             response

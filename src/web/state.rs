@@ -9,6 +9,7 @@ use super::admin::AdminGuard;
 use crate::channel::{ChannelLanguages, ChannelSet, LeaseStatus};
 use crate::presence::tracker::PresenceHealth;
 use crate::raffle::RaffleEngine;
+use crate::raffle::command::DrawLimiter;
 use crate::store::Store;
 use crate::supervisor::Supervisor;
 use crate::twitch::auth::connect::Connections;
@@ -45,6 +46,11 @@ pub(crate) struct WebState {
     /// its path (a bot behind a reverse proxy under a prefix) scopes the
     /// cookie and the redirect back to the dashboard.
     pub(crate) public_url: url::Url,
+    /// `SESSION_TTL`.
+    pub(crate) session_ttl: Duration,
+    /// Draws by signed-in streamers: one per channel per 10 s (SPEC §16;
+    /// the admin is not limited). A std Mutex: held for a map update only.
+    pub(crate) session_draws: Arc<std::sync::Mutex<DrawLimiter>>,
     /// Which language each channel speaks.
     pub(crate) languages: ChannelLanguages,
     /// What the dashboard explains about the settings.

@@ -52,6 +52,11 @@ pub(crate) struct ChannelStatus {
     pub(crate) next_raffle_at: Option<String>,
     /// `INSTANCE_ID` of the instance serving the channel, if any.
     pub(crate) served_by: Option<String>,
+    /// Scopes the eligibility gates need that the channel's connection
+    /// lacks (issue 18): lurkers or follow ages cannot be had until the
+    /// streamer reconnects. Left out of the JSON when none is missing.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) missing_scopes: Vec<&'static str>,
 }
 
 /// This instance, in `/api/status`.
@@ -96,7 +101,23 @@ pub(crate) async fn collect(state: &WebState) -> Result<StatusReport, store::Err
         .map(|holder| (holder.login, holder.instance_id))
         .collect();
     let holder = |login: &str| holders.get(login).cloned();
-    let next_slot_of = |login: &str| rfc3339(upcoming_slot_of(login, state.raffle_interval, served.len()));
+    // Each channel's own interval; the default when its settings cannot be read.
+    let mut intervals = std::collections::HashMap::new();
+    for row in &overview {
+        let interval = match state.engine.channel_settings(row.channel.id).await {
+            Ok(settings) => settings.raffle_interval,
+            Err(_) => state.raffle_interval,
+        };
+        intervals.insert(row.channel.login.clone(), interval);
+    }
+    let next_slot_of = |login: &str| {
+        let interval = intervals.get(login).copied().unwrap_or(state.raffle_interval);
+        rfc3339(upcoming_slot_of(login, interval, served.len()))
+    };
+    let gate_scopes: Vec<&'static str> = crate::twitch::auth::scopes_for(&state.engine.rules().gates)
+        .into_iter()
+        .filter(|scope| !crate::twitch::auth::SCOPES.contains(scope))
+        .collect();
 
     let lookups = overview
         .iter()
@@ -109,7 +130,17 @@ pub(crate) async fn collect(state: &WebState) -> Result<StatusReport, store::Err
         .map(|(row, live)| {
             let channel = row.channel;
             let is_served = served.iter().any(|login| login.as_str() == channel.login);
+            let missing_scopes = if row.has_tokens {
+                gate_scopes
+                    .iter()
+                    .copied()
+                    .filter(|scope| !row.token_scopes.iter().any(|s| s == scope))
+                    .collect()
+            } else {
+                Vec::new()
+            };
             ChannelStatus {
+                missing_scopes,
                 connected: row.has_tokens && !channel.needs_reauth,
                 live,
                 paused: channel.paused,
@@ -135,6 +166,7 @@ pub(crate) async fn collect(state: &WebState) -> Result<StatusReport, store::Err
                 active_viewers: 0,
                 next_raffle_at: served.contains(login).then(|| next_slot_of(login.as_str())),
                 served_by: holder(login.as_str()),
+                missing_scopes: Vec::new(),
             });
         }
     }
@@ -196,6 +228,7 @@ mod tests {
             active_viewers: 37,
             next_raffle_at: Some("2026-11-24T20:01:00Z".into()),
             served_by: Some("host-1".into()),
+            missing_scopes: Vec::new(),
         };
         let instance = InstanceStatus {
             id: "host-1".into(),

@@ -157,10 +157,14 @@ async fn the_dashboard_renders_in_portuguese_in_chromium_and_switches_to_english
     assert_eq!(browser.eval(&text("time.when")).await, expected);
     assert_eq!(
         browser
-            .eval("document.querySelector('time.when').title.includes('/')")
+            .eval(
+                "(() => { const n = document.querySelector('time.when'); \
+                 const d = new Date(n.getAttribute('datetime')); \
+                 return n.title === d.toLocaleString(['pt-BR']) && n.title !== d.toLocaleString(['en-US']); })()",
+            )
             .await,
         Some(true.into()),
-        "pt-BR dates are day/month/year"
+        "the full date is in the pt-BR format (day/month/year, 24 h), not the browser's"
     );
 
     // The switch: a real click on "English".
@@ -231,4 +235,63 @@ fn the_portuguese_example_env_has_exactly_the_settings_of_the_english_one() {
         portuguese.contains("\nLANGUAGE=pt-BR\n"),
         "the Portuguese example speaks Portuguese"
     );
+}
+
+#[tokio::test]
+async fn prize_list_errors_and_their_hints_are_given_in_the_configured_language() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let items = dir.path().join("items.toml");
+    std::fs::write(&items, "[[items]]\nname = \"Chave\"\nprobability = 5\n").expect("write");
+    let portuguese = kinoyubot(dir.path())
+        .env("LANGUAGE", "pt-BR")
+        .arg("check-items")
+        .output()
+        .await;
+    assert_eq!(portuguese.code, Some(2), "{}", portuguese.stderr);
+    assert!(
+        portuguese
+            .stderr
+            .contains("item 1 \"Chave\" (linha 1): probabilidade 5.0 não está em (0, 1]; escreva 0.05 para 5 %"),
+        "{}",
+        portuguese.stderr
+    );
+    let english = kinoyubot(dir.path()).arg("check-items").output().await;
+    assert_eq!(english.code, Some(2));
+    assert!(english.stderr.contains("write 0.05 for 5 %"), "{}", english.stderr);
+    // `run` refuses it the same way, before starting anything.
+    std::fs::write(&items, "[[items]]\nname = \"Chave\"\nprobability = 0,05\n").expect("write");
+    let run = kinoyubot(dir.path())
+        .env("LANGUAGE", "pt-BR")
+        .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+        .arg("run")
+        .output()
+        .await;
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(run.stderr.contains("use ponto: 0.05"), "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn check_items_prints_its_table_in_portuguese_under_language_pt_br() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = kinoyubot(dir.path())
+        .env("LANGUAGE", "pt-BR")
+        .arg("check-items")
+        .arg(repo_path("items.pt-BR.toml"))
+        .output()
+        .await;
+    assert_eq!(output.code, Some(0), "{}", output.stderr);
+    let out = &output.stdout;
+    for word in [
+        "válido",
+        "prêmio",
+        "chance",
+        "estoque",
+        "ilimitado",
+        "sem prêmio",
+        "soma",
+    ] {
+        assert!(out.contains(word), "{word:?} missing from {out}");
+    }
+    assert!(out.contains("5,00%"), "decimal comma: {out}");
+    assert!(!out.contains("unlimited") && !out.contains("no prize"), "{out}");
 }

@@ -222,6 +222,20 @@ async fn a_killed_instances_channels_are_served_again_within_a_lease_and_an_inte
     cluster
         .wait_holdings(SLACK + LEASE, &[("kill-a", 3), ("kill-b", 3)])
         .await;
+    cluster.wait_each_joined_once().await;
+    // A viewer in every channel, so rounds have someone to win.
+    for channel in CHANNELS {
+        let line = privmsg(channel, &default_room_id(channel), "777002", "killviewer", "hello");
+        assert_eq!(cluster.irc.send_to_channel(channel, &line), 1, "#{channel}");
+    }
+    cluster
+        .database
+        .wait_count(
+            "SELECT count(*) FROM presence WHERE user_id = '777002'",
+            6,
+            "presence rows of the viewer",
+        )
+        .await;
     let orphaned = cluster.channels_of("kill-b").await;
     // b draws (and queues announcements) before it dies.
     cluster

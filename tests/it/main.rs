@@ -4,7 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cdp;
+mod channel_settings;
 mod cli;
+mod control_session;
 mod dashboard;
 mod delivery;
 mod e2e;
@@ -15,6 +17,7 @@ mod fake_irc;
 mod fake_twitch;
 mod first_run;
 mod fuzz;
+mod gates;
 mod helpers;
 mod http_limits;
 mod language;

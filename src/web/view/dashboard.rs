@@ -250,6 +250,14 @@ fn badges(visitor: &Visitor, channel: &ChannelStatus) -> Markup {
         } @else if channel.connected {
             span class="badge ok" { (visitor.say(DashboardText::Connected)) }
         }
+        @if !channel.missing_scopes.is_empty() {
+            span class="badge warn missing-scope" {
+                (visitor.say(DashboardText::MissingScopes { scopes: &channel.missing_scopes.join(", ") }))
+            }
+            @if visitor.can_connect {
+                a class="reconnect" href="auth/twitch" { (visitor.say(DashboardText::Reconnect)) }
+            }
+        }
     }
 }
 
@@ -290,6 +298,15 @@ fn stats(visitor: &Visitor, channel: &ChannelStatus, last: Option<&RaffleRecord>
                             ": " span class="reason" { (reason_words(visitor.language, reason)) }
                         }
                         " · " (visitor.say(DashboardText::Candidates { n: i64::from(last.candidate_count) }))
+                        @if !last.excluded.is_empty() {
+                            " · " span class="excluded" {
+                                (visitor.say(DashboardText::NotEligible { n: last.excluded.total() }))
+                                @for (i, (reason, n)) in last.excluded.iter().enumerate() {
+                                    @if i > 0 { ", " }
+                                    (visitor.say(DashboardText::ExcludedFor { reason, n }))
+                                }
+                            }
+                        }
                     } @else {
                         (visitor.say(DashboardText::NoneYet))
                     }
@@ -405,6 +422,7 @@ mod tests {
             active_viewers: 4,
             next_raffle_at: Some("2026-11-24T20:01:00Z".into()),
             served_by: None,
+            missing_scopes: Vec::new(),
         }
     }
 
@@ -432,6 +450,7 @@ mod tests {
                 status,
                 error: error.map(Into::into),
             }),
+            excluded: crate::raffle::eligibility::ExclusionCounts::default(),
         }
     }
 
@@ -521,6 +540,27 @@ mod tests {
         );
         assert!(
             fragment.contains("<dd class=\"last\">Won · 3 candidates</dd>"),
+            "{fragment}"
+        );
+    }
+
+    #[test]
+    fn the_last_round_says_how_many_the_gates_excluded_and_why() {
+        use crate::raffle::eligibility::ExclusionReason;
+        let channels = [channel("streamer", "Streamer")];
+        let mut last = won("streamer", "Viewer", DeliveryStatus::Sent, None);
+        last.excluded.add(ExclusionReason::YoungAccount);
+        last.excluded.add(ExclusionReason::UnknownFollow);
+        let recent = [last];
+        let dashboard = Dashboard {
+            channels: &channels,
+            recent: &recent,
+            setup: SETUP,
+            chat: ChatState::Connected,
+        };
+        let fragment = board(&CONNECT, &dashboard).into_string();
+        assert!(
+            fragment.contains("<span class=\"excluded\">2 not eligible: 1 account too new, 1 follow unknown"),
             "{fragment}"
         );
     }
