@@ -319,7 +319,9 @@ impl App {
                         twitch_facts(self.database.store(), twitch),
                         self.clock.clone(),
                     );
-                    supervisor.spawn("chatters poller", stop_work.clone(), move |stop| poller.clone().run(stop));
+                    supervisor.spawn("chatters poller", stop_work.clone(), move |stop| {
+                        poller.clone().run(stop)
+                    });
                 }
                 None => tracing::warn!(
                     "PRESENCE_SOURCES=chat,chatters needs TWITCH_CLIENT_ID/TWITCH_CLIENT_SECRET and a connected channel; only chat counts"
@@ -475,7 +477,11 @@ impl App {
             tracing::warn!(tasks = ?running, "chat still stopping after {CHAT_DRAIN_TIMEOUT:?}");
         }
         stop_presence.cancel();
-        let others: Vec<String> = supervisor.tasks().into_keys().filter(|name| name != LEASE_TASK).collect();
+        let others: Vec<String> = supervisor
+            .tasks()
+            .into_keys()
+            .filter(|name| name != LEASE_TASK)
+            .collect();
         let others: Vec<&str> = others.iter().map(String::as_str).collect();
         if let Err(running) = supervisor.wait_for(&others, TASK_DRAIN_TIMEOUT).await {
             tracing::warn!(tasks = ?running, "background tasks still busy after {TASK_DRAIN_TIMEOUT:?}; stopping anyway");

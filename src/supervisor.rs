@@ -380,7 +380,8 @@ impl Supervisor {
     }
 
     /// Waits until the tasks named `names` have ended (their stop tokens
-    /// were cancelled and their runs finished), at most `timeout`.
+    /// were cancelled and their runs finished, or they gave up), at most
+    /// `timeout`.
     ///
     /// # Errors
     ///
@@ -388,9 +389,14 @@ impl Supervisor {
     pub async fn wait_for(&self, names: &[&str], timeout: Duration) -> Result<(), Vec<String>> {
         let remaining = || -> Vec<String> {
             let tasks = self.shared.tasks.lock().unwrap_or_else(PoisonError::into_inner);
+            // A task that gave up has ended (its entry stays for `/readyz`).
             names
                 .iter()
-                .filter(|name| tasks.contains_key(**name))
+                .filter(|name| {
+                    tasks
+                        .get(**name)
+                        .is_some_and(|state| !matches!(state, TaskState::GaveUp { .. }))
+                })
                 .map(|name| (*name).to_owned())
                 .collect()
         };

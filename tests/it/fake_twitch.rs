@@ -481,7 +481,10 @@ impl RefreshHold {
             if self.fake.with(|s| s.refreshes_held >= count) {
                 return;
             }
-            if tokio::time::timeout(std::time::Duration::from_secs(30), next).await.is_err() {
+            if tokio::time::timeout(std::time::Duration::from_secs(30), next)
+                .await
+                .is_err()
+            {
                 panic!("{count} refresh requests were not held at the Twitch stand-in within 30 s");
             }
         }
