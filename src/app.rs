@@ -450,8 +450,10 @@ impl App {
 
         let mut server_failure = None;
         tokio::select! {
+            // A shutdown also ends the server: that is not a failure.
+            biased;
             _ = shutdown.cancelled() => {}
-            result = &mut server => {
+            result = &mut server, if !shutdown.is_cancelled() => {
                 // The server only ends by itself if its task failed.
                 let failure = match result {
                     Ok(()) => anyhow::anyhow!("the HTTP server stopped unexpectedly"),
