@@ -72,6 +72,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0010_control_room.sql",
         sql: include_str!("../../sql/0010_control_room.sql"),
     },
+    Migration {
+        version: 11,
+        name: "0011_token_refresh_claims.sql",
+        sql: include_str!("../../sql/0011_token_refresh_claims.sql"),
+    },
 ];
 
 /// Advisory lock key ("kinoyubt" in ASCII) shared by every instance.

@@ -38,6 +38,7 @@ pub enum ChattersPoll {
 }
 
 /// Lists chatters of the served channels. Run it with [`Self::run`].
+#[derive(Clone)]
 pub struct ChattersPoller {
     store: Store,
     channels: ChannelSet,
