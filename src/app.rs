@@ -18,8 +18,10 @@ use crate::announce::delivery::{DeliveryConfig, DeliveryWorker, Destination};
 use crate::channel::{ChannelLogin, ChannelSet};
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::discord::bot::{BotError, DiscordBot};
+use crate::discord::interactions::BotContext;
 use crate::presence::tracker::PresenceTracker;
-use crate::raffle::command::ChatCommand;
+use crate::raffle::command::{ChatCommand, ManualDraws};
 use crate::raffle::scheduler::{RaffleScheduler, handle_chat_commands};
 use crate::raffle::{RaffleEngine, RaffleRules};
 use crate::store::{Database, Store};
@@ -62,6 +64,10 @@ pub struct App {
     chat_command_tx: mpsc::Sender<ChatCommand>,
     chat_command_rx: mpsc::Receiver<ChatCommand>,
     delivery: DeliveryWorker,
+    /// The Discord bot, its token checked; `None` without `DISCORD_BOT_TOKEN`.
+    discord: Option<DiscordBot>,
+    /// The manual-draw limit shared by chat commands and Discord.
+    draws: ManualDraws,
     twitch: Option<TwitchClients>,
     token_manager: TokenManagerConfig,
     http_limits: HttpLimits,
@@ -89,6 +95,30 @@ fn build_twitch(settings: &Settings) -> anyhow::Result<Option<TwitchClients>> {
         cipher: TokenCipher::new(&key),
         helix,
     }))
+}
+
+/// `PUBLIC_URL/auth/twitch`: where a streamer connects their account.
+fn connect_url(settings: &Settings) -> String {
+    format!("{}/auth/twitch", settings.public_url.as_str().trim_end_matches('/'))
+}
+
+/// The Discord bot's failure as the error the CLI maps to an exit code: a
+/// refused token is the setting's fault (exit 2).
+fn bot_failure(error: BotError) -> anyhow::Error {
+    match error {
+        BotError::InvalidToken(config) => anyhow::Error::new(config),
+        other => anyhow::Error::new(other).context("the Discord bot stopped"),
+    }
+}
+
+/// Waits for the bot's task, or forever without a bot.
+async fn bot_stopped(
+    bot: &mut Option<tokio::task::JoinHandle<Result<(), BotError>>>,
+) -> Result<Result<(), BotError>, tokio::task::JoinError> {
+    match bot {
+        Some(handle) => handle.await,
+        None => std::future::pending().await,
+    }
 }
 
 impl App {
@@ -156,6 +186,31 @@ impl App {
                 let engine = RaffleEngine::new(database.store().clone(), RaffleRules::from_settings(&settings), live)
                     .with_delivery_notifier(delivery.notifier());
                 let (chat_command_tx, chat_command_rx) = mpsc::channel(CHAT_COMMAND_QUEUE);
+                let draws = ManualDraws::default();
+                let discord = match &settings.discord_bot {
+                    None => None,
+                    Some(bot) => {
+                        let context = BotContext {
+                            engine: engine.clone(),
+                            channels: channels.clone(),
+                            draws: draws.clone(),
+                            clock: clock.clone(),
+                            connect_url: connect_url(&settings),
+                            connect_policy: settings.connect_policy,
+                            raffle_interval: settings.raffle_interval,
+                            admin_role: bot.admin_role,
+                        };
+                        match DiscordBot::connect(bot.clone(), context).await {
+                            Ok(bot) => Some(bot),
+                            Err(e) => {
+                                if let Err(close_error) = database.close().await {
+                                    tracing::error!(error = %close_error, "could not stop the embedded database");
+                                }
+                                return Err(bot_failure(e));
+                            }
+                        }
+                    }
+                };
                 Ok(Self {
                     settings,
                     clock,
@@ -167,6 +222,8 @@ impl App {
                     chat_command_tx,
                     chat_command_rx,
                     delivery,
+                    discord,
+                    draws,
                     twitch,
                     token_manager: TokenManagerConfig::default(),
                     http_limits: HttpLimits::default(),
@@ -226,10 +283,7 @@ impl App {
 
     /// The URL a streamer opens to connect (or reconnect) their account.
     fn connect_url(&self) -> String {
-        format!(
-            "{}/auth/twitch",
-            self.settings.public_url.as_str().trim_end_matches('/')
-        )
+        connect_url(&self.settings)
     }
 
     /// Serves until `shutdown` is cancelled, then stops everything in order.
@@ -253,6 +307,7 @@ impl App {
         tasks.spawn(handle_chat_commands(
             self.engine.clone(),
             self.chat_command_rx,
+            self.draws.clone(),
             self.clock.clone(),
             shutdown.clone(),
         ));
@@ -299,6 +354,12 @@ impl App {
         }
         let mut server = tokio::spawn(server::serve(self.listener, state, self.http_limits, shutdown.clone()));
         let mut delivery = tokio::spawn(self.delivery.run(shutdown.clone()));
+        let mut discord = self.discord.map(|bot| tokio::spawn(bot.run(shutdown.clone())));
+        if discord.is_none() {
+            tracing::info!("DISCORD_BOT_TOKEN unset: no Discord slash commands");
+        }
+        let mut failure = None;
+        let mut bot_ended = false;
         tracing::info!(port = self.port, "kinoyubot running");
         if self.channels.current().is_empty() {
             tracing::info!(
@@ -316,6 +377,22 @@ impl App {
                 }
                 shutdown.cancel();
             }
+            result = bot_stopped(&mut discord) => {
+                bot_ended = true;
+                match result {
+                    Ok(Ok(())) => tracing::error!("the Discord bot stopped unexpectedly"),
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, "the Discord bot stopped; shutting down");
+                        failure = Some(bot_failure(e));
+                    }
+                    Err(e) => tracing::error!(error = %e, "the Discord bot's task failed"),
+                }
+                shutdown.cancel();
+            }
+        }
+        if bot_ended {
+            // Its handle has answered: polling it again would panic.
+            discord = None;
         }
         // Rounds in flight finish (each is one short transaction).
         tasks.wait().await;
@@ -351,8 +428,18 @@ impl App {
         if let Err(e) = presence_tracker.await {
             tracing::error!(error = %e, "presence tracker task failed");
         }
+        if let Some(bot) = discord {
+            match bot.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "the Discord bot failed while stopping"),
+                Err(e) => tracing::error!(error = %e, "the Discord bot's task failed"),
+            }
+        }
         self.database.close().await.context("could not stop the database")?;
         tracing::info!("stopped");
-        Ok(())
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 }

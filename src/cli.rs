@@ -122,8 +122,13 @@ pub async fn execute(command: Command, settings: Settings) -> Result<(), Failure
     }
 }
 
-/// Maps a start-up error to its exit code: a bad items file is bad input.
+/// Maps a start-up error to its exit code: a setting at fault anywhere in
+/// the chain (the Discord bot token, say) is bad configuration, a bad items
+/// file is bad input.
 fn classify(error: anyhow::Error) -> Failure {
+    if let Some(config) = error.chain().find_map(|cause| cause.downcast_ref::<ConfigError>()) {
+        return Failure::Config(config.clone());
+    }
     match error.downcast_ref::<ItemsError>() {
         Some(items_error) => Failure::Input(items_error.to_string()),
         None => Failure::Runtime(error),
@@ -239,7 +244,7 @@ async fn run(mut settings: Settings, channels: &[String]) -> Result<(), Failure>
     // Ctrl-C during start still shuts down cleanly.
     let shutdown = crate::shutdown::on_signal().context("could not install signal handlers")?;
     let app = App::build(settings, Clock::system()).await.map_err(classify)?;
-    app.run_until_stopped(shutdown).await?;
+    app.run_until_stopped(shutdown).await.map_err(classify)?;
     Ok(())
 }
 
