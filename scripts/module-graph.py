@@ -32,6 +32,13 @@ PURE = {
     "announce::announcement",
     "announce::render",
     "text",
+    "catalog",
+    "catalog::discord",
+    "catalog::dashboard",
+    "catalog::connect",
+    "catalog::setup",
+    "catalog::items",
+    "channel::language",
 }
 # What a pure module must not name.
 IO_MARKERS = re.compile(

@@ -15,25 +15,30 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::announce::delivery::{DeliveryConfig, DeliveryWorker, Destination};
-use crate::channel::{ChannelLogin, ChannelSet};
+use crate::catalog::SetupText;
+use crate::channel::{ChannelLeaser, ChannelLogin, ChannelSet};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::discord::bot::{BotError, DiscordBot};
 use crate::discord::interactions::BotContext;
 use crate::presence::tracker::PresenceTracker;
-use crate::raffle::command::{ChatCommand, ManualDraws};
+use crate::raffle::RaffleEngine;
+use crate::raffle::command::{ChatCommand, DrawLimiter, MANUAL_DRAW_INTERVAL, ManualDraws};
+use crate::raffle::items::{ItemTable, ItemsError};
 use crate::raffle::scheduler::{RaffleScheduler, handle_chat_commands};
-use crate::raffle::{RaffleEngine, RaffleRules};
 use crate::store::{Database, Store};
 use crate::twitch::auth::connect::{Connections, TwitchClients};
 use crate::twitch::auth::manager::{TokenManager, TokenManagerConfig};
 use crate::twitch::auth::token_cipher::TokenCipher;
 use crate::twitch::auth::{TwitchAuth, token_key};
+use crate::twitch::chatters::ChattersPoller;
+use crate::twitch::facts::TwitchFacts;
 use crate::twitch::helix::HelixClient;
 use crate::twitch::irc::ChatListener;
+use crate::twitch::join_pacer::JoinStatus;
 use crate::twitch::live_status::{CachedLiveStatus, DASHBOARD_LIVE_TTL, LiveStatus, UnknownLiveStatus};
-use crate::web::WebState;
 use crate::web::server::{self, HttpLimits};
+use crate::web::{WebSetup, WebState};
 
 /// Capacity of the chat-command queue from the chat listener to the raffle
 /// engine; commands are rare, so a full queue means something is stuck and
@@ -60,6 +65,7 @@ pub struct App {
     listener: tokio::net::TcpListener,
     port: u16,
     channels: ChannelSet,
+    served: ChannelSet,
     engine: RaffleEngine,
     chat_command_tx: mpsc::Sender<ChatCommand>,
     chat_command_rx: mpsc::Receiver<ChatCommand>,
@@ -71,6 +77,8 @@ pub struct App {
     twitch: Option<TwitchClients>,
     token_manager: TokenManagerConfig,
     http_limits: HttpLimits,
+    /// `ITEMS_FILE` when it does not exist: the bot runs and draws nothing.
+    missing_prize_list: Option<String>,
 }
 
 /// "Is this stream live?" for a one-off command (`kinoyubot draw`): Helix
@@ -95,6 +103,11 @@ fn build_twitch(settings: &Settings) -> anyhow::Result<Option<TwitchClients>> {
         cipher: TokenCipher::new(&key),
         helix,
     }))
+}
+
+/// Account ages and follow state for the gates, from these Twitch clients.
+fn twitch_facts(store: &Store, twitch: &TwitchClients) -> TwitchFacts {
+    TwitchFacts::new(twitch.helix.clone(), store.clone(), twitch.cipher.clone())
 }
 
 /// `PUBLIC_URL/auth/twitch`: where a streamer connects their account.
@@ -136,8 +149,17 @@ impl App {
         // Installed before anything runs so no count is lost; later builds
         // in the same process (tests) share it.
         crate::metrics::handle();
-        // Read the prize list first: a bad file should fail before anything starts.
-        let item_table = crate::config::load_items(&settings.items_file)?;
+        crate::metrics::set_instance(&settings.instances.id);
+        // Read the prize list first: a bad file should fail before anything
+        // starts. A missing one is a first run: start, say how to add
+        // prizes, and draw nothing until there is a list.
+        let (item_table, missing_prize_list) = match crate::config::load_items(&settings.items_file) {
+            Ok(table) => (table, None),
+            Err(ItemsError::Read { path, source }) if source.kind() == std::io::ErrorKind::NotFound => {
+                (ItemTable::empty(), Some(path))
+            }
+            Err(e) => return Err(e.into()),
+        };
         let database = Database::open(settings.database_url.as_ref(), &settings.data_dir)
             .await
             .context("could not open the database")?;
@@ -172,7 +194,8 @@ impl App {
             // Built here so a webhook client that cannot be set up stops the start.
             let destination =
                 Destination::from_settings(&settings).context("DISCORD_WEBHOOK_URL: could not set up delivery")?;
-            let delivery = DeliveryWorker::new(database.store().clone(), destination, DeliveryConfig::default());
+            let delivery = DeliveryWorker::new(database.store().clone(), destination, DeliveryConfig::default())
+                .with_languages(settings.channel_languages());
             let twitch = build_twitch(&settings)?;
             anyhow::Ok((listener, port, ChannelSet::new(initial), delivery, twitch))
         }
@@ -183,22 +206,27 @@ impl App {
                     Some(twitch) => twitch.helix.clone(),
                     None => Arc::new(UnknownLiveStatus),
                 };
-                let engine = RaffleEngine::new(database.store().clone(), RaffleRules::from_settings(&settings), live)
+                let mut engine = RaffleEngine::new(database.store().clone(), settings.channel_defaults.clone(), live)
                     .with_delivery_notifier(delivery.notifier());
+                if let Some(twitch) = &twitch {
+                    engine = engine.with_twitch_facts(twitch_facts(database.store(), twitch));
+                }
                 let (chat_command_tx, chat_command_rx) = mpsc::channel(CHAT_COMMAND_QUEUE);
+                // The channels this instance holds a lease on (the leaser fills it).
+                let served = ChannelSet::new([]);
                 let draws = ManualDraws::default();
                 let discord = match &settings.discord_bot {
                     None => None,
                     Some(bot) => {
                         let context = BotContext {
                             engine: engine.clone(),
-                            channels: channels.clone(),
+                            served: served.clone(),
                             draws: draws.clone(),
                             clock: clock.clone(),
                             connect_url: connect_url(&settings),
                             connect_policy: settings.connect_policy,
-                            raffle_interval: settings.raffle_interval,
                             admin_role: bot.admin_role,
+                            languages: settings.channel_languages(),
                         };
                         match DiscordBot::connect(bot.clone(), context).await {
                             Ok(bot) => Some(bot),
@@ -218,6 +246,7 @@ impl App {
                     listener,
                     port,
                     channels,
+                    served,
                     engine,
                     chat_command_tx,
                     chat_command_rx,
@@ -227,6 +256,7 @@ impl App {
                     twitch,
                     token_manager: TokenManagerConfig::default(),
                     http_limits: HttpLimits::default(),
+                    missing_prize_list,
                 })
             }
             Err(e) => {
@@ -262,9 +292,15 @@ impl App {
         self.database.store()
     }
 
-    /// The channels this instance serves.
+    /// The channels this instance may serve (configured and connected);
+    /// it serves those it holds a lease on ([`App::served_channels`]).
     pub fn channels(&self) -> &ChannelSet {
         &self.channels
+    }
+
+    /// The channels this instance holds a lease on and serves now.
+    pub fn served_channels(&self) -> &ChannelSet {
+        &self.served
     }
 
     /// The raffle engine (every trigger goes through it).
@@ -290,20 +326,48 @@ impl App {
     ///
     /// # Errors
     ///
-    /// When the embedded database fails to stop.
+    /// When the embedded database fails to stop, or the Discord bot stops
+    /// for good (a refused token is a [`crate::config::ConfigError`]).
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let connect_url = self.connect_url();
         let live_status = self.live_status();
         let tasks = TaskTracker::new();
+        // Chat, timers and tokens follow the channels this instance leases.
+        let leaser = ChannelLeaser::new(
+            self.database.store().clone(),
+            self.settings.instances.clone(),
+            self.channels.clone(),
+            self.served.clone(),
+        );
+        let lease_status = leaser.status();
+        let leases_stop = CancellationToken::new();
+        let leaser = tokio::spawn(leaser.run(leases_stop.clone()));
         tasks.spawn(
             RaffleScheduler::new(
                 self.engine.clone(),
-                self.channels.clone(),
-                self.settings.raffle_interval,
+                self.served.clone(),
+                self.settings.channel_defaults.raffle_interval,
                 self.clock.clone(),
             )
             .run(shutdown.clone()),
         );
+        if self.settings.presence_sources().includes_chatters() {
+            match &self.twitch {
+                Some(twitch) => {
+                    let poller = ChattersPoller::new(
+                        self.database.store().clone(),
+                        self.channels.clone(),
+                        live_status.clone(),
+                        twitch_facts(self.database.store(), twitch),
+                        self.clock.clone(),
+                    );
+                    tasks.spawn(poller.run(shutdown.clone()));
+                }
+                None => tracing::warn!(
+                    "PRESENCE_SOURCES=chat,chatters needs TWITCH_CLIENT_ID/TWITCH_CLIENT_SECRET and a connected channel; only chat counts"
+                ),
+            }
+        }
         tasks.spawn(handle_chat_commands(
             self.engine.clone(),
             self.chat_command_rx,
@@ -313,12 +377,14 @@ impl App {
         ));
         tasks.close();
         let (presence_tracker, presence) = PresenceTracker::new(self.database.store().clone());
+        let joins = JoinStatus::default();
         let chat = ChatListener::new(
             self.settings.twitch_irc_server.clone(),
-            self.channels.clone(),
+            self.served.clone(),
             presence,
             self.chat_command_tx.clone(),
-        );
+        )
+        .with_joins(self.settings.instances.join_rate, joins.clone());
         let presence_tracker = tokio::spawn(presence_tracker.run(shutdown.clone()));
         let chat = tokio::spawn(chat.run(shutdown.clone()));
 
@@ -326,18 +392,34 @@ impl App {
             store: self.database.store().clone(),
             engine: self.engine.clone(),
             channels: self.channels.clone(),
+            served: self.served.clone(),
+            leases: lease_status.clone(),
+            joins,
             connections: Connections::new(
                 self.database.store().clone(),
                 self.channels.clone(),
                 Arc::from(self.settings.twitch_channels.clone()),
                 self.settings.connect_policy,
                 self.twitch.clone(),
-            ),
+            )
+            .with_scopes(crate::twitch::auth::scopes_for(&self.engine.rules().gates)),
             admin_token: self.settings.admin_token.clone(),
             admin_guard: Arc::default(),
             live: CachedLiveStatus::new(live_status, DASHBOARD_LIVE_TTL),
-            raffle_interval: self.settings.raffle_interval,
+            raffle_interval: self.settings.channel_defaults.raffle_interval,
             public_url: self.settings.public_url.clone(),
+            session_ttl: self.settings.session_ttl,
+            session_draws: Arc::new(std::sync::Mutex::new(DrawLimiter::new(MANUAL_DRAW_INTERVAL))),
+            languages: self.settings.channel_languages(),
+            setup: WebSetup {
+                announces_on_discord: self.settings.discord_webhook_url.is_some()
+                    || self
+                        .settings
+                        .discord_bot
+                        .as_ref()
+                        .is_some_and(|bot| bot.channel_id.is_some()),
+                missing_prize_list: self.missing_prize_list.clone(),
+            },
         };
         let token_manager = self.twitch.as_ref().map(|twitch| {
             let manager = TokenManager::new(
@@ -346,7 +428,9 @@ impl App {
                 twitch.cipher.clone(),
                 self.token_manager,
                 connect_url.clone(),
-            );
+            )
+            .serving_only(self.served.clone())
+            .with_languages(self.settings.channel_languages());
             tokio::spawn(manager.run(shutdown.clone()))
         });
         if token_manager.is_none() {
@@ -354,18 +438,27 @@ impl App {
         }
         let mut server = tokio::spawn(server::serve(self.listener, state, self.http_limits, shutdown.clone()));
         let mut delivery = tokio::spawn(self.delivery.run(shutdown.clone()));
+        // The bot answers slash commands for the served channels; its task
+        // ends only on a refused token or a close that forbids reconnecting.
         let mut discord = self.discord.map(|bot| tokio::spawn(bot.run(shutdown.clone())));
         if discord.is_none() {
             tracing::info!("DISCORD_BOT_TOKEN unset: no Discord slash commands");
         }
         let mut failure = None;
-        let mut bot_ended = false;
-        tracing::info!(port = self.port, "kinoyubot running");
+        // The start-up hints are for the streamer: in `LANGUAGE`.
+        let language = self.settings.language;
+        let dashboard = format!("{}/", self.settings.public_url.as_str().trim_end_matches('/'));
+        tracing::info!(
+            port = self.port,
+            %dashboard,
+            "{}",
+            language.say(&SetupText::DashboardAt { url: &dashboard })
+        );
         if self.channels.current().is_empty() {
-            tracing::info!(
-                dashboard = %self.settings.public_url,
-                "no channels yet: set TWITCH_CHANNELS (or --channel), or connect a Twitch account on the dashboard"
-            );
+            tracing::info!(%dashboard, "{}", language.say(&SetupText::NoChannelsYet));
+        }
+        if let Some(path) = &self.missing_prize_list {
+            tracing::warn!(items_file = %path, "{}", language.say(&SetupText::NoPrizeList { path }));
         }
 
         tokio::select! {
@@ -378,7 +471,8 @@ impl App {
                 shutdown.cancel();
             }
             result = bot_stopped(&mut discord) => {
-                bot_ended = true;
+                // Its handle has answered: polling it again would panic.
+                discord = None;
                 match result {
                     Ok(Ok(())) => tracing::error!("the Discord bot stopped unexpectedly"),
                     Ok(Err(e)) => {
@@ -390,12 +484,21 @@ impl App {
                 shutdown.cancel();
             }
         }
-        if bot_ended {
-            // Its handle has answered: polling it again would panic.
-            discord = None;
-        }
-        // Rounds in flight finish (each is one short transaction).
+        // Rounds in flight finish (each is one short transaction), answers
+        // to slash commands too; then the leases go back, so another
+        // instance takes the channels at once.
         tasks.wait().await;
+        if let Some(bot) = discord {
+            match bot.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "the Discord bot failed while stopping"),
+                Err(e) => tracing::error!(error = %e, "the Discord bot's task failed"),
+            }
+        }
+        leases_stop.cancel();
+        if let Err(e) = leaser.await {
+            tracing::error!(error = %e, "channel lease task failed");
+        }
         if !server.is_finished() && tokio::time::timeout(HTTP_DRAIN_TIMEOUT, &mut server).await.is_err() {
             tracing::warn!("HTTP connections still open after {HTTP_DRAIN_TIMEOUT:?}; closing them");
             server.abort();
@@ -427,13 +530,6 @@ impl App {
         }
         if let Err(e) = presence_tracker.await {
             tracing::error!(error = %e, "presence tracker task failed");
-        }
-        if let Some(bot) = discord {
-            match bot.await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::error!(error = %e, "the Discord bot failed while stopping"),
-                Err(e) => tracing::error!(error = %e, "the Discord bot's task failed"),
-            }
         }
         self.database.close().await.context("could not stop the database")?;
         tracing::info!("stopped");

@@ -16,6 +16,8 @@
 //! - [`telemetry`]: tracing setup, pretty or JSON.
 //! - [`shutdown`]: the cancellation token fired by SIGINT/SIGTERM.
 //! - [`app`]: builds every part and runs them until shutdown.
+//! - [`catalog`]: every word viewers and streamers read, in every language
+//!   of `LANGUAGE`, and the reader's number and date formats (pure).
 //! - [`cli`]: the commands of SPEC §2 and their exit codes.
 //! - [`metrics`]: Prometheus metric names, recording helpers and the recorder.
 //! - [`channel`]: Twitch logins (`login`, pure) and the set of channels this
@@ -45,6 +47,7 @@
 
 pub mod announce;
 pub mod app;
+pub mod catalog;
 pub mod channel;
 pub mod cli;
 pub mod clock;

@@ -14,29 +14,36 @@
 //!
 //! Submodules: `pool` builds the pool, `migrate` applies the numbered files
 //! of `sql/`, `embedded` runs a private server when `DATABASE_URL` is unset,
-//! `database` picks between the two; one file per table group (`approvals`, `channels`,
+//! `database` picks between the two; one file per table group (`approvals`, `channels`, `leases`,
+//! `channel_settings`, `sessions`,
 //! `presence`, `items`, `raffles`, `outbox`, `oauth`) and `status` for the
 //! dashboard's read-only queries across them.
 
 mod approvals;
+mod channel_settings;
 mod channels;
 mod database;
 pub mod embedded;
 mod items;
+mod leases;
 pub mod migrate;
 mod oauth;
 mod outbox;
 pub mod pool;
 mod presence;
 mod raffles;
+mod sessions;
 mod status;
+mod twitch_facts;
 
 pub(crate) use channels::ChannelRecord;
 pub(crate) use database::Database;
 pub(crate) use oauth::{NewTokens, StateAdmission, StateLimits, StateLookup, StoredTokens, TokenTransaction};
 pub(crate) use outbox::ClaimedAnnouncement;
 pub(crate) use presence::{ChannelIds, PresenceWrite};
-pub use raffles::{EligibilityRules, EligibleViewer, NewRaffle, RoundTransaction};
+pub use raffles::{EligibilityRules, EligibleViewer, MissingFacts, NewRaffle, PresentViewers, RoundTransaction};
+pub(crate) use sessions::SessionRecord;
+pub use twitch_facts::ListedChatter;
 
 use deadpool_postgres::{Pool, PoolError};
 use tokio_postgres::Row;
@@ -137,6 +144,15 @@ pub enum Error {
         /// The item.
         item: String,
     },
+    /// A stored value is not valid for its column (written by hand, or by
+    /// a kinoyubot with other rules).
+    #[error("column {column} holds a value this kinoyubot cannot use: {reason}")]
+    BadStoredValue {
+        /// The column.
+        column: &'static str,
+        /// What is wrong with the value.
+        reason: String,
+    },
     /// A migration failed; nothing of it was applied.
     #[error("migration {version} ({name}) failed: {}", describe_postgres_error(.source))]
     Migration {
@@ -179,6 +195,7 @@ impl Error {
             Self::InvalidUrl(_)
             | Self::Decode { .. }
             | Self::UnknownWord { .. }
+            | Self::BadStoredValue { .. }
             | Self::Encode { .. }
             | Self::NoRow { .. }
             | Self::OutOfStock { .. }

@@ -47,6 +47,15 @@ pub enum Announcement {
     },
 }
 
+impl Announcement {
+    /// The login of the channel it is about.
+    pub(crate) fn channel_login(&self) -> &str {
+        match self {
+            Self::Win { channel_login, .. } | Self::Notice { channel_login, .. } => channel_login,
+        }
+    }
+}
+
 /// Where an outbox row stands; serialises as in the JSON API (`"sent"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]

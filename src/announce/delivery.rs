@@ -61,6 +61,7 @@ use tracing::Instrument as _;
 use super::announcement::Announcement;
 use super::discord::{DeliveryError, WebhookClient};
 use super::render::{render_channel_message_body, render_stdout_line, render_webhook_body};
+use crate::channel::ChannelLanguages;
 use crate::clock::{self, Clock};
 use crate::config::Settings;
 use crate::metrics::DeliveryResult;
@@ -210,6 +211,8 @@ pub struct DeliveryWorker {
     wake: Arc<Notify>,
     /// What the outcome's recording deadline is read on.
     clock: Clock,
+    /// The language each announcement is written in, by its channel.
+    languages: ChannelLanguages,
 }
 
 /// What to write for one claimed row.
@@ -260,7 +263,16 @@ impl DeliveryWorker {
             config,
             wake: Arc::new(Notify::new()),
             clock: Clock::system(),
+            languages: ChannelLanguages::default(),
         }
+    }
+
+    /// Writes each announcement in its channel's language (English for
+    /// every channel without this).
+    #[must_use]
+    pub fn with_languages(mut self, languages: ChannelLanguages) -> Self {
+        self.languages = languages;
+        self
     }
 
     /// A handle the raffle engine uses to wake this worker after queueing.
@@ -456,17 +468,18 @@ impl DeliveryWorker {
     /// Sends one announcement (outbox row `outbox_id`); returns Discord's
     /// message id, if any.
     async fn send(&self, announcement: &Announcement, outbox_id: i64) -> Result<Option<String>, SendError> {
+        let language = self.languages.language_for(announcement.channel_login());
         match &self.destination {
             Destination::Webhook(client) => {
-                let body = render_webhook_body(announcement);
+                let body = render_webhook_body(announcement, language);
                 Ok(client.send(&body).await?.id)
             }
             Destination::BotChannel(client) => {
-                let body = render_channel_message_body(announcement, outbox_id);
+                let body = render_channel_message_body(announcement, language, outbox_id);
                 Ok(client.send(&body).await?.id)
             }
             Destination::Lines(writer) => {
-                let line = render_stdout_line(announcement);
+                let line = render_stdout_line(announcement, language);
                 // A std mutex: held only for one short write, never across an await.
                 let mut out = writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 writeln!(out, "{line}")?;

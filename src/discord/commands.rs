@@ -26,6 +26,8 @@ use twilight_model::application::interaction::application_command::{
 use twilight_model::id::Id;
 use twilight_model::id::marker::ApplicationMarker;
 
+use crate::catalog::{DiscordBotText, Language};
+
 /// The command's name.
 pub(crate) const COMMAND_NAME: &str = "raffle";
 /// The option naming a Twitch channel.
@@ -94,24 +96,16 @@ impl Subcommand {
         }
     }
 
-    fn description(self) -> (&'static str, &'static str) {
+    /// Its description, from the catalog.
+    fn description(self) -> DiscordBotText<'static> {
         match self {
-            Self::Connect => (
-                "Get the link to connect your Twitch account (only you see it)",
-                "Receba o link para conectar sua conta da Twitch (só você vê)",
-            ),
-            Self::Status => (
-                "Show a channel's raffle status",
-                "Mostra o estado dos sorteios de um canal",
-            ),
-            Self::Now => ("Draw a raffle now", "Sorteia agora"),
-            Self::Pause => ("Pause automatic raffles", "Pausa os sorteios automáticos"),
-            Self::Resume => ("Resume automatic raffles", "Retoma os sorteios automáticos"),
-            Self::Verify => (
-                "Recompute a recorded raffle from its seed",
-                "Recalcula um sorteio registrado a partir da semente",
-            ),
-            Self::History => ("Show recent raffles", "Mostra os sorteios recentes"),
+            Self::Connect => DiscordBotText::DescribeConnect,
+            Self::Status => DiscordBotText::DescribeStatus,
+            Self::Now => DiscordBotText::DescribeNow,
+            Self::Pause => DiscordBotText::DescribePause,
+            Self::Resume => DiscordBotText::DescribeResume,
+            Self::Verify => DiscordBotText::DescribeVerify,
+            Self::History => DiscordBotText::DescribeHistory,
         }
     }
 
@@ -133,13 +127,19 @@ fn pt_br(text: &str) -> Option<HashMap<String, String>> {
     Some(HashMap::from([(PT_BR.to_owned(), text.to_owned())]))
 }
 
-fn option(kind: CommandOptionType, name: &str, name_pt_br: &str, description: (&str, &str)) -> CommandOption {
+/// A description in English (Discord's default) and its pt-BR localization.
+fn described(text: DiscordBotText<'_>) -> (String, Option<HashMap<String, String>>) {
+    (Language::En.say(&text), pt_br(&Language::PtBr.say(&text)))
+}
+
+fn option(kind: CommandOptionType, name: &str, name_pt_br: &str, description: DiscordBotText<'_>) -> CommandOption {
+    let (description, description_localizations) = described(description);
     CommandOption {
         autocomplete: None,
         channel_types: None,
         choices: None,
-        description: description.0.to_owned(),
-        description_localizations: pt_br(description.1),
+        description,
+        description_localizations,
         kind,
         max_length: None,
         max_value: None,
@@ -165,10 +165,7 @@ fn channel_option() -> CommandOption {
             CommandOptionType::String,
             CHANNEL_OPTION,
             "canal",
-            (
-                "Twitch channel (needed when several are served)",
-                "Canal da Twitch (necessário quando há vários)",
-            ),
+            DiscordBotText::DescribeChannelOption,
         )
     }
 }
@@ -181,7 +178,7 @@ fn id_option() -> CommandOption {
             CommandOptionType::Integer,
             ID_OPTION,
             "id",
-            ("Raffle number", "Número do sorteio"),
+            DiscordBotText::DescribeIdOption,
         )
     }
 }
@@ -209,6 +206,7 @@ pub(crate) fn definitions(application_id: Id<ApplicationMarker>) -> Vec<Command>
             }
         })
         .collect();
+    let (description, description_localizations) = described(DiscordBotText::DescribeCommand);
     #[expect(
         deprecated,
         reason = "dm_permission is a field of twilight's struct; `contexts` replaces it"
@@ -217,8 +215,8 @@ pub(crate) fn definitions(application_id: Id<ApplicationMarker>) -> Vec<Command>
         application_id: Some(application_id),
         contexts: Some(vec![InteractionContextType::Guild]),
         default_member_permissions: None,
-        description: "Live Twitch raffles".to_owned(),
-        description_localizations: pt_br("Sorteios ao vivo da Twitch"),
+        description,
+        description_localizations,
         dm_permission: None,
         guild_id: None,
         id: None,

@@ -1,6 +1,10 @@
 //! Answering one interaction (SPEC §12): a slash command or an
 //! autocomplete request.
 //!
+//! - Commands act only on the channels this instance serves (the channel
+//!   leaser's set), and reply in that channel's `LANGUAGE`
+//!   ([`ChannelLanguages::language_for`]); what belongs to no channel
+//!   (`connect`, refusals before a channel is known) speaks the default.
 //! - Control subcommands (`now`, `pause`, `resume`) are checked here, on
 //!   the member the interaction names: Manage Server (or Administrator) in
 //!   the permissions Discord computed for the channel, or the role of
@@ -26,12 +30,13 @@ use twilight_model::id::Id;
 use twilight_model::id::marker::ApplicationMarker;
 
 use super::commands::{self, Request, Subcommand};
-use super::replies::{self, ChannelState, Language, Reply};
-use crate::channel::{ChannelLogin, ChannelSet};
+use super::replies::{self, ChannelState, Reply};
+use crate::catalog::Language;
+use crate::channel::{ChannelLanguages, ChannelLogin, ChannelSet};
 use crate::clock::Clock;
 use crate::config::Snowflake;
 use crate::raffle::command::ManualDraws;
-use crate::raffle::scheduler::upcoming_slot;
+use crate::raffle::scheduler::upcoming_slot_of;
 use crate::raffle::{RaffleEngine, RaffleError, RoundResult, Trigger};
 use crate::twitch::auth::policy::ConnectPolicy;
 
@@ -46,8 +51,9 @@ const HISTORY_LENGTH: i64 = 5;
 pub(crate) struct BotContext {
     /// Every round goes through it.
     pub(crate) engine: RaffleEngine,
-    /// The channels this instance serves.
-    pub(crate) channels: ChannelSet,
+    /// The channels this instance serves (held leases); commands act on
+    /// these only.
+    pub(crate) served: ChannelSet,
     /// The manual-draw limit shared with chat.
     pub(crate) draws: ManualDraws,
     /// What the draw limit is reckoned on.
@@ -56,10 +62,21 @@ pub(crate) struct BotContext {
     pub(crate) connect_url: String,
     /// `CONNECT_POLICY`.
     pub(crate) connect_policy: ConnectPolicy,
-    /// `RAFFLE_INTERVAL`, for the next raffle's time.
-    pub(crate) raffle_interval: Duration,
     /// `DISCORD_ADMIN_ROLE`.
     pub(crate) admin_role: Option<Snowflake>,
+    /// Which language each channel speaks.
+    pub(crate) languages: ChannelLanguages,
+}
+
+impl BotContext {
+    /// The language of replies about `channel`; the default (`LANGUAGE`)
+    /// for what belongs to no channel.
+    fn language_for(&self, channel: Option<&ChannelLogin>) -> Language {
+        match channel {
+            Some(login) => self.languages.language_for(login.as_str()),
+            None => self.languages.default_language(),
+        }
+    }
 }
 
 /// Whether the interaction's member may use control subcommands.
@@ -73,12 +90,6 @@ pub(crate) fn may_control(interaction: &Interaction, admin_role: Option<Snowflak
         .is_some_and(|p| p.intersects(Permissions::MANAGE_GUILD | Permissions::ADMINISTRATOR));
     let by_role = admin_role.is_some_and(|role| member.roles.iter().any(|r| r.get() == role.get()));
     by_permission || by_role
-}
-
-/// The language of replies. The per-channel `LANGUAGE` setting (SPEC §10)
-/// is not in this build yet, so every channel speaks the default.
-fn language_for(_channel: Option<&ChannelLogin>) -> Language {
-    Language::default()
 }
 
 /// Answers one interaction; failures to answer are logged.
@@ -96,7 +107,7 @@ pub(crate) async fn answer(
     match interaction.kind {
         InteractionType::ApplicationCommandAutocomplete => {
             let typed = commands::focused_channel(data).unwrap_or_default();
-            let served = context.channels.current();
+            let served = context.served.current();
             let choices = commands::channel_choices(&typed, served.iter().map(ChannelLogin::as_str));
             let response = InteractionResponse {
                 kind: InteractionResponseType::ApplicationCommandAutocompleteResult,
@@ -112,7 +123,7 @@ pub(crate) async fn answer(
                 Ok(request) => request,
                 Err(e) => {
                     tracing::warn!(error = %e, "unknown slash command; is an old registration left?");
-                    let text = replies::render(Language::default(), &Reply::Unavailable);
+                    let text = replies::render(context.language_for(None), &Reply::Unavailable);
                     respond(
                         http,
                         application_id,
@@ -125,7 +136,9 @@ pub(crate) async fn answer(
             };
             tracing::info!(subcommand = request.subcommand.name(), "slash command");
             if request.subcommand.is_control() && !may_control(&interaction, context.admin_role) {
-                let text = replies::render(language_for(None), &Reply::NotAllowed);
+                // In the language of the channel it was about, when that is clear.
+                let channel = resolve_channel(&context.served, request.channel.as_deref()).ok();
+                let text = replies::render(context.language_for(channel.as_ref()), &Reply::NotAllowed);
                 let response = message(InteractionResponseType::ChannelMessageWithSource, Some(text), true);
                 respond(http, application_id, &interaction, &response).await;
                 return;
@@ -242,7 +255,7 @@ fn resolve_channel(channels: &ChannelSet, named: Option<&str>) -> Result<Channel
 async fn act(context: &BotContext, request: &Request) -> (Language, Reply) {
     match request.subcommand {
         Subcommand::Connect => (
-            language_for(None),
+            context.language_for(None),
             Reply::Connect {
                 url: context.connect_url.clone(),
                 policy: context.connect_policy,
@@ -250,25 +263,28 @@ async fn act(context: &BotContext, request: &Request) -> (Language, Reply) {
         ),
         Subcommand::Verify => {
             let Some(id) = request.raffle_id else {
-                return (language_for(None), Reply::NoSuchRaffle(0));
+                return (context.language_for(None), Reply::NoSuchRaffle(0));
             };
-            let reply = match context.engine.store().raffle_audit(id).await {
-                Ok(Some((record, audit))) => Reply::Verified {
-                    id,
-                    verification: crate::raffle::verify(&record, &audit),
-                },
-                Ok(None) => Reply::NoSuchRaffle(id),
+            match context.engine.store().raffle_audit(id).await {
+                // In the language of the raffle's channel.
+                Ok(Some((record, audit))) => (
+                    context.languages.language_for(&record.channel_login),
+                    Reply::Verified {
+                        id,
+                        verification: crate::raffle::verify(&record, &audit),
+                    },
+                ),
+                Ok(None) => (context.language_for(None), Reply::NoSuchRaffle(id)),
                 Err(e) => {
                     tracing::error!(error = %e, "verify: could not read the raffle");
-                    Reply::Unavailable
+                    (context.language_for(None), Reply::Unavailable)
                 }
-            };
-            (language_for(None), reply)
+            }
         }
         Subcommand::Status | Subcommand::Now | Subcommand::Pause | Subcommand::Resume | Subcommand::History => {
-            let login = match resolve_channel(&context.channels, request.channel.as_deref()) {
+            let login = match resolve_channel(&context.served, request.channel.as_deref()) {
                 Ok(login) => login,
-                Err(reply) => return (language_for(None), reply),
+                Err(reply) => return (context.language_for(None), reply),
             };
             let reply = match act_on_channel(context, request.subcommand, &login).await {
                 Ok(reply) => reply,
@@ -277,7 +293,7 @@ async fn act(context: &BotContext, request: &Request) -> (Language, Reply) {
                     Reply::Unavailable
                 }
             };
-            (language_for(Some(&login)), reply)
+            (context.language_for(Some(&login)), reply)
         }
     }
 }
@@ -291,17 +307,19 @@ async fn act_on_channel(
     let store = engine.store();
     Ok(match subcommand {
         Subcommand::Status => {
-            let overview = store.channel_overview(engine.rules().active_window).await?;
-            let row = overview.into_iter().find(|row| row.channel.login == login.as_str());
-            let paused = row.as_ref().is_some_and(|row| row.channel.paused);
-            let next_raffle_unix = (!paused)
-                .then(|| upcoming_slot(context.raffle_interval).1)
+            // The channel's own settings: its active window and interval.
+            let channel = store.ensure_channel(login).await?;
+            let settings = engine.channel_settings(channel.id).await?;
+            let active_viewers = store.active_viewers(login, settings.active_window).await?;
+            let served = context.served.current().len();
+            let next_raffle_unix = (!channel.paused)
+                .then(|| upcoming_slot_of(login.as_str(), settings.raffle_interval, served))
                 .and_then(|at| at.duration_since(UNIX_EPOCH).ok())
                 .and_then(|d| i64::try_from(d.as_secs()).ok());
             Reply::Status(ChannelState {
                 login: login.as_str().to_owned(),
-                paused,
-                active_viewers: row.map_or(0, |row| row.active_viewers),
+                paused: channel.paused,
+                active_viewers,
                 next_raffle_unix,
             })
         }

@@ -1,36 +1,21 @@
-//! Every text the Discord bot sends in reply to a slash command, in each
-//! language (SPEC §10 `LANGUAGE`, §12). Pure. Kept in this one module so
-//! it moves into the language catalog (issue 14) as a whole.
+//! Every reply the Discord bot sends to a slash command (SPEC §12), built
+//! from the language catalog's `DiscordBotText` in the channel's
+//! `LANGUAGE`. Pure.
 //!
-//! Names and items from chat and the prize list are escaped with
-//! `escape_markdown` (no mention, no markdown), and every reply is sent
-//! with `allowed_mentions: {"parse": []}` as well.
+//! Names and items from chat and the prize list are escaped here with
+//! `escape_markdown` (no mention, no markdown) before they go into a
+//! catalog text, and every reply is sent with `allowed_mentions:
+//! {"parse": []}` as well.
 
 use std::time::Duration;
 
 use crate::announce::render::{escape_markdown, truncate_with_ellipsis};
+use crate::catalog::{DiscordBotText, Language};
 use crate::raffle::{Outcome, RaffleRecord, Verification};
 use crate::twitch::auth::policy::ConnectPolicy;
 
 /// Discord's limit on a message's content.
 pub(crate) const MAX_CONTENT_CHARS: usize = 2000;
-
-/// The language of a reply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) enum Language {
-    /// English.
-    #[default]
-    En,
-    /// Brazilian Portuguese.
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "chosen by the per-channel LANGUAGE (issues 14 and 16), not on this branch yet"
-        )
-    )]
-    PtBr,
-}
 
 /// What the bot knows about a channel for `/raffle status`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,162 +70,105 @@ fn channel(login: &str) -> String {
 }
 
 fn outcome_line(language: Language, record: &RaffleRecord) -> String {
-    let id = record.id;
-    let n = record.candidate_count;
+    let raffle_id = record.id;
+    let candidates = i64::from(record.candidate_count);
     match (record.outcome, &record.winner, &record.item_name) {
-        (Outcome::Won, Some(winner), Some(item)) => {
-            let (who, what) = (escape_markdown(&winner.display_name), escape_markdown(item));
-            match language {
-                Language::En => format!("**{who}** won **{what}**! Raffle #{id} among {n} viewers."),
-                Language::PtBr => format!("**{who}** ganhou **{what}**! Sorteio #{id} entre {n} espectadores."),
-            }
-        }
-        (Outcome::Won, _, _) => match language {
-            Language::En => format!("Raffle #{id}: won."),
-            Language::PtBr => format!("Sorteio #{id}: houve um ganhador."),
-        },
-        (Outcome::NoPrize, _, _) => match language {
-            Language::En => format!("No prize this time (raffle #{id}, {n} viewers)."),
-            Language::PtBr => format!("Sem prêmio desta vez (sorteio #{id}, {n} espectadores)."),
-        },
-        (Outcome::NoCandidates, _, _) => match language {
-            Language::En => format!("Nobody was eligible (raffle #{id})."),
-            Language::PtBr => format!("Ninguém podia participar (sorteio #{id})."),
-        },
-        (Outcome::SkippedOffline, _, _) => match language {
-            Language::En => format!("The stream is offline: nothing was drawn (raffle #{id})."),
-            Language::PtBr => format!("A live está offline: nada foi sorteado (sorteio #{id})."),
-        },
+        (Outcome::Won, Some(winner), Some(item)) => language.say(&DiscordBotText::Won {
+            winner: &escape_markdown(&winner.display_name),
+            item: &escape_markdown(item),
+            raffle_id,
+            candidates,
+        }),
+        (Outcome::Won, _, _) => language.say(&DiscordBotText::WonBare { raffle_id }),
+        (Outcome::NoPrize, _, _) => language.say(&DiscordBotText::NoPrize { raffle_id, candidates }),
+        (Outcome::NoCandidates, _, _) => language.say(&DiscordBotText::NoCandidates { raffle_id }),
+        (Outcome::SkippedOffline, _, _) => language.say(&DiscordBotText::SkippedOffline { raffle_id }),
     }
 }
 
 /// The text of `reply` in `language`, within Discord's content limit.
 pub(crate) fn render(language: Language, reply: &Reply) -> String {
-    use Language::{En, PtBr};
+    let say = |text: DiscordBotText<'_>| language.say(&text);
     let text = match reply {
         Reply::Connect { url, policy } => {
-            let note = match (language, policy) {
-                (_, ConnectPolicy::Anyone) => "",
-                (En, ConnectPolicy::First) => {
-                    "\nThe first account to connect owns this bot; others need to be listed by the operator or approved by the owner."
-                }
-                (PtBr, ConnectPolicy::First) => {
-                    "\nA primeira conta conectada é a dona deste bot; as outras precisam ser listadas pelo operador ou aprovadas pela dona."
-                }
-                (En, ConnectPolicy::Listed) => "\nOnly channels listed by the operator can connect.",
-                (PtBr, ConnectPolicy::Listed) => "\nSó canais listados pelo operador podem se conectar.",
-            };
-            match language {
-                En => format!("Connect your Twitch account: {url}{note}"),
-                PtBr => format!("Conecte sua conta da Twitch: {url}{note}"),
+            let link = say(DiscordBotText::ConnectLink { url });
+            match policy {
+                ConnectPolicy::Anyone => link,
+                ConnectPolicy::First => format!("{link}\n{}", say(DiscordBotText::ConnectFirstNote)),
+                ConnectPolicy::Listed => format!("{link}\n{}", say(DiscordBotText::ConnectListedNote)),
             }
         }
         Reply::Status(state) => {
-            let name = channel(&state.login);
-            let n = state.active_viewers;
-            let next = match (language, state.paused, state.next_raffle_unix) {
-                (En, true, _) => "automatic raffles paused".to_owned(),
-                (PtBr, true, _) => "sorteios automáticos pausados".to_owned(),
-                (En, false, Some(at)) => format!("next raffle <t:{at}:R>"),
-                (PtBr, false, Some(at)) => format!("próximo sorteio <t:{at}:R>"),
-                (En, false, None) => "next raffle soon".to_owned(),
-                (PtBr, false, None) => "próximo sorteio em breve".to_owned(),
+            let next = match (state.paused, state.next_raffle_unix) {
+                (true, _) => say(DiscordBotText::AutoPaused),
+                (false, Some(at)) => say(DiscordBotText::NextRaffleAt {
+                    at: &format!("<t:{at}:R>"),
+                }),
+                (false, None) => say(DiscordBotText::NextRaffleSoon),
             };
-            match language {
-                En => format!("{name}: {n} active viewers, {next}."),
-                PtBr => format!("{name}: {n} espectadores ativos, {next}."),
-            }
+            say(DiscordBotText::Status {
+                channel: &channel(&state.login),
+                active_viewers: state.active_viewers,
+                next: &next,
+            })
         }
         Reply::Drawn(record) => outcome_line(language, record),
-        Reply::TooSoon { channel: login, wait } => {
-            let secs = wait.as_secs().saturating_add(u64::from(wait.subsec_nanos() > 0));
-            match language {
-                En => format!("{} drew less than 10 s ago; try again in {secs} s.", channel(login)),
-                PtBr => format!(
-                    "{} sorteou há menos de 10 s; tente de novo em {secs} s.",
-                    channel(login)
-                ),
+        Reply::TooSoon { channel: login, wait } => say(DiscordBotText::TooSoon {
+            channel: &channel(login),
+            seconds: wait.as_secs().saturating_add(u64::from(wait.subsec_nanos() > 0)),
+        }),
+        Reply::Paused { channel: login, paused } => {
+            let channel = channel(login);
+            if *paused {
+                say(DiscordBotText::Paused { channel: &channel })
+            } else {
+                say(DiscordBotText::Resumed { channel: &channel })
             }
         }
-        Reply::Paused { channel: login, paused } => match (language, paused) {
-            (En, true) => format!("Automatic raffles paused in {}.", channel(login)),
-            (En, false) => format!("Automatic raffles resumed in {}.", channel(login)),
-            (PtBr, true) => format!("Sorteios automáticos pausados em {}.", channel(login)),
-            (PtBr, false) => format!("Sorteios automáticos retomados em {}.", channel(login)),
-        },
-        Reply::Verified { id, verification } => match (language, verification) {
-            (En, Verification::Verified) => {
-                format!("Raffle #{id} verified: the stored seed and candidates give the same result.")
-            }
-            (PtBr, Verification::Verified) => {
-                format!("Sorteio #{id} verificado: a semente e os participantes guardados dão o mesmo resultado.")
-            }
-            (En, Verification::SkippedOffline) => {
-                format!("Raffle #{id} verified (skipped while offline: nothing was drawn).")
-            }
-            (PtBr, Verification::SkippedOffline) => {
-                format!("Sorteio #{id} verificado (pulado com a live offline: nada foi sorteado).")
-            }
-            (_, Verification::Mismatch(problems)) => {
-                let head = match language {
-                    En => format!("Raffle #{id} does NOT verify:"),
-                    PtBr => format!("O sorteio #{id} NÃO confere:"),
-                };
+        Reply::Verified { id, verification } => match verification {
+            Verification::Verified => say(DiscordBotText::Verified { raffle_id: *id }),
+            Verification::SkippedOffline => say(DiscordBotText::VerifiedSkipped { raffle_id: *id }),
+            Verification::Mismatch(problems) => {
                 let lines: Vec<String> = problems.iter().map(|p| format!("- {}", escape_markdown(p))).collect();
-                format!("{head}\n{}", lines.join("\n"))
+                format!(
+                    "{}\n{}",
+                    say(DiscordBotText::Mismatch { raffle_id: *id }),
+                    lines.join("\n")
+                )
             }
         },
-        Reply::NoSuchRaffle(id) => match language {
-            En => format!("There is no raffle #{id}."),
-            PtBr => format!("Não existe o sorteio #{id}."),
-        },
+        Reply::NoSuchRaffle(id) => say(DiscordBotText::NoSuchRaffle { raffle_id: *id }),
         Reply::History {
             channel: login,
             raffles,
         } => {
+            let channel = channel(login);
             if raffles.is_empty() {
-                match language {
-                    En => format!("No raffles yet in {}.", channel(login)),
-                    PtBr => format!("Nenhum sorteio ainda em {}.", channel(login)),
-                }
+                say(DiscordBotText::HistoryEmpty { channel: &channel })
             } else {
-                let head = match language {
-                    En => format!("Recent raffles in {}:", channel(login)),
-                    PtBr => format!("Sorteios recentes em {}:", channel(login)),
-                };
                 let lines: Vec<String> = raffles
                     .iter()
                     .map(|r| format!("- <t:{}:f> {}", r.created_at.timestamp(), outcome_line(language, r)))
                     .collect();
-                format!("{head}\n{}", lines.join("\n"))
+                format!(
+                    "{}\n{}",
+                    say(DiscordBotText::HistoryHead { channel: &channel }),
+                    lines.join("\n")
+                )
             }
         }
-        Reply::NotAllowed => match language {
-            En => "Only members with Manage Server or the bot's admin role may do that.".to_owned(),
-            PtBr => "Só membros com Gerenciar Servidor ou o cargo de administrador do bot podem fazer isso.".to_owned(),
-        },
+        Reply::NotAllowed => say(DiscordBotText::NotAllowed),
         Reply::ChooseChannel(logins) => {
             let list: Vec<String> = logins.iter().map(|l| channel(l)).collect();
-            match language {
-                En => format!(
-                    "Several channels are served; choose one with `channel`: {}",
-                    list.join(", ")
-                ),
-                PtBr => format!("Há vários canais; escolha um com `canal`: {}", list.join(", ")),
-            }
+            say(DiscordBotText::ChooseChannel {
+                channels: &list.join(", "),
+            })
         }
-        Reply::NoChannels => match language {
-            En => "No Twitch channel is served yet: connect one with /raffle connect.".to_owned(),
-            PtBr => "Nenhum canal da Twitch ainda: conecte um com /sorteio conectar.".to_owned(),
-        },
-        Reply::UnknownChannel(login) => match language {
-            En => format!("{} is not a channel this bot serves.", channel(login)),
-            PtBr => format!("{} não é um canal atendido por este bot.", channel(login)),
-        },
-        Reply::Unavailable => match language {
-            En => "Something went wrong on our side; try again in a moment.".to_owned(),
-            PtBr => "Algo deu errado do nosso lado; tente de novo daqui a pouco.".to_owned(),
-        },
+        Reply::NoChannels => say(DiscordBotText::NoChannels),
+        Reply::UnknownChannel(login) => say(DiscordBotText::UnknownChannel {
+            channel: &channel(login),
+        }),
+        Reply::Unavailable => say(DiscordBotText::Unavailable),
     };
     truncate_with_ellipsis(&text, MAX_CONTENT_CHARS)
 }
@@ -284,6 +212,7 @@ mod tests {
             assert_ne!(en, pt, "{reply:?}");
         }
         assert!(render(Language::En, &replies[2]).contains("3 s"), "rounded up");
+        assert!(render(Language::PtBr, &replies[2]).contains("tente de novo em 3 s"));
     }
 
     #[test]

@@ -141,7 +141,7 @@ impl Flusher {
                 Ok(stats) => {
                     written.rows += stats.rows;
                     written.bans += stats.bans;
-                    let part_oldest = part.rows().map(|row| row.first_seen).min();
+                    let part_oldest = part.oldest_seen();
                     oldest = oldest.into_iter().chain(part_oldest).min();
                 }
                 Err(e) if e.rejects_data() && part.entries() <= 1 => {

@@ -11,66 +11,27 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use rand::TryRngCore as _;
+use tokio::sync::watch;
 
 use super::draw::{self, Candidate, CandidateSnapshot, DrawOutcome, Seed};
+use super::eligibility::{self, ExclusionCounts, Verdict, ViewerFacts};
 use super::record::{Delivery, Outcome, RaffleRecord, Trigger, Winner};
+use super::slot::TimerSlot;
 use crate::announce::delivery::DeliveryNotifier;
 use crate::announce::{Announcement, DeliveryStatus};
+use crate::catalog::{Language, SetupText};
 use crate::channel::ChannelLogin;
-use crate::config::Settings;
-use crate::store::{self, ChannelRecord, EligibilityRules, NewRaffle, RoundTransaction, Store};
+use crate::channel::settings::{ChannelOverrides, ChannelSettings, OwnSettings};
+use crate::store::{self, ChannelRecord, EligibilityRules, EligibleViewer, NewRaffle, RoundTransaction, Store};
+use crate::twitch::facts::TwitchFacts;
 use crate::twitch::live_status::{LiveAnswer, LiveStatus};
 
-/// The raffle rules taken from settings.
-#[derive(Debug, Clone)]
-pub struct RaffleRules {
-    /// `ACTIVE_WINDOW`.
-    pub active_window: Duration,
-    /// `WINNER_COOLDOWN`.
-    pub winner_cooldown: Duration,
-    /// `SUBSCRIBER_LUCK`, 1 to 10.
-    pub subscriber_luck: u8,
-    /// `IGNORE_USERS`.
-    pub ignore_users: Vec<ChannelLogin>,
-    /// `ONLY_WHEN_LIVE`: rounds of every trigger are recorded as
-    /// `skipped_offline` while the stream is offline, or while its live
-    /// status cannot be learned although Twitch credentials are set (SPEC
-    /// §16); only a [`LivePolicy::Force`] round (the admin API's
-    /// `?force=true`) draws anyway.
-    pub only_when_live: bool,
-}
-
-impl Default for RaffleRules {
-    /// The defaults of SPEC §3.
-    fn default() -> Self {
-        Self {
-            active_window: Duration::from_secs(600),
-            winner_cooldown: Duration::ZERO,
-            subscriber_luck: crate::config::DEFAULT_SUBSCRIBER_LUCK,
-            ignore_users: crate::config::DEFAULT_IGNORE_USERS
-                .iter()
-                .filter_map(|login| ChannelLogin::parse(login).ok())
-                .collect(),
-            only_when_live: true,
-        }
-    }
-}
-
-impl RaffleRules {
-    /// The rules of these settings.
-    pub(crate) fn from_settings(settings: &Settings) -> Self {
-        Self {
-            active_window: settings.active_window,
-            winner_cooldown: settings.winner_cooldown,
-            subscriber_luck: settings.subscriber_luck,
-            ignore_users: settings.ignore_users.clone(),
-            only_when_live: settings.only_when_live,
-        }
-    }
-}
+/// The rules a round follows: a channel's effective per-channel settings
+/// (the engine holds the environment's, the defaults; each round lays the
+/// channel's own values over them).
+pub type RaffleRules = ChannelSettings;
 
 /// Whether a round honours `ONLY_WHEN_LIVE`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +53,13 @@ fn clean_reason(reason: &str) -> String {
         .map(|c| if c.is_control() { ' ' } else { c })
         .take(MAX_SKIP_REASON_CHARS)
         .collect()
+}
+
+/// The recorded reason of a round without a prize list (`no_prize`). Stored
+/// in English like every skip reason; the dashboard shows it in the
+/// reader's language.
+pub(crate) fn no_prize_list_reason() -> String {
+    Language::En.say(&SetupText::NoPrizeListReason)
 }
 
 /// Why a round could not run.
@@ -136,12 +104,18 @@ pub enum RoundResult {
 #[derive(Clone)]
 pub struct RaffleEngine {
     store: Store,
+    /// The environment's per-channel settings: the defaults.
     rules: Arc<RaffleRules>,
+    /// Bumped after a channel's settings change, so timers re-plan.
+    settings_changed: Arc<watch::Sender<()>>,
     live: Arc<dyn LiveStatus>,
     /// Channels for which "live status unknown" was already logged.
     warned_unknown_live: Arc<Mutex<HashSet<String>>>,
     /// Woken after each committed announcement so delivery starts at once.
     delivery: Option<DeliveryNotifier>,
+    /// Twitch facts for the gates; `None` without Twitch credentials (gates
+    /// needing them then exclude everyone they would judge).
+    facts: Option<TwitchFacts>,
 }
 
 impl std::fmt::Debug for RaffleEngine {
@@ -161,15 +135,25 @@ fn fresh_seed() -> Result<Seed, RaffleError> {
 }
 
 impl RaffleEngine {
-    /// An engine over this store.
+    /// An engine over this store; `rules` are the defaults of every
+    /// channel (the environment's per-channel settings).
     pub fn new(store: Store, rules: RaffleRules, live: Arc<dyn LiveStatus>) -> Self {
         Self {
             store,
             rules: Arc::new(rules),
+            settings_changed: Arc::new(watch::Sender::new(())),
             live,
             warned_unknown_live: Arc::default(),
             delivery: None,
+            facts: None,
         }
+    }
+
+    /// Fetches the Twitch facts the gates need from `facts` before rounds.
+    #[must_use]
+    pub fn with_twitch_facts(mut self, facts: TwitchFacts) -> Self {
+        self.facts = Some(facts);
+        self
     }
 
     /// Wakes this delivery worker whenever a round queues an announcement
@@ -180,9 +164,41 @@ impl RaffleEngine {
         self
     }
 
-    /// The rules in force.
+    /// The default rules (the environment's per-channel settings).
     pub(crate) fn rules(&self) -> &RaffleRules {
         &self.rules
+    }
+
+    /// A channel's effective settings: its own values over the defaults.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub async fn channel_settings(&self, channel_id: i64) -> Result<ChannelSettings, store::Error> {
+        let own = self.store.channel_settings(channel_id).await?;
+        Ok(self.rules.with_own(&own))
+    }
+
+    /// Applies a change of a channel's own settings and wakes the timers,
+    /// so a new `RAFFLE_INTERVAL` counts from the next slot. Returns the
+    /// channel's own settings afterwards.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub(crate) async fn update_channel_settings(
+        &self,
+        channel_id: i64,
+        overrides: &ChannelOverrides,
+    ) -> Result<OwnSettings, store::Error> {
+        let own = self.store.update_channel_settings(channel_id, overrides).await?;
+        self.settings_changed.send_replace(());
+        Ok(own)
+    }
+
+    /// Wakes after any channel's settings change (on this instance).
+    pub(crate) fn watch_settings(&self) -> watch::Receiver<()> {
+        self.settings_changed.subscribe()
     }
 
     /// The store.
@@ -201,7 +217,7 @@ impl RaffleEngine {
         &self,
         login: &ChannelLogin,
         trigger: Trigger,
-        slot: Option<i64>,
+        slot: Option<TimerSlot>,
     ) -> Result<RoundResult, RaffleError> {
         self.run_round_with(login, trigger, slot, LivePolicy::Honour).await
     }
@@ -218,11 +234,11 @@ impl RaffleEngine {
         &self,
         login: &ChannelLogin,
         trigger: Trigger,
-        slot: Option<i64>,
+        slot: Option<TimerSlot>,
         live: LivePolicy,
     ) -> Result<RoundResult, RaffleError> {
         if let Some(slot) = slot {
-            tracing::Span::current().record("slot", slot);
+            tracing::Span::current().record("slot", slot.number());
         }
         let channel = self
             .store
@@ -232,13 +248,19 @@ impl RaffleEngine {
         if trigger == Trigger::Timer && channel.paused {
             return Ok(RoundResult::Paused);
         }
+        let rules = self.channel_settings(channel.id).await?;
         // Live status is a network call: ask before the transaction opens.
-        let skip_reason = if self.rules.only_when_live && live == LivePolicy::Honour {
+        let skip_reason = if rules.only_when_live && live == LivePolicy::Honour {
             self.offline_reason(&channel).await
         } else {
             None
         };
         let offline = skip_reason.is_some();
+        // Twitch facts are network calls too: fetched for the viewers who
+        // lack them before the transaction takes its locks.
+        if !offline {
+            self.fill_missing_facts(&channel, &rules).await?;
+        }
 
         let mut connection = self.store.connection().await?;
         let round = connection.begin_round().await?;
@@ -248,14 +270,21 @@ impl RaffleEngine {
             return Ok(RoundResult::AlreadyDrawn);
         }
         let seed = fresh_seed()?;
-        let (snapshot, draw_items, drawn) = if offline {
-            (CandidateSnapshot::default(), Vec::new(), None)
+        let (snapshot, excluded, draw_items, drawn) = if offline {
+            (
+                CandidateSnapshot::default(),
+                ExclusionCounts::default(),
+                Vec::new(),
+                None,
+            )
         } else {
             let draw_items = round.lock_items().await?;
-            let snapshot = self.candidates(&round, &channel).await?;
+            let (snapshot, excluded) = self.candidates(&round, &channel, &rules).await?;
             let drawn = draw::draw(&seed, &snapshot, &draw_items);
-            (snapshot, draw_items, Some(drawn))
+            (snapshot, excluded, draw_items, Some(drawn))
         };
+        // Without a prize list the round draws nothing, and says why.
+        let skip_reason = skip_reason.or_else(|| (!offline && draw_items.is_empty()).then(no_prize_list_reason));
         let outcome = drawn.as_ref().map_or(Outcome::SkippedOffline, DrawOutcome::outcome);
         let (item_name, winner) = match drawn {
             Some(DrawOutcome::Won {
@@ -294,6 +323,7 @@ impl RaffleEngine {
                 candidate_count,
                 items: &draw_items,
                 skip_reason: skip_reason.as_deref(),
+                excluded: &excluded,
             })
             .await?;
         // Another instance drew this slot between our lock and insert (only
@@ -324,13 +354,19 @@ impl RaffleEngine {
             delivery.wake();
         }
         crate::metrics::raffle_recorded(outcome);
-        tracing::info!(%outcome, reason = skip_reason.as_deref(), candidates = snapshot.len(), "raffle recorded");
+        tracing::info!(
+            %outcome,
+            reason = skip_reason.as_deref(),
+            candidates = snapshot.len(),
+            excluded = excluded.total(),
+            "raffle recorded"
+        );
         // Everything the record holds is known here: no need to read it back.
         Ok(RoundResult::Recorded(Box::new(RaffleRecord {
             id: raffle_id,
             channel_login: channel.login,
             channel_display_name: channel.display_name,
-            slot,
+            slot: slot.map(TimerSlot::number),
             trigger,
             outcome,
             item_name,
@@ -343,33 +379,126 @@ impl RaffleEngine {
                 status: DeliveryStatus::Pending,
                 error: None,
             }),
+            excluded,
         })))
+    }
+
+    /// The SQL rules of SPEC §5 step 2 for this channel.
+    pub(crate) fn sql_rules(channel: &ChannelRecord, rules: &RaffleRules) -> EligibilityRules {
+        let mut excluded: Vec<String> = rules.ignore_users.iter().map(|l| l.as_str().to_owned()).collect();
+        excluded.push(channel.login.clone());
+        EligibilityRules {
+            active_window: rules.active_window,
+            winner_cooldown: rules.winner_cooldown,
+            excluded_logins: excluded,
+            include_chatters: rules.gates.presence_sources.includes_chatters(),
+            with_account_ages: rules.gates.needs_account_age(),
+            with_follows: rules.gates.needs_follow(),
+        }
+    }
+
+    /// Asks Twitch for the account ages and follow states the gates need
+    /// and the cache lacks. What cannot be had stays unknown: the gates then
+    /// exclude those viewers (fail closed), so only database errors fail
+    /// the round.
+    async fn fill_missing_facts(&self, channel: &ChannelRecord, rules: &RaffleRules) -> Result<(), RaffleError> {
+        let gates = &rules.gates;
+        if !gates.needs_account_age() && !gates.needs_follow() {
+            return Ok(());
+        }
+        let missing = self
+            .store
+            .missing_facts(
+                channel.id,
+                channel.twitch_user_id.as_deref(),
+                &Self::sql_rules(channel, rules),
+                gates,
+                &rules.follow_cache,
+            )
+            .await?;
+        if missing.is_empty() {
+            return Ok(());
+        }
+        match &self.facts {
+            Some(facts) => {
+                let report = facts.fill(channel, &missing).await;
+                tracing::debug!(
+                    accounts = missing.accounts.len(),
+                    follows = missing.follows.len(),
+                    account_calls = report.account_calls,
+                    follow_calls = report.follow_calls,
+                    problems = report.problems.len(),
+                    "asked Twitch for the gates' facts"
+                );
+            }
+            None => tracing::warn!(
+                channel = %channel.login,
+                "MIN_ACCOUNT_AGE or MIN_FOLLOW_AGE is set but there are no Twitch credentials; viewers they judge are not eligible"
+            ),
+        }
+        Ok(())
+    }
+
+    /// Every present viewer of a channel now with the gates' verdict, as the
+    /// next round would judge them from the cache (nothing is fetched): for
+    /// the viewers API and `!odds`, so the reason shown is the round's.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub async fn judge_viewers(&self, channel: &ChannelRecord) -> Result<Vec<(EligibleViewer, Verdict)>, RaffleError> {
+        let rules = self.channel_settings(channel.id).await?;
+        let present = self
+            .store
+            .present_viewers(
+                channel.id,
+                channel.twitch_user_id.as_deref(),
+                &Self::sql_rules(channel, &rules),
+            )
+            .await?;
+        Ok(present
+            .viewers
+            .into_iter()
+            .map(|viewer| {
+                let verdict = Self::judge(&rules, &viewer, present.now);
+                (viewer, verdict)
+            })
+            .collect())
+    }
+
+    fn judge(rules: &RaffleRules, viewer: &EligibleViewer, now: chrono::DateTime<chrono::Utc>) -> Verdict {
+        let facts = ViewerFacts {
+            message_count: viewer.message_count,
+            is_subscriber: viewer.is_subscriber,
+            account_created_at: viewer.account_created_at,
+            follow: viewer.follow,
+        };
+        eligibility::judge(&rules.gates, &rules.follow_cache, &facts, now)
     }
 
     async fn candidates(
         &self,
         round: &RoundTransaction<'_>,
         channel: &ChannelRecord,
-    ) -> Result<CandidateSnapshot, RaffleError> {
-        let mut excluded: Vec<String> = self.rules.ignore_users.iter().map(|l| l.as_str().to_owned()).collect();
-        excluded.push(channel.login.clone());
-        let rules = EligibilityRules {
-            active_window: self.rules.active_window,
-            winner_cooldown: self.rules.winner_cooldown,
-            excluded_logins: excluded,
-        };
-        let viewers = round
-            .eligible_viewers(channel.id, channel.twitch_user_id.as_deref(), &rules)
+        rules: &RaffleRules,
+    ) -> Result<(CandidateSnapshot, ExclusionCounts), RaffleError> {
+        let sql_rules = Self::sql_rules(channel, rules);
+        let present = round
+            .eligible_viewers(channel.id, channel.twitch_user_id.as_deref(), &sql_rules)
             .await?;
-        let luck = u32::from(self.rules.subscriber_luck.max(1));
-        let candidates = viewers
-            .into_iter()
-            .map(|v| Candidate {
-                weight: if v.is_subscriber { luck } else { 1 },
-                user_id: v.user_id,
-            })
-            .collect();
-        Ok(CandidateSnapshot::new(candidates)?)
+        let luck = u32::from(rules.subscriber_luck.max(1));
+        let mut excluded = ExclusionCounts::default();
+        let mut candidates = Vec::with_capacity(present.viewers.len());
+        for viewer in present.viewers {
+            match Self::judge(rules, &viewer, present.now) {
+                Verdict::Eligible => candidates.push(Candidate {
+                    weight: if viewer.is_subscriber { luck } else { 1 },
+                    user_id: viewer.user_id,
+                }),
+                Verdict::Excluded(reason) => excluded.add(reason),
+            }
+        }
+        Ok((CandidateSnapshot::new(candidates)?, excluded))
     }
 
     /// Why this channel's round must be skipped under `ONLY_WHEN_LIVE`, or

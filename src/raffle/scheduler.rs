@@ -5,11 +5,20 @@
 //! Slots and their retries are reckoned on the [`Clock`] the scheduler is
 //! given (the system clock in production, a driven one in timer tests).
 //!
+//! Each channel follows its own `RAFFLE_INTERVAL` (SPEC §13): a timer reads
+//! the channel's effective interval before planning each slot, and a change
+//! made on this instance wakes it to plan again, so the new interval counts
+//! from the next slot. (Another instance's change is seen at the next slot.)
+//! Rounds are keyed by their slot's start, so no moment is drawn twice
+//! across a change, and at most one slot of the old interval goes undrawn.
+//!
 //! Shutdown: timers stop waiting at once, but a round already running is
 //! finished (it is one transaction, and cutting it short would only roll it
 //! back).
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::mpsc;
@@ -19,7 +28,7 @@ use tokio_util::task::TaskTracker;
 use super::command::{ChatCommand, MANUAL_DRAW_INTERVAL, ManualDraws, RaffleCommand};
 use super::record::Trigger;
 use super::round::{RaffleEngine, RaffleError, RoundResult};
-use super::slot::next_slot;
+use super::slot::{SPREAD_ABOVE_CHANNELS, TimerSlot, next_phased_slot, phase_millis};
 use crate::channel::{ChannelLogin, ChannelSet};
 use crate::clock::{self, Clock};
 use crate::retry::{self, RetryError, RetryPolicy};
@@ -44,8 +53,8 @@ pub struct RaffleScheduler {
 }
 
 impl RaffleScheduler {
-    /// A scheduler for `channels` firing every `interval` (`RAFFLE_INTERVAL`)
-    /// at the slot boundaries of `clock`.
+    /// A scheduler for `channels` firing at the slot boundaries of `clock`,
+    /// every channel's own interval, or `interval` (`RAFFLE_INTERVAL`).
     pub fn new(engine: RaffleEngine, channels: ChannelSet, interval: Duration, clock: Clock) -> Self {
         Self {
             engine,
@@ -60,8 +69,10 @@ impl RaffleScheduler {
         let mut changes = self.channels.subscribe();
         let tracker = TaskTracker::new();
         let mut timers: HashMap<ChannelLogin, CancellationToken> = HashMap::new();
+        let spread = Arc::new(AtomicBool::new(false));
         loop {
             let wanted = changes.borrow_and_update().clone();
+            spread.store(wanted.len() > SPREAD_ABOVE_CHANNELS, Ordering::Relaxed);
             timers.retain(|login, token| {
                 let keep = wanted.contains(login);
                 if !keep {
@@ -81,6 +92,7 @@ impl RaffleScheduler {
                     login,
                     interval: self.interval,
                     clock: self.clock.clone(),
+                    spread: Arc::clone(&spread),
                 };
                 tracker.spawn(timer.run(token));
             }
@@ -94,11 +106,17 @@ impl RaffleScheduler {
     }
 }
 
-/// The next timer slot for this interval and when it starts, from the
-/// system clock now. (The dashboard's; the timers read their own [`Clock`].)
-pub(crate) fn upcoming_slot(interval: Duration) -> (i64, SystemTime) {
-    let (slot, _) = next_slot(Clock::system().unix_millis(), interval);
-    (slot.get(), clock::from_unix_millis(slot.start_millis(interval)))
+/// When `login`'s next timer slot starts, from the system clock now (the
+/// dashboard's; the timers read their own [`Clock`]), on an instance serving `served`
+/// channels (their slots are spread above [`SPREAD_ABOVE_CHANNELS`]).
+pub(crate) fn upcoming_slot_of(login: &str, interval: Duration, served: usize) -> SystemTime {
+    let phase = if served > SPREAD_ABOVE_CHANNELS {
+        phase_millis(login, interval)
+    } else {
+        0
+    };
+    let (_, starts) = next_phased_slot(Clock::system().unix_millis(), interval, phase);
+    clock::from_unix_millis(starts)
 }
 
 /// One channel's timer.
@@ -107,6 +125,8 @@ struct ChannelTimer {
     login: ChannelLogin,
     interval: Duration,
     clock: Clock,
+    /// Whether slots start at the channel's phase (`super::slot`).
+    spread: Arc<AtomicBool>,
 }
 
 impl ChannelTimer {
@@ -122,33 +142,52 @@ impl ChannelTimer {
                 |e, _| tracing::warn!(error = %e, "cannot record the channel yet; retrying"),
             )
             .await;
-        if recorded.is_err() {
-            // Stopped (the policy itself never gives up).
-            return;
-        }
-        tracing::info!(interval = ?self.interval, "raffle timer started");
+        // Err: stopped (the policy itself never gives up).
+        let channel_id = match recorded {
+            Ok(record) => record.id,
+            Err(_) => return,
+        };
+        tracing::info!(default_interval = ?self.interval, "raffle timer started");
+        let mut settings = self.engine.watch_settings();
+        let mut interval = self.current_interval(channel_id, self.interval).await;
         loop {
-            let (slot, _) = next_slot(self.clock.unix_millis(), self.interval);
-            let starts = slot.start_millis(self.interval);
+            let planned = TimerSlot::next_after(self.clock.unix_millis(), interval, self.phase(interval));
             tokio::select! {
                 _ = stop.cancelled() => return,
-                () = self.clock.sleep_until(clock::from_unix_millis(starts)) => {}
+                // Changed on this instance: plan again with the new interval.
+                Ok(()) = settings.changed() => {
+                    settings.mark_unchanged();
+                    interval = self.current_interval(channel_id, interval).await;
+                    continue;
+                }
+                () = self.clock.sleep_until(clock::from_unix_millis(planned.start_millis())) => {}
             }
+            // Another instance may have changed the interval meanwhile: draw
+            // this moment only if it starts a slot of the interval now in
+            // force, else skip it (one slot at most) and plan again.
+            interval = self.current_interval(channel_id, interval).await;
+            let Some(slot) = planned.under(interval, self.phase(interval)) else {
+                tracing::info!(
+                    slot = planned.number(),
+                    interval = ?interval,
+                    "RAFFLE_INTERVAL changed; this slot of the old interval is skipped"
+                );
+                continue;
+            };
             // A failed round left nothing behind (one transaction): try again
             // while the slot lasts, so a database hiccup does not lose it. The
             // slot key makes a retry safe even if another instance drew it.
-            let interval_ms = u64::try_from(self.interval.as_millis()).unwrap_or(u64::MAX);
-            let slot_ends = clock::from_unix_millis(starts.saturating_add(interval_ms));
+            let slot_ends = clock::from_unix_millis(slot.end_millis());
             let round = ROUND_RETRY
                 .retry(&self.clock)
                 .before(slot_ends)
                 .stop_on(&stop)
                 .run(
-                    || self.engine.run_round(&self.login, Trigger::Timer, Some(slot.get())),
+                    || self.engine.run_round(&self.login, Trigger::Timer, Some(slot)),
                     |e: &RaffleError| !e.rejects_data(),
                     |e, next| {
                         tracing::warn!(
-                            slot = slot.get(),
+                            slot = slot.number(),
                             attempt = next.failed,
                             error = %e,
                             retry_in = ?next.delay,
@@ -158,29 +197,60 @@ impl ChannelTimer {
                 )
                 .await;
             match round {
-                Ok(RoundResult::Recorded(_)) => {}
-                Ok(RoundResult::AlreadyDrawn) => {
-                    tracing::debug!(slot = slot.get(), "slot already drawn by another instance");
+                Ok(RoundResult::Recorded(_)) => {
+                    let lag = self.clock.unix_millis().saturating_sub(slot.start_millis());
+                    crate::metrics::slot_drawn(Duration::from_millis(lag));
                 }
-                Ok(RoundResult::Paused) => tracing::debug!(slot = slot.get(), "paused; no raffle"),
+                Ok(RoundResult::AlreadyDrawn) => {
+                    tracing::debug!(slot = slot.number(), "slot already drawn by another instance");
+                }
+                Ok(RoundResult::Paused) => tracing::debug!(slot = slot.number(), "paused; no raffle"),
                 Err(RetryError::GaveUp { error, attempts }) if error.rejects_data() => {
                     crate::metrics::write_set_aside(crate::metrics::SetAside::Raffle);
-                    tracing::error!(slot = slot.get(), attempts, error = %error, "the database refused the raffle round; slot skipped");
+                    tracing::error!(slot = slot.number(), attempts, error = %error, "the database refused the raffle round; slot skipped");
                 }
                 Err(RetryError::GaveUp { error, attempts }) => {
-                    tracing::error!(slot = slot.get(), attempts, error = %error, cause = ?error, "raffle round failed; slot skipped");
+                    tracing::error!(slot = slot.number(), attempts, error = %error, cause = ?error, "raffle round failed; slot skipped");
                 }
                 Err(RetryError::Stopped { .. }) => return,
             }
-            update_active_viewers_gauge(&self.engine, &self.login).await;
+            update_active_viewers_gauge(&self.engine, &self.login, channel_id).await;
+        }
+    }
+}
+
+impl ChannelTimer {
+    /// Where in `interval` this channel's slots start: its phase when this
+    /// instance spreads its channels (`super::slot`), else 0.
+    fn phase(&self, interval: Duration) -> u64 {
+        if self.spread.load(Ordering::Relaxed) {
+            phase_millis(self.login.as_str(), interval)
+        } else {
+            0
+        }
+    }
+
+    /// The channel's effective `RAFFLE_INTERVAL`, or `fallback` (the last
+    /// one known) when its settings cannot be read.
+    async fn current_interval(&self, channel_id: i64, fallback: Duration) -> Duration {
+        match self.engine.channel_settings(channel_id).await {
+            Ok(effective) => effective.raffle_interval,
+            Err(e) => {
+                tracing::warn!(error = %e, interval = ?fallback, "cannot read the channel's settings; keeping the interval");
+                fallback
+            }
         }
     }
 }
 
 /// Keeps `kinoyubot_active_viewers` current for scrapes even when nobody
 /// opens the dashboard (which updates it too).
-async fn update_active_viewers_gauge(engine: &RaffleEngine, login: &ChannelLogin) {
-    match engine.store().active_viewers(login, engine.rules().active_window).await {
+async fn update_active_viewers_gauge(engine: &RaffleEngine, login: &ChannelLogin, channel_id: i64) {
+    let window = match engine.channel_settings(channel_id).await {
+        Ok(settings) => settings.active_window,
+        Err(_) => engine.rules().active_window,
+    };
+    match engine.store().active_viewers(login, window).await {
         Ok(count) => crate::metrics::set_active_viewers(login.as_str(), u64::try_from(count).unwrap_or(0)),
         Err(e) => tracing::debug!(error = %e, "could not count active viewers for the metrics"),
     }

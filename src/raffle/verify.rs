@@ -152,6 +152,7 @@ mod tests {
             created_at: Utc::now(),
             skip_reason: None,
             delivery: None,
+            excluded: crate::raffle::eligibility::ExclusionCounts::default(),
         };
         let audit = RaffleAudit {
             seed: seed.to_vec(),

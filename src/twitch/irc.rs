@@ -41,7 +41,7 @@
 //! reconnect.
 
 use std::cell::RefCell;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::fmt;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -73,6 +73,7 @@ use crate::presence::batch::{BanLength, BanUpdate, PresenceUpdate};
 use crate::presence::tracker::PresenceHandle;
 use crate::raffle::command::{ChatCommand, RaffleCommand};
 use crate::text;
+use crate::twitch::join_pacer::{JOIN_RATE_WINDOW, JoinPacer, JoinStatus};
 
 /// Longest IRC line kept; longer lines are discarded. Twitch lines are at
 /// most a few KiB (tags plus 500 characters of text).
@@ -508,6 +509,9 @@ pub struct ChatListener {
     channels: ChannelSet,
     presence: PresenceHandle,
     commands: mpsc::Sender<ChatCommand>,
+    /// `JOIN_RATE`: joins per [`JOIN_RATE_WINDOW`].
+    join_rate: u32,
+    joins: JoinStatus,
 }
 
 impl ChatListener {
@@ -525,7 +529,18 @@ impl ChatListener {
             channels,
             presence,
             commands,
+            join_rate: crate::config::DEFAULT_JOIN_RATE,
+            joins: JoinStatus::default(),
         }
+    }
+
+    /// Sends at most `join_rate` joins per [`JOIN_RATE_WINDOW`] (`JOIN_RATE`)
+    /// and publishes the join counts in `joins`.
+    #[must_use]
+    pub(crate) fn with_joins(mut self, join_rate: u32, joins: JoinStatus) -> Self {
+        self.join_rate = join_rate;
+        self.joins = joins;
+        self
     }
 
     /// Reads chat until `shutdown` fires (or the tracker stops), on a
@@ -558,19 +573,26 @@ impl ChatListener {
     }
 
     async fn serve(self, shutdown: CancellationToken) {
-        let config = ClientConfig::new_simple(StaticLoginCredentials::anonymous());
+        let mut config = ClientConfig::new_simple(StaticLoginCredentials::anonymous());
+        // Connections still open one at a time (the library's semaphore),
+        // but no slower than the joins can fill them.
+        config.new_connection_every = connection_spacing(self.join_rate, config.max_channels_per_connection);
         let (mut incoming, client) = TwitchIRCClient::<ConfiguredTransport, StaticLoginCredentials>::new(config);
         let mut wanted = self.channels.subscribe();
         let mut watching = true;
-        join_wanted(&client, &wanted.borrow_and_update());
-        tracing::info!(server = ?self.server, "chat listener started");
+        let mut pacer = JoinPacer::new(self.join_rate, JOIN_RATE_WINDOW);
+        update_wanted(&client, &mut pacer, &self.joins, &wanted.borrow_and_update());
+        tracing::info!(server = ?self.server, join_rate = self.join_rate, "chat listener started");
         let mut batch = Vec::with_capacity(FORWARD_CHUNK);
         loop {
+            send_due_joins(&client, &mut pacer, &self.joins);
+            let wake = pacer.next_wake();
             tokio::select! {
                 () = shutdown.cancelled() => break,
+                () = sleep_until_some(wake) => {}
                 changed = wanted.changed(), if watching => {
                     if changed.is_ok() {
-                        join_wanted(&client, &wanted.borrow_and_update());
+                        update_wanted(&client, &mut pacer, &self.joins, &wanted.borrow_and_update());
                     } else {
                         // The set was dropped: keep the channels we have.
                         watching = false;
@@ -584,6 +606,12 @@ impl ChatListener {
                     let received_at = Utc::now();
                     let mut events = Vec::with_capacity(batch.len());
                     for message in batch.drain(..) {
+                        if let ServerMessage::Join(join) = &message
+                            && let Ok(login) = ChannelLogin::parse(&join.channel_login)
+                        {
+                            pacer.confirmed(&login);
+                            self.joins.set(pacer.counts());
+                        }
                         let Classified { event, command } = classify(message, received_at);
                         events.extend(event);
                         if let Some(command) = command {
@@ -633,12 +661,56 @@ impl Drop for RuntimeGuard {
     }
 }
 
-fn join_wanted(client: &TwitchIRCClient<ConfiguredTransport, StaticLoginCredentials>, set: &BTreeSet<ChannelLogin>) {
-    let logins: HashSet<String> = set.iter().map(|login| login.as_str().to_owned()).collect();
-    tracing::info!(channels = logins.len(), "joining chat channels");
-    // Logins were validated by ChannelLogin with twitch-irc's own rules.
-    if let Err(e) = client.set_wanted_channels(logins) {
-        tracing::error!(error = %e, "a channel login was refused by the IRC client");
+type Client = TwitchIRCClient<ConfiguredTransport, StaticLoginCredentials>;
+
+/// Follows a new wanted set: parts what left at once; the joins are paced.
+fn update_wanted(client: &Client, pacer: &mut JoinPacer, joins: &JoinStatus, set: &BTreeSet<ChannelLogin>) {
+    let parted = pacer.set_wanted(set);
+    tracing::info!(channels = set.len(), parting = parted.len(), "chat channels wanted");
+    for login in parted {
+        client.part(login.as_str().to_owned());
+    }
+    joins.set(pacer.counts());
+}
+
+/// Sends the joins the pacer allows now and publishes the counts.
+fn send_due_joins(client: &Client, pacer: &mut JoinPacer, joins: &JoinStatus) {
+    let due = pacer.due(tokio::time::Instant::now());
+    if due.is_empty() {
+        return;
+    }
+    tracing::debug!(joins = due.len(), "joining chat channels");
+    for login in due {
+        // Logins were validated by ChannelLogin with twitch-irc's own rules.
+        if let Err(e) = client.join(login.as_str().to_owned()) {
+            tracing::error!(channel = %login, error = %e, "a channel login was refused by the IRC client");
+        }
+    }
+    joins.set(pacer.counts());
+}
+
+/// The wait between opening two IRC connections: the time `JOIN_RATE` takes
+/// to fill one (`per_connection` channels), at most twitch-irc's default of
+/// 2 s and at least 50 ms.
+fn connection_spacing(join_rate: u32, per_connection: usize) -> Duration {
+    let per_connection = u32::try_from(per_connection).unwrap_or(u32::MAX);
+    let fill = JOIN_RATE_WINDOW
+        .saturating_mul(per_connection)
+        .checked_div(join_rate.max(1))
+        .unwrap_or(MAX_CONNECTION_SPACING);
+    fill.clamp(MIN_CONNECTION_SPACING, MAX_CONNECTION_SPACING)
+}
+
+/// See [`connection_spacing`].
+const MIN_CONNECTION_SPACING: Duration = Duration::from_millis(50);
+/// See [`connection_spacing`]: twitch-irc's own default.
+const MAX_CONNECTION_SPACING: Duration = Duration::from_secs(2);
+
+/// Sleeps until `deadline`, or forever without one.
+async fn sleep_until_some(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -1224,6 +1296,15 @@ mod tests {
             "{error}"
         );
         held.abort();
+    }
+
+    #[test]
+    fn connections_open_no_faster_than_joins_fill_them() {
+        // Twitch's pace: filling 90 channels takes 45 s; the library's 2 s stays.
+        assert_eq!(connection_spacing(20, 90), Duration::from_secs(2));
+        // A benchmark's 9,000 joins per 10 s fill one every 100 ms.
+        assert_eq!(connection_spacing(9_000, 90), Duration::from_millis(100));
+        assert_eq!(connection_spacing(u32::MAX, 90), Duration::from_millis(50));
     }
 
     #[test]

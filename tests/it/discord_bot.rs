@@ -180,7 +180,8 @@ async fn commands_are_registered_with_pt_br_names_and_connect_answers_the_link_o
     let content = answer["data"]["content"].as_str().expect("content");
     assert!(content.contains(&bot.url("/auth/twitch")), "{content}");
 
-    // Autocomplete offers the served channel.
+    // Autocomplete offers the served channel (once the lease task serves it).
+    stage.irc.wait_joined(CHANNEL, 1, DEADLINE).await;
     let choices = stage.answer_to(stage.gateway.autocomplete("status", "disc")).await;
     assert_eq!(choices["type"], 8, "{choices}");
     assert_eq!(choices["data"]["choices"][0]["value"], CHANNEL);
@@ -298,6 +299,17 @@ async fn dropped_reconnect_and_invalid_session_are_survived_and_the_bot_keeps_an
     gateway.ask_reconnect();
     gateway
         .wait_steps(2, "a resume after opcode 7", |s| matches!(s, Step::Resumed { .. }))
+        .await;
+    gateway.wait_live().await;
+    stage.status_answered().await;
+
+    // A close with a code that allows reconnecting (4000, unknown error):
+    // reconnect and resume.
+    gateway.close_with(4000);
+    gateway
+        .wait_steps(3, "a resume after close code 4000", |s| {
+            matches!(s, Step::Resumed { .. })
+        })
         .await;
     gateway.wait_live().await;
     stage.status_answered().await;

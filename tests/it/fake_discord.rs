@@ -83,7 +83,7 @@ pub struct Received {
     pub query: String,
     /// When it arrived.
     pub at: Instant,
-    /// The raffle id from the embed's "Raffle" field, if any.
+    /// The raffle id from the embed's "Raffle" ("Sorteio") field, if any.
     pub raffle_id: Option<i64>,
     /// The message id answered, if the answer was a 200.
     pub answered_id: Option<String>,
@@ -543,12 +543,12 @@ async fn handle_bot(
     }
 }
 
-/// The raffle id from the "Raffle" field (`#42`).
+/// The raffle id from the "Raffle" field (`#42`; "Sorteio" in pt-BR).
 fn raffle_id(body: &Value) -> Option<i64> {
     body["embeds"][0]["fields"]
         .as_array()?
         .iter()
-        .find(|f| f["name"] == "Raffle")?["value"]
+        .find(|f| f["name"] == "Raffle" || f["name"] == "Sorteio")?["value"]
         .as_str()?
         .trim_start_matches('#')
         .parse()

@@ -384,7 +384,7 @@ async fn serve(state: Arc<State>, mut ws: Ws, addr: SocketAddr, stop: Cancellati
                         }
                     }
                     Some(2) => {
-                        if payload["d"]["token"].as_str() != Some(BOT_TOKEN)
+                        if !token_accepted(&payload["d"]["token"])
                             || state.refuse_identify.load(Ordering::SeqCst)
                         {
                             state.record(Step::Refused);
@@ -421,7 +421,7 @@ async fn serve(state: Arc<State>, mut ws: Ws, addr: SocketAddr, stop: Cancellati
                             let sessions = state.sessions.lock().unwrap();
                             sessions
                                 .get(&id)
-                                .filter(|s| s.valid && payload["d"]["token"].as_str() == Some(BOT_TOKEN))
+                                .filter(|s| s.valid && token_accepted(&payload["d"]["token"]))
                                 .map(|s| (s.seq, s.dispatched.iter().filter(|(n, _)| *n > seq).map(|(_, f)| f.clone()).collect::<Vec<_>>()))
                         };
                         match replay {
@@ -457,6 +457,15 @@ async fn serve(state: Arc<State>, mut ws: Ws, addr: SocketAddr, stop: Cancellati
             }
         }
     }
+}
+
+/// Whether IDENTIFY's or RESUME's `token` is the bot's: Discord takes it
+/// with or without the `Bot ` prefix of the HTTP header (twilight sends it).
+fn token_accepted(token: &Value) -> bool {
+    token
+        .as_str()
+        .map(|t| t.strip_prefix("Bot ").unwrap_or(t))
+        .is_some_and(|t| t == BOT_TOKEN)
 }
 
 /// This connection is no longer the live one (a newer connection that

@@ -4,7 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cdp;
+mod channel_settings;
 mod cli;
+mod control_session;
 mod dashboard;
 mod delivery;
 mod discord_bot;
@@ -15,9 +17,13 @@ mod fake_discord;
 mod fake_discord_gateway;
 mod fake_irc;
 mod fake_twitch;
+mod first_run;
 mod fuzz;
+mod gates;
 mod helpers;
 mod http_limits;
+mod language;
+mod leases;
 mod logs;
 mod migrations;
 mod oauth;

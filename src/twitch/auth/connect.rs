@@ -77,6 +77,9 @@ pub(crate) struct Connections {
     /// How many states may be pending.
     state_limits: StateLimits,
     twitch: Option<TwitchClients>,
+    /// Scopes asked of a streamer: [`SCOPES`] plus what the gates in force
+    /// use (`auth::scopes_for`).
+    scopes: Arc<[&'static str]>,
 }
 
 /// A started connection: where to send the browser, and what the browser
@@ -319,7 +322,15 @@ impl Connections {
             policy,
             state_limits: StateLimits::default(),
             twitch,
+            scopes: Arc::from(SCOPES),
         }
+    }
+
+    /// Asks streamers for these scopes when they connect.
+    #[must_use]
+    pub(crate) fn with_scopes(mut self, scopes: Vec<&'static str>) -> Self {
+        self.scopes = Arc::from(scopes);
+        self
     }
 
     /// `CONNECT_POLICY`.
@@ -363,7 +374,7 @@ impl Connections {
             StateAdmission::Stored => {}
             StateAdmission::TooMany => return Err(ConnectError::TooManyPending),
         }
-        let (authorize_url, verifier) = twitch.auth.authorize_url(&state, SCOPES);
+        let (authorize_url, verifier) = twitch.auth.authorize_url(&state, &self.scopes);
         Ok(ConnectStart {
             authorize_url,
             browser_keeps: SecretString::from(format!("{}.{}", state.expose_secret(), verifier.expose_secret())),

@@ -24,6 +24,8 @@ use tokio_util::sync::CancellationToken;
 use super::token_cipher::{CipherError, TokenCipher, TokenKind};
 use super::{AuthError, TwitchAuth};
 use crate::announce::Announcement;
+use crate::catalog::DiscordText;
+use crate::channel::ChannelLanguages;
 use crate::metrics::TokenRefreshResult;
 use crate::store::{self, NewTokens, Store, StoredTokens, TokenTransaction};
 
@@ -98,6 +100,11 @@ pub struct TokenManager {
     cipher: TokenCipher,
     config: TokenManagerConfig,
     reconnect_url: String,
+    /// Only these channels' tokens are looked after, when set: the ones
+    /// this instance leases (SPEC §15). `None`: every stored token.
+    served: Option<crate::channel::ChannelSet>,
+    /// The language of each channel's notice.
+    languages: ChannelLanguages,
 }
 
 impl TokenManager {
@@ -116,7 +123,24 @@ impl TokenManager {
             cipher,
             config,
             reconnect_url,
+            served: None,
+            languages: ChannelLanguages::default(),
         }
+    }
+
+    /// Looks after only the tokens of the channels in `served` (those this
+    /// instance holds a lease on); other instances look after theirs.
+    #[must_use]
+    pub(crate) fn serving_only(mut self, served: crate::channel::ChannelSet) -> Self {
+        self.served = Some(served);
+        self
+    }
+
+    /// Writes each notice in its channel's language (English without this).
+    #[must_use]
+    pub fn with_languages(mut self, languages: ChannelLanguages) -> Self {
+        self.languages = languages;
+        self
     }
 
     /// Runs a cycle now and then every `check_every` until `shutdown`. A cycle
@@ -148,7 +172,13 @@ impl TokenManager {
     pub async fn run_cycle(&self) -> Result<CycleReport, ManagerError> {
         let rows = self.store.list_tokens().await?;
         let mut report = CycleReport::default();
+        let served = self.served.as_ref().map(crate::channel::ChannelSet::current);
         for row in rows {
+            if let Some(served) = &served
+                && !served.iter().any(|login| login.as_str() == row.login)
+            {
+                continue;
+            }
             if row.needs_reauth {
                 report.untouched += 1;
                 continue;
@@ -283,10 +313,14 @@ impl TokenManager {
     ) -> Result<Outcome, ManagerError> {
         let notice = Announcement::Notice {
             channel_login: row.login.clone(),
-            message: format!(
-                "The Twitch connection of {} stopped working ({reason}). The streamer needs to reconnect at {}",
-                row.login, self.reconnect_url
-            ),
+            message: self
+                .languages
+                .language_for(&row.login)
+                .say(&DiscordText::NeedsReconnect {
+                    channel: &row.login,
+                    reason,
+                    reconnect_url: &self.reconnect_url,
+                }),
         };
         Ok(if db.flag_needs_reauth(row.channel_id, &notice).await? {
             Outcome::NewlyNeedsReauth

@@ -103,12 +103,7 @@ impl TokenCipher {
     /// # Errors
     ///
     /// [`CipherError::Encrypt`] only for inputs larger than the cipher allows.
-    pub(crate) fn encrypt(
-        &self,
-        channel_id: i64,
-        kind: TokenKind,
-        token: &SecretString,
-    ) -> Result<Vec<u8>, CipherError> {
+    pub fn encrypt(&self, channel_id: i64, kind: TokenKind, token: &SecretString) -> Result<Vec<u8>, CipherError> {
         let mut nonce = [0u8; NONCE_LEN];
         rand::rng().fill(&mut nonce);
         let ad = associated_data(channel_id, kind);
