@@ -374,6 +374,7 @@ mod tests {
             "authorizing_integration_owners": {}, "entitlements": [],
             "id": "2", "type": 2, "token": "tok", "version": 1,
             "guild_id": "3", "channel_id": "4",
+            "data": {"id": "9", "name": "raffle", "type": 1, "options": []},
         });
         if !member.is_null() {
             value["member"] = member;
