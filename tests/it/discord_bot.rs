@@ -95,6 +95,21 @@ impl Stage {
         assert!(matches!(answer["type"].as_u64(), Some(4 | 5)), "{answer}");
     }
 
+    /// Nothing the bot sent broke Discord's documented shapes or limits,
+    /// and no interaction was answered twice.
+    fn assert_shapes_kept(&self) {
+        assert!(
+            self.discord.violations().is_empty(),
+            "REST: {:?}",
+            self.discord.violations()
+        );
+        assert!(
+            self.gateway.violations().is_empty(),
+            "Gateway: {:?}",
+            self.gateway.violations()
+        );
+    }
+
     async fn answer_to(&self, interaction: Value) -> Value {
         let id = self.gateway.dispatch_interaction(interaction);
         let prefix = format!("/interactions/{id}/");
@@ -188,6 +203,7 @@ async fn commands_are_registered_with_pt_br_names_and_connect_answers_the_link_o
 
     assert_eq!(bot.stop().await.code, Some(0));
     assert!(!stage.discord.bot_requests().iter().any(|r| !r.authorized));
+    stage.assert_shapes_kept();
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -221,10 +237,48 @@ async fn a_member_without_permission_is_refused_now_and_nothing_is_drawn() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn replies_speak_the_channels_language() {
+    let stage = Stage::new().await;
+    let bot = stage.binary(BOT_TOKEN).env("LANGUAGE", "pt-BR").spawn_run().await;
+    stage.gateway.wait_live().await;
+    stage.viewer_chats().await;
+
+    let connect = stage.command("connect", json!([]), MEMBER_ONLY, &[]).await;
+    let text = connect["data"]["content"].as_str().unwrap_or_default();
+    assert!(text.starts_with("Conecte sua conta da Twitch: "), "{text}");
+    let refused = stage.command("now", json!([]), MEMBER_ONLY, &[]).await;
+    let text = refused["data"]["content"].as_str().unwrap_or_default();
+    assert!(text.contains("Gerenciar Servidor"), "{text}");
+    let status = stage.command("status", json!([]), MEMBER_ONLY, &[]).await;
+    let text = shown_text(&stage, &status, 0).await;
+    assert!(text.contains("1 espectador ativo"), "{text}");
+    // The descriptions registered are the catalog's, in both languages.
+    let puts = stage.discord.bot_requests_to("PUT", "/applications/");
+    let now = &puts[0].body[0]["options"][2];
+    assert_eq!(now["description"], "Draw a raffle now");
+    assert_eq!(now["description_localizations"]["pt-BR"], "Sorteia agora");
+    stage.assert_shapes_kept();
+    assert_eq!(bot.stop().await.code, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn now_draws_once_and_the_result_is_posted_once_through_the_bot() {
     let stage = Stage::new().await;
     let bot = stage.bot().await;
     stage.viewer_chats().await;
+
+    // Only channels this instance serves: another is refused, drawing nothing.
+    let elsewhere = stage
+        .command(
+            "now",
+            json!([{"name": "channel", "type": 3, "value": "someotherchan"}]),
+            MANAGE_GUILD,
+            &[],
+        )
+        .await;
+    let text = shown_text(&stage, &elsewhere, 0).await;
+    assert!(text.contains("not a channel this bot serves"), "{text}");
+    assert_eq!(stage.database.count("SELECT count(*) FROM raffles").await, 0);
 
     // Manage Server may; a second `now` within 10 s is held back.
     let first = stage
@@ -270,11 +324,7 @@ async fn now_draws_once_and_the_result_is_posted_once_through_the_bot() {
     );
     let raffle_id = stage.database.count("SELECT id FROM raffles").await;
     assert_eq!(message.raffle_id, Some(raffle_id));
-    assert!(
-        stage.discord.violations().is_empty(),
-        "{:?}",
-        stage.discord.violations()
-    );
+    stage.assert_shapes_kept();
     // Nothing went through the webhook.
     assert!(stage.discord.received().is_empty());
     assert_eq!(bot.stop().await.code, Some(0));
@@ -326,6 +376,7 @@ async fn dropped_reconnect_and_invalid_session_are_survived_and_the_bot_keeps_an
 
     // Heartbeats flow and are acknowledged all along.
     assert!(gateway.count(|s| *s == Step::Heartbeat) >= 1);
+    stage.assert_shapes_kept();
     let mut exited = bot.stop().await;
     assert_eq!(exited.code, Some(0), "{}", exited.stderr);
     exited.stderr.retain(|c| c != '\u{1b}');
@@ -489,5 +540,6 @@ async fn interaction_to_first_response_latency_from_the_stand_in_clock() {
         p99 < Duration::from_secs(3),
         "answers within Discord's 3 s: p99 {p99:?}"
     );
+    stage.assert_shapes_kept();
     assert_eq!(bot.stop().await.code, Some(0));
 }

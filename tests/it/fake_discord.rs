@@ -128,6 +128,8 @@ struct State {
     messages: Mutex<Vec<ChannelMessage>>,
     /// Enforced nonce → (message index, when it was first used).
     nonces: Mutex<HashMap<String, (usize, Instant)>>,
+    /// Interaction tokens whose interaction got its initial response.
+    acknowledged: Mutex<std::collections::HashSet<String>>,
     replies: Mutex<VecDeque<Reply>>,
     received: Mutex<Vec<Received>>,
     violations: Mutex<Vec<String>>,
@@ -345,18 +347,21 @@ async fn respond(reply: Reply, answered_id: Option<String>, stop: &CancellationT
             .status(200)
             .header("x-ratelimit-limit", "5")
             .header("x-ratelimit-remaining", "0")
+            .header("x-ratelimit-reset", reset_at(reset_after))
             .header("x-ratelimit-reset-after", reset_after.to_string())
+            .header("x-ratelimit-bucket", "41f9cd0fe1b03c1f")
             .body(ok(answered_id)),
         Reply::RateLimited { retry_after } => builder
             .status(429)
             .header("retry-after", retry_after.ceil().to_string())
             .header("x-ratelimit-limit", "5")
             .header("x-ratelimit-remaining", "0")
+            .header("x-ratelimit-reset", reset_at(retry_after))
             .header("x-ratelimit-reset-after", retry_after.to_string())
             .header("x-ratelimit-scope", "user")
             .header("x-ratelimit-bucket", "41f9cd0fe1b03c1f")
             .body(
-                json!({"message": "You are being rate limited.", "retry_after": retry_after, "global": false})
+                json!({"message": "You are being rate limited.", "code": 0, "retry_after": retry_after, "global": false})
                     .to_string(),
             ),
         Reply::Status(status) => Response::builder()
@@ -372,6 +377,16 @@ async fn respond(reply: Reply, answered_id: Option<String>, stop: &CancellationT
         }
     }
     .expect("valid response")
+}
+
+/// `X-RateLimit-Reset`: the Unix time, in seconds with a fraction, `after`
+/// seconds from now.
+fn reset_at(after: f64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64();
+    format!("{:.3}", now + after)
 }
 
 fn json_response(status: u16, body: Value) -> Response<String> {
@@ -414,7 +429,18 @@ async fn handle_bot(
     bytes: &[u8],
 ) -> Response<String> {
     let body: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
-    let authorized = authorization == Some(format!("Bot {BOT_TOKEN}").as_str());
+    let route = path.split('?').next().unwrap_or_default().to_owned();
+    let parts: Vec<&str> = route.trim_matches('/').split('/').collect();
+    // Interaction callbacks and follow-ups are authenticated by the
+    // interaction's token in the path (their `security` in Discord's
+    // OpenAPI is `[{}, {"BotToken": []}]`); every other route needs the
+    // bot token.
+    let by_interaction_token = matches!(
+        (method, parts.as_slice()),
+        ("POST", ["interactions", _, _, "callback"]) | (_, ["webhooks", _, _, ..])
+    );
+    let has_bot_token = authorization == Some(format!("Bot {BOT_TOKEN}").as_str());
+    let authorized = has_bot_token || (by_interaction_token && authorization.is_none());
     state.bot_requests.lock().unwrap().push(BotRequest {
         method: method.to_owned(),
         path: path.to_owned(),
@@ -425,8 +451,13 @@ async fn handle_bot(
     if !authorized {
         return json_response(401, json!({"message": "401: Unauthorized", "code": 0}));
     }
-    let route = path.split('?').next().unwrap_or_default();
-    let parts: Vec<&str> = route.trim_matches('/').split('/').collect();
+    let invalid_form = |state: &State, problems: Vec<String>| {
+        state.violations.lock().unwrap().extend(problems.iter().cloned());
+        json_response(
+            400,
+            json!({"message": "Invalid Form Body", "code": 50035, "errors": problems}),
+        )
+    };
     match (method, parts.as_slice()) {
         ("GET", ["applications", "@me"]) => json_response(
             200,
@@ -448,9 +479,14 @@ async fn handle_bot(
                    "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 14_400_000, "max_concurrency": 1}}),
         ),
         ("PUT", ["applications", app, "commands"]) | ("PUT", ["applications", app, "guilds", _, "commands"]) => {
-            let Some(commands) = body.as_array().filter(|_| *app == APPLICATION_ID) else {
-                return json_response(400, json!({"message": "Invalid Form Body", "code": 50035}));
-            };
+            if *app != APPLICATION_ID {
+                return json_response(403, json!({"message": "Missing Access", "code": 50001}));
+            }
+            let problems = crate::discord_shapes::check_commands(&body);
+            if !problems.is_empty() {
+                return invalid_form(&state, problems);
+            }
+            let commands = body.as_array().cloned().unwrap_or_default();
             let answered: Vec<Value> = commands
                 .iter()
                 .enumerate()
@@ -464,28 +500,61 @@ async fn handle_bot(
                 .collect();
             json_response(200, Value::Array(answered))
         }
-        ("POST", ["interactions", _, _, "callback"]) => {
-            if !matches!(body["type"].as_u64(), Some(1 | 4 | 5 | 6 | 7 | 8 | 9)) {
-                return json_response(400, json!({"message": "Invalid Form Body", "code": 50035}));
+        ("POST", ["interactions", id, token, "callback"]) => {
+            if !crate::fake_discord_gateway::is_interaction_token(id, token) {
+                return json_response(404, json!({"message": "Unknown interaction", "code": 10062}));
+            }
+            let problems = crate::discord_shapes::check_callback(&body);
+            if !problems.is_empty() {
+                return invalid_form(&state, problems);
+            }
+            // One initial response per interaction.
+            if !state.acknowledged.lock().unwrap().insert((*token).to_owned()) {
+                state
+                    .violations
+                    .lock()
+                    .unwrap()
+                    .push(format!("interaction {id} answered twice"));
+                return json_response(
+                    400,
+                    json!({"message": "Interaction has already been acknowledged.", "code": 40060}),
+                );
             }
             Response::builder()
                 .status(204)
                 .body(String::new())
                 .expect("valid response")
         }
-        ("POST", ["webhooks", app, _token]) if *app == APPLICATION_ID => {
+        ("POST" | "PATCH", ["webhooks", app, token, ..])
+            if *app != APPLICATION_ID || !state.acknowledged.lock().unwrap().contains(*token) =>
+        {
+            // A follow-up before the initial response, or for another app.
+            json_response(404, json!({"message": "Unknown Webhook", "code": 10015}))
+        }
+        ("POST", ["webhooks", _app, _token]) => {
+            let problems: Vec<String> = check_limits(&body)
+                .err()
+                .map(|v| v.to_string())
+                .into_iter()
+                .chain(crate::discord_shapes::check_create_message(&body))
+                .collect();
+            if !problems.is_empty() {
+                return invalid_form(&state, problems);
+            }
             let id = (1_000_000 + state.next_id.fetch_add(1, Ordering::SeqCst)).to_string();
             json_response(200, message_json(&id, crate::fake_discord_gateway::CHANNEL_ID, &body))
         }
-        ("PATCH", ["webhooks", app, _token, "messages", "@original"]) if *app == APPLICATION_ID => {
+        ("PATCH", ["webhooks", _app, _token, "messages", "@original"]) => {
             json_response(200, message_json("1", crate::fake_discord_gateway::CHANNEL_ID, &body))
         }
         ("POST", ["channels", channel_id, "messages"]) => {
             if let Err(violation) = check_limits(&body) {
                 state.violations.lock().unwrap().push(violation.to_string());
             }
-            let Ok(nonce) = nonce_text(&body["nonce"]) else {
-                return json_response(400, json!({"message": "Invalid Form Body", "code": 50035}));
+            let problems = crate::discord_shapes::check_create_message(&body);
+            let nonce = match nonce_text(&body["nonce"]) {
+                Ok(nonce) if problems.is_empty() => nonce,
+                _ => return invalid_form(&state, problems),
             };
             let reply = state.replies.lock().unwrap().pop_front().unwrap_or(Reply::Ok);
             if !matches!(

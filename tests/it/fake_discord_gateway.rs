@@ -103,6 +103,8 @@ struct State {
     /// Refuse every IDENTIFY (close 4004), as if the token had been reset.
     refuse_identify: std::sync::atomic::AtomicBool,
     next_interaction: AtomicU64,
+    /// Payloads from the bot that break Discord's documented shapes.
+    violations: Mutex<Vec<String>>,
 }
 
 impl State {
@@ -166,6 +168,12 @@ impl FakeGateway {
     /// Every step so far.
     pub fn log(&self) -> Vec<Logged> {
         self.state.log.lock().unwrap().clone()
+    }
+
+    /// Payloads from the bot that break Discord's documented shapes
+    /// (`discord_shapes::check_gateway_payload`).
+    pub fn violations(&self) -> Vec<String> {
+        self.state.violations.lock().unwrap().clone()
     }
 
     /// How many recorded steps match.
@@ -255,10 +263,23 @@ impl FakeGateway {
     }
 }
 
+/// The first interaction id and its token's number: interaction `n` has
+/// id `FIRST_INTERACTION + n` and token `interaction-token-{n}`.
+const FIRST_INTERACTION: u64 = 800_000_000_000_000_000;
+
+/// Whether `token` is the token of interaction `id` (the REST stand-in
+/// checks callbacks with it, as Discord does).
+pub fn is_interaction_token(id: &str, token: &str) -> bool {
+    id.parse::<u64>()
+        .ok()
+        .and_then(|id| id.checked_sub(FIRST_INTERACTION))
+        .is_some_and(|n| token == format!("interaction-token-{n}"))
+}
+
 /// The interaction object of Discord's "Interaction Object" documentation.
 fn interaction_payload(kind: u8, n: u64, subcommand: &str, options: Value, permissions: &str, roles: &[&str]) -> Value {
     json!({
-        "id": (800_000_000_000_000_000u64 + n).to_string(),
+        "id": (FIRST_INTERACTION + n).to_string(),
         "application_id": APPLICATION_ID,
         "type": kind,
         "data": {
@@ -375,7 +396,13 @@ async fn serve(state: Arc<State>, mut ws: Ws, addr: SocketAddr, stop: Cancellati
                     return;
                 }
                 let Some(text) = message.as_text() else { continue };
-                let Ok(payload) = serde_json::from_str::<Value>(text) else { continue };
+                let Ok(payload) = serde_json::from_str::<Value>(text) else {
+                    // Discord closes with 4002 (Decode error).
+                    state.violations.lock().unwrap().push(format!("not JSON: {text}"));
+                    continue;
+                };
+                let problems = crate::discord_shapes::check_gateway_payload(&payload);
+                state.violations.lock().unwrap().extend(problems);
                 match payload["op"].as_u64() {
                     Some(1) => {
                         state.record(Step::Heartbeat);

@@ -10,6 +10,7 @@ mod control_session;
 mod dashboard;
 mod delivery;
 mod discord_bot;
+mod discord_shapes;
 mod e2e;
 mod embedded;
 mod enrolment;
