@@ -91,6 +91,7 @@ fn describe(error: &twilight_http::Error) -> String {
 }
 
 /// The bot, its token checked, ready to run.
+#[derive(Clone)]
 pub struct DiscordBot {
     http: Arc<Client>,
     application_id: Id<ApplicationMarker>,

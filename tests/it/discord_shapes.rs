@@ -176,14 +176,12 @@ pub fn check_callback(body: &Value) -> Vec<String> {
     }
     let data = &body["data"];
     match kind {
-        Some(4 | 5) => {
-            if !data.is_null() {
-                check_text(&mut problems, "data.content", &data["content"], 0, 2000, false);
-                if !(data["flags"].is_null() || data["flags"].is_u64()) {
-                    problems.push(format!("data.flags: must be an integer, got {}", data["flags"]));
-                }
-                check_allowed_mentions(&mut problems, "data.allowed_mentions", &data["allowed_mentions"]);
+        Some(4 | 5) if !data.is_null() => {
+            check_text(&mut problems, "data.content", &data["content"], 0, 2000, false);
+            if !(data["flags"].is_null() || data["flags"].is_u64()) {
+                problems.push(format!("data.flags: must be an integer, got {}", data["flags"]));
             }
+            check_allowed_mentions(&mut problems, "data.allowed_mentions", &data["allowed_mentions"]);
         }
         Some(8) => match data["choices"].as_array() {
             Some(choices) if choices.len() <= 25 => {
