@@ -331,6 +331,29 @@ async fn now_draws_once_and_the_result_is_posted_once_through_the_bot() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn create_message_answered_429_is_waited_out_and_posted_once() {
+    let stage = Stage::new().await;
+    stage.discord.push([Reply::RateLimited { retry_after: 0.5 }]);
+    let bot = stage.bot().await;
+    stage.viewer_chats().await;
+    let answer = stage.command("now", json!([]), MANAGE_GUILD, &[]).await;
+    shown_text(&stage, &answer, 0).await;
+    stage
+        .database
+        .wait_count("SELECT count(*) FROM outbox WHERE status = 'sent'", 1, "the win posted")
+        .await;
+    let creates = stage
+        .discord
+        .bot_requests_to("POST", &format!("/channels/{POST_CHANNEL_ID}/messages"));
+    assert_eq!(creates.len(), 2, "refused once, then posted");
+    let waited = creates[1].at.duration_since(creates[0].at);
+    assert!(waited >= Duration::from_millis(500), "retry_after honoured: {waited:?}");
+    assert_eq!(stage.discord.channel_messages().len(), 1);
+    stage.assert_shapes_kept();
+    assert_eq!(bot.stop().await.code, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn dropped_reconnect_and_invalid_session_are_survived_and_the_bot_keeps_answering() {
     let stage = Stage::new().await;
     let bot = stage.bot().await;
