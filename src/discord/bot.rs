@@ -80,13 +80,28 @@ fn is_unauthorized(error: &twilight_http::Error) -> bool {
 }
 
 /// A short description of a twilight-http error: its kind and status,
-/// never a header (the token is one).
-fn describe(error: &twilight_http::Error) -> String {
+/// never a header (the token is one) nor a URL (an interaction's token is
+/// in its path).
+pub(super) fn describe(error: &twilight_http::Error) -> String {
     match error.kind() {
         ErrorType::Response { status, error, .. } => format!("Discord answered {}: {error}", status.get()),
         ErrorType::RequestTimedOut => "the request timed out".to_owned(),
         ErrorType::RequestError => "the request failed (network)".to_owned(),
         other => format!("{other:?}").chars().take(200).collect(),
+    }
+}
+
+/// A Gateway error without the event it could not read: that event may be
+/// an interaction, whose token answers it for 15 minutes.
+fn describe_gateway(error: &twilight_gateway::error::ReceiveMessageError) -> String {
+    use std::error::Error as _;
+    match error.kind() {
+        twilight_gateway::error::ReceiveMessageErrorType::Deserializing { event } => format!(
+            "a Gateway event of {} bytes could not be read: {}",
+            event.len(),
+            error.source().map(ToString::to_string).unwrap_or_default()
+        ),
+        _ => error.to_string(),
     }
 }
 
@@ -195,7 +210,7 @@ impl DiscordBot {
                 None => break Err(BotError::Closed("the Gateway connection ended".to_owned())),
                 Some(Err(e)) => {
                     // twilight reconnects by itself; this is only reported.
-                    tracing::warn!(error = %e, "Discord Gateway error; reconnecting");
+                    tracing::warn!(error = %describe_gateway(&e), "Discord Gateway error; reconnecting");
                 }
                 Some(Ok(Event::Ready(ready))) => {
                     tracing::info!(guilds = ready.guilds.len(), "Discord Gateway ready (identified)");

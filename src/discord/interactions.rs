@@ -197,7 +197,7 @@ async fn respond(
         .await;
     match result {
         Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "could not answer the interaction"),
+        Err(e) => tracing::warn!(error = %super::bot::describe(&e), "could not answer the interaction"),
     }
 }
 
@@ -218,7 +218,7 @@ async fn follow_up(
         request = request.flags(MessageFlags::EPHEMERAL);
     }
     if let Err(e) = request.await {
-        tracing::warn!(error = %e, "could not send the follow-up");
+        tracing::warn!(error = %super::bot::describe(&e), "could not send the follow-up");
     }
 }
 
