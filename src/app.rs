@@ -398,7 +398,8 @@ impl App {
         let commands = Arc::new(tokio::sync::Mutex::new(self.chat_command_rx));
         let (engine, draws, clock) = (self.engine.clone(), self.draws.clone(), self.clock.clone());
         supervisor.spawn("chat commands", stop_work.clone(), move |stop| {
-            let (commands, engine, draws, clock) = (Arc::clone(&commands), engine.clone(), draws.clone(), clock.clone());
+            let (commands, engine, draws, clock) =
+                (Arc::clone(&commands), engine.clone(), draws.clone(), clock.clone());
             async move {
                 let mut commands = commands.lock().await;
                 handle_chat_commands(engine, &mut commands, draws, clock, stop).await;
