@@ -77,6 +77,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0011_token_refresh_claims.sql",
         sql: include_str!("../../sql/0011_token_refresh_claims.sql"),
     },
+    Migration {
+        version: 14,
+        name: "0014_discord_interactions.sql",
+        sql: include_str!("../../sql/0014_discord_interactions.sql"),
+    },
 ];
 
 /// Advisory lock key ("kinoyubt" in ASCII) shared by every instance.
