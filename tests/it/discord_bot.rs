@@ -625,13 +625,18 @@ impl Stage {
     /// Returns the answer and the instance that claimed it.
     async fn answered_once(&self, interaction: Value, instances: &[&TestProcess]) -> (Value, String) {
         let lost_before = lost_claims(instances).await;
+        let sent_at = std::time::Instant::now();
         let id = self.gateway.dispatch_interaction(interaction);
         let prefix = format!("/interactions/{id}/");
-        let answer = wait_for_within(DEADLINE, "the interaction's answer", || {
+        let (answer, answered_at) = wait_for_within(DEADLINE, "the interaction's answer", || {
             let found = self.discord.bot_requests_to("POST", &prefix).into_iter().next();
-            async move { found.map(|r| r.body) }
+            async move { found.map(|r| (r.body, r.at)) }
         })
         .await;
+        println!(
+            "two instances: interaction {id} first response after {:?}",
+            answered_at.into_std().saturating_duration_since(sent_at)
+        );
         wait_for_within(DEADLINE, "the other instance to lose its claim", || async {
             (lost_claims(instances).await > lost_before).then_some(())
         })
@@ -809,6 +814,7 @@ async fn a_channel_nobody_serves_is_answered_after_the_hand_off_and_nothing_is_d
             .expect("dispatched")
             .at;
         let waited = answer.at.into_std().saturating_duration_since(dispatched_at);
+        println!("/raffle {subcommand} on a channel nobody serves: first response after {waited:?}");
         assert!(waited >= Duration::from_millis(500), "after the hand-off: {waited:?}");
         assert!(waited < Duration::from_secs(3), "within Discord's 3 s: {waited:?}");
         assert_eq!(answer.body["type"], 4, "{}", answer.body);
