@@ -72,6 +72,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0010_control_room.sql",
         sql: include_str!("../../sql/0010_control_room.sql"),
     },
+    Migration {
+        version: 12,
+        name: "0012_channel_gates.sql",
+        sql: include_str!("../../sql/0012_channel_gates.sql"),
+    },
 ];
 
 /// Advisory lock key ("kinoyubt" in ASCII) shared by every instance.
