@@ -9,3 +9,15 @@ ALTER TABLE channel_settings
     ADD COLUMN min_account_age  text,
     ADD COLUMN subscribers_only text,
     ADD COLUMN min_messages     text;
+
+-- Each present viewer's Twitch facts, copied from twitch_accounts and
+-- twitch_follows (which stay the cache, shared by channels), so that a
+-- round judges the gates over presence alone instead of joining 100,000
+-- rows with both caches (issue 18's target: a warm round within 2x of one
+-- without gates). Written together with the cache for the channel being
+-- judged; a new row starts empty and is filled from the cache before its
+-- channel's next gated round. Null = not known.
+ALTER TABLE presence
+    ADD COLUMN account_created_at timestamptz,
+    ADD COLUMN followed_at        timestamptz,
+    ADD COLUMN follow_fetched_at  timestamptz;

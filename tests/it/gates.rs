@@ -549,3 +549,131 @@ async fn a_channel_that_turns_on_chatters_is_asked_for_the_scope_and_listed() {
     assert_eq!(raffle["winner"]["login"], "lurker1", "{raffle}");
     assert_eq!(raffle["excluded"], json!({}), "{raffle}");
 }
+
+/// The round judges the gates in SQL over presence's copies of the facts;
+/// the viewers API and `!odds` judge them in Rust over the caches
+/// (`eligibility::judge`). Both must give every viewer the same verdict.
+#[tokio::test]
+async fn the_rounds_sql_verdicts_match_the_pure_judge() {
+    use kinoyubot::raffle::eligibility::{Gates, PresenceSources, Verdict};
+    use kinoyubot::raffle::{RaffleEngine, RaffleRules, RoundResult, Trigger};
+
+    let database = crate::helpers::TestDatabase::migrated().await;
+    let id = database.insert_channel("judged", Some("b-judged")).await;
+    let client = database.client().await;
+    // (user id, messages, subscriber, account age in days, follow: None =
+    // never asked, Some((followed days ago or None = not following,
+    // answer's age in hours)))
+    type Case = (&'static str, i64, bool, Option<i64>, Option<(Option<i64>, i64)>);
+    let cases: [Case; 12] = [
+        ("900001", 3, false, Some(400), Some((Some(300), 0))),
+        ("900002", 1, false, Some(400), Some((Some(300), 0))),
+        ("900003", 3, false, Some(2), Some((Some(300), 0))),
+        ("900004", 3, false, None, Some((Some(300), 0))),
+        ("900005", 3, false, Some(400), Some((None, 0))),
+        ("900006", 3, false, Some(400), Some((Some(0), 0))),
+        ("900007", 3, false, Some(400), None),
+        ("900008", 3, false, Some(400), Some((Some(300), 7))),
+        ("900009", 3, false, Some(-1), Some((Some(300), 0))),
+        ("900010", 3, true, Some(400), Some((Some(2), 5))),
+        ("900011", 0, true, None, None),
+        ("900012", 5, true, Some(8), Some((Some(-1), 1))),
+    ];
+    for (user_id, messages, subscriber, account_days, follow) in cases {
+        let viewer = Viewer {
+            subscriber,
+            ..Viewer::new(user_id, &format!("v{user_id}"))
+        };
+        database.add_viewer(id, &viewer).await;
+        client
+            .execute(
+                "UPDATE presence SET message_count = $2 WHERE user_id = $1",
+                &[&user_id, &messages],
+            )
+            .await
+            .expect("messages");
+        if let Some(days) = account_days {
+            client
+                .execute(
+                    "INSERT INTO twitch_accounts (user_id, created_at)
+                     VALUES ($1, now() - make_interval(days => $2::int))",
+                    &[&user_id, &i32::try_from(days).expect("days")],
+                )
+                .await
+                .expect("account");
+        }
+        if let Some((followed_days, answer_hours)) = follow {
+            client
+                .execute(
+                    "INSERT INTO twitch_follows (channel_id, user_id, followed_at, fetched_at)
+                     VALUES ($1, $2, now() - make_interval(days => $3::int), now() - make_interval(hours => $4::int))",
+                    &[
+                        &id,
+                        &user_id,
+                        &followed_days.map(|d| i32::try_from(d).expect("days")),
+                        &i32::try_from(answer_hours).expect("hours"),
+                    ],
+                )
+                .await
+                .expect("follow");
+        }
+    }
+    let store = database.store();
+    let login = kinoyubot::channel::ChannelLogin::parse("judged").expect("login");
+    let channel = store.find_channel(&login).await.expect("find").expect("channel");
+    for gates in [
+        Gates {
+            presence_sources: PresenceSources::Chat,
+            min_messages: 2,
+            subscribers_only: false,
+            min_account_age: Duration::from_secs(7 * 86_400),
+            min_follow_age: Some(Duration::from_secs(86_400)),
+        },
+        Gates {
+            presence_sources: PresenceSources::Chat,
+            min_messages: 0,
+            subscribers_only: true,
+            min_account_age: Duration::ZERO,
+            min_follow_age: Some(Duration::ZERO),
+        },
+        Gates::default(),
+    ] {
+        let rules = RaffleRules {
+            only_when_live: false,
+            gates,
+            ..RaffleRules::default()
+        };
+        let engine = RaffleEngine::new(
+            store.clone(),
+            rules,
+            std::sync::Arc::new(kinoyubot::twitch::live_status::UnknownLiveStatus),
+        );
+        let judged = engine.judge_viewers(&channel).await.expect("judge");
+        let mut expected = kinoyubot::raffle::eligibility::ExclusionCounts::default();
+        let mut eligible: Vec<String> = Vec::new();
+        for (viewer, verdict) in &judged {
+            match verdict {
+                Verdict::Eligible => eligible.push(viewer.user_id.clone()),
+                Verdict::Excluded(reason) => expected.add(*reason),
+            }
+        }
+        eligible.sort();
+        let RoundResult::Recorded(record) = engine.run_round(&login, Trigger::Manual, None).await.expect("round")
+        else {
+            panic!("not recorded")
+        };
+        assert_eq!(record.excluded, expected, "{gates:?}");
+        let snapshot: String = client
+            .query_one("SELECT candidates FROM raffles WHERE id = $1", &[&record.id])
+            .await
+            .expect("snapshot")
+            .get(0);
+        let mut drawn: Vec<String> = serde_json::from_str::<Vec<Value>>(&snapshot)
+            .expect("snapshot json")
+            .iter()
+            .map(|c| c[0].as_str().unwrap_or_default().to_owned())
+            .collect();
+        drawn.sort();
+        assert_eq!(drawn, eligible, "{gates:?}");
+    }
+}
