@@ -12,20 +12,20 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::announce::delivery::{DeliveryConfig, DeliveryWorker, Destination};
 use crate::catalog::SetupText;
 use crate::channel::{ChannelLeaser, ChannelLogin, ChannelSet};
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::presence::tracker::PresenceTracker;
+use crate::presence::tracker::{PresenceInbox, PresenceTracker};
 use crate::raffle::RaffleEngine;
 use crate::raffle::command::ChatCommand;
 use crate::raffle::command::{DrawLimiter, MANUAL_DRAW_INTERVAL};
 use crate::raffle::items::{ItemTable, ItemsError};
 use crate::raffle::scheduler::{RaffleScheduler, handle_chat_commands};
 use crate::store::{Database, Store};
+use crate::supervisor::Supervisor;
 use crate::twitch::auth::connect::{Connections, TwitchClients};
 use crate::twitch::auth::manager::{TokenManager, TokenManagerConfig};
 use crate::twitch::auth::token_cipher::TokenCipher;
@@ -33,11 +33,11 @@ use crate::twitch::auth::{TwitchAuth, token_key};
 use crate::twitch::chatters::ChattersPoller;
 use crate::twitch::facts::TwitchFacts;
 use crate::twitch::helix::HelixClient;
-use crate::twitch::irc::ChatListener;
+use crate::twitch::irc::{ChatHealth, ChatListener};
 use crate::twitch::join_pacer::JoinStatus;
 use crate::twitch::live_status::{CachedLiveStatus, DASHBOARD_LIVE_TTL, LiveStatus, UnknownLiveStatus};
 use crate::web::server::{self, HttpLimits};
-use crate::web::{WebSetup, WebState};
+use crate::web::{Health, WebSetup, WebState};
 
 /// Capacity of the chat-command queue from the chat listener to the raffle
 /// engine; commands are rare, so a full queue means something is stuck and
@@ -47,13 +47,22 @@ pub(crate) const CHAT_COMMAND_QUEUE: usize = 64;
 /// How long in-flight HTTP requests get after shutdown begins.
 const HTTP_DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// How long the delivery worker gets to finish its in-flight send after
-/// shutdown begins: one whole webhook request plus recording it.
-const DELIVERY_DRAIN_TIMEOUT: Duration =
+/// How long the background tasks get to finish after shutdown begins: the
+/// delivery worker's in-flight send (one whole webhook request plus
+/// recording it), the token manager's cycle, the presence tracker's last
+/// flush.
+const TASK_DRAIN_TIMEOUT: Duration =
     Duration::from_secs(crate::announce::discord::DEFAULT_REQUEST_TIMEOUT.as_secs() + 5);
 
-/// How long the token manager gets to finish a cycle after shutdown begins.
-const TOKEN_MANAGER_DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long the chat listener gets to stop before presence is flushed.
+const CHAT_DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How long the lease task gets to hand the channels back (one statement).
+const LEASE_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The supervised task that holds this instance's channel leases; it stops
+/// last, after every task that serves those channels.
+const LEASE_TASK: &str = "channel leases";
 
 /// The assembled application.
 #[derive(Debug)]
@@ -269,13 +278,25 @@ impl App {
 
     /// Serves until `shutdown` is cancelled, then stops everything in order.
     ///
+    /// Every background task runs under one [`Supervisor`] (restarted with
+    /// backoff when it fails; see `supervisor`); the HTTP server is watched
+    /// here. When a task keeps failing or the server stops by itself, the
+    /// process stops in order and this returns the error, so `kinoyubot run`
+    /// exits with code 1.
+    ///
     /// # Errors
     ///
-    /// When the embedded database fails to stop.
+    /// When a background task kept failing, the HTTP server stopped by
+    /// itself, or the embedded database fails to stop.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let connect_url = self.connect_url();
         let live_status = self.live_status();
-        let tasks = TaskTracker::new();
+        let supervisor = Supervisor::new(self.clock.clone(), shutdown.clone());
+        // Stopped one after the other at shutdown (see below); each is a
+        // child of `shutdown`, so a task that gives up stops them all.
+        let stop_work = shutdown.child_token();
+        let stop_chat = shutdown.child_token();
+        let stop_presence = shutdown.child_token();
         // Chat, timers and tokens follow the channels this instance leases.
         let leaser = ChannelLeaser::new(
             self.database.store().clone(),
@@ -284,17 +305,10 @@ impl App {
             self.served.clone(),
         );
         let lease_status = leaser.status();
+        // Not a child of `shutdown`: the leases go back last (see below).
         let leases_stop = CancellationToken::new();
-        let leaser = tokio::spawn(leaser.run(leases_stop.clone()));
-        tasks.spawn(
-            RaffleScheduler::new(
-                self.engine.clone(),
-                self.served.clone(),
-                self.settings.channel_defaults.raffle_interval,
-                self.clock.clone(),
-            )
-            .run(shutdown.clone()),
-        );
+        supervisor.spawn(LEASE_TASK, leases_stop.clone(), move |stop| leaser.clone().run(stop));
+
         // PRESENCE_SOURCES is per channel: the poller lists only channels
         // that use chatters, and idles while none does.
         match &self.twitch {
@@ -307,21 +321,42 @@ impl App {
                     self.clock.clone(),
                 )
                 .following(self.engine.rules().clone(), self.engine.watch_settings());
-                tasks.spawn(poller.run(shutdown.clone()));
+                supervisor.spawn("chatters poller", stop_work.clone(), move |stop| {
+                    poller.clone().run(stop)
+                });
             }
             None if self.engine.rules().gates.presence_sources.includes_chatters() => tracing::warn!(
                 "PRESENCE_SOURCES=chat,chatters needs TWITCH_CLIENT_ID/TWITCH_CLIENT_SECRET and a connected channel; only chat counts"
             ),
             None => {}
         }
-        tasks.spawn(handle_chat_commands(
+        let scheduler = RaffleScheduler::new(
             self.engine.clone(),
-            self.chat_command_rx,
+            self.served.clone(),
+            self.settings.channel_defaults.raffle_interval,
             self.clock.clone(),
-            shutdown.clone(),
-        ));
-        tasks.close();
-        let (presence_tracker, presence) = PresenceTracker::new(self.database.store().clone());
+            supervisor.clone(),
+        );
+        supervisor.spawn("raffle scheduler", stop_work.clone(), move |stop| {
+            scheduler.clone().run(stop)
+        });
+        let commands = Arc::new(tokio::sync::Mutex::new(self.chat_command_rx));
+        let (engine, clock) = (self.engine.clone(), self.clock.clone());
+        supervisor.spawn("chat commands", stop_work.clone(), move |stop| {
+            let (commands, engine, clock) = (Arc::clone(&commands), engine.clone(), clock.clone());
+            async move {
+                let mut commands = commands.lock().await;
+                handle_chat_commands(engine, &mut commands, clock, stop).await;
+            }
+        });
+
+        let (inbox, presence) = PresenceInbox::new();
+        let chat_health = ChatHealth::starting(!self.served.current().is_empty());
+        let presence_health = inbox.health();
+        let store = self.database.store().clone();
+        supervisor.spawn("presence tracker", stop_presence.clone(), move |stop| {
+            PresenceTracker::from_inbox(store.clone(), inbox.clone()).run(stop)
+        });
         let joins = JoinStatus::default();
         let chat = ChatListener::new(
             self.settings.twitch_irc_server.clone(),
@@ -329,9 +364,12 @@ impl App {
             presence,
             self.chat_command_tx.clone(),
         )
-        .with_joins(self.settings.instances.join_rate, joins.clone());
-        let presence_tracker = tokio::spawn(presence_tracker.run(shutdown.clone()));
-        let chat = tokio::spawn(chat.run(shutdown.clone()));
+        .with_joins(self.settings.instances.join_rate, joins.clone())
+        .with_health(chat_health.clone());
+        // The factory holds the last presence handle: once the listener's
+        // task ends, the tracker's queue closes and it flushes at once.
+        supervisor.spawn("chat listener", stop_chat.clone(), move |stop| chat.clone().run(stop));
+        drop(self.chat_command_tx);
 
         let state = WebState {
             store: self.database.store().clone(),
@@ -360,24 +398,42 @@ impl App {
                 announces_on_discord: self.settings.discord_webhook_url.is_some(),
                 missing_prize_list: self.missing_prize_list.clone(),
             },
+            health: Health {
+                chat: chat_health,
+                presence: presence_health,
+                supervisor: supervisor.clone(),
+            },
         };
-        let token_manager = self.twitch.as_ref().map(|twitch| {
-            let manager = TokenManager::new(
-                self.database.store().clone(),
-                twitch.auth.clone(),
-                twitch.cipher.clone(),
-                self.token_manager,
-                connect_url.clone(),
-            )
-            .serving_only(self.served.clone())
-            .with_languages(self.settings.channel_languages());
-            tokio::spawn(manager.run(shutdown.clone()))
-        });
-        if token_manager.is_none() {
-            tracing::info!("TWITCH_CLIENT_ID/TWITCH_CLIENT_SECRET unset: Connect with Twitch and live status are off");
+        match self.twitch.as_ref() {
+            Some(twitch) => {
+                let manager = Arc::new(
+                    TokenManager::new(
+                        self.database.store().clone(),
+                        twitch.auth.clone(),
+                        twitch.cipher.clone(),
+                        self.token_manager,
+                        connect_url.clone(),
+                    )
+                    .serving_only(self.served.clone())
+                    .with_languages(self.settings.channel_languages()),
+                );
+                supervisor.spawn("token manager", stop_work.clone(), move |stop| {
+                    let manager = Arc::clone(&manager);
+                    async move { manager.serve(&stop).await }
+                });
+            }
+            None => {
+                tracing::info!(
+                    "TWITCH_CLIENT_ID/TWITCH_CLIENT_SECRET unset: Connect with Twitch and live status are off"
+                );
+            }
         }
+        let delivery = Arc::new(self.delivery);
+        supervisor.spawn("delivery worker", stop_work.clone(), move |stop| {
+            let delivery = Arc::clone(&delivery);
+            async move { delivery.serve(&stop).await }
+        });
         let mut server = tokio::spawn(server::serve(self.listener, state, self.http_limits, shutdown.clone()));
-        let mut delivery = tokio::spawn(self.delivery.run(shutdown.clone()));
         // The start-up hints are for the streamer: in `LANGUAGE`.
         let language = self.settings.language;
         let dashboard = format!("{}/", self.settings.public_url.as_str().trim_end_matches('/'));
@@ -394,56 +450,58 @@ impl App {
             tracing::warn!(items_file = %path, "{}", language.say(&SetupText::NoPrizeList { path }));
         }
 
+        let mut server_failure = None;
         tokio::select! {
+            // A shutdown also ends the server: that is not a failure.
+            biased;
             _ = shutdown.cancelled() => {}
-            result = &mut server => {
+            result = &mut server, if !shutdown.is_cancelled() => {
                 // The server only ends by itself if its task failed.
-                if let Err(e) = result {
-                    tracing::error!(error = %e, "HTTP server stopped unexpectedly");
-                }
+                let failure = match result {
+                    Ok(()) => anyhow::anyhow!("the HTTP server stopped unexpectedly"),
+                    Err(e) => anyhow::anyhow!("the HTTP server stopped unexpectedly: {e}"),
+                };
+                tracing::error!(error = %failure, "stopping");
+                server_failure = Some(failure);
                 shutdown.cancel();
             }
-        }
-        // Rounds in flight finish (each is one short transaction); then the
-        // leases go back, so another instance takes the channels at once.
-        tasks.wait().await;
-        leases_stop.cancel();
-        if let Err(e) = leaser.await {
-            tracing::error!(error = %e, "channel lease task failed");
         }
         if !server.is_finished() && tokio::time::timeout(HTTP_DRAIN_TIMEOUT, &mut server).await.is_err() {
             tracing::warn!("HTTP connections still open after {HTTP_DRAIN_TIMEOUT:?}; closing them");
             server.abort();
         }
-        // The worker finishes its in-flight send and records it before the
-        // database closes; an unfinished row stays pending for the next start.
-        match tokio::time::timeout(DELIVERY_DRAIN_TIMEOUT, &mut delivery).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "delivery worker stopped unexpectedly"),
-            Err(_) => {
-                tracing::warn!("delivery still busy after {DELIVERY_DRAIN_TIMEOUT:?}; stopping it");
-                delivery.abort();
-            }
+        // Rounds in flight finish (each is one short transaction); the
+        // delivery worker finishes and records its in-flight send (an
+        // unfinished row stays pending for the next start); the token
+        // manager finishes its cycle. Then chat stops feeding presence, and
+        // the presence buffer is flushed last, while the database is up.
+        stop_work.cancel();
+        stop_chat.cancel();
+        if let Err(running) = supervisor.wait_for(&["chat listener"], CHAT_DRAIN_TIMEOUT).await {
+            tracing::warn!(tasks = ?running, "chat still stopping after {CHAT_DRAIN_TIMEOUT:?}");
         }
-        if let Some(mut manager) = token_manager
-            && tokio::time::timeout(TOKEN_MANAGER_DRAIN_TIMEOUT, &mut manager)
-                .await
-                .is_err()
-        {
-            tracing::warn!("token manager still busy after {TOKEN_MANAGER_DRAIN_TIMEOUT:?}; stopping it");
-            manager.abort();
+        stop_presence.cancel();
+        let others: Vec<String> = supervisor
+            .tasks()
+            .into_keys()
+            .filter(|name| name != LEASE_TASK)
+            .collect();
+        let others: Vec<&str> = others.iter().map(String::as_str).collect();
+        if let Err(running) = supervisor.wait_for(&others, TASK_DRAIN_TIMEOUT).await {
+            tracing::warn!(tasks = ?running, "background tasks still busy after {TASK_DRAIN_TIMEOUT:?}; stopping anyway");
         }
-        // Chat first (it stops feeding presence), then the presence buffer
-        // is flushed last, while the database is still up.
-        match chat.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "chat listener failed"),
-            Err(e) => tracing::error!(error = %e, "chat listener task failed"),
-        }
-        if let Err(e) = presence_tracker.await {
-            tracing::error!(error = %e, "presence tracker task failed");
+        // Then the leases go back, so another instance takes the channels at once.
+        leases_stop.cancel();
+        if let Err(running) = supervisor.wait(LEASE_DRAIN_TIMEOUT).await {
+            tracing::warn!(tasks = ?running, "still busy after {LEASE_DRAIN_TIMEOUT:?}; stopping anyway");
         }
         self.database.close().await.context("could not stop the database")?;
+        if let Some(fatal) = supervisor.fatal() {
+            return Err(anyhow::Error::new(fatal));
+        }
+        if let Some(failure) = server_failure {
+            return Err(failure);
+        }
         tracing::info!("stopped");
         Ok(())
     }

@@ -18,6 +18,8 @@
 //! - [`app`]: builds every part and runs them until shutdown.
 //! - [`catalog`]: every word viewers and streamers read, in every language
 //!   of `LANGUAGE`, and the reader's number and date formats (pure).
+//! - [`supervisor`]: runs every background task, restarts a failed one
+//!   with backoff and stops the process when one keeps failing.
 //! - [`cli`]: the commands of SPEC §2 and their exit codes.
 //! - [`metrics`]: Prometheus metric names, recording helpers and the recorder.
 //! - [`channel`]: Twitch logins (`login`, pure) and the set of channels this
@@ -57,6 +59,7 @@ pub mod raffle;
 pub mod retry;
 pub mod shutdown;
 pub mod store;
+pub mod supervisor;
 pub mod telemetry;
 pub(crate) mod text;
 pub mod twitch;

@@ -208,6 +208,16 @@ impl Error {
 }
 
 impl Error {
+    /// Whether a statement failed in a way that trying again cannot mend
+    /// and that is not about reaching the database: a missing table or
+    /// column, a refused privilege, a row this build cannot read. Getting a
+    /// connection is never such a failure, whatever the server said (a
+    /// database that refuses connections for maintenance is an outage), so a
+    /// long-running task waits those out and gives up only on these.
+    pub fn is_permanent(&self) -> bool {
+        !self.is_transient() && !matches!(self, Self::Pool(_) | Self::InvalidUrl(_) | Self::Embedded(_))
+    }
+
     /// Whether the database refused the data itself: a data exception
     /// (SQLSTATE class 22: a NUL byte in text, an out-of-range value), an
     /// integrity constraint (23) or a program limit (54: an index row too

@@ -43,4 +43,4 @@ mod state;
 mod status;
 mod view;
 
-pub(crate) use state::{WebSetup, WebState};
+pub(crate) use state::{Health, WebSetup, WebState};

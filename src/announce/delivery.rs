@@ -250,8 +250,24 @@ impl DeliveryWorker {
 
     /// Sends due rows until `shutdown` fires. A send in progress when it
     /// fires is finished and recorded first; rows still pending stay queued
-    /// for the next start.
+    /// for the next start. A database error that cannot pass ends it,
+    /// logged (see [`DeliveryWorker::serve`]).
     pub async fn run(self, shutdown: CancellationToken) {
+        if let Err(e) = self.serve(&shutdown).await {
+            tracing::error!(error = %e, cause = ?e, "delivery worker stopped by a database error");
+        }
+    }
+
+    /// [`DeliveryWorker::run`] for the supervisor: transient database
+    /// errors are waited out with backoff here, but one that fails the same
+    /// way every time (a missing table, a refused privilege, a row this
+    /// build cannot read) ends the run with that error, so the supervisor
+    /// restarts the worker and, if it keeps failing, stops the process.
+    ///
+    /// # Errors
+    ///
+    /// The permanent database error.
+    pub(crate) async fn serve(&self, shutdown: &CancellationToken) -> Result<(), store::Error> {
         tracing::info!(destination = ?self.destination, "delivery worker started");
         let mut store_failures = 0u32;
         loop {
@@ -289,6 +305,7 @@ impl DeliveryWorker {
                     store_failures = 0;
                     self.idle_pause().await
                 }
+                Err(e) if e.is_permanent() => return Err(e),
                 Err(e) => {
                     store_failures = store_failures.saturating_add(1);
                     let pause = self.config.backoff(store_failures);
@@ -303,6 +320,7 @@ impl DeliveryWorker {
             }
         }
         tracing::info!("delivery worker stopped");
+        Ok(())
     }
 
     /// How long to wait when nothing could be claimed: until the next

@@ -133,6 +133,10 @@ pub(crate) enum DashboardText<'a> {
     NoWaitOff,
     /// `ONLY_WHEN_LIVE` is on but live status cannot be checked.
     NoWaitUnchecked,
+    /// Chat is joined for every served channel.
+    ChatConnected,
+    /// Chat is not; followed by the time it was lost.
+    ChatDisconnectedSince,
     /// Before the reasons of a round's exclusions: `4 not eligible: `.
     NotEligible {
         /// How many the gates excluded.
@@ -244,6 +248,8 @@ impl Message for DashboardText<'_> {
             Self::OutcomeNoCandidates => Texts::fixed("No candidates", "Sem candidatos"),
             Self::OutcomeSkippedOffline => Texts::fixed("Skipped (offline)", "Pulado (offline)"),
             Self::NoWinnersYet => Texts::fixed("No winners yet.", "Nenhum ganhador ainda."),
+            Self::ChatConnected => Texts::fixed("Chat connected", "Chat conectado"),
+            Self::ChatDisconnectedSince => Texts::fixed("Chat disconnected since", "Chat desconectado desde"),
             Self::WonVerb => Texts::fixed("won", "ganhou"),
             Self::NotAnnounced => Texts::fixed("Not announced", "Não anunciado"),
             Self::Announced => Texts::fixed("Announced", "Anunciado"),
@@ -411,5 +417,7 @@ pub(super) fn samples() -> Vec<DashboardText<'static>> {
         NoWaitUnchecked,
         NoPrizeListTitle,
         NoPrizeListSteps { path: "items.toml" },
+        ChatConnected,
+        ChatDisconnectedSince,
     ]
 }

@@ -75,8 +75,9 @@ impl LeaseStatus {
     }
 }
 
-/// The lease task; see the module doc.
-#[derive(Debug)]
+/// The lease task; see the module doc. A clone that has not run yet is a
+/// fresh run of the task (the supervisor restarts it that way).
+#[derive(Debug, Clone)]
 pub(crate) struct ChannelLeaser {
     store: Store,
     settings: InstanceSettings,

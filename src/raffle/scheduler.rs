@@ -12,6 +12,11 @@
 //! Rounds are keyed by their slot's start, so no moment is drawn twice
 //! across a change, and at most one slot of the old interval goes undrawn.
 //!
+//! Each timer runs under the [`Supervisor`] as its own task (`raffle timer
+//! LOGIN`): a timer that panics is restarted with backoff. The timers of a
+//! scheduler run are stopped when that run ends, so a restarted scheduler
+//! starts them afresh rather than doubling them.
+//!
 //! Shutdown: timers stop waiting at once, but a round already running is
 //! finished (it is one transaction, and cutting it short would only roll it
 //! back).
@@ -23,7 +28,6 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use super::command::{ChatCommand, DrawLimiter, MANUAL_DRAW_INTERVAL, RaffleCommand};
 use super::record::Trigger;
@@ -32,6 +36,7 @@ use super::slot::{SPREAD_ABOVE_CHANNELS, TimerSlot, next_phased_slot, phase_mill
 use crate::channel::{ChannelLogin, ChannelSet};
 use crate::clock::{self, Clock};
 use crate::retry::{self, RetryError, RetryPolicy};
+use crate::supervisor::Supervisor;
 
 /// A timer round that fails (the database is briefly away) is tried again
 /// within its slot: after 250 ms, then 500 ms; three attempts at most, and
@@ -44,30 +49,42 @@ pub const ROUND_RETRY: RetryPolicy =
 pub const CHANNEL_ROW_RETRY: RetryPolicy = RetryPolicy::constant(Duration::from_secs(5));
 
 /// Runs a timer per served channel.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct RaffleScheduler {
     engine: RaffleEngine,
     channels: ChannelSet,
     interval: Duration,
     clock: Clock,
+    supervisor: Supervisor,
 }
 
 impl RaffleScheduler {
     /// A scheduler for `channels` firing at the slot boundaries of `clock`,
-    /// every channel's own interval, or `interval` (`RAFFLE_INTERVAL`).
-    pub fn new(engine: RaffleEngine, channels: ChannelSet, interval: Duration, clock: Clock) -> Self {
+    /// every channel's own interval, or `interval` (`RAFFLE_INTERVAL`); its
+    /// timers are run by `supervisor`.
+    pub fn new(
+        engine: RaffleEngine,
+        channels: ChannelSet,
+        interval: Duration,
+        clock: Clock,
+        supervisor: Supervisor,
+    ) -> Self {
         Self {
             engine,
             channels,
             interval,
             clock,
+            supervisor,
         }
     }
 
-    /// Runs until `shutdown`, then waits for rounds in flight.
+    /// Runs until `shutdown`. The timers it started are stopped when it
+    /// returns (or panics); rounds in flight finish under the supervisor.
     pub async fn run(self, shutdown: CancellationToken) {
         let mut changes = self.channels.subscribe();
-        let tracker = TaskTracker::new();
+        // Dropped when this run ends, however it ends: stops its timers.
+        let this_run = shutdown.child_token();
+        let _stop_timers = this_run.clone().drop_guard();
         let mut timers: HashMap<ChannelLogin, CancellationToken> = HashMap::new();
         let spread = Arc::new(AtomicBool::new(false));
         loop {
@@ -85,24 +102,29 @@ impl RaffleScheduler {
                 if timers.contains_key(&login) {
                     continue;
                 }
-                let token = shutdown.child_token();
+                let token = this_run.child_token();
                 timers.insert(login.clone(), token.clone());
                 let timer = ChannelTimer {
                     engine: self.engine.clone(),
-                    login,
+                    login: login.clone(),
                     interval: self.interval,
                     clock: self.clock.clone(),
                     spread: Arc::clone(&spread),
                 };
-                tracker.spawn(timer.run(token));
+                self.supervisor
+                    .spawn(format!("raffle timer {login}"), token, move |stop| {
+                        timer.clone().run(stop)
+                    });
             }
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                changed = changes.changed() => if changed.is_err() { break },
+                changed = changes.changed() => if changed.is_err() {
+                    // The set is gone: keep the timers until shutdown.
+                    shutdown.cancelled().await;
+                    break;
+                },
             }
         }
-        tracker.close();
-        tracker.wait().await;
     }
 }
 
@@ -120,6 +142,7 @@ pub(crate) fn upcoming_slot_of(login: &str, interval: Duration, served: usize) -
 }
 
 /// One channel's timer.
+#[derive(Clone)]
 struct ChannelTimer {
     engine: RaffleEngine,
     login: ChannelLogin,
@@ -261,7 +284,7 @@ async fn update_active_viewers_gauge(engine: &RaffleEngine, login: &ChannelLogin
 /// [`MANUAL_DRAW_INTERVAL`] of `clock`; the extra ones are dropped (logged).
 pub async fn handle_chat_commands(
     engine: RaffleEngine,
-    mut commands: mpsc::Receiver<ChatCommand>,
+    commands: &mut mpsc::Receiver<ChatCommand>,
     clock: Clock,
     shutdown: CancellationToken,
 ) {

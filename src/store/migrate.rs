@@ -73,6 +73,11 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../sql/0010_control_room.sql"),
     },
     Migration {
+        version: 11,
+        name: "0011_token_refresh_claims.sql",
+        sql: include_str!("../../sql/0011_token_refresh_claims.sql"),
+    },
+    Migration {
         version: 12,
         name: "0012_channel_gates.sql",
         sql: include_str!("../../sql/0012_channel_gates.sql"),

@@ -48,12 +48,14 @@ pub enum ChattersPoll {
 
 /// The per-channel settings the poller follows: the defaults and a signal
 /// that some channel's own values changed.
+#[derive(Clone)]
 struct Following {
     defaults: Arc<ChannelSettings>,
     changes: watch::Receiver<()>,
 }
 
 /// Lists chatters of the served channels. Run it with [`Self::run`].
+#[derive(Clone)]
 pub struct ChattersPoller {
     store: Store,
     channels: ChannelSet,

@@ -502,8 +502,91 @@ fn classify_raw(message: IRCMessage, received_at: DateTime<Utc>) -> Classified {
     }
 }
 
+/// How often the listener asks twitch-irc whether every served channel is
+/// joined, for [`ChatHealth`].
+const JOINED_CHECK_EVERY: Duration = Duration::from_secs(1);
+
+/// Whether chat is read for every served channel right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChatState {
+    /// Every served channel is joined (or none is served).
+    Connected,
+    /// Some served channel has not been joined since this moment (the
+    /// server is unreachable, the connection dropped, a join is pending).
+    Disconnected {
+        /// When chat stopped being (or was last seen not yet) joined.
+        since: DateTime<Utc>,
+    },
+}
+
+/// The chat listener's [`ChatState`], shared with `/readyz` and the
+/// dashboard; kept across restarts of the listener. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ChatHealth {
+    state: Arc<tokio::sync::watch::Sender<ChatState>>,
+}
+
+impl Default for ChatHealth {
+    fn default() -> Self {
+        Self {
+            state: Arc::new(tokio::sync::watch::Sender::new(ChatState::Disconnected {
+                since: Utc::now(),
+            })),
+        }
+    }
+}
+
+impl ChatHealth {
+    /// The state before the listener has looked: connected when no channel
+    /// is served (there is nothing to join), otherwise not yet joined.
+    pub fn starting(serves_channels: bool) -> Self {
+        let state = if serves_channels {
+            ChatState::Disconnected { since: Utc::now() }
+        } else {
+            ChatState::Connected
+        };
+        Self {
+            state: Arc::new(tokio::sync::watch::Sender::new(state)),
+        }
+    }
+
+    /// The state now.
+    pub fn state(&self) -> ChatState {
+        *self.state.borrow()
+    }
+
+    /// The listener stopped (shutdown, or a failure it is restarted after).
+    fn stopped(&self) {
+        self.state.send_if_modified(|state| match *state {
+            ChatState::Connected => {
+                *state = ChatState::Disconnected { since: Utc::now() };
+                true
+            }
+            ChatState::Disconnected { .. } => false,
+        });
+    }
+
+    /// Records whether every served channel is joined; a disconnection
+    /// keeps the moment it began.
+    fn set_joined(&self, joined: bool) {
+        self.state.send_if_modified(|state| match (joined, *state) {
+            (true, ChatState::Connected) | (false, ChatState::Disconnected { .. }) => false,
+            (true, ChatState::Disconnected { .. }) => {
+                tracing::info!("chat connected for every served channel");
+                *state = ChatState::Connected;
+                true
+            }
+            (false, ChatState::Connected) => {
+                tracing::warn!("chat disconnected: a served channel is not joined");
+                *state = ChatState::Disconnected { since: Utc::now() };
+                true
+            }
+        });
+    }
+}
+
 /// Reads the served channels' chat; see the module doc.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ChatListener {
     server: IrcServer,
     channels: ChannelSet,
@@ -512,6 +595,7 @@ pub struct ChatListener {
     /// `JOIN_RATE`: joins per [`JOIN_RATE_WINDOW`].
     join_rate: u32,
     joins: JoinStatus,
+    health: ChatHealth,
 }
 
 impl ChatListener {
@@ -531,7 +615,16 @@ impl ChatListener {
             commands,
             join_rate: crate::config::DEFAULT_JOIN_RATE,
             joins: JoinStatus::default(),
+            health: ChatHealth::default(),
         }
+    }
+
+    /// Reports whether chat is joined to `health` (default: a health of
+    /// its own, read by nobody).
+    #[must_use]
+    pub fn with_health(mut self, health: ChatHealth) -> Self {
+        self.health = health;
+        self
     }
 
     /// Sends at most `join_rate` joins per [`JOIN_RATE_WINDOW`] (`JOIN_RATE`)
@@ -584,12 +677,25 @@ impl ChatListener {
         update_wanted(&client, &mut pacer, &self.joins, &wanted.borrow_and_update());
         tracing::info!(server = ?self.server, join_rate = self.join_rate, "chat listener started");
         let mut batch = Vec::with_capacity(FORWARD_CHUNK);
+        let mut joined_check = tokio::time::interval(JOINED_CHECK_EVERY);
+        joined_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             send_due_joins(&client, &mut pacer, &self.joins);
             let wake = pacer.next_wake();
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 () = sleep_until_some(wake) => {}
+                _ = joined_check.tick() => {
+                    let served = wanted.borrow().clone();
+                    let mut joined = true;
+                    for login in served {
+                        if !client.get_channel_status(login.as_str().to_owned()).await.1 {
+                            joined = false;
+                            break;
+                        }
+                    }
+                    self.health.set_joined(joined);
+                }
                 changed = wanted.changed(), if watching => {
                     if changed.is_ok() {
                         update_wanted(&client, &mut pacer, &self.joins, &wanted.borrow_and_update());
@@ -628,6 +734,7 @@ impl ChatListener {
                 }
             }
         }
+        self.health.stopped();
         tracing::info!("chat listener stopped");
     }
 }

@@ -20,6 +20,7 @@ use super::status::{self, ChannelStatus};
 use super::view::{self, Dashboard, Setup, StreamWait, Visitor};
 use crate::catalog::{DashboardText, Language};
 use crate::raffle::RaffleRecord;
+use crate::twitch::irc::ChatState;
 
 /// The dashboard script.
 pub(crate) const SCRIPT: &str = include_str!("static/dashboard.js");
@@ -34,6 +35,7 @@ struct Gathered {
     channels: Vec<ChannelStatus>,
     recent: Vec<RaffleRecord>,
     facts: Facts,
+    chat: ChatState,
 }
 
 /// What the page explains about the settings, owned.
@@ -78,6 +80,7 @@ impl Gathered {
             channels: &self.channels,
             recent: &self.recent,
             setup: self.facts.setup(),
+            chat: self.chat,
         }
     }
 }
@@ -89,6 +92,7 @@ async fn gather(state: &WebState) -> Result<Gathered, crate::store::Error> {
         channels: report.channels,
         recent,
         facts: Facts::of(state),
+        chat: state.health.chat.state(),
     })
 }
 
@@ -118,6 +122,7 @@ pub(crate) async fn page(state: WebState, request: LanguageRequest) -> Response 
                 channels: &[],
                 recent: &[],
                 setup: facts.setup(),
+                chat: state.health.chat.state(),
             };
             let notice = visitor.language.say(&DashboardText::DatabaseAway);
             reply::html(

@@ -7,10 +7,13 @@ use std::time::Duration;
 use super::admin::AdminGuard;
 
 use crate::channel::{ChannelLanguages, ChannelSet, LeaseStatus};
+use crate::presence::tracker::PresenceHealth;
 use crate::raffle::RaffleEngine;
 use crate::raffle::command::DrawLimiter;
 use crate::store::Store;
+use crate::supervisor::Supervisor;
 use crate::twitch::auth::connect::Connections;
+use crate::twitch::irc::ChatHealth;
 use crate::twitch::live_status::CachedLiveStatus;
 use secrecy::SecretString;
 
@@ -52,6 +55,8 @@ pub(crate) struct WebState {
     pub(crate) languages: ChannelLanguages,
     /// What the dashboard explains about the settings.
     pub(crate) setup: WebSetup,
+    /// What `/readyz` and the dashboard report about the running parts.
+    pub(crate) health: Health,
 }
 
 /// Settings the dashboard explains, beyond those of the raffle engine.
@@ -61,6 +66,17 @@ pub(crate) struct WebSetup {
     pub(crate) announces_on_discord: bool,
     /// `ITEMS_FILE`, when it does not exist: the bot runs and draws nothing.
     pub(crate) missing_prize_list: Option<String>,
+}
+
+/// The running parts' health (SPEC §16), shared with them.
+#[derive(Clone, Debug)]
+pub(crate) struct Health {
+    /// Whether chat is joined for every served channel.
+    pub(crate) chat: ChatHealth,
+    /// How long presence has waited unwritten.
+    pub(crate) presence: PresenceHealth,
+    /// What every background task is doing.
+    pub(crate) supervisor: Supervisor,
 }
 
 impl WebState {

@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use serde_json::json;
+use tokio::sync::watch;
 use warp::Filter as _;
 use warp::http::StatusCode;
 use warp::reply::Reply as _;
@@ -110,6 +111,13 @@ struct State {
     extra_scope: Option<String>,
     /// `expires_in` of app tokens.
     app_expires_in: u64,
+    /// While set, refresh requests wait until it reads `true` before they
+    /// are answered (and the refresh token rotated), as a slow Twitch would.
+    refresh_gate: Option<watch::Receiver<bool>>,
+    /// Refresh requests that have waited at a gate so far.
+    refreshes_held: usize,
+    /// Woken whenever another refresh request starts waiting at the gate.
+    refresh_held_changed: Arc<tokio::sync::Notify>,
     /// Scopes each user access token and refresh token carries.
     token_scopes: HashMap<String, Vec<String>>,
     /// Accounts `GET /users?id=` knows, by id.
@@ -207,6 +215,9 @@ impl FakeTwitch {
             refresh_refusal: "Invalid refresh token".into(),
             extra_scope: None,
             app_expires_in: 5_011_271,
+            refresh_gate: None,
+            refreshes_held: 0,
+            refresh_held_changed: Arc::new(tokio::sync::Notify::new()),
             token_scopes: HashMap::new(),
             accounts: HashMap::new(),
             chatters: HashMap::new(),
@@ -222,7 +233,7 @@ impl FakeTwitch {
             .and(warp::header::optional::<String>("authorization"))
             .and(warp::header::optional::<String>("client-id"))
             .and(warp::body::bytes())
-            .map(
+            .then(
                 move |method: warp::http::Method,
                       path: warp::path::FullPath,
                       query: HashMap<String, String>,
@@ -230,19 +241,38 @@ impl FakeTwitch {
                       authorization: Option<String>,
                       client_id_header: Option<String>,
                       body: warp::hyper::body::Bytes| {
-                    let mut params = query;
-                    params.extend(url::form_urlencoded::parse(&body).into_owned());
-                    let recorded = Recorded {
-                        method: method.to_string(),
-                        path: path.as_str().to_owned(),
-                        params,
-                        authorization,
-                        client_id_header,
-                        query_pairs: url::form_urlencoded::parse(raw_query.as_bytes()).into_owned().collect(),
-                    };
-                    let mut state = shared.lock().expect("fake state");
-                    state.requests.push(recorded.clone());
-                    handle(&mut state, &recorded)
+                    let shared = shared.clone();
+                    async move {
+                        let mut params = query;
+                        params.extend(url::form_urlencoded::parse(&body).into_owned());
+                        let recorded = Recorded {
+                            method: method.to_string(),
+                            path: path.as_str().to_owned(),
+                            params,
+                            authorization,
+                            client_id_header,
+                            query_pairs: url::form_urlencoded::parse(raw_query.as_bytes()).into_owned().collect(),
+                        };
+                        let is_refresh = recorded.path == "/token"
+                            && recorded.params.get("grant_type").map(String::as_str) == Some("refresh_token");
+                        let gate = {
+                            let mut state = shared.lock().expect("fake state");
+                            match state.refresh_gate.clone() {
+                                Some(gate) if is_refresh => {
+                                    state.refreshes_held += 1;
+                                    state.refresh_held_changed.notify_waiters();
+                                    Some(gate)
+                                }
+                                _ => None,
+                            }
+                        };
+                        if let Some(mut gate) = gate {
+                            let _ = gate.wait_for(|open| *open).await;
+                        }
+                        let mut state = shared.lock().expect("fake state");
+                        state.requests.push(recorded.clone());
+                        handle(&mut state, &recorded)
+                    }
                 },
             );
         tokio::spawn(warp::serve(routes).incoming(listener).run());
@@ -413,12 +443,57 @@ impl FakeTwitch {
         self.with(|s| s.requests.iter().filter(|r| r.path == path).cloned().collect())
     }
 
+    /// Holds every refresh request from now on until [`RefreshHold::release`]:
+    /// Twitch has the request but has not answered (nor rotated) yet.
+    pub fn hold_refreshes(&self) -> RefreshHold {
+        let (open, gate) = watch::channel(false);
+        self.with(|s| {
+            s.refresh_gate = Some(gate);
+            s.refreshes_held = 0;
+        });
+        RefreshHold {
+            open,
+            fake: self.clone(),
+        }
+    }
+
     /// `/token` requests with this `grant_type`.
     pub fn token_requests(&self, grant_type: &str) -> Vec<Recorded> {
         self.requests("/token")
             .into_iter()
             .filter(|r| r.params.get("grant_type").map(String::as_str) == Some(grant_type))
             .collect()
+    }
+}
+
+/// Refresh requests held by [`FakeTwitch::hold_refreshes`].
+pub struct RefreshHold {
+    open: watch::Sender<bool>,
+    fake: FakeTwitch,
+}
+
+impl RefreshHold {
+    /// Waits until `count` refresh requests are being held.
+    pub async fn wait_held(&self, count: usize) {
+        let changed = self.fake.with(|s| Arc::clone(&s.refresh_held_changed));
+        loop {
+            let next = changed.notified();
+            if self.fake.with(|s| s.refreshes_held >= count) {
+                return;
+            }
+            if tokio::time::timeout(std::time::Duration::from_secs(30), next)
+                .await
+                .is_err()
+            {
+                panic!("{count} refresh requests were not held at the Twitch stand-in within 30 s");
+            }
+        }
+    }
+
+    /// Answers the held requests (rotating their refresh tokens) and stops holding.
+    pub fn release(self) {
+        self.fake.with(|s| s.refresh_gate = None);
+        let _ = self.open.send(true);
     }
 }
 

@@ -34,4 +34,6 @@ mod process;
 mod raffle_flow;
 mod raffles;
 mod run;
+mod supervision;
+mod token_rotation;
 mod web;

@@ -14,6 +14,7 @@ use crate::announce::DeliveryStatus;
 use crate::catalog::{DashboardText, Language, SetupText};
 use crate::raffle::round::no_prize_list_reason;
 use crate::raffle::{Delivery, Outcome, RaffleRecord};
+use crate::twitch::irc::ChatState;
 use crate::web::status::ChannelStatus;
 
 /// Winners shown per channel.
@@ -28,6 +29,8 @@ pub(crate) struct Dashboard<'a> {
     pub(crate) recent: &'a [RaffleRecord],
     /// How this install is set up, as far as the page explains it.
     pub(crate) setup: Setup<'a>,
+    /// Whether chat is read for every served channel.
+    pub(crate) chat: ChatState,
 }
 
 /// What the page explains about the settings.
@@ -125,6 +128,7 @@ pub(crate) fn board(visitor: &Visitor, dashboard: &Dashboard<'_>) -> Markup {
             data-today=(visitor.say(DashboardText::TodayAt)) {
             (prize_list_help(visitor, dashboard.setup.missing_prize_list))
             (first_run(visitor, !dashboard.channels.is_empty()))
+            (chat_line(visitor, dashboard.chat))
             section id="channels" class="channels" {
                 @for channel in dashboard.channels {
                     (channel_card(visitor, channel, dashboard))
@@ -133,6 +137,21 @@ pub(crate) fn board(visitor: &Visitor, dashboard: &Dashboard<'_>) -> Markup {
             @if !dashboard.channels.is_empty() {
                 (legend(visitor, &dashboard.setup))
             }
+        }
+    }
+}
+
+/// "Chat connected", or since when it is not (local time once the script runs).
+fn chat_line(visitor: &Visitor, chat: ChatState) -> Markup {
+    html! {
+        @match chat {
+            ChatState::Connected => p id="chat" class="chat connected" { (visitor.say(DashboardText::ChatConnected)) },
+            ChatState::Disconnected { since } => p id="chat" class="chat disconnected" {
+                (visitor.say(DashboardText::ChatDisconnectedSince)) " "
+                time class="when" datetime=(since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)) {
+                    (visitor.language.date_time(&since))
+                }
+            },
         }
     }
 }
@@ -460,6 +479,7 @@ mod tests {
             channels: &channels,
             recent: &recent,
             setup: SETUP,
+            chat: ChatState::Connected,
         };
         let html = page(&CONNECT, &dashboard, None).into_string();
         assert!(!html.contains("<img"), "{html}");
@@ -482,6 +502,7 @@ mod tests {
             channels: &[],
             recent: &[],
             setup: SETUP,
+            chat: ChatState::Connected,
         };
         let with_twitch = page(&CONNECT, &empty, None).into_string();
         assert!(with_twitch.contains("<section id=\"empty\" class=\"empty\">"));
@@ -508,6 +529,7 @@ mod tests {
             channels: &channels,
             recent: &recent,
             setup: SETUP,
+            chat: ChatState::Connected,
         };
         let fragment = board(&CONNECT, &dashboard).into_string();
         assert!(fragment.starts_with("<div id=\"board\""), "{fragment}");
@@ -534,6 +556,7 @@ mod tests {
             channels: &channels,
             recent: &recent,
             setup: SETUP,
+            chat: ChatState::Connected,
         };
         let fragment = board(&CONNECT, &dashboard).into_string();
         assert!(
@@ -568,11 +591,39 @@ mod tests {
     }
 
     #[test]
+    fn the_board_says_whether_chat_is_connected_and_since_when_it_is_not() {
+        let connected = Dashboard {
+            channels: &[],
+            recent: &[],
+            setup: SETUP,
+            chat: ChatState::Connected,
+        };
+        let fragment = board(&CONNECT, &connected).into_string();
+        assert!(
+            fragment.contains("<p id=\"chat\" class=\"chat connected\">Chat connected</p>"),
+            "{fragment}"
+        );
+        let since = DateTime::parse_from_rfc3339("2026-12-01T15:00:00Z")
+            .expect("a time")
+            .with_timezone(&Utc);
+        let lost = Dashboard {
+            chat: ChatState::Disconnected { since },
+            ..connected
+        };
+        let fragment = board(&CONNECT, &lost).into_string();
+        assert!(
+            fragment.contains("Chat disconnected since <time class=\"when\" datetime=\"2026-12-01T15:00:00Z\">"),
+            "{fragment}"
+        );
+    }
+
+    #[test]
     fn a_notice_is_shown_only_when_given() {
         let empty = Dashboard {
             channels: &[],
             recent: &[],
             setup: SETUP,
+            chat: ChatState::Connected,
         };
         let quiet = page(&CONNECT, &empty, None).into_string();
         assert!(quiet.contains("<p id=\"notice\" class=\"notice\" hidden"), "{quiet}");
@@ -593,6 +644,7 @@ mod tests {
             channels: &channels,
             recent: &recent,
             setup: SETUP,
+            chat: ChatState::Connected,
         };
         let visitor = Visitor {
             can_connect: true,
@@ -636,6 +688,7 @@ mod tests {
             channels: &[],
             recent: &[],
             setup: SETUP,
+            chat: ChatState::Connected,
         };
         let visitor = Visitor {
             can_connect: false,
