@@ -240,7 +240,9 @@ async fn select_missing_facts(
 /// Copies what the caches know into the presence rows of a channel that
 /// lack it (new rows, or answers cached by another channel's round), so
 /// that [`select_missing_facts`] and [`select_judged`] read presence alone.
-/// Only rows without the fact are touched: warm, this finds none.
+/// Only rows without the fact are touched: warm, this finds none. Rows are
+/// locked in user id order, as the presence writer sends them
+/// (`store::presence`), so the two cannot deadlock.
 ///
 /// # Errors
 ///
@@ -248,19 +250,24 @@ async fn select_missing_facts(
 async fn sync_presence_facts(db: &impl Queryable, channel_id: i64, gates: &Gates) -> Result<(), Error> {
     if gates.needs_account_age() {
         db.query_rows(
-            "UPDATE presence p SET account_created_at = a.created_at
-             FROM twitch_accounts a
-             WHERE p.channel_id = $1 AND p.account_created_at IS NULL AND a.user_id = p.user_id",
+            "UPDATE presence p SET account_created_at = s.created_at
+             FROM (SELECT q.user_id, a.created_at
+                   FROM presence q JOIN twitch_accounts a ON a.user_id = q.user_id
+                   WHERE q.channel_id = $1 AND q.account_created_at IS NULL
+                   ORDER BY q.user_id COLLATE \"C\" FOR UPDATE OF q) s
+             WHERE p.channel_id = $1 AND p.user_id = s.user_id",
             &[&channel_id],
         )
         .await?;
     }
     if gates.needs_follow() {
         db.query_rows(
-            "UPDATE presence p SET followed_at = f.followed_at, follow_fetched_at = f.fetched_at
-             FROM twitch_follows f
-             WHERE p.channel_id = $1 AND p.follow_fetched_at IS NULL
-               AND f.channel_id = p.channel_id AND f.user_id = p.user_id",
+            "UPDATE presence p SET followed_at = s.followed_at, follow_fetched_at = s.fetched_at
+             FROM (SELECT q.user_id, f.followed_at, f.fetched_at
+                   FROM presence q JOIN twitch_follows f ON f.channel_id = q.channel_id AND f.user_id = q.user_id
+                   WHERE q.channel_id = $1 AND q.follow_fetched_at IS NULL
+                   ORDER BY q.user_id COLLATE \"C\" FOR UPDATE OF q) s
+             WHERE p.channel_id = $1 AND p.user_id = s.user_id",
             &[&channel_id],
         )
         .await?;

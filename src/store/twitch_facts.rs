@@ -97,10 +97,15 @@ impl Store {
                      INSERT INTO twitch_accounts (user_id, created_at)
                      SELECT * FROM UNNEST($1::text[], $2::timestamptz[])
                      ON CONFLICT (user_id) DO UPDATE SET created_at = EXCLUDED.created_at, fetched_at = now()
-                     RETURNING user_id, created_at)
-                 UPDATE presence p SET account_created_at = c.created_at
-                 FROM cached c
-                 WHERE p.channel_id = $3 AND p.user_id = c.user_id",
+                     RETURNING user_id, created_at),
+                 -- Locked in user id order, as the presence writer sends rows.
+                 locked AS (
+                     SELECT q.user_id, c.created_at FROM presence q JOIN cached c ON c.user_id = q.user_id
+                     WHERE q.channel_id = $3
+                     ORDER BY q.user_id COLLATE \"C\" FOR UPDATE OF q)
+                 UPDATE presence p SET account_created_at = l.created_at
+                 FROM locked l
+                 WHERE p.channel_id = $3 AND p.user_id = l.user_id",
                 &[&ids, &created, &channel_id],
             )
             .await?;
@@ -136,10 +141,15 @@ impl Store {
                      FROM UNNEST($2::text[], $3::timestamptz[]) AS u(user_id, followed_at)
                      ON CONFLICT (channel_id, user_id) DO UPDATE
                      SET followed_at = EXCLUDED.followed_at, fetched_at = EXCLUDED.fetched_at
-                     RETURNING user_id, followed_at, fetched_at)
-                 UPDATE presence p SET followed_at = c.followed_at, follow_fetched_at = c.fetched_at
-                 FROM cached c
-                 WHERE p.channel_id = $1 AND p.user_id = c.user_id",
+                     RETURNING user_id, followed_at, fetched_at),
+                 -- Locked in user id order, as the presence writer sends rows.
+                 locked AS (
+                     SELECT q.user_id, c.followed_at, c.fetched_at FROM presence q JOIN cached c ON c.user_id = q.user_id
+                     WHERE q.channel_id = $1
+                     ORDER BY q.user_id COLLATE \"C\" FOR UPDATE OF q)
+                 UPDATE presence p SET followed_at = l.followed_at, follow_fetched_at = l.fetched_at
+                 FROM locked l
+                 WHERE p.channel_id = $1 AND p.user_id = l.user_id",
                 &[&channel_id, &ids, &since],
             )
             .await?;
