@@ -18,10 +18,11 @@ use crate::catalog::SetupText;
 use crate::channel::{ChannelLeaser, ChannelLogin, ChannelSet};
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::discord::bot::{BotError, DiscordBot};
+use crate::discord::interactions::BotContext;
 use crate::presence::tracker::{PresenceInbox, PresenceTracker};
 use crate::raffle::RaffleEngine;
-use crate::raffle::command::ChatCommand;
-use crate::raffle::command::{DrawLimiter, MANUAL_DRAW_INTERVAL};
+use crate::raffle::command::{ChatCommand, DrawLimiter, MANUAL_DRAW_INTERVAL, ManualDraws};
 use crate::raffle::items::{ItemTable, ItemsError};
 use crate::raffle::scheduler::{RaffleScheduler, handle_chat_commands};
 use crate::store::{Database, Store};
@@ -78,6 +79,10 @@ pub struct App {
     chat_command_tx: mpsc::Sender<ChatCommand>,
     chat_command_rx: mpsc::Receiver<ChatCommand>,
     delivery: DeliveryWorker,
+    /// The Discord bot, its token checked; `None` without `DISCORD_BOT_TOKEN`.
+    discord: Option<DiscordBot>,
+    /// The manual-draw limit shared by chat commands and Discord.
+    draws: ManualDraws,
     twitch: Option<TwitchClients>,
     token_manager: TokenManagerConfig,
     http_limits: HttpLimits,
@@ -112,6 +117,30 @@ fn build_twitch(settings: &Settings) -> anyhow::Result<Option<TwitchClients>> {
 /// Account ages and follow state for the gates, from these Twitch clients.
 fn twitch_facts(store: &Store, twitch: &TwitchClients) -> TwitchFacts {
     TwitchFacts::new(twitch.helix.clone(), store.clone(), twitch.cipher.clone())
+}
+
+/// `PUBLIC_URL/auth/twitch`: where a streamer connects their account.
+fn connect_url(settings: &Settings) -> String {
+    format!("{}/auth/twitch", settings.public_url.as_str().trim_end_matches('/'))
+}
+
+/// The Discord bot's failure as the error the CLI maps to an exit code: a
+/// refused token is the setting's fault (exit 2).
+fn bot_failure(error: BotError) -> anyhow::Error {
+    match error {
+        BotError::InvalidToken(config) => anyhow::Error::new(config),
+        other => anyhow::Error::new(other).context("the Discord bot stopped"),
+    }
+}
+
+/// Waits for the bot's task, or forever without a bot.
+async fn bot_stopped(
+    bot: &mut Option<tokio::task::JoinHandle<Result<(), BotError>>>,
+) -> Result<Result<(), BotError>, tokio::task::JoinError> {
+    match bot {
+        Some(handle) => handle.await,
+        None => std::future::pending().await,
+    }
 }
 
 impl App {
@@ -192,6 +221,33 @@ impl App {
                     engine = engine.with_twitch_facts(twitch_facts(database.store(), twitch));
                 }
                 let (chat_command_tx, chat_command_rx) = mpsc::channel(CHAT_COMMAND_QUEUE);
+                // The channels this instance holds a lease on (the leaser fills it).
+                let served = ChannelSet::new([]);
+                let draws = ManualDraws::default();
+                let discord = match &settings.discord_bot {
+                    None => None,
+                    Some(bot) => {
+                        let context = BotContext {
+                            engine: engine.clone(),
+                            served: served.clone(),
+                            draws: draws.clone(),
+                            clock: clock.clone(),
+                            connect_url: connect_url(&settings),
+                            connect_policy: settings.connect_policy,
+                            admin_role: bot.admin_role,
+                            languages: settings.channel_languages(),
+                        };
+                        match DiscordBot::connect(bot.clone(), context).await {
+                            Ok(bot) => Some(bot),
+                            Err(e) => {
+                                if let Err(close_error) = database.close().await {
+                                    tracing::error!(error = %close_error, "could not stop the embedded database");
+                                }
+                                return Err(bot_failure(e));
+                            }
+                        }
+                    }
+                };
                 Ok(Self {
                     settings,
                     clock,
@@ -199,11 +255,13 @@ impl App {
                     listener,
                     port,
                     channels,
-                    served: ChannelSet::new([]),
+                    served,
                     engine,
                     chat_command_tx,
                     chat_command_rx,
                     delivery,
+                    discord,
+                    draws,
                     twitch,
                     token_manager: TokenManagerConfig::default(),
                     http_limits: HttpLimits::default(),
@@ -270,10 +328,7 @@ impl App {
 
     /// The URL a streamer opens to connect (or reconnect) their account.
     fn connect_url(&self) -> String {
-        format!(
-            "{}/auth/twitch",
-            self.settings.public_url.as_str().trim_end_matches('/')
-        )
+        connect_url(&self.settings)
     }
 
     /// Serves until `shutdown` is cancelled, then stops everything in order.
@@ -286,8 +341,10 @@ impl App {
     ///
     /// # Errors
     ///
-    /// When a background task kept failing, the HTTP server stopped by
-    /// itself, or the embedded database fails to stop.
+    /// When a background task kept failing, the HTTP server or the Discord
+    /// bot stopped by itself (a refused bot token is a
+    /// [`crate::config::ConfigError`]), or the embedded database fails to
+    /// stop.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let connect_url = self.connect_url();
         let live_status = self.live_status();
@@ -339,12 +396,13 @@ impl App {
             scheduler.clone().run(stop)
         });
         let commands = Arc::new(tokio::sync::Mutex::new(self.chat_command_rx));
-        let (engine, clock) = (self.engine.clone(), self.clock.clone());
+        let (engine, draws, clock) = (self.engine.clone(), self.draws.clone(), self.clock.clone());
         supervisor.spawn("chat commands", stop_work.clone(), move |stop| {
-            let (commands, engine, clock) = (Arc::clone(&commands), engine.clone(), clock.clone());
+            let (commands, engine, draws, clock) =
+                (Arc::clone(&commands), engine.clone(), draws.clone(), clock.clone());
             async move {
                 let mut commands = commands.lock().await;
-                handle_chat_commands(engine, &mut commands, clock, stop).await;
+                handle_chat_commands(engine, &mut commands, draws, clock, stop).await;
             }
         });
 
@@ -393,7 +451,12 @@ impl App {
             session_draws: Arc::new(std::sync::Mutex::new(DrawLimiter::new(MANUAL_DRAW_INTERVAL))),
             languages: self.settings.channel_languages(),
             setup: WebSetup {
-                announces_on_discord: self.settings.discord_webhook_url.is_some(),
+                announces_on_discord: self.settings.discord_webhook_url.is_some()
+                    || self
+                        .settings
+                        .discord_bot
+                        .as_ref()
+                        .is_some_and(|bot| bot.channel_id.is_some()),
                 missing_prize_list: self.missing_prize_list.clone(),
             },
             health: Health {
@@ -432,6 +495,13 @@ impl App {
             async move { delivery.serve(&stop).await }
         });
         let mut server = tokio::spawn(server::serve(self.listener, state, self.http_limits, shutdown.clone()));
+        // The bot answers slash commands for the served channels; its task
+        // ends only on a refused token or a close that forbids reconnecting.
+        let mut discord = self.discord.map(|bot| tokio::spawn(bot.run(shutdown.clone())));
+        if discord.is_none() {
+            tracing::info!("DISCORD_BOT_TOKEN unset: no Discord slash commands");
+        }
+        let mut failure = None;
         // The start-up hints are for the streamer: in `LANGUAGE`.
         let language = self.settings.language;
         let dashboard = format!("{}/", self.settings.public_url.as_str().trim_end_matches('/'));
@@ -463,6 +533,18 @@ impl App {
                 server_failure = Some(failure);
                 shutdown.cancel();
             }
+            result = bot_stopped(&mut discord) => {
+                // Its handle has answered: polling it again would panic.
+                discord = None;
+                let stopped = match result {
+                    Ok(Ok(())) => anyhow::anyhow!("the Discord bot stopped unexpectedly"),
+                    Ok(Err(e)) => bot_failure(e),
+                    Err(e) => anyhow::anyhow!("the Discord bot's task failed: {e}"),
+                };
+                tracing::error!(error = %stopped, "the Discord bot stopped; shutting down");
+                failure = Some(stopped);
+                shutdown.cancel();
+            }
         }
         if !server.is_finished() && tokio::time::timeout(HTTP_DRAIN_TIMEOUT, &mut server).await.is_err() {
             tracing::warn!("HTTP connections still open after {HTTP_DRAIN_TIMEOUT:?}; closing them");
@@ -488,6 +570,14 @@ impl App {
         if let Err(running) = supervisor.wait_for(&others, TASK_DRAIN_TIMEOUT).await {
             tracing::warn!(tasks = ?running, "background tasks still busy after {TASK_DRAIN_TIMEOUT:?}; stopping anyway");
         }
+        // Answers to slash commands in flight finish too.
+        if let Some(bot) = discord {
+            match bot.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "the Discord bot failed while stopping"),
+                Err(e) => tracing::error!(error = %e, "the Discord bot's task failed"),
+            }
+        }
         // Then the leases go back, so another instance takes the channels at once.
         leases_stop.cancel();
         if let Err(running) = supervisor.wait(LEASE_DRAIN_TIMEOUT).await {
@@ -501,6 +591,9 @@ impl App {
             return Err(failure);
         }
         tracing::info!("stopped");
-        Ok(())
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 }

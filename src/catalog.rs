@@ -22,7 +22,8 @@
 //! # Adding a message
 //!
 //! 1. In your area's file (`catalog/discord.rs`, `catalog/dashboard.rs`,
-//!    `catalog/connect.rs`, `catalog/setup.rs`, `catalog/items.rs`), add a variant to its enum, with the values it
+//!    `catalog/connect.rs`, `catalog/setup.rs`, `catalog/items.rs`,
+//!    `catalog/discord_bot.rs`, `catalog/cli.rs`), add a variant to its enum, with the values it
 //!    shows as fields (`&'a str` for names, `i64` / `u64` for counts).
 //! 2. Add its arm in that file's `texts()` match:
 //!    `Self::Hello { name } => Texts { en: format!("Hi {name}").into(), pt_br: format!("Olá {name}").into() }`
@@ -48,6 +49,7 @@ mod cli;
 mod connect;
 mod dashboard;
 mod discord;
+mod discord_bot;
 mod items;
 mod setup;
 
@@ -61,6 +63,7 @@ pub(crate) use cli::{CliText, table_words};
 pub(crate) use connect::{ConnectPage, ConnectText};
 pub(crate) use dashboard::DashboardText;
 pub(crate) use discord::DiscordText;
+pub(crate) use discord_bot::DiscordBotText;
 pub(crate) use items::ItemsText;
 pub(crate) use setup::SetupText;
 
@@ -259,6 +262,7 @@ mod tests {
     #[test]
     fn every_message_exists_in_every_language_and_is_translated() {
         check_area(discord::samples());
+        check_area(discord_bot::samples());
         check_area(dashboard::samples());
         check_area(connect::samples());
         check_area(setup::samples());

@@ -134,8 +134,13 @@ fn items_failure(language: Language, error: &ItemsError) -> Failure {
     Failure::Input(language.say(&ItemsText(error)))
 }
 
-/// Maps a start-up error to its exit code: a bad items file is bad input.
+/// Maps a start-up error to its exit code: a setting at fault anywhere in
+/// the chain (the Discord bot token, say) is bad configuration, a bad items
+/// file is bad input.
 fn classify(error: anyhow::Error, language: Language) -> Failure {
+    if let Some(config) = error.chain().find_map(|cause| cause.downcast_ref::<ConfigError>()) {
+        return Failure::Config(config.clone());
+    }
     match error.downcast_ref::<ItemsError>() {
         Some(items_error) => items_failure(language, items_error),
         None => Failure::Runtime(error),
@@ -263,7 +268,9 @@ async fn run(mut settings: Settings, channels: &[String]) -> Result<(), Failure>
     let app = App::build(settings, Clock::system())
         .await
         .map_err(|e| classify(e, language))?;
-    app.run_until_stopped(shutdown).await?;
+    app.run_until_stopped(shutdown)
+        .await
+        .map_err(|e| classify(e, language))?;
     Ok(())
 }
 

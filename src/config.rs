@@ -37,6 +37,10 @@ pub(crate) const DEFAULT_TWITCH_IRC_SERVER: &str = "irc.chat.twitch.tv:6697";
 pub(crate) const DEFAULT_TWITCH_AUTH_URL: &str = "https://id.twitch.tv/oauth2";
 /// Default for `TWITCH_API_URL`.
 pub(crate) const DEFAULT_TWITCH_API_URL: &str = "https://api.twitch.tv/helix";
+/// Default for `DISCORD_API_URL`: Discord's REST API (twilight-http adds `/api/v10`).
+pub(crate) const DEFAULT_DISCORD_API_URL: &str = "https://discord.com";
+/// Default for `DISCORD_GATEWAY_URL`: Discord's Gateway.
+pub(crate) const DEFAULT_DISCORD_GATEWAY_URL: &str = "wss://gateway.discord.gg";
 /// Default for `MIN_MESSAGES` (SPEC §10).
 pub(crate) const DEFAULT_MIN_MESSAGES: u32 = 1;
 /// Default for `SESSION_TTL`.
@@ -58,7 +62,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(setting: &'static str, reason: impl Into<String>) -> Self {
+    pub(crate) fn new(setting: &'static str, reason: impl Into<String>) -> Self {
         Self {
             setting,
             reason: reason.into(),
@@ -174,6 +178,24 @@ pub struct SettingsArgs {
     /// Language of what viewers and streamers read: en or pt-BR [default: en]
     #[arg(long, env = "LANGUAGE", global = true)]
     pub language: Option<String>,
+    /// `DISCORD_BOT_TOKEN`: environment, `.env` or `DISCORD_BOT_TOKEN_FILE` only.
+    #[arg(skip)]
+    pub discord_bot_token: Option<String>,
+    /// Discord server (guild) id: register slash commands there only [default: global]
+    #[arg(long, env = "DISCORD_GUILD_ID", global = true)]
+    pub discord_guild_id: Option<String>,
+    /// Discord channel id: post announcements through the bot there instead of the webhook
+    #[arg(long, env = "DISCORD_CHANNEL_ID", global = true)]
+    pub discord_channel_id: Option<String>,
+    /// Discord role id whose members may use control commands, besides Manage Server
+    #[arg(long, env = "DISCORD_ADMIN_ROLE", global = true)]
+    pub discord_admin_role: Option<String>,
+    /// Discord REST API base URL [default: https://discord.com]
+    #[arg(long, env = "DISCORD_API_URL", global = true)]
+    pub discord_api_url: Option<String>,
+    /// Discord Gateway URL [default: wss://gateway.discord.gg]
+    #[arg(long, env = "DISCORD_GATEWAY_URL", global = true)]
+    pub discord_gateway_url: Option<String>,
     /// Secrets given as flags, kept only to refuse them with a clear error
     /// (a flag shows in `ps` and shell history). Never read otherwise.
     #[command(flatten)]
@@ -227,11 +249,12 @@ impl SecretFlags {
 
 /// The secret settings of SPEC §2: never flags; read from the environment
 /// (which `.env` fills in) or from the file named by `NAME_FILE`.
-const SECRET_SETTINGS: [&str; 4] = [
+const SECRET_SETTINGS: [&str; 5] = [
     "TWITCH_CLIENT_SECRET",
     "DISCORD_WEBHOOK_URL",
     "ADMIN_TOKEN",
     "TOKEN_KEY",
+    "DISCORD_BOT_TOKEN",
 ];
 
 impl SettingsArgs {
@@ -264,6 +287,7 @@ impl SettingsArgs {
                 "TWITCH_CLIENT_SECRET" => &mut self.twitch_client_secret,
                 "DISCORD_WEBHOOK_URL" => &mut self.discord_webhook_url,
                 "ADMIN_TOKEN" => &mut self.admin_token,
+                "DISCORD_BOT_TOKEN" => &mut self.discord_bot_token,
                 _ => &mut self.token_key,
             };
             if value.is_some() {
@@ -413,6 +437,9 @@ pub struct Settings {
     pub(crate) language: Language,
     /// `INSTANCE_ID`, `CHANNEL_LEASE`, `MAX_CHANNELS` and `JOIN_RATE`.
     pub(crate) instances: InstanceSettings,
+    /// `DISCORD_BOT_TOKEN` and the other Discord bot settings (SPEC §12);
+    /// `None` without a bot token.
+    pub(crate) discord_bot: Option<DiscordBotSettings>,
 }
 
 /// How this instance shares channels with others on the same database
@@ -508,6 +535,115 @@ fn instance_settings(args: &mut SettingsArgs) -> Result<InstanceSettings, Config
         max_channels,
         join_rate,
     })
+}
+
+/// A Discord bot token: `Debug` prints `[redacted]`, exposed only to the
+/// Discord clients that send it.
+#[derive(Clone)]
+pub struct BotToken(SecretString);
+
+impl BotToken {
+    /// The token, for the Discord clients only.
+    pub(crate) fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl std::fmt::Debug for BotToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BotToken([redacted])")
+    }
+}
+
+/// A bot token for unit tests elsewhere in the crate.
+#[cfg(test)]
+pub(crate) fn test_bot_token(token: &str) -> BotToken {
+    BotToken(SecretString::from(token.to_owned()))
+}
+
+/// A Discord id (snowflake): a positive 64-bit number.
+pub(crate) type Snowflake = std::num::NonZeroU64;
+
+/// The Discord bot's settings (SPEC §10, §12).
+#[derive(Debug, Clone)]
+pub(crate) struct DiscordBotSettings {
+    /// `DISCORD_BOT_TOKEN`.
+    pub(crate) token: BotToken,
+    /// `DISCORD_GUILD_ID`: commands registered in this server only.
+    pub(crate) guild_id: Option<Snowflake>,
+    /// `DISCORD_CHANNEL_ID`: announcements posted here through the bot.
+    pub(crate) channel_id: Option<Snowflake>,
+    /// `DISCORD_ADMIN_ROLE`: members with this role may use control commands.
+    pub(crate) admin_role: Option<Snowflake>,
+    /// `DISCORD_API_URL`, without a trailing slash.
+    pub(crate) api_url: Url,
+    /// `DISCORD_GATEWAY_URL` (`ws://` or `wss://`), without a trailing slash.
+    pub(crate) gateway_url: Url,
+}
+
+fn snowflake(setting: &'static str, value: Option<String>) -> Result<Option<Snowflake>, ConfigError> {
+    match non_empty(value) {
+        None => Ok(None),
+        Some(text) => text.parse::<Snowflake>().map(Some).map_err(|_| {
+            ConfigError::new(
+                setting,
+                format!(
+                    "invalid Discord id {text:?}; copy it with Developer Mode on (a number such as 112233445566778899)"
+                ),
+            )
+        }),
+    }
+}
+
+/// The Discord settings: `None` without `DISCORD_BOT_TOKEN` (then the ids
+/// it alone uses must be unset too, so a half-configured bot is noticed).
+fn discord_bot(args: &SettingsArgs) -> Result<Option<DiscordBotSettings>, ConfigError> {
+    let guild_id = snowflake("DISCORD_GUILD_ID", args.discord_guild_id.clone())?;
+    let channel_id = snowflake("DISCORD_CHANNEL_ID", args.discord_channel_id.clone())?;
+    let admin_role = snowflake("DISCORD_ADMIN_ROLE", args.discord_admin_role.clone())?;
+    let api_url = url("DISCORD_API_URL", args.discord_api_url.clone(), DEFAULT_DISCORD_API_URL)?;
+    let gateway_text =
+        non_empty(args.discord_gateway_url.clone()).unwrap_or_else(|| DEFAULT_DISCORD_GATEWAY_URL.to_owned());
+    let gateway_url = Url::parse(&gateway_text)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "ws" | "wss") && u.host_str().is_some())
+        .ok_or_else(|| {
+            ConfigError::new(
+                "DISCORD_GATEWAY_URL",
+                format!("invalid URL {gateway_text:?}: must be a ws:// or wss:// URL with a host"),
+            )
+        })?;
+    let Some(token) = non_empty(args.discord_bot_token.clone()) else {
+        for (setting, given) in [
+            ("DISCORD_CHANNEL_ID", channel_id.is_some()),
+            ("DISCORD_GUILD_ID", guild_id.is_some()),
+            ("DISCORD_ADMIN_ROLE", admin_role.is_some()),
+        ] {
+            if given {
+                return Err(ConfigError::new(
+                    setting,
+                    "needs DISCORD_BOT_TOKEN (the Discord bot) to be set",
+                ));
+            }
+        }
+        return Ok(None);
+    };
+    // The clients add "Bot "; a pasted "Bot xyz" would be sent as "Bot Bot xyz".
+    let token = token.strip_prefix("Bot ").map(str::to_owned).unwrap_or(token);
+    if token.is_empty() || token.chars().any(char::is_whitespace) {
+        return Err(ConfigError::new(
+            "DISCORD_BOT_TOKEN",
+            "must be the bot token from the Developer Portal, without spaces",
+        ));
+    }
+    Ok(Some(DiscordBotSettings {
+        token: BotToken(SecretString::from(token)),
+        guild_id,
+        channel_id,
+        admin_role,
+        api_url,
+        gateway_url,
+    }))
 }
 
 fn non_empty(value: Option<String>) -> Option<String> {
@@ -640,6 +776,8 @@ impl Settings {
                 ),
             ));
         }
+        // Before the fields below are moved out of `args`.
+        let discord_bot = discord_bot(&args)?;
         let instances = instance_settings(&mut args)?;
         let database_url = match non_empty(args.database_url) {
             None => None,
@@ -782,6 +920,7 @@ impl Settings {
             session_ttl,
             instances,
             language,
+            discord_bot,
         })
     }
 
@@ -1193,5 +1332,65 @@ mod tests {
             missing.starts_with("TOKEN_KEY: cannot read TOKEN_KEY_FILE file \"/nonexistent/kinoyubot-key\""),
             "{missing}"
         );
+    }
+
+    #[test]
+    fn discord_bot_settings_are_parsed_and_the_token_is_never_shown() {
+        let none = with(|_| {}).expect("defaults");
+        assert!(none.discord_bot.is_none());
+        let s = with(|a| {
+            a.discord_bot_token = Some("Bot abc.def-supersecret".into());
+            a.discord_guild_id = Some("112233445566778899".into());
+            a.discord_channel_id = Some(" 998877 ".into());
+            a.discord_api_url = Some("http://127.0.0.1:9/".into());
+            a.discord_gateway_url = Some("ws://127.0.0.1:10".into());
+        })
+        .expect("valid");
+        let bot = s.discord_bot.expect("bot configured");
+        assert_eq!(bot.token.expose(), "abc.def-supersecret");
+        assert_eq!(
+            bot.guild_id.map(std::num::NonZeroU64::get),
+            Some(112_233_445_566_778_899)
+        );
+        assert_eq!(bot.channel_id.map(std::num::NonZeroU64::get), Some(998_877));
+        assert_eq!(bot.admin_role, None);
+        assert_eq!(bot.gateway_url.scheme(), "ws");
+        let debug = format!("{bot:?}");
+        assert!(!debug.contains("supersecret"), "{debug}");
+        assert!(bot.api_url.as_str().starts_with("http://127.0.0.1:9"));
+    }
+
+    #[test]
+    fn bad_discord_settings_name_the_setting() {
+        type Case = (&'static str, fn(&mut SettingsArgs));
+        let cases: [Case; 5] = [
+            ("DISCORD_GUILD_ID", |a| {
+                a.discord_bot_token = Some("t".into());
+                a.discord_guild_id = Some("abc".into());
+            }),
+            ("DISCORD_CHANNEL_ID", |a| a.discord_channel_id = Some("12".into())),
+            ("DISCORD_GATEWAY_URL", |a| {
+                a.discord_bot_token = Some("t".into());
+                a.discord_gateway_url = Some("http://example.com".into());
+            }),
+            ("DISCORD_ADMIN_ROLE", |a| {
+                a.discord_bot_token = Some("t".into());
+                a.discord_admin_role = Some("0".into());
+            }),
+            ("DISCORD_BOT_TOKEN", |a| a.discord_bot_token = Some("two words".into())),
+        ];
+        for (setting, f) in cases {
+            let err = with(f).expect_err(setting);
+            assert_eq!(err.setting, setting, "{err}");
+            assert!(!err.reason.contains("words"), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_bot_token_is_a_secret_setting() {
+        let mut args = SettingsArgs::default();
+        args.read_secrets(|name| (name == "DISCORD_BOT_TOKEN").then(|| "tok".to_owned()))
+            .expect("read");
+        assert_eq!(args.discord_bot_token.as_deref(), Some("tok"));
     }
 }

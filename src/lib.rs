@@ -32,6 +32,8 @@
 //! - [`announce`]: what is announced and its rendering for Discord and stdout
 //!   (pure); the webhook client (`discord`) and the delivery worker
 //!   (`delivery`).
+//! - [`discord`]: the Discord bot: slash commands over the Gateway
+//!   (`commands` and `replies` pure; `interactions`, [`discord::bot`]).
 //! - [`twitch`]: chat (`irc`, the only user of twitch-irc), account
 //!   connection (`auth`: OAuth2, connecting and disconnecting an account,
 //!   the token key, the token cipher, the token manager), the Helix API
@@ -52,6 +54,7 @@ pub mod channel;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod discord;
 pub mod metrics;
 pub mod presence;
 mod private_file;

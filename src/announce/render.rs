@@ -467,6 +467,23 @@ pub(crate) fn render_webhook_body(a: &Announcement, language: Language) -> Value
     })
 }
 
+/// Renders the JSON body of Create Message for the bot (SPEC §12): the
+/// webhook body's embeds and `allowed_mentions` (no `username`: a bot
+/// posts under its own name), plus `nonce` = the outbox row id with
+/// `enforce_nonce: true`, so Discord answers a retry of the same row within
+/// its nonce window with the message it already created instead of a new one.
+pub(crate) fn render_channel_message_body(a: &Announcement, language: Language, outbox_id: i64) -> Value {
+    let mut body = render_webhook_body(a, language);
+    if let Some(object) = body.as_object_mut() {
+        object.remove("username");
+        // A string: Discord's nonces are integers or strings of at most 25
+        // characters, and an i64 in decimal has at most 20.
+        object.insert("nonce".into(), Value::String(outbox_id.to_string()));
+        object.insert("enforce_nonce".into(), Value::Bool(true));
+    }
+    body
+}
+
 /// One readable plain-text line for when no webhook is configured, e.g.
 /// `[raffle #42] #somestreamer: Viewer won Steam key (37 candidates, digest 9f2c1a3b4d5e…)`.
 ///
@@ -538,6 +555,20 @@ mod tests {
             digest_hex: "9f2c1a3b4d5e6f708192a3b4c5d6e7f8".into(),
             created_at: at("2025-03-01T20:15:00Z"),
         }
+    }
+
+    #[test]
+    fn channel_message_body_has_the_webhook_embeds_and_an_enforced_nonce() {
+        let announcement = win("Steam key", "@everyone");
+        let body = render_channel_message_body(&announcement, Language::PtBr, 9_000_000_000);
+        let webhook = render_webhook_body(&announcement, Language::PtBr);
+        assert_eq!(body["embeds"], webhook["embeds"]);
+        assert_eq!(body["allowed_mentions"], json!({"parse": []}));
+        assert_eq!(body["nonce"], json!("9000000000"));
+        assert_eq!(body["enforce_nonce"], json!(true));
+        assert!(body.get("username").is_none(), "{body}");
+        assert!(body["nonce"].as_str().is_some_and(|n| n.len() <= 25));
+        assert_eq!(check_limits(&body), Ok(()));
     }
 
     fn embed(body: &Value) -> &Value {

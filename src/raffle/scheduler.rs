@@ -29,7 +29,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::command::{ChatCommand, DrawLimiter, MANUAL_DRAW_INTERVAL, RaffleCommand};
+use super::command::{ChatCommand, MANUAL_DRAW_INTERVAL, ManualDraws, RaffleCommand};
 use super::record::Trigger;
 use super::round::{RaffleEngine, RaffleError, RoundResult};
 use super::slot::{SPREAD_ABOVE_CHANNELS, TimerSlot, next_phased_slot, phase_millis};
@@ -281,14 +281,15 @@ async fn update_active_viewers_gauge(engine: &RaffleEngine, login: &ChannelLogin
 
 /// Acts on `!raffle` commands from chat until `shutdown`. Draws honour
 /// `ONLY_WHEN_LIVE` and are limited to one per channel per
-/// [`MANUAL_DRAW_INTERVAL`] of `clock`; the extra ones are dropped (logged).
+/// [`MANUAL_DRAW_INTERVAL`] of `clock` (shared with Discord through
+/// `draws`); the extra ones are dropped (logged).
 pub async fn handle_chat_commands(
     engine: RaffleEngine,
     commands: &mut mpsc::Receiver<ChatCommand>,
+    draws: ManualDraws,
     clock: Clock,
     shutdown: CancellationToken,
 ) {
-    let mut limiter = DrawLimiter::new(MANUAL_DRAW_INTERVAL);
     loop {
         let command = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -298,7 +299,7 @@ pub async fn handle_chat_commands(
             },
         };
         if command.command == RaffleCommand::Now
-            && let Err(wait) = limiter.try_draw(&command.channel, clock.unix_millis())
+            && let Err(wait) = draws.try_draw(&command.channel, clock.unix_millis())
         {
             tracing::info!(
                 channel = %command.channel,
