@@ -227,7 +227,10 @@ async fn run_on(url: &str, settings: &Settings, count: u64) -> anyhow::Result<Ru
         // rounds; channels in hand-over are not served, so measuring
         // before would count the hand-over, not the steady state).
         let holdings: Vec<i64> = db
-            .query("SELECT count(*) FROM channel_leases WHERE lease_until > now() GROUP BY instance_id", &[])
+            .query(
+                "SELECT count(*) FROM channel_leases WHERE lease_until > now() GROUP BY instance_id",
+                &[],
+            )
             .await
             .map(|rows| rows.iter().map(|row| row.get(0)).collect())
             .unwrap_or_default();

@@ -45,6 +45,11 @@ pub enum LivePolicy {
 /// Longest skip reason kept; Twitch's error text is not ours to trust.
 const MAX_SKIP_REASON_CHARS: usize = 300;
 
+/// How often a round is drawn again because a concurrent round took the
+/// last unit of the item it drew (each time, one item fewer is left, so a
+/// few suffice; the last attempt's error is returned).
+const STOCK_RACE_REDRAWS: u32 = 3;
+
 /// A skip reason fit to store and show: control characters (a NUL would
 /// make PostgreSQL refuse the row) dropped, length capped.
 fn clean_reason(reason: &str) -> String {
@@ -262,6 +267,43 @@ impl RaffleEngine {
             self.fill_missing_facts(&channel, &rules).await?;
         }
 
+        // Stock is not locked while the round runs: with one prize list
+        // shared by every channel, a lock would make each channel's round
+        // wait for every other's. The unit is taken at the end instead; if a
+        // concurrent round took the last one first, the round is drawn again
+        // (fresh seed) from the stock now left, and that is what it records.
+        let mut raced = 0u32;
+        loop {
+            match self
+                .record_round(channel.clone(), &rules, trigger, slot, skip_reason.clone())
+                .await
+            {
+                Err(RaffleError::Store(store::Error::OutOfStock { item })) if raced < STOCK_RACE_REDRAWS => {
+                    raced = raced.saturating_add(1);
+                    tracing::info!(
+                        item,
+                        raced,
+                        "a concurrent round took the last unit first; drawing again"
+                    );
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// The round's transaction: locks the slot, draws from the stock and
+    /// viewers as they are now, records the raffle and queues its
+    /// announcement. [`store::Error::OutOfStock`] when a concurrent round
+    /// took the last unit of the item drawn (nothing is recorded then).
+    async fn record_round(
+        &self,
+        channel: ChannelRecord,
+        rules: &ChannelSettings,
+        trigger: Trigger,
+        slot: Option<TimerSlot>,
+        skip_reason: Option<String>,
+    ) -> Result<RoundResult, RaffleError> {
+        let offline = skip_reason.is_some();
         let mut connection = self.store.connection().await?;
         let round = connection.begin_round().await?;
         if let Some(slot) = slot
@@ -278,8 +320,8 @@ impl RaffleEngine {
                 None,
             )
         } else {
-            let draw_items = round.lock_items().await?;
-            let (snapshot, excluded) = self.candidates(&round, &channel, &rules).await?;
+            let draw_items = round.items().await?;
+            let (snapshot, excluded) = self.candidates(&round, &channel, rules).await?;
             let drawn = draw::draw(&seed, &snapshot, &draw_items);
             (snapshot, excluded, draw_items, Some(drawn))
         };
@@ -292,7 +334,13 @@ impl RaffleEngine {
                 winner_user_id,
                 ..
             }) => {
-                round.take_one(&item_name).await?;
+                // Unlimited items have no stock to take (and no row to lock).
+                let stocked = draw_items
+                    .iter()
+                    .any(|item| item.name == item_name && item.remaining_stock.is_some());
+                if stocked {
+                    round.take_one(&item_name).await?;
+                }
                 let (login, display_name) = round
                     .viewer_names(channel.id, &winner_user_id)
                     .await?
