@@ -41,7 +41,9 @@ pub(crate) use database::Database;
 pub(crate) use oauth::{NewTokens, StateAdmission, StateLimits, StateLookup, StoredTokens, TokenTransaction};
 pub(crate) use outbox::ClaimedAnnouncement;
 pub(crate) use presence::{ChannelIds, PresenceWrite};
-pub use raffles::{EligibilityRules, EligibleViewer, MissingFacts, NewRaffle, PresentViewers, RoundTransaction};
+pub use raffles::{
+    EligibilityRules, EligibleViewer, JudgedCandidates, MissingFacts, NewRaffle, PresentViewers, RoundTransaction,
+};
 pub(crate) use sessions::SessionRecord;
 pub use twitch_facts::ListedChatter;
 

@@ -105,6 +105,26 @@ pub enum RoundResult {
     Paused,
 }
 
+/// What one try at a round's transaction needs.
+struct RoundAttempt<'a> {
+    channel: &'a ChannelRecord,
+    rules: &'a RaffleRules,
+    trigger: Trigger,
+    slot: Option<TimerSlot>,
+    /// Why the round is skipped (offline), decided before.
+    skip_reason: Option<String>,
+    /// Whether the try may give up to fetch Twitch facts first.
+    may_defer_for_facts: bool,
+}
+
+/// How one try at a round's transaction ended.
+enum Attempted {
+    /// Recorded, or nothing to record.
+    Done(RoundResult),
+    /// Rolled back: the gates need Twitch facts the cache lacks.
+    NeedsFacts,
+}
+
 /// Runs raffle rounds. Cheap to clone.
 #[derive(Clone)]
 pub struct RaffleEngine {
@@ -260,24 +280,34 @@ impl RaffleEngine {
         } else {
             None
         };
-        let offline = skip_reason.is_some();
-        // Twitch facts are network calls too: fetched for the viewers who
-        // lack them before the transaction takes its locks.
-        if !offline {
-            self.fill_missing_facts(&channel, &rules).await?;
-        }
-
-        // Stock is not locked while the round runs: with one prize list
-        // shared by every channel, a lock would make each channel's round
-        // wait for every other's. The unit is taken at the end instead; if a
-        // concurrent round took the last one first, the round is drawn again
-        // (fresh seed) from the stock now left, and that is what it records.
+        // Twitch facts are network calls too: a round that finds facts
+        // missing or due (judged in SQL with the draw) rolls back, fetches
+        // them without holding its locks, and runs once more. A warm cache
+        // costs nothing beyond the candidate query.
+        //
+        // Stock is not locked while the round runs either: with one prize
+        // list shared by every channel, a lock would make each channel's
+        // round wait for every other's. The unit is taken at the end; if a
+        // concurrent round took the last one first, the round is drawn
+        // again (fresh seed) from the stock now left, and that is what it
+        // records.
+        let mut facts_fetched = false;
         let mut raced = 0u32;
         loop {
-            match self
-                .record_round(channel.clone(), &rules, trigger, slot, skip_reason.clone())
-                .await
-            {
+            let attempt = RoundAttempt {
+                channel: &channel,
+                rules: &rules,
+                trigger,
+                slot,
+                skip_reason: skip_reason.clone(),
+                may_defer_for_facts: !facts_fetched,
+            };
+            match self.attempt_round(attempt).await {
+                Ok(Attempted::Done(result)) => return Ok(result),
+                Ok(Attempted::NeedsFacts) => {
+                    self.fill_missing_facts(&channel, &rules).await?;
+                    facts_fetched = true;
+                }
                 Err(RaffleError::Store(store::Error::OutOfStock { item })) if raced < STOCK_RACE_REDRAWS => {
                     raced = raced.saturating_add(1);
                     tracing::info!(
@@ -286,30 +316,28 @@ impl RaffleEngine {
                         "a concurrent round took the last unit first; drawing again"
                     );
                 }
-                other => return other,
+                Err(e) => return Err(e),
             }
         }
     }
 
-    /// The round's transaction: locks the slot, draws from the stock and
-    /// viewers as they are now, records the raffle and queues its
-    /// announcement. [`store::Error::OutOfStock`] when a concurrent round
-    /// took the last unit of the item drawn (nothing is recorded then).
-    async fn record_round(
-        &self,
-        channel: ChannelRecord,
-        rules: &ChannelSettings,
-        trigger: Trigger,
-        slot: Option<TimerSlot>,
-        skip_reason: Option<String>,
-    ) -> Result<RoundResult, RaffleError> {
+    /// One try at a round's transaction; see [`Self::run_round_with`].
+    async fn attempt_round(&self, attempt: RoundAttempt<'_>) -> Result<Attempted, RaffleError> {
+        let RoundAttempt {
+            channel,
+            rules,
+            trigger,
+            slot,
+            skip_reason,
+            may_defer_for_facts,
+        } = attempt;
         let offline = skip_reason.is_some();
         let mut connection = self.store.connection().await?;
         let round = connection.begin_round().await?;
         if let Some(slot) = slot
             && round.slot_drawn(channel.id, slot).await?
         {
-            return Ok(RoundResult::AlreadyDrawn);
+            return Ok(Attempted::Done(RoundResult::AlreadyDrawn));
         }
         let seed = fresh_seed()?;
         let (snapshot, excluded, draw_items, drawn) = if offline {
@@ -321,7 +349,10 @@ impl RaffleEngine {
             )
         } else {
             let draw_items = round.items().await?;
-            let (snapshot, excluded) = self.candidates(&round, &channel, rules).await?;
+            let Some((snapshot, excluded)) = self.candidates(&round, channel, rules, may_defer_for_facts).await? else {
+                // Dropping the transaction rolls it back.
+                return Ok(Attempted::NeedsFacts);
+            };
             let drawn = draw::draw(&seed, &snapshot, &draw_items);
             (snapshot, excluded, draw_items, Some(drawn))
         };
@@ -377,7 +408,7 @@ impl RaffleEngine {
         // Another instance drew this slot between our lock and insert (only
         // possible if the advisory lock was bypassed).
         let Some((raffle_id, created_at)) = inserted else {
-            return Ok(RoundResult::AlreadyDrawn);
+            return Ok(Attempted::Done(RoundResult::AlreadyDrawn));
         };
         tracing::Span::current().record("raffle_id", raffle_id);
         // Only winners are announced on Discord; other outcomes are recorded
@@ -410,10 +441,10 @@ impl RaffleEngine {
             "raffle recorded"
         );
         // Everything the record holds is known here: no need to read it back.
-        Ok(RoundResult::Recorded(Box::new(RaffleRecord {
+        Ok(Attempted::Done(RoundResult::Recorded(Box::new(RaffleRecord {
             id: raffle_id,
-            channel_login: channel.login,
-            channel_display_name: channel.display_name,
+            channel_login: channel.login.clone(),
+            channel_display_name: channel.display_name.clone(),
             slot: slot.map(TimerSlot::number),
             trigger,
             outcome,
@@ -428,7 +459,7 @@ impl RaffleEngine {
                 error: None,
             }),
             excluded,
-        })))
+        }))))
     }
 
     /// The SQL rules of SPEC §5 step 2 for this channel.
@@ -524,29 +555,43 @@ impl RaffleEngine {
         eligibility::judge(&rules.gates, &rules.follow_cache, &facts, now)
     }
 
+    /// The round's candidates: the gates are judged in SQL over presence
+    /// (with its copies of the cached Twitch facts), so only the eligible
+    /// viewers come back and the excluded are counted there; the same rules
+    /// as [`eligibility::judge`], which the viewers API uses. The snapshot
+    /// holds exactly the eligible set, so `verify` replays the draw.
+    /// `None` when facts the gates need are missing or due for a refresh
+    /// and `may_defer` allows asking Twitch first.
     async fn candidates(
         &self,
         round: &RoundTransaction<'_>,
         channel: &ChannelRecord,
         rules: &RaffleRules,
-    ) -> Result<(CandidateSnapshot, ExclusionCounts), RaffleError> {
+        may_defer: bool,
+    ) -> Result<Option<(CandidateSnapshot, ExclusionCounts)>, RaffleError> {
         let sql_rules = Self::sql_rules(channel, rules);
-        let present = round
-            .eligible_viewers(channel.id, channel.twitch_user_id.as_deref(), &sql_rules)
+        let judged = round
+            .judged_candidates(
+                channel.id,
+                channel.twitch_user_id.as_deref(),
+                &sql_rules,
+                &rules.gates,
+                &rules.follow_cache,
+            )
             .await?;
-        let luck = u32::from(rules.subscriber_luck.max(1));
-        let mut excluded = ExclusionCounts::default();
-        let mut candidates = Vec::with_capacity(present.viewers.len());
-        for viewer in present.viewers {
-            match Self::judge(rules, &viewer, present.now) {
-                Verdict::Eligible => candidates.push(Candidate {
-                    weight: if viewer.is_subscriber { luck } else { 1 },
-                    user_id: viewer.user_id,
-                }),
-                Verdict::Excluded(reason) => excluded.add(reason),
-            }
+        if may_defer && judged.facts_due > 0 {
+            return Ok(None);
         }
-        Ok((CandidateSnapshot::new(candidates)?, excluded))
+        let luck = u32::from(rules.subscriber_luck.max(1));
+        let candidates = judged
+            .eligible
+            .into_iter()
+            .map(|(user_id, is_subscriber)| Candidate {
+                weight: if is_subscriber { luck } else { 1 },
+                user_id,
+            })
+            .collect();
+        Ok(Some((CandidateSnapshot::new(candidates)?, judged.excluded)))
     }
 
     /// Why this channel's round must be skipped under `ONLY_WHEN_LIVE`, or

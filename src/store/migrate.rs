@@ -77,6 +77,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0011_token_refresh_claims.sql",
         sql: include_str!("../../sql/0011_token_refresh_claims.sql"),
     },
+    Migration {
+        version: 12,
+        name: "0012_channel_gates.sql",
+        sql: include_str!("../../sql/0012_channel_gates.sql"),
+    },
 ];
 
 /// Advisory lock key ("kinoyubt" in ASCII) shared by every instance.
