@@ -140,8 +140,9 @@ pub enum Error {
         /// The row, e.g. `channel somestreamer`.
         what: String,
     },
-    /// An item to award has no stock left. The round's item lock rules this
-    /// out, so it means a bug; the round is rolled back.
+    /// An item to award has no stock left: a concurrent round took the last
+    /// unit after this round read the stock. The round is rolled back and
+    /// drawn again (`raffle::round`).
     #[error("item {item:?} is out of stock")]
     OutOfStock {
         /// The item.

@@ -45,6 +45,11 @@ pub enum LivePolicy {
 /// Longest skip reason kept; Twitch's error text is not ours to trust.
 const MAX_SKIP_REASON_CHARS: usize = 300;
 
+/// How often a round is drawn again because a concurrent round took the
+/// last unit of the item it drew (each time, one item fewer is left, so a
+/// few suffice; the last attempt's error is returned).
+const STOCK_RACE_REDRAWS: u32 = 3;
+
 /// A skip reason fit to store and show: control characters (a NUL would
 /// make PostgreSQL refuse the row) dropped, length capped.
 fn clean_reason(reason: &str) -> String {
@@ -279,7 +284,15 @@ impl RaffleEngine {
         // missing or due (judged in SQL with the draw) rolls back, fetches
         // them without holding its locks, and runs once more. A warm cache
         // costs nothing beyond the candidate query.
+        //
+        // Stock is not locked while the round runs either: with one prize
+        // list shared by every channel, a lock would make each channel's
+        // round wait for every other's. The unit is taken at the end; if a
+        // concurrent round took the last one first, the round is drawn
+        // again (fresh seed) from the stock now left, and that is what it
+        // records.
         let mut facts_fetched = false;
+        let mut raced = 0u32;
         loop {
             let attempt = RoundAttempt {
                 channel: &channel,
@@ -289,12 +302,21 @@ impl RaffleEngine {
                 skip_reason: skip_reason.clone(),
                 may_defer_for_facts: !facts_fetched,
             };
-            match self.attempt_round(attempt).await? {
-                Attempted::Done(result) => return Ok(result),
-                Attempted::NeedsFacts => {
+            match self.attempt_round(attempt).await {
+                Ok(Attempted::Done(result)) => return Ok(result),
+                Ok(Attempted::NeedsFacts) => {
                     self.fill_missing_facts(&channel, &rules).await?;
                     facts_fetched = true;
                 }
+                Err(RaffleError::Store(store::Error::OutOfStock { item })) if raced < STOCK_RACE_REDRAWS => {
+                    raced = raced.saturating_add(1);
+                    tracing::info!(
+                        item,
+                        raced,
+                        "a concurrent round took the last unit first; drawing again"
+                    );
+                }
+                Err(e) => return Err(e),
             }
         }
     }
@@ -326,7 +348,7 @@ impl RaffleEngine {
                 None,
             )
         } else {
-            let draw_items = round.lock_items().await?;
+            let draw_items = round.items().await?;
             let Some((snapshot, excluded)) = self.candidates(&round, channel, rules, may_defer_for_facts).await? else {
                 // Dropping the transaction rolls it back.
                 return Ok(Attempted::NeedsFacts);
@@ -343,7 +365,13 @@ impl RaffleEngine {
                 winner_user_id,
                 ..
             }) => {
-                round.take_one(&item_name).await?;
+                // Unlimited items have no stock to take (and no row to lock).
+                let stocked = draw_items
+                    .iter()
+                    .any(|item| item.name == item_name && item.remaining_stock.is_some());
+                if stocked {
+                    round.take_one(&item_name).await?;
+                }
                 let (login, display_name) = round
                     .viewer_names(channel.id, &winner_user_id)
                     .await?

@@ -757,15 +757,16 @@ impl RoundTransaction<'_> {
         lock_slot(&self.transaction, channel_id, slot).await
     }
 
-    /// The active items in file order with their remaining stock, locked
-    /// until the round ends, so that concurrent rounds cannot both award
-    /// the last unit of an item.
+    /// The active items in file order with their remaining stock as the
+    /// round sees them. Not locked: the unit won is taken at the end
+    /// ([`Self::take_one`]), which fails if a concurrent round took the
+    /// last one first.
     ///
     /// # Errors
     ///
     /// Database errors.
-    pub(crate) async fn lock_items(&self) -> Result<Vec<DrawItem>, Error> {
-        items::lock_for_draw(&self.transaction).await
+    pub(crate) async fn items(&self) -> Result<Vec<DrawItem>, Error> {
+        items::for_draw(&self.transaction).await
     }
 
     /// Present viewers of a channel now, with their cached Twitch facts;
@@ -802,12 +803,13 @@ impl RoundTransaction<'_> {
         select_judged(&self.transaction, channel_id, broadcaster_user_id, rules, gates, cache).await
     }
 
-    /// Takes one unit of an item's stock (nothing for unlimited items).
+    /// Takes one unit of a stocked item's stock; the item's row stays
+    /// locked until the round ends (unlimited items need no call).
     ///
     /// # Errors
     ///
-    /// Database errors; [`Error::OutOfStock`] would mean the item lock was
-    /// bypassed.
+    /// Database errors; [`Error::OutOfStock`] when a concurrent round took
+    /// the last unit first.
     pub(crate) async fn take_one(&self, item_name: &str) -> Result<(), Error> {
         items::take_one(&self.transaction, item_name).await
     }
