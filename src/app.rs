@@ -19,7 +19,7 @@ use crate::channel::{ChannelLeaser, ChannelLogin, ChannelSet};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::discord::bot::{BotError, DiscordBot};
-use crate::discord::interactions::BotContext;
+use crate::discord::interactions::{BotContext, ClaimOutage};
 use crate::presence::tracker::{PresenceInbox, PresenceTracker};
 use crate::raffle::RaffleEngine;
 use crate::raffle::command::{ChatCommand, DrawLimiter, MANUAL_DRAW_INTERVAL, ManualDraws};
@@ -229,7 +229,10 @@ impl App {
                     Some(bot) => {
                         let context = BotContext {
                             engine: engine.clone(),
+                            channels: channels.clone(),
                             served: served.clone(),
+                            instance_id: Arc::from(settings.instances.id.as_str()),
+                            claims: ClaimOutage::default(),
                             draws: draws.clone(),
                             clock: clock.clone(),
                             connect_url: connect_url(&settings),

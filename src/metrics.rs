@@ -48,8 +48,12 @@ pub(crate) const CHAT_JOINS: &str = "kinoyubot_chat_joins";
 /// timer round was drawn.
 pub const SLOT_LAG_SECONDS: &str = "kinoyubot_slot_lag_seconds";
 
+/// Counter, label `claim` (see [`InteractionClaim`]): Discord interactions
+/// this instance received, by how its claim on answering went.
+pub(crate) const DISCORD_INTERACTIONS_TOTAL: &str = "kinoyubot_discord_interactions_total";
+
 /// Every metric name, for documentation and tests.
-pub const ALL: [&str; 12] = [
+pub const ALL: [&str; 13] = [
     CHAT_MESSAGES_TOTAL,
     PRESENCE_FLUSHES_TOTAL,
     PRESENCE_FLUSH_LAG_SECONDS,
@@ -62,6 +66,7 @@ pub const ALL: [&str; 12] = [
     LEASED_CHANNELS,
     CHAT_JOINS,
     SLOT_LAG_SECONDS,
+    DISCORD_INTERACTIONS_TOTAL,
 ];
 
 /// Histogram buckets for the slot lag: the target is under a second.
@@ -156,6 +161,31 @@ impl SetAside {
     const ALL: [Self; 2] = [Self::Presence, Self::Raffle];
 }
 
+/// How this instance's claim on answering a Discord interaction went
+/// (several instances receive each one; `discord::interactions`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum InteractionClaim {
+    /// Claimed: this instance answered.
+    Won,
+    /// Another instance had claimed it: this one stayed silent.
+    Lost,
+    /// The claim could not be made (database away): answered anyway.
+    Failed,
+}
+
+impl InteractionClaim {
+    /// The `claim` label value.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Won => "won",
+            Self::Lost => "lost",
+            Self::Failed => "failed",
+        }
+    }
+
+    const ALL: [Self; 3] = [Self::Won, Self::Lost, Self::Failed];
+}
+
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
 /// The process-wide Prometheus recorder, installed on first use.
@@ -223,6 +253,10 @@ fn describe_and_zero() {
         Unit::Seconds,
         "How long after its slot started a timer round was drawn."
     );
+    describe_counter!(
+        DISCORD_INTERACTIONS_TOTAL,
+        "Discord interactions received, by claim (won: answered here, lost: answered by another instance, failed: answered without a claim)."
+    );
     counter!(CHAT_MESSAGES_TOTAL).absolute(0);
     counter!(PRESENCE_FLUSHES_TOTAL).absolute(0);
     counter!(IRC_RECONNECTS_TOTAL).absolute(0);
@@ -239,11 +273,19 @@ fn describe_and_zero() {
     for what in SetAside::ALL {
         counter!(WRITES_SET_ASIDE_TOTAL, "what" => what.as_str()).absolute(0);
     }
+    for claim in InteractionClaim::ALL {
+        counter!(DISCORD_INTERACTIONS_TOTAL, "claim" => claim.as_str()).absolute(0);
+    }
 }
 
 /// Counts one row the database refused as data and that was set aside.
 pub(crate) fn write_set_aside(what: SetAside) {
     ::metrics::counter!(WRITES_SET_ASIDE_TOTAL, "what" => what.as_str()).increment(1);
+}
+
+/// Counts one Discord interaction by how its claim went.
+pub(crate) fn interaction_claimed(claim: InteractionClaim) {
+    ::metrics::counter!(DISCORD_INTERACTIONS_TOTAL, "claim" => claim.as_str()).increment(1);
 }
 
 /// Counts one chat message. For the chat listener (`twitch::irc`): call it

@@ -15,7 +15,7 @@
 //! Submodules: `pool` builds the pool, `migrate` applies the numbered files
 //! of `sql/`, `embedded` runs a private server when `DATABASE_URL` is unset,
 //! `database` picks between the two; one file per table group (`approvals`, `channels`, `leases`,
-//! `channel_settings`, `sessions`,
+//! `channel_settings`, `sessions`, `discord_interactions`,
 //! `presence`, `items`, `raffles`, `outbox`, `oauth`) and `status` for the
 //! dashboard's read-only queries across them.
 
@@ -23,6 +23,7 @@ mod approvals;
 mod channel_settings;
 mod channels;
 mod database;
+mod discord_interactions;
 pub mod embedded;
 mod items;
 mod leases;

@@ -137,15 +137,21 @@ pub(crate) enum DiscordBotText<'a> {
     },
     /// A control subcommand from a member without the right.
     NotAllowed,
-    /// Several channels are served and none was named.
+    /// The install has several channels and none was named.
     ChooseChannel {
-        /// The served channels, escaped, comma-separated.
+        /// The install's channels, escaped, comma-separated.
         channels: &'a str,
     },
-    /// No channel is served by this instance.
+    /// The install has no channel yet.
     NoChannels,
-    /// The named channel is not served here.
+    /// The named channel is not one of the install's.
     UnknownChannel {
+        /// `#channel`, escaped.
+        channel: &'a str,
+    },
+    /// The channel is the install's, but no instance serves it right now
+    /// (its lease is changing hands, or its instance stopped).
+    NotServedNow {
         /// `#channel`, escaped.
         channel: &'a str,
     },
@@ -308,12 +314,16 @@ impl Message for DiscordBotText<'_> {
                 pt_br: format!("Há vários canais; escolha um com `canal`: {channels}").into(),
             },
             Self::NoChannels => Texts::fixed(
-                "No Twitch channel is served here yet: connect one with /raffle connect.",
-                "Nenhum canal da Twitch atendido aqui ainda: conecte um com /sorteio conectar.",
+                "No Twitch channel is connected yet: connect one with /raffle connect.",
+                "Nenhum canal da Twitch conectado ainda: conecte um com /sorteio conectar.",
             ),
             Self::UnknownChannel { channel } => Texts {
                 en: format!("{channel} is not a channel this bot serves.").into(),
                 pt_br: format!("{channel} não é um canal atendido por este bot.").into(),
+            },
+            Self::NotServedNow { channel } => Texts {
+                en: format!("{channel} is not being served right now; try again shortly.").into(),
+                pt_br: format!("{channel} não está sendo atendido agora; tente de novo daqui a pouco.").into(),
             },
             Self::Unavailable => Texts::fixed(
                 "Something went wrong on our side; try again in a moment.",
@@ -379,6 +389,7 @@ pub(super) fn samples() -> Vec<DiscordBotText<'static>> {
         ChooseChannel { channels: "#a, #b" },
         NoChannels,
         UnknownChannel { channel: "#c" },
+        NotServedNow { channel: "#c" },
         Unavailable,
     ]
 }

@@ -118,7 +118,8 @@ impl Subcommand {
         Self::ALL.into_iter().find(|sub| sub.name() == name)
     }
 
-    fn takes_channel(self) -> bool {
+    /// Whether it acts on a channel (and has the `channel` option).
+    pub(crate) fn takes_channel(self) -> bool {
         !matches!(self, Self::Connect | Self::Verify)
     }
 }

@@ -54,12 +54,14 @@ pub(crate) enum Reply {
     },
     /// The member may not use control subcommands.
     NotAllowed,
-    /// Several channels are served and none was named.
+    /// The install has several channels and none was named.
     ChooseChannel(Vec<String>),
-    /// No channel is served yet.
+    /// The install has no channel yet.
     NoChannels,
-    /// The named channel is not served here.
+    /// The named channel is not one of the install's.
     UnknownChannel(String),
+    /// The channel is the install's but no instance serves it right now.
+    NotServedNow(String),
     /// Something failed on our side (database down).
     Unavailable,
 }
@@ -168,6 +170,9 @@ pub(crate) fn render(language: Language, reply: &Reply) -> String {
         Reply::UnknownChannel(login) => say(DiscordBotText::UnknownChannel {
             channel: &channel(login),
         }),
+        Reply::NotServedNow(login) => say(DiscordBotText::NotServedNow {
+            channel: &channel(login),
+        }),
         Reply::Unavailable => say(DiscordBotText::Unavailable),
     };
     truncate_with_ellipsis(&text, MAX_CONTENT_CHARS)
@@ -203,6 +208,7 @@ mod tests {
             Reply::ChooseChannel(vec!["a".into(), "b".into()]),
             Reply::NoChannels,
             Reply::UnknownChannel("zzz".into()),
+            Reply::NotServedNow("chan".into()),
             Reply::Unavailable,
         ];
         for reply in &replies {

@@ -82,6 +82,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0012_channel_gates.sql",
         sql: include_str!("../../sql/0012_channel_gates.sql"),
     },
+    Migration {
+        version: 14,
+        name: "0014_discord_interactions.sql",
+        sql: include_str!("../../sql/0014_discord_interactions.sql"),
+    },
 ];
 
 /// Advisory lock key ("kinoyubt" in ASCII) shared by every instance.

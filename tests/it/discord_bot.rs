@@ -571,3 +571,260 @@ async fn interaction_to_first_response_latency_from_the_stand_in_clock() {
     stage.assert_shapes_kept();
     assert_eq!(bot.stop().await.code, Some(0));
 }
+
+/// The channels of the several-instance tests.
+const SPLIT_CHANNELS: [&str; 2] = ["splitalpha", "splitbeta"];
+
+impl Stage {
+    /// `kinoyubot run` as instance `id` with its own data directory, over
+    /// [`SPLIT_CHANNELS`], leases renewed every second.
+    fn instance(&self, id: &str) -> Binary {
+        let data = self.dir.path().join(id);
+        std::fs::create_dir_all(&data).expect("data directory");
+        self.binary(BOT_TOKEN)
+            .env("DATA_DIR", &data)
+            .env("TWITCH_CHANNELS", SPLIT_CHANNELS.join(","))
+            .env("CHANNEL_LEASE", "3s")
+            .env("JOIN_RATE", "1000")
+            .env("INSTANCE_ID", id)
+    }
+
+    /// The instance holding a valid lease on `channel`, if any.
+    async fn holder_of(&self, channel: &str) -> Option<String> {
+        self.database
+            .client()
+            .await
+            .query_opt(
+                "SELECT l.instance_id FROM channel_leases l JOIN channels c ON c.id = l.channel_id
+                 WHERE c.login = $1 AND l.lease_until > now()",
+                &[&channel],
+            )
+            .await
+            .expect("query")
+            .map(|row| row.get(0))
+    }
+
+    /// The instance that claimed interaction `id`.
+    async fn claimed_by(&self, id: &str) -> Option<String> {
+        let id: i64 = id.parse().expect("interaction id");
+        self.database
+            .client()
+            .await
+            .query_opt(
+                "SELECT instance_id FROM discord_interactions WHERE interaction_id = $1",
+                &[&id],
+            )
+            .await
+            .expect("query")
+            .map(|row| row.get(0))
+    }
+
+    /// Dispatches `interaction` to every session and waits for its answer
+    /// and for every instance's claim to be decided (`instances` lost
+    /// claims between them go up by one); asserts it was answered once.
+    /// Returns the answer and the instance that claimed it.
+    async fn answered_once(&self, interaction: Value, instances: &[&TestProcess]) -> (Value, String) {
+        let lost_before = lost_claims(instances).await;
+        let sent_at = std::time::Instant::now();
+        let id = self.gateway.dispatch_interaction(interaction);
+        let prefix = format!("/interactions/{id}/");
+        let (answer, answered_at) = wait_for_within(DEADLINE, "the interaction's answer", || {
+            let found = self.discord.bot_requests_to("POST", &prefix).into_iter().next();
+            async move { found.map(|r| (r.body, r.at)) }
+        })
+        .await;
+        println!(
+            "two instances: interaction {id} first response after {:?}",
+            answered_at.into_std().saturating_duration_since(sent_at)
+        );
+        wait_for_within(DEADLINE, "the other instance to lose its claim", || async {
+            (lost_claims(instances).await > lost_before).then_some(())
+        })
+        .await;
+        assert_eq!(
+            lost_claims(instances).await,
+            lost_before + 1,
+            "one instance stayed silent"
+        );
+        let callbacks = self.discord.bot_requests_to("POST", &prefix);
+        assert_eq!(callbacks.len(), 1, "answered once: {callbacks:?}");
+        let by = self.claimed_by(&id).await.expect("a claim recorded");
+        (answer, by)
+    }
+}
+
+/// A sample of `/metrics` (0 when absent).
+async fn metric(process: &TestProcess, series: &str) -> f64 {
+    let page = reqwest::get(process.url("/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    page.lines()
+        .find_map(|line| line.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
+        .unwrap_or(0.0)
+}
+
+/// Interactions the instances left to another one, in total.
+async fn lost_claims(instances: &[&TestProcess]) -> u64 {
+    let mut total = 0.0;
+    for process in instances {
+        total += metric(process, "kinoyubot_discord_interactions_total{claim=\"lost\"}").await;
+    }
+    total as u64
+}
+
+/// Waits until `process` (instance `id`) serves `n` channels.
+async fn wait_leased(process: &TestProcess, id: &str, n: u64) {
+    let series = format!("kinoyubot_leased_channels{{instance=\"{id}\"}}");
+    wait_for_within(DEADLINE, &format!("{id} serving {n} channels"), || async {
+        (metric(process, &series).await as u64 == n).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_instances_on_one_token_answer_each_interaction_once_by_the_serving_instance() {
+    let stage = Stage::new().await;
+    let a = stage.instance("disc-a").spawn_run().await;
+    let b = stage.instance("disc-b").spawn_run().await;
+    // Each has its own session; every interaction reaches both.
+    stage.gateway.wait_live_sessions(2).await;
+    wait_leased(&a, "disc-a", 1).await;
+    wait_leased(&b, "disc-b", 1).await;
+    let (x, y) = (SPLIT_CHANNELS[0], SPLIT_CHANNELS[1]);
+    let (x_by, y_by) = (stage.holder_of(x).await, stage.holder_of(y).await);
+    assert!(x_by.is_some() && y_by.is_some() && x_by != y_by, "{x_by:?} {y_by:?}");
+    let (x_by, y_by) = (x_by.unwrap_or_default(), y_by.unwrap_or_default());
+    let instances = [&a, &b];
+    assert_eq!(stage.gateway.live_sessions(), 2);
+
+    // `status channel:X`: once, by X's instance, about X.
+    let status = stage.gateway.slash_command(
+        "status",
+        json!([{"name": "channel", "type": 3, "value": x}]),
+        MEMBER_ONLY,
+        &[],
+    );
+    let (answer, by) = stage.answered_once(status, &instances).await;
+    assert_eq!(by, x_by, "claimed by the instance serving {x}");
+    let text = shown_text(&stage, &answer, 0).await;
+    assert!(text.contains(x), "{text}");
+    assert!(!text.contains("not being served"), "{text}");
+
+    // Without `channel`, the install has two: asked to choose, once.
+    let followups = stage.discord.bot_requests_to("POST", "/webhooks/").len();
+    let status = stage.gateway.slash_command("status", json!([]), MEMBER_ONLY, &[]);
+    let (answer, _) = stage.answered_once(status, &instances).await;
+    let text = shown_text(&stage, &answer, followups).await;
+    assert!(text.contains("choose one"), "{text}");
+    assert!(text.contains(x) && text.contains(y), "both channels listed: {text}");
+
+    // Autocomplete offers the install's channels, not one instance's.
+    let (choices, _) = stage
+        .answered_once(stage.gateway.autocomplete("status", "split"), &instances)
+        .await;
+    assert_eq!(choices["type"], 8, "{choices}");
+    let offered: Vec<&str> = choices["data"]["choices"]
+        .as_array()
+        .expect("choices")
+        .iter()
+        .filter_map(|c| c["value"].as_str())
+        .collect();
+    assert_eq!(offered, [x, y]);
+
+    // `now channel:Y` draws once, on Y's instance; the win is posted once.
+    stage.irc.wait_joined(y, 1, DEADLINE).await;
+    stage
+        .irc
+        .send_to_channel(y, &privmsg(y, &default_room_id(y), "4343", "split_viewer", "hi!"));
+    stage
+        .database
+        .wait_count("SELECT count(*) FROM presence", 1, "the viewer's presence")
+        .await;
+    let followups = stage.discord.bot_requests_to("POST", "/webhooks/").len();
+    let now = stage.gateway.slash_command(
+        "now",
+        json!([{"name": "channel", "type": 3, "value": y}]),
+        MANAGE_GUILD,
+        &[],
+    );
+    let (answer, by) = stage.answered_once(now, &instances).await;
+    assert_eq!(by, y_by, "claimed by the instance serving {y}");
+    let text = shown_text(&stage, &answer, followups).await;
+    assert!(
+        text.contains("split\\_viewer") || text.contains("split_viewer"),
+        "{text}"
+    );
+    stage
+        .database
+        .wait_count("SELECT count(*) FROM outbox WHERE status = 'sent'", 1, "the win posted")
+        .await;
+    assert_eq!(
+        stage.database.count("SELECT count(*) FROM raffles").await,
+        1,
+        "drawn once"
+    );
+    assert_eq!(stage.discord.channel_messages().len(), 1, "posted once");
+
+    stage.assert_shapes_kept();
+    assert_eq!(a.stop().await.code, Some(0));
+    assert_eq!(b.stop().await.code, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_channel_nobody_serves_is_answered_after_the_hand_off_and_nothing_is_drawn() {
+    let stage = Stage::new().await;
+    // One instance, allowed one channel: the other is the install's, but
+    // nobody serves it.
+    let solo = stage.instance("disc-solo").env("MAX_CHANNELS", "1").spawn_run().await;
+    stage.gateway.wait_live().await;
+    wait_leased(&solo, "disc-solo", 1).await;
+    let mut unserved = Vec::new();
+    for channel in SPLIT_CHANNELS {
+        if stage.holder_of(channel).await.is_none() {
+            unserved.push(channel);
+        }
+    }
+    let [nobodys] = unserved[..] else {
+        panic!("one channel unserved: {unserved:?}");
+    };
+
+    for subcommand in ["status", "now"] {
+        let interaction = stage.gateway.slash_command(
+            subcommand,
+            json!([{"name": "channel", "type": 3, "value": nobodys}]),
+            MANAGE_GUILD,
+            &[],
+        );
+        let id = stage.gateway.dispatch_interaction(interaction);
+        let prefix = format!("/interactions/{id}/");
+        let answer = wait_for_within(DEADLINE, "the answer", || {
+            let found = stage.discord.bot_requests_to("POST", &prefix).into_iter().next();
+            async move { found }
+        })
+        .await;
+        let dispatched_at = stage
+            .gateway
+            .log()
+            .into_iter()
+            .rev()
+            .find(|l| matches!(&l.step, Step::Dispatched { event, .. } if event == "INTERACTION_CREATE"))
+            .expect("dispatched")
+            .at;
+        let waited = answer.at.into_std().saturating_duration_since(dispatched_at);
+        println!("/raffle {subcommand} on a channel nobody serves: first response after {waited:?}");
+        assert!(waited >= Duration::from_millis(500), "after the hand-off: {waited:?}");
+        assert!(waited < Duration::from_secs(3), "within Discord's 3 s: {waited:?}");
+        assert_eq!(answer.body["type"], 4, "{}", answer.body);
+        assert_eq!(answer.body["data"]["flags"], 64, "only for the caller");
+        let text = answer.body["data"]["content"].as_str().unwrap_or_default();
+        assert!(text.contains("not being served right now"), "{text}");
+        assert!(text.contains(nobodys), "{text}");
+        assert_eq!(stage.claimed_by(&id).await.as_deref(), Some("disc-solo"));
+    }
+    assert_eq!(stage.database.count("SELECT count(*) FROM raffles").await, 0);
+    stage.assert_shapes_kept();
+    assert_eq!(solo.stop().await.code, Some(0));
+}

@@ -14,6 +14,13 @@
 //!   (`op` 7), INVALID SESSION (`op` 9), a dropped TCP connection (no close
 //!   frame) or a close frame with any code.
 //!
+//! Several connections may be live at once: every IDENTIFY opens a
+//! session of its own, as when several processes run with one bot token
+//! (each identifies as shard `[0, 1]`). Discord sends each event of a shard
+//! to every session identified for it, so a dispatch goes to every live
+//! session, each with its own sequence numbers; so do the other requests
+//! (with one session, to that one).
+//!
 //! Every step is recorded with the time it happened ([`GatewayLog`]), so
 //! tests wait for steps by polling with a deadline, never by sleeping.
 
@@ -73,8 +80,8 @@ pub struct Logged {
     pub at: Instant,
 }
 
-/// What a test asks the live connection to do.
-#[derive(Debug)]
+/// What a test asks the live connections to do.
+#[derive(Debug, Clone)]
 enum Control {
     Dispatch { event: String, data: Value },
     Reconnect,
@@ -97,8 +104,9 @@ struct Session {
 struct State {
     log: Mutex<Vec<Logged>>,
     sessions: Mutex<HashMap<String, Session>>,
-    /// The connection that has identified or resumed, if any.
-    live: Mutex<Option<(String, mpsc::UnboundedSender<Control>)>>,
+    /// The connections that have identified or resumed (session id and
+    /// the connection's control channel), oldest first.
+    live: Mutex<Vec<(String, mpsc::UnboundedSender<Control>)>>,
     next_session: AtomicU64,
     /// Refuse every IDENTIFY (close 4004), as if the token had been reset.
     refuse_identify: std::sync::atomic::AtomicBool,
@@ -192,18 +200,31 @@ impl FakeGateway {
 
     /// Waits until a connection has identified or resumed and is live.
     pub async fn wait_live(&self) {
-        wait_for_within(Duration::from_secs(30), "a live Gateway session", || {
-            let live = self.state.live.lock().unwrap().is_some();
-            async move { live.then_some(()) }
+        self.wait_live_sessions(1).await;
+    }
+
+    /// Waits until at least `n` sessions are live (one per bot process).
+    pub async fn wait_live_sessions(&self, n: usize) {
+        wait_for_within(Duration::from_secs(30), &format!("{n} live Gateway sessions"), || {
+            let live = self.live_sessions();
+            async move { (live >= n).then_some(()) }
         })
         .await;
     }
 
+    /// How many sessions are live now.
+    pub fn live_sessions(&self) -> usize {
+        self.state.live.lock().unwrap().len()
+    }
+
+    /// Sends `control` to every live connection; whether one took it.
     fn send(&self, control: Control) -> bool {
-        match &*self.state.live.lock().unwrap() {
-            Some((_, tx)) => tx.send(control).is_ok(),
-            None => false,
+        let live = self.state.live.lock().unwrap();
+        let mut sent = false;
+        for (_, tx) in live.iter() {
+            sent |= tx.send(control.clone()).is_ok();
         }
+        sent
     }
 
     /// From now on, every IDENTIFY is refused with close code 4004.
@@ -211,7 +232,7 @@ impl FakeGateway {
         self.state.refuse_identify.store(true, Ordering::SeqCst);
     }
 
-    /// Dispatches INTERACTION_CREATE on the live connection; returns the
+    /// Dispatches INTERACTION_CREATE on every live connection; returns the
     /// interaction's id. Panics if no connection is live.
     pub fn dispatch_interaction(&self, interaction: Value) -> String {
         let id = interaction["id"].as_str().unwrap_or_default().to_owned();
@@ -438,7 +459,7 @@ async fn serve(state: Arc<State>, mut ws: Ws, addr: SocketAddr, stop: Cancellati
                         if !send_json(&mut ws, ready).await {
                             return;
                         }
-                        *state.live.lock().unwrap() = Some((id.clone(), tx.clone()));
+                        set_live(&state, &id, &tx);
                         session = Some(id);
                     }
                     Some(6) => {
@@ -474,7 +495,7 @@ async fn serve(state: Arc<State>, mut ws: Ws, addr: SocketAddr, stop: Cancellati
                                 if !send_json(&mut ws, json!({"op": 0, "t": "RESUMED", "s": next, "d": {}})).await {
                                     return;
                                 }
-                                *state.live.lock().unwrap() = Some((id.clone(), tx.clone()));
+                                set_live(&state, &id, &tx);
                                 session = Some(id);
                             }
                         }
@@ -495,11 +516,20 @@ fn token_accepted(token: &Value) -> bool {
         .is_some_and(|t| t == BOT_TOKEN)
 }
 
-/// This connection is no longer the live one (a newer connection that
-/// resumed the same session may be).
-fn clear_live(state: &State, connection: &mpsc::UnboundedSender<Control>) {
+/// This connection is live for `session`, in place of any older
+/// connection of the same session (a resume).
+fn set_live(state: &State, session: &str, connection: &mpsc::UnboundedSender<Control>) {
     let mut live = state.live.lock().unwrap();
-    if live.as_ref().is_some_and(|(_, tx)| tx.same_channel(connection)) {
-        *live = None;
-    }
+    live.retain(|(id, tx)| id != session && !tx.same_channel(connection));
+    live.push((session.to_owned(), connection.clone()));
+}
+
+/// This connection is no longer live (a newer connection that resumed the
+/// same session may be).
+fn clear_live(state: &State, connection: &mpsc::UnboundedSender<Control>) {
+    state
+        .live
+        .lock()
+        .unwrap()
+        .retain(|(_, tx)| !tx.same_channel(connection));
 }
