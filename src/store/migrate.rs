@@ -83,9 +83,9 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../sql/0012_channel_gates.sql"),
     },
     Migration {
-        version: 14,
-        name: "0014_discord_interactions.sql",
-        sql: include_str!("../../sql/0014_discord_interactions.sql"),
+        version: 13,
+        name: "0013_discord_interactions.sql",
+        sql: include_str!("../../sql/0013_discord_interactions.sql"),
     },
 ];
 
