@@ -44,6 +44,7 @@ async fn main() {
         subscriber_luck: 2,
         ignore_users: vec![],
         only_when_live: false,
+        ..RaffleRules::default()
     };
     let engine = RaffleEngine::new(store.clone(), rules.clone(), Arc::new(UnknownLiveStatus));
 

@@ -28,9 +28,13 @@ PURE = {
     "raffle::record",
     "raffle::verify",
     "raffle::command",
+    "raffle::odds",
     "presence::batch",
     "announce::announcement",
     "announce::render",
+    "announce::chat_line",
+    "announce::chat_text",
+    "announce::chat_rate",
     "text",
 }
 # What a pure module must not name.

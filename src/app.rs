@@ -14,11 +14,14 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::announce::chat_delivery::{ChatDeliveryConfig, ChatDeliveryWorker, ChatVoice};
+use crate::announce::chat_text::Language;
 use crate::announce::delivery::{DeliveryConfig, DeliveryWorker, Destination};
 use crate::channel::{ChannelLogin, ChannelSet};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::presence::tracker::PresenceTracker;
+use crate::raffle::claims::{ClaimSweeper, ClaimSweeperConfig};
 use crate::raffle::command::ChatCommand;
 use crate::raffle::scheduler::{RaffleScheduler, handle_chat_commands};
 use crate::raffle::{RaffleEngine, RaffleRules};
@@ -27,6 +30,7 @@ use crate::twitch::auth::connect::{Connections, TwitchClients};
 use crate::twitch::auth::manager::{TokenManager, TokenManagerConfig};
 use crate::twitch::auth::token_cipher::TokenCipher;
 use crate::twitch::auth::{TwitchAuth, token_key};
+use crate::twitch::chat_sender::BotSpeaker;
 use crate::twitch::helix::HelixClient;
 use crate::twitch::irc::ChatListener;
 use crate::twitch::live_status::{CachedLiveStatus, DASHBOARD_LIVE_TTL, LiveStatus, UnknownLiveStatus};
@@ -62,6 +66,9 @@ pub struct App {
     chat_command_tx: mpsc::Sender<ChatCommand>,
     chat_command_rx: mpsc::Receiver<ChatCommand>,
     delivery: DeliveryWorker,
+    /// Says queued chat lines; `None` without Twitch credentials (the bot
+    /// cannot speak then).
+    chat_delivery: Option<ChatDeliveryWorker>,
     twitch: Option<TwitchClients>,
     token_manager: TokenManagerConfig,
     http_limits: HttpLimits,
@@ -153,8 +160,32 @@ impl App {
                     Some(twitch) => twitch.helix.clone(),
                     None => Arc::new(UnknownLiveStatus),
                 };
-                let engine = RaffleEngine::new(database.store().clone(), RaffleRules::from_settings(&settings), live)
-                    .with_delivery_notifier(delivery.notifier());
+                let chat_delivery = twitch.as_ref().map(|twitch| {
+                    let speaker = BotSpeaker::new(
+                        database.store().clone(),
+                        twitch.auth.clone(),
+                        twitch.cipher.clone(),
+                        settings.twitch_api_url.clone(),
+                    );
+                    let voice = ChatVoice {
+                        public_url: settings.public_url.as_str().trim_end_matches('/').to_owned(),
+                        languages: std::collections::HashMap::new(),
+                        default_language: Language::default(),
+                    };
+                    ChatDeliveryWorker::new(
+                        database.store().clone(),
+                        Arc::new(speaker),
+                        voice,
+                        ChatDeliveryConfig::default(),
+                    )
+                    .with_clock(clock.clone())
+                });
+                let mut engine =
+                    RaffleEngine::new(database.store().clone(), RaffleRules::from_settings(&settings), live)
+                        .with_delivery_notifier(delivery.notifier());
+                if let Some(chat) = &chat_delivery {
+                    engine = engine.with_chat_notifier(chat.notifier());
+                }
                 let (chat_command_tx, chat_command_rx) = mpsc::channel(CHAT_COMMAND_QUEUE);
                 Ok(Self {
                     settings,
@@ -167,6 +198,7 @@ impl App {
                     chat_command_tx,
                     chat_command_rx,
                     delivery,
+                    chat_delivery,
                     twitch,
                     token_manager: TokenManagerConfig::default(),
                     http_limits: HttpLimits::default(),
@@ -185,6 +217,14 @@ impl App {
     #[must_use]
     pub fn with_token_manager_config(mut self, config: TokenManagerConfig) -> Self {
         self.token_manager = config;
+        self
+    }
+
+    /// Replaces the chat worker's timings and rate limits (tests shorten
+    /// Twitch's window).
+    #[must_use]
+    pub fn with_chat_delivery_config(mut self, config: ChatDeliveryConfig) -> Self {
+        self.chat_delivery = self.chat_delivery.map(|worker| worker.with_config(config));
         self
     }
 
@@ -250,10 +290,12 @@ impl App {
             )
             .run(shutdown.clone()),
         );
+        tasks.spawn(ClaimSweeper::new(self.engine.clone(), ClaimSweeperConfig::default()).run(shutdown.clone()));
         tasks.spawn(handle_chat_commands(
             self.engine.clone(),
             self.chat_command_rx,
             self.clock.clone(),
+            self.settings.raffle_interval,
             shutdown.clone(),
         ));
         tasks.close();
@@ -299,6 +341,13 @@ impl App {
         }
         let mut server = tokio::spawn(server::serve(self.listener, state, self.http_limits, shutdown.clone()));
         let mut delivery = tokio::spawn(self.delivery.run(shutdown.clone()));
+        let chat_delivery = match self.chat_delivery {
+            Some(worker) => Some(tokio::spawn(worker.run(shutdown.clone()))),
+            None => {
+                tracing::info!("TWITCH_CLIENT_ID/TWITCH_CLIENT_SECRET unset: the bot cannot speak in chat");
+                None
+            }
+        };
         tracing::info!(port = self.port, "kinoyubot running");
         if self.channels.current().is_empty() {
             tracing::info!(
@@ -332,6 +381,14 @@ impl App {
                 tracing::warn!("delivery still busy after {DELIVERY_DRAIN_TIMEOUT:?}; stopping it");
                 delivery.abort();
             }
+        }
+        if let Some(mut chat_delivery) = chat_delivery
+            && tokio::time::timeout(DELIVERY_DRAIN_TIMEOUT, &mut chat_delivery)
+                .await
+                .is_err()
+        {
+            tracing::warn!("chat worker still busy after {DELIVERY_DRAIN_TIMEOUT:?}; stopping it");
+            chat_delivery.abort();
         }
         if let Some(mut manager) = token_manager
             && tokio::time::timeout(TOKEN_MANAGER_DRAIN_TIMEOUT, &mut manager)

@@ -17,6 +17,7 @@ use secrecy::zeroize::Zeroize as _;
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 use url::Url;
 
+use crate::announce::chat_line::ChatAnnounce;
 use crate::announce::discord::WebhookUrl;
 use crate::channel::ChannelLogin;
 use crate::raffle::items::{ItemTable, ItemsError, ItemsFile};
@@ -40,6 +41,12 @@ pub(crate) const DEFAULT_RAFFLE_INTERVAL: &str = "60s";
 pub(crate) const DEFAULT_ACTIVE_WINDOW: &str = "10m";
 /// Default for `WINNER_COOLDOWN`.
 pub(crate) const DEFAULT_WINNER_COOLDOWN: &str = "0s";
+/// Default for `CLAIM_WINDOW` (off).
+pub(crate) const DEFAULT_CLAIM_WINDOW: &str = "0s";
+/// Default for `CLAIM_REDRAWS`.
+pub(crate) const DEFAULT_CLAIM_REDRAWS: u32 = 2;
+/// Most redraws `CLAIM_REDRAWS` allows.
+pub(crate) const MAX_CLAIM_REDRAWS: u32 = 10;
 /// Default for `SUBSCRIBER_LUCK`.
 pub(crate) const DEFAULT_SUBSCRIBER_LUCK: u8 = 1;
 /// Default for `ITEMS_FILE`.
@@ -163,6 +170,15 @@ pub struct SettingsArgs {
     /// Who may connect a Twitch account: first, listed or anyone [default: first]
     #[arg(long, env = "CONNECT_POLICY", global = true)]
     pub connect_policy: Option<String>,
+    /// What the bot says in chat: off, winners or all [default: winners]
+    #[arg(long, env = "CHAT_ANNOUNCE", global = true)]
+    pub chat_announce: Option<String>,
+    /// A winner must chat within this time or the prize is redrawn; 0s = off [default: 0s]
+    #[arg(long, env = "CLAIM_WINDOW", global = true)]
+    pub claim_window: Option<String>,
+    /// Redraws after unclaimed wins before the prize goes back to stock, 0 to 10 [default: 2]
+    #[arg(long, env = "CLAIM_REDRAWS", global = true)]
+    pub claim_redraws: Option<String>,
     /// Secrets given as flags, kept only to refuse them with a clear error
     /// (a flag shows in `ps` and shell history). Never read otherwise.
     #[command(flatten)]
@@ -403,6 +419,14 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// `CONNECT_POLICY`.
     pub(crate) connect_policy: ConnectPolicy,
+    /// `CHAT_ANNOUNCE`, the default of every channel (read a channel's
+    /// with `RaffleRules::chat_announce`).
+    pub(crate) chat_announce: ChatAnnounce,
+    /// `CLAIM_WINDOW` (0 = off), the default of every channel
+    /// (`RaffleRules::claim_window`).
+    pub(crate) claim_window: Duration,
+    /// `CLAIM_REDRAWS`, the default of every channel (`RaffleRules::claim_redraws`).
+    pub(crate) claim_redraws: u32,
 }
 
 fn non_empty(value: Option<String>) -> Option<String> {
@@ -603,7 +627,32 @@ impl Settings {
                 .parse()
                 .map_err(|reason: String| ConfigError::new("CONNECT_POLICY", reason))?,
         };
+        let chat_announce = match non_empty(args.chat_announce) {
+            None => ChatAnnounce::default(),
+            Some(text) => ChatAnnounce::parse(&text).ok_or_else(|| {
+                ConfigError::new(
+                    "CHAT_ANNOUNCE",
+                    format!("invalid value {text:?}; use off, winners or all"),
+                )
+            })?,
+        };
+        let claim_window = duration("CLAIM_WINDOW", args.claim_window, DEFAULT_CLAIM_WINDOW)?;
+        let claim_redraws = match non_empty(args.claim_redraws) {
+            None => DEFAULT_CLAIM_REDRAWS,
+            Some(text) => match text.parse::<u32>() {
+                Ok(n) if n <= MAX_CLAIM_REDRAWS => n,
+                _ => {
+                    return Err(ConfigError::new(
+                        "CLAIM_REDRAWS",
+                        format!("invalid value {text:?}; must be a whole number from 0 to {MAX_CLAIM_REDRAWS}"),
+                    ));
+                }
+            },
+        };
         Ok(Self {
+            chat_announce,
+            claim_window,
+            claim_redraws,
             database_url,
             data_dir,
             http_addr,

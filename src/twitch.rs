@@ -10,8 +10,11 @@
 //! - [`irc`]: the chat listener (twitch-irc), reading chat anonymously and
 //!   turning it into presence events and `!raffle` commands. It is the only
 //!   module that imports `twitch_irc`.
+//! - [`chat_sender`]: speaking in chat as the bot account (Helix
+//!   `POST /chat/messages`), with its token kept fresh.
 
 pub mod auth;
+pub mod chat_sender;
 pub mod helix;
 pub mod irc;
 pub mod live_status;

@@ -28,7 +28,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 
-use super::announcement::Announcement;
+use super::announcement::{Announcement, ClaimResult};
 
 /// Maximum characters in the webhook `username` override.
 pub(crate) const USERNAME_MAX_CHARS: usize = 80;
@@ -316,6 +316,55 @@ fn win_embed(r: &WinView<'_>) -> Embed {
     }
 }
 
+/// The parts of [`Announcement::Claim`] its embed is built from.
+struct ClaimView<'a> {
+    raffle_id: i64,
+    channel_login: &'a str,
+    channel_display_name: &'a str,
+    item_name: &'a str,
+    winner_display_name: &'a str,
+    winner_login: &'a str,
+    result: ClaimResult,
+}
+
+fn claim_embed(c: &ClaimView<'_>) -> Embed {
+    let winner = short_name(c.winner_display_name, c.winner_login, "Someone");
+    let item = Some(escape_markdown(c.item_name))
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "a prize".to_owned());
+    let (prefix, middle, description, color) = match c.result {
+        ClaimResult::Claimed => ("✅ ", " claimed ", "Claimed in time. Enjoy!".to_owned(), COLOR_WON),
+        ClaimResult::Expired {
+            redraw_id,
+            returned_to_stock,
+        } => (
+            "⌛ ",
+            " did not claim ",
+            match (redraw_id, returned_to_stock) {
+                (Some(id), _) => format!("The claim window closed; the prize was redrawn as raffle #{id}."),
+                (None, _) => "The claim window closed; the prize went back to stock.".to_owned(),
+            },
+            COLOR_NOTICE,
+        ),
+    };
+    let fixed = char_len(prefix) + char_len(middle);
+    let (w, i) = fit_pair(&winner, &item, EMBED_TITLE_MAX_CHARS - fixed);
+    Embed {
+        title: format!("{prefix}{w}{middle}{i}"),
+        description,
+        color,
+        fields: vec![
+            Field::new(
+                "Channel",
+                person_label(c.channel_display_name, c.channel_login, "unknown channel"),
+            ),
+            Field::new("Raffle", format!("#{}", c.raffle_id)),
+        ],
+        footer: None,
+        timestamp: None,
+    }
+}
+
 fn notice_embed(channel_login: &str, message: &str) -> Embed {
     let channel = escaped(channel_login, NAME_PART_MAX_CHARS);
     let channel = if channel.is_empty() {
@@ -442,6 +491,23 @@ pub(crate) fn render_webhook_body(a: &Announcement) -> Value {
             digest_hex,
             created_at,
         }),
+        Announcement::Claim {
+            raffle_id,
+            channel_login,
+            channel_display_name,
+            item_name,
+            winner_display_name,
+            winner_login,
+            result,
+        } => claim_embed(&ClaimView {
+            raffle_id: *raffle_id,
+            channel_login,
+            channel_display_name,
+            item_name,
+            winner_display_name,
+            winner_login,
+            result: *result,
+        }),
         Announcement::Notice { channel_login, message } => notice_embed(channel_login, message),
     };
     let mut embeds = vec![embed];
@@ -487,6 +553,28 @@ pub(crate) fn render_stdout_line(a: &Announcement) -> String {
             format!(
                 "[raffle #{raffle_id}] #{channel}: {winner} won {item} ({})",
                 details.join(", ")
+            )
+        }
+        Announcement::Claim {
+            raffle_id,
+            channel_login,
+            item_name,
+            winner_display_name,
+            result,
+            ..
+        } => {
+            let what = match result {
+                ClaimResult::Claimed => "claimed".to_owned(),
+                ClaimResult::Expired {
+                    redraw_id: Some(id), ..
+                } => format!("did not claim (redrawn as #{id})"),
+                ClaimResult::Expired { redraw_id: None, .. } => "did not claim (back to stock)".to_owned(),
+            };
+            format!(
+                "[raffle #{raffle_id}] #{}: {} {what} {}",
+                plain(channel_login, STDOUT_PART_MAX_CHARS),
+                plain(winner_display_name, STDOUT_PART_MAX_CHARS),
+                plain(item_name, STDOUT_PART_MAX_CHARS)
             )
         }
         Announcement::Notice { channel_login, message } => format!(
@@ -598,6 +686,27 @@ mod tests {
             Announcement::Notice {
                 channel_login: h.into(),
                 message: h.into(),
+            },
+            Announcement::Claim {
+                raffle_id: 7,
+                channel_login: h.into(),
+                channel_display_name: h.into(),
+                item_name: h.into(),
+                winner_display_name: h.into(),
+                winner_login: format!("{h}x"),
+                result: ClaimResult::Claimed,
+            },
+            Announcement::Claim {
+                raffle_id: 7,
+                channel_login: h.into(),
+                channel_display_name: h.into(),
+                item_name: h.into(),
+                winner_display_name: h.into(),
+                winner_login: format!("{h}x"),
+                result: ClaimResult::Expired {
+                    redraw_id: Some(8),
+                    returned_to_stock: false,
+                },
             },
         ]
     }

@@ -16,7 +16,9 @@ use std::time::Duration;
 use rand::TryRngCore as _;
 
 use super::draw::{self, Candidate, CandidateSnapshot, DrawOutcome, Seed};
-use super::record::{Delivery, Outcome, RaffleRecord, Trigger, Winner};
+use super::odds;
+use super::record::{Claim, ClaimStatus, Delivery, Outcome, RaffleRecord, Trigger, Winner};
+use crate::announce::chat_line::{ChatAnnounce, ChatMessage, Ineligible, OddsAnswer, QueuedChatLine};
 use crate::announce::delivery::DeliveryNotifier;
 use crate::announce::{Announcement, DeliveryStatus};
 use crate::channel::ChannelLogin;
@@ -55,6 +57,9 @@ impl Default for RaffleRules {
                 .filter_map(|login| ChannelLogin::parse(login).ok())
                 .collect(),
             only_when_live: true,
+            chat_announce: ChatAnnounce::default(),
+            claim_window: Duration::ZERO,
+            claim_redraws: crate::config::DEFAULT_CLAIM_REDRAWS,
         }
     }
 }
@@ -68,7 +73,28 @@ impl RaffleRules {
             subscriber_luck: settings.subscriber_luck,
             ignore_users: settings.ignore_users.clone(),
             only_when_live: settings.only_when_live,
+            chat_announce: settings.chat_announce,
+            claim_window: settings.claim_window,
+            claim_redraws: settings.claim_redraws,
         }
+    }
+
+    /// `CHAT_ANNOUNCE` for this channel. The one place that reads it: per
+    /// channel (SPEC §10), so a channel's own value overrides it here once
+    /// per-channel settings exist.
+    pub(crate) fn chat_announce(&self, _channel: &ChannelLogin) -> ChatAnnounce {
+        self.chat_announce
+    }
+
+    /// `CLAIM_WINDOW` for this channel (`None`: no claims). Per channel, as
+    /// [`Self::chat_announce`].
+    pub(crate) fn claim_window(&self, _channel: &ChannelLogin) -> Option<Duration> {
+        Some(self.claim_window).filter(|window| !window.is_zero())
+    }
+
+    /// `CLAIM_REDRAWS` for this channel. Per channel, as [`Self::chat_announce`].
+    pub(crate) fn claim_redraws(&self, _channel: &ChannelLogin) -> u32 {
+        self.claim_redraws
     }
 }
 
@@ -142,6 +168,8 @@ pub struct RaffleEngine {
     warned_unknown_live: Arc<Mutex<HashSet<String>>>,
     /// Woken after each committed announcement so delivery starts at once.
     delivery: Option<DeliveryNotifier>,
+    /// Woken after each committed chat line.
+    chat: Option<DeliveryNotifier>,
 }
 
 impl std::fmt::Debug for RaffleEngine {
@@ -152,7 +180,7 @@ impl std::fmt::Debug for RaffleEngine {
     }
 }
 
-fn fresh_seed() -> Result<Seed, RaffleError> {
+pub(super) fn fresh_seed() -> Result<Seed, RaffleError> {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng
         .try_fill_bytes(&mut bytes)
@@ -169,6 +197,28 @@ impl RaffleEngine {
             live,
             warned_unknown_live: Arc::default(),
             delivery: None,
+            chat: None,
+        }
+    }
+
+    /// Wakes this chat worker whenever a round queues a chat line.
+    #[must_use]
+    pub fn with_chat_notifier(mut self, notifier: DeliveryNotifier) -> Self {
+        self.chat = Some(notifier);
+        self
+    }
+
+    /// Wakes the chat worker (after a reply was queued and committed).
+    pub(crate) fn wake_chat(&self) {
+        if let Some(chat) = &self.chat {
+            chat.wake();
+        }
+    }
+
+    /// Wakes the Discord worker.
+    pub(crate) fn wake_delivery(&self) {
+        if let Some(delivery) = &self.delivery {
+            delivery.wake();
         }
     }
 
@@ -278,6 +328,7 @@ impl RaffleEngine {
             Some(DrawOutcome::NoPrize | DrawOutcome::NoCandidates) | None => (None, None),
         };
         let candidate_count = i32::try_from(snapshot.len()).unwrap_or(i32::MAX);
+        let claim_window = winner.as_ref().and_then(|_| self.rules.claim_window(login));
         let candidates_json = snapshot.to_json()?;
         let digest = snapshot.digest_hex();
         let inserted = round
@@ -294,11 +345,18 @@ impl RaffleEngine {
                 candidate_count,
                 items: &draw_items,
                 skip_reason: skip_reason.as_deref(),
+                claim_window,
+                redraw_of: None,
             })
             .await?;
         // Another instance drew this slot between our lock and insert (only
         // possible if the advisory lock was bypassed).
-        let Some((raffle_id, created_at)) = inserted else {
+        let Some(store::Inserted {
+            id: raffle_id,
+            created_at,
+            claim_deadline,
+        }) = inserted
+        else {
             return Ok(RoundResult::AlreadyDrawn);
         };
         tracing::Span::current().record("raffle_id", raffle_id);
@@ -318,10 +376,40 @@ impl RaffleEngine {
             };
             round.enqueue(raffle_id, &announcement).await?;
         }
+        let chat_message = match (&item_name, &winner, self.rules.chat_announce(login)) {
+            (_, _, ChatAnnounce::Off) => None,
+            (Some(item_name), Some(winner), _) => Some(ChatMessage::Win {
+                raffle_id,
+                item_name: item_name.clone(),
+                winner_login: winner.login.clone(),
+                winner_display_name: winner.display_name.clone(),
+                candidate_count: i64::from(candidate_count),
+                redraw_of: None,
+                claim_deadline,
+            }),
+            (None, None, ChatAnnounce::All) if !offline => Some(ChatMessage::NoPrize {
+                raffle_id,
+                candidate_count: i64::from(candidate_count),
+            }),
+            _ => None,
+        };
+        let chat_queued = match chat_message {
+            Some(message) => round
+                .enqueue_chat(&QueuedChatLine {
+                    channel_login: channel.login.clone(),
+                    message,
+                })
+                .await?
+                .is_some(),
+            None => false,
+        };
         round.commit().await?;
         let announced = winner.is_some();
-        if announced && let Some(delivery) = &self.delivery {
-            delivery.wake();
+        if announced {
+            self.wake_delivery();
+        }
+        if chat_queued {
+            self.wake_chat();
         }
         crate::metrics::raffle_recorded(outcome);
         tracing::info!(%outcome, reason = skip_reason.as_deref(), candidates = snapshot.len(), "raffle recorded");
@@ -343,7 +431,57 @@ impl RaffleEngine {
                 status: DeliveryStatus::Pending,
                 error: None,
             }),
+            claim: claim_deadline.map(|deadline| Claim {
+                status: ClaimStatus::Pending,
+                deadline,
+            }),
+            redraw_of: None,
         })))
+    }
+
+    /// The draw's eligibility rules for this channel.
+    fn eligibility_rules(&self, channel: &ChannelRecord) -> EligibilityRules {
+        let mut excluded: Vec<String> = self.rules.ignore_users.iter().map(|l| l.as_str().to_owned()).collect();
+        excluded.push(channel.login.clone());
+        EligibilityRules {
+            active_window: self.rules.active_window,
+            winner_cooldown: self.rules.winner_cooldown,
+            excluded_logins: excluded,
+        }
+    }
+
+    /// `user_id`'s chance in the channel's next round, by the draw's own
+    /// rules (`!odds`), or why they have none.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub(crate) async fn odds(&self, channel: &ChannelRecord, user_id: &str) -> Result<OddsAnswer, RaffleError> {
+        let rules = self.eligibility_rules(channel);
+        let inputs = self
+            .store
+            .odds_inputs(channel.id, channel.twitch_user_id.as_deref(), user_id, &rules)
+            .await?;
+        let luck = self.rules.subscriber_luck;
+        let weight_of = |subscriber: bool| if subscriber { u32::from(luck.max(1)) } else { 1 };
+        let total: u64 = inputs
+            .eligible
+            .iter()
+            .map(|(_, subscriber)| u64::from(weight_of(*subscriber)))
+            .sum();
+        let in_snapshot = inputs.eligible.iter().find(|(id, _)| id == user_id);
+        Ok(match (in_snapshot, odds::eligibility(inputs.viewer.as_ref(), luck)) {
+            (Some((_, subscriber)), _) => OddsAnswer::Eligible {
+                chance: odds::chance(weight_of(*subscriber), total, &inputs.items),
+                candidates: u64::try_from(inputs.eligible.len()).unwrap_or(u64::MAX),
+            },
+            (None, Err(reason)) => OddsAnswer::NotEligible { reason },
+            // The facts say eligible but the draw's query left them out
+            // (their row changed in between): the draw's word counts.
+            (None, Ok(_)) => OddsAnswer::NotEligible {
+                reason: Ineligible::NotActive,
+            },
+        })
     }
 
     async fn candidates(
@@ -351,13 +489,7 @@ impl RaffleEngine {
         round: &RoundTransaction<'_>,
         channel: &ChannelRecord,
     ) -> Result<CandidateSnapshot, RaffleError> {
-        let mut excluded: Vec<String> = self.rules.ignore_users.iter().map(|l| l.as_str().to_owned()).collect();
-        excluded.push(channel.login.clone());
-        let rules = EligibilityRules {
-            active_window: self.rules.active_window,
-            winner_cooldown: self.rules.winner_cooldown,
-            excluded_logins: excluded,
-        };
+        let rules = self.eligibility_rules(channel);
         let viewers = round
             .eligible_viewers(channel.id, channel.twitch_user_id.as_deref(), &rules)
             .await?;

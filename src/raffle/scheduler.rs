@@ -16,10 +16,11 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::command::{ChatCommand, DrawLimiter, MANUAL_DRAW_INTERVAL, RaffleCommand};
-use super::record::Trigger;
+use super::command::{ChatCommand, DrawLimiter, MANUAL_DRAW_INTERVAL, REPLY_WINDOW, RaffleCommand, ReplyLimiter};
+use super::record::{Outcome, Trigger};
 use super::round::{RaffleEngine, RaffleError, RoundResult};
 use super::slot::next_slot;
+use crate::announce::chat_line::{Acknowledged, ChatMessage, PrizeLine, QueuedChatLine};
 use crate::channel::{ChannelLogin, ChannelSet};
 use crate::clock::{self, Clock};
 use crate::retry::{self, RetryError, RetryPolicy};
@@ -186,16 +187,22 @@ async fn update_active_viewers_gauge(engine: &RaffleEngine, login: &ChannelLogin
     }
 }
 
-/// Acts on `!raffle` commands from chat until `shutdown`. Draws honour
-/// `ONLY_WHEN_LIVE` and are limited to one per channel per
-/// [`MANUAL_DRAW_INTERVAL`] of `clock`; the extra ones are dropped (logged).
+/// Acts on chat commands until `shutdown`. Draws honour `ONLY_WHEN_LIVE`
+/// and are limited to one per channel per [`MANUAL_DRAW_INTERVAL`] of
+/// `clock`. Each command is answered in chat through the outbox (when a bot
+/// account can speak): control commands are acknowledged, `!raffle status`
+/// gets the next raffle (timer `interval`), the active viewers and the
+/// prizes, and `!odds` the asker's chance, at most one reply per viewer and
+/// [`super::command::REPLIES_PER_CHANNEL`] per channel a minute.
 pub async fn handle_chat_commands(
     engine: RaffleEngine,
     mut commands: mpsc::Receiver<ChatCommand>,
     clock: Clock,
+    interval: Duration,
     shutdown: CancellationToken,
 ) {
     let mut limiter = DrawLimiter::new(MANUAL_DRAW_INTERVAL);
+    let mut replies = ReplyLimiter::new(REPLY_WINDOW);
     loop {
         let command = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -213,25 +220,67 @@ pub async fn handle_chat_commands(
                 retry_in = ?wait,
                 "!raffle now ignored: one draw per channel per {MANUAL_DRAW_INTERVAL:?}"
             );
+            reply(
+                &engine,
+                &command.channel,
+                ChatMessage::Ack {
+                    requested_by: command.requested_by.clone(),
+                    command: Acknowledged::DrawTooSoon,
+                },
+            )
+            .await;
             continue;
         }
-        apply_chat_command(&engine, &command).await;
+        if command.command == RaffleCommand::Odds
+            && !replies.allow(&command.channel, &command.user_id, clock.unix_millis())
+        {
+            tracing::debug!(channel = %command.channel, by = %command.requested_by, "!odds not answered: reply limit");
+            continue;
+        }
+        apply_chat_command(&engine, &command, &clock, interval).await;
+    }
+}
+
+/// Queues a reply line for `channel` and wakes the chat worker; failures
+/// are logged (a reply is not worth more).
+async fn reply(engine: &RaffleEngine, channel: &ChannelLogin, message: ChatMessage) {
+    let line = QueuedChatLine {
+        channel_login: channel.as_str().to_owned(),
+        message,
+    };
+    match engine.store().enqueue_chat_line(&line).await {
+        Ok(true) => engine.wake_chat(),
+        Ok(false) => tracing::debug!("no bot account can speak: reply not queued"),
+        Err(e) => tracing::warn!(error = %e, "could not queue a chat reply"),
     }
 }
 
 #[tracing::instrument(skip_all, fields(channel = %command.channel, by = %command.requested_by))]
-async fn apply_chat_command(engine: &RaffleEngine, command: &ChatCommand) {
+async fn apply_chat_command(engine: &RaffleEngine, command: &ChatCommand, clock: &Clock, interval: Duration) {
     let login = &command.channel;
     // The command was typed in a channel the bot reads, which may be so new
     // that neither its timer nor the presence tracker has recorded it yet.
-    if let Err(e) = engine.store().ensure_channel(login).await {
-        tracing::error!(error = %e, "could not record the channel; command dropped");
-        return;
-    }
+    let channel = match engine.store().ensure_channel(login).await {
+        Ok(channel) => channel,
+        Err(e) => {
+            tracing::error!(error = %e, "could not record the channel; command dropped");
+            return;
+        }
+    };
+    let ack = |acknowledged| ChatMessage::Ack {
+        requested_by: command.requested_by.clone(),
+        command: acknowledged,
+    };
     match command.command {
         RaffleCommand::Now => match engine.run_round(login, Trigger::Chat, None).await {
             Ok(RoundResult::Recorded(record)) => {
-                tracing::info!(raffle_id = record.id, outcome = %record.outcome, "!raffle now")
+                tracing::info!(raffle_id = record.id, outcome = %record.outcome, "!raffle now");
+                let acknowledged = if record.outcome == Outcome::SkippedOffline {
+                    Acknowledged::DrawOffline
+                } else {
+                    Acknowledged::DrawNow
+                };
+                reply(engine, login, ack(acknowledged)).await;
             }
             Ok(other) => tracing::info!(result = ?other, "!raffle now"),
             Err(e) => tracing::error!(error = %e, "!raffle now failed"),
@@ -239,12 +288,65 @@ async fn apply_chat_command(engine: &RaffleEngine, command: &ChatCommand) {
         RaffleCommand::Pause | RaffleCommand::Resume => {
             let paused = command.command == RaffleCommand::Pause;
             match engine.store().set_paused(login, paused).await {
-                Ok(_) => tracing::info!(paused, "raffles paused/resumed from chat"),
+                Ok(_) => {
+                    tracing::info!(paused, "raffles paused/resumed from chat");
+                    let acknowledged = if paused {
+                        Acknowledged::Paused
+                    } else {
+                        Acknowledged::Resumed
+                    };
+                    reply(engine, login, ack(acknowledged)).await;
+                }
                 Err(e) => tracing::error!(error = %e, "could not pause/resume"),
             }
         }
-        // Replying needs a chat identity that can send; anonymous readers
-        // cannot, so the status goes to the log (and the dashboard).
-        RaffleCommand::Status => tracing::info!("!raffle status requested"),
+        RaffleCommand::Status => {
+            let rules = engine.rules();
+            let (active, items) = match (
+                engine.store().active_viewers(login, rules.active_window).await,
+                engine.store().prize_table().await,
+            ) {
+                (Ok(active), Ok(items)) => (active, items),
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::warn!(error = %e, "!raffle status: could not read the channel's state");
+                    return;
+                }
+            };
+            let (slot, _) = next_slot(clock.unix_millis(), interval);
+            let next_at = clock::from_unix_millis(slot.start_millis(interval));
+            let prizes = items
+                .iter()
+                .map(|item| PrizeLine {
+                    name: item.name.clone(),
+                    chance: if item.remaining_stock == Some(0) {
+                        0.0
+                    } else {
+                        item.probability
+                    },
+                    stock: item.remaining_stock.map(|s| i32::try_from(s).unwrap_or(i32::MAX)),
+                })
+                .collect();
+            let message = ChatMessage::Status {
+                paused: channel.paused,
+                next_raffle_at: Some(chrono::DateTime::<chrono::Utc>::from(next_at)),
+                active_viewers: active,
+                prizes,
+            };
+            reply(engine, login, message).await;
+        }
+        RaffleCommand::Odds => {
+            let answer = match engine.odds(&channel, &command.user_id).await {
+                Ok(answer) => answer,
+                Err(e) => {
+                    tracing::warn!(error = %e, "!odds: could not compute the chance");
+                    return;
+                }
+            };
+            let message = ChatMessage::Odds {
+                viewer_login: command.requested_by.clone(),
+                answer,
+            };
+            reply(engine, login, message).await;
+        }
     }
 }

@@ -57,6 +57,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0007_connect_policy.sql",
         sql: include_str!("../../sql/0007_connect_policy.sql"),
     },
+    Migration {
+        version: 12,
+        name: "0012_chat.sql",
+        sql: include_str!("../../sql/0012_chat.sql"),
+    },
 ];
 
 /// Advisory lock key ("kinoyubt" in ASCII) shared by every instance.

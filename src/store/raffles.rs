@@ -9,9 +9,10 @@ use tokio_postgres::error::SqlState;
 
 use super::{Connection, Error, Queryable, Store, get, get_optional_word, get_word, items, outbox};
 use crate::announce::Announcement;
+use crate::announce::chat_line::QueuedChatLine;
 use crate::channel::ChannelLogin;
 use crate::raffle::draw::{DrawItem, Seed};
-use crate::raffle::{Delivery, Outcome, RaffleAudit, RaffleRecord, Trigger, Winner};
+use crate::raffle::{Claim, ClaimStatus, Delivery, Outcome, RaffleAudit, RaffleRecord, Trigger, Winner};
 
 /// Who may win, as decided in SQL (SPEC §5 step 2).
 #[derive(Debug, Clone)]
@@ -41,7 +42,7 @@ pub struct EligibleViewer {
 /// # Errors
 ///
 /// Database errors.
-async fn select_candidates(
+pub(super) async fn select_candidates(
     db: &impl Queryable,
     channel_id: i64,
     broadcaster_user_id: Option<&str>,
@@ -143,12 +144,29 @@ pub struct NewRaffle<'a> {
     pub(crate) items: &'a [DrawItem],
     /// Why a `skipped_offline` round was skipped.
     pub(crate) skip_reason: Option<&'a str>,
+    /// A win's claim window (`None`: no claim); the deadline is reckoned
+    /// on the database's clock, like every deadline the sweeper reads.
+    pub(crate) claim_window: Option<Duration>,
+    /// The expired win this raffle redraws.
+    pub(crate) redraw_of: Option<i64>,
+}
+
+/// What [`insert`] wrote: the raffle's id, its creation time and its claim
+/// deadline (wins with a claim window).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Inserted {
+    /// `raffles.id`.
+    pub(crate) id: i64,
+    /// `raffles.created_at`.
+    pub(crate) created_at: DateTime<Utc>,
+    /// `raffles.claim_deadline`.
+    pub(crate) claim_deadline: Option<DateTime<Utc>>,
 }
 
 /// Inserts a raffle row; returns its id and creation time, or `None` when
 /// the (channel, slot) was drawn already (the unique key caught a second
 /// round for the slot).
-async fn insert(db: &impl Queryable, raffle: &NewRaffle<'_>) -> Result<Option<(i64, DateTime<Utc>)>, Error> {
+pub(super) async fn insert(db: &impl Queryable, raffle: &NewRaffle<'_>) -> Result<Option<Inserted>, Error> {
     let items_json = serde_json::to_string(raffle.items).map_err(|source| Error::Encode {
         what: "the draw's items",
         source,
@@ -158,9 +176,12 @@ async fn insert(db: &impl Queryable, raffle: &NewRaffle<'_>) -> Result<Option<(i
         .query_rows(
             "INSERT INTO raffles (channel_id, slot, trigger, outcome, item_name, winner_user_id, winner_login,
                                   winner_display_name, seed, candidates, candidates_digest, candidate_count, items,
-                                  skip_reason)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::text, $11, $12, $13::text::jsonb, $14)
-             RETURNING id, created_at",
+                                  skip_reason, claim_status, claim_deadline, redraw_of)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::text, $11, $12, $13::text::jsonb, $14,
+                     CASE WHEN $15::float8 IS NULL THEN NULL ELSE 'pending' END,
+                     CASE WHEN $15::float8 IS NULL THEN NULL ELSE now() + make_interval(secs => $15::float8) END,
+                     $16)
+             RETURNING id, created_at, claim_deadline",
             &[
                 &raffle.channel_id,
                 &raffle.slot,
@@ -176,6 +197,8 @@ async fn insert(db: &impl Queryable, raffle: &NewRaffle<'_>) -> Result<Option<(i
                 &raffle.candidate_count,
                 &items_json,
                 &raffle.skip_reason,
+                &raffle.claim_window.map(|w| w.as_secs_f64()),
+                &raffle.redraw_of,
             ],
         )
         .await;
@@ -187,7 +210,11 @@ async fn insert(db: &impl Queryable, raffle: &NewRaffle<'_>) -> Result<Option<(i
     let row = rows.first().ok_or(Error::NoRow {
         statement: "INSERT INTO raffles … RETURNING",
     })?;
-    Ok(Some((get(row, "id")?, get(row, "created_at")?)))
+    Ok(Some(Inserted {
+        id: get(row, "id")?,
+        created_at: get(row, "created_at")?,
+        claim_deadline: get(row, "claim_deadline")?,
+    }))
 }
 
 /// Login and display name of a viewer in a channel.
@@ -195,7 +222,11 @@ async fn insert(db: &impl Queryable, raffle: &NewRaffle<'_>) -> Result<Option<(i
 /// # Errors
 ///
 /// Database errors.
-async fn viewer_names(db: &impl Queryable, channel_id: i64, user_id: &str) -> Result<Option<(String, String)>, Error> {
+pub(super) async fn viewer_names(
+    db: &impl Queryable,
+    channel_id: i64,
+    user_id: &str,
+) -> Result<Option<(String, String)>, Error> {
     let rows = db
         .query_rows(
             "SELECT login, display_name FROM presence WHERE channel_id = $1 AND user_id = $2",
@@ -211,11 +242,11 @@ async fn viewer_names(db: &impl Queryable, channel_id: i64, user_id: &str) -> Re
 // verification (`Store::raffle_audit`), never for listings.
 const RECORD_COLUMNS: &str = "r.id, c.login AS channel_login, c.display_name AS channel_display_name, r.slot,
         r.trigger, r.outcome, r.item_name, r.winner_user_id, r.winner_login, r.winner_display_name,
-        r.candidates_digest, r.candidate_count, r.created_at, r.skip_reason,
-        o.status AS delivery_status, o.last_error AS delivery_error";
+        r.candidates_digest, r.candidate_count, r.created_at, r.skip_reason, r.claim_status, r.claim_deadline,
+        r.redraw_of, o.status AS delivery_status, o.last_error AS delivery_error";
 const RECORD_FROM: &str = "FROM raffles r
      JOIN channels c ON c.id = r.channel_id
-     LEFT JOIN outbox o ON o.raffle_id = r.id";
+     LEFT JOIN outbox o ON o.raffle_id = r.id AND o.kind = 'discord' AND o.event = 'win'";
 
 fn record(row: &Row) -> Result<RaffleRecord, Error> {
     let winner = match (
@@ -252,6 +283,14 @@ fn record(row: &Row) -> Result<RaffleRecord, Error> {
         created_at: get(row, "created_at")?,
         skip_reason: get(row, "skip_reason")?,
         delivery,
+        claim: match (
+            get_optional_word::<ClaimStatus>(row, "claim_status")?,
+            get::<Option<DateTime<Utc>>>(row, "claim_deadline")?,
+        ) {
+            (Some(status), Some(deadline)) => Some(Claim { status, deadline }),
+            _ => None,
+        },
+        redraw_of: get(row, "redraw_of")?,
     })
 }
 
@@ -411,7 +450,7 @@ impl RoundTransaction<'_> {
     /// # Errors
     ///
     /// Database errors.
-    pub(crate) async fn insert_raffle(&self, raffle: &NewRaffle<'_>) -> Result<Option<(i64, DateTime<Utc>)>, Error> {
+    pub(crate) async fn insert_raffle(&self, raffle: &NewRaffle<'_>) -> Result<Option<Inserted>, Error> {
         insert(&self.transaction, raffle).await
     }
 
@@ -422,6 +461,16 @@ impl RoundTransaction<'_> {
     /// Database errors.
     pub(crate) async fn enqueue(&self, raffle_id: i64, announcement: &Announcement) -> Result<i64, Error> {
         outbox::enqueue(&self.transaction, Some(raffle_id), announcement).await
+    }
+
+    /// Queues a chat line about the round (only while a bot account can
+    /// speak; see `outbox::enqueue_chat`).
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub(crate) async fn enqueue_chat(&self, line: &QueuedChatLine) -> Result<Option<i64>, Error> {
+        outbox::enqueue_chat(&self.transaction, line).await
     }
 
     /// Commits the round.

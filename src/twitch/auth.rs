@@ -47,6 +47,10 @@ use crate::config::Settings;
 /// (`moderator:read:chatters` for `PRESENCE_SOURCES=chat,chatters`, say).
 pub(crate) const SCOPES: &[&str] = &[];
 
+/// Scopes asked of the account the bot speaks as (`GET /auth/twitch/bot`,
+/// SPEC §11): sending chat messages with Helix, nothing more.
+pub(crate) const BOT_SCOPES: &[&str] = &["user:write:chat"];
+
 /// Timeout of every call to Twitch's OAuth endpoints.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(15);
 

@@ -830,7 +830,7 @@ fn chat_command(line: &ChatLine<'_>, sender: &PresenceUpdate) -> Option<ChatComm
         return None;
     }
     let command = RaffleCommand::parse(line.text)?;
-    if !sender.may_command() {
+    if command.needs_moderator() && !sender.may_command() {
         tracing::debug!(channel = %sender.channel, user = %sender.login, "ignored !raffle from a viewer");
         return None;
     }
@@ -838,6 +838,7 @@ fn chat_command(line: &ChatLine<'_>, sender: &PresenceUpdate) -> Option<ChatComm
         channel: sender.channel.clone(),
         command,
         requested_by: sender.login.clone(),
+        user_id: sender.user_id.clone(),
     })
 }
 
@@ -964,6 +965,7 @@ mod tests {
                     channel: login("riotgames"),
                     command: RaffleCommand::Pause,
                     requested_by: "riotgames".into(),
+                    user_id: "36029255".into(),
                 }),
             }
         );
@@ -1021,6 +1023,7 @@ mod tests {
                     channel: login("dallas"),
                     command: RaffleCommand::Pause,
                     requested_by: "dallas".into(),
+                    user_id: "7009554".into(),
                 }),
             }
         );

@@ -15,7 +15,7 @@ use warp::reply::Response;
 use super::reply::{self, WebError};
 use super::state::WebState;
 use super::status::{self, ChannelStatus};
-use super::view::{self, Dashboard, Visitor};
+use super::view::{self, Dashboard, Speaker, Visitor};
 use crate::raffle::RaffleRecord;
 
 /// The dashboard script.
@@ -30,6 +30,7 @@ const RECENT_RAFFLES: i64 = 200;
 struct Gathered {
     channels: Vec<ChannelStatus>,
     recent: Vec<RaffleRecord>,
+    speaker: Speaker,
 }
 
 impl Gathered {
@@ -37,6 +38,7 @@ impl Gathered {
         Dashboard {
             channels: &self.channels,
             recent: &self.recent,
+            speaker: &self.speaker,
         }
     }
 }
@@ -44,9 +46,22 @@ impl Gathered {
 async fn gather(state: &WebState) -> Result<Gathered, crate::store::Error> {
     let report = status::collect(state).await?;
     let recent = state.store.recent_raffles(None, RECENT_RAFFLES).await?;
+    let speaker = if !state.connections.can_connect() {
+        Speaker::NotConfigured
+    } else {
+        match state.store.bot_account().await? {
+            None => Speaker::NotConnected,
+            Some(bot) if bot.needs_reauth => Speaker::NeedsReauth { login: bot.login },
+            Some(bot) => Speaker::Speaks {
+                login: bot.login,
+                display_name: bot.display_name,
+            },
+        }
+    };
     Ok(Gathered {
         channels: report.channels,
         recent,
+        speaker,
     })
 }
 
@@ -70,6 +85,7 @@ pub(crate) async fn page(state: WebState) -> Response {
             let nothing = Dashboard {
                 channels: &[],
                 recent: &[],
+                speaker: &Speaker::NotConfigured,
             };
             reply::html(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -9,6 +9,9 @@
 //!   saying what went wrong, with the right status. The cookie is cleared
 //!   either way: a state is single use.
 //! - `DELETE /api/channels/{login}/connection` (admin) disconnects; JSON.
+//! - `GET /auth/twitch/bot` starts connecting the account the bot speaks as
+//!   (SPEC §11), through the same callback; open while none is connected.
+//!   `DELETE /api/bot` (admin) disconnects it, so another can connect.
 //!
 //! `Set-Cookie` and `Cookie` are built and parsed with the `cookie` crate.
 
@@ -27,7 +30,7 @@ use super::api::parse_login;
 use super::client::ClientKey;
 use super::reply::{self, WebError};
 use super::state::WebState;
-use crate::twitch::auth::connect::{Callback, ConnectError, STATE_LIFETIME};
+use crate::twitch::auth::connect::{Callback, ConnectError, ConnectStart, Connected, STATE_LIFETIME};
 
 /// Name of the cookie carrying the OAuth state.
 pub const STATE_COOKIE: &str = "kinoyubot_oauth_state";
@@ -90,27 +93,40 @@ fn not_configured() -> WebError {
 ///
 /// 503 pages: Twitch not configured, or the database unavailable.
 pub(crate) async fn start(state: WebState, client: ClientKey) -> Result<Response, WebError> {
-    let started = state
-        .connections
-        .start_connect(&client.to_string())
-        .await
-        .map_err(|e| match e {
-            ConnectError::NotConfigured => not_configured(),
-            ConnectError::TooManyPending => WebError::page(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many sign-ins in progress",
-                "Too many Twitch sign-ins are in progress right now. Try again in a few minutes.",
-                ROOT,
-            )
-            .with_retry_after(RETRY_AFTER_SECONDS),
-            other => WebError::page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Database unavailable",
-                "The bot cannot reach its database right now. Try again in a moment.",
-                ROOT,
-            )
-            .caused_by(other),
-        })?;
+    let started = state.connections.start_connect(&client.to_string()).await;
+    redirect_to_twitch(&state, started)
+}
+
+/// `GET /auth/twitch/bot`: connect the account the bot speaks as.
+///
+/// # Errors
+///
+/// As [`start`]; 409 when a bot account is connected already.
+pub(crate) async fn start_bot(state: WebState, client: ClientKey) -> Result<Response, WebError> {
+    let started = state.connections.start_bot_connect(&client.to_string()).await;
+    redirect_to_twitch(&state, started)
+}
+
+/// The redirect to Twitch for a started connection, with the state cookie.
+fn redirect_to_twitch(state: &WebState, started: Result<ConnectStart, ConnectError>) -> Result<Response, WebError> {
+    let started = started.map_err(|e| match e {
+        ConnectError::NotConfigured => not_configured(),
+        ConnectError::BotAlreadyConnected => bot_already_connected(),
+        ConnectError::TooManyPending => WebError::page(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many sign-ins in progress",
+            "Too many Twitch sign-ins are in progress right now. Try again in a few minutes.",
+            ROOT,
+        )
+        .with_retry_after(RETRY_AFTER_SECONDS),
+        other => WebError::page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Database unavailable",
+            "The bot cannot reach its database right now. Try again in a moment.",
+            ROOT,
+        )
+        .caused_by(other),
+    })?;
     let response = reply::redirect(StatusCode::FOUND, started.authorize_url.as_str(), ROOT)?;
     let cookie = state_cookie(&state.public_url, started.browser_keeps.expose_secret());
     reply::with_header(response, SET_COOKIE, &cookie.to_string(), ROOT)
@@ -158,7 +174,7 @@ pub(crate) async fn callback(state: WebState, query: Vec<(String, String)>, brow
 /// Finishes the connection and picks the answer.
 async fn finish(state: &WebState, callback: &Callback, browser_state: Option<&str>) -> Result<Response, WebError> {
     match state.connections.finish_connect(callback, browser_state).await {
-        Ok(connected) => {
+        Ok(Connected::Channel(connected)) => {
             tracing::info!(
                 channel = %connected.login,
                 twitch_user_id = %connected.twitch_user_id,
@@ -166,14 +182,60 @@ async fn finish(state: &WebState, callback: &Callback, browser_state: Option<&st
             );
             reply::redirect(StatusCode::SEE_OTHER, &format!("{}/", state.base_path()), ROOT)
         }
+        Ok(Connected::Bot(bot)) => {
+            tracing::info!(bot = %bot.login, twitch_user_id = %bot.twitch_user_id, "the bot now speaks as this account");
+            reply::redirect(StatusCode::SEE_OTHER, &format!("{}/", state.base_path()), ROOT)
+        }
         Err(e) => Err(refusal(e)),
     }
+}
+
+fn bot_already_connected() -> WebError {
+    WebError::page(
+        StatusCode::CONFLICT,
+        "A bot account is connected already",
+        "The bot already speaks as a connected Twitch account. To use another one, the bot's operator \
+         disconnects it first (DELETE /api/bot with the admin token), then connects the new one here.",
+        ROOT,
+    )
+}
+
+/// The answer to a bot disconnect.
+#[derive(Serialize)]
+struct BotDisconnectReply<'a> {
+    bot: &'a str,
+    connected: bool,
+    revoked_at_twitch: bool,
+}
+
+/// `DELETE /api/bot` (admin): the bot stops speaking until an account is
+/// connected again.
+///
+/// # Errors
+///
+/// 404 when no bot account is connected, 500 without the database.
+pub(crate) async fn disconnect_bot(state: WebState) -> Result<Response, WebError> {
+    let (bot, disconnected) = state
+        .connections
+        .disconnect_bot()
+        .await
+        .map_err(|e| WebError::api(StatusCode::INTERNAL_SERVER_ERROR, "database unavailable").caused_by(e))?
+        .ok_or_else(|| WebError::api(StatusCode::NOT_FOUND, "no bot account is connected"))?;
+    Ok(reply::json(
+        StatusCode::OK,
+        &BotDisconnectReply {
+            bot: &bot.login,
+            connected: false,
+            revoked_at_twitch: disconnected.revoked_at_twitch,
+        },
+    ))
 }
 
 /// The page for a callback that did not connect.
 fn refusal(error: ConnectError) -> WebError {
     let (status, title, message) = match &error {
         ConnectError::NotConfigured => return not_configured(),
+        ConnectError::BotAlreadyConnected => return bot_already_connected(),
         ConnectError::ConsentDenied => (
             StatusCode::FORBIDDEN,
             "Connection cancelled",

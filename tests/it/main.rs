@@ -4,6 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cdp;
+mod chat;
+mod chat_claims;
+mod chat_replies;
 mod cli;
 mod dashboard;
 mod delivery;

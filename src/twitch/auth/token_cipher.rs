@@ -28,6 +28,11 @@ pub(crate) const TAG_LEN: usize = 16;
 /// version, never a silent reinterpretation of old rows.
 const AD_PREFIX: &[u8] = b"kinoyubot/twitch-token/v1";
 
+/// The "channel id" the bot account's tokens are encrypted under (SPEC
+/// §11): channel ids start at 1, so a bot token cannot be moved into a
+/// channel's row (or back) and still decrypt.
+pub const BOT_TOKEN_OWNER: i64 = 0;
+
 /// Which of a channel's two tokens a ciphertext holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenKind {
@@ -103,12 +108,7 @@ impl TokenCipher {
     /// # Errors
     ///
     /// [`CipherError::Encrypt`] only for inputs larger than the cipher allows.
-    pub(crate) fn encrypt(
-        &self,
-        channel_id: i64,
-        kind: TokenKind,
-        token: &SecretString,
-    ) -> Result<Vec<u8>, CipherError> {
+    pub fn encrypt(&self, channel_id: i64, kind: TokenKind, token: &SecretString) -> Result<Vec<u8>, CipherError> {
         let mut nonce = [0u8; NONCE_LEN];
         rand::rng().fill(&mut nonce);
         let ad = associated_data(channel_id, kind);

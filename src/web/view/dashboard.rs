@@ -24,6 +24,29 @@ pub(crate) struct Dashboard<'a> {
     pub(crate) channels: &'a [ChannelStatus],
     /// Recent raffles of every channel, newest first.
     pub(crate) recent: &'a [RaffleRecord],
+    /// Who the bot speaks as in chat.
+    pub(crate) speaker: &'a Speaker,
+}
+
+/// Who the bot speaks as in chat (SPEC §11), or why it is silent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Speaker {
+    /// Without Twitch credentials the bot cannot speak.
+    NotConfigured,
+    /// No bot account is connected yet.
+    NotConnected,
+    /// The connected account's refresh token was refused: connect it again.
+    NeedsReauth {
+        /// Its login.
+        login: String,
+    },
+    /// The bot speaks as this account.
+    Speaks {
+        /// Its login.
+        login: String,
+        /// Its display name.
+        display_name: String,
+    },
 }
 
 /// Who is looking, as far as the page cares. Today only whether Connect is
@@ -80,9 +103,38 @@ pub(crate) fn board(visitor: &Visitor, dashboard: &Dashboard<'_>) -> Markup {
     html! {
         div id="board" data-countdown="in {time}" data-due="drawing now\u{2026}" data-today="today {time}" {
             (first_run(visitor, !dashboard.channels.is_empty()))
+            (speaker_line(dashboard.speaker))
             section id="channels" class="channels" {
                 @for channel in dashboard.channels {
                     (channel_card(visitor, channel, dashboard.recent))
+                }
+            }
+        }
+    }
+}
+
+/// Who speaks in chat, or how to make the bot speak.
+fn speaker_line(speaker: &Speaker) -> Markup {
+    html! {
+        p id="speaker" class="speaker" {
+            @match speaker {
+                Speaker::NotConfigured => {
+                    "The bot is silent in chat: it needs a Twitch application ("
+                    code { "TWITCH_CLIENT_ID" } ", " code { "TWITCH_CLIENT_SECRET" } ") to speak."
+                }
+                Speaker::NotConnected => {
+                    "The bot is silent in chat. "
+                    a id="connect-bot" href="auth/twitch/bot" { "Connect the account it speaks as" }
+                    " (a bot account, or your own)."
+                }
+                Speaker::NeedsReauth { login } => {
+                    "The bot is silent in chat: Twitch no longer accepts the account "
+                    strong { "@" (login) } ". "
+                    a id="connect-bot" href="auth/twitch/bot" { "Connect it again" } "."
+                }
+                Speaker::Speaks { login, display_name } => {
+                    "Speaks in chat as " strong { (display_name) } " "
+                    span class="login" { "@" (login) } "."
                 }
             }
         }
@@ -315,6 +367,8 @@ mod tests {
                 status,
                 error: error.map(Into::into),
             }),
+            claim: None,
+            redraw_of: None,
         }
     }
 
@@ -332,6 +386,7 @@ mod tests {
         let dashboard = Dashboard {
             channels: &channels,
             recent: &recent,
+            speaker: &Speaker::NotConnected,
         };
         let html = page(&CONNECT, &dashboard, None).into_string();
         assert!(!html.contains("<img"), "{html}");
@@ -353,6 +408,7 @@ mod tests {
         let empty = Dashboard {
             channels: &[],
             recent: &[],
+            speaker: &Speaker::NotConnected,
         };
         let with_twitch = page(&CONNECT, &empty, None).into_string();
         assert!(with_twitch.contains("<section id=\"empty\" class=\"empty\">"));
@@ -370,6 +426,7 @@ mod tests {
         let dashboard = Dashboard {
             channels: &channels,
             recent: &recent,
+            speaker: &Speaker::NotConnected,
         };
         let fragment = board(&CONNECT, &dashboard).into_string();
         assert!(fragment.starts_with("<div id=\"board\""), "{fragment}");
@@ -411,6 +468,7 @@ mod tests {
         let empty = Dashboard {
             channels: &[],
             recent: &[],
+            speaker: &Speaker::NotConnected,
         };
         let quiet = page(&CONNECT, &empty, None).into_string();
         assert!(quiet.contains("<p id=\"notice\" class=\"notice\" hidden"), "{quiet}");
