@@ -22,10 +22,9 @@ use std::time::{Duration, Instant};
 use common::{BenchDatabase, connect, ms, percentile};
 
 use kinoyubot::announce::chat_delivery::{ChatDeliveryConfig, ChatDeliveryWorker, ChatVoice};
-use kinoyubot::announce::chat_text::Language;
 use kinoyubot::announce::delivery::{DeliveryConfig, DeliveryWorker, Destination};
 use kinoyubot::announce::discord::{WebhookClient, WebhookUrl};
-use kinoyubot::channel::ChannelLogin;
+use kinoyubot::channel::{ChannelLanguages, ChannelLogin};
 use kinoyubot::config::TokenKey;
 use kinoyubot::raffle::items::ItemsFile;
 use kinoyubot::raffle::{RaffleEngine, RaffleRules, RoundResult, Trigger};
@@ -134,8 +133,7 @@ async fn main() {
         Arc::new(speaker),
         ChatVoice {
             public_url: "http://localhost:8080".into(),
-            languages: Default::default(),
-            default_language: Language::En,
+            languages: ChannelLanguages::default(),
         },
         ChatDeliveryConfig {
             plain_limit: 100_000,
@@ -163,15 +161,6 @@ async fn main() {
         let result = engine.run_round(&login, Trigger::Manual, None).await.expect("round");
         to_commit.push(tick.elapsed());
         assert!(matches!(result, RoundResult::Recorded(_)));
-        let wait = |rx: &mut mpsc::UnboundedReceiver<Instant>| {
-            let next = rx.recv();
-            async move {
-                tokio::time::timeout(Duration::from_secs(30), next)
-                    .await
-                    .expect("delivered")
-                    .expect("receiver alive")
-            }
-        };
         let chat_at = wait(&mut chat_arrived).await;
         let hook_at = wait(&mut hook_arrived).await;
         to_chat.push(chat_at.duration_since(tick));
@@ -209,4 +198,12 @@ async fn main() {
     let _ = chat_running.await;
     drop(client);
     database.drop_now().await;
+}
+
+/// The next arrival, within 30 s.
+async fn wait(rx: &mut mpsc::UnboundedReceiver<Instant>) -> Instant {
+    tokio::time::timeout(Duration::from_secs(30), rx.recv())
+        .await
+        .expect("delivered")
+        .expect("receiver alive")
 }

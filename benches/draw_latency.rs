@@ -21,6 +21,7 @@ use common::{BenchDatabase, connect, ms, percentile};
 use kinoyubot::channel::ChannelLogin;
 use kinoyubot::raffle::draw::{Candidate, CandidateSnapshot, DrawItem, Seed, draw};
 use kinoyubot::raffle::items::ItemsFile;
+use kinoyubot::raffle::slot::TimerSlot;
 use kinoyubot::raffle::{RaffleEngine, RaffleRules, RoundResult, Trigger};
 use kinoyubot::store::EligibilityRules;
 use kinoyubot::twitch::live_status::UnknownLiveStatus;
@@ -39,6 +40,7 @@ async fn main() {
     let client = connect(&database.url).await;
     store.sync_items(&table).await.expect("items");
     let rules = RaffleRules {
+        raffle_interval: Duration::from_secs(60),
         active_window: Duration::from_secs(600),
         winner_cooldown: Duration::from_secs(600),
         subscriber_luck: 2,
@@ -78,14 +80,18 @@ async fn main() {
         let rounds = if size >= 1_000_000 { 5 } else { 20 };
         // One warm-up round, not counted.
         let _ = engine
-            .run_round(&login, Trigger::Timer, Some(0))
+            .run_round(&login, Trigger::Timer, Some(TimerSlot::new(0, Duration::from_secs(60))))
             .await
             .expect("warm-up");
         let mut times = Vec::new();
         for slot in 1..=rounds {
             let tick = Instant::now();
             let result = engine
-                .run_round(&login, Trigger::Timer, Some(slot))
+                .run_round(
+                    &login,
+                    Trigger::Timer,
+                    Some(TimerSlot::new(slot, Duration::from_secs(60))),
+                )
                 .await
                 .expect("round");
             times.push(tick.elapsed());
@@ -97,6 +103,9 @@ async fn main() {
             active_window: rules.active_window,
             winner_cooldown: rules.winner_cooldown,
             excluded_logins: vec![login.as_str().to_owned()],
+            include_chatters: false,
+            with_account_ages: false,
+            with_follows: false,
         };
         // The candidate query as the round runs it, in a round that is
         // then dropped (rolled back).
@@ -111,6 +120,7 @@ async fn main() {
         drop(round);
         let snapshot = CandidateSnapshot::new(
             viewers
+                .viewers
                 .into_iter()
                 .map(|v| Candidate {
                     weight: if v.is_subscriber { 2 } else { 1 },

@@ -36,6 +36,13 @@ PURE = {
     "announce::chat_text",
     "announce::chat_rate",
     "text",
+    "catalog",
+    "catalog::discord",
+    "catalog::dashboard",
+    "catalog::connect",
+    "catalog::setup",
+    "catalog::items",
+    "channel::language",
 }
 # What a pure module must not name.
 IO_MARKERS = re.compile(

@@ -8,15 +8,15 @@
 //! - [`delivery`]: the worker that claims queued announcements, sends them
 //!   and records the outcome.
 //! - [`chat_line`] (pure): what the bot says in Twitch chat and its
-//!   rendering into one safe line; [`chat_text`] (pure): those texts in
-//!   each language; `chat_rate` (pure): Twitch's per-channel chat limit.
+//!   rendering into one safe line (its words are the catalog's,
+//!   `crate::catalog::ChatText`); `chat_rate` (pure): Twitch's per-channel
+//!   chat limit.
 //! - [`chat_delivery`]: the worker that says queued chat lines.
 
 pub(crate) mod announcement;
 pub mod chat_delivery;
 pub mod chat_line;
 pub(crate) mod chat_rate;
-pub mod chat_text;
 pub mod delivery;
 pub mod discord;
 pub(crate) mod render;

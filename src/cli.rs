@@ -8,13 +8,12 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 
 use crate::app::App;
+use crate::catalog::{CliText, ItemsText, Language, table_words};
 use crate::channel::ChannelLogin;
 use crate::clock::Clock;
 use crate::config::{ConfigError, Settings, SettingsArgs, load_items};
 use crate::raffle::items::ItemsError;
-use crate::raffle::{
-    Outcome, RaffleEngine, RaffleError, RaffleRecord, RaffleRules, RoundResult, Trigger, Verification, Winner,
-};
+use crate::raffle::{Outcome, RaffleEngine, RaffleError, RaffleRecord, RoundResult, Trigger, Verification, Winner};
 use crate::store::Database;
 use crate::store::migrate::Report;
 
@@ -114,18 +113,36 @@ pub async fn execute(command: Command, settings: Settings) -> Result<(), Failure
         }
         Command::CheckItems { file } => {
             let path = file.unwrap_or_else(|| settings.items_file.clone());
-            let table = load_items(&path).map_err(|e| Failure::Input(e.to_string()))?;
-            println!("{}: {} item(s) valid", path.display(), table.items().len());
-            print!("{}", table.render_table());
+            let table = load_items(&path).map_err(|e| items_failure(settings.language, &e))?;
+            let language = settings.language;
+            println!(
+                "{}",
+                language.say(&CliText::ItemsValid {
+                    path: &path.display().to_string(),
+                    count: table.items().len(),
+                })
+            );
+            print!("{}", table.render_table_in(&table_words(language)));
             Ok(())
         }
     }
 }
 
-/// Maps a start-up error to its exit code: a bad items file is bad input.
-fn classify(error: anyhow::Error) -> Failure {
+/// A prize list that cannot be used: bad input, said in `LANGUAGE` with
+/// its hint.
+fn items_failure(language: Language, error: &ItemsError) -> Failure {
+    Failure::Input(language.say(&ItemsText(error)))
+}
+
+/// Maps a start-up error to its exit code: a setting at fault anywhere in
+/// the chain (the Discord bot token, say) is bad configuration, a bad items
+/// file is bad input.
+fn classify(error: anyhow::Error, language: Language) -> Failure {
+    if let Some(config) = error.chain().find_map(|cause| cause.downcast_ref::<ConfigError>()) {
+        return Failure::Config(config.clone());
+    }
     match error.downcast_ref::<ItemsError>() {
-        Some(items_error) => Failure::Input(items_error.to_string()),
+        Some(items_error) => items_failure(language, items_error),
         None => Failure::Runtime(error),
     }
 }
@@ -154,15 +171,15 @@ where
 }
 
 async fn draw(settings: &Settings, login: &ChannelLogin) -> Result<(), Failure> {
-    let table = load_items(&settings.items_file).map_err(|e| Failure::Input(e.to_string()))?;
+    let table = load_items(&settings.items_file).map_err(|e| items_failure(settings.language, &e))?;
     with_database(settings, async |database: &Database, _: &Report| {
         let store = database.store().clone();
         store.sync_items(&table).await.context("could not store the items")?;
         let live = crate::app::live_status_from_settings(settings)?;
-        let engine = RaffleEngine::new(store, RaffleRules::from_settings(settings), live);
+        let engine = RaffleEngine::new(store, settings.channel_defaults.clone(), live);
         match engine.run_round(login, Trigger::Manual, None).await {
             Ok(RoundResult::Recorded(record)) => {
-                println!("{}", describe_raffle(&record));
+                println!("{}", describe_raffle(settings.language, &record));
                 let json = serde_json::to_string(&record.to_json()).context("could not encode the raffle")?;
                 println!("{json}");
                 Ok(())
@@ -179,23 +196,32 @@ async fn draw(settings: &Settings, login: &ChannelLogin) -> Result<(), Failure> 
     .await
 }
 
-fn describe_raffle(record: &RaffleRecord) -> String {
-    let prefix = format!("raffle #{} in #{}:", record.id, record.channel_login);
-    match (record.outcome, &record.winner, &record.item_name) {
-        (Outcome::Won, Some(Winner { display_name, .. }), Some(item)) => format!(
-            "{prefix} {display_name} won {item} ({} candidates, digest {})",
-            record.candidate_count,
-            record.candidates_digest.get(..12).unwrap_or(&record.candidates_digest)
-        ),
-        (Outcome::NoCandidates, _, _) => format!("{prefix} nobody was eligible"),
-        (Outcome::NoPrize, _, _) => format!("{prefix} no prize this time ({} candidates)", record.candidate_count),
-        (Outcome::SkippedOffline, _, _) => format!(
-            "{prefix} skipped: {}",
-            record.skip_reason.as_deref().unwrap_or("the stream was offline")
-        ),
+fn describe_raffle(language: Language, record: &RaffleRecord) -> String {
+    let (id, channel) = (record.id, record.channel_login.as_str());
+    let text = match (record.outcome, &record.winner, &record.item_name) {
+        (Outcome::Won, Some(Winner { display_name, .. }), Some(item)) => CliText::RaffleWon {
+            id,
+            channel,
+            winner: display_name,
+            item,
+            candidates: i64::from(record.candidate_count),
+            digest: record.candidates_digest.get(..12).unwrap_or(&record.candidates_digest),
+        },
+        (Outcome::NoCandidates, _, _) => CliText::RaffleNobody { id, channel },
+        (Outcome::NoPrize, _, _) => CliText::RaffleNoPrize {
+            id,
+            channel,
+            candidates: i64::from(record.candidate_count),
+        },
+        (Outcome::SkippedOffline, _, _) => CliText::RaffleSkipped {
+            id,
+            channel,
+            reason: record.skip_reason.as_deref(),
+        },
         // A win recorded without its item or winner (written by hand).
-        (Outcome::Won, _, _) => format!("{prefix} won"),
-    }
+        (Outcome::Won, _, _) => CliText::RaffleWonBare { id, channel },
+    };
+    language.say(&text)
 }
 
 async fn verify(settings: &Settings, id: i64) -> Result<(), Failure> {
@@ -216,16 +242,16 @@ async fn verify(settings: &Settings, id: i64) -> Result<(), Failure> {
         };
         match crate::raffle::verify_redraw(&record, &audit, redraw.as_ref()) {
             Verification::Verified => {
-                println!("verified");
-                println!("{}", describe_raffle(&record));
+                println!("{}", settings.language.say(&CliText::Verified));
+                println!("{}", describe_raffle(settings.language, &record));
                 Ok(())
             }
             Verification::SkippedOffline => {
-                println!("verified (skipped while offline: nothing was drawn)");
+                println!("{}", settings.language.say(&CliText::VerifiedSkipped));
                 Ok(())
             }
             Verification::Mismatch(problems) => {
-                println!("MISMATCH for raffle #{id}:");
+                println!("{}", settings.language.say(&CliText::Mismatch { id }));
                 for problem in &problems {
                     println!("  {problem}");
                 }
@@ -246,19 +272,33 @@ async fn run(mut settings: Settings, channels: &[String]) -> Result<(), Failure>
     // Install the signal handlers before the (possibly slow) start, so a
     // Ctrl-C during start still shuts down cleanly.
     let shutdown = crate::shutdown::on_signal().context("could not install signal handlers")?;
-    let app = App::build(settings, Clock::system()).await.map_err(classify)?;
-    app.run_until_stopped(shutdown).await?;
+    let language = settings.language;
+    let app = App::build(settings, Clock::system())
+        .await
+        .map_err(|e| classify(e, language))?;
+    app.run_until_stopped(shutdown)
+        .await
+        .map_err(|e| classify(e, language))?;
     Ok(())
 }
 
 async fn migrate(settings: &Settings) -> Result<(), Failure> {
     with_database(settings, async |_: &Database, report: &Report| {
+        let language = settings.language;
         if report.applied.is_empty() {
-            println!("database schema is up to date (version {})", report.current);
+            println!(
+                "{}",
+                language.say(&CliText::SchemaUpToDate {
+                    version: report.current
+                })
+            );
         } else {
             println!(
-                "applied migrations {:?}; database schema is at version {}",
-                report.applied, report.current
+                "{}",
+                language.say(&CliText::MigrationsApplied {
+                    applied: &format!("{:?}", report.applied),
+                    version: report.current,
+                })
             );
         }
         Ok(())

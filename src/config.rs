@@ -17,9 +17,11 @@ use secrecy::zeroize::Zeroize as _;
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 use url::Url;
 
-use crate::announce::chat_line::ChatAnnounce;
 use crate::announce::discord::WebhookUrl;
-use crate::channel::ChannelLogin;
+use crate::catalog::Language;
+use crate::channel::settings::{ChannelSettings, Setting};
+use crate::channel::{ChannelLanguages, ChannelLogin};
+use crate::raffle::eligibility::{Gates, PresenceSources};
 use crate::raffle::items::{ItemTable, ItemsError, ItemsFile};
 use crate::twitch::auth::policy::ConnectPolicy;
 
@@ -35,47 +37,20 @@ pub(crate) const DEFAULT_TWITCH_IRC_SERVER: &str = "irc.chat.twitch.tv:6697";
 pub(crate) const DEFAULT_TWITCH_AUTH_URL: &str = "https://id.twitch.tv/oauth2";
 /// Default for `TWITCH_API_URL`.
 pub(crate) const DEFAULT_TWITCH_API_URL: &str = "https://api.twitch.tv/helix";
-/// Default for `RAFFLE_INTERVAL`.
-pub(crate) const DEFAULT_RAFFLE_INTERVAL: &str = "60s";
-/// Default for `ACTIVE_WINDOW`.
-pub(crate) const DEFAULT_ACTIVE_WINDOW: &str = "10m";
-/// Default for `WINNER_COOLDOWN`.
-pub(crate) const DEFAULT_WINNER_COOLDOWN: &str = "0s";
-/// Default for `CLAIM_WINDOW` (off).
-pub(crate) const DEFAULT_CLAIM_WINDOW: &str = "0s";
-/// Default for `CLAIM_REDRAWS`.
-pub(crate) const DEFAULT_CLAIM_REDRAWS: u32 = 2;
-/// Most redraws `CLAIM_REDRAWS` allows.
-pub(crate) const MAX_CLAIM_REDRAWS: u32 = 10;
-/// Default for `SUBSCRIBER_LUCK`.
-pub(crate) const DEFAULT_SUBSCRIBER_LUCK: u8 = 1;
+/// Default for `DISCORD_API_URL`: Discord's REST API (twilight-http adds `/api/v10`).
+pub(crate) const DEFAULT_DISCORD_API_URL: &str = "https://discord.com";
+/// Default for `DISCORD_GATEWAY_URL`: Discord's Gateway.
+pub(crate) const DEFAULT_DISCORD_GATEWAY_URL: &str = "wss://gateway.discord.gg";
+/// Default for `MIN_MESSAGES` (SPEC §10).
+pub(crate) const DEFAULT_MIN_MESSAGES: u32 = 1;
+/// Default for `SESSION_TTL`.
+pub(crate) const DEFAULT_SESSION_TTL: &str = "7d";
 /// Default for `ITEMS_FILE`.
 pub(crate) const DEFAULT_ITEMS_FILE: &str = "items.toml";
 /// Default for `RUST_LOG`.
 pub(crate) const DEFAULT_RUST_LOG: &str = "info";
 /// Shortest accepted `ADMIN_TOKEN`, in characters (SPEC §2).
 pub(crate) const MIN_ADMIN_TOKEN_CHARS: usize = 32;
-/// Shortest accepted `RAFFLE_INTERVAL`; slots are whole seconds.
-pub(crate) const MIN_RAFFLE_INTERVAL: Duration = Duration::from_secs(1);
-
-/// Chat bots that are never eligible unless `IGNORE_USERS` says otherwise.
-pub(crate) const DEFAULT_IGNORE_USERS: &[&str] = &[
-    "nightbot",
-    "streamelements",
-    "streamlabs",
-    "moobot",
-    "fossabot",
-    "wizebot",
-    "soundalerts",
-    "sery_bot",
-    "commanderroot",
-    "kofistreambot",
-    "botrixoficial",
-    "pokemoncommunitygame",
-    "streamstickers",
-    "blerp",
-];
-
 /// A setting that could not be used: exit code 2.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{setting}: {reason}")]
@@ -87,7 +62,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(setting: &'static str, reason: impl Into<String>) -> Self {
+    pub(crate) fn new(setting: &'static str, reason: impl Into<String>) -> Self {
         Self {
             setting,
             reason: reason.into(),
@@ -179,6 +154,57 @@ pub struct SettingsArgs {
     /// Redraws after unclaimed wins before the prize goes back to stock, 0 to 10 [default: 2]
     #[arg(long, env = "CLAIM_REDRAWS", global = true)]
     pub claim_redraws: Option<String>,
+    /// How long a dashboard sign-in lasts [default: 7d]
+    #[arg(long, env = "SESSION_TTL", global = true)]
+    pub session_ttl: Option<String>,
+    /// This instance's name in channel leases, logs and metrics [default: host name and process id]
+    #[arg(long, env = "INSTANCE_ID", global = true)]
+    pub instance_id: Option<String>,
+    /// How long this instance holds a channel without renewing [default: 30s]
+    #[arg(long, env = "CHANNEL_LEASE", global = true)]
+    pub channel_lease: Option<String>,
+    /// Most channels this instance serves [default: unlimited]
+    #[arg(long, env = "MAX_CHANNELS", global = true)]
+    pub max_channels: Option<String>,
+    /// Chat joins sent per 10 seconds [default: 20, Twitch's limit for unverified accounts]
+    #[arg(long, env = "JOIN_RATE", global = true)]
+    pub join_rate: Option<String>,
+    /// What makes a viewer present: chat, or chat,chatters (lurkers from Helix Get Chatters) [default: chat]
+    #[arg(long, env = "PRESENCE_SOURCES", global = true)]
+    pub presence_sources: Option<String>,
+    /// Only viewers following for at least this long are eligible (0s = any follower) [default: unset]
+    #[arg(long, env = "MIN_FOLLOW_AGE", global = true)]
+    pub min_follow_age: Option<String>,
+    /// Twitch accounts younger than this are never eligible [default: 0s]
+    #[arg(long, env = "MIN_ACCOUNT_AGE", global = true)]
+    pub min_account_age: Option<String>,
+    /// Only subscribers are eligible [default: false]
+    #[arg(long, env = "SUBSCRIBERS_ONLY", global = true)]
+    pub subscribers_only: Option<String>,
+    /// Messages a viewer must have sent to be eligible [default: 1]
+    #[arg(long, env = "MIN_MESSAGES", global = true)]
+    pub min_messages: Option<String>,
+    /// Language of what viewers and streamers read: en or pt-BR [default: en]
+    #[arg(long, env = "LANGUAGE", global = true)]
+    pub language: Option<String>,
+    /// `DISCORD_BOT_TOKEN`: environment, `.env` or `DISCORD_BOT_TOKEN_FILE` only.
+    #[arg(skip)]
+    pub discord_bot_token: Option<String>,
+    /// Discord server (guild) id: register slash commands there only [default: global]
+    #[arg(long, env = "DISCORD_GUILD_ID", global = true)]
+    pub discord_guild_id: Option<String>,
+    /// Discord channel id: post announcements through the bot there instead of the webhook
+    #[arg(long, env = "DISCORD_CHANNEL_ID", global = true)]
+    pub discord_channel_id: Option<String>,
+    /// Discord role id whose members may use control commands, besides Manage Server
+    #[arg(long, env = "DISCORD_ADMIN_ROLE", global = true)]
+    pub discord_admin_role: Option<String>,
+    /// Discord REST API base URL [default: https://discord.com]
+    #[arg(long, env = "DISCORD_API_URL", global = true)]
+    pub discord_api_url: Option<String>,
+    /// Discord Gateway URL [default: wss://gateway.discord.gg]
+    #[arg(long, env = "DISCORD_GATEWAY_URL", global = true)]
+    pub discord_gateway_url: Option<String>,
     /// Secrets given as flags, kept only to refuse them with a clear error
     /// (a flag shows in `ps` and shell history). Never read otherwise.
     #[command(flatten)]
@@ -232,11 +258,12 @@ impl SecretFlags {
 
 /// The secret settings of SPEC §2: never flags; read from the environment
 /// (which `.env` fills in) or from the file named by `NAME_FILE`.
-const SECRET_SETTINGS: [&str; 4] = [
+const SECRET_SETTINGS: [&str; 5] = [
     "TWITCH_CLIENT_SECRET",
     "DISCORD_WEBHOOK_URL",
     "ADMIN_TOKEN",
     "TOKEN_KEY",
+    "DISCORD_BOT_TOKEN",
 ];
 
 impl SettingsArgs {
@@ -269,6 +296,7 @@ impl SettingsArgs {
                 "TWITCH_CLIENT_SECRET" => &mut self.twitch_client_secret,
                 "DISCORD_WEBHOOK_URL" => &mut self.discord_webhook_url,
                 "ADMIN_TOKEN" => &mut self.admin_token,
+                "DISCORD_BOT_TOKEN" => &mut self.discord_bot_token,
                 _ => &mut self.token_key,
             };
             if value.is_some() {
@@ -395,18 +423,10 @@ pub struct Settings {
     pub(crate) twitch_api_url: Url,
     /// `DISCORD_WEBHOOK_URL` (its path embeds the webhook token).
     pub(crate) discord_webhook_url: Option<WebhookUrl>,
-    /// `RAFFLE_INTERVAL`, at least [`MIN_RAFFLE_INTERVAL`], whole seconds.
-    pub(crate) raffle_interval: Duration,
-    /// `ACTIVE_WINDOW`, greater than zero.
-    pub(crate) active_window: Duration,
-    /// `WINNER_COOLDOWN`.
-    pub(crate) winner_cooldown: Duration,
-    /// `SUBSCRIBER_LUCK`, 1 to 10.
-    pub(crate) subscriber_luck: u8,
-    /// `IGNORE_USERS`.
-    pub(crate) ignore_users: Vec<ChannelLogin>,
-    /// `ONLY_WHEN_LIVE`.
-    pub(crate) only_when_live: bool,
+    /// The per-channel settings' defaults (`RAFFLE_INTERVAL`,
+    /// `ACTIVE_WINDOW`, `WINNER_COOLDOWN`, `SUBSCRIBER_LUCK`, `ONLY_WHEN_LIVE`,
+    /// `IGNORE_USERS`): what a channel without its own values follows.
+    pub(crate) channel_defaults: ChannelSettings,
     /// `ITEMS_FILE`.
     pub(crate) items_file: PathBuf,
     /// `ADMIN_TOKEN`; `None` disables admin endpoints.
@@ -419,14 +439,220 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// `CONNECT_POLICY`.
     pub(crate) connect_policy: ConnectPolicy,
-    /// `CHAT_ANNOUNCE`, the default of every channel (read a channel's
-    /// with `RaffleRules::chat_announce`).
-    pub(crate) chat_announce: ChatAnnounce,
-    /// `CLAIM_WINDOW` (0 = off), the default of every channel
-    /// (`RaffleRules::claim_window`).
-    pub(crate) claim_window: Duration,
-    /// `CLAIM_REDRAWS`, the default of every channel (`RaffleRules::claim_redraws`).
-    pub(crate) claim_redraws: u32,
+    /// `SESSION_TTL`: how long a dashboard sign-in lasts (more than 0s, at
+    /// most 366 days).
+    pub(crate) session_ttl: std::time::Duration,
+    /// `LANGUAGE`: the language of channels without their own.
+    pub(crate) language: Language,
+    /// `INSTANCE_ID`, `CHANNEL_LEASE`, `MAX_CHANNELS` and `JOIN_RATE`.
+    pub(crate) instances: InstanceSettings,
+    /// `DISCORD_BOT_TOKEN` and the other Discord bot settings (SPEC §12);
+    /// `None` without a bot token.
+    pub(crate) discord_bot: Option<DiscordBotSettings>,
+}
+
+/// How this instance shares channels with others on the same database
+/// (SPEC §15) and paces its chat joins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct InstanceSettings {
+    /// `INSTANCE_ID`: this instance's name in leases, logs and metrics.
+    pub(crate) id: String,
+    /// `CHANNEL_LEASE`: how long a channel stays held without renewal.
+    pub(crate) channel_lease: Duration,
+    /// `MAX_CHANNELS`: `None` is unlimited.
+    pub(crate) max_channels: Option<u32>,
+    /// `JOIN_RATE`: chat joins sent per [`JOIN_RATE_WINDOW`] per IRC connection.
+    pub(crate) join_rate: u32,
+}
+
+/// The window `JOIN_RATE` counts joins in: Twitch documents 20 joins per
+/// 10 seconds for an unverified account.
+pub(crate) const JOIN_RATE_WINDOW: Duration = Duration::from_secs(10);
+/// `JOIN_RATE`'s default: Twitch's documented limit for unverified accounts.
+pub(crate) const DEFAULT_JOIN_RATE: u32 = 20;
+/// `CHANNEL_LEASE`'s default.
+pub(crate) const DEFAULT_CHANNEL_LEASE: &str = "30s";
+/// The shortest `CHANNEL_LEASE`: renewals run every third of it, and each
+/// is a round trip to the database.
+pub(crate) const MIN_CHANNEL_LEASE: Duration = Duration::from_secs(3);
+/// Longest `INSTANCE_ID`.
+const MAX_INSTANCE_ID_CHARS: usize = 64;
+
+/// The default `INSTANCE_ID`: the host name and the process id.
+fn default_instance_id() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|host| host.trim().to_owned())
+        .filter(|host| !host.is_empty())
+        .unwrap_or_else(|| "kinoyubot".to_owned());
+    let host: String = host
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+        .take(MAX_INSTANCE_ID_CHARS.saturating_sub(12))
+        .collect();
+    format!("{host}-{}", std::process::id())
+}
+
+fn instance_settings(args: &mut SettingsArgs) -> Result<InstanceSettings, ConfigError> {
+    let id = match non_empty(args.instance_id.take()) {
+        None => default_instance_id(),
+        Some(text) => {
+            if text.chars().count() > MAX_INSTANCE_ID_CHARS
+                || !text
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | ':'))
+            {
+                return Err(ConfigError::new(
+                    "INSTANCE_ID",
+                    format!("must be 1 to {MAX_INSTANCE_ID_CHARS} letters, digits, '-', '.', '_' or ':'"),
+                ));
+            }
+            text
+        }
+    };
+    let channel_lease = duration("CHANNEL_LEASE", args.channel_lease.take(), DEFAULT_CHANNEL_LEASE)?;
+    if channel_lease < MIN_CHANNEL_LEASE {
+        return Err(ConfigError::new("CHANNEL_LEASE", "must be at least 3s"));
+    }
+    let max_channels = match non_empty(args.max_channels.take()) {
+        None => None,
+        Some(text) if text.eq_ignore_ascii_case("unlimited") => None,
+        Some(text) => Some(text.parse::<u32>().map_err(|_| {
+            ConfigError::new(
+                "MAX_CHANNELS",
+                format!("invalid value {text:?}; must be a whole number or unlimited"),
+            )
+        })?),
+    };
+    let join_rate = match non_empty(args.join_rate.take()) {
+        None => DEFAULT_JOIN_RATE,
+        Some(text) => match text.parse::<u32>() {
+            Ok(n) if n > 0 => n,
+            _ => {
+                return Err(ConfigError::new(
+                    "JOIN_RATE",
+                    format!("invalid value {text:?}; must be a whole number of joins per 10 s, at least 1"),
+                ));
+            }
+        },
+    };
+    Ok(InstanceSettings {
+        id,
+        channel_lease,
+        max_channels,
+        join_rate,
+    })
+}
+
+/// A Discord bot token: `Debug` prints `[redacted]`, exposed only to the
+/// Discord clients that send it.
+#[derive(Clone)]
+pub struct BotToken(SecretString);
+
+impl BotToken {
+    /// The token, for the Discord clients only.
+    pub(crate) fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl std::fmt::Debug for BotToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BotToken([redacted])")
+    }
+}
+
+/// A bot token for unit tests elsewhere in the crate.
+#[cfg(test)]
+pub(crate) fn test_bot_token(token: &str) -> BotToken {
+    BotToken(SecretString::from(token.to_owned()))
+}
+
+/// A Discord id (snowflake): a positive 64-bit number.
+pub(crate) type Snowflake = std::num::NonZeroU64;
+
+/// The Discord bot's settings (SPEC §10, §12).
+#[derive(Debug, Clone)]
+pub(crate) struct DiscordBotSettings {
+    /// `DISCORD_BOT_TOKEN`.
+    pub(crate) token: BotToken,
+    /// `DISCORD_GUILD_ID`: commands registered in this server only.
+    pub(crate) guild_id: Option<Snowflake>,
+    /// `DISCORD_CHANNEL_ID`: announcements posted here through the bot.
+    pub(crate) channel_id: Option<Snowflake>,
+    /// `DISCORD_ADMIN_ROLE`: members with this role may use control commands.
+    pub(crate) admin_role: Option<Snowflake>,
+    /// `DISCORD_API_URL`, without a trailing slash.
+    pub(crate) api_url: Url,
+    /// `DISCORD_GATEWAY_URL` (`ws://` or `wss://`), without a trailing slash.
+    pub(crate) gateway_url: Url,
+}
+
+fn snowflake(setting: &'static str, value: Option<String>) -> Result<Option<Snowflake>, ConfigError> {
+    match non_empty(value) {
+        None => Ok(None),
+        Some(text) => text.parse::<Snowflake>().map(Some).map_err(|_| {
+            ConfigError::new(
+                setting,
+                format!(
+                    "invalid Discord id {text:?}; copy it with Developer Mode on (a number such as 112233445566778899)"
+                ),
+            )
+        }),
+    }
+}
+
+/// The Discord settings: `None` without `DISCORD_BOT_TOKEN` (then the ids
+/// it alone uses must be unset too, so a half-configured bot is noticed).
+fn discord_bot(args: &SettingsArgs) -> Result<Option<DiscordBotSettings>, ConfigError> {
+    let guild_id = snowflake("DISCORD_GUILD_ID", args.discord_guild_id.clone())?;
+    let channel_id = snowflake("DISCORD_CHANNEL_ID", args.discord_channel_id.clone())?;
+    let admin_role = snowflake("DISCORD_ADMIN_ROLE", args.discord_admin_role.clone())?;
+    let api_url = url("DISCORD_API_URL", args.discord_api_url.clone(), DEFAULT_DISCORD_API_URL)?;
+    let gateway_text =
+        non_empty(args.discord_gateway_url.clone()).unwrap_or_else(|| DEFAULT_DISCORD_GATEWAY_URL.to_owned());
+    let gateway_url = Url::parse(&gateway_text)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "ws" | "wss") && u.host_str().is_some())
+        .ok_or_else(|| {
+            ConfigError::new(
+                "DISCORD_GATEWAY_URL",
+                format!("invalid URL {gateway_text:?}: must be a ws:// or wss:// URL with a host"),
+            )
+        })?;
+    let Some(token) = non_empty(args.discord_bot_token.clone()) else {
+        for (setting, given) in [
+            ("DISCORD_CHANNEL_ID", channel_id.is_some()),
+            ("DISCORD_GUILD_ID", guild_id.is_some()),
+            ("DISCORD_ADMIN_ROLE", admin_role.is_some()),
+        ] {
+            if given {
+                return Err(ConfigError::new(
+                    setting,
+                    "needs DISCORD_BOT_TOKEN (the Discord bot) to be set",
+                ));
+            }
+        }
+        return Ok(None);
+    };
+    // The clients add "Bot "; a pasted "Bot xyz" would be sent as "Bot Bot xyz".
+    let token = token.strip_prefix("Bot ").map(str::to_owned).unwrap_or(token);
+    if token.is_empty() || token.chars().any(char::is_whitespace) {
+        return Err(ConfigError::new(
+            "DISCORD_BOT_TOKEN",
+            "must be the bot token from the Developer Portal, without spaces",
+        ));
+    }
+    Ok(Some(DiscordBotSettings {
+        token: BotToken(SecretString::from(token)),
+        guild_id,
+        channel_id,
+        admin_role,
+        api_url,
+        gateway_url,
+    }))
 }
 
 fn non_empty(value: Option<String>) -> Option<String> {
@@ -471,17 +697,11 @@ fn logins(setting: &'static str, text: &str) -> Result<Vec<ChannelLogin>, Config
     Ok(out)
 }
 
+/// A boolean setting, parsed like the per-channel ones; empty for `default`.
 fn boolean(setting: &'static str, value: Option<String>, default: bool) -> Result<bool, ConfigError> {
     match non_empty(value) {
         None => Ok(default),
-        Some(text) => match text.to_ascii_lowercase().as_str() {
-            "true" | "1" | "yes" | "on" => Ok(true),
-            "false" | "0" | "no" | "off" => Ok(false),
-            _ => Err(ConfigError::new(
-                setting,
-                format!("invalid boolean {text:?}; use true or false"),
-            )),
-        },
+        Some(text) => crate::channel::settings::parse_bool(&text).map_err(|reason| ConfigError::new(setting, reason)),
     }
 }
 
@@ -506,13 +726,56 @@ pub(crate) fn parse_token_key(setting: &'static str, text: &str) -> Result<Token
     key.map_err(|_| ConfigError::new(setting, format!("must decode to 32 bytes, got {len} bytes")))
 }
 
+/// The eligibility gates of SPEC §10 from their raw settings.
+fn gates(
+    presence_sources: Option<String>,
+    min_follow_age: Option<String>,
+    min_account_age: Option<String>,
+    subscribers_only: Option<String>,
+    min_messages: Option<String>,
+) -> Result<Gates, ConfigError> {
+    let presence_sources = match non_empty(presence_sources) {
+        None => PresenceSources::default(),
+        Some(text) => text
+            .parse()
+            .map_err(|reason: String| ConfigError::new("PRESENCE_SOURCES", reason))?,
+    };
+    let min_follow_age = match non_empty(min_follow_age) {
+        None => None,
+        Some(text) => Some(duration("MIN_FOLLOW_AGE", Some(text), "0s")?),
+    };
+    let min_account_age = duration("MIN_ACCOUNT_AGE", min_account_age, "0s")?;
+    let subscribers_only = boolean("SUBSCRIBERS_ONLY", subscribers_only, false)?;
+    let min_messages = match non_empty(min_messages) {
+        None => DEFAULT_MIN_MESSAGES,
+        Some(text) => text.parse::<u32>().map_err(|_| {
+            ConfigError::new(
+                "MIN_MESSAGES",
+                format!("invalid value {text:?}; must be a whole number, 0 or more"),
+            )
+        })?,
+    };
+    Ok(Gates {
+        presence_sources,
+        min_messages,
+        subscribers_only,
+        min_account_age,
+        min_follow_age,
+    })
+}
+
 impl Settings {
+    /// `PRESENCE_SOURCES` (SPEC §10).
+    pub(crate) fn presence_sources(&self) -> PresenceSources {
+        self.channel_defaults.gates.presence_sources
+    }
+
     /// Validates raw settings into typed ones.
     ///
     /// # Errors
     ///
     /// The first invalid setting, as a [`ConfigError`] naming it.
-    pub fn from_args(args: SettingsArgs) -> Result<Self, ConfigError> {
+    pub fn from_args(mut args: SettingsArgs) -> Result<Self, ConfigError> {
         if let Some(name) = args.secret_flags.first_given() {
             return Err(ConfigError::new(
                 name,
@@ -522,6 +785,9 @@ impl Settings {
                 ),
             ));
         }
+        // Before the fields below are moved out of `args`.
+        let discord_bot = discord_bot(&args)?;
+        let instances = instance_settings(&mut args)?;
         let database_url = match non_empty(args.database_url) {
             None => None,
             Some(text) => {
@@ -558,35 +824,25 @@ impl Settings {
             None => None,
             Some(text) => Some(WebhookUrl::new(&parse_http_url("DISCORD_WEBHOOK_URL", &text, false)?)),
         };
-        let raffle_interval = duration("RAFFLE_INTERVAL", args.raffle_interval, DEFAULT_RAFFLE_INTERVAL)?;
-        if raffle_interval < MIN_RAFFLE_INTERVAL {
-            return Err(ConfigError::new("RAFFLE_INTERVAL", "must be at least 1s"));
+        let mut channel_defaults = ChannelSettings::default();
+        for (setting, raw) in [
+            (Setting::RaffleInterval, args.raffle_interval),
+            (Setting::ActiveWindow, args.active_window),
+            (Setting::WinnerCooldown, args.winner_cooldown),
+            (Setting::SubscriberLuck, args.subscriber_luck),
+            (Setting::IgnoreUsers, args.ignore_users),
+            (Setting::OnlyWhenLive, args.only_when_live),
+            (Setting::ChatAnnounce, args.chat_announce),
+            (Setting::ClaimWindow, args.claim_window),
+            (Setting::ClaimRedraws, args.claim_redraws),
+        ] {
+            if let Some(text) = non_empty(raw) {
+                let value = setting
+                    .parse_text(&text)
+                    .map_err(|reason| ConfigError::new(setting.env_name(), reason))?;
+                channel_defaults.replace(&value);
+            }
         }
-        if raffle_interval.subsec_nanos() != 0 {
-            return Err(ConfigError::new("RAFFLE_INTERVAL", "must be a whole number of seconds"));
-        }
-        let active_window = duration("ACTIVE_WINDOW", args.active_window, DEFAULT_ACTIVE_WINDOW)?;
-        if active_window.is_zero() {
-            return Err(ConfigError::new("ACTIVE_WINDOW", "must be greater than 0s"));
-        }
-        let winner_cooldown = duration("WINNER_COOLDOWN", args.winner_cooldown, DEFAULT_WINNER_COOLDOWN)?;
-        let subscriber_luck = match non_empty(args.subscriber_luck) {
-            None => DEFAULT_SUBSCRIBER_LUCK,
-            Some(text) => match text.parse::<u8>() {
-                Ok(n @ 1..=10) => n,
-                _ => {
-                    return Err(ConfigError::new(
-                        "SUBSCRIBER_LUCK",
-                        format!("invalid value {text:?}; must be a whole number from 1 to 10"),
-                    ));
-                }
-            },
-        };
-        let ignore_users = match non_empty(args.ignore_users) {
-            None => logins("IGNORE_USERS", &DEFAULT_IGNORE_USERS.join(","))?,
-            Some(text) => logins("IGNORE_USERS", &text)?,
-        };
-        let only_when_live = boolean("ONLY_WHEN_LIVE", args.only_when_live, true)?;
         let items_file = PathBuf::from(non_empty(args.items_file).unwrap_or_else(|| DEFAULT_ITEMS_FILE.to_owned()));
         let admin_token = match non_empty(args.admin_token) {
             None => None,
@@ -621,38 +877,40 @@ impl Settings {
                 ));
             }
         };
+        let gates = gates(
+            args.presence_sources,
+            args.min_follow_age,
+            args.min_account_age,
+            args.subscribers_only,
+            args.min_messages,
+        )?;
+        channel_defaults.gates = gates;
         let connect_policy = match non_empty(args.connect_policy) {
             None => ConnectPolicy::default(),
             Some(text) => text
                 .parse()
                 .map_err(|reason: String| ConfigError::new("CONNECT_POLICY", reason))?,
         };
-        let chat_announce = match non_empty(args.chat_announce) {
-            None => ChatAnnounce::default(),
-            Some(text) => ChatAnnounce::parse(&text).ok_or_else(|| {
-                ConfigError::new(
-                    "CHAT_ANNOUNCE",
-                    format!("invalid value {text:?}; use off, winners or all"),
-                )
-            })?,
-        };
-        let claim_window = duration("CLAIM_WINDOW", args.claim_window, DEFAULT_CLAIM_WINDOW)?;
-        let claim_redraws = match non_empty(args.claim_redraws) {
-            None => DEFAULT_CLAIM_REDRAWS,
-            Some(text) => match text.parse::<u32>() {
-                Ok(n) if n <= MAX_CLAIM_REDRAWS => n,
-                _ => {
-                    return Err(ConfigError::new(
-                        "CLAIM_REDRAWS",
-                        format!("invalid value {text:?}; must be a whole number from 0 to {MAX_CLAIM_REDRAWS}"),
-                    ));
-                }
-            },
+        let session_ttl_text = non_empty(args.session_ttl).unwrap_or_else(|| DEFAULT_SESSION_TTL.to_owned());
+        let session_ttl = humantime::parse_duration(&session_ttl_text).map_err(|_| {
+            ConfigError::new(
+                "SESSION_TTL",
+                format!("invalid duration {session_ttl_text:?}; use e.g. 12h, 7d"),
+            )
+        })?;
+        if session_ttl.is_zero() || session_ttl > crate::channel::settings::MAX_DURATION {
+            return Err(ConfigError::new(
+                "SESSION_TTL",
+                "must be more than 0s and at most 366 days",
+            ));
+        }
+        let language = match non_empty(args.language) {
+            None => Language::default(),
+            Some(text) => text
+                .parse()
+                .map_err(|reason: String| ConfigError::new("LANGUAGE", reason))?,
         };
         Ok(Self {
-            chat_announce,
-            claim_window,
-            claim_redraws,
             database_url,
             data_dir,
             http_addr,
@@ -664,19 +922,24 @@ impl Settings {
             twitch_auth_url,
             twitch_api_url,
             discord_webhook_url,
-            raffle_interval,
-            active_window,
-            winner_cooldown,
-            subscriber_luck,
-            ignore_users,
-            only_when_live,
+            channel_defaults,
             items_file,
             admin_token,
             token_key,
             rust_log,
             log_format,
             connect_policy,
+            session_ttl,
+            instances,
+            language,
+            discord_bot,
         })
+    }
+
+    /// Which language each channel speaks (`LANGUAGE`, and later each
+    /// channel's own).
+    pub(crate) fn channel_languages(&self) -> ChannelLanguages {
+        ChannelLanguages::new(self.language)
     }
 
     /// The OAuth redirect URL, `PUBLIC_URL/auth/callback`.
@@ -702,7 +965,10 @@ pub(crate) fn load_items(path: &Path) -> Result<ItemTable, ItemsError> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::channel::settings::DEFAULT_IGNORE_USERS;
 
     fn with(f: impl FnOnce(&mut SettingsArgs)) -> Result<Settings, ConfigError> {
         let mut args = SettingsArgs::default();
@@ -733,15 +999,58 @@ mod tests {
         );
         assert_eq!(s.twitch_auth_url.as_str(), "https://id.twitch.tv/oauth2");
         assert_eq!(s.twitch_api_url.as_str(), "https://api.twitch.tv/helix");
-        assert_eq!(s.raffle_interval, Duration::from_secs(60));
-        assert_eq!(s.active_window, Duration::from_secs(600));
-        assert_eq!(s.winner_cooldown, Duration::ZERO);
-        assert_eq!(s.subscriber_luck, 1);
-        assert!(s.only_when_live);
+        assert_eq!(s.channel_defaults.raffle_interval, Duration::from_secs(60));
+        assert_eq!(s.channel_defaults.active_window, Duration::from_secs(600));
+        assert_eq!(s.channel_defaults.winner_cooldown, Duration::ZERO);
+        assert_eq!(s.channel_defaults.subscriber_luck, 1);
+        assert!(s.channel_defaults.only_when_live);
         assert_eq!(s.items_file, PathBuf::from("items.toml"));
         assert!(s.admin_token.is_none() && s.token_key.is_none() && s.discord_webhook_url.is_none());
         assert_eq!(s.log_format, LogFormat::Pretty);
-        assert_eq!(s.ignore_users.len(), DEFAULT_IGNORE_USERS.len());
+        assert_eq!(s.session_ttl, Duration::from_secs(7 * 86_400));
+        assert_eq!(s.channel_defaults.ignore_users.len(), DEFAULT_IGNORE_USERS.len());
+        assert_eq!(s.channel_defaults.gates, Gates::default());
+        assert_eq!(s.channel_defaults.gates.min_messages, 1);
+        assert_eq!(s.channel_defaults.gates.min_follow_age, None);
+        assert_eq!(s.language, Language::En);
+    }
+
+    #[test]
+    fn eligibility_gates_parse_and_name_the_setting_when_wrong() {
+        let s = with(|a| {
+            a.presence_sources = Some("chat,chatters".into());
+            a.min_follow_age = Some("0s".into());
+            a.min_account_age = Some("7d".into());
+            a.subscribers_only = Some("true".into());
+            a.min_messages = Some("0".into());
+        })
+        .expect("valid");
+        assert_eq!(s.presence_sources(), PresenceSources::ChatAndChatters);
+        assert_eq!(s.channel_defaults.gates.min_follow_age, Some(Duration::ZERO));
+        assert_eq!(
+            s.channel_defaults.gates.min_account_age,
+            Duration::from_secs(7 * 86_400)
+        );
+        assert!(s.channel_defaults.gates.subscribers_only);
+        assert_eq!(s.channel_defaults.gates.min_messages, 0);
+        assert!(error(|a| a.presence_sources = Some("chatters".into())).starts_with("PRESENCE_SOURCES: "));
+        assert!(error(|a| a.min_follow_age = Some("soon".into())).starts_with("MIN_FOLLOW_AGE: "));
+        assert!(error(|a| a.min_account_age = Some("-1d".into())).starts_with("MIN_ACCOUNT_AGE: "));
+        assert!(error(|a| a.subscribers_only = Some("maybe".into())).starts_with("SUBSCRIBERS_ONLY: "));
+        assert!(error(|a| a.min_messages = Some("-1".into())).starts_with("MIN_MESSAGES: "));
+    }
+
+    #[test]
+    fn language_is_read_in_either_spelling() {
+        let s = with(|a| a.language = Some("pt-BR".into())).expect("valid");
+        assert_eq!(s.language, Language::PtBr);
+        assert_eq!(s.channel_languages().language_for("anyone"), Language::PtBr);
+        let s = with(|a| a.language = Some("pt_br".into())).expect("valid");
+        assert_eq!(s.language, Language::PtBr);
+        assert_eq!(
+            error(|a| a.language = Some("fr".into())),
+            "LANGUAGE: invalid value \"fr\"; use en or pt-BR"
+        );
     }
 
     #[test]
@@ -777,8 +1086,8 @@ mod tests {
             a.active_window = Some("1h 5m".into());
         })
         .expect("valid");
-        assert_eq!(s.raffle_interval, Duration::from_secs(30));
-        assert_eq!(s.active_window, Duration::from_secs(3900));
+        assert_eq!(s.channel_defaults.raffle_interval, Duration::from_secs(30));
+        assert_eq!(s.channel_defaults.active_window, Duration::from_secs(3900));
     }
 
     #[test]
@@ -790,7 +1099,7 @@ mod tests {
             );
         }
         assert_eq!(
-            with(|a| a.subscriber_luck = Some("10".into())).map(|s| s.subscriber_luck),
+            with(|a| a.subscriber_luck = Some("10".into())).map(|s| s.channel_defaults.subscriber_luck),
             Ok(10)
         );
     }
@@ -845,6 +1154,9 @@ mod tests {
             ("TOKEN_KEY: ", Box::new(|a| a.token_key = Some("%%%".into()))),
             ("RUST_LOG: ", Box::new(|a| a.rust_log = Some("info,[bad".into()))),
             ("LOG_FORMAT: ", Box::new(|a| a.log_format = Some("xml".into()))),
+            ("SESSION_TTL: ", Box::new(|a| a.session_ttl = Some("0s".into()))),
+            ("SESSION_TTL: ", Box::new(|a| a.session_ttl = Some("forever".into()))),
+            ("LANGUAGE: ", Box::new(|a| a.language = Some("fr".into()))),
         ];
         for (prefix, change) in cases {
             let message = error(change);
@@ -897,7 +1209,7 @@ mod tests {
             a.database_url = Some(String::new());
         })
         .expect("valid");
-        assert_eq!(s.raffle_interval, Duration::from_secs(60));
+        assert_eq!(s.channel_defaults.raffle_interval, Duration::from_secs(60));
         assert!(s.database_url.is_none());
     }
 
@@ -1032,5 +1344,65 @@ mod tests {
             missing.starts_with("TOKEN_KEY: cannot read TOKEN_KEY_FILE file \"/nonexistent/kinoyubot-key\""),
             "{missing}"
         );
+    }
+
+    #[test]
+    fn discord_bot_settings_are_parsed_and_the_token_is_never_shown() {
+        let none = with(|_| {}).expect("defaults");
+        assert!(none.discord_bot.is_none());
+        let s = with(|a| {
+            a.discord_bot_token = Some("Bot abc.def-supersecret".into());
+            a.discord_guild_id = Some("112233445566778899".into());
+            a.discord_channel_id = Some(" 998877 ".into());
+            a.discord_api_url = Some("http://127.0.0.1:9/".into());
+            a.discord_gateway_url = Some("ws://127.0.0.1:10".into());
+        })
+        .expect("valid");
+        let bot = s.discord_bot.expect("bot configured");
+        assert_eq!(bot.token.expose(), "abc.def-supersecret");
+        assert_eq!(
+            bot.guild_id.map(std::num::NonZeroU64::get),
+            Some(112_233_445_566_778_899)
+        );
+        assert_eq!(bot.channel_id.map(std::num::NonZeroU64::get), Some(998_877));
+        assert_eq!(bot.admin_role, None);
+        assert_eq!(bot.gateway_url.scheme(), "ws");
+        let debug = format!("{bot:?}");
+        assert!(!debug.contains("supersecret"), "{debug}");
+        assert!(bot.api_url.as_str().starts_with("http://127.0.0.1:9"));
+    }
+
+    #[test]
+    fn bad_discord_settings_name_the_setting() {
+        type Case = (&'static str, fn(&mut SettingsArgs));
+        let cases: [Case; 5] = [
+            ("DISCORD_GUILD_ID", |a| {
+                a.discord_bot_token = Some("t".into());
+                a.discord_guild_id = Some("abc".into());
+            }),
+            ("DISCORD_CHANNEL_ID", |a| a.discord_channel_id = Some("12".into())),
+            ("DISCORD_GATEWAY_URL", |a| {
+                a.discord_bot_token = Some("t".into());
+                a.discord_gateway_url = Some("http://example.com".into());
+            }),
+            ("DISCORD_ADMIN_ROLE", |a| {
+                a.discord_bot_token = Some("t".into());
+                a.discord_admin_role = Some("0".into());
+            }),
+            ("DISCORD_BOT_TOKEN", |a| a.discord_bot_token = Some("two words".into())),
+        ];
+        for (setting, f) in cases {
+            let err = with(f).expect_err(setting);
+            assert_eq!(err.setting, setting, "{err}");
+            assert!(!err.reason.contains("words"), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_bot_token_is_a_secret_setting() {
+        let mut args = SettingsArgs::default();
+        args.read_secrets(|name| (name == "DISCORD_BOT_TOKEN").then(|| "tok".to_owned()))
+            .expect("read");
+        assert_eq!(args.discord_bot_token.as_deref(), Some("tok"));
     }
 }

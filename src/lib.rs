@@ -16,6 +16,10 @@
 //! - [`telemetry`]: tracing setup, pretty or JSON.
 //! - [`shutdown`]: the cancellation token fired by SIGINT/SIGTERM.
 //! - [`app`]: builds every part and runs them until shutdown.
+//! - [`catalog`]: every word viewers and streamers read, in every language
+//!   of `LANGUAGE`, and the reader's number and date formats (pure).
+//! - [`supervisor`]: runs every background task, restarts a failed one
+//!   with backoff and stops the process when one keeps failing.
 //! - [`cli`]: the commands of SPEC §2 and their exit codes.
 //! - [`metrics`]: Prometheus metric names, recording helpers and the recorder.
 //! - [`channel`]: Twitch logins (`login`, pure) and the set of channels this
@@ -28,6 +32,8 @@
 //! - [`announce`]: what is announced and its rendering for Discord and stdout
 //!   (pure); the webhook client (`discord`) and the delivery worker
 //!   (`delivery`).
+//! - [`discord`]: the Discord bot: slash commands over the Gateway
+//!   (`commands` and `replies` pure; `interactions`, [`discord::bot`]).
 //! - [`twitch`]: chat (`irc`, the only user of twitch-irc), account
 //!   connection (`auth`: OAuth2, connecting and disconnecting an account,
 //!   the token key, the token cipher, the token manager), the Helix API
@@ -43,10 +49,12 @@
 
 pub mod announce;
 pub mod app;
+pub mod catalog;
 pub mod channel;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod discord;
 pub mod metrics;
 pub mod presence;
 mod private_file;
@@ -54,6 +62,7 @@ pub mod raffle;
 pub mod retry;
 pub mod shutdown;
 pub mod store;
+pub mod supervisor;
 pub mod telemetry;
 pub(crate) mod text;
 pub mod twitch;

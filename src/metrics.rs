@@ -39,8 +39,17 @@ pub(crate) const IRC_RECONNECTS_TOTAL: &str = "kinoyubot_irc_reconnects_total";
 /// data (not an outage), set aside so that the rest is written.
 pub(crate) const WRITES_SET_ASIDE_TOTAL: &str = "kinoyubot_writes_set_aside_total";
 
+/// Gauge, label `instance`: channels this instance holds a lease on (SPEC §15).
+pub(crate) const LEASED_CHANNELS: &str = "kinoyubot_leased_channels";
+/// Gauge, labels `instance` and `state` (`pending`, `confirmed`): chat
+/// channels this instance wants joined, by whether the server confirmed.
+pub(crate) const CHAT_JOINS: &str = "kinoyubot_chat_joins";
+/// Histogram (seconds), label `instance`: how long after its slot started a
+/// timer round was drawn.
+pub const SLOT_LAG_SECONDS: &str = "kinoyubot_slot_lag_seconds";
+
 /// Every metric name, for documentation and tests.
-pub const ALL: [&str; 9] = [
+pub const ALL: [&str; 12] = [
     CHAT_MESSAGES_TOTAL,
     PRESENCE_FLUSHES_TOTAL,
     PRESENCE_FLUSH_LAG_SECONDS,
@@ -50,7 +59,26 @@ pub const ALL: [&str; 9] = [
     TOKEN_REFRESHES_TOTAL,
     IRC_RECONNECTS_TOTAL,
     WRITES_SET_ASIDE_TOTAL,
+    LEASED_CHANNELS,
+    CHAT_JOINS,
+    SLOT_LAG_SECONDS,
 ];
+
+/// Histogram buckets for the slot lag: the target is under a second.
+const SLOT_LAG_BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 30.0];
+
+/// The instance label of this process's series (`INSTANCE_ID`), set once
+/// by `App::build`; tests running several apps in one process keep the first.
+static INSTANCE: OnceLock<String> = OnceLock::new();
+
+/// Names this process's instance in the per-instance series.
+pub(crate) fn set_instance(id: &str) {
+    let _ = INSTANCE.set(id.to_owned());
+}
+
+fn instance() -> String {
+    INSTANCE.get().cloned().unwrap_or_default()
+}
 
 /// Histogram buckets for the flush lag: the flusher runs about once a
 /// second, so the interesting range is 10 ms to a database outage.
@@ -140,6 +168,9 @@ pub fn handle() -> &'static PrometheusHandle {
         // not; the fallback reports the lag as a summary instead.
         let builder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Full(PRESENCE_FLUSH_LAG_SECONDS.to_owned()), &FLUSH_LAG_BUCKETS)
+            .and_then(|builder| {
+                builder.set_buckets_for_metric(Matcher::Full(SLOT_LAG_SECONDS.to_owned()), &SLOT_LAG_BUCKETS)
+            })
             .unwrap_or_else(|_| PrometheusBuilder::new());
         let recorder = builder.build_recorder();
         let handle = recorder.handle();
@@ -181,6 +212,16 @@ fn describe_and_zero() {
     describe_counter!(
         WRITES_SET_ASIDE_TOTAL,
         "Rows the database refused as data, set aside so the rest is written."
+    );
+    describe_gauge!(LEASED_CHANNELS, "Channels this instance holds a lease on.");
+    describe_gauge!(
+        CHAT_JOINS,
+        "Chat channels this instance wants joined, by state (pending, confirmed)."
+    );
+    describe_histogram!(
+        SLOT_LAG_SECONDS,
+        Unit::Seconds,
+        "How long after its slot started a timer round was drawn."
     );
     counter!(CHAT_MESSAGES_TOTAL).absolute(0);
     counter!(PRESENCE_FLUSHES_TOTAL).absolute(0);
@@ -246,6 +287,24 @@ pub(crate) fn token_refreshed(result: TokenRefreshResult) {
     ::metrics::counter!(TOKEN_REFRESHES_TOTAL, "result" => result.as_str()).increment(1);
 }
 
+/// Sets how many channels an instance holds a lease on.
+pub(crate) fn set_leased_channels(instance: &str, count: usize) {
+    ::metrics::gauge!(LEASED_CHANNELS, "instance" => instance.to_owned()).set(count as f64);
+}
+
+/// Sets how many chat channels are joined and how many wait for the
+/// server's confirmation.
+pub(crate) fn set_chat_joins(pending: usize, confirmed: usize) {
+    let instance = instance();
+    ::metrics::gauge!(CHAT_JOINS, "instance" => instance.clone(), "state" => "pending").set(pending as f64);
+    ::metrics::gauge!(CHAT_JOINS, "instance" => instance, "state" => "confirmed").set(confirmed as f64);
+}
+
+/// Records how late after its slot's start a timer round was drawn.
+pub(crate) fn slot_drawn(lag: Duration) {
+    ::metrics::histogram!(SLOT_LAG_SECONDS, "instance" => instance()).record(lag.as_secs_f64());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,6 +321,9 @@ mod tests {
         raffle_recorded(Outcome::Won);
         presence_flushed(Duration::from_millis(300));
         set_active_viewers("unit_test_channel", 3);
+        set_leased_channels("unit_test_instance", 2);
+        set_chat_joins(1, 2);
+        slot_drawn(Duration::from_millis(20));
         let text = render();
         for name in ALL {
             assert!(text.contains(name), "{name} missing from:\n{text}");
@@ -269,6 +331,10 @@ mod tests {
         assert!(text.contains("kinoyubot_raffles_total{outcome=\"won\"}"), "{text}");
         assert!(
             text.contains("kinoyubot_active_viewers{channel=\"unit_test_channel\"} 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains("kinoyubot_leased_channels{instance=\"unit_test_instance\"} 2"),
             "{text}"
         );
         assert!(

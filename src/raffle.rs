@@ -3,6 +3,8 @@
 //! Pure (no tokio, no SQL, no clock):
 //! - [`items`]: the prize table and its validation;
 //! - [`draw`]: the seeded, replayable draw;
+//! - [`eligibility`]: the gates of issue 18 (messages, subscription,
+//!   account and follow age), failing closed on missing data;
 //! - [`slot`]: timer slots, `floor(now / RAFFLE_INTERVAL)`;
 //! - `record`: a recorded raffle, its trigger and outcome, its JSON;
 //! - [`mod@verify`]: replaying a recorded raffle (`kinoyubot verify`);
@@ -19,6 +21,7 @@
 pub mod claims;
 pub mod command;
 pub mod draw;
+pub mod eligibility;
 pub mod items;
 pub mod odds;
 pub(crate) mod record;

@@ -14,17 +14,20 @@
 //!
 //! Submodules: `pool` builds the pool, `migrate` applies the numbered files
 //! of `sql/`, `embedded` runs a private server when `DATABASE_URL` is unset,
-//! `database` picks between the two; one file per table group (`approvals`, `bot`, `channels`,
+//! `database` picks between the two; one file per table group (`approvals`, `bot`, `channels`, `claims`, `leases`,
+//! `channel_settings`, `replies`, `sessions`,
 //! `presence`, `items`, `raffles`, `outbox`, `oauth`) and `status` for the
 //! dashboard's read-only queries across them.
 
 mod approvals;
 mod bot;
+mod channel_settings;
 mod channels;
 mod claims;
 mod database;
 pub mod embedded;
 mod items;
+mod leases;
 pub mod migrate;
 mod oauth;
 mod outbox;
@@ -32,7 +35,9 @@ pub mod pool;
 mod presence;
 mod raffles;
 mod replies;
+mod sessions;
 mod status;
+mod twitch_facts;
 
 pub(crate) use bot::{BotAccountRow, NewBotAccount};
 pub(crate) use channels::ChannelRecord;
@@ -44,7 +49,9 @@ pub(crate) use oauth::{
 pub(crate) use outbox::{ClaimedAnnouncement, ClaimedChatLine};
 pub(crate) use presence::{ChannelIds, PresenceWrite};
 pub(crate) use raffles::Inserted;
-pub use raffles::{EligibilityRules, EligibleViewer, NewRaffle, RoundTransaction};
+pub use raffles::{EligibilityRules, EligibleViewer, MissingFacts, NewRaffle, PresentViewers, RoundTransaction};
+pub(crate) use sessions::SessionRecord;
+pub use twitch_facts::ListedChatter;
 
 use deadpool_postgres::{Pool, PoolError};
 use tokio_postgres::Row;
@@ -145,6 +152,15 @@ pub enum Error {
         /// The item.
         item: String,
     },
+    /// A stored value is not valid for its column (written by hand, or by
+    /// a kinoyubot with other rules).
+    #[error("column {column} holds a value this kinoyubot cannot use: {reason}")]
+    BadStoredValue {
+        /// The column.
+        column: &'static str,
+        /// What is wrong with the value.
+        reason: String,
+    },
     /// A migration failed; nothing of it was applied.
     #[error("migration {version} ({name}) failed: {}", describe_postgres_error(.source))]
     Migration {
@@ -187,6 +203,7 @@ impl Error {
             Self::InvalidUrl(_)
             | Self::Decode { .. }
             | Self::UnknownWord { .. }
+            | Self::BadStoredValue { .. }
             | Self::Encode { .. }
             | Self::NoRow { .. }
             | Self::OutOfStock { .. }
@@ -197,6 +214,16 @@ impl Error {
 }
 
 impl Error {
+    /// Whether a statement failed in a way that trying again cannot mend
+    /// and that is not about reaching the database: a missing table or
+    /// column, a refused privilege, a row this build cannot read. Getting a
+    /// connection is never such a failure, whatever the server said (a
+    /// database that refuses connections for maintenance is an outage), so a
+    /// long-running task waits those out and gives up only on these.
+    pub fn is_permanent(&self) -> bool {
+        !self.is_transient() && !matches!(self, Self::Pool(_) | Self::InvalidUrl(_) | Self::Embedded(_))
+    }
+
     /// Whether the database refused the data itself: a data exception
     /// (SQLSTATE class 22: a NUL byte in text, an out-of-range value), an
     /// integrity constraint (23) or a program limit (54: an index row too

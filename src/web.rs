@@ -7,12 +7,18 @@
 //!   page for the pages; logs the cause, shows a plain message), and the
 //!   JSON, HTML and redirect builders.
 //! - `view`: every page and fragment, as maud components (escaped by default).
+//! - `language`: which language a page is written in (`?lang=`, a cookie,
+//!   the channels' language).
 //! - handlers: `dashboard` (`/`, `/partials/channels`, static files),
 //!   `status` (`/api/status`), `api` (raffle history and admin actions),
+//!   `control` (the control room: a channel's settings),
 //!   [`oauth`] (the Connect pages and disconnect, over
 //!   `twitch::auth::connect`), `probes` (`/healthz`, `/readyz`, `/metrics`),
 //!   `admin` (the admin check).
 //! - `client`: who is asking (the peer address), for per-client limits.
+//! - `session`: dashboard sign-in (`kyb_session`, CSRF, `/api/session`,
+//!   `/auth/logout`) and [`session`]'s `caller`, who asks for a control-room
+//!   action (the admin or the channel's broadcaster).
 //! - `routes`: the route table, rejections, security headers.
 //! - [`server`]: serves the routes through hyper with a header-read
 //!   timeout, an idle timeout and a connection cap ([`server::HttpLimits`]).
@@ -24,14 +30,17 @@
 mod admin;
 mod api;
 mod client;
+mod control;
 mod dashboard;
+mod language;
 pub mod oauth;
 mod probes;
 mod reply;
 mod routes;
 pub mod server;
+mod session;
 mod state;
 mod status;
 mod view;
 
-pub(crate) use state::WebState;
+pub(crate) use state::{Health, WebSetup, WebState};

@@ -142,6 +142,15 @@ impl Announcement {
             Self::Notice { .. } => OutboxEvent::Notice,
         }
     }
+
+    /// The login of the channel it is about.
+    pub(crate) fn channel_login(&self) -> &str {
+        match self {
+            Self::Win { channel_login, .. }
+            | Self::Claim { channel_login, .. }
+            | Self::Notice { channel_login, .. } => channel_login,
+        }
+    }
 }
 
 /// Where an outbox row stands; serialises as in the JSON API (`"sent"`).

@@ -43,9 +43,8 @@ use tracing::Instrument as _;
 
 use super::chat_line::{QueuedChatLine, render_chat_line};
 use super::chat_rate::{self, ChatRateLimiter};
-use super::chat_text::Language;
 use super::delivery::{DeliveryConfig, DeliveryNotifier, RECORD_RETRY};
-use crate::channel::ChannelLogin;
+use crate::channel::{ChannelLanguages, ChannelLogin, ChannelSet};
 use crate::clock::{self, Clock};
 use crate::retry;
 use crate::store::{self, ClaimedChatLine, Store};
@@ -90,21 +89,13 @@ const CHAT_CLAIM_LEASE: Duration = Duration::from_secs(60);
 pub struct ChatVoice {
     /// `PUBLIC_URL`, for links to raffle pages.
     pub public_url: String,
-    /// The language of each channel (`LANGUAGE`); channels not listed use
-    /// `default_language`.
-    pub languages: HashMap<String, Language>,
-    /// `LANGUAGE`.
-    pub default_language: Language,
+    /// The language of each channel (`LANGUAGE`, or the channel's own).
+    pub languages: ChannelLanguages,
 }
 
-impl ChatVoice {
-    fn language_of(&self, channel: &str) -> Language {
-        self.languages.get(channel).copied().unwrap_or(self.default_language)
-    }
-}
-
-/// Says due chat lines until shutdown.
-#[derive(Debug)]
+/// Says due chat lines until shutdown. Cheap to clone (the supervisor
+/// builds a new run from a clone after a failure).
+#[derive(Debug, Clone)]
 pub struct ChatDeliveryWorker {
     store: Store,
     speaker: Arc<BotSpeaker>,
@@ -112,6 +103,9 @@ pub struct ChatDeliveryWorker {
     config: ChatDeliveryConfig,
     wake: Arc<Notify>,
     clock: Clock,
+    /// Only lines of these channels are said here (the instance holding a
+    /// channel's lease keeps its rate window); `None`: every channel.
+    served: Option<ChannelSet>,
 }
 
 /// What to record for one claimed line.
@@ -161,6 +155,7 @@ impl ChatDeliveryWorker {
             config,
             wake: Arc::new(Notify::new()),
             clock: Clock::system(),
+            served: None,
         }
     }
 
@@ -175,6 +170,13 @@ impl ChatDeliveryWorker {
     #[must_use]
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Says only the lines of the channels in `served`.
+    #[must_use]
+    pub fn serving_only(mut self, served: ChannelSet) -> Self {
+        self.served = Some(served);
         self
     }
 
@@ -266,7 +268,11 @@ impl ChatDeliveryWorker {
     ) -> Result<Option<Step>, store::Error> {
         let lease = self.config.delivery.claim_lease;
         let record_by = clock::after(self.clock.now(), lease.mul_f64(0.9));
-        let Some(row) = self.store.claim_due_chat_line(lease).await? else {
+        let logins: Option<Vec<String>> = self
+            .served
+            .as_ref()
+            .map(|served| served.current().iter().map(|login| login.as_str().to_owned()).collect());
+        let Some(row) = self.store.claim_due_chat_line(lease, logins.as_deref()).await? else {
             return Ok(None);
         };
         let span = tracing::info_span!(
@@ -385,8 +391,13 @@ impl ChatDeliveryWorker {
                 },
             );
         }
-        let language = self.voice.language_of(channel.as_str());
-        let text = render_chat_line(&line.message, language, &self.voice.public_url, Utc::now());
+        let language = self.voice.languages.language_for(channel.as_str());
+        let text = render_chat_line(
+            &line.message,
+            language,
+            &self.voice.public_url,
+            chrono::DateTime::<Utc>::from(self.clock.now()),
+        );
         match self.speaker.say(&broadcaster_id, &text).await {
             Ok(message_id) => {
                 tracing::info!(twitch_message_id = %message_id, channel = %channel, "chat line said");

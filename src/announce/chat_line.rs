@@ -22,45 +22,15 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::chat_text::{self, Language};
+use crate::catalog::{ChatText, Language, OddsReason, duration_words};
+use crate::raffle::eligibility::ExclusionReason;
 
 /// Twitch's limit for one chat message, in characters.
 pub(crate) const MAX_LINE_CHARS: usize = 500;
 /// Cap of an item name inside a line.
 const ITEM_MAX_CHARS: usize = 100;
 
-/// `CHAT_ANNOUNCE`: which rounds the bot tells in chat.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ChatAnnounce {
-    /// Nothing is announced (replies to commands still are).
-    Off,
-    /// Wins, claims and redraws.
-    #[default]
-    Winners,
-    /// Also rounds without a prize.
-    All,
-}
-
-impl ChatAnnounce {
-    /// Parses `off`, `winners` or `all` (case-insensitive).
-    pub fn parse(word: &str) -> Option<Self> {
-        match word.trim().to_ascii_lowercase().as_str() {
-            "off" => Some(Self::Off),
-            "winners" => Some(Self::Winners),
-            "all" => Some(Self::All),
-            _ => None,
-        }
-    }
-
-    /// The setting's word.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Off => "off",
-            Self::Winners => "winners",
-            Self::All => "all",
-        }
-    }
-}
+pub use crate::channel::settings::ChatAnnounce;
 
 /// Why a viewer is not eligible for the next round (the draw's rules).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,6 +46,22 @@ pub enum Ineligible {
     Broadcaster,
     /// Won within `WINNER_COOLDOWN`.
     Cooldown,
+    /// An eligibility gate excludes them (the draw's own verdict).
+    Gate(ExclusionReason),
+}
+
+impl Ineligible {
+    /// The reason as the catalog words it.
+    fn reason(self) -> OddsReason {
+        match self {
+            Self::NotActive => OddsReason::NotActive,
+            Self::Banned => OddsReason::Banned,
+            Self::Ignored => OddsReason::Ignored,
+            Self::Broadcaster => OddsReason::Broadcaster,
+            Self::Cooldown => OddsReason::Cooldown,
+            Self::Gate(reason) => OddsReason::Gate(reason),
+        }
+    }
 }
 
 /// The answer to `!odds` / `!chance`.
@@ -277,15 +263,17 @@ fn raffle_url(public_url: &str, raffle_id: i64) -> String {
     format!("{}/raffles/{raffle_id}", public_url.trim_end_matches('/'))
 }
 
-/// The line for `message` in `language`; `public_url` links the raffle page
-/// and `now` reckons "in 3 min".
+/// The line for `message` in `language` (the channel's: see
+/// `crate::channel::ChannelLanguages`); `public_url` links the raffle page
+/// and `now` reckons "in 3 min". Every word comes from the catalog
+/// (`crate::catalog::ChatText`).
 pub(crate) fn render_chat_line(
     message: &ChatMessage,
     language: Language,
     public_url: &str,
     now: DateTime<Utc>,
 ) -> String {
-    let t = chat_text::texts(language);
+    let say = |text: ChatText<'_>| language.say(&text);
     let line = match message {
         ChatMessage::Win {
             raffle_id,
@@ -296,49 +284,50 @@ pub(crate) fn render_chat_line(
             redraw_of,
             claim_deadline,
         } => {
-            let who = mention(winner_login, winner_display_name);
-            let item = neutral(item_name, ITEM_MAX_CHARS);
-            let mut line = (t.win)(
-                &who,
-                &item,
-                *raffle_id,
-                *candidate_count,
-                &raffle_url(public_url, *raffle_id),
-            );
+            let mut line = say(ChatText::Win {
+                mention: &mention(winner_login, winner_display_name),
+                item: &neutral(item_name, ITEM_MAX_CHARS),
+                raffle_id: *raffle_id,
+                candidates: *candidate_count,
+                url: &raffle_url(public_url, *raffle_id),
+            });
             if let Some(parent) = redraw_of {
-                line = format!("{} {line}", (t.redraw_prefix)(*parent));
+                line = format!("{} {line}", say(ChatText::RedrawOf { parent: *parent }));
             }
             if let Some(deadline) = claim_deadline {
-                let seconds = (*deadline - now).num_seconds().max(0);
-                line = format!("{line} {}", (t.claim_hint)(seconds));
+                let left = duration_words((*deadline - now).num_seconds().max(0));
+                line = format!("{line} {}", say(ChatText::ClaimHint { left: &left }));
             }
             line
         }
         ChatMessage::NoPrize {
             raffle_id,
             candidate_count,
-        } => (t.no_prize)(*raffle_id, *candidate_count),
+        } => say(ChatText::NoPrize {
+            raffle_id: *raffle_id,
+            candidates: *candidate_count,
+        }),
         ChatMessage::Claimed {
             raffle_id,
             item_name,
             winner_login,
             winner_display_name,
-        } => (t.claimed)(
-            &mention(winner_login, winner_display_name),
-            &neutral(item_name, ITEM_MAX_CHARS),
-            *raffle_id,
-        ),
+        } => say(ChatText::Claimed {
+            mention: &mention(winner_login, winner_display_name),
+            item: &neutral(item_name, ITEM_MAX_CHARS),
+            raffle_id: *raffle_id,
+        }),
         ChatMessage::Unclaimed {
             raffle_id,
             item_name,
             winner_display_name,
             returned_to_stock,
-        } => (t.unclaimed)(
-            &neutral(winner_display_name, crate::text::MAX_NAME_CHARS),
-            &neutral(item_name, ITEM_MAX_CHARS),
-            *raffle_id,
-            *returned_to_stock,
-        ),
+        } => say(ChatText::Unclaimed {
+            name: &neutral(winner_display_name, crate::text::MAX_NAME_CHARS),
+            item: &neutral(item_name, ITEM_MAX_CHARS),
+            raffle_id: *raffle_id,
+            returned: *returned_to_stock,
+        }),
         ChatMessage::Status {
             paused,
             next_raffle_at,
@@ -346,60 +335,60 @@ pub(crate) fn render_chat_line(
             prizes,
         } => {
             let next = match (paused, next_raffle_at) {
-                (true, _) => t.paused.to_owned(),
-                (false, Some(at)) => (t.next_in)((*at - now).num_seconds().max(0)),
-                (false, None) => t.no_timer.to_owned(),
+                (true, _) => say(ChatText::Paused),
+                (false, Some(at)) => say(ChatText::NextIn {
+                    left: &duration_words((*at - now).num_seconds().max(0)),
+                }),
+                (false, None) => say(ChatText::NoTimer),
             };
             let prizes: Vec<String> = prizes
                 .iter()
                 .map(|p| {
-                    let stock = match p.stock {
-                        Some(left) => (t.stock_left)(left),
-                        None => t.unlimited.to_owned(),
-                    };
-                    format!("{} {} ({stock})", neutral(&p.name, 60), percent(p.chance))
+                    say(ChatText::Prize {
+                        name: &neutral(&p.name, 60),
+                        chance: &language.percent(p.chance.clamp(0.0, 1.0)),
+                        left: p.stock.map(i64::from),
+                    })
                 })
                 .collect();
             let prizes = if prizes.is_empty() {
-                t.no_prizes.to_owned()
+                say(ChatText::NoPrizes)
             } else {
                 prizes.join(", ")
             };
-            (t.status)(&next, *active_viewers, &prizes)
+            say(ChatText::Status {
+                next: &next,
+                viewers: *active_viewers,
+                prizes: &prizes,
+            })
         }
         ChatMessage::Ack { requested_by, command } => {
             let who = mention(requested_by, requested_by);
-            let text = match command {
-                Acknowledged::DrawNow => t.ack_draw,
-                Acknowledged::DrawTooSoon => t.ack_too_soon,
-                Acknowledged::DrawOffline => t.ack_offline,
-                Acknowledged::Paused => t.ack_paused,
-                Acknowledged::Resumed => t.ack_resumed,
-            };
-            format!("{who} {text}")
+            let mention = who.as_str();
+            say(match command {
+                Acknowledged::DrawNow => ChatText::AckDrawNow { mention },
+                Acknowledged::DrawTooSoon => ChatText::AckTooSoon { mention },
+                Acknowledged::DrawOffline => ChatText::AckOffline { mention },
+                Acknowledged::Paused => ChatText::AckPaused { mention },
+                Acknowledged::Resumed => ChatText::AckResumed { mention },
+            })
         }
         ChatMessage::Odds { viewer_login, answer } => {
             let who = mention(viewer_login, viewer_login);
-            let text = match answer {
-                OddsAnswer::Eligible { chance, candidates } => (t.odds)(&percent(*chance), *candidates),
-                OddsAnswer::NotEligible { reason } => (t.ineligible)(*reason).to_owned(),
-            };
-            format!("{who} {text}")
+            match answer {
+                OddsAnswer::Eligible { chance, candidates } => say(ChatText::Odds {
+                    mention: &who,
+                    chance: &language.percent(chance.clamp(0.0, 1.0)),
+                    candidates: i64::try_from(*candidates).unwrap_or(i64::MAX),
+                }),
+                OddsAnswer::NotEligible { reason } => say(ChatText::NotEligible {
+                    mention: &who,
+                    reason: reason.reason(),
+                }),
+            }
         }
     };
     finish_line(&line)
-}
-
-/// A chance as a percentage with sensible precision ("2.7%", "0.05%", "100%").
-pub(crate) fn percent(chance: f64) -> String {
-    let p = (chance * 100.0).clamp(0.0, 100.0);
-    if p == 0.0 || p >= 10.0 {
-        format!("{}%", (p * 10.0).round() / 10.0)
-    } else if p >= 1.0 {
-        format!("{p:.1}%")
-    } else {
-        format!("{p:.2}%")
-    }
 }
 
 #[cfg(test)]
@@ -514,7 +503,7 @@ mod tests {
         };
         assert_eq!(
             render_chat_line(&status, Language::En, "http://h", now()),
-            "Next raffle in 1 min 30 s · 37 active viewers · prizes: Steam key 5.0% (3 left), Mug 50% (unlimited)"
+            "Next raffle in 1 min 30 s · 37 active viewers · prizes: Steam key 5.0% (3 left), Mug 50.0% (unlimited)"
         );
         let odds = ChatMessage::Odds {
             viewer_login: "viewer".into(),
@@ -542,15 +531,6 @@ mod tests {
             render_chat_line(&ack, Language::En, "http://h", now()),
             "@moddy Raffles paused."
         );
-    }
-
-    #[test]
-    fn percentages_keep_sensible_precision() {
-        assert_eq!(percent(0.027), "2.7%");
-        assert_eq!(percent(0.0005), "0.05%");
-        assert_eq!(percent(1.0), "100%");
-        assert_eq!(percent(0.0), "0%");
-        assert_eq!(percent(0.5), "50%");
     }
 
     #[test]

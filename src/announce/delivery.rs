@@ -35,6 +35,17 @@
 //!   paces the worker while the database itself fails.
 //! * Other 4xx: `failed` with the status and Discord's reason, logged.
 //!
+//! # Through the bot: posts that cannot repeat
+//!
+//! With `DISCORD_BOT_TOKEN` and `DISCORD_CHANNEL_ID` the rows are posted
+//! with Create Message instead ([`Destination::BotChannel`]), with the same
+//! embeds, claims, leases and answers, plus `nonce` = the outbox row id and
+//! `enforce_nonce: true`. That closes the window above: a row posted by a
+//! worker that died before recording it is posted again with the same
+//! nonce, and Discord answers with the message it created the first time
+//! (as long as the retry comes within Discord's nonce window, a few
+//! minutes; the lease is shorter).
+//!
 //! Without `DISCORD_WEBHOOK_URL` each announcement is printed as one line
 //! (`render_stdout_line`) and marked sent.
 
@@ -49,7 +60,8 @@ use tracing::Instrument as _;
 
 use super::announcement::Announcement;
 use super::discord::{DeliveryError, WebhookClient};
-use super::render::{render_stdout_line, render_webhook_body};
+use super::render::{render_channel_message_body, render_stdout_line, render_webhook_body};
+use crate::channel::ChannelLanguages;
 use crate::clock::{self, Clock};
 use crate::config::Settings;
 use crate::metrics::DeliveryResult;
@@ -123,6 +135,8 @@ impl DeliveryConfig {
 pub enum Destination {
     /// A Discord webhook.
     Webhook(WebhookClient),
+    /// A Discord channel, through the bot (Create Message with a nonce).
+    BotChannel(WebhookClient),
     /// One plain line per announcement to a writer: standard output when no
     /// webhook is configured (see `Destination::stdout`).
     Lines(Arc<Mutex<dyn Write + Send>>),
@@ -132,6 +146,7 @@ impl fmt::Debug for Destination {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Webhook(client) => f.debug_tuple("Webhook").field(client).finish(),
+            Self::BotChannel(client) => f.debug_tuple("BotChannel").field(client).finish(),
             Self::Lines(_) => f.write_str("Lines"),
         }
     }
@@ -143,15 +158,33 @@ impl Destination {
         Self::Lines(Arc::new(Mutex::new(std::io::stdout())))
     }
 
-    /// The webhook of `DISCORD_WEBHOOK_URL`, or standard output when unset.
+    /// The bot's `DISCORD_CHANNEL_ID` when set, else the webhook of
+    /// `DISCORD_WEBHOOK_URL`, else standard output.
     ///
     /// # Errors
     ///
     /// When the HTTP client cannot be built.
     pub(crate) fn from_settings(settings: &Settings) -> Result<Self, DeliveryError> {
+        if let Some(bot) = &settings.discord_bot
+            && let Some(channel_id) = bot.channel_id
+        {
+            return Ok(Self::BotChannel(WebhookClient::bot_channel(
+                &bot.api_url,
+                channel_id,
+                bot.token.clone(),
+            )?));
+        }
         match &settings.discord_webhook_url {
             Some(url) => Ok(Self::Webhook(WebhookClient::new(url)?)),
             None => Ok(Self::stdout()),
+        }
+    }
+
+    /// The Discord client, if this destination is on Discord.
+    fn discord(&self) -> Option<&WebhookClient> {
+        match self {
+            Self::Webhook(client) | Self::BotChannel(client) => Some(client),
+            Self::Lines(_) => None,
         }
     }
 }
@@ -183,6 +216,8 @@ pub struct DeliveryWorker {
     wake: Arc<Notify>,
     /// What the outcome's recording deadline is read on.
     clock: Clock,
+    /// The language each announcement is written in, by its channel.
+    languages: ChannelLanguages,
 }
 
 /// What to write for one claimed row.
@@ -233,7 +268,16 @@ impl DeliveryWorker {
             config,
             wake: Arc::new(Notify::new()),
             clock: Clock::system(),
+            languages: ChannelLanguages::default(),
         }
+    }
+
+    /// Writes each announcement in its channel's language (English for
+    /// every channel without this).
+    #[must_use]
+    pub fn with_languages(mut self, languages: ChannelLanguages) -> Self {
+        self.languages = languages;
+        self
     }
 
     /// A handle the raffle engine uses to wake this worker after queueing.
@@ -243,8 +287,24 @@ impl DeliveryWorker {
 
     /// Sends due rows until `shutdown` fires. A send in progress when it
     /// fires is finished and recorded first; rows still pending stay queued
-    /// for the next start.
+    /// for the next start. A database error that cannot pass ends it,
+    /// logged (see [`DeliveryWorker::serve`]).
     pub async fn run(self, shutdown: CancellationToken) {
+        if let Err(e) = self.serve(&shutdown).await {
+            tracing::error!(error = %e, cause = ?e, "delivery worker stopped by a database error");
+        }
+    }
+
+    /// [`DeliveryWorker::run`] for the supervisor: transient database
+    /// errors are waited out with backoff here, but one that fails the same
+    /// way every time (a missing table, a refused privilege, a row this
+    /// build cannot read) ends the run with that error, so the supervisor
+    /// restarts the worker and, if it keeps failing, stops the process.
+    ///
+    /// # Errors
+    ///
+    /// The permanent database error.
+    pub(crate) async fn serve(&self, shutdown: &CancellationToken) -> Result<(), store::Error> {
         tracing::info!(destination = ?self.destination, "delivery worker started");
         let mut store_failures = 0u32;
         loop {
@@ -253,7 +313,7 @@ impl DeliveryWorker {
             }
             // While Discord asks us to wait, claim nothing: a claimed row
             // would hold its lock and a connection for the whole wait.
-            if let Destination::Webhook(client) = &self.destination
+            if let Some(client) = self.destination.discord()
                 && let Some(wait) = client.ready_in()
             {
                 tokio::select! {
@@ -282,6 +342,7 @@ impl DeliveryWorker {
                     store_failures = 0;
                     self.idle_pause().await
                 }
+                Err(e) if e.is_permanent() => return Err(e),
                 Err(e) => {
                     store_failures = store_failures.saturating_add(1);
                     let pause = self.config.backoff(store_failures);
@@ -296,6 +357,7 @@ impl DeliveryWorker {
             }
         }
         tracing::info!("delivery worker stopped");
+        Ok(())
     }
 
     /// How long to wait when nothing could be claimed: until the next
@@ -379,7 +441,7 @@ impl DeliveryWorker {
                 return (Step::Failed, Outcome::Failed { id: row.id, reason });
             }
         };
-        match self.send(&announcement).await {
+        match self.send(&announcement, row.id).await {
             Ok(message_id) => {
                 tracing::info!(discord_message_id = message_id.as_deref(), "announcement sent");
                 (Step::Sent, Outcome::Sent { id: row.id, message_id })
@@ -426,15 +488,21 @@ impl DeliveryWorker {
         }
     }
 
-    /// Sends one announcement; returns Discord's message id, if any.
-    async fn send(&self, announcement: &Announcement) -> Result<Option<String>, SendError> {
+    /// Sends one announcement (outbox row `outbox_id`); returns Discord's
+    /// message id, if any.
+    async fn send(&self, announcement: &Announcement, outbox_id: i64) -> Result<Option<String>, SendError> {
+        let language = self.languages.language_for(announcement.channel_login());
         match &self.destination {
             Destination::Webhook(client) => {
-                let body = render_webhook_body(announcement);
+                let body = render_webhook_body(announcement, language);
+                Ok(client.send(&body).await?.id)
+            }
+            Destination::BotChannel(client) => {
+                let body = render_channel_message_body(announcement, language, outbox_id);
                 Ok(client.send(&body).await?.id)
             }
             Destination::Lines(writer) => {
-                let line = render_stdout_line(announcement);
+                let line = render_stdout_line(announcement, language);
                 // A std mutex: held only for one short write, never across an await.
                 let mut out = writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 writeln!(out, "{line}")?;

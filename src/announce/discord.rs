@@ -1,5 +1,10 @@
 //! The Discord webhook client (SPEC §6): one POST per announcement.
 //!
+//! The same client posts through the Discord bot (SPEC §12) when
+//! `DISCORD_CHANNEL_ID` is set ([`WebhookClient::bot_channel`]): Create
+//! Message on `DISCORD_API_URL/api/v10/channels/{id}/messages` with
+//! `Authorization: Bot …`, the same answers, errors and rate-limit handling.
+//!
 //! [`WebhookClient`] owns the webhook URL and an HTTP client with explicit
 //! timeouts. It knows Discord's HTTP answers and turns them into
 //! [`DeliveryError`] variants the delivery worker branches on; it knows
@@ -36,6 +41,9 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::Value;
 use tokio::time::Instant;
 use url::Url;
+
+use crate::config::BotToken;
+use std::num::NonZeroU64;
 
 /// Default time allowed to open a connection to Discord.
 pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -95,6 +103,9 @@ pub enum DeliveryError {
     /// The HTTP client could not be built (TLS setup).
     #[error("could not set up the HTTP client: {0}")]
     Setup(#[source] reqwest::Error),
+    /// `DISCORD_API_URL` does not make a Create Message URL.
+    #[error("DISCORD_API_URL: cannot form the Create Message URL: {0}")]
+    ApiUrl(#[source] url::ParseError),
 }
 
 /// Where to post: a Discord webhook URL, with `wait=true` so Discord
@@ -144,10 +155,33 @@ impl RateLimits {
     }
 }
 
-/// Posts messages to one Discord webhook.
+/// Where a [`WebhookClient`] posts.
+#[derive(Clone)]
+enum Target {
+    /// A webhook URL (its path holds the webhook's token).
+    Webhook(WebhookUrl),
+    /// Create Message in a channel, as the bot.
+    Channel {
+        /// `…/api/v10/channels/{id}/messages` (no secret in it).
+        url: Url,
+        /// Sent as `Authorization: Bot …`.
+        token: BotToken,
+    },
+}
+
+impl fmt::Debug for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Webhook(url) => url.fmt(f),
+            Self::Channel { url, .. } => write!(f, "bot: {url}"),
+        }
+    }
+}
+
+/// Posts messages to one Discord webhook, or to one channel as the bot.
 pub struct WebhookClient {
     http: reqwest::Client,
-    url: WebhookUrl,
+    url: Target,
     /// Bucket and global pauses. A std mutex, held only to read or write.
     limits: Mutex<RateLimits>,
     /// Longest pause of a bucket or of everything ([`DEFAULT_MAX_HOLD`]).
@@ -157,7 +191,7 @@ pub struct WebhookClient {
 impl fmt::Debug for WebhookClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WebhookClient")
-            .field("url", &self.url)
+            .field("target", &self.url)
             .finish_non_exhaustive()
     }
 }
@@ -189,10 +223,26 @@ impl WebhookClient {
             .map_err(|e| DeliveryError::Setup(e.without_url()))?;
         Ok(Self {
             http,
-            url: url.clone(),
+            url: Target::Webhook(url.clone()),
             limits: Mutex::new(RateLimits::default()),
             max_hold: DEFAULT_MAX_HOLD,
         })
+    }
+
+    /// A client that posts with Create Message to `channel_id` through the
+    /// bot's `token`, on Discord's API at `api_url` (`DISCORD_API_URL`).
+    ///
+    /// # Errors
+    ///
+    /// [`DeliveryError::Setup`] when the HTTP client cannot be built or the
+    /// URL cannot be formed.
+    pub(crate) fn bot_channel(api_url: &Url, channel_id: NonZeroU64, token: BotToken) -> Result<Self, DeliveryError> {
+        let url = api_url
+            .join(&format!("api/v10/channels/{channel_id}/messages"))
+            .map_err(DeliveryError::ApiUrl)?;
+        let mut client = Self::new(&WebhookUrl(SecretString::from(String::new())))?;
+        client.url = Target::Channel { url, token };
+        Ok(client)
     }
 
     /// Caps the pause of a bucket (or of everything) at `max_hold` instead
@@ -214,10 +264,15 @@ impl WebhookClient {
         if let Some(at) = self.pause_until() {
             tokio::time::sleep_until(at).await;
         }
-        let response = self
-            .http
+        let request = match &self.url {
             // Validated as a URL when the `WebhookUrl` was made.
-            .post(self.url.0.expose_secret())
+            Target::Webhook(url) => self.http.post(url.0.expose_secret()),
+            Target::Channel { url, token } => self
+                .http
+                .post(url.clone())
+                .header(reqwest::header::AUTHORIZATION, format!("Bot {}", token.expose())),
+        };
+        let response = request
             .json(body)
             .send()
             .await
@@ -458,6 +513,23 @@ mod tests {
         client.pause_for(Duration::from_secs(3000), true);
         let wait = client.ready_in().expect("globally paused");
         assert!(wait <= Duration::from_secs(5), "bounded: {wait:?}");
+    }
+
+    #[test]
+    fn the_bot_posts_with_create_message_and_debug_hides_its_token() {
+        let api = url("http://127.0.0.1:9/");
+        let token = crate::config::test_bot_token("bot-supersecret");
+        let client =
+            WebhookClient::bot_channel(&api, NonZeroU64::MIN.saturating_add(41), token).expect("client builds");
+        match &client.url {
+            Target::Channel { url, .. } => {
+                assert_eq!(url.as_str(), "http://127.0.0.1:9/api/v10/channels/42/messages");
+            }
+            Target::Webhook(_) => panic!("a channel target"),
+        }
+        let debug = format!("{client:?}");
+        assert!(!debug.contains("supersecret"), "{debug}");
+        assert!(debug.contains("/channels/42/messages"), "{debug}");
     }
 
     #[test]

@@ -29,6 +29,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 
 use super::announcement::{Announcement, ClaimResult};
+use crate::catalog::{DiscordText, Language};
 
 /// Maximum characters in the webhook `username` override.
 pub(crate) const USERNAME_MAX_CHARS: usize = 80;
@@ -210,14 +211,6 @@ fn short_digest(digest_hex: &str) -> String {
         .collect()
 }
 
-fn plural(n: i64, one: &str, many: &str) -> String {
-    if n == 1 {
-        format!("{n} {one}")
-    } else {
-        format!("{n} {many}")
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Field {
     name: String,
@@ -226,9 +219,9 @@ struct Field {
 }
 
 impl Field {
-    fn new(name: &str, value: String) -> Self {
+    fn new(name: String, value: String) -> Self {
         Self {
-            name: name.to_owned(),
+            name,
             value,
             inline: true,
         }
@@ -283,33 +276,50 @@ struct WinView<'a> {
     created_at: &'a DateTime<Utc>,
 }
 
-fn win_embed(r: &WinView<'_>) -> Embed {
+fn win_embed(r: &WinView<'_>, language: Language) -> Embed {
+    let say = |text: DiscordText<'_>| language.say(&text);
     let id = r.raffle_id;
-    let channel = person_label(r.channel_display_name, r.channel_login, "unknown channel");
+    let channel = person_label(
+        r.channel_display_name,
+        r.channel_login,
+        &say(DiscordText::UnknownChannel),
+    );
     let digest = short_digest(r.digest_hex);
     let footer = if digest.is_empty() {
-        format!("raffle #{id}")
+        say(DiscordText::FooterRaffle { raffle_id: id })
     } else {
-        format!("digest {digest} · verify with kinoyubot verify {id}")
+        say(DiscordText::FooterDigest {
+            digest: &digest,
+            raffle_id: id,
+        })
     };
-    let candidates = plural(r.candidate_count, "candidate", "candidates");
-    let winner = short_name(r.winner_display_name, r.winner_login, "Someone");
+    let someone = say(DiscordText::Someone);
+    let winner = short_name(r.winner_display_name, r.winner_login, &someone);
     let item = Some(escape_markdown(r.item_name))
         .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "a prize".to_owned());
-    let (prefix, middle, suffix) = ("🎉 ", " won ", "!");
-    let fixed = char_len(prefix) + char_len(middle) + char_len(suffix);
-    let (w, i) = fit_pair(&winner, &item, EMBED_TITLE_MAX_CHARS - fixed);
+        .unwrap_or_else(|| say(DiscordText::APrize));
+    // The title's own words, measured with empty names, leave the rest of
+    // the limit to the winner and the item.
+    let fixed = char_len(&say(DiscordText::WinTitle { winner: "", item: "" }));
+    let (w, i) = fit_pair(&winner, &item, EMBED_TITLE_MAX_CHARS.saturating_sub(fixed));
     Embed {
-        title: format!("{prefix}{w}{middle}{i}{suffix}"),
-        description: format!("Congratulations! Drawn at random from {candidates}."),
+        title: say(DiscordText::WinTitle { winner: &w, item: &i }),
+        description: say(DiscordText::WinDescription {
+            candidates: r.candidate_count,
+        }),
         color: COLOR_WON,
         fields: vec![
-            Field::new("Channel", channel),
-            Field::new("Item", truncate_with_ellipsis(&item, FIELD_VALUE_MAX_CHARS)),
-            Field::new("Winner", person_label(r.winner_display_name, r.winner_login, "Someone")),
-            Field::new("Candidates", r.candidate_count.to_string()),
-            Field::new("Raffle", format!("#{id}")),
+            Field::new(say(DiscordText::FieldChannel), channel),
+            Field::new(
+                say(DiscordText::FieldItem),
+                truncate_with_ellipsis(&item, FIELD_VALUE_MAX_CHARS),
+            ),
+            Field::new(
+                say(DiscordText::FieldWinner),
+                person_label(r.winner_display_name, r.winner_login, &someone),
+            ),
+            Field::new(say(DiscordText::FieldCandidates), language.integer(r.candidate_count)),
+            Field::new(say(DiscordText::FieldRaffle), format!("#{id}")),
         ],
         footer: Some(footer),
         timestamp: Some(r.created_at.to_rfc3339_opts(SecondsFormat::Secs, true)),
@@ -327,59 +337,65 @@ struct ClaimView<'a> {
     result: ClaimResult,
 }
 
-fn claim_embed(c: &ClaimView<'_>) -> Embed {
-    let winner = short_name(c.winner_display_name, c.winner_login, "Someone");
+fn claim_embed(c: &ClaimView<'_>, language: Language) -> Embed {
+    let say = |text: DiscordText<'_>| language.say(&text);
+    let winner = short_name(c.winner_display_name, c.winner_login, &say(DiscordText::Someone));
     let item = Some(escape_markdown(c.item_name))
         .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "a prize".to_owned());
-    let (prefix, middle, description, color) = match c.result {
-        ClaimResult::Claimed => ("✅ ", " claimed ", "Claimed in time. Enjoy!".to_owned(), COLOR_WON),
-        ClaimResult::Expired {
-            redraw_id,
-            returned_to_stock,
-        } => (
-            "⌛ ",
-            " did not claim ",
-            match (redraw_id, returned_to_stock) {
-                (Some(id), _) => format!("The claim window closed; the prize was redrawn as raffle #{id}."),
-                (None, _) => "The claim window closed; the prize went back to stock.".to_owned(),
-            },
-            COLOR_NOTICE,
-        ),
+        .unwrap_or_else(|| say(DiscordText::APrize));
+    let claimed = c.result == ClaimResult::Claimed;
+    let title = |winner: &str, item: &str| {
+        if claimed {
+            say(DiscordText::ClaimedTitle { winner, item })
+        } else {
+            say(DiscordText::UnclaimedTitle { winner, item })
+        }
     };
-    let fixed = char_len(prefix) + char_len(middle);
-    let (w, i) = fit_pair(&winner, &item, EMBED_TITLE_MAX_CHARS - fixed);
+    let (description, color) = match c.result {
+        ClaimResult::Claimed => (say(DiscordText::ClaimedDescription), COLOR_WON),
+        ClaimResult::Expired {
+            redraw_id: Some(redraw_id),
+            ..
+        } => (say(DiscordText::RedrawnDescription { redraw_id }), COLOR_NOTICE),
+        ClaimResult::Expired { redraw_id: None, .. } => (say(DiscordText::ReturnedDescription), COLOR_NOTICE),
+    };
+    let fixed = char_len(&title("", ""));
+    let (w, i) = fit_pair(&winner, &item, EMBED_TITLE_MAX_CHARS.saturating_sub(fixed));
     Embed {
-        title: format!("{prefix}{w}{middle}{i}"),
+        title: title(&w, &i),
         description,
         color,
         fields: vec![
             Field::new(
-                "Channel",
-                person_label(c.channel_display_name, c.channel_login, "unknown channel"),
+                say(DiscordText::FieldChannel),
+                person_label(
+                    c.channel_display_name,
+                    c.channel_login,
+                    &say(DiscordText::UnknownChannel),
+                ),
             ),
-            Field::new("Raffle", format!("#{}", c.raffle_id)),
+            Field::new(say(DiscordText::FieldRaffle), format!("#{}", c.raffle_id)),
         ],
         footer: None,
         timestamp: None,
     }
 }
 
-fn notice_embed(channel_login: &str, message: &str) -> Embed {
+fn notice_embed(channel_login: &str, message: &str, language: Language) -> Embed {
     let channel = escaped(channel_login, NAME_PART_MAX_CHARS);
     let channel = if channel.is_empty() {
-        "unknown channel".to_owned()
+        language.say(&DiscordText::UnknownChannel)
     } else {
         channel
     };
     let message = escape_markdown(message);
     let message = if message.is_empty() {
-        "(no message)".to_owned()
+        language.say(&DiscordText::NoMessage)
     } else {
         message
     };
     Embed {
-        title: format!("⚠️ Notice for {channel}"),
+        title: language.say(&DiscordText::NoticeTitle { channel: &channel }),
         description: message,
         color: COLOR_NOTICE,
         fields: Vec::new(),
@@ -467,8 +483,9 @@ fn embed_to_json(e: &Embed) -> Value {
 /// Shape: `{"username": "KinoYuBot", "allowed_mentions": {"parse": []},
 /// "embeds": [{title, description, color, fields, footer?, timestamp?}]}`;
 /// `content` is omitted. All user text is escaped with [`escape_markdown`]
-/// and every limit is enforced by truncation.
-pub(crate) fn render_webhook_body(a: &Announcement) -> Value {
+/// and every limit is enforced by truncation. The words are `language`'s
+/// (the channel's, see `crate::channel::ChannelLanguages`).
+pub(crate) fn render_webhook_body(a: &Announcement, language: Language) -> Value {
     let embed = match a {
         Announcement::Win {
             raffle_id,
@@ -480,17 +497,20 @@ pub(crate) fn render_webhook_body(a: &Announcement) -> Value {
             candidate_count,
             digest_hex,
             created_at,
-        } => win_embed(&WinView {
-            raffle_id: *raffle_id,
-            channel_login,
-            channel_display_name,
-            item_name,
-            winner_display_name,
-            winner_login,
-            candidate_count: *candidate_count,
-            digest_hex,
-            created_at,
-        }),
+        } => win_embed(
+            &WinView {
+                raffle_id: *raffle_id,
+                channel_login,
+                channel_display_name,
+                item_name,
+                winner_display_name,
+                winner_login,
+                candidate_count: *candidate_count,
+                digest_hex,
+                created_at,
+            },
+            language,
+        ),
         Announcement::Claim {
             raffle_id,
             channel_login,
@@ -499,16 +519,19 @@ pub(crate) fn render_webhook_body(a: &Announcement) -> Value {
             winner_display_name,
             winner_login,
             result,
-        } => claim_embed(&ClaimView {
-            raffle_id: *raffle_id,
-            channel_login,
-            channel_display_name,
-            item_name,
-            winner_display_name,
-            winner_login,
-            result: *result,
-        }),
-        Announcement::Notice { channel_login, message } => notice_embed(channel_login, message),
+        } => claim_embed(
+            &ClaimView {
+                raffle_id: *raffle_id,
+                channel_login,
+                channel_display_name,
+                item_name,
+                winner_display_name,
+                winner_login,
+                result: *result,
+            },
+            language,
+        ),
+        Announcement::Notice { channel_login, message } => notice_embed(channel_login, message, language),
     };
     let mut embeds = vec![embed];
     clamp_embeds(&mut embeds);
@@ -519,12 +542,29 @@ pub(crate) fn render_webhook_body(a: &Announcement) -> Value {
     })
 }
 
+/// Renders the JSON body of Create Message for the bot (SPEC §12): the
+/// webhook body's embeds and `allowed_mentions` (no `username`: a bot
+/// posts under its own name), plus `nonce` = the outbox row id with
+/// `enforce_nonce: true`, so Discord answers a retry of the same row within
+/// its nonce window with the message it already created instead of a new one.
+pub(crate) fn render_channel_message_body(a: &Announcement, language: Language, outbox_id: i64) -> Value {
+    let mut body = render_webhook_body(a, language);
+    if let Some(object) = body.as_object_mut() {
+        object.remove("username");
+        // A string: Discord's nonces are integers or strings of at most 25
+        // characters, and an i64 in decimal has at most 20.
+        object.insert("nonce".into(), Value::String(outbox_id.to_string()));
+        object.insert("enforce_nonce".into(), Value::Bool(true));
+    }
+    body
+}
+
 /// One readable plain-text line for when no webhook is configured, e.g.
 /// `[raffle #42] #somestreamer: Viewer won Steam key (37 candidates, digest 9f2c1a3b4d5e…)`.
 ///
 /// Control characters are replaced by spaces and each user text is capped at
 /// 200 characters; no markdown escaping is applied.
-pub(crate) fn render_stdout_line(a: &Announcement) -> String {
+pub(crate) fn render_stdout_line(a: &Announcement, language: Language) -> String {
     match a {
         Announcement::Win {
             raffle_id,
@@ -536,52 +576,53 @@ pub(crate) fn render_stdout_line(a: &Announcement) -> String {
             digest_hex,
             ..
         } => {
-            let channel = plain(channel_login, STDOUT_PART_MAX_CHARS);
-            let digest = short_digest(digest_hex);
-            let mut details = vec![plural(*candidate_count, "candidate", "candidates")];
-            if !digest.is_empty() {
-                details.push(format!("digest {digest}{ELLIPSIS}"));
-            }
             let winner = [winner_display_name, winner_login]
                 .into_iter()
                 .map(|s| plain(s, STDOUT_PART_MAX_CHARS))
                 .find(|s| !s.is_empty())
-                .unwrap_or_else(|| "Someone".to_owned());
+                .unwrap_or_else(|| language.say(&DiscordText::Someone));
             let item = Some(plain(item_name, STDOUT_PART_MAX_CHARS))
                 .filter(|s| !s.is_empty())
-                .unwrap_or_else(|| "a prize".to_owned());
-            format!(
-                "[raffle #{raffle_id}] #{channel}: {winner} won {item} ({})",
-                details.join(", ")
-            )
+                .unwrap_or_else(|| language.say(&DiscordText::APrize));
+            language.say(&DiscordText::PrintedWin {
+                raffle_id: *raffle_id,
+                channel: &plain(channel_login, STDOUT_PART_MAX_CHARS),
+                winner: &winner,
+                item: &item,
+                candidates: *candidate_count,
+                digest: &short_digest(digest_hex),
+            })
         }
         Announcement::Claim {
             raffle_id,
             channel_login,
             item_name,
             winner_display_name,
+            winner_login,
             result,
             ..
         } => {
-            let what = match result {
-                ClaimResult::Claimed => "claimed".to_owned(),
-                ClaimResult::Expired {
-                    redraw_id: Some(id), ..
-                } => format!("did not claim (redrawn as #{id})"),
-                ClaimResult::Expired { redraw_id: None, .. } => "did not claim (back to stock)".to_owned(),
+            let winner = [winner_display_name, winner_login]
+                .into_iter()
+                .map(|s| plain(s, STDOUT_PART_MAX_CHARS))
+                .find(|s| !s.is_empty())
+                .unwrap_or_else(|| language.say(&DiscordText::Someone));
+            let expired = match result {
+                ClaimResult::Claimed => None,
+                ClaimResult::Expired { redraw_id, .. } => Some(*redraw_id),
             };
-            format!(
-                "[raffle #{raffle_id}] #{}: {} {what} {}",
-                plain(channel_login, STDOUT_PART_MAX_CHARS),
-                plain(winner_display_name, STDOUT_PART_MAX_CHARS),
-                plain(item_name, STDOUT_PART_MAX_CHARS)
-            )
+            language.say(&DiscordText::PrintedClaim {
+                raffle_id: *raffle_id,
+                channel: &plain(channel_login, STDOUT_PART_MAX_CHARS),
+                winner: &winner,
+                item: &plain(item_name, STDOUT_PART_MAX_CHARS),
+                expired,
+            })
         }
-        Announcement::Notice { channel_login, message } => format!(
-            "[notice] #{}: {}",
-            plain(channel_login, STDOUT_PART_MAX_CHARS),
-            plain(message, 1000)
-        ),
+        Announcement::Notice { channel_login, message } => language.say(&DiscordText::PrintedNotice {
+            channel: &plain(channel_login, STDOUT_PART_MAX_CHARS),
+            message: &plain(message, 1000),
+        }),
     }
 }
 
@@ -615,6 +656,20 @@ mod tests {
             digest_hex: "9f2c1a3b4d5e6f708192a3b4c5d6e7f8".into(),
             created_at: at("2025-03-01T20:15:00Z"),
         }
+    }
+
+    #[test]
+    fn channel_message_body_has_the_webhook_embeds_and_an_enforced_nonce() {
+        let announcement = win("Steam key", "@everyone");
+        let body = render_channel_message_body(&announcement, Language::PtBr, 9_000_000_000);
+        let webhook = render_webhook_body(&announcement, Language::PtBr);
+        assert_eq!(body["embeds"], webhook["embeds"]);
+        assert_eq!(body["allowed_mentions"], json!({"parse": []}));
+        assert_eq!(body["nonce"], json!("9000000000"));
+        assert_eq!(body["enforce_nonce"], json!(true));
+        assert!(body.get("username").is_none(), "{body}");
+        assert!(body["nonce"].as_str().is_some_and(|n| n.len() <= 25));
+        assert_eq!(check_limits(&body), Ok(()));
     }
 
     fn embed(body: &Value) -> &Value {
@@ -713,7 +768,7 @@ mod tests {
 
     #[test]
     fn ordinary_win_renders_exactly_the_golden_body() {
-        let body = render_webhook_body(&win("Steam key", "Viewer"));
+        let body = render_webhook_body(&win("Steam key", "Viewer"), Language::En);
         let expected = json!({
             "username": "KinoYuBot",
             "allowed_mentions": { "parse": [] },
@@ -737,10 +792,73 @@ mod tests {
     }
 
     #[test]
+    fn a_win_in_portuguese_renders_exactly_the_golden_body() {
+        let mut a = win("Chave Steam", "Espectadora");
+        if let Announcement::Win { candidate_count, .. } = &mut a {
+            *candidate_count = 1234;
+        }
+        let body = render_webhook_body(&a, Language::PtBr);
+        let expected = json!({
+            "username": "KinoYuBot",
+            "allowed_mentions": { "parse": [] },
+            "embeds": [{
+                "title": "🎉 Espectadora ganhou Chave Steam!",
+                "description": "Parabéns! Sorteado ao acaso entre 1.234 candidatos.",
+                "color": 0x57F287,
+                "fields": [
+                    { "name": "Canal", "value": "SomeStreamer", "inline": true },
+                    { "name": "Prêmio", "value": "Chave Steam", "inline": true },
+                    { "name": "Ganhador", "value": "Espectadora (viewer)", "inline": true },
+                    { "name": "Candidatos", "value": "1.234", "inline": true },
+                    { "name": "Sorteio", "value": "#42", "inline": true }
+                ],
+                "footer": { "text": "resumo 9f2c1a3b4d5e · confira com kinoyubot verify 42" },
+                "timestamp": "2025-03-01T20:15:00Z"
+            }]
+        });
+        assert_eq!(body, expected);
+        assert_eq!(check_limits(&body), Ok(()));
+    }
+
+    #[test]
+    fn a_notice_and_fallbacks_in_portuguese_use_portuguese_words() {
+        let notice = Announcement::Notice {
+            channel_login: String::new(),
+            message: String::new(),
+        };
+        let body = render_webhook_body(&notice, Language::PtBr);
+        assert_eq!(embed(&body)["title"], "⚠️ Aviso para canal desconhecido");
+        assert_eq!(embed(&body)["description"], "(sem mensagem)");
+        let mut nameless = win(" ", "\n");
+        if let Announcement::Win { winner_login, .. } = &mut nameless {
+            winner_login.clear();
+        }
+        let body = render_webhook_body(&nameless, Language::PtBr);
+        assert_eq!(embed(&body)["title"], "🎉 Alguém ganhou um prêmio!");
+        assert_eq!(
+            render_stdout_line(&win("Caneca", "Viewer"), Language::PtBr),
+            "[sorteio #42] #somestreamer: Viewer ganhou Caneca (37 candidatos, resumo 9f2c1a3b4d5e…)"
+        );
+    }
+
+    #[test]
+    fn a_long_portuguese_title_still_fits_the_limit() {
+        let body = render_webhook_body(&win(&"I".repeat(5000), &"N".repeat(300)), Language::PtBr);
+        let title = embed(&body)["title"].as_str().unwrap_or_default();
+        assert_eq!(title.chars().count(), EMBED_TITLE_MAX_CHARS);
+        assert!(title.contains("… ganhou I"), "{title}");
+        assert!(title.ends_with("I…!"), "{title}");
+        assert_eq!(check_limits(&body), Ok(()));
+    }
+
+    #[test]
     fn every_hostile_input_yields_a_body_without_live_mentions_and_within_limits() {
         for h in hostile_strings() {
-            for a in hostile_announcements(&h) {
-                let body = render_webhook_body(&a);
+            for (a, language) in hostile_announcements(&h)
+                .into_iter()
+                .flat_map(|a| Language::ALL.map(|l| (a.clone(), l)))
+            {
+                let body = render_webhook_body(&a, language);
                 let text = serde_json::to_string(&body).unwrap_or_default();
                 let short: String = h.chars().take(40).collect();
                 assert!(!text.contains("@everyone"), "@everyone survived {short:?}");
@@ -764,7 +882,7 @@ mod tests {
     #[test]
     fn markdown_in_names_is_escaped_in_title_and_fields() {
         let hostile = "**bold** __u__ ||spoiler|| `code` > quote # heading [link](http://x)";
-        let body = render_webhook_body(&win(hostile, hostile));
+        let body = render_webhook_body(&win(hostile, hostile), Language::En);
         let escaped = r"\*\*bold\*\* \_\_u\_\_ \|\|spoiler\|\| \`code\` \> quote \# heading \[link\]\(http://x\)";
         assert_eq!(field(&body, "Item"), Some(escaped));
         assert_eq!(
@@ -775,7 +893,7 @@ mod tests {
 
     #[test]
     fn five_thousand_char_item_is_cut_with_ellipsis_in_title_and_item_field() {
-        let body = render_webhook_body(&win(&"I".repeat(5000), "Viewer"));
+        let body = render_webhook_body(&win(&"I".repeat(5000), "Viewer"), Language::En);
         let title = embed(&body)["title"].as_str().unwrap_or_default();
         assert_eq!(title.chars().count(), EMBED_TITLE_MAX_CHARS);
         assert!(title.starts_with("🎉 Viewer won III"));
@@ -789,7 +907,7 @@ mod tests {
     #[test]
     fn three_hundred_char_display_name_fits_title_and_winner_field() {
         let name = "N".repeat(300);
-        let body = render_webhook_body(&win("Steam key", &name));
+        let body = render_webhook_body(&win("Steam key", &name), Language::En);
         let title = embed(&body)["title"].as_str().unwrap_or_default();
         assert!(title.chars().count() <= EMBED_TITLE_MAX_CHARS);
         assert!(title.ends_with("N… won Steam key!"), "{title}");
@@ -811,7 +929,7 @@ mod tests {
             digest_hex: "ab".into(),
             created_at: at("2025-03-01T20:15:00Z"),
         };
-        let body = render_webhook_body(&a);
+        let body = render_webhook_body(&a, Language::En);
         assert_eq!(field(&body, "Channel"), Some("C".repeat(100).as_str()));
         assert_eq!(
             embed(&body)["description"],
@@ -821,7 +939,7 @@ mod tests {
 
     #[test]
     fn newlines_in_display_name_become_single_spaces() {
-        let body = render_webhook_body(&win("Steam\nkey", "Vie\r\nwer\n"));
+        let body = render_webhook_body(&win("Steam\nkey", "Vie\r\nwer\n"), Language::En);
         assert_eq!(embed(&body)["title"], "🎉 Vie wer won Steam key!");
     }
 
@@ -903,13 +1021,13 @@ mod tests {
             description: "d".repeat(4000),
             color: 0,
             fields: (0..3)
-                .map(|i| Field::new(&format!("f{i}"), "v".repeat(1000)))
-                .chain([Field::new("short", "s".repeat(10))])
+                .map(|i| Field::new(format!("f{i}"), "v".repeat(1000)))
+                .chain([Field::new("short".into(), "s".repeat(10))])
                 .collect(),
             footer: Some("f".repeat(100)),
             timestamp: None,
         };
-        e.fields.push(Field::new("mid", "m".repeat(900)));
+        e.fields.push(Field::new("mid".into(), "m".repeat(900)));
         let mut embeds = vec![e];
         clamp_embeds(&mut embeds);
         let e = &embeds[0];
@@ -953,7 +1071,7 @@ mod tests {
         if let Announcement::Win { winner_login, .. } = &mut nameless {
             winner_login.clear();
         }
-        let body = render_webhook_body(&nameless);
+        let body = render_webhook_body(&nameless, Language::En);
         assert_eq!(embed(&body)["title"], "🎉 Someone won a prize!");
         assert_eq!(field(&body, "Winner"), Some("Someone"));
     }
@@ -971,7 +1089,7 @@ mod tests {
             digest_hex: String::new(),
             created_at: at("2025-03-01T20:15:00Z"),
         };
-        let body = render_webhook_body(&a);
+        let body = render_webhook_body(&a, Language::En);
         assert_eq!(field(&body, "Winner"), Some(r"Cool\_Guy (some\_login)"));
         assert_eq!(field(&body, "Channel"), Some("ちゃんねる (chan)"));
         assert_eq!(embed(&body)["footer"]["text"], "raffle #1");
@@ -983,7 +1101,7 @@ mod tests {
             channel_login: "some_streamer".into(),
             message: "needs re-authorisation\n@everyone".into(),
         };
-        let body = render_webhook_body(&a);
+        let body = render_webhook_body(&a, Language::En);
         let expected = json!({
             "username": "KinoYuBot",
             "allowed_mentions": { "parse": [] },
@@ -1001,7 +1119,7 @@ mod tests {
     #[test]
     fn stdout_line_for_a_win_names_winner_item_count_and_digest() {
         assert_eq!(
-            render_stdout_line(&win("Steam key", "Viewer")),
+            render_stdout_line(&win("Steam key", "Viewer"), Language::En),
             "[raffle #42] #somestreamer: Viewer won Steam key (37 candidates, digest 9f2c1a3b4d5e…)"
         );
     }
@@ -1013,14 +1131,14 @@ mod tests {
             message: "needs re-authorisation".into(),
         };
         assert_eq!(
-            render_stdout_line(&notice),
+            render_stdout_line(&notice, Language::En),
             "[notice] #somestreamer: needs re-authorisation"
         );
     }
 
     #[test]
     fn stdout_line_removes_control_characters_without_escaping() {
-        let line = render_stdout_line(&win("**key**\n\u{1b}[31m", "Vie\r\nwer"));
+        let line = render_stdout_line(&win("**key**\n\u{1b}[31m", "Vie\r\nwer"), Language::En);
         assert_eq!(
             line,
             "[raffle #42] #somestreamer: Vie wer won **key** [31m (37 candidates, digest 9f2c1a3b4d5e…)"

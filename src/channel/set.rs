@@ -35,6 +35,18 @@ impl ChannelSet {
         self.sender.send_if_modified(|set| set.remove(login))
     }
 
+    /// Replaces the whole set; returns whether it changed.
+    pub(crate) fn replace(&self, channels: BTreeSet<ChannelLogin>) -> bool {
+        self.sender.send_if_modified(|set| {
+            if *set == channels {
+                false
+            } else {
+                *set = channels;
+                true
+            }
+        })
+    }
+
     /// The channels now.
     pub(crate) fn current(&self) -> BTreeSet<ChannelLogin> {
         self.sender.borrow().clone()

@@ -125,41 +125,7 @@ pub(crate) struct PresenceRow {
     pub(crate) message_count: i64,
 }
 
-impl PresenceRow {
-    fn from_update(update: PresenceUpdate) -> Self {
-        Self {
-            channel: update.channel,
-            user_id: update.user_id,
-            login: update.login,
-            display_name: update.display_name,
-            is_subscriber: update.is_subscriber,
-            is_vip: update.is_vip,
-            is_moderator: update.is_moderator,
-            is_broadcaster: update.is_broadcaster,
-            first_seen: update.seen_at,
-            last_seen: update.seen_at,
-            message_count: 1,
-        }
-    }
-
-    /// Merges another row for the same (channel, user). Order-independent
-    /// except for ties on `last_seen`, where `other` wins.
-    fn merge(&mut self, other: Self) {
-        if other.last_seen >= self.last_seen {
-            self.login = other.login;
-            self.display_name = other.display_name;
-            self.is_subscriber = other.is_subscriber;
-            self.is_vip = other.is_vip;
-            self.is_moderator = other.is_moderator;
-            self.is_broadcaster = other.is_broadcaster;
-            self.last_seen = other.last_seen;
-        }
-        self.first_seen = self.first_seen.min(other.first_seen);
-        self.message_count = self.message_count.saturating_add(other.message_count);
-    }
-}
-
-/// Key of a batch entry: channel and Twitch user id.
+/// Key of a ban entry: channel and Twitch user id.
 pub(crate) type PresenceKey = (ChannelLogin, String);
 
 /// What happened to an update offered to a full batch.
@@ -192,18 +158,149 @@ impl Limit {
     }
 }
 
-/// Bookkeeping of a hash map entry beyond its key and value (hash, control
-/// byte, load factor), a rough figure.
+/// Bookkeeping of a hash map entry beyond its key and value (control byte
+/// and the free slots of the load factor), a rough figure.
 const ENTRY_OVERHEAD: usize = 16;
+/// What the allocator adds to each heap string (a rough figure).
+const ALLOCATION_OVERHEAD: usize = 16;
 
-fn row_bytes(row: &PresenceRow) -> usize {
-    // The key repeats the channel and the user id.
-    std::mem::size_of::<PresenceKey>()
-        + std::mem::size_of::<PresenceRow>()
+/// A viewer's Twitch user id, stored without an allocation when it is the
+/// canonical decimal number Twitch sends (the edge only lets numeric ids
+/// through); anything else is kept as text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum UserId {
+    /// A decimal id without leading zeros.
+    Number(u64),
+    /// Any other id.
+    Text(Box<str>),
+}
+
+impl UserId {
+    fn new(id: String) -> Self {
+        match id.parse::<u64>() {
+            Ok(number) if number.to_string() == id => Self::Number(number),
+            _ => Self::Text(id.into_boxed_str()),
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Self::Number(_) => 0,
+            Self::Text(text) => text.len().saturating_add(ALLOCATION_OVERHEAD),
+        }
+    }
+}
+
+impl std::fmt::Display for UserId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Number(number) => write!(f, "{number}"),
+            Self::Text(text) => f.write_str(text),
+        }
+    }
+}
+
+/// A row's key: the channel's index in the batch's channel table and the
+/// viewer's id. 32 bytes, no allocation for numeric ids.
+type RowKey = (u32, UserId);
+
+const FLAG_SUBSCRIBER: u8 = 1;
+const FLAG_VIP: u8 = 2;
+const FLAG_MODERATOR: u8 = 4;
+const FLAG_BROADCASTER: u8 = 8;
+
+/// One viewer's merged presence as the batch keeps it: login and display
+/// name share one allocation, flags share a byte (issue 19 item 3: at most
+/// 400 bytes per buffered viewer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct CompactRow {
+    /// The login followed by the display name.
+    names: Box<str>,
+    /// Bytes of `names` that are the login.
+    login_len: u32,
+    flags: u8,
+    first_seen: DateTime<Utc>,
+    last_seen: DateTime<Utc>,
+    message_count: i64,
+}
+
+impl CompactRow {
+    fn from_update(update: &PresenceUpdate) -> Self {
+        let mut names = String::with_capacity(update.login.len().saturating_add(update.display_name.len()));
+        names.push_str(&update.login);
+        names.push_str(&update.display_name);
+        let mut flags = 0;
+        for (set, flag) in [
+            (update.is_subscriber, FLAG_SUBSCRIBER),
+            (update.is_vip, FLAG_VIP),
+            (update.is_moderator, FLAG_MODERATOR),
+            (update.is_broadcaster, FLAG_BROADCASTER),
+        ] {
+            if set {
+                flags |= flag;
+            }
+        }
+        Self {
+            names: names.into_boxed_str(),
+            login_len: u32::try_from(update.login.len()).unwrap_or(u32::MAX),
+            flags,
+            first_seen: update.seen_at,
+            last_seen: update.seen_at,
+            message_count: 1,
+        }
+    }
+
+    fn login(&self) -> &str {
+        let split = usize::try_from(self.login_len)
+            .unwrap_or(usize::MAX)
+            .min(self.names.len());
+        self.names.get(..split).unwrap_or_default()
+    }
+
+    fn display_name(&self) -> &str {
+        let split = usize::try_from(self.login_len)
+            .unwrap_or(usize::MAX)
+            .min(self.names.len());
+        self.names.get(split..).unwrap_or_default()
+    }
+
+    /// Merges another row for the same (channel, user). Order-independent
+    /// except for ties on `last_seen`, where `other` wins.
+    fn merge(&mut self, other: Self) {
+        if other.last_seen >= self.last_seen {
+            self.names = other.names;
+            self.login_len = other.login_len;
+            self.flags = other.flags;
+            self.last_seen = other.last_seen;
+        }
+        self.first_seen = self.first_seen.min(other.first_seen);
+        self.message_count = self.message_count.saturating_add(other.message_count);
+    }
+
+    fn to_row(&self, channel: &ChannelLogin, user_id: &UserId) -> PresenceRow {
+        PresenceRow {
+            channel: channel.clone(),
+            user_id: user_id.to_string(),
+            login: self.login().to_owned(),
+            display_name: self.display_name().to_owned(),
+            is_subscriber: self.flags & FLAG_SUBSCRIBER != 0,
+            is_vip: self.flags & FLAG_VIP != 0,
+            is_moderator: self.flags & FLAG_MODERATOR != 0,
+            is_broadcaster: self.flags & FLAG_BROADCASTER != 0,
+            first_seen: self.first_seen,
+            last_seen: self.last_seen,
+            message_count: self.message_count,
+        }
+    }
+}
+
+fn row_bytes(user_id: &UserId, row: &CompactRow) -> usize {
+    std::mem::size_of::<RowKey>()
+        + std::mem::size_of::<CompactRow>()
         + ENTRY_OVERHEAD
-        + 2 * (row.channel.as_str().len() + row.user_id.len())
-        + row.login.len()
-        + row.display_name.len()
+        + user_id.heap_bytes()
+        + row.names.len()
+        + ALLOCATION_OVERHEAD
 }
 
 fn ban_bytes(ban: &BanUpdate) -> usize {
@@ -218,16 +315,84 @@ fn identity_bytes(channel: &ChannelLogin, id: &str) -> usize {
     std::mem::size_of::<(ChannelLogin, String)>() + ENTRY_OVERHEAD + channel.as_str().len() + id.len()
 }
 
+/// The channels a batch's rows belong to, each stored once.
+#[derive(Debug, Default, Clone)]
+struct ChannelTable {
+    logins: Vec<ChannelLogin>,
+    index: HashMap<ChannelLogin, u32>,
+}
+
+impl ChannelTable {
+    fn intern(&mut self, channel: &ChannelLogin) -> u32 {
+        if let Some(index) = self.index.get(channel) {
+            return *index;
+        }
+        let index = u32::try_from(self.logins.len()).unwrap_or(u32::MAX);
+        self.logins.push(channel.clone());
+        self.index.insert(channel.clone(), index);
+        index
+    }
+
+    fn login(&self, index: u32) -> Option<&ChannelLogin> {
+        self.logins.get(usize::try_from(index).ok()?)
+    }
+}
+
+/// A borrowed row of a batch, turned into a [`PresenceRow`] only when it is
+/// written (a chunk at a time).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RowRef<'a> {
+    channel: &'a ChannelLogin,
+    user_id: &'a UserId,
+    row: &'a CompactRow,
+}
+
+impl RowRef<'_> {
+    /// The channel.
+    pub(crate) fn channel(&self) -> &ChannelLogin {
+        self.channel
+    }
+
+    /// The viewer's id, for ordering writes.
+    pub(crate) fn user_id(&self) -> &UserId {
+        self.user_id
+    }
+
+    /// The row to write.
+    pub(crate) fn to_row(self) -> PresenceRow {
+        self.row.to_row(self.channel, self.user_id)
+    }
+}
+
 /// Presence and bans waiting to be written, deduplicated per viewer.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct PresenceBatch {
-    rows: HashMap<PresenceKey, PresenceRow>,
+    channels: ChannelTable,
+    rows: HashMap<RowKey, CompactRow>,
     bans: HashMap<PresenceKey, BanUpdate>,
     identities: HashMap<ChannelLogin, String>,
     /// Estimated heap and inline bytes of the above (strings by their
     /// length), kept up to date by every change.
     bytes: usize,
 }
+
+/// Equal when they would write the same rows, bans and identities (the
+/// channel tables may number channels differently).
+impl PartialEq for PresenceBatch {
+    fn eq(&self, other: &Self) -> bool {
+        let sorted = |batch: &Self| {
+            let mut rows: Vec<PresenceRow> = batch.rows().collect();
+            rows.sort_by(|a, b| (&a.channel, &a.user_id).cmp(&(&b.channel, &b.user_id)));
+            rows
+        };
+        self.bytes == other.bytes
+            && self.bans == other.bans
+            && self.identities == other.identities
+            && sorted(self) == sorted(other)
+    }
+}
+
+impl Eq for PresenceBatch {}
 
 impl PresenceBatch {
     /// An empty batch.
@@ -246,9 +411,7 @@ impl PresenceBatch {
     }
 
     /// Estimated memory held, in bytes: strings by their length plus the
-    /// fixed size of each entry. The ingest benchmark's RSS per viewer is
-    /// about three times this (a batch in flight and its statement's
-    /// parameters come on top).
+    /// fixed size of each entry (the ingest benchmark measures the RSS).
     pub(crate) fn bytes(&self) -> usize {
         self.bytes
     }
@@ -259,17 +422,19 @@ impl PresenceBatch {
     /// and by their size during a long database outage.
     pub(crate) fn record_message(&mut self, update: PresenceUpdate, limit: Limit) -> Recorded {
         let full = self.len() >= limit.entries;
-        let row = PresenceRow::from_update(update);
-        match self.rows.entry((row.channel.clone(), row.user_id.clone())) {
+        let row = CompactRow::from_update(&update);
+        let channel = self.channels.intern(&update.channel);
+        let user_id = UserId::new(update.user_id);
+        let size = row_bytes(&user_id, &row);
+        match self.rows.entry((channel, user_id)) {
             Entry::Occupied(mut entry) => {
-                let before = row_bytes(entry.get());
+                let before = row_bytes(&entry.key().1, entry.get());
                 entry.get_mut().merge(row);
-                let after = row_bytes(entry.get());
+                let after = row_bytes(&entry.key().1, entry.get());
                 self.bytes = self.bytes.saturating_sub(before).saturating_add(after);
             }
             Entry::Vacant(_) if full => return Recorded::Dropped,
             Entry::Vacant(entry) => {
-                let size = row_bytes(&row);
                 if self.bytes.saturating_add(size) > limit.bytes {
                     return Recorded::Dropped;
                 }
@@ -310,32 +475,46 @@ impl PresenceBatch {
 
     /// Sets [`bytes`](Self::bytes) from the contents (after bulk changes).
     fn recount(&mut self) {
-        let rows = self.rows.values().map(row_bytes);
+        let rows = self.rows.iter().map(|((_, user_id), row)| row_bytes(user_id, row));
         let bans = self.bans.values().map(ban_bytes);
         let identities = self.identities.iter().map(|(channel, id)| identity_bytes(channel, id));
         self.bytes = rows.chain(bans).chain(identities).fold(0, usize::saturating_add);
     }
 
+    /// Adds a row of another batch, merging with an existing one (where
+    /// the existing one is newer and wins ties).
+    fn absorb_row(&mut self, channel: &ChannelLogin, user_id: UserId, row: CompactRow) {
+        let index = self.channels.intern(channel);
+        match self.rows.entry((index, user_id)) {
+            Entry::Occupied(mut entry) => {
+                let newer = std::mem::replace(entry.get_mut(), row);
+                entry.get_mut().merge(newer);
+            }
+            Entry::Vacant(entry) => {
+                entry.insert(row);
+            }
+        }
+    }
+
     /// Merges another batch into this one (a failed flush put back), without
     /// a limit: its entries were admitted already.
     pub(crate) fn merge(&mut self, other: Self) {
-        for (key, row) in other.rows {
-            match self.rows.entry(key) {
-                Entry::Occupied(mut entry) => {
-                    // `entry` holds the newer data; merging is symmetric
-                    // except for ties, where the newer entry should win.
-                    let newer = std::mem::replace(entry.get_mut(), row);
-                    entry.get_mut().merge(newer);
-                }
-                Entry::Vacant(entry) => {
-                    entry.insert(row);
-                }
+        let Self {
+            channels,
+            rows,
+            bans,
+            identities,
+            ..
+        } = other;
+        for ((index, user_id), row) in rows {
+            if let Some(channel) = channels.login(index) {
+                self.absorb_row(channel, user_id, row);
             }
         }
-        for ban in other.bans.into_values() {
+        for ban in bans.into_values() {
             self.record_ban(ban);
         }
-        for (channel, id) in other.identities {
+        for (channel, id) in identities {
             // Newer knowledge (already in self) wins.
             self.identities.entry(channel).or_insert(id);
         }
@@ -355,17 +534,26 @@ impl PresenceBatch {
         let mut first = Self::new();
         let mut second = Self::new();
         let mut taken = 0usize;
-        for (key, row) in self.rows {
+        let Self {
+            channels,
+            rows,
+            bans,
+            identities,
+            ..
+        } = self;
+        for ((index, user_id), row) in rows {
             let target = if taken < half { &mut first } else { &mut second };
-            target.rows.insert(key, row);
+            if let Some(channel) = channels.login(index) {
+                target.absorb_row(channel, user_id, row);
+            }
             taken += 1;
         }
-        for (key, ban) in self.bans {
+        for (key, ban) in bans {
             let target = if taken < half { &mut first } else { &mut second };
             target.bans.insert(key, ban);
             taken += 1;
         }
-        for (channel, id) in self.identities {
+        for (channel, id) in identities {
             let target = if taken < half { &mut first } else { &mut second };
             target.identities.insert(channel, id);
             taken += 1;
@@ -381,8 +569,12 @@ impl PresenceBatch {
     pub(crate) fn describe(&self, max_chars: usize) -> String {
         let short = |text: &str| text.chars().take(max_chars).collect::<String>();
         let mut parts = Vec::new();
-        for (channel, user_id) in self.rows.keys() {
-            parts.push(format!("presence of {:?} in {channel}", short(user_id)));
+        for row in self.row_refs() {
+            parts.push(format!(
+                "presence of {:?} in {}",
+                short(&row.user_id.to_string()),
+                row.channel
+            ));
         }
         for (channel, user_id) in self.bans.keys() {
             parts.push(format!("ban of {:?} in {channel}", short(user_id)));
@@ -393,9 +585,25 @@ impl PresenceBatch {
         parts.join(", ")
     }
 
-    /// The merged presence rows.
-    pub(crate) fn rows(&self) -> impl Iterator<Item = &PresenceRow> {
-        self.rows.values()
+    /// The merged presence rows, borrowed (see [`RowRef::to_row`]).
+    pub(crate) fn row_refs(&self) -> impl Iterator<Item = RowRef<'_>> {
+        self.rows.iter().filter_map(|((index, user_id), row)| {
+            Some(RowRef {
+                channel: self.channels.login(*index)?,
+                user_id,
+                row,
+            })
+        })
+    }
+
+    /// The merged presence rows, each built on the way.
+    pub(crate) fn rows(&self) -> impl Iterator<Item = PresenceRow> + '_ {
+        self.row_refs().map(|row| row.to_row())
+    }
+
+    /// When the oldest row was first seen.
+    pub(crate) fn oldest_seen(&self) -> Option<DateTime<Utc>> {
+        self.rows.values().map(|row| row.first_seen).min()
     }
 
     /// The latest ban per viewer.
@@ -410,7 +618,10 @@ impl PresenceBatch {
 
     /// Every channel mentioned by a row or a ban.
     pub(crate) fn channels(&self) -> impl Iterator<Item = &ChannelLogin> {
-        self.rows.keys().chain(self.bans.keys()).map(|(channel, _)| channel)
+        self.channels
+            .logins
+            .iter()
+            .chain(self.bans.keys().map(|(channel, _)| channel))
     }
 }
 
@@ -426,7 +637,9 @@ impl PresenceBatch {
         let Some(ban) = self.bans.get(&key) else {
             return false;
         };
-        let chatted_after = self.rows.get(&key).is_some_and(|row| row.last_seen > ban.at);
+        let chatted_after = self
+            .rows()
+            .any(|row| &row.channel == channel && row.user_id == user_id && row.last_seen > ban.at);
         let expired = matches!(ban.length, BanLength::Until(until) if until <= now);
         !chatted_after && !expired
     }
@@ -472,7 +685,7 @@ mod tests {
         // Arrives late but is older: counts, yet does not overwrite name or flags.
         batch.record_message(update("1", "Older", 1), Limit::entries(10));
         assert_eq!(
-            batch.rows().cloned().collect::<Vec<_>>(),
+            batch.rows().collect::<Vec<_>>(),
             vec![PresenceRow {
                 channel: channel(),
                 user_id: "1".into(),
@@ -521,7 +734,7 @@ mod tests {
         let mut pending = PresenceBatch::new();
         pending.record_message(update("1", "After", 3), Limit::entries(10));
         pending.merge(failed);
-        let mut rows: Vec<_> = pending.rows().cloned().collect();
+        let mut rows: Vec<_> = pending.rows().collect();
         rows.sort_by(|a, b| a.user_id.cmp(&b.user_id));
         assert_eq!(rows.len(), 2);
         assert_eq!(
@@ -567,9 +780,8 @@ mod tests {
 
     fn joined_pair(batch: &PresenceBatch) -> PresenceBatch {
         let mut pair = PresenceBatch::new();
-        for row in batch.rows().take(2) {
-            pair.rows
-                .insert((row.channel.clone(), row.user_id.clone()), row.clone());
+        for row in batch.row_refs().take(2) {
+            pair.absorb_row(row.channel, row.user_id.clone(), row.row.clone());
         }
         pair
     }

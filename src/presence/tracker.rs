@@ -24,9 +24,10 @@
 //! for up to `FINAL_FLUSH_TIMEOUT`).
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -70,6 +71,65 @@ const FINAL_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the presence tracker has stopped")]
 pub struct TrackerStopped;
+
+/// How long the oldest presence not yet written has waited, shared with
+/// `/readyz` (SPEC §16: not ready once something waited over 30 s). Kept
+/// across restarts of the tracker. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct PresenceHealth {
+    /// When the oldest unwritten event arrived; `None`: nothing waits.
+    oldest_unwritten: Arc<watch::Sender<Option<Instant>>>,
+}
+
+impl Default for PresenceHealth {
+    fn default() -> Self {
+        Self {
+            oldest_unwritten: Arc::new(watch::Sender::new(None)),
+        }
+    }
+}
+
+impl PresenceHealth {
+    /// How long the oldest unwritten presence has waited; `None` when
+    /// everything received has been written (or set aside).
+    pub fn waiting(&self) -> Option<Duration> {
+        let oldest = *self.oldest_unwritten.borrow();
+        oldest.map(|since| since.elapsed())
+    }
+
+    fn publish(&self, oldest: Option<Instant>) {
+        self.oldest_unwritten.send_if_modified(|current| {
+            let changed = *current != oldest;
+            *current = oldest;
+            changed
+        });
+    }
+}
+
+/// The receiving end of the tracker's queue and its health: what survives
+/// a restart of the tracker (a panic loses only the batch it held).
+#[derive(Debug, Clone)]
+pub struct PresenceInbox {
+    receiver: Arc<tokio::sync::Mutex<mpsc::Receiver<Vec<PresenceEvent>>>>,
+    health: PresenceHealth,
+}
+
+impl PresenceInbox {
+    /// A new queue: its receiving end, and the handle that feeds it.
+    pub fn new() -> (Self, PresenceHandle) {
+        let (sender, receiver) = mpsc::channel(PRESENCE_QUEUE);
+        let inbox = Self {
+            receiver: Arc::new(tokio::sync::Mutex::new(receiver)),
+            health: PresenceHealth::default(),
+        };
+        (inbox, PresenceHandle { sender })
+    }
+
+    /// What `/readyz` reads.
+    pub fn health(&self) -> PresenceHealth {
+        self.health.clone()
+    }
+}
 
 /// Cheap-clone handle that feeds the tracker.
 #[derive(Debug, Clone)]
@@ -141,7 +201,7 @@ impl Flusher {
                 Ok(stats) => {
                     written.rows += stats.rows;
                     written.bans += stats.bans;
-                    let part_oldest = part.rows().map(|row| row.first_seen).min();
+                    let part_oldest = part.oldest_seen();
                     oldest = oldest.into_iter().chain(part_oldest).min();
                 }
                 Err(e) if e.rejects_data() && part.entries() <= 1 => {
@@ -182,9 +242,13 @@ impl Flusher {
 
 /// The task that owns presence; see the module doc.
 pub struct PresenceTracker {
-    receiver: mpsc::Receiver<Vec<PresenceEvent>>,
+    inbox: PresenceInbox,
     flusher: Option<Flusher>,
     pending: PresenceBatch,
+    /// When the oldest event in `pending` arrived.
+    pending_since: Option<Instant>,
+    /// When the oldest event of the batch being flushed arrived.
+    in_flight_since: Option<Instant>,
     /// Viewers dropped because the buffer was full, since the last report.
     dropped: u64,
     /// When the current outage began, if the database is failing.
@@ -206,9 +270,17 @@ impl std::fmt::Debug for PresenceTracker {
 impl PresenceTracker {
     /// A tracker writing to `store`, and the handle that feeds it.
     pub fn new(store: Store) -> (Self, PresenceHandle) {
-        let (sender, receiver) = mpsc::channel(PRESENCE_QUEUE);
-        let tracker = Self {
-            receiver,
+        let (inbox, handle) = PresenceInbox::new();
+        (Self::from_inbox(store, inbox), handle)
+    }
+
+    /// A tracker taking its events from `inbox`: a restart of the tracker
+    /// after a failure goes on with the same queue.
+    pub fn from_inbox(store: Store, inbox: PresenceInbox) -> Self {
+        Self {
+            inbox,
+            pending_since: None,
+            in_flight_since: None,
             flusher: Some(Flusher {
                 store,
                 channel_ids: ChannelIds::new(),
@@ -218,11 +290,19 @@ impl PresenceTracker {
             outage_since: None,
             retry_delays: OUTAGE_RETRY.delays(),
             next_flush: Instant::now() + FLUSH_EVERY,
-        };
-        (tracker, PresenceHandle { sender })
+        }
+    }
+
+    /// Tells `/readyz` how long the oldest unwritten event has waited.
+    fn publish_health(&self) {
+        let oldest = self.pending_since.into_iter().chain(self.in_flight_since).min();
+        self.inbox.health.publish(oldest);
     }
 
     fn absorb(&mut self, events: Vec<PresenceEvent>) {
+        if !events.is_empty() && self.pending_since.is_none() {
+            self.pending_since = Some(Instant::now());
+        }
         for event in events {
             match event {
                 PresenceEvent::Message(update) => {
@@ -245,6 +325,11 @@ impl PresenceTracker {
                 } => self.pending.record_identity(channel, twitch_user_id),
             }
         }
+        if self.pending.is_empty() {
+            // Everything was dropped (buffer full): nothing waits for it.
+            self.pending_since = None;
+        }
+        self.publish_health();
     }
 
     /// Starts a flush of everything pending, if there is something and no
@@ -255,6 +340,7 @@ impl PresenceTracker {
         }
         let flusher = self.flusher.take()?;
         let batch = std::mem::take(&mut self.pending);
+        self.in_flight_since = self.pending_since.take();
         Some(Box::pin(flusher.flush(batch)))
     }
 
@@ -265,8 +351,10 @@ impl PresenceTracker {
             let lag = (chrono::Utc::now() - oldest).to_std().unwrap_or_default();
             crate::metrics::presence_flushed(lag);
         }
+        let in_flight_since = self.in_flight_since.take();
         match flushed.unwritten {
             None => {
+                self.publish_health();
                 let stats = flushed.written;
                 tracing::trace!(rows = stats.rows, bans = stats.bans, "presence flushed");
                 if let Some(since) = self.outage_since.take() {
@@ -294,6 +382,8 @@ impl PresenceTracker {
                 // `pending` holds what arrived meanwhile; merging is
                 // commutative, so nothing is lost or double-counted here.
                 self.pending.merge(batch);
+                self.pending_since = self.pending_since.into_iter().chain(in_flight_since).min();
+                self.publish_health();
                 // The policy has no attempt limit; its cap is the fallback.
                 let retry_in = self.retry_delays.next().unwrap_or(OUTAGE_RETRY.cap());
                 self.next_flush = Instant::now() + retry_in;
@@ -303,11 +393,17 @@ impl PresenceTracker {
 
     /// Runs until `shutdown` fires, then drains the queue and flushes last.
     pub async fn run(mut self, shutdown: CancellationToken) {
+        // Held for the whole run; a restarted tracker takes it over (a
+        // panic releases it while unwinding).
+        let inbox = Arc::clone(&self.inbox.receiver);
+        let mut receiver = inbox.lock().await;
+        // What an earlier run held died with it.
+        self.publish_health();
         let mut in_flight: Option<FlushFuture> = None;
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => break,
-                received = self.receiver.recv() => match received {
+                received = receiver.recv() => match received {
                     Some(events) => self.absorb(events),
                     // Every handle is gone: nothing more will come.
                     None => break,
@@ -329,14 +425,14 @@ impl PresenceTracker {
                 }
             }
         }
-        self.stop(in_flight).await;
+        self.stop(&mut receiver, in_flight).await;
     }
 
-    async fn stop(mut self, in_flight: Option<FlushFuture>) {
+    async fn stop(mut self, receiver: &mut mpsc::Receiver<Vec<PresenceEvent>>, in_flight: Option<FlushFuture>) {
         // Take what the listener sent before it stopped: it drops its
         // handle when it ends, which closes the queue.
         let drain_deadline = Instant::now() + DRAIN_TIMEOUT;
-        while let Ok(Some(events)) = tokio::time::timeout_at(drain_deadline, self.receiver.recv()).await {
+        while let Ok(Some(events)) = tokio::time::timeout_at(drain_deadline, receiver.recv()).await {
             self.absorb(events);
         }
         if let Some(flush) = in_flight {

@@ -25,11 +25,12 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::draw::{self, CandidateSnapshot, DrawItem};
+use super::eligibility::ExclusionCounts;
 use super::record::{ClaimStatus, Trigger, Winner};
-use super::round::{RaffleEngine, RaffleError, fresh_seed};
+use super::round::{RaffleEngine, RaffleError, RaffleRules, fresh_seed};
 use crate::announce::chat_line::{ChatAnnounce, ChatMessage, QueuedChatLine};
 use crate::announce::{Announcement, ClaimResult};
-use crate::channel::ChannelLogin;
+use crate::channel::{ChannelLogin, ChannelSet};
 use crate::store::{self, ClaimTransaction, DueClaim, NewRaffle};
 
 /// Timing of the sweeper.
@@ -64,17 +65,31 @@ pub struct SweepReport {
     pub returned: usize,
 }
 
-/// Settles claims until shutdown.
-#[derive(Debug)]
+/// Settles claims until shutdown. Cheap to clone (the supervisor builds a
+/// new run from a clone after a failure).
+#[derive(Debug, Clone)]
 pub struct ClaimSweeper {
     engine: RaffleEngine,
     config: ClaimSweeperConfig,
+    /// Only the claims of the channels this instance serves are settled
+    /// here; the instance holding a channel's lease settles its claims.
+    served: ChannelSet,
 }
 
 impl ClaimSweeper {
-    /// A sweeper settling the claims of `engine`'s store by its rules.
-    pub fn new(engine: RaffleEngine, config: ClaimSweeperConfig) -> Self {
-        Self { engine, config }
+    /// A sweeper settling the claims of the `served` channels in `engine`'s
+    /// store, by each channel's settings.
+    pub fn new(engine: RaffleEngine, config: ClaimSweeperConfig, served: ChannelSet) -> Self {
+        Self { engine, config, served }
+    }
+
+    /// The logins of the channels served now.
+    fn served_logins(&self) -> Vec<String> {
+        self.served
+            .current()
+            .iter()
+            .map(|login| login.as_str().to_owned())
+            .collect()
     }
 
     /// Sweeps every poll interval until `shutdown` (a sweep in progress is
@@ -112,19 +127,25 @@ impl ClaimSweeper {
     /// stays committed.
     pub async fn sweep(&self) -> Result<SweepReport, RaffleError> {
         let mut report = SweepReport::default();
+        let logins = self.served_logins();
+        if logins.is_empty() {
+            return Ok(report);
+        }
         let store = self.engine.store();
         let mut connection = store.connection().await?;
         let mut told = false;
         {
             let claims = connection.begin_claims().await?;
-            let claimed = claims.claim_chatted_wins().await?;
+            let claimed = claims.claim_chatted_wins(&logins).await?;
             for win in &claimed {
                 let Ok(login) = ChannelLogin::parse(&win.channel_login) else {
                     continue;
                 };
+                let announce = self.engine.channel_settings(win.channel_id).await?.chat_announce;
                 self.tell_claimed(
                     &claims,
                     &login,
+                    announce,
                     win.raffle_id,
                     &win.channel_display_name,
                     &win.item_name,
@@ -139,7 +160,7 @@ impl ClaimSweeper {
         }
         loop {
             let claims = connection.begin_claims().await?;
-            let Some(due) = claims.lock_due_claim(self.config.grace).await? else {
+            let Some(due) = claims.lock_due_claim(self.config.grace, &logins).await? else {
                 break;
             };
             let Ok(login) = ChannelLogin::parse(&due.channel_login) else {
@@ -148,11 +169,13 @@ impl ClaimSweeper {
                 claims.commit().await?;
                 continue;
             };
+            let rules = self.engine.channel_settings(due.channel_id).await?;
             if due.claimed {
                 claims.set_claim_status(due.raffle_id, ClaimStatus::Claimed).await?;
                 self.tell_claimed(
                     &claims,
                     &login,
+                    rules.chat_announce,
                     due.raffle_id,
                     &due.channel_display_name,
                     &due.item_name,
@@ -163,7 +186,7 @@ impl ClaimSweeper {
                 claims.commit().await?;
                 report.claimed += 1;
             } else {
-                self.expire(&claims, &login, &due, &mut report).await?;
+                self.expire(&claims, &login, &rules, &due, &mut report).await?;
                 claims.commit().await?;
             }
             told = true;
@@ -183,6 +206,7 @@ impl ClaimSweeper {
         &self,
         claims: &ClaimTransaction<'_>,
         login: &ChannelLogin,
+        announce: ChatAnnounce,
         raffle_id: i64,
         channel_display_name: &str,
         item_name: &str,
@@ -204,7 +228,7 @@ impl ClaimSweeper {
                 },
             )
             .await?;
-        if self.engine.rules().chat_announce(login) != ChatAnnounce::Off {
+        if announce != ChatAnnounce::Off {
             claims
                 .enqueue_chat(&QueuedChatLine {
                     channel_login: login.as_str().to_owned(),
@@ -225,17 +249,17 @@ impl ClaimSweeper {
         &self,
         claims: &ClaimTransaction<'_>,
         login: &ChannelLogin,
+        rules: &RaffleRules,
         due: &DueClaim,
         report: &mut SweepReport,
     ) -> Result<(), RaffleError> {
-        let rules = self.engine.rules();
         claims.set_claim_status(due.raffle_id, ClaimStatus::Expired).await?;
         report.expired += 1;
         let mut expired_winners = due.earlier_expired_winners.clone();
         expired_winners.push(due.winner_user_id.clone());
         let mut redraw_id = None;
         let mut redraw_line = None;
-        if due.redraws_so_far < rules.claim_redraws(login) {
+        if due.redraws_so_far < rules.claim_redraws {
             let parent = CandidateSnapshot::from_json(&due.candidates_json)?;
             let snapshot = parent.without(&expired_winners);
             let seed = fresh_seed()?;
@@ -276,7 +300,8 @@ impl ClaimSweeper {
                     candidate_count,
                     items: &items,
                     skip_reason: None,
-                    claim_window: winner.as_ref().and_then(|_| rules.claim_window(login)),
+                    claim_window: winner.as_ref().and_then(|_| rules.claims()),
+                    excluded: &ExclusionCounts::default(),
                     redraw_of: Some(due.raffle_id),
                 })
                 .await?;
@@ -338,7 +363,7 @@ impl ClaimSweeper {
                 },
             )
             .await?;
-        if rules.chat_announce(login) != ChatAnnounce::Off {
+        if rules.chat_announce != ChatAnnounce::Off {
             let channel_login = login.as_str().to_owned();
             claims
                 .enqueue_chat(&QueuedChatLine {

@@ -6,6 +6,7 @@
 //! ([`RaffleCommand::needs_moderator`]).
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::channel::ChannelLogin;
@@ -163,6 +164,28 @@ impl ReplyLimiter {
     }
 }
 
+/// The one [`DrawLimiter`] shared by every way of asking for a draw from a
+/// channel's community (chat commands, Discord's `/raffle now`), so a burst
+/// from both draws once. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ManualDraws(Arc<Mutex<DrawLimiter>>);
+
+impl Default for ManualDraws {
+    fn default() -> Self {
+        Self(Arc::new(Mutex::new(DrawLimiter::new(MANUAL_DRAW_INTERVAL))))
+    }
+}
+
+impl ManualDraws {
+    /// Takes the channel's draw at `now_millis`, or says how long until the
+    /// next one is allowed (see [`DrawLimiter::try_draw`]).
+    pub(crate) fn try_draw(&self, channel: &ChannelLogin, now_millis: u64) -> Result<(), Duration> {
+        // A std mutex: held for one map update, never across an await.
+        let mut limiter = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        limiter.try_draw(channel, now_millis)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,6 +222,15 @@ mod tests {
         assert!(limiter.allow(&chan, "20", 60_100));
         assert!(!limiter.allow(&chan, "21", 60_200), "the channel's 20 are used");
         assert!(limiter.allow(&chan, "21", 120_000));
+    }
+
+    #[test]
+    fn clones_of_manual_draws_share_one_limit() {
+        let a = ChannelLogin::parse("alpha").expect("login");
+        let chat = ManualDraws::default();
+        let discord = chat.clone();
+        assert_eq!(chat.try_draw(&a, 1_000), Ok(()));
+        assert_eq!(discord.try_draw(&a, 2_000), Err(Duration::from_millis(9_000)));
     }
 
     #[test]

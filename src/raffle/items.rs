@@ -145,7 +145,7 @@ pub enum ItemsError {
     },
     /// The file is not valid TOML, or does not have the expected shape
     /// (unknown keys, missing fields, wrong types).
-    #[error("{path}:{}{message}", line_prefix(*.line))]
+    #[error("{path}:{}{message}{}", line_prefix(*.line), hint_suffix(.hint.as_ref()))]
     Syntax {
         /// Path as given for messages.
         path: String,
@@ -153,6 +153,9 @@ pub enum ItemsError {
         line: Option<usize>,
         /// The parser's message.
         message: String,
+        /// What was probably meant, when the line reads as a decimal
+        /// comma or a percentage.
+        hint: Option<SyntaxHint>,
     },
     /// One item is invalid.
     #[error("{path}: item {index} {name:?}{}: {reason}", line_suffix(*.line))]
@@ -190,6 +193,29 @@ pub enum ItemsError {
         /// How many items the file defines.
         count: usize,
     },
+}
+
+/// What a TOML syntax error on a `probability` line probably meant.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum SyntaxHint {
+    /// `probability = 0,05`.
+    #[error("use a dot: {fraction}")]
+    DecimalComma {
+        /// The number meant.
+        fraction: f64,
+    },
+    /// `probability = 5%`.
+    #[error("write {fraction} for {written}")]
+    Percent {
+        /// The value as written.
+        written: String,
+        /// The fraction meant.
+        fraction: f64,
+    },
+}
+
+fn hint_suffix(hint: Option<&SyntaxHint>) -> String {
+    hint.map_or_else(String::new, |hint| format!("; {hint}"))
 }
 
 fn line_prefix(line: Option<usize>) -> String {
@@ -270,7 +296,7 @@ fn quoted_fraction(written: &str) -> Option<f64> {
 
 /// A hint for a TOML syntax error on `line` of an items file: a decimal
 /// comma (`probability = 0,05`) or a percent sign (`probability = 5%`).
-fn syntax_hint(line: &str) -> Option<String> {
+fn syntax_hint(line: &str) -> Option<SyntaxHint> {
     let (key, value) = line.split_once('=')?;
     if key.trim() != "probability" {
         return None;
@@ -281,9 +307,12 @@ fn syntax_hint(line: &str) -> Option<String> {
     }
     let fraction = quoted_fraction(value)?;
     if value.contains(',') {
-        Some(format!("use a dot: {fraction}"))
+        Some(SyntaxHint::DecimalComma { fraction })
     } else if value.ends_with('%') {
-        Some(format!("write {fraction} for {value}"))
+        Some(SyntaxHint::Percent {
+            written: value.to_owned(),
+            fraction,
+        })
     } else {
         None
     }
@@ -328,17 +357,14 @@ impl ItemsFile {
         let path = path_for_messages.to_owned();
         let raw: ItemsFile = toml::from_str(text).map_err(|e| {
             let line = e.span().and_then(|s| line_of(text, s.start));
-            let mut message = e.message().trim().to_owned();
             let hint = line
                 .and_then(|n| text.lines().nth(n.saturating_sub(1)))
                 .and_then(syntax_hint);
-            if let Some(hint) = hint {
-                message = format!("{message}; {hint}");
-            }
             ItemsError::Syntax {
                 path: path.clone(),
                 line,
-                message,
+                message: e.message().trim().to_owned(),
+                hint,
             }
         })?;
 
@@ -400,6 +426,12 @@ pub struct ItemTable {
 }
 
 impl ItemTable {
+    /// No prizes at all: what `run` starts with when there is no items file
+    /// (every round is `no_prize`, with the reason recorded).
+    pub(crate) fn empty() -> Self {
+        Self { items: Vec::new() }
+    }
+
     /// The items in file order.
     pub fn items(&self) -> &[Item] {
         &self.items
@@ -416,25 +448,31 @@ impl ItemTable {
     /// a "no prize" row with the remainder and a total line, for the
     /// `check-items` command.
     pub(crate) fn render_table(&self) -> String {
+        self.render_table_in(&TableWords::default())
+    }
+
+    /// [`Self::render_table`] in a reader's words and decimal separator.
+    pub(crate) fn render_table_in(&self, words: &TableWords) -> String {
+        let percent = |fraction: f64| format_percent(fraction).replace('.', &words.decimal.to_string());
         let mut rows: Vec<[String; 3]> = self
             .items
             .iter()
             .map(|it| {
                 [
                     it.name.clone(),
-                    format_percent(it.probability.get()),
-                    it.stock.map_or_else(|| "unlimited".to_owned(), |s| s.to_string()),
+                    percent(it.probability.get()),
+                    it.stock.map_or_else(|| words.unlimited.clone(), |s| s.to_string()),
                 ]
             })
             .collect();
         rows.push([
-            "no prize".to_owned(),
-            format_percent(self.no_prize_probability()),
+            words.no_prize.clone(),
+            percent(self.no_prize_probability()),
             "-".to_owned(),
         ]);
         let total: f64 = self.items.iter().map(|it| it.probability.get()).sum::<f64>() + self.no_prize_probability();
-        let header = ["item".to_owned(), "probability".to_owned(), "stock".to_owned()];
-        let total_row = ["total".to_owned(), format_percent(total), String::new()];
+        let header = [words.item.clone(), words.probability.clone(), words.stock.clone()];
+        let total_row = [words.total.clone(), percent(total), String::new()];
 
         let mut widths = [0usize; 3];
         for row in std::iter::once(&header)
@@ -500,6 +538,32 @@ fn pad_right(s: &str, width: usize) -> String {
 fn pad_left(s: &str, width: usize) -> String {
     let n = s.chars().count();
     format!("{}{s}", " ".repeat(width.saturating_sub(n)))
+}
+
+/// The words of the `check-items` table, in the reader's language.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TableWords {
+    /// The item column's heading.
+    pub(crate) item: String,
+    /// The probability column's heading.
+    pub(crate) probability: String,
+    /// The stock column's heading.
+    pub(crate) stock: String,
+    /// A stock without a limit.
+    pub(crate) unlimited: String,
+    /// The row of the chance of nothing.
+    pub(crate) no_prize: String,
+    /// The total line.
+    pub(crate) total: String,
+    /// The decimal separator of percentages.
+    pub(crate) decimal: char,
+}
+
+impl Default for TableWords {
+    /// English, the catalog's words.
+    fn default() -> Self {
+        crate::catalog::table_words(crate::catalog::Language::En)
+    }
 }
 
 #[cfg(test)]

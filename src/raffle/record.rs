@@ -12,6 +12,7 @@ use std::fmt;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
+use super::eligibility::ExclusionCounts;
 use crate::announce::DeliveryStatus;
 
 /// What started a round.
@@ -176,6 +177,9 @@ pub struct RaffleRecord {
     pub claim: Option<Claim>,
     /// The expired win this raffle redraws.
     pub redraw_of: Option<i64>,
+    /// Viewers present but excluded by the eligibility gates, by reason
+    /// (issue 18); the snapshot holds only the eligible ones.
+    pub excluded: ExclusionCounts,
 }
 
 /// The stored inputs of a draw, which `kinoyubot verify` replays.
@@ -201,6 +205,8 @@ pub struct RaffleJson<'a> {
     created_at: String,
     delivery: Option<DeliveryJson<'a>>,
     digest: &'a str,
+    /// Viewers excluded by the gates, by reason (issue 18).
+    excluded: &'a ExclusionCounts,
     id: i64,
     item: Option<&'a str>,
     outcome: Outcome,
@@ -255,6 +261,7 @@ impl RaffleRecord {
                 status: d.status,
             }),
             digest: &self.candidates_digest,
+            excluded: &self.excluded,
             id: self.id,
             item: self.item_name.as_deref(),
             outcome: self.outcome,
@@ -300,6 +307,7 @@ mod tests {
             }),
             claim: None,
             redraw_of: None,
+            excluded: ExclusionCounts::default(),
         }
     }
 
@@ -308,7 +316,7 @@ mod tests {
         let text = serde_json::to_string(&record().to_json()).unwrap_or_default();
         assert_eq!(
             text,
-            r#"{"candidates":37,"channel":"somestreamer","claim":null,"created_at":"2026-11-24T20:00:00Z","delivery":{"error":null,"status":"sent"},"digest":"9f2c","id":42,"item":"Steam key","outcome":"won","reason":null,"redraw_of":null,"trigger":"timer","winner":{"display_name":"Viewer","login":"viewer","user_id":"123"}}"#
+            r#"{"candidates":37,"channel":"somestreamer","claim":null,"created_at":"2026-11-24T20:00:00Z","delivery":{"error":null,"status":"sent"},"digest":"9f2c","excluded":{},"id":42,"item":"Steam key","outcome":"won","reason":null,"redraw_of":null,"trigger":"timer","winner":{"display_name":"Viewer","login":"viewer","user_id":"123"}}"#
         );
     }
 

@@ -11,92 +11,29 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use rand::TryRngCore as _;
+use tokio::sync::watch;
 
 use super::draw::{self, Candidate, CandidateSnapshot, DrawOutcome, Seed};
+use super::eligibility::{self, ExclusionCounts, Verdict, ViewerFacts};
 use super::odds;
 use super::record::{Claim, ClaimStatus, Delivery, Outcome, RaffleRecord, Trigger, Winner};
+use super::slot::TimerSlot;
 use crate::announce::chat_line::{ChatAnnounce, ChatMessage, Ineligible, OddsAnswer, QueuedChatLine};
 use crate::announce::delivery::DeliveryNotifier;
 use crate::announce::{Announcement, DeliveryStatus};
+use crate::catalog::{Language, SetupText};
 use crate::channel::ChannelLogin;
-use crate::config::Settings;
-use crate::store::{self, ChannelRecord, EligibilityRules, NewRaffle, RoundTransaction, Store};
+use crate::channel::settings::{ChannelOverrides, ChannelSettings, OwnSettings};
+use crate::store::{self, ChannelRecord, EligibilityRules, EligibleViewer, NewRaffle, RoundTransaction, Store};
+use crate::twitch::facts::TwitchFacts;
 use crate::twitch::live_status::{LiveAnswer, LiveStatus};
 
-/// The raffle rules taken from settings.
-#[derive(Debug, Clone)]
-pub struct RaffleRules {
-    /// `ACTIVE_WINDOW`.
-    pub active_window: Duration,
-    /// `WINNER_COOLDOWN`.
-    pub winner_cooldown: Duration,
-    /// `SUBSCRIBER_LUCK`, 1 to 10.
-    pub subscriber_luck: u8,
-    /// `IGNORE_USERS`.
-    pub ignore_users: Vec<ChannelLogin>,
-    /// `ONLY_WHEN_LIVE`: rounds of every trigger are recorded as
-    /// `skipped_offline` while the stream is offline, or while its live
-    /// status cannot be learned although Twitch credentials are set (SPEC
-    /// §16); only a [`LivePolicy::Force`] round (the admin API's
-    /// `?force=true`) draws anyway.
-    pub only_when_live: bool,
-}
-
-impl Default for RaffleRules {
-    /// The defaults of SPEC §3.
-    fn default() -> Self {
-        Self {
-            active_window: Duration::from_secs(600),
-            winner_cooldown: Duration::ZERO,
-            subscriber_luck: crate::config::DEFAULT_SUBSCRIBER_LUCK,
-            ignore_users: crate::config::DEFAULT_IGNORE_USERS
-                .iter()
-                .filter_map(|login| ChannelLogin::parse(login).ok())
-                .collect(),
-            only_when_live: true,
-            chat_announce: ChatAnnounce::default(),
-            claim_window: Duration::ZERO,
-            claim_redraws: crate::config::DEFAULT_CLAIM_REDRAWS,
-        }
-    }
-}
-
-impl RaffleRules {
-    /// The rules of these settings.
-    pub(crate) fn from_settings(settings: &Settings) -> Self {
-        Self {
-            active_window: settings.active_window,
-            winner_cooldown: settings.winner_cooldown,
-            subscriber_luck: settings.subscriber_luck,
-            ignore_users: settings.ignore_users.clone(),
-            only_when_live: settings.only_when_live,
-            chat_announce: settings.chat_announce,
-            claim_window: settings.claim_window,
-            claim_redraws: settings.claim_redraws,
-        }
-    }
-
-    /// `CHAT_ANNOUNCE` for this channel. The one place that reads it: per
-    /// channel (SPEC §10), so a channel's own value overrides it here once
-    /// per-channel settings exist.
-    pub(crate) fn chat_announce(&self, _channel: &ChannelLogin) -> ChatAnnounce {
-        self.chat_announce
-    }
-
-    /// `CLAIM_WINDOW` for this channel (`None`: no claims). Per channel, as
-    /// [`Self::chat_announce`].
-    pub(crate) fn claim_window(&self, _channel: &ChannelLogin) -> Option<Duration> {
-        Some(self.claim_window).filter(|window| !window.is_zero())
-    }
-
-    /// `CLAIM_REDRAWS` for this channel. Per channel, as [`Self::chat_announce`].
-    pub(crate) fn claim_redraws(&self, _channel: &ChannelLogin) -> u32 {
-        self.claim_redraws
-    }
-}
+/// The rules a round follows: a channel's effective per-channel settings
+/// (the engine holds the environment's, the defaults; each round lays the
+/// channel's own values over them).
+pub type RaffleRules = ChannelSettings;
 
 /// Whether a round honours `ONLY_WHEN_LIVE`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,6 +55,13 @@ fn clean_reason(reason: &str) -> String {
         .map(|c| if c.is_control() { ' ' } else { c })
         .take(MAX_SKIP_REASON_CHARS)
         .collect()
+}
+
+/// The recorded reason of a round without a prize list (`no_prize`). Stored
+/// in English like every skip reason; the dashboard shows it in the
+/// reader's language.
+pub(crate) fn no_prize_list_reason() -> String {
+    Language::En.say(&SetupText::NoPrizeListReason)
 }
 
 /// Why a round could not run.
@@ -162,7 +106,10 @@ pub enum RoundResult {
 #[derive(Clone)]
 pub struct RaffleEngine {
     store: Store,
+    /// The environment's per-channel settings: the defaults.
     rules: Arc<RaffleRules>,
+    /// Bumped after a channel's settings change, so timers re-plan.
+    settings_changed: Arc<watch::Sender<()>>,
     live: Arc<dyn LiveStatus>,
     /// Channels for which "live status unknown" was already logged.
     warned_unknown_live: Arc<Mutex<HashSet<String>>>,
@@ -170,6 +117,9 @@ pub struct RaffleEngine {
     delivery: Option<DeliveryNotifier>,
     /// Woken after each committed chat line.
     chat: Option<DeliveryNotifier>,
+    /// Twitch facts for the gates; `None` without Twitch credentials (gates
+    /// needing them then exclude everyone they would judge).
+    facts: Option<TwitchFacts>,
 }
 
 impl std::fmt::Debug for RaffleEngine {
@@ -189,14 +139,17 @@ pub(super) fn fresh_seed() -> Result<Seed, RaffleError> {
 }
 
 impl RaffleEngine {
-    /// An engine over this store.
+    /// An engine over this store; `rules` are the defaults of every
+    /// channel (the environment's per-channel settings).
     pub fn new(store: Store, rules: RaffleRules, live: Arc<dyn LiveStatus>) -> Self {
         Self {
             store,
             rules: Arc::new(rules),
+            settings_changed: Arc::new(watch::Sender::new(())),
             live,
             warned_unknown_live: Arc::default(),
             delivery: None,
+            facts: None,
             chat: None,
         }
     }
@@ -222,6 +175,13 @@ impl RaffleEngine {
         }
     }
 
+    /// Fetches the Twitch facts the gates need from `facts` before rounds.
+    #[must_use]
+    pub fn with_twitch_facts(mut self, facts: TwitchFacts) -> Self {
+        self.facts = Some(facts);
+        self
+    }
+
     /// Wakes this delivery worker whenever a round queues an announcement
     /// (other instances' workers find it by polling).
     #[must_use]
@@ -230,9 +190,41 @@ impl RaffleEngine {
         self
     }
 
-    /// The rules in force.
+    /// The default rules (the environment's per-channel settings).
     pub(crate) fn rules(&self) -> &RaffleRules {
         &self.rules
+    }
+
+    /// A channel's effective settings: its own values over the defaults.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub async fn channel_settings(&self, channel_id: i64) -> Result<ChannelSettings, store::Error> {
+        let own = self.store.channel_settings(channel_id).await?;
+        Ok(self.rules.with_own(&own))
+    }
+
+    /// Applies a change of a channel's own settings and wakes the timers,
+    /// so a new `RAFFLE_INTERVAL` counts from the next slot. Returns the
+    /// channel's own settings afterwards.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub(crate) async fn update_channel_settings(
+        &self,
+        channel_id: i64,
+        overrides: &ChannelOverrides,
+    ) -> Result<OwnSettings, store::Error> {
+        let own = self.store.update_channel_settings(channel_id, overrides).await?;
+        self.settings_changed.send_replace(());
+        Ok(own)
+    }
+
+    /// Wakes after any channel's settings change (on this instance).
+    pub(crate) fn watch_settings(&self) -> watch::Receiver<()> {
+        self.settings_changed.subscribe()
     }
 
     /// The store.
@@ -251,7 +243,7 @@ impl RaffleEngine {
         &self,
         login: &ChannelLogin,
         trigger: Trigger,
-        slot: Option<i64>,
+        slot: Option<TimerSlot>,
     ) -> Result<RoundResult, RaffleError> {
         self.run_round_with(login, trigger, slot, LivePolicy::Honour).await
     }
@@ -268,11 +260,11 @@ impl RaffleEngine {
         &self,
         login: &ChannelLogin,
         trigger: Trigger,
-        slot: Option<i64>,
+        slot: Option<TimerSlot>,
         live: LivePolicy,
     ) -> Result<RoundResult, RaffleError> {
         if let Some(slot) = slot {
-            tracing::Span::current().record("slot", slot);
+            tracing::Span::current().record("slot", slot.number());
         }
         let channel = self
             .store
@@ -282,13 +274,19 @@ impl RaffleEngine {
         if trigger == Trigger::Timer && channel.paused {
             return Ok(RoundResult::Paused);
         }
+        let rules = self.channel_settings(channel.id).await?;
         // Live status is a network call: ask before the transaction opens.
-        let skip_reason = if self.rules.only_when_live && live == LivePolicy::Honour {
+        let skip_reason = if rules.only_when_live && live == LivePolicy::Honour {
             self.offline_reason(&channel).await
         } else {
             None
         };
         let offline = skip_reason.is_some();
+        // Twitch facts are network calls too: fetched for the viewers who
+        // lack them before the transaction takes its locks.
+        if !offline {
+            self.fill_missing_facts(&channel, &rules).await?;
+        }
 
         let mut connection = self.store.connection().await?;
         let round = connection.begin_round().await?;
@@ -298,14 +296,21 @@ impl RaffleEngine {
             return Ok(RoundResult::AlreadyDrawn);
         }
         let seed = fresh_seed()?;
-        let (snapshot, draw_items, drawn) = if offline {
-            (CandidateSnapshot::default(), Vec::new(), None)
+        let (snapshot, excluded, draw_items, drawn) = if offline {
+            (
+                CandidateSnapshot::default(),
+                ExclusionCounts::default(),
+                Vec::new(),
+                None,
+            )
         } else {
             let draw_items = round.lock_items().await?;
-            let snapshot = self.candidates(&round, &channel).await?;
+            let (snapshot, excluded) = self.candidates(&round, &channel, &rules).await?;
             let drawn = draw::draw(&seed, &snapshot, &draw_items);
-            (snapshot, draw_items, Some(drawn))
+            (snapshot, excluded, draw_items, Some(drawn))
         };
+        // Without a prize list the round draws nothing, and says why.
+        let skip_reason = skip_reason.or_else(|| (!offline && draw_items.is_empty()).then(no_prize_list_reason));
         let outcome = drawn.as_ref().map_or(Outcome::SkippedOffline, DrawOutcome::outcome);
         let (item_name, winner) = match drawn {
             Some(DrawOutcome::Won {
@@ -328,7 +333,7 @@ impl RaffleEngine {
             Some(DrawOutcome::NoPrize | DrawOutcome::NoCandidates) | None => (None, None),
         };
         let candidate_count = i32::try_from(snapshot.len()).unwrap_or(i32::MAX);
-        let claim_window = winner.as_ref().and_then(|_| self.rules.claim_window(login));
+        let claim_window = winner.as_ref().and_then(|_| rules.claims());
         let candidates_json = snapshot.to_json()?;
         let digest = snapshot.digest_hex();
         let inserted = round
@@ -347,6 +352,7 @@ impl RaffleEngine {
                 skip_reason: skip_reason.as_deref(),
                 claim_window,
                 redraw_of: None,
+                excluded: &excluded,
             })
             .await?;
         // Another instance drew this slot between our lock and insert (only
@@ -376,7 +382,7 @@ impl RaffleEngine {
             };
             round.enqueue(raffle_id, &announcement).await?;
         }
-        let chat_message = match (&item_name, &winner, self.rules.chat_announce(login)) {
+        let chat_message = match (&item_name, &winner, rules.chat_announce) {
             (_, _, ChatAnnounce::Off) => None,
             (Some(item_name), Some(winner), _) => Some(ChatMessage::Win {
                 raffle_id,
@@ -412,13 +418,19 @@ impl RaffleEngine {
             self.wake_chat();
         }
         crate::metrics::raffle_recorded(outcome);
-        tracing::info!(%outcome, reason = skip_reason.as_deref(), candidates = snapshot.len(), "raffle recorded");
+        tracing::info!(
+            %outcome,
+            reason = skip_reason.as_deref(),
+            candidates = snapshot.len(),
+            excluded = excluded.total(),
+            "raffle recorded"
+        );
         // Everything the record holds is known here: no need to read it back.
         Ok(RoundResult::Recorded(Box::new(RaffleRecord {
             id: raffle_id,
             channel_login: channel.login,
             channel_display_name: channel.display_name,
-            slot,
+            slot: slot.map(TimerSlot::number),
             trigger,
             outcome,
             item_name,
@@ -431,6 +443,7 @@ impl RaffleEngine {
                 status: DeliveryStatus::Pending,
                 error: None,
             }),
+            excluded,
             claim: claim_deadline.map(|deadline| Claim {
                 status: ClaimStatus::Pending,
                 deadline,
@@ -439,69 +452,164 @@ impl RaffleEngine {
         })))
     }
 
-    /// The draw's eligibility rules for this channel.
-    fn eligibility_rules(&self, channel: &ChannelRecord) -> EligibilityRules {
-        let mut excluded: Vec<String> = self.rules.ignore_users.iter().map(|l| l.as_str().to_owned()).collect();
+    /// The SQL rules of SPEC §5 step 2 for this channel.
+    pub(crate) fn sql_rules(channel: &ChannelRecord, rules: &RaffleRules) -> EligibilityRules {
+        let mut excluded: Vec<String> = rules.ignore_users.iter().map(|l| l.as_str().to_owned()).collect();
         excluded.push(channel.login.clone());
         EligibilityRules {
-            active_window: self.rules.active_window,
-            winner_cooldown: self.rules.winner_cooldown,
+            active_window: rules.active_window,
+            winner_cooldown: rules.winner_cooldown,
             excluded_logins: excluded,
+            include_chatters: rules.gates.presence_sources.includes_chatters(),
+            with_account_ages: rules.gates.needs_account_age(),
+            with_follows: rules.gates.needs_follow(),
         }
     }
 
-    /// `user_id`'s chance in the channel's next round, by the draw's own
-    /// rules (`!odds`), or why they have none.
+    /// Asks Twitch for the account ages and follow states the gates need
+    /// and the cache lacks. What cannot be had stays unknown: the gates then
+    /// exclude those viewers (fail closed), so only database errors fail
+    /// the round.
+    async fn fill_missing_facts(&self, channel: &ChannelRecord, rules: &RaffleRules) -> Result<(), RaffleError> {
+        let gates = &rules.gates;
+        if !gates.needs_account_age() && !gates.needs_follow() {
+            return Ok(());
+        }
+        let missing = self
+            .store
+            .missing_facts(
+                channel.id,
+                channel.twitch_user_id.as_deref(),
+                &Self::sql_rules(channel, rules),
+                gates,
+                &rules.follow_cache,
+            )
+            .await?;
+        if missing.is_empty() {
+            return Ok(());
+        }
+        match &self.facts {
+            Some(facts) => {
+                let report = facts.fill(channel, &missing).await;
+                tracing::debug!(
+                    accounts = missing.accounts.len(),
+                    follows = missing.follows.len(),
+                    account_calls = report.account_calls,
+                    follow_calls = report.follow_calls,
+                    problems = report.problems.len(),
+                    "asked Twitch for the gates' facts"
+                );
+            }
+            None => tracing::warn!(
+                channel = %channel.login,
+                "MIN_ACCOUNT_AGE or MIN_FOLLOW_AGE is set but there are no Twitch credentials; viewers they judge are not eligible"
+            ),
+        }
+        Ok(())
+    }
+
+    /// Every present viewer of a channel now with the gates' verdict, as the
+    /// next round would judge them from the cache (nothing is fetched): for
+    /// the viewers API and `!odds`, so the reason shown is the round's.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub async fn judge_viewers(&self, channel: &ChannelRecord) -> Result<Vec<(EligibleViewer, Verdict)>, RaffleError> {
+        let rules = self.channel_settings(channel.id).await?;
+        let present = self
+            .store
+            .present_viewers(
+                channel.id,
+                channel.twitch_user_id.as_deref(),
+                &Self::sql_rules(channel, &rules),
+            )
+            .await?;
+        Ok(present
+            .viewers
+            .into_iter()
+            .map(|viewer| {
+                let verdict = Self::judge(&rules, &viewer, present.now);
+                (viewer, verdict)
+            })
+            .collect())
+    }
+
+    /// `user_id`'s chance in the channel's next round (`!odds`), judged by
+    /// the draw's own rules: the present viewers and the gates' verdicts of
+    /// [`Self::judge_viewers`], or, for a viewer the draw's query leaves out
+    /// (banned, ignored, recent winner, idle), why.
     ///
     /// # Errors
     ///
     /// Database errors.
     pub(crate) async fn odds(&self, channel: &ChannelRecord, user_id: &str) -> Result<OddsAnswer, RaffleError> {
-        let rules = self.eligibility_rules(channel);
+        let rules = self.channel_settings(channel.id).await?;
+        let judged = self.judge_viewers(channel).await?;
         let inputs = self
             .store
-            .odds_inputs(channel.id, channel.twitch_user_id.as_deref(), user_id, &rules)
+            .odds_inputs(
+                channel.id,
+                channel.twitch_user_id.as_deref(),
+                user_id,
+                &Self::sql_rules(channel, &rules),
+            )
             .await?;
-        let luck = self.rules.subscriber_luck;
-        let weight_of = |subscriber: bool| if subscriber { u32::from(luck.max(1)) } else { 1 };
-        let total: u64 = inputs
-            .eligible
-            .iter()
-            .map(|(_, subscriber)| u64::from(weight_of(*subscriber)))
-            .sum();
-        let in_snapshot = inputs.eligible.iter().find(|(id, _)| id == user_id);
-        Ok(match (in_snapshot, odds::eligibility(inputs.viewer.as_ref(), luck)) {
-            (Some((_, subscriber)), _) => OddsAnswer::Eligible {
-                chance: odds::chance(weight_of(*subscriber), total, &inputs.items),
-                candidates: u64::try_from(inputs.eligible.len()).unwrap_or(u64::MAX),
+        let luck = u32::from(rules.subscriber_luck.max(1));
+        let weight_of = |viewer: &EligibleViewer| if viewer.is_subscriber { luck } else { 1 };
+        let eligible = || judged.iter().filter(|(_, verdict)| *verdict == Verdict::Eligible);
+        let total: u64 = eligible().map(|(viewer, _)| u64::from(weight_of(viewer))).sum();
+        Ok(match judged.iter().find(|(viewer, _)| viewer.user_id == user_id) {
+            Some((viewer, Verdict::Eligible)) => OddsAnswer::Eligible {
+                chance: odds::chance(weight_of(viewer), total, &inputs.items),
+                candidates: u64::try_from(eligible().count()).unwrap_or(u64::MAX),
             },
-            (None, Err(reason)) => OddsAnswer::NotEligible { reason },
-            // The facts say eligible but the draw's query left them out
-            // (their row changed in between): the draw's word counts.
-            (None, Ok(_)) => OddsAnswer::NotEligible {
-                reason: Ineligible::NotActive,
+            Some((_, Verdict::Excluded(reason))) => OddsAnswer::NotEligible {
+                reason: Ineligible::Gate(*reason),
+            },
+            None => OddsAnswer::NotEligible {
+                // The facts may say "eligible" when the row changed between
+                // the two reads: the draw's query has the last word.
+                reason: odds::eligibility(inputs.viewer.as_ref(), rules.subscriber_luck)
+                    .err()
+                    .unwrap_or(Ineligible::NotActive),
             },
         })
+    }
+
+    fn judge(rules: &RaffleRules, viewer: &EligibleViewer, now: chrono::DateTime<chrono::Utc>) -> Verdict {
+        let facts = ViewerFacts {
+            message_count: viewer.message_count,
+            is_subscriber: viewer.is_subscriber,
+            account_created_at: viewer.account_created_at,
+            follow: viewer.follow,
+        };
+        eligibility::judge(&rules.gates, &rules.follow_cache, &facts, now)
     }
 
     async fn candidates(
         &self,
         round: &RoundTransaction<'_>,
         channel: &ChannelRecord,
-    ) -> Result<CandidateSnapshot, RaffleError> {
-        let rules = self.eligibility_rules(channel);
-        let viewers = round
-            .eligible_viewers(channel.id, channel.twitch_user_id.as_deref(), &rules)
+        rules: &RaffleRules,
+    ) -> Result<(CandidateSnapshot, ExclusionCounts), RaffleError> {
+        let sql_rules = Self::sql_rules(channel, rules);
+        let present = round
+            .eligible_viewers(channel.id, channel.twitch_user_id.as_deref(), &sql_rules)
             .await?;
-        let luck = u32::from(self.rules.subscriber_luck.max(1));
-        let candidates = viewers
-            .into_iter()
-            .map(|v| Candidate {
-                weight: if v.is_subscriber { luck } else { 1 },
-                user_id: v.user_id,
-            })
-            .collect();
-        Ok(CandidateSnapshot::new(candidates)?)
+        let luck = u32::from(rules.subscriber_luck.max(1));
+        let mut excluded = ExclusionCounts::default();
+        let mut candidates = Vec::with_capacity(present.viewers.len());
+        for viewer in present.viewers {
+            match Self::judge(rules, &viewer, present.now) {
+                Verdict::Eligible => candidates.push(Candidate {
+                    weight: if viewer.is_subscriber { luck } else { 1 },
+                    user_id: viewer.user_id,
+                }),
+                Verdict::Excluded(reason) => excluded.add(reason),
+            }
+        }
+        Ok((CandidateSnapshot::new(candidates)?, excluded))
     }
 
     /// Why this channel's round must be skipped under `ONLY_WHEN_LIVE`, or

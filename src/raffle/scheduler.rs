@@ -5,25 +5,39 @@
 //! Slots and their retries are reckoned on the [`Clock`] the scheduler is
 //! given (the system clock in production, a driven one in timer tests).
 //!
+//! Each channel follows its own `RAFFLE_INTERVAL` (SPEC §13): a timer reads
+//! the channel's effective interval before planning each slot, and a change
+//! made on this instance wakes it to plan again, so the new interval counts
+//! from the next slot. (Another instance's change is seen at the next slot.)
+//! Rounds are keyed by their slot's start, so no moment is drawn twice
+//! across a change, and at most one slot of the old interval goes undrawn.
+//!
+//! Each timer runs under the [`Supervisor`] as its own task (`raffle timer
+//! LOGIN`): a timer that panics is restarted with backoff. The timers of a
+//! scheduler run are stopped when that run ends, so a restarted scheduler
+//! starts them afresh rather than doubling them.
+//!
 //! Shutdown: timers stop waiting at once, but a round already running is
 //! finished (it is one transaction, and cutting it short would only roll it
 //! back).
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
-use super::command::{ChatCommand, DrawLimiter, MANUAL_DRAW_INTERVAL, REPLY_WINDOW, RaffleCommand, ReplyLimiter};
+use super::command::{ChatCommand, MANUAL_DRAW_INTERVAL, ManualDraws, REPLY_WINDOW, RaffleCommand, ReplyLimiter};
 use super::record::{Outcome, Trigger};
 use super::round::{RaffleEngine, RaffleError, RoundResult};
-use super::slot::next_slot;
+use super::slot::{SPREAD_ABOVE_CHANNELS, TimerSlot, next_phased_slot, phase_millis};
 use crate::announce::chat_line::{Acknowledged, ChatMessage, PrizeLine, QueuedChatLine};
 use crate::channel::{ChannelLogin, ChannelSet};
 use crate::clock::{self, Clock};
 use crate::retry::{self, RetryError, RetryPolicy};
+use crate::supervisor::Supervisor;
 
 /// A timer round that fails (the database is briefly away) is tried again
 /// within its slot: after 250 ms, then 500 ms; three attempts at most, and
@@ -36,33 +50,47 @@ pub const ROUND_RETRY: RetryPolicy =
 pub const CHANNEL_ROW_RETRY: RetryPolicy = RetryPolicy::constant(Duration::from_secs(5));
 
 /// Runs a timer per served channel.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct RaffleScheduler {
     engine: RaffleEngine,
     channels: ChannelSet,
     interval: Duration,
     clock: Clock,
+    supervisor: Supervisor,
 }
 
 impl RaffleScheduler {
-    /// A scheduler for `channels` firing every `interval` (`RAFFLE_INTERVAL`)
-    /// at the slot boundaries of `clock`.
-    pub fn new(engine: RaffleEngine, channels: ChannelSet, interval: Duration, clock: Clock) -> Self {
+    /// A scheduler for `channels` firing at the slot boundaries of `clock`,
+    /// every channel's own interval, or `interval` (`RAFFLE_INTERVAL`); its
+    /// timers are run by `supervisor`.
+    pub fn new(
+        engine: RaffleEngine,
+        channels: ChannelSet,
+        interval: Duration,
+        clock: Clock,
+        supervisor: Supervisor,
+    ) -> Self {
         Self {
             engine,
             channels,
             interval,
             clock,
+            supervisor,
         }
     }
 
-    /// Runs until `shutdown`, then waits for rounds in flight.
+    /// Runs until `shutdown`. The timers it started are stopped when it
+    /// returns (or panics); rounds in flight finish under the supervisor.
     pub async fn run(self, shutdown: CancellationToken) {
         let mut changes = self.channels.subscribe();
-        let tracker = TaskTracker::new();
+        // Dropped when this run ends, however it ends: stops its timers.
+        let this_run = shutdown.child_token();
+        let _stop_timers = this_run.clone().drop_guard();
         let mut timers: HashMap<ChannelLogin, CancellationToken> = HashMap::new();
+        let spread = Arc::new(AtomicBool::new(false));
         loop {
             let wanted = changes.borrow_and_update().clone();
+            spread.store(wanted.len() > SPREAD_ABOVE_CHANNELS, Ordering::Relaxed);
             timers.retain(|login, token| {
                 let keep = wanted.contains(login);
                 if !keep {
@@ -75,39 +103,59 @@ impl RaffleScheduler {
                 if timers.contains_key(&login) {
                     continue;
                 }
-                let token = shutdown.child_token();
+                let token = this_run.child_token();
                 timers.insert(login.clone(), token.clone());
                 let timer = ChannelTimer {
                     engine: self.engine.clone(),
-                    login,
+                    login: login.clone(),
                     interval: self.interval,
                     clock: self.clock.clone(),
+                    spread: Arc::clone(&spread),
                 };
-                tracker.spawn(timer.run(token));
+                self.supervisor
+                    .spawn(format!("raffle timer {login}"), token, move |stop| {
+                        timer.clone().run(stop)
+                    });
             }
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                changed = changes.changed() => if changed.is_err() { break },
+                changed = changes.changed() => if changed.is_err() {
+                    // The set is gone: keep the timers until shutdown.
+                    shutdown.cancelled().await;
+                    break;
+                },
             }
         }
-        tracker.close();
-        tracker.wait().await;
     }
 }
 
-/// The next timer slot for this interval and when it starts, from the
-/// system clock now. (The dashboard's; the timers read their own [`Clock`].)
-pub(crate) fn upcoming_slot(interval: Duration) -> (i64, SystemTime) {
-    let (slot, _) = next_slot(Clock::system().unix_millis(), interval);
-    (slot.get(), clock::from_unix_millis(slot.start_millis(interval)))
+/// When `login`'s next timer slot starts, from the system clock now (the
+/// dashboard's; the timers read their own [`Clock`]), on an instance serving `served`
+/// channels (their slots are spread above [`SPREAD_ABOVE_CHANNELS`]).
+pub(crate) fn upcoming_slot_of(login: &str, interval: Duration, served: usize) -> SystemTime {
+    upcoming_slot_at(login, interval, served, &Clock::system())
+}
+
+/// [`upcoming_slot_of`] on `clock`.
+fn upcoming_slot_at(login: &str, interval: Duration, served: usize, clock: &Clock) -> SystemTime {
+    let phase = if served > SPREAD_ABOVE_CHANNELS {
+        phase_millis(login, interval)
+    } else {
+        0
+    };
+    let (_, starts) = next_phased_slot(clock.unix_millis(), interval, phase);
+    clock::from_unix_millis(starts)
 }
 
 /// One channel's timer.
+#[derive(Clone)]
 struct ChannelTimer {
     engine: RaffleEngine,
     login: ChannelLogin,
     interval: Duration,
     clock: Clock,
+    /// Whether slots start at the channel's phase (`super::slot`).
+    spread: Arc<AtomicBool>,
 }
 
 impl ChannelTimer {
@@ -123,33 +171,52 @@ impl ChannelTimer {
                 |e, _| tracing::warn!(error = %e, "cannot record the channel yet; retrying"),
             )
             .await;
-        if recorded.is_err() {
-            // Stopped (the policy itself never gives up).
-            return;
-        }
-        tracing::info!(interval = ?self.interval, "raffle timer started");
+        // Err: stopped (the policy itself never gives up).
+        let channel_id = match recorded {
+            Ok(record) => record.id,
+            Err(_) => return,
+        };
+        tracing::info!(default_interval = ?self.interval, "raffle timer started");
+        let mut settings = self.engine.watch_settings();
+        let mut interval = self.current_interval(channel_id, self.interval).await;
         loop {
-            let (slot, _) = next_slot(self.clock.unix_millis(), self.interval);
-            let starts = slot.start_millis(self.interval);
+            let planned = TimerSlot::next_after(self.clock.unix_millis(), interval, self.phase(interval));
             tokio::select! {
                 _ = stop.cancelled() => return,
-                () = self.clock.sleep_until(clock::from_unix_millis(starts)) => {}
+                // Changed on this instance: plan again with the new interval.
+                Ok(()) = settings.changed() => {
+                    settings.mark_unchanged();
+                    interval = self.current_interval(channel_id, interval).await;
+                    continue;
+                }
+                () = self.clock.sleep_until(clock::from_unix_millis(planned.start_millis())) => {}
             }
+            // Another instance may have changed the interval meanwhile: draw
+            // this moment only if it starts a slot of the interval now in
+            // force, else skip it (one slot at most) and plan again.
+            interval = self.current_interval(channel_id, interval).await;
+            let Some(slot) = planned.under(interval, self.phase(interval)) else {
+                tracing::info!(
+                    slot = planned.number(),
+                    interval = ?interval,
+                    "RAFFLE_INTERVAL changed; this slot of the old interval is skipped"
+                );
+                continue;
+            };
             // A failed round left nothing behind (one transaction): try again
             // while the slot lasts, so a database hiccup does not lose it. The
             // slot key makes a retry safe even if another instance drew it.
-            let interval_ms = u64::try_from(self.interval.as_millis()).unwrap_or(u64::MAX);
-            let slot_ends = clock::from_unix_millis(starts.saturating_add(interval_ms));
+            let slot_ends = clock::from_unix_millis(slot.end_millis());
             let round = ROUND_RETRY
                 .retry(&self.clock)
                 .before(slot_ends)
                 .stop_on(&stop)
                 .run(
-                    || self.engine.run_round(&self.login, Trigger::Timer, Some(slot.get())),
+                    || self.engine.run_round(&self.login, Trigger::Timer, Some(slot)),
                     |e: &RaffleError| !e.rejects_data(),
                     |e, next| {
                         tracing::warn!(
-                            slot = slot.get(),
+                            slot = slot.number(),
                             attempt = next.failed,
                             error = %e,
                             retry_in = ?next.delay,
@@ -159,29 +226,60 @@ impl ChannelTimer {
                 )
                 .await;
             match round {
-                Ok(RoundResult::Recorded(_)) => {}
-                Ok(RoundResult::AlreadyDrawn) => {
-                    tracing::debug!(slot = slot.get(), "slot already drawn by another instance");
+                Ok(RoundResult::Recorded(_)) => {
+                    let lag = self.clock.unix_millis().saturating_sub(slot.start_millis());
+                    crate::metrics::slot_drawn(Duration::from_millis(lag));
                 }
-                Ok(RoundResult::Paused) => tracing::debug!(slot = slot.get(), "paused; no raffle"),
+                Ok(RoundResult::AlreadyDrawn) => {
+                    tracing::debug!(slot = slot.number(), "slot already drawn by another instance");
+                }
+                Ok(RoundResult::Paused) => tracing::debug!(slot = slot.number(), "paused; no raffle"),
                 Err(RetryError::GaveUp { error, attempts }) if error.rejects_data() => {
                     crate::metrics::write_set_aside(crate::metrics::SetAside::Raffle);
-                    tracing::error!(slot = slot.get(), attempts, error = %error, "the database refused the raffle round; slot skipped");
+                    tracing::error!(slot = slot.number(), attempts, error = %error, "the database refused the raffle round; slot skipped");
                 }
                 Err(RetryError::GaveUp { error, attempts }) => {
-                    tracing::error!(slot = slot.get(), attempts, error = %error, cause = ?error, "raffle round failed; slot skipped");
+                    tracing::error!(slot = slot.number(), attempts, error = %error, cause = ?error, "raffle round failed; slot skipped");
                 }
                 Err(RetryError::Stopped { .. }) => return,
             }
-            update_active_viewers_gauge(&self.engine, &self.login).await;
+            update_active_viewers_gauge(&self.engine, &self.login, channel_id).await;
+        }
+    }
+}
+
+impl ChannelTimer {
+    /// Where in `interval` this channel's slots start: its phase when this
+    /// instance spreads its channels (`super::slot`), else 0.
+    fn phase(&self, interval: Duration) -> u64 {
+        if self.spread.load(Ordering::Relaxed) {
+            phase_millis(self.login.as_str(), interval)
+        } else {
+            0
+        }
+    }
+
+    /// The channel's effective `RAFFLE_INTERVAL`, or `fallback` (the last
+    /// one known) when its settings cannot be read.
+    async fn current_interval(&self, channel_id: i64, fallback: Duration) -> Duration {
+        match self.engine.channel_settings(channel_id).await {
+            Ok(effective) => effective.raffle_interval,
+            Err(e) => {
+                tracing::warn!(error = %e, interval = ?fallback, "cannot read the channel's settings; keeping the interval");
+                fallback
+            }
         }
     }
 }
 
 /// Keeps `kinoyubot_active_viewers` current for scrapes even when nobody
 /// opens the dashboard (which updates it too).
-async fn update_active_viewers_gauge(engine: &RaffleEngine, login: &ChannelLogin) {
-    match engine.store().active_viewers(login, engine.rules().active_window).await {
+async fn update_active_viewers_gauge(engine: &RaffleEngine, login: &ChannelLogin, channel_id: i64) {
+    let window = match engine.channel_settings(channel_id).await {
+        Ok(settings) => settings.active_window,
+        Err(_) => engine.rules().active_window,
+    };
+    match engine.store().active_viewers(login, window).await {
         Ok(count) => crate::metrics::set_active_viewers(login.as_str(), u64::try_from(count).unwrap_or(0)),
         Err(e) => tracing::debug!(error = %e, "could not count active viewers for the metrics"),
     }
@@ -191,17 +289,19 @@ async fn update_active_viewers_gauge(engine: &RaffleEngine, login: &ChannelLogin
 /// and are limited to one per channel per [`MANUAL_DRAW_INTERVAL`] of
 /// `clock`. Each command is answered in chat through the outbox (when a bot
 /// account can speak): control commands are acknowledged, `!raffle status`
-/// gets the next raffle (timer `interval`), the active viewers and the
+/// gets the next raffle (the channel's own `RAFFLE_INTERVAL`, phased as on
+/// an instance serving `served`), the active viewers and the
 /// prizes, and `!odds` the asker's chance, at most one reply per viewer and
 /// [`super::command::REPLIES_PER_CHANNEL`] per channel a minute.
+/// Draws are shared with Discord through `draws`.
 pub async fn handle_chat_commands(
     engine: RaffleEngine,
-    mut commands: mpsc::Receiver<ChatCommand>,
+    commands: &mut mpsc::Receiver<ChatCommand>,
+    draws: ManualDraws,
+    served: ChannelSet,
     clock: Clock,
-    interval: Duration,
     shutdown: CancellationToken,
 ) {
-    let mut limiter = DrawLimiter::new(MANUAL_DRAW_INTERVAL);
     let mut replies = ReplyLimiter::new(REPLY_WINDOW);
     loop {
         let command = tokio::select! {
@@ -212,7 +312,7 @@ pub async fn handle_chat_commands(
             },
         };
         if command.command == RaffleCommand::Now
-            && let Err(wait) = limiter.try_draw(&command.channel, clock.unix_millis())
+            && let Err(wait) = draws.try_draw(&command.channel, clock.unix_millis())
         {
             tracing::info!(
                 channel = %command.channel,
@@ -237,7 +337,7 @@ pub async fn handle_chat_commands(
             tracing::debug!(channel = %command.channel, by = %command.requested_by, "!odds not answered: reply limit");
             continue;
         }
-        apply_chat_command(&engine, &command, &clock, interval).await;
+        apply_chat_command(&engine, &command, &served, &clock).await;
     }
 }
 
@@ -256,7 +356,7 @@ async fn reply(engine: &RaffleEngine, channel: &ChannelLogin, message: ChatMessa
 }
 
 #[tracing::instrument(skip_all, fields(channel = %command.channel, by = %command.requested_by))]
-async fn apply_chat_command(engine: &RaffleEngine, command: &ChatCommand, clock: &Clock, interval: Duration) {
+async fn apply_chat_command(engine: &RaffleEngine, command: &ChatCommand, served: &ChannelSet, clock: &Clock) {
     let login = &command.channel;
     // The command was typed in a channel the bot reads, which may be so new
     // that neither its timer nor the presence tracker has recorded it yet.
@@ -301,7 +401,13 @@ async fn apply_chat_command(engine: &RaffleEngine, command: &ChatCommand, clock:
             }
         }
         RaffleCommand::Status => {
-            let rules = engine.rules();
+            let rules = match engine.channel_settings(channel.id).await {
+                Ok(rules) => rules,
+                Err(e) => {
+                    tracing::warn!(error = %e, "!raffle status: could not read the channel's settings");
+                    return;
+                }
+            };
             let (active, items) = match (
                 engine.store().active_viewers(login, rules.active_window).await,
                 engine.store().prize_table().await,
@@ -312,8 +418,7 @@ async fn apply_chat_command(engine: &RaffleEngine, command: &ChatCommand, clock:
                     return;
                 }
             };
-            let (slot, _) = next_slot(clock.unix_millis(), interval);
-            let next_at = clock::from_unix_millis(slot.start_millis(interval));
+            let next_at = upcoming_slot_at(login.as_str(), rules.raffle_interval, served.current().len(), clock);
             let prizes = items
                 .iter()
                 .map(|item| PrizeLine {

@@ -259,6 +259,7 @@ mod tests {
             delivery: None,
             claim: None,
             redraw_of: None,
+            excluded: crate::raffle::eligibility::ExclusionCounts::default(),
         };
         let audit = RaffleAudit {
             seed: seed.to_vec(),

@@ -53,6 +53,8 @@ pub(crate) struct DueClaim {
 pub(crate) struct ClaimedWin {
     /// `raffles.id`.
     pub(crate) raffle_id: i64,
+    /// The channel.
+    pub(crate) channel_id: i64,
     /// Channel login.
     pub(crate) channel_login: String,
     /// Channel display name.
@@ -92,14 +94,15 @@ impl Connection {
 const PENDING: &str = "pending";
 
 impl ClaimTransaction<'_> {
-    /// Marks every pending win whose winner chatted in time `claimed`, and
+    /// Marks every pending win of the channels with these logins (those
+    /// this instance serves) whose winner chatted in time `claimed`, and
     /// returns them (to announce). Chatting counts when the winner's
     /// presence was seen after the draw and no later than the deadline.
     ///
     /// # Errors
     ///
     /// Database errors.
-    pub(crate) async fn claim_chatted_wins(&self) -> Result<Vec<ClaimedWin>, Error> {
+    pub(crate) async fn claim_chatted_wins(&self, logins: &[String]) -> Result<Vec<ClaimedWin>, Error> {
         let rows = self
             .transaction
             .query_rows(
@@ -107,19 +110,21 @@ impl ClaimTransaction<'_> {
                      SELECT r.id FROM raffles r
                      JOIN presence p ON p.channel_id = r.channel_id AND p.user_id = r.winner_user_id
                      WHERE r.claim_status = $1 AND p.last_seen > r.created_at AND p.last_seen <= r.claim_deadline
+                       AND r.channel_id IN (SELECT id FROM channels WHERE login = ANY($3::text[]))
                      FOR UPDATE OF r SKIP LOCKED)
                  UPDATE raffles r SET claim_status = $2
                  FROM due, channels c
                  WHERE r.id = due.id AND c.id = r.channel_id
-                 RETURNING r.id, c.login AS channel_login, c.display_name AS channel_display_name,
+                 RETURNING r.id, r.channel_id, c.login AS channel_login, c.display_name AS channel_display_name,
                            r.item_name, r.winner_login, r.winner_display_name",
-                &[&PENDING, &ClaimStatus::Claimed.as_str()],
+                &[&PENDING, &ClaimStatus::Claimed.as_str(), &logins],
             )
             .await?;
         rows.iter()
             .map(|row| {
                 Ok(ClaimedWin {
                     raffle_id: get(row, "id")?,
+                    channel_id: get(row, "channel_id")?,
                     channel_login: get(row, "channel_login")?,
                     channel_display_name: get(row, "channel_display_name")?,
                     item_name: get::<Option<String>>(row, "item_name")?.unwrap_or_default(),
@@ -130,19 +135,21 @@ impl ClaimTransaction<'_> {
             .collect()
     }
 
-    /// Takes the oldest pending win whose deadline passed more than `grace`
-    /// ago, locked for this transaction (other instances skip it).
+    /// Takes the oldest pending win of the channels with these logins whose
+    /// deadline passed more than `grace` ago, locked for this transaction
+    /// (other instances skip it).
     ///
     /// # Errors
     ///
     /// Database errors.
-    pub(crate) async fn lock_due_claim(&self, grace: Duration) -> Result<Option<DueClaim>, Error> {
+    pub(crate) async fn lock_due_claim(&self, grace: Duration, logins: &[String]) -> Result<Option<DueClaim>, Error> {
         let rows = self
             .transaction
             .query_rows(
                 "WITH RECURSIVE due AS (
                      SELECT r.id FROM raffles r
                      WHERE r.claim_status = $1 AND r.claim_deadline + make_interval(secs => $2::float8) <= now()
+                       AND r.channel_id IN (SELECT id FROM channels WHERE login = ANY($4::text[]))
                      ORDER BY r.claim_deadline, r.id
                      LIMIT 1
                      FOR UPDATE SKIP LOCKED),
@@ -163,7 +170,7 @@ impl ClaimTransaction<'_> {
                         (SELECT coalesce(array_agg(winner_user_id), '{}') FROM chain
                          WHERE depth > 0 AND claim_status = $3 AND winner_user_id IS NOT NULL) AS earlier_expired
                  FROM raffles r JOIN due ON r.id = due.id JOIN channels c ON c.id = r.channel_id",
-                &[&PENDING, &grace.as_secs_f64(), &ClaimStatus::Expired.as_str()],
+                &[&PENDING, &grace.as_secs_f64(), &ClaimStatus::Expired.as_str(), &logins],
             )
             .await?;
         let Some(row) = rows.first() else {

@@ -99,6 +99,21 @@ pub enum EmbeddedError {
         /// Exit status and the program's own words.
         message: String,
     },
+    /// Run as root, the server's account cannot enter a directory on the
+    /// way to `DATA_DIR` (a 0700 home or temporary directory).
+    #[error(
+        "DATA_DIR {data_dir}: the embedded PostgreSQL runs as the `{account}` account (PostgreSQL refuses to run as root), which cannot enter {blocked} (mode {mode:03o}). Use a DATA_DIR that account can reach (e.g. DATA_DIR=/var/lib/kinoyubot), let it through with `chmod o+x {blocked}`, or set DATABASE_URL to your own PostgreSQL"
+    )]
+    Unreachable {
+        /// `DATA_DIR`.
+        data_dir: PathBuf,
+        /// The first directory on the way that the account cannot enter.
+        blocked: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+        /// The account's name.
+        account: String,
+    },
     /// No system user to run the server as root.
     #[error(
         "running as root, but no `kinoyubot` account could be created and neither a `postgres` nor a `nobody` user exists to run PostgreSQL as"
@@ -328,6 +343,8 @@ impl EmbeddedPostgres {
             },
         };
         let run_as = os::server_user(&pgdata)?;
+        // Before initdb: its bare "Permission denied" names nothing.
+        os::check_reachable(&data_dir, run_as)?;
         let password_path = data_dir.join("postgres.password");
 
         let mut server = Self {

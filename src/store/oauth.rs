@@ -4,9 +4,17 @@
 //! functions: encryption happens before (see `twitch::auth::token_cipher`),
 //! so nothing here ever sees a plaintext secret.
 //!
-//! [`TokenTransaction`] is the unit of work on one channel's tokens: the
-//! token manager holds a row's lock through validation and refresh, and
-//! connecting a channel records its identity and tokens together.
+//! [`TokenTransaction`] is the unit of work on one channel's tokens:
+//! connecting a channel records its identity and tokens together, and the
+//! token manager flags a lapsed connection with its notice.
+//!
+//! A refresh never runs inside a transaction (issue 12 item 5): the token
+//! manager claims it ([`Store::claim_token_refresh`], a statement of its own
+//! that sets a short lease), calls Twitch with no connection held, and writes
+//! the rotated tokens at once ([`Store::store_refreshed_tokens`], another
+//! statement of its own). A lost connection then costs a retry of that write,
+//! never the refresh token Twitch just rotated; the old one stays stored
+//! until the new one is.
 
 use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
@@ -245,7 +253,9 @@ async fn upsert_tokens(db: &impl Queryable, channel_id: i64, tokens: NewTokens<'
                  scopes = EXCLUDED.scopes,
                  expires_at = EXCLUDED.expires_at,
                  last_validated_at = EXCLUDED.last_validated_at,
-                 updated_at = now()",
+                 updated_at = now(),
+                 refresh_claim = NULL,
+                 refresh_claimed_until = NULL",
         &[
             &channel_id,
             &tokens.access_token,
@@ -254,26 +264,6 @@ async fn upsert_tokens(db: &impl Queryable, channel_id: i64, tokens: NewTokens<'
             &tokens.expires_at,
             &tokens.validated_at,
         ],
-    )
-    .await?;
-    Ok(())
-}
-
-/// Records a successful `/validate` and the expiry it reported.
-///
-/// # Errors
-///
-/// Database errors.
-async fn mark_validated(
-    db: &impl Queryable,
-    channel_id: i64,
-    validated_at: DateTime<Utc>,
-    expires_at: DateTime<Utc>,
-) -> Result<(), Error> {
-    db.query_rows(
-        "UPDATE twitch_tokens SET last_validated_at = $2, expires_at = $3, updated_at = now()
-         WHERE channel_id = $1",
-        &[&channel_id, &validated_at, &expires_at],
     )
     .await?;
     Ok(())
@@ -347,7 +337,158 @@ async fn flag_needs_reauth(db: &impl Queryable, channel_id: i64) -> Result<bool,
     Ok(!rows.is_empty())
 }
 
+/// Claims the refresh of a channel's tokens: sets a lease of `lease_secs`
+/// seconds with the id `claim`, unless another claim is current or the
+/// channel needs re-auth. Returns the row as claimed.
+///
+/// # Errors
+///
+/// Database errors.
+async fn claim_refresh(
+    db: &impl Queryable,
+    channel_id: i64,
+    claim: i64,
+    lease_secs: f64,
+) -> Result<Option<StoredTokens>, Error> {
+    let rows = db
+        .query_rows(
+            &format!(
+                "UPDATE twitch_tokens t
+                 SET refresh_claim = $2, refresh_claimed_until = now() + make_interval(secs => $3)
+                 FROM channels c
+                 WHERE c.id = t.channel_id AND t.channel_id = $1 AND NOT c.needs_reauth
+                   AND (t.refresh_claimed_until IS NULL OR t.refresh_claimed_until <= now())
+                 RETURNING {TOKEN_COLUMNS}"
+            ),
+            &[&channel_id, &claim, &lease_secs],
+        )
+        .await?;
+    rows.first().map(tokens_from_row).transpose()
+}
+
 impl Store {
+    /// One channel's tokens (not locked), if it has any.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub(crate) async fn tokens_by_id(&self, channel_id: i64) -> Result<Option<StoredTokens>, Error> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query_rows(
+                &format!(
+                    "SELECT {TOKEN_COLUMNS} FROM twitch_tokens t JOIN channels c ON c.id = t.channel_id
+                     WHERE t.channel_id = $1"
+                ),
+                &[&channel_id],
+            )
+            .await?;
+        rows.first().map(tokens_from_row).transpose()
+    }
+
+    /// Claims the refresh of a channel's tokens for `lease`, committed at
+    /// once: while the lease lasts no other claim succeeds, so two
+    /// instances never refresh the same token. `None` when the channel has
+    /// no tokens, needs re-auth, or another claim is current.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub(crate) async fn claim_token_refresh(
+        &self,
+        channel_id: i64,
+        claim: i64,
+        lease: std::time::Duration,
+    ) -> Result<Option<StoredTokens>, Error> {
+        claim_refresh(&self.pool.get().await?, channel_id, claim, lease.as_secs_f64()).await
+    }
+
+    /// Writes the tokens a refresh of the refresh token whose ciphertext is
+    /// `used` returned, committed at once, and ends the claim `claim` if it
+    /// is still the row's. Written only while the row still holds `used`
+    /// (whoever holds the claim now: a lapsed claim must not lose the
+    /// rotated token). Returns `false` when the row is gone (the streamer
+    /// disconnected) or holds other tokens (the streamer connected again).
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub(crate) async fn store_refreshed_tokens(
+        &self,
+        channel_id: i64,
+        claim: i64,
+        used: &[u8],
+        tokens: NewTokens<'_>,
+    ) -> Result<bool, Error> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query_rows(
+                "UPDATE twitch_tokens
+                 SET access_token = $3, refresh_token = $4, scopes = $5, expires_at = $6,
+                     last_validated_at = $7, updated_at = now(),
+                     refresh_claimed_until = CASE WHEN refresh_claim = $2 THEN NULL ELSE refresh_claimed_until END,
+                     refresh_claim = CASE WHEN refresh_claim = $2 THEN NULL ELSE refresh_claim END
+                 WHERE channel_id = $1 AND refresh_token = $8
+                 RETURNING channel_id",
+                &[
+                    &channel_id,
+                    &claim,
+                    &tokens.access_token,
+                    &tokens.refresh_token,
+                    &tokens.scopes,
+                    &tokens.expires_at,
+                    &tokens.validated_at,
+                    &used,
+                ],
+            )
+            .await?;
+        Ok(!rows.is_empty())
+    }
+
+    /// Ends the claim `claim` without new tokens (the refresh failed in a
+    /// way that may pass; the next cycle claims again).
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub(crate) async fn release_token_refresh(&self, channel_id: i64, claim: i64) -> Result<(), Error> {
+        self.pool
+            .get()
+            .await?
+            .query_rows(
+                "UPDATE twitch_tokens SET refresh_claim = NULL, refresh_claimed_until = NULL
+                 WHERE channel_id = $1 AND refresh_claim = $2",
+                &[&channel_id, &claim],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Records a successful `/validate` of the access token whose
+    /// ciphertext is `access_token`, unless a refresh replaced it meanwhile.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub(crate) async fn mark_tokens_validated(
+        &self,
+        channel_id: i64,
+        access_token: &[u8],
+        validated_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        self.pool
+            .get()
+            .await?
+            .query_rows(
+                "UPDATE twitch_tokens SET last_validated_at = $3, expires_at = $4, updated_at = now()
+                 WHERE channel_id = $1 AND access_token = $2",
+                &[&channel_id, &access_token, &validated_at, &expires_at],
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Records a freshly issued OAuth state (its SHA-256) for `client`,
     /// valid until `expires_at`, within `limits` (see [`StateLimits`]), in
     /// one transaction.
@@ -466,6 +607,42 @@ impl TokenTransaction<'_> {
         lock_tokens(&self.transaction, channel_id).await
     }
 
+    /// One channel's tokens, locked until the transaction ends, if the
+    /// refresh claim `claim` is still theirs; `None` otherwise.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub(crate) async fn lock_claimed(&self, channel_id: i64, claim: i64) -> Result<Option<StoredTokens>, Error> {
+        let rows = self
+            .transaction
+            .query_rows(
+                &format!(
+                    "SELECT {TOKEN_COLUMNS} FROM twitch_tokens t JOIN channels c ON c.id = t.channel_id
+                     WHERE t.channel_id = $1 AND t.refresh_claim = $2 FOR UPDATE OF t"
+                ),
+                &[&channel_id, &claim],
+            )
+            .await?;
+        rows.first().map(tokens_from_row).transpose()
+    }
+
+    /// Ends the refresh claim `claim`, if it is still the row's.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub(crate) async fn release_claim(&self, channel_id: i64, claim: i64) -> Result<(), Error> {
+        self.transaction
+            .query_rows(
+                "UPDATE twitch_tokens SET refresh_claim = NULL, refresh_claimed_until = NULL
+                 WHERE channel_id = $1 AND refresh_claim = $2",
+                &[&channel_id, &claim],
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Records what Twitch told us about a channel (its user id and display
     /// name); see [`Store::ensure_channel`] for the row itself.
     ///
@@ -488,20 +665,6 @@ impl TokenTransaction<'_> {
     /// Database errors.
     pub(crate) async fn store(&self, channel_id: i64, tokens: NewTokens<'_>) -> Result<(), Error> {
         upsert_tokens(&self.transaction, channel_id, tokens).await
-    }
-
-    /// Records a successful `/validate` and the expiry it reported.
-    ///
-    /// # Errors
-    ///
-    /// Database errors.
-    pub(crate) async fn mark_validated(
-        &self,
-        channel_id: i64,
-        validated_at: DateTime<Utc>,
-        expires_at: DateTime<Utc>,
-    ) -> Result<(), Error> {
-        mark_validated(&self.transaction, channel_id, validated_at, expires_at).await
     }
 
     /// Clears a channel's `needs_reauth` (the streamer connected again).

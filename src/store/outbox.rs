@@ -123,17 +123,17 @@ pub struct ClaimedChatLine {
     pub raffle_id: Option<i64>,
     /// Failed attempts so far (rate limits are not counted).
     pub(crate) attempts: i32,
-    /// When it was queued.
-    pub(crate) created_at: chrono::DateTime<chrono::Utc>,
     /// The stored line, or why this build cannot read it.
     pub(crate) line: Result<QueuedChatLine, serde_json::Error>,
 }
 
-/// Claims the oldest due pending row of `kind` for `lease`.
+/// Claims the oldest due pending row of `kind` for `lease`, of the
+/// channels with these `logins` (`None`: of every channel).
 async fn claim_due(
     db: &impl Queryable,
     kind: OutboxKind,
     lease: Duration,
+    logins: Option<&[String]>,
 ) -> Result<Option<tokio_postgres::Row>, Error> {
     let rows = db
         .query_rows(
@@ -142,11 +142,17 @@ async fn claim_due(
                  SELECT id FROM outbox
                  WHERE status = $2 AND kind = $3 AND next_attempt_at <= now()
                    AND (claimed_until IS NULL OR claimed_until < clock_timestamp())
+                   AND ($4::text[] IS NULL OR payload->>'channel_login' = ANY($4::text[]))
                  ORDER BY next_attempt_at, id
                  LIMIT 1
                  FOR UPDATE SKIP LOCKED)
-             RETURNING id, raffle_id, payload, attempts, created_at",
-            &[&lease.as_secs_f64(), &DeliveryStatus::Pending.as_str(), &kind.as_str()],
+             RETURNING id, raffle_id, payload, attempts",
+            &[
+                &lease.as_secs_f64(),
+                &DeliveryStatus::Pending.as_str(),
+                &kind.as_str(),
+                &logins,
+            ],
         )
         .await?;
     Ok(rows.into_iter().next())
@@ -172,22 +178,26 @@ async fn next_due_in(db: &impl Queryable, kind: OutboxKind) -> Result<Option<Dur
 }
 
 impl Store {
-    /// Claims the oldest due pending chat line for `lease` (see
-    /// [`Store::claim_due_announcement`]).
+    /// Claims the oldest due pending chat line of the channels with these
+    /// logins (those this instance serves, so that one instance keeps each
+    /// channel's rate window; `None`: every channel) for `lease` (see [`Store::claim_due_announcement`]).
     ///
     /// # Errors
     ///
     /// Database errors.
-    pub(crate) async fn claim_due_chat_line(&self, lease: Duration) -> Result<Option<ClaimedChatLine>, Error> {
+    pub(crate) async fn claim_due_chat_line(
+        &self,
+        lease: Duration,
+        logins: Option<&[String]>,
+    ) -> Result<Option<ClaimedChatLine>, Error> {
         let client = self.pool.get().await?;
-        let Some(row) = claim_due(&client, OutboxKind::TwitchChat, lease).await? else {
+        let Some(row) = claim_due(&client, OutboxKind::TwitchChat, lease, logins).await? else {
             return Ok(None);
         };
         Ok(Some(ClaimedChatLine {
             id: get(&row, "id")?,
             raffle_id: get(&row, "raffle_id")?,
             attempts: get(&row, "attempts")?,
-            created_at: get(&row, "created_at")?,
             line: serde_json::from_value(get(&row, "payload")?),
         }))
     }
@@ -232,7 +242,7 @@ impl Store {
     /// Database errors.
     pub async fn claim_due_announcement(&self, lease: Duration) -> Result<Option<ClaimedAnnouncement>, Error> {
         let client = self.pool.get().await?;
-        let Some(row) = claim_due(&client, OutboxKind::Discord, lease).await? else {
+        let Some(row) = claim_due(&client, OutboxKind::Discord, lease, None).await? else {
             return Ok(None);
         };
         Ok(Some(ClaimedAnnouncement {

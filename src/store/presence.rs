@@ -1,6 +1,6 @@
 //! The `presence` table (SPEC §4, §9): one row per (channel, viewer).
 //!
-//! Writes come in batches from the presence tracker: one statement per batch
+//! Writes come in batches from the presence tracker: one statement per chunk
 //! upserts every merged row (UNNEST arrays + `ON CONFLICT DO UPDATE`), and
 //! one more applies the batch's bans when it has any. Rows are sent sorted by
 //! key so that two instances flushing overlapping batches lock rows in the
@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Error, Queryable, Store, channels};
 use crate::channel::ChannelLogin;
-use crate::presence::batch::{BanLength, BanUpdate, PresenceBatch, PresenceRow};
+use crate::presence::batch::{BanLength, BanUpdate, PresenceBatch, PresenceRow, RowRef};
 
 /// Channel ids already known, by login: kept by the caller across batches
 /// so that a flush does not look them up again.
@@ -29,6 +29,16 @@ pub(crate) struct PresenceWrite {
     pub(crate) rows: usize,
     /// Bans and timeouts applied.
     pub(crate) bans: usize,
+}
+
+/// Most presence rows sent in one statement. A flush of more viewers sends
+/// several statements in one transaction, so the parameters in memory stay
+/// bounded however many viewers a flush carries.
+pub(crate) const PRESENCE_WRITE_CHUNK: usize = 2_000;
+
+/// The rows of a chunk, built from the batch's compact form.
+fn built(chunk: &[(i64, RowRef<'_>)]) -> Vec<(i64, PresenceRow)> {
+    chunk.iter().map(|(id, row)| (*id, row.to_row())).collect()
 }
 
 impl Store {
@@ -61,19 +71,28 @@ impl Store {
                 what: format!("channel {channel}"),
             })
         };
-        let rows = batch
-            .rows()
-            .map(|row| Ok((id_of(&row.channel)?, row)))
+        // Sorted by key: two instances flushing overlapping batches lock
+        // rows in the same order. Only references are held for the whole
+        // batch; rows are built and sent a chunk at a time, so a flush's
+        // memory beyond the batch is bounded by the chunk (issue 19 item 3).
+        let mut rows = batch
+            .row_refs()
+            .map(|row| Ok((id_of(row.channel())?, row)))
             .collect::<Result<Vec<_>, Error>>()?;
+        rows.sort_unstable_by(|a, b| (a.0, a.1.user_id()).cmp(&(b.0, b.1.user_id())));
         let bans = batch
             .bans()
             .map(|ban| Ok((id_of(&ban.channel)?, ban)))
             .collect::<Result<Vec<_>, Error>>()?;
-        if bans.is_empty() {
-            upsert_batch(&client, &rows).await?;
+        if bans.is_empty() && rows.len() <= PRESENCE_WRITE_CHUNK {
+            upsert_batch(&client, &built(&rows)).await?;
         } else {
+            // One transaction: a retry after a failure never counts a
+            // chunk's messages twice.
             let transaction = client.transaction().await?;
-            upsert_batch(&transaction, &rows).await?;
+            for chunk in rows.chunks(PRESENCE_WRITE_CHUNK) {
+                upsert_batch(&transaction, &built(chunk)).await?;
+            }
             apply_bans(&transaction, &bans).await?;
             transaction.commit().await?;
         }
@@ -95,12 +114,11 @@ impl Store {
 /// # Errors
 ///
 /// Database errors; nothing is written then.
-async fn upsert_batch(db: &impl Queryable, rows: &[(i64, &PresenceRow)]) -> Result<usize, Error> {
+async fn upsert_batch(db: &impl Queryable, rows: &[(i64, PresenceRow)]) -> Result<usize, Error> {
     if rows.is_empty() {
         return Ok(0);
     }
-    let mut sorted: Vec<&(i64, &PresenceRow)> = rows.iter().collect();
-    sorted.sort_unstable_by(|a, b| (a.0, a.1.user_id.as_str()).cmp(&(b.0, b.1.user_id.as_str())));
+    let sorted = rows;
     let channel_ids: Vec<i64> = sorted.iter().map(|(id, _)| *id).collect();
     let user_ids: Vec<&str> = sorted.iter().map(|(_, r)| r.user_id.as_str()).collect();
     let logins: Vec<&str> = sorted.iter().map(|(_, r)| r.login.as_str()).collect();
@@ -131,6 +149,8 @@ async fn upsert_batch(db: &impl Queryable, rows: &[(i64, &PresenceRow)]) -> Resu
              first_seen     = LEAST(p.first_seen, EXCLUDED.first_seen),
              last_seen      = GREATEST(p.last_seen, EXCLUDED.last_seen),
              message_count  = p.message_count + EXCLUDED.message_count,
+             -- A message makes a lurker from Get Chatters a chatter (issue 18).
+             source         = 'chat',
              -- A message after the latest ban proves it was lifted (module doc).
              banned_until   = CASE WHEN p.banned_at IS NOT NULL AND EXCLUDED.last_seen > p.banned_at
                                    THEN NULL ELSE p.banned_until END,

@@ -12,9 +12,12 @@ use crate::announce::Announcement;
 use crate::announce::chat_line::QueuedChatLine;
 use crate::channel::ChannelLogin;
 use crate::raffle::draw::{DrawItem, Seed};
+use crate::raffle::eligibility::{ExclusionCounts, FollowCache, FollowFact, Gates};
+use crate::raffle::slot::TimerSlot;
 use crate::raffle::{Claim, ClaimStatus, Delivery, Outcome, RaffleAudit, RaffleRecord, Trigger, Winner};
 
-/// Who may win, as decided in SQL (SPEC §5 step 2).
+/// Who may win, as decided in SQL (SPEC §5 step 2); the eligibility gates
+/// of issue 18 are judged afterwards by `crate::raffle::eligibility`.
 #[derive(Debug, Clone)]
 pub struct EligibilityRules {
     /// Seen in chat within this window.
@@ -23,21 +26,65 @@ pub struct EligibilityRules {
     pub winner_cooldown: Duration,
     /// Logins never eligible (ignore list; the channel itself is added by the caller).
     pub excluded_logins: Vec<String>,
+    /// Whether lurkers listed by Get Chatters (`presence.source =
+    /// 'chatters'`) are present (`PRESENCE_SOURCES=chat,chatters`).
+    pub include_chatters: bool,
+    /// Whether to read cached account creation dates (`MIN_ACCOUNT_AGE` set).
+    pub with_account_ages: bool,
+    /// Whether to read cached follow answers (`MIN_FOLLOW_AGE` set).
+    pub with_follows: bool,
 }
 
-/// An eligible viewer as read for the snapshot.
+/// A present viewer as read for the snapshot, with what the gates need.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EligibleViewer {
     /// Twitch user id.
     pub user_id: String,
     /// Subscriber badge seen on their latest message.
     pub is_subscriber: bool,
+    /// Messages sent in the channel.
+    pub message_count: i64,
+    /// Cached account creation time (`twitch_accounts`).
+    pub account_created_at: Option<DateTime<Utc>>,
+    /// Cached follow state (`twitch_follows`).
+    pub follow: FollowFact,
 }
 
-/// Eligible viewers of a channel now: seen within the active window, not
+/// The viewers of a round and the database's time when they were read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresentViewers {
+    /// The viewers.
+    pub viewers: Vec<EligibleViewer>,
+    /// `now()` of the query: the gates judge ages against the same clock
+    /// that decided the active window.
+    pub now: DateTime<Utc>,
+}
+
+/// Who is present, shared by the candidate query and the query for missing
+/// Twitch facts. Parameters: $1 channel id, $2 active window (s), $3
+/// broadcaster user id, $4 excluded logins, $5 winner cooldown (s), $6 the
+/// `won` outcome, $7 whether lurkers count.
+const PRESENT: &str = "p.channel_id = $1
+       AND p.last_seen > now() - make_interval(secs => $2::float8)
+       AND (p.banned_until IS NULL OR p.banned_until <= now())
+       AND NOT p.is_broadcaster
+       AND p.user_id IS DISTINCT FROM $3::text
+       AND NOT (p.login = ANY($4::text[]))
+       AND p.login NOT LIKE 'justinfan%'
+       AND ($7::bool OR p.source = 'chat')
+       AND p.user_id NOT IN (
+           -- Few rows (recent winners), so PostgreSQL hashes them
+           -- once instead of probing per viewer.
+           SELECT r.winner_user_id FROM raffles r
+           WHERE $5::float8 > 0 AND r.channel_id = $1 AND r.outcome = $6
+             AND r.winner_user_id IS NOT NULL
+             AND r.created_at > now() - make_interval(secs => $5::float8))";
+
+/// Present viewers of a channel now: seen within the active window, not
 /// banned or timed out, not the broadcaster, not ignored, not an anonymous
 /// reader (`justinfan…`, which the bot itself is), and not a winner within
-/// the cooldown. Order is unspecified; the snapshot sorts.
+/// the cooldown, with their cached Twitch facts. Order is unspecified; the
+/// snapshot sorts.
 ///
 /// # Errors
 ///
@@ -47,30 +94,27 @@ pub(super) async fn select_candidates(
     channel_id: i64,
     broadcaster_user_id: Option<&str>,
     rules: &EligibilityRules,
-) -> Result<Vec<EligibleViewer>, Error> {
+) -> Result<PresentViewers, Error> {
     let window = rules.active_window.as_secs_f64();
     let cooldown = rules.winner_cooldown.as_secs_f64();
-    // One row of two arrays instead of one row per viewer: decoding 100,000
+    // One row of arrays instead of one row per viewer: decoding 100,000
     // rows costs more than the query itself.
     let rows = db
         .query_rows(
-            "SELECT coalesce(array_agg(p.user_id), '{}') AS user_ids,
-                    coalesce(array_agg(p.is_subscriber), '{}') AS subscribers
-             FROM presence p
-             WHERE p.channel_id = $1
-               AND p.last_seen > now() - make_interval(secs => $2::float8)
-               AND (p.banned_until IS NULL OR p.banned_until <= now())
-               AND NOT p.is_broadcaster
-               AND p.user_id IS DISTINCT FROM $3::text
-               AND NOT (p.login = ANY($4::text[]))
-               AND p.login NOT LIKE 'justinfan%'
-               AND p.user_id NOT IN (
-                   -- Few rows (recent winners), so PostgreSQL hashes them
-                   -- once instead of probing per viewer.
-                   SELECT r.winner_user_id FROM raffles r
-                   WHERE $5::float8 > 0 AND r.channel_id = $1 AND r.outcome = $6
-                     AND r.winner_user_id IS NOT NULL
-                     AND r.created_at > now() - make_interval(secs => $5::float8))",
+            &format!(
+                "SELECT now() AS now,
+                        coalesce(array_agg(p.user_id), '{{}}') AS user_ids,
+                        coalesce(array_agg(p.is_subscriber), '{{}}') AS subscribers,
+                        coalesce(array_agg(p.message_count), '{{}}') AS message_counts,
+                        coalesce(array_agg(a.created_at), '{{}}') AS created_ats,
+                        coalesce(array_agg(f.followed_at), '{{}}') AS followed_ats,
+                        coalesce(array_agg(f.fetched_at), '{{}}') AS follow_fetched_ats
+                 FROM presence p
+                 -- Without the gate its cache is not read at all.
+                 LEFT JOIN twitch_accounts a ON $8::bool AND a.user_id = p.user_id
+                 LEFT JOIN twitch_follows f ON $9::bool AND f.channel_id = p.channel_id AND f.user_id = p.user_id
+                 WHERE {PRESENT}"
+            ),
             &[
                 &channel_id,
                 &window,
@@ -78,35 +122,153 @@ pub(super) async fn select_candidates(
                 &rules.excluded_logins,
                 &cooldown,
                 &Outcome::Won.as_str(),
+                &rules.include_chatters,
+                &rules.with_account_ages,
+                &rules.with_follows,
             ],
         )
         .await?;
-    let Some(row) = rows.first() else {
-        return Ok(Vec::new());
-    };
+    let row = rows.first().ok_or(Error::NoRow {
+        statement: "the candidate query",
+    })?;
+    let now: DateTime<Utc> = get(row, "now")?;
     let user_ids: Vec<String> = get(row, "user_ids")?;
     let subscribers: Vec<bool> = get(row, "subscribers")?;
-    Ok(user_ids
+    let message_counts: Vec<i64> = get(row, "message_counts")?;
+    let created_ats: Vec<Option<DateTime<Utc>>> = get(row, "created_ats")?;
+    let followed_ats: Vec<Option<DateTime<Utc>>> = get(row, "followed_ats")?;
+    let fetched_ats: Vec<Option<DateTime<Utc>>> = get(row, "follow_fetched_ats")?;
+    let viewers = user_ids
         .into_iter()
         .zip(subscribers)
-        .map(|(user_id, is_subscriber)| EligibleViewer { user_id, is_subscriber })
-        .collect())
+        .zip(message_counts)
+        .zip(created_ats)
+        .zip(followed_ats.into_iter().zip(fetched_ats))
+        .map(
+            |((((user_id, is_subscriber), message_count), account_created_at), (followed_at, fetched_at))| {
+                EligibleViewer {
+                    user_id,
+                    is_subscriber,
+                    message_count,
+                    account_created_at,
+                    follow: FollowFact::from_cache(followed_at, fetched_at),
+                }
+            },
+        )
+        .collect();
+    Ok(PresentViewers { viewers, now })
 }
 
-/// Takes the per-(channel, slot) lock for the rest of the transaction and
-/// says whether the slot was already drawn. Concurrent rounds for the same
-/// slot queue on the lock; the second then sees the first's row. The unique
-/// key (channel_id, slot) remains the final guarantee.
+/// Present viewers who pass the presence gates but whose Twitch facts the
+/// gates need and the cache lacks: no account creation date, or a follow
+/// answer due for refresh under `cache` (a missing one always is).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MissingFacts {
+    /// User ids whose account creation date is not known.
+    pub accounts: Vec<String>,
+    /// User ids whose follow state is unknown or due for refresh.
+    pub follows: Vec<String>,
+}
+
+impl MissingFacts {
+    /// Whether nothing needs asking.
+    pub fn is_empty(&self) -> bool {
+        self.accounts.is_empty() && self.follows.is_empty()
+    }
+}
+
+/// See [`MissingFacts`]. Only the facts `gates` use are looked for.
 ///
 /// # Errors
 ///
 /// Database errors.
-async fn lock_slot(db: &impl Queryable, channel_id: i64, slot: i64) -> Result<bool, Error> {
+async fn select_missing_facts(
+    db: &impl Queryable,
+    channel_id: i64,
+    broadcaster_user_id: Option<&str>,
+    rules: &EligibilityRules,
+    gates: &Gates,
+    cache: &FollowCache,
+) -> Result<MissingFacts, Error> {
+    let window = rules.active_window.as_secs_f64();
+    let cooldown = rules.winner_cooldown.as_secs_f64();
+    let min_messages = i64::from(gates.min_messages);
+    // Same rule as `FollowFact::needs_refresh`, in SQL so that a warm cache
+    // costs one aggregate row, not the whole channel decoded twice.
+    let rows = db
+        .query_rows(
+            &format!(
+                "SELECT coalesce(array_agg(p.user_id) FILTER (WHERE $8::bool AND a.user_id IS NULL), '{{}}')
+                            AS accounts,
+                        coalesce(array_agg(p.user_id) FILTER (
+                            WHERE $9::bool AND (f.fetched_at IS NULL OR f.fetched_at <= now() - make_interval(
+                                secs => CASE WHEN f.followed_at IS NULL THEN $10::float8 ELSE $11::float8 END))),
+                            '{{}}') AS follows
+                 FROM presence p
+                 LEFT JOIN twitch_accounts a ON a.user_id = p.user_id
+                 LEFT JOIN twitch_follows f ON f.channel_id = p.channel_id AND f.user_id = p.user_id
+                 WHERE {PRESENT}
+                   AND p.message_count >= $12::bigint
+                   AND (NOT $13::bool OR p.is_subscriber)"
+            ),
+            &[
+                &channel_id,
+                &window,
+                &broadcaster_user_id,
+                &rules.excluded_logins,
+                &cooldown,
+                &Outcome::Won.as_str(),
+                &rules.include_chatters,
+                &gates.needs_account_age(),
+                &gates.needs_follow(),
+                &cache.refresh_non_follower.as_secs_f64(),
+                &cache.refresh_follower.as_secs_f64(),
+                &min_messages,
+                &gates.subscribers_only,
+            ],
+        )
+        .await?;
+    let row = rows.first().ok_or(Error::NoRow {
+        statement: "the missing facts query",
+    })?;
+    Ok(MissingFacts {
+        accounts: get(row, "accounts")?,
+        follows: get(row, "follows")?,
+    })
+}
+
+/// When a timer slot starts, as stored in `raffles.slot_start`.
+fn slot_start(slot: TimerSlot) -> Result<DateTime<Utc>, Error> {
+    i64::try_from(slot.start_millis())
+        .ok()
+        .and_then(DateTime::from_timestamp_millis)
+        .ok_or_else(|| Error::BadStoredValue {
+            column: "slot_start",
+            reason: format!(
+                "slot {} of {:?} starts beyond the representable time",
+                slot.number(),
+                slot.interval()
+            ),
+        })
+}
+
+/// Takes the per-(channel, slot start) lock for the rest of the transaction
+/// and says whether a slot starting then was already drawn, whatever the
+/// interval it was planned with. Concurrent rounds for the same start queue
+/// on the lock; the second then sees the first's row. The unique key
+/// (channel_id, slot_start) remains the final guarantee.
+///
+/// # Errors
+///
+/// Database errors.
+async fn lock_slot(db: &impl Queryable, channel_id: i64, slot: TimerSlot) -> Result<bool, Error> {
+    let start = slot_start(slot)?;
+    let start_millis = i64::try_from(slot.start_millis()).unwrap_or(i64::MAX);
     let rows = db
         .query_rows(
             "SELECT pg_advisory_xact_lock(hashtextextended('kinoyubot.slot:' || $1::bigint::text || ':' || $2::bigint::text, 0)),
-                    EXISTS (SELECT 1 FROM raffles WHERE channel_id = $1::bigint AND slot = $2::bigint) AS drawn",
-            &[&channel_id, &slot],
+                    EXISTS (SELECT 1 FROM raffles WHERE channel_id = $1::bigint AND slot_start = $3) AS drawn",
+            &[&channel_id, &start_millis, &start],
         )
         .await?;
     match rows.first() {
@@ -123,7 +285,7 @@ pub struct NewRaffle<'a> {
     /// Channel.
     pub(crate) channel_id: i64,
     /// Timer slot; `None` for manual and chat draws.
-    pub(crate) slot: Option<i64>,
+    pub(crate) slot: Option<TimerSlot>,
     /// What started the round.
     pub(crate) trigger: Trigger,
     /// How it came out.
@@ -144,6 +306,8 @@ pub struct NewRaffle<'a> {
     pub(crate) items: &'a [DrawItem],
     /// Why a `skipped_offline` round was skipped.
     pub(crate) skip_reason: Option<&'a str>,
+    /// Viewers the gates excluded, by reason.
+    pub(crate) excluded: &'a ExclusionCounts,
     /// A win's claim window (`None`: no claim); the deadline is reckoned
     /// on the database's clock, like every deadline the sweeper reads.
     pub(crate) claim_window: Option<Duration>,
@@ -164,27 +328,33 @@ pub(crate) struct Inserted {
 }
 
 /// Inserts a raffle row; returns its id and creation time, or `None` when
-/// the (channel, slot) was drawn already (the unique key caught a second
+/// the (channel, slot start) was drawn already (the unique key caught a second
 /// round for the slot).
 pub(super) async fn insert(db: &impl Queryable, raffle: &NewRaffle<'_>) -> Result<Option<Inserted>, Error> {
     let items_json = serde_json::to_string(raffle.items).map_err(|source| Error::Encode {
         what: "the draw's items",
         source,
     })?;
+    let excluded_json = serde_json::to_string(raffle.excluded).map_err(|source| Error::Encode {
+        what: "the excluded counts",
+        source,
+    })?;
     let winner = raffle.winner;
+    let slot_start = raffle.slot.map(slot_start).transpose()?;
     let inserted = db
         .query_rows(
             "INSERT INTO raffles (channel_id, slot, trigger, outcome, item_name, winner_user_id, winner_login,
                                   winner_display_name, seed, candidates, candidates_digest, candidate_count, items,
-                                  skip_reason, claim_status, claim_deadline, redraw_of)
+                                  skip_reason, excluded, slot_start, claim_status, claim_deadline, redraw_of)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::text, $11, $12, $13::text::jsonb, $14,
-                     CASE WHEN $15::float8 IS NULL THEN NULL ELSE 'pending' END,
-                     CASE WHEN $15::float8 IS NULL THEN NULL ELSE now() + make_interval(secs => $15::float8) END,
-                     $16)
+                     $15::text::jsonb, $16,
+                     CASE WHEN $17::float8 IS NULL THEN NULL ELSE 'pending' END,
+                     CASE WHEN $17::float8 IS NULL THEN NULL ELSE now() + make_interval(secs => $17::float8) END,
+                     $18)
              RETURNING id, created_at, claim_deadline",
             &[
                 &raffle.channel_id,
-                &raffle.slot,
+                &raffle.slot.map(TimerSlot::number),
                 &raffle.trigger.as_str(),
                 &raffle.outcome.as_str(),
                 &raffle.item_name,
@@ -197,6 +367,8 @@ pub(super) async fn insert(db: &impl Queryable, raffle: &NewRaffle<'_>) -> Resul
                 &raffle.candidate_count,
                 &items_json,
                 &raffle.skip_reason,
+                &excluded_json,
+                &slot_start,
                 &raffle.claim_window.map(|w| w.as_secs_f64()),
                 &raffle.redraw_of,
             ],
@@ -242,11 +414,20 @@ pub(super) async fn viewer_names(
 // verification (`Store::raffle_audit`), never for listings.
 const RECORD_COLUMNS: &str = "r.id, c.login AS channel_login, c.display_name AS channel_display_name, r.slot,
         r.trigger, r.outcome, r.item_name, r.winner_user_id, r.winner_login, r.winner_display_name,
-        r.candidates_digest, r.candidate_count, r.created_at, r.skip_reason, r.claim_status, r.claim_deadline,
-        r.redraw_of, o.status AS delivery_status, o.last_error AS delivery_error";
+        r.candidates_digest, r.candidate_count, r.created_at, r.skip_reason, r.excluded::text AS excluded,
+        r.claim_status, r.claim_deadline, r.redraw_of, o.status AS delivery_status, o.last_error AS delivery_error";
 const RECORD_FROM: &str = "FROM raffles r
      JOIN channels c ON c.id = r.channel_id
      LEFT JOIN outbox o ON o.raffle_id = r.id AND o.kind = 'discord' AND o.event = 'win'";
+
+/// The stored excluded counts; an unknown reason is a store error, as for
+/// other stored words.
+fn decode_excluded(text: &str) -> Result<ExclusionCounts, Error> {
+    serde_json::from_str(text).map_err(|_| Error::UnknownWord {
+        column: "excluded",
+        value: text.chars().take(200).collect(),
+    })
+}
 
 fn record(row: &Row) -> Result<RaffleRecord, Error> {
     let winner = match (
@@ -283,6 +464,7 @@ fn record(row: &Row) -> Result<RaffleRecord, Error> {
         created_at: get(row, "created_at")?,
         skip_reason: get(row, "skip_reason")?,
         delivery,
+        excluded: decode_excluded(&get::<String>(row, "excluded")?)?,
         claim: match (
             get_optional_word::<ClaimStatus>(row, "claim_status")?,
             get::<Option<DateTime<Utc>>>(row, "claim_deadline")?,
@@ -295,6 +477,41 @@ fn record(row: &Row) -> Result<RaffleRecord, Error> {
 }
 
 impl Store {
+    /// Present viewers who pass the presence gates but lack Twitch facts
+    /// the gates need; see [`MissingFacts`]. Read before a round's
+    /// transaction, so that Helix is asked without holding its locks.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub async fn missing_facts(
+        &self,
+        channel_id: i64,
+        broadcaster_user_id: Option<&str>,
+        rules: &EligibilityRules,
+        gates: &Gates,
+        cache: &FollowCache,
+    ) -> Result<MissingFacts, Error> {
+        let client = self.pool.get().await?;
+        select_missing_facts(&client, channel_id, broadcaster_user_id, rules, gates, cache).await
+    }
+
+    /// Present viewers of a channel now with their cached Twitch facts, as
+    /// a round would read them (for the viewers API and `!odds`).
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub async fn present_viewers(
+        &self,
+        channel_id: i64,
+        broadcaster_user_id: Option<&str>,
+        rules: &EligibilityRules,
+    ) -> Result<PresentViewers, Error> {
+        let client = self.pool.get().await?;
+        select_candidates(&client, channel_id, broadcaster_user_id, rules).await
+    }
+
     /// One raffle by id.
     ///
     /// # Errors
@@ -388,15 +605,16 @@ impl Connection {
 }
 
 impl RoundTransaction<'_> {
-    /// Takes the per-(channel, slot) lock for the rest of the round and
-    /// says whether the slot was drawn already. Concurrent rounds for one
-    /// slot queue on the lock, and the second then sees the first's row;
-    /// the unique key (channel_id, slot) remains the final guarantee.
+    /// Takes the per-(channel, slot start) lock for the rest of the round
+    /// and says whether a slot starting then was drawn already (under any
+    /// interval). Concurrent rounds for one start queue on the lock, and the
+    /// second then sees the first's row; the unique key (channel_id,
+    /// slot_start) remains the final guarantee.
     ///
     /// # Errors
     ///
     /// Database errors.
-    pub(crate) async fn slot_drawn(&self, channel_id: i64, slot: i64) -> Result<bool, Error> {
+    pub(crate) async fn slot_drawn(&self, channel_id: i64, slot: TimerSlot) -> Result<bool, Error> {
         lock_slot(&self.transaction, channel_id, slot).await
     }
 
@@ -411,7 +629,8 @@ impl RoundTransaction<'_> {
         items::lock_for_draw(&self.transaction).await
     }
 
-    /// Eligible viewers of a channel now; see [`EligibilityRules`].
+    /// Present viewers of a channel now, with their cached Twitch facts;
+    /// see [`EligibilityRules`].
     ///
     /// # Errors
     ///
@@ -421,7 +640,7 @@ impl RoundTransaction<'_> {
         channel_id: i64,
         broadcaster_user_id: Option<&str>,
         rules: &EligibilityRules,
-    ) -> Result<Vec<EligibleViewer>, Error> {
+    ) -> Result<PresentViewers, Error> {
         select_candidates(&self.transaction, channel_id, broadcaster_user_id, rules).await
     }
 

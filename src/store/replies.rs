@@ -2,18 +2,17 @@
 //! odds (the same candidate query as the draw), the prize table, and
 //! queueing a reply line.
 
-use super::raffles::{EligibilityRules, select_candidates};
+use super::raffles::EligibilityRules;
 use super::{Error, Queryable, Store, get, outbox};
 use crate::announce::chat_line::QueuedChatLine;
 use crate::raffle::Outcome;
 use crate::raffle::draw::DrawItem;
 use crate::raffle::odds::ViewerFacts;
 
-/// What `!odds` needs, read in one go.
+/// What `!odds` needs besides the draw's own judgement of the present
+/// viewers (`RaffleEngine::judge_viewers`), read in one go.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct OddsInputs {
-    /// The eligible viewers now: (user id, is subscriber).
-    pub(crate) eligible: Vec<(String, bool)>,
     /// The asking viewer's facts; `None` if they never chatted here.
     pub(crate) viewer: Option<ViewerFacts>,
     /// The items as the next draw would see them.
@@ -40,8 +39,8 @@ async fn read_items(db: &impl Queryable) -> Result<Vec<DrawItem>, Error> {
 }
 
 impl Store {
-    /// The inputs of `user_id`'s odds in a channel under `rules` (the
-    /// draw's own candidate query, plus why this viewer is or is not in it).
+    /// The inputs of `user_id`'s odds in a channel under `rules`: why the
+    /// draw's query would leave this viewer out, and the prize list.
     ///
     /// # Errors
     ///
@@ -54,11 +53,6 @@ impl Store {
         rules: &EligibilityRules,
     ) -> Result<OddsInputs, Error> {
         let client = self.pool.get().await?;
-        let eligible = select_candidates(&client, channel_id, broadcaster_user_id, rules)
-            .await?
-            .into_iter()
-            .map(|v| (v.user_id, v.is_subscriber))
-            .collect();
         let window = rules.active_window.as_secs_f64();
         let cooldown = rules.winner_cooldown.as_secs_f64();
         let rows = client
@@ -98,11 +92,7 @@ impl Store {
             })
             .transpose()?;
         let items = read_items(&client).await?;
-        Ok(OddsInputs {
-            eligible,
-            viewer,
-            items,
-        })
+        Ok(OddsInputs { viewer, items })
     }
 
     /// The prize list as the next draw would see it.

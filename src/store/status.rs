@@ -17,6 +17,8 @@ pub(crate) struct ChannelOverview {
     pub(crate) has_tokens: bool,
     /// Presence rows seen within the active window and not banned or timed out now.
     pub(crate) active_viewers: i64,
+    /// Scopes the stored tokens carry (empty without tokens).
+    pub(crate) token_scopes: Vec<String>,
 }
 
 impl Store {
@@ -33,6 +35,8 @@ impl Store {
             .query_rows(
                 "SELECT c.id, c.twitch_user_id, c.login, c.display_name, c.paused, c.needs_reauth,
                         EXISTS (SELECT 1 FROM twitch_tokens t WHERE t.channel_id = c.id) AS has_tokens,
+                        coalesce((SELECT t.scopes FROM twitch_tokens t WHERE t.channel_id = c.id), '{}')
+                            AS token_scopes,
                         (SELECT count(*) FROM presence p
                          WHERE p.channel_id = c.id
                            AND p.last_seen > now() - make_interval(secs => $1::float8)
@@ -47,6 +51,7 @@ impl Store {
                     channel: channels::from_row(row)?,
                     has_tokens: get(row, "has_tokens")?,
                     active_viewers: get(row, "active_viewers")?,
+                    token_scopes: get(row, "token_scopes")?,
                 })
             })
             .collect()

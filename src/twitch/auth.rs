@@ -50,6 +50,26 @@ pub(crate) const SCOPES: &[&str] = &[];
 /// Scopes asked of the account the bot speaks as (`GET /auth/twitch/bot`,
 /// SPEC §11): sending chat messages with Helix, nothing more.
 pub(crate) const BOT_SCOPES: &[&str] = &["user:write:chat"];
+/// Lets the broadcaster's token list the logged-in viewers of their chat
+/// (Helix Get Chatters), for `PRESENCE_SOURCES=chat,chatters`.
+pub(crate) const CHATTERS_SCOPE: &str = "moderator:read:chatters";
+
+/// Lets the broadcaster's token read who follows them (Helix Get Channel
+/// Followers), for `MIN_FOLLOW_AGE`.
+pub(crate) const FOLLOWERS_SCOPE: &str = "moderator:read:followers";
+
+/// The scopes a streamer is asked for when these gates are in force: only
+/// what they use (issue 18).
+pub(crate) fn scopes_for(gates: &crate::raffle::eligibility::Gates) -> Vec<&'static str> {
+    let mut scopes: Vec<&'static str> = SCOPES.to_vec();
+    if gates.presence_sources.includes_chatters() {
+        scopes.push(CHATTERS_SCOPE);
+    }
+    if gates.needs_follow() {
+        scopes.push(FOLLOWERS_SCOPE);
+    }
+    scopes
+}
 
 /// Timeout of every call to Twitch's OAuth endpoints.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(15);

@@ -1,4 +1,10 @@
-//! The Twitch Helix API: live status for `ONLY_WHEN_LIVE` (SPEC §7).
+//! The Twitch Helix API: live status for `ONLY_WHEN_LIVE` (SPEC §7), and
+//! the data the eligibility gates use (SPEC §14): Get Chatters, Get Users by
+//! id and Get Channel Followers.
+//!
+//! Live status and Get Users use an app token; Get Chatters and Get Channel
+//! Followers need the broadcaster's user token with `moderator:read:chatters`
+//! or `moderator:read:followers`, passed in by the caller.
 //!
 //! Calls use an app access token (client-credentials grant), fetched on first
 //! use and cached until shortly before it expires. A 401 means Twitch no
@@ -70,6 +76,78 @@ struct DataList<T> {
     data: Vec<T>,
 }
 
+/// Helix's `pagination` object: a cursor for the next page, absent or
+/// empty on the last one.
+#[derive(Debug, Default, Deserialize)]
+struct Pagination {
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+/// A page of a paginated Helix list.
+#[derive(Deserialize)]
+struct Page<T> {
+    data: Vec<T>,
+    #[serde(default)]
+    pagination: Pagination,
+    #[serde(default)]
+    total: Option<u64>,
+}
+
+impl<T> Page<T> {
+    fn next_cursor(&self) -> Option<&str> {
+        self.pagination.cursor.as_deref().filter(|c| !c.is_empty())
+    }
+}
+
+/// Helix's most ids in one `GET /users`.
+pub(crate) const USERS_PER_CALL: usize = 100;
+/// Helix's largest page of `GET /chat/chatters`.
+pub(crate) const CHATTERS_PER_PAGE: usize = 1000;
+/// Helix's largest page of `GET /channels/followers`.
+pub(crate) const FOLLOWERS_PER_PAGE: usize = 100;
+/// Most pages read in one listing, so that a cursor that never ends (a
+/// broken server) cannot loop for ever: 200,000 chatters or followers.
+const MAX_PAGES: usize = 2000;
+
+/// A logged-in viewer in a chat, from `GET /chat/chatters`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Chatter {
+    /// User id.
+    pub user_id: String,
+    /// Login.
+    pub user_login: String,
+    /// Display name.
+    pub user_name: String,
+}
+
+/// A Twitch account's id and creation time, from `GET /users?id=`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct AccountCreated {
+    /// User id.
+    pub id: String,
+    /// When the account was created.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A follower, from `GET /channels/followers`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Follower {
+    /// User id.
+    pub user_id: String,
+    /// When they followed.
+    pub followed_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Whose token a Helix call carries.
+#[derive(Clone, Copy)]
+enum Bearer<'a> {
+    /// The app token (client credentials), fetched and renewed here.
+    App,
+    /// A user's token (the broadcaster's), as stored for their channel.
+    User(&'a SecretString),
+}
+
 #[derive(Deserialize)]
 struct Stream {}
 
@@ -135,12 +213,143 @@ impl HelixClient {
         Ok(users.data.into_iter().next())
     }
 
+    /// The creation times of these accounts, asking Helix `GET /users` for
+    /// up to [`USERS_PER_CALL`] ids a call (app token). Accounts Twitch no
+    /// longer knows (deleted, banned) are missing from the answer. Returns
+    /// the accounts found and the number of calls made.
+    ///
+    /// # Errors
+    ///
+    /// [`HelixError`] for the first call that fails; accounts of earlier
+    /// calls are lost with it (the caller retries next round).
+    pub async fn accounts_created(&self, user_ids: &[String]) -> Result<(Vec<AccountCreated>, usize), HelixError> {
+        let mut found = Vec::with_capacity(user_ids.len());
+        let mut calls = 0usize;
+        for chunk in user_ids.chunks(USERS_PER_CALL) {
+            let query: Vec<(&str, &str)> = chunk.iter().map(|id| ("id", id.as_str())).collect();
+            let page: DataList<AccountCreated> = self.get_as("users", &query, Bearer::App).await?;
+            calls = calls.saturating_add(1);
+            found.extend(page.data);
+        }
+        Ok((found, calls))
+    }
+
+    /// Everyone logged in to the broadcaster's chat, from `GET /chat/chatters`
+    /// in pages of [`CHATTERS_PER_PAGE`] following the cursor, with the
+    /// broadcaster's own token (`moderator:read:chatters`; the broadcaster
+    /// is their own moderator). Returns the chatters and the pages read.
+    ///
+    /// # Errors
+    ///
+    /// [`HelixError`]; a 401 means the token lacks the scope or expired.
+    pub async fn chatters(
+        &self,
+        broadcaster_user_id: &str,
+        token: &SecretString,
+    ) -> Result<(Vec<Chatter>, usize), HelixError> {
+        let first = CHATTERS_PER_PAGE.to_string();
+        let mut chatters = Vec::new();
+        let mut cursor: Option<String> = None;
+        let mut pages = 0usize;
+        loop {
+            let mut query = vec![
+                ("broadcaster_id", broadcaster_user_id),
+                ("moderator_id", broadcaster_user_id),
+                ("first", first.as_str()),
+            ];
+            if let Some(after) = cursor.as_deref() {
+                query.push(("after", after));
+            }
+            let page: Page<Chatter> = self.get_as("chat/chatters", &query, Bearer::User(token)).await?;
+            pages = pages.saturating_add(1);
+            let next = page.next_cursor().map(str::to_owned);
+            chatters.extend(page.data);
+            match next {
+                Some(next) if pages < MAX_PAGES && cursor.as_deref() != Some(next.as_str()) => cursor = Some(next),
+                _ => return Ok((chatters, pages)),
+            }
+        }
+    }
+
+    /// When `user_id` followed the broadcaster, or `None` when they do not
+    /// (`GET /channels/followers?user_id=`, broadcaster's token with
+    /// `moderator:read:followers`).
+    ///
+    /// # Errors
+    ///
+    /// [`HelixError`]; a 401 means the token lacks the scope or expired.
+    pub async fn follower(
+        &self,
+        broadcaster_user_id: &str,
+        user_id: &str,
+        token: &SecretString,
+    ) -> Result<Option<Follower>, HelixError> {
+        let query = [("broadcaster_id", broadcaster_user_id), ("user_id", user_id)];
+        let page: Page<Follower> = self.get_as("channels/followers", &query, Bearer::User(token)).await?;
+        Ok(page.data.into_iter().find(|f| f.user_id == user_id))
+    }
+
+    /// How many accounts follow the broadcaster (`total` of the first page).
+    ///
+    /// # Errors
+    ///
+    /// [`HelixError`]; a 401 means the token lacks the scope or expired.
+    pub async fn follower_total(&self, broadcaster_user_id: &str, token: &SecretString) -> Result<u64, HelixError> {
+        let query = [("broadcaster_id", broadcaster_user_id), ("first", "1")];
+        let page: Page<Follower> = self.get_as("channels/followers", &query, Bearer::User(token)).await?;
+        Ok(page.total.unwrap_or(0))
+    }
+
+    /// Every follower of the broadcaster, in pages of [`FOLLOWERS_PER_PAGE`];
+    /// cheaper than one call per viewer when many viewers need checking.
+    /// Returns the followers and the pages read.
+    ///
+    /// # Errors
+    ///
+    /// [`HelixError`]; a 401 means the token lacks the scope or expired.
+    pub async fn all_followers(
+        &self,
+        broadcaster_user_id: &str,
+        token: &SecretString,
+    ) -> Result<(Vec<Follower>, usize), HelixError> {
+        let first = FOLLOWERS_PER_PAGE.to_string();
+        let mut followers = Vec::new();
+        let mut cursor: Option<String> = None;
+        let mut pages = 0usize;
+        loop {
+            let mut query = vec![("broadcaster_id", broadcaster_user_id), ("first", first.as_str())];
+            if let Some(after) = cursor.as_deref() {
+                query.push(("after", after));
+            }
+            let page: Page<Follower> = self.get_as("channels/followers", &query, Bearer::User(token)).await?;
+            pages = pages.saturating_add(1);
+            let next = page.next_cursor().map(str::to_owned);
+            followers.extend(page.data);
+            match next {
+                Some(next) if pages < MAX_PAGES && cursor.as_deref() != Some(next.as_str()) => cursor = Some(next),
+                _ => return Ok((followers, pages)),
+            }
+        }
+    }
+
     async fn get<T: for<'de> Deserialize<'de>>(&self, path: &str, query: &[(&str, &str)]) -> Result<T, HelixError> {
+        self.get_as(path, query, Bearer::App).await
+    }
+
+    async fn get_as<T: for<'de> Deserialize<'de>>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        bearer: Bearer<'_>,
+    ) -> Result<T, HelixError> {
         let url = Url::parse(&format!("{}/{path}", self.api_base.as_str().trim_end_matches('/')))?;
         let mut retried = false;
         loop {
             self.wait_for_rate_limit().await;
-            let token = self.app_token().await?;
+            let token = match bearer {
+                Bearer::App => self.app_token().await?,
+                Bearer::User(token) => token.clone(),
+            };
             let response = self
                 .auth
                 .http()
@@ -155,9 +364,11 @@ impl HelixClient {
             // 401: the app token was revoked or expired early; 429: the bucket
             // ran dry under us. Either way one more try, after a fresh token
             // or the reset, is worth it.
-            if !retried
-                && (status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::TOO_MANY_REQUESTS)
-            {
+            // A user token is the token manager's to refresh: a 401 for it is
+            // an answer (scope missing, token expired), not worth a retry.
+            let app = matches!(bearer, Bearer::App);
+            let retry_401 = app && status == reqwest::StatusCode::UNAUTHORIZED;
+            if !retried && (retry_401 || status == reqwest::StatusCode::TOO_MANY_REQUESTS) {
                 retried = true;
                 if status == reqwest::StatusCode::UNAUTHORIZED {
                     tracing::debug!("Helix refused the app token; getting a fresh one");

@@ -41,7 +41,7 @@
 //! reconnect.
 
 use std::cell::RefCell;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::fmt;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -73,6 +73,7 @@ use crate::presence::batch::{BanLength, BanUpdate, PresenceUpdate};
 use crate::presence::tracker::PresenceHandle;
 use crate::raffle::command::{ChatCommand, RaffleCommand};
 use crate::text;
+use crate::twitch::join_pacer::{JOIN_RATE_WINDOW, JoinPacer, JoinStatus};
 
 /// Longest IRC line kept; longer lines are discarded. Twitch lines are at
 /// most a few KiB (tags plus 500 characters of text).
@@ -501,13 +502,100 @@ fn classify_raw(message: IRCMessage, received_at: DateTime<Utc>) -> Classified {
     }
 }
 
+/// How often the listener asks twitch-irc whether every served channel is
+/// joined, for [`ChatHealth`].
+const JOINED_CHECK_EVERY: Duration = Duration::from_secs(1);
+
+/// Whether chat is read for every served channel right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChatState {
+    /// Every served channel is joined (or none is served).
+    Connected,
+    /// Some served channel has not been joined since this moment (the
+    /// server is unreachable, the connection dropped, a join is pending).
+    Disconnected {
+        /// When chat stopped being (or was last seen not yet) joined.
+        since: DateTime<Utc>,
+    },
+}
+
+/// The chat listener's [`ChatState`], shared with `/readyz` and the
+/// dashboard; kept across restarts of the listener. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ChatHealth {
+    state: Arc<tokio::sync::watch::Sender<ChatState>>,
+}
+
+impl Default for ChatHealth {
+    fn default() -> Self {
+        Self {
+            state: Arc::new(tokio::sync::watch::Sender::new(ChatState::Disconnected {
+                since: Utc::now(),
+            })),
+        }
+    }
+}
+
+impl ChatHealth {
+    /// The state before the listener has looked: connected when no channel
+    /// is served (there is nothing to join), otherwise not yet joined.
+    pub fn starting(serves_channels: bool) -> Self {
+        let state = if serves_channels {
+            ChatState::Disconnected { since: Utc::now() }
+        } else {
+            ChatState::Connected
+        };
+        Self {
+            state: Arc::new(tokio::sync::watch::Sender::new(state)),
+        }
+    }
+
+    /// The state now.
+    pub fn state(&self) -> ChatState {
+        *self.state.borrow()
+    }
+
+    /// The listener stopped (shutdown, or a failure it is restarted after).
+    fn stopped(&self) {
+        self.state.send_if_modified(|state| match *state {
+            ChatState::Connected => {
+                *state = ChatState::Disconnected { since: Utc::now() };
+                true
+            }
+            ChatState::Disconnected { .. } => false,
+        });
+    }
+
+    /// Records whether every served channel is joined; a disconnection
+    /// keeps the moment it began.
+    fn set_joined(&self, joined: bool) {
+        self.state.send_if_modified(|state| match (joined, *state) {
+            (true, ChatState::Connected) | (false, ChatState::Disconnected { .. }) => false,
+            (true, ChatState::Disconnected { .. }) => {
+                tracing::info!("chat connected for every served channel");
+                *state = ChatState::Connected;
+                true
+            }
+            (false, ChatState::Connected) => {
+                tracing::warn!("chat disconnected: a served channel is not joined");
+                *state = ChatState::Disconnected { since: Utc::now() };
+                true
+            }
+        });
+    }
+}
+
 /// Reads the served channels' chat; see the module doc.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ChatListener {
     server: IrcServer,
     channels: ChannelSet,
     presence: PresenceHandle,
     commands: mpsc::Sender<ChatCommand>,
+    /// `JOIN_RATE`: joins per [`JOIN_RATE_WINDOW`].
+    join_rate: u32,
+    joins: JoinStatus,
+    health: ChatHealth,
 }
 
 impl ChatListener {
@@ -525,7 +613,27 @@ impl ChatListener {
             channels,
             presence,
             commands,
+            join_rate: crate::config::DEFAULT_JOIN_RATE,
+            joins: JoinStatus::default(),
+            health: ChatHealth::default(),
         }
+    }
+
+    /// Reports whether chat is joined to `health` (default: a health of
+    /// its own, read by nobody).
+    #[must_use]
+    pub fn with_health(mut self, health: ChatHealth) -> Self {
+        self.health = health;
+        self
+    }
+
+    /// Sends at most `join_rate` joins per [`JOIN_RATE_WINDOW`] (`JOIN_RATE`)
+    /// and publishes the join counts in `joins`.
+    #[must_use]
+    pub(crate) fn with_joins(mut self, join_rate: u32, joins: JoinStatus) -> Self {
+        self.join_rate = join_rate;
+        self.joins = joins;
+        self
     }
 
     /// Reads chat until `shutdown` fires (or the tracker stops), on a
@@ -558,19 +666,39 @@ impl ChatListener {
     }
 
     async fn serve(self, shutdown: CancellationToken) {
-        let config = ClientConfig::new_simple(StaticLoginCredentials::anonymous());
+        let mut config = ClientConfig::new_simple(StaticLoginCredentials::anonymous());
+        // Connections still open one at a time (the library's semaphore),
+        // but no slower than the joins can fill them.
+        config.new_connection_every = connection_spacing(self.join_rate, config.max_channels_per_connection);
         let (mut incoming, client) = TwitchIRCClient::<ConfiguredTransport, StaticLoginCredentials>::new(config);
         let mut wanted = self.channels.subscribe();
         let mut watching = true;
-        join_wanted(&client, &wanted.borrow_and_update());
-        tracing::info!(server = ?self.server, "chat listener started");
+        let mut pacer = JoinPacer::new(self.join_rate, JOIN_RATE_WINDOW);
+        update_wanted(&client, &mut pacer, &self.joins, &wanted.borrow_and_update());
+        tracing::info!(server = ?self.server, join_rate = self.join_rate, "chat listener started");
         let mut batch = Vec::with_capacity(FORWARD_CHUNK);
+        let mut joined_check = tokio::time::interval(JOINED_CHECK_EVERY);
+        joined_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            send_due_joins(&client, &mut pacer, &self.joins);
+            let wake = pacer.next_wake();
             tokio::select! {
                 () = shutdown.cancelled() => break,
+                () = sleep_until_some(wake) => {}
+                _ = joined_check.tick() => {
+                    let served = wanted.borrow().clone();
+                    let mut joined = true;
+                    for login in served {
+                        if !client.get_channel_status(login.as_str().to_owned()).await.1 {
+                            joined = false;
+                            break;
+                        }
+                    }
+                    self.health.set_joined(joined);
+                }
                 changed = wanted.changed(), if watching => {
                     if changed.is_ok() {
-                        join_wanted(&client, &wanted.borrow_and_update());
+                        update_wanted(&client, &mut pacer, &self.joins, &wanted.borrow_and_update());
                     } else {
                         // The set was dropped: keep the channels we have.
                         watching = false;
@@ -584,6 +712,12 @@ impl ChatListener {
                     let received_at = Utc::now();
                     let mut events = Vec::with_capacity(batch.len());
                     for message in batch.drain(..) {
+                        if let ServerMessage::Join(join) = &message
+                            && let Ok(login) = ChannelLogin::parse(&join.channel_login)
+                        {
+                            pacer.confirmed(&login);
+                            self.joins.set(pacer.counts());
+                        }
                         let Classified { event, command } = classify(message, received_at);
                         events.extend(event);
                         if let Some(command) = command {
@@ -600,6 +734,7 @@ impl ChatListener {
                 }
             }
         }
+        self.health.stopped();
         tracing::info!("chat listener stopped");
     }
 }
@@ -633,12 +768,56 @@ impl Drop for RuntimeGuard {
     }
 }
 
-fn join_wanted(client: &TwitchIRCClient<ConfiguredTransport, StaticLoginCredentials>, set: &BTreeSet<ChannelLogin>) {
-    let logins: HashSet<String> = set.iter().map(|login| login.as_str().to_owned()).collect();
-    tracing::info!(channels = logins.len(), "joining chat channels");
-    // Logins were validated by ChannelLogin with twitch-irc's own rules.
-    if let Err(e) = client.set_wanted_channels(logins) {
-        tracing::error!(error = %e, "a channel login was refused by the IRC client");
+type Client = TwitchIRCClient<ConfiguredTransport, StaticLoginCredentials>;
+
+/// Follows a new wanted set: parts what left at once; the joins are paced.
+fn update_wanted(client: &Client, pacer: &mut JoinPacer, joins: &JoinStatus, set: &BTreeSet<ChannelLogin>) {
+    let parted = pacer.set_wanted(set);
+    tracing::info!(channels = set.len(), parting = parted.len(), "chat channels wanted");
+    for login in parted {
+        client.part(login.as_str().to_owned());
+    }
+    joins.set(pacer.counts());
+}
+
+/// Sends the joins the pacer allows now and publishes the counts.
+fn send_due_joins(client: &Client, pacer: &mut JoinPacer, joins: &JoinStatus) {
+    let due = pacer.due(tokio::time::Instant::now());
+    if due.is_empty() {
+        return;
+    }
+    tracing::debug!(joins = due.len(), "joining chat channels");
+    for login in due {
+        // Logins were validated by ChannelLogin with twitch-irc's own rules.
+        if let Err(e) = client.join(login.as_str().to_owned()) {
+            tracing::error!(channel = %login, error = %e, "a channel login was refused by the IRC client");
+        }
+    }
+    joins.set(pacer.counts());
+}
+
+/// The wait between opening two IRC connections: the time `JOIN_RATE` takes
+/// to fill one (`per_connection` channels), at most twitch-irc's default of
+/// 2 s and at least 50 ms.
+fn connection_spacing(join_rate: u32, per_connection: usize) -> Duration {
+    let per_connection = u32::try_from(per_connection).unwrap_or(u32::MAX);
+    let fill = JOIN_RATE_WINDOW
+        .saturating_mul(per_connection)
+        .checked_div(join_rate.max(1))
+        .unwrap_or(MAX_CONNECTION_SPACING);
+    fill.clamp(MIN_CONNECTION_SPACING, MAX_CONNECTION_SPACING)
+}
+
+/// See [`connection_spacing`].
+const MIN_CONNECTION_SPACING: Duration = Duration::from_millis(50);
+/// See [`connection_spacing`]: twitch-irc's own default.
+const MAX_CONNECTION_SPACING: Duration = Duration::from_secs(2);
+
+/// Sleeps until `deadline`, or forever without one.
+async fn sleep_until_some(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -1227,6 +1406,15 @@ mod tests {
             "{error}"
         );
         held.abort();
+    }
+
+    #[test]
+    fn connections_open_no_faster_than_joins_fill_them() {
+        // Twitch's pace: filling 90 channels takes 45 s; the library's 2 s stays.
+        assert_eq!(connection_spacing(20, 90), Duration::from_secs(2));
+        // A benchmark's 9,000 joins per 10 s fill one every 100 ms.
+        assert_eq!(connection_spacing(9_000, 90), Duration::from_millis(100));
+        assert_eq!(connection_spacing(u32::MAX, 90), Duration::from_millis(50));
     }
 
     #[test]

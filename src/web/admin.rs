@@ -188,7 +188,7 @@ pub(crate) fn admin_only(
 
 /// [`check`] behind `guard`: a blocked client is refused before its token
 /// is looked at; the outcome updates its record.
-fn guarded_check(
+pub(crate) fn guarded_check(
     guard: &AdminGuard,
     client: ClientKey,
     admin_token: Option<&SecretString>,

@@ -8,6 +8,7 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::reply::{self, WebError};
+use super::session::Caller;
 use super::state::WebState;
 use crate::channel::ChannelLogin;
 use crate::raffle::{LivePolicy, RaffleError, RaffleList, RoundResult, Trigger};
@@ -38,7 +39,8 @@ pub(crate) fn parse_login(raw: &str) -> Result<ChannelLogin, WebError> {
     ChannelLogin::parse(raw).map_err(|e| WebError::api(StatusCode::BAD_REQUEST, format!("channel: {e}")))
 }
 
-fn unknown_channel(login: &ChannelLogin) -> WebError {
+/// 404 for a channel the database does not know.
+pub(crate) fn unknown_channel(login: &ChannelLogin) -> WebError {
     WebError::api(StatusCode::NOT_FOUND, format!("unknown channel {login}"))
 }
 
@@ -93,15 +95,20 @@ pub(crate) async fn list_raffles(state: WebState, query: HashMap<String, String>
 }
 
 /// `POST /api/channels/{login}/draw[?force=true]`. Honours `ONLY_WHEN_LIVE`
-/// (the round is recorded as `skipped_offline` with its reason) unless
-/// `force=true`; not rate limited (SPEC §16: operators script it).
+/// (the round is recorded as `skipped_offline` with its reason) unless the
+/// admin adds `force=true`. The admin is not rate limited (SPEC §16:
+/// operators script it); a signed-in streamer draws at most once per
+/// channel per 10 s.
 ///
 /// # Errors
 ///
-/// 400 for a bad login or query, 404 for an unknown channel, 409 when the
-/// round was not recorded, 503 without the database.
+/// 400 for a bad login or query, 403 for another broadcaster's channel or
+/// `force` from a session, 404 for an unknown channel, 409 when the round
+/// was not recorded, 429 when a session draws too often, 503 without the
+/// database.
 pub(crate) async fn draw(
     state: WebState,
+    caller: Caller,
     raw_login: String,
     query: HashMap<String, String>,
 ) -> Result<Response, WebError> {
@@ -122,6 +129,29 @@ pub(crate) async fn draw(
         }
     };
     let login = parse_login(&raw_login)?;
+    caller.check_manages(&login)?;
+    if !caller.is_admin() {
+        if live == LivePolicy::Force {
+            return Err(WebError::api(
+                StatusCode::FORBIDDEN,
+                "force: only the admin token may draw while the stream is offline",
+            ));
+        }
+        let now = crate::clock::Clock::system().unix_millis();
+        let allowed = state
+            .session_draws
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .try_draw(&login, now);
+        if let Err(wait) = allowed {
+            let seconds = wait.as_secs().saturating_add(u64::from(wait.subsec_nanos() > 0));
+            return Err(WebError::api(
+                StatusCode::TOO_MANY_REQUESTS,
+                "one draw per channel every 10 seconds; try again shortly",
+            )
+            .with_retry_after(seconds));
+        }
+    }
     match state.engine.run_round_with(&login, Trigger::Manual, None, live).await {
         Ok(RoundResult::Recorded(record)) => Ok(reply::json(StatusCode::OK, &record.to_json())),
         Ok(other) => {
@@ -162,16 +192,23 @@ pub(crate) async fn approve(state: WebState, raw_login: String) -> Result<Respon
 ///
 /// # Errors
 ///
-/// 400 for a bad login, 404 for an unknown channel, 503 without the database.
-pub(crate) async fn set_paused(state: WebState, raw_login: String, paused: bool) -> Result<Response, WebError> {
+/// 400 for a bad login, 403 for another broadcaster's channel, 404 for an
+/// unknown channel, 503 without the database.
+pub(crate) async fn set_paused(
+    state: WebState,
+    caller: Caller,
+    raw_login: String,
+    paused: bool,
+) -> Result<Response, WebError> {
     let login = parse_login(&raw_login)?;
+    caller.check_manages(&login)?;
     let record = state
         .store
         .set_paused(&login, paused)
         .await
         .map_err(WebError::database_unavailable)?
         .ok_or_else(|| unknown_channel(&login))?;
-    tracing::info!(channel = %login, paused, "raffles paused/resumed by admin");
+    tracing::info!(channel = %login, paused, admin = caller.is_admin(), "raffles paused/resumed");
     Ok(reply::json(
         StatusCode::OK,
         &PauseState {

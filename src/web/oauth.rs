@@ -1,7 +1,11 @@
 //! The Connect pages (SPEC §7, §8): HTTP around `twitch::auth::connect`,
 //! which does the work. Here: parse the request, call it, render the answer.
 //!
-//! - `GET /auth/twitch` starts a connection: the state goes into an
+//! - `GET /auth/twitch` first sends a browser that came by another loopback
+//!   name than `PUBLIC_URL`'s (`127.0.0.1` while it says `localhost`) to
+//!   `PUBLIC_URL`'s host, same path and query: the state cookie is kept per
+//!   host, and Twitch returns to `PUBLIC_URL`. Then it starts a connection:
+//!   the state goes into an
 //!   HttpOnly, SameSite=Lax cookie scoped to `PUBLIC_URL`'s path + `/auth`
 //!   (Secure under https), the browser to Twitch's authorize URL (302).
 //! - `GET /auth/callback` hands Twitch's answer and the cookie's state to
@@ -28,8 +32,10 @@ use warp::reply::Response;
 
 use super::api::parse_login;
 use super::client::ClientKey;
+use super::language::{LanguageRequest, page_language};
 use super::reply::{self, WebError};
 use super::state::WebState;
+use crate::catalog::{ConnectPage, ConnectText, Language};
 use crate::twitch::auth::connect::{Callback, ConnectError, ConnectStart, Connected, STATE_LIFETIME};
 
 /// Name of the cookie carrying the OAuth state.
@@ -77,14 +83,69 @@ pub(crate) fn browser_state() -> impl Filter<Extract = (Option<String>,), Error 
     warp::header::headers_cloned().map(|headers: HeaderMap| state_from_cookies(&headers))
 }
 
-fn not_configured() -> WebError {
+/// A Connect page about `page`, in `language`.
+fn connect_page(status: StatusCode, page: ConnectPage<'_>, language: Language) -> WebError {
     WebError::page(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Twitch is not configured",
-        "This bot has no Twitch application: set TWITCH_CLIENT_ID and TWITCH_CLIENT_SECRET \
-         (see the README, \"Creating a Twitch application\") and restart it.",
+        status,
+        language.say(&ConnectText::Title(page)),
+        language.say(&ConnectText::Sentence(page)),
         ROOT,
     )
+    .in_language(language)
+}
+
+fn not_configured(language: Language) -> WebError {
+    connect_page(StatusCode::SERVICE_UNAVAILABLE, ConnectPage::NotConfigured, language)
+}
+
+/// Where a request says it was sent: its `Host` header and raw query.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct RequestTarget {
+    host: Option<String>,
+    query: Option<String>,
+}
+
+/// Extracts the [`RequestTarget`]; never rejects.
+pub(crate) fn request_target() -> impl Filter<Extract = (RequestTarget,), Error = Infallible> + Clone {
+    warp::header::optional::<String>("host")
+        .or(warp::any().map(|| None))
+        .unify()
+        .and(warp::query::raw().map(Some).or(warp::any().map(|| None)).unify())
+        .map(|host: Option<String>, query: Option<String>| RequestTarget { host, query })
+}
+
+/// Whether `host` names this machine (`localhost`, `127.x.x.x`, `::1`).
+fn is_loopback(host: &url::Host<&str>) -> bool {
+    match host {
+        url::Host::Domain(name) => name.eq_ignore_ascii_case("localhost"),
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
+    }
+}
+
+/// Where to send a Connect started at `target` first, if anywhere:
+/// `PUBLIC_URL/auth/twitch` with the same query, when the browser came by
+/// another loopback name or port than `PUBLIC_URL`'s loopback host. Only
+/// between loopback names: behind a reverse proxy the `Host` the bot sees
+/// may never be `PUBLIC_URL`'s, and redirecting there would loop.
+pub(crate) fn host_redirect(public_url: &url::Url, target: &RequestTarget) -> Option<String> {
+    let public_host = public_url.host()?;
+    if !is_loopback(&public_host) {
+        return None;
+    }
+    let seen = url::Url::parse(&format!("{}://{}/", public_url.scheme(), target.host.as_deref()?)).ok()?;
+    let seen_host = seen.host()?;
+    let same_name = match (&seen_host, &public_host) {
+        (url::Host::Domain(a), url::Host::Domain(b)) => a.eq_ignore_ascii_case(b),
+        (a, b) => a == b,
+    };
+    if !is_loopback(&seen_host) || (same_name && seen.port_or_known_default() == public_url.port_or_known_default()) {
+        return None;
+    }
+    let mut to = public_url.clone();
+    to.set_path(&format!("{}/auth/twitch", public_url.path().trim_end_matches('/')));
+    to.set_query(target.query.as_deref().filter(|q| !q.is_empty()));
+    Some(to.to_string())
 }
 
 /// `GET /auth/twitch`.
@@ -92,9 +153,18 @@ fn not_configured() -> WebError {
 /// # Errors
 ///
 /// 503 pages: Twitch not configured, or the database unavailable.
-pub(crate) async fn start(state: WebState, client: ClientKey) -> Result<Response, WebError> {
+pub(crate) async fn start(
+    state: WebState,
+    client: ClientKey,
+    request: LanguageRequest,
+    target: RequestTarget,
+) -> Result<Response, WebError> {
+    if let Some(to) = host_redirect(&state.public_url, &target) {
+        return reply::redirect(StatusCode::FOUND, &to, ROOT);
+    }
+    let language = page_language(&state, request, &[]);
     let started = state.connections.start_connect(&client.to_string()).await;
-    redirect_to_twitch(&state, started)
+    redirect_to_twitch(&state, started, language)
 }
 
 /// `GET /auth/twitch/bot`: connect the account the bot speaks as.
@@ -102,28 +172,33 @@ pub(crate) async fn start(state: WebState, client: ClientKey) -> Result<Response
 /// # Errors
 ///
 /// As [`start`]; 409 when a bot account is connected already.
-pub(crate) async fn start_bot(state: WebState, client: ClientKey) -> Result<Response, WebError> {
+pub(crate) async fn start_bot(
+    state: WebState,
+    client: ClientKey,
+    request: LanguageRequest,
+) -> Result<Response, WebError> {
+    let language = page_language(&state, request, &[]);
     let started = state.connections.start_bot_connect(&client.to_string()).await;
-    redirect_to_twitch(&state, started)
+    redirect_to_twitch(&state, started, language)
 }
 
 /// The redirect to Twitch for a started connection, with the state cookie.
-fn redirect_to_twitch(state: &WebState, started: Result<ConnectStart, ConnectError>) -> Result<Response, WebError> {
+fn redirect_to_twitch(
+    state: &WebState,
+    started: Result<ConnectStart, ConnectError>,
+    language: Language,
+) -> Result<Response, WebError> {
     let started = started.map_err(|e| match e {
-        ConnectError::NotConfigured => not_configured(),
-        ConnectError::BotAlreadyConnected => bot_already_connected(),
-        ConnectError::TooManyPending => WebError::page(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many sign-ins in progress",
-            "Too many Twitch sign-ins are in progress right now. Try again in a few minutes.",
-            ROOT,
-        )
-        .with_retry_after(RETRY_AFTER_SECONDS),
-        other => WebError::page(
+        ConnectError::NotConfigured => not_configured(language),
+        ConnectError::BotAlreadyConnected => bot_already_connected(language),
+        ConnectError::TooManyPending => {
+            connect_page(StatusCode::TOO_MANY_REQUESTS, ConnectPage::TooManyPending, language)
+                .with_retry_after(RETRY_AFTER_SECONDS)
+        }
+        other => connect_page(
             StatusCode::SERVICE_UNAVAILABLE,
-            "Database unavailable",
-            "The bot cannot reach its database right now. Try again in a moment.",
-            ROOT,
+            ConnectPage::DatabaseUnavailable,
+            language,
         )
         .caused_by(other),
     })?;
@@ -155,15 +230,16 @@ fn parse_callback(query: Vec<(String, String)>) -> Option<Callback> {
 }
 
 /// `GET /auth/callback`.
-pub(crate) async fn callback(state: WebState, query: Vec<(String, String)>, browser_state: Option<String>) -> Response {
+pub(crate) async fn callback(
+    state: WebState,
+    query: Vec<(String, String)>,
+    browser_state: Option<String>,
+    request: LanguageRequest,
+) -> Response {
+    let language = page_language(&state, request, &[]);
     let answer = match parse_callback(query) {
-        None => Err(WebError::page(
-            StatusCode::BAD_REQUEST,
-            "Sign-in response malformed",
-            "Twitch's answer carries a parameter twice, so it was refused. Start again from the Connect button.",
-            ROOT,
-        )),
-        Some(callback) => finish(&state, &callback, browser_state.as_deref()).await,
+        None => Err(connect_page(StatusCode::BAD_REQUEST, ConnectPage::Malformed, language)),
+        Some(callback) => finish(&state, &callback, browser_state.as_deref(), language).await,
     };
     // The state is single use whatever happened: drop the cookie.
     let mut spent = state_cookie(&state.public_url, "");
@@ -172,7 +248,12 @@ pub(crate) async fn callback(state: WebState, query: Vec<(String, String)>, brow
 }
 
 /// Finishes the connection and picks the answer.
-async fn finish(state: &WebState, callback: &Callback, browser_state: Option<&str>) -> Result<Response, WebError> {
+async fn finish(
+    state: &WebState,
+    callback: &Callback,
+    browser_state: Option<&str>,
+    language: Language,
+) -> Result<Response, WebError> {
     match state.connections.finish_connect(callback, browser_state).await {
         Ok(Connected::Channel(connected)) => {
             tracing::info!(
@@ -180,24 +261,30 @@ async fn finish(state: &WebState, callback: &Callback, browser_state: Option<&st
                 twitch_user_id = %connected.twitch_user_id,
                 "streamer connected their Twitch account"
             );
-            reply::redirect(StatusCode::SEE_OTHER, &format!("{}/", state.base_path()), ROOT)
+            let response = reply::redirect(StatusCode::SEE_OTHER, &format!("{}/", state.base_path()), ROOT)?;
+            // Connecting also signs the streamer in to the dashboard (SPEC §13).
+            match sign_in_connected(state, &connected.login).await {
+                Ok(cookie) => reply::with_header(response, SET_COOKIE, &cookie, ROOT),
+                Err(e) => Err(WebError::page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Connected, but not signed in",
+                    "Your Twitch account is connected, but the bot could not sign you in just now. \
+                     Sign in again from the dashboard in a moment.",
+                    ROOT,
+                )
+                .caused_by(e)),
+            }
         }
         Ok(Connected::Bot(bot)) => {
             tracing::info!(bot = %bot.login, twitch_user_id = %bot.twitch_user_id, "the bot now speaks as this account");
             reply::redirect(StatusCode::SEE_OTHER, &format!("{}/", state.base_path()), ROOT)
         }
-        Err(e) => Err(refusal(e)),
+        Err(e) => Err(refusal(e, language)),
     }
 }
 
-fn bot_already_connected() -> WebError {
-    WebError::page(
-        StatusCode::CONFLICT,
-        "A bot account is connected already",
-        "The bot already speaks as a connected Twitch account. To use another one, the bot's operator \
-         disconnects it first (DELETE /api/bot with the admin token), then connects the new one here.",
-        ROOT,
-    )
+fn bot_already_connected(language: Language) -> WebError {
+    connect_page(StatusCode::CONFLICT, ConnectPage::BotAlreadyConnected, language)
 }
 
 /// The answer to a bot disconnect.
@@ -231,82 +318,50 @@ pub(crate) async fn disconnect_bot(state: WebState) -> Result<Response, WebError
     ))
 }
 
+/// Signs in the broadcaster of the channel just connected; the `Set-Cookie`
+/// value.
+async fn sign_in_connected(
+    state: &WebState,
+    login: &crate::channel::ChannelLogin,
+) -> Result<String, crate::store::Error> {
+    let channel = state
+        .store
+        .find_channel(login)
+        .await?
+        .ok_or_else(|| crate::store::Error::Vanished {
+            what: format!("channel {login}"),
+        })?;
+    super::session::sign_in(state, &channel).await
+}
+
 /// The page for a callback that did not connect.
-fn refusal(error: ConnectError) -> WebError {
-    let (status, title, message) = match &error {
-        ConnectError::NotConfigured => return not_configured(),
-        ConnectError::BotAlreadyConnected => return bot_already_connected(),
-        ConnectError::ConsentDenied => (
-            StatusCode::FORBIDDEN,
-            "Connection cancelled",
-            "The Twitch account was not connected because access was declined on Twitch.".into(),
-        ),
-        ConnectError::TwitchUnavailable => (
-            StatusCode::BAD_GATEWAY,
-            "Twitch had a problem",
-            "Twitch could not complete the sign-in just now. Nothing was saved; try again in a moment.".into(),
-        ),
-        ConnectError::AuthorizeRejected(_) => (
-            StatusCode::BAD_GATEWAY,
-            "Twitch refused the sign-in",
-            "Twitch refused this bot's sign-in request. Nothing was saved; the bot's operator should check its \
-             Twitch application settings."
-                .into(),
-        ),
-        ConnectError::TooManyPending => (
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many sign-ins in progress",
-            "Too many Twitch sign-ins are in progress right now. Try again in a few minutes.".into(),
-        ),
-        ConnectError::MissingState => (
-            StatusCode::BAD_REQUEST,
-            "Sign-in response incomplete",
-            "Twitch's answer has no state. Start again from the Connect button.".into(),
-        ),
-        ConnectError::StateMismatch => (
-            StatusCode::FORBIDDEN,
-            "Sign-in not started here",
-            "This sign-in was not started in this browser (or its cookie was blocked), so it was refused. \
-             Start again from the Connect button."
-                .into(),
-        ),
-        ConnectError::UnknownState => (
-            StatusCode::BAD_REQUEST,
-            "Sign-in link already used",
-            "This sign-in link was already used or was not issued by this bot. Start again from the Connect button."
-                .into(),
-        ),
-        ConnectError::ExpiredState => (
-            StatusCode::BAD_REQUEST,
-            "Sign-in link expired",
-            "This sign-in took longer than 10 minutes. Start again from the Connect button.".into(),
-        ),
-        ConnectError::MissingCode => (
-            StatusCode::BAD_REQUEST,
-            "Sign-in response incomplete",
-            "Twitch's answer has no authorization code. Start again from the Connect button.".into(),
-        ),
-        ConnectError::Twitch(e) => (
-            StatusCode::BAD_GATEWAY,
-            "Twitch did not complete the connection",
-            format!("Nothing was saved: {e}. Try again in a moment."),
-        ),
-        ConnectError::NotAllowed { login, .. } => (
-            StatusCode::FORBIDDEN,
-            "This install is private",
-            format!(
-                "This KinoYuBot install is private: only its owner and the channels they allow can connect. \
-                 The Twitch account {login} was not connected, and the bot kept none of its tokens (they were \
-                 handed back to Twitch). If this channel should have access, ask the bot's operator to approve {login}."
-            ),
-        ),
-        ConnectError::Database(_) | ConnectError::Cipher(_) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Something went wrong",
-            "The connection could not be saved. Nothing was stored; try again in a moment.".into(),
-        ),
+fn refusal(error: ConnectError, language: Language) -> WebError {
+    let detail;
+    let (status, page) = match &error {
+        ConnectError::NotConfigured => return not_configured(language),
+        ConnectError::BotAlreadyConnected => return bot_already_connected(language),
+        ConnectError::ConsentDenied => (StatusCode::FORBIDDEN, ConnectPage::ConsentDenied),
+        ConnectError::TwitchUnavailable => (StatusCode::BAD_GATEWAY, ConnectPage::TwitchUnavailable),
+        ConnectError::AuthorizeRejected(_) => (StatusCode::BAD_GATEWAY, ConnectPage::AuthorizeRejected),
+        ConnectError::TooManyPending => (StatusCode::TOO_MANY_REQUESTS, ConnectPage::TooManyPending),
+        ConnectError::MissingState => (StatusCode::BAD_REQUEST, ConnectPage::MissingState),
+        ConnectError::StateMismatch => (StatusCode::FORBIDDEN, ConnectPage::StateMismatch),
+        ConnectError::UnknownState => (StatusCode::BAD_REQUEST, ConnectPage::UnknownState),
+        ConnectError::ExpiredState => (StatusCode::BAD_REQUEST, ConnectPage::ExpiredState),
+        ConnectError::MissingCode => (StatusCode::BAD_REQUEST, ConnectPage::MissingCode),
+        ConnectError::Twitch(e) => {
+            detail = e.to_string();
+            (StatusCode::BAD_GATEWAY, ConnectPage::TwitchFailed { detail: &detail })
+        }
+        ConnectError::NotAllowed { login, .. } => {
+            (StatusCode::FORBIDDEN, ConnectPage::NotAllowed { login: login.as_str() })
+        }
+        ConnectError::Database(_) | ConnectError::Cipher(_) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, ConnectPage::SaveFailed)
+        }
     };
-    WebError::page(status, title, message, ROOT).caused_by(error)
+    let page = connect_page(status, page, language);
+    page.caused_by(error)
 }
 
 /// `DELETE /api/channels/{login}/connection` (admin).
@@ -323,6 +378,12 @@ pub(crate) async fn disconnect(state: WebState, raw_login: String) -> Result<Res
         .await
         .map_err(|e| WebError::api(StatusCode::INTERNAL_SERVER_ERROR, "database unavailable").caused_by(e))?
         .ok_or_else(|| WebError::api(StatusCode::NOT_FOUND, "unknown channel or not connected"))?;
+    // Without its account the channel has nobody to sign in as.
+    if let Ok(Some(channel)) = state.store.find_channel(&login).await
+        && let Err(e) = state.store.delete_sessions_of(channel.id).await
+    {
+        tracing::warn!(channel = %login, error = %e, "could not end the channel's dashboard sessions");
+    }
     Ok(reply::json(
         StatusCode::OK,
         &DisconnectReply {
@@ -336,6 +397,48 @@ pub(crate) async fn disconnect(state: WebState, raw_login: String) -> Result<Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn target(host: &str, query: Option<&str>) -> RequestTarget {
+        RequestTarget {
+            host: Some(host.into()),
+            query: query.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn connect_started_on_another_loopback_name_goes_to_public_urls_host_first() {
+        let public = url("http://localhost:8080");
+        assert_eq!(
+            host_redirect(&public, &target("127.0.0.1:8080", Some("lang=pt-BR"))).as_deref(),
+            Some("http://localhost:8080/auth/twitch?lang=pt-BR")
+        );
+        assert_eq!(
+            host_redirect(&public, &target("127.0.0.1:8080", None)).as_deref(),
+            Some("http://localhost:8080/auth/twitch")
+        );
+        assert_eq!(
+            host_redirect(&url("http://127.0.0.1:8080/kb/"), &target("localhost:8080", None)).as_deref(),
+            Some("http://127.0.0.1:8080/kb/auth/twitch")
+        );
+        assert_eq!(
+            host_redirect(&public, &target("[::1]:8080", None)).as_deref(),
+            Some("http://localhost:8080/auth/twitch")
+        );
+    }
+
+    #[test]
+    fn connect_on_public_urls_own_host_or_behind_a_proxy_is_not_redirected() {
+        let public = url("http://localhost:8080");
+        assert_eq!(host_redirect(&public, &target("localhost:8080", None)), None);
+        assert_eq!(host_redirect(&public, &target("LOCALHOST:8080", None)), None);
+        assert_eq!(host_redirect(&public, &RequestTarget::default()), None);
+        // A proxy's Host never matches a public https URL: no loop.
+        let behind = url("https://bot.example.com");
+        assert_eq!(host_redirect(&behind, &target("127.0.0.1:8080", None)), None);
+        // Not a loopback name: not ours to second-guess.
+        assert_eq!(host_redirect(&public, &target("192.168.1.5:8080", None)), None);
+        assert_eq!(host_redirect(&public, &target("evil.example/x", None)), None);
+    }
 
     fn url(text: &str) -> url::Url {
         url::Url::parse(text).expect("url")

@@ -20,21 +20,28 @@ use warp::http::{HeaderValue, StatusCode};
 use warp::reply::Response;
 
 use super::view;
+use crate::catalog::{ConnectPage, ConnectText, Language};
 
 /// Something that failed underneath a [`WebError`].
 pub(crate) type Cause = Box<dyn StdError + Send + Sync + 'static>;
 
 /// How a [`WebError`] is shown.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum Shape {
     /// `{"error": message}`.
     Json,
-    /// An HTML page with a heading.
-    Page {
-        title: &'static str,
-        /// Relative path from the page to the site root (see `view::message_page`).
-        root: &'static str,
-    },
+    /// An HTML page with a heading (boxed: keeps `WebError` small).
+    Page(Box<PageShape>),
+}
+
+/// How a page error is shown.
+#[derive(Debug, Clone)]
+struct PageShape {
+    title: String,
+    /// Relative path from the page to the site root (see `view::message_page`).
+    root: &'static str,
+    /// The page's language.
+    language: Language,
 }
 
 /// The one error type of the web layer.
@@ -74,14 +81,27 @@ impl WebError {
     /// from the site root (`"../"` under `/auth/`).
     pub(crate) fn page(
         status: StatusCode,
-        title: &'static str,
+        title: impl Into<String>,
         message: impl Into<String>,
         root: &'static str,
     ) -> Self {
         Self {
-            shape: Shape::Page { title, root },
+            shape: Shape::Page(Box::new(PageShape {
+                title: title.into(),
+                root,
+                language: Language::default(),
+            })),
             ..Self::api(status, message)
         }
+    }
+
+    /// Shows a page's own words (back link, Connect) in `language`; the
+    /// title and message are the caller's, already in it.
+    pub(crate) fn in_language(mut self, language: Language) -> Self {
+        if let Shape::Page(page) = &mut self.shape {
+            page.language = language;
+        }
+        self
     }
 
     /// The JSON API's answer when the database fails: 503, try again.
@@ -134,7 +154,10 @@ impl Reply for WebError {
         self.log();
         let mut response = match self.shape {
             Shape::Json => json(self.status, &JsonError { error: &self.message }),
-            Shape::Page { title, root } => html(self.status, view::message_page(title, &self.message, root)),
+            Shape::Page(page) => html(
+                self.status,
+                view::message_page(&page.title, &self.message, page.root, page.language),
+            ),
         };
         if let Some(scheme) = self.challenge {
             response
@@ -190,10 +213,12 @@ pub(crate) fn with_header(
     root: &'static str,
 ) -> Result<Response, WebError> {
     let value = HeaderValue::from_str(value).map_err(|e| {
+        // No request at hand to choose a language from: the default's.
+        let language = Language::default();
         WebError::page(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "Something went wrong",
-            "The bot could not build its answer. Try again.",
+            language.say(&ConnectText::Title(ConnectPage::SomethingWentWrong)),
+            language.say(&ConnectText::Sentence(ConnectPage::SomethingWentWrong)),
             root,
         )
         .caused_by(format!("the {name} header is not valid: {e}"))

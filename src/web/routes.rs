@@ -20,9 +20,11 @@ use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
 use super::admin::{AdminRejection, admin_only};
+use super::language::LanguageRequest;
 use super::reply::WebError;
+use super::session::{AccessRejection, Caller};
 use super::state::WebState;
-use super::{api, dashboard, oauth, probes, status};
+use super::{api, control, dashboard, oauth, probes, session, status};
 
 /// The Content-Security-Policy of every response: only our own script,
 /// stylesheet and images, no inline code, no framing.
@@ -53,10 +55,12 @@ pub(crate) fn routes(state: WebState) -> impl Filter<Extract = (warp::reply::Res
     let dashboard = warp::path::end()
         .and(warp::get())
         .and(with_state(state.clone()))
+        .and(language_request())
         .then(dashboard::page);
     let board = warp::path!("partials" / "channels")
         .and(warp::get())
         .and(with_state(state.clone()))
+        .and(language_request())
         .then(dashboard::board)
         .map(Reply::into_response);
     let script = warp::path!("static" / "dashboard.js")
@@ -83,24 +87,30 @@ pub(crate) fn routes(state: WebState) -> impl Filter<Extract = (warp::reply::Res
         .then(api::list_raffles)
         .map(Reply::into_response);
     let admin = admin_only(state.admin_token.clone(), Arc::clone(&state.admin_guard));
+    // The admin token or the channel's signed-in broadcaster (SPEC §13).
+    let caller = session::caller(state.clone());
     let draw = warp::path!("api" / "channels" / String / "draw")
         .and(warp::post())
-        .and(admin.clone())
+        .and(caller.clone())
         .and(warp::query::<HashMap<String, String>>())
         .and(with_state(state.clone()))
-        .then(|login: String, query: HashMap<String, String>, state: WebState| api::draw(state, login, query))
+        .then(
+            |login: String, caller: Caller, query: HashMap<String, String>, state: WebState| {
+                api::draw(state, caller, login, query)
+            },
+        )
         .map(Reply::into_response);
     let pause = warp::path!("api" / "channels" / String / "pause")
         .and(warp::post())
-        .and(admin.clone())
+        .and(caller.clone())
         .and(with_state(state.clone()))
-        .then(|login: String, state: WebState| api::set_paused(state, login, true))
+        .then(|login: String, caller: Caller, state: WebState| api::set_paused(state, caller, login, true))
         .map(Reply::into_response);
     let resume = warp::path!("api" / "channels" / String / "resume")
         .and(warp::post())
-        .and(admin.clone())
+        .and(caller.clone())
         .and(with_state(state.clone()))
-        .then(|login: String, state: WebState| api::set_paused(state, login, false))
+        .then(|login: String, caller: Caller, state: WebState| api::set_paused(state, caller, login, false))
         .map(Reply::into_response);
     let approve = warp::path!("api" / "channels" / String / "approve")
         .and(warp::post())
@@ -108,16 +118,49 @@ pub(crate) fn routes(state: WebState) -> impl Filter<Extract = (warp::reply::Res
         .and(with_state(state.clone()))
         .then(|login: String, state: WebState| api::approve(state, login))
         .map(Reply::into_response);
+    let get_settings = warp::path!("api" / "channels" / String / "settings")
+        .and(warp::get())
+        .and(caller.clone())
+        .and(with_state(state.clone()))
+        .then(|login: String, caller: Caller, state: WebState| control::get_settings(state, caller, login))
+        .map(Reply::into_response);
+    let put_settings = warp::path!("api" / "channels" / String / "settings")
+        .and(warp::put())
+        .and(caller.clone())
+        .and(warp::body::content_length_limit(control::MAX_SETTINGS_BODY))
+        .and(warp::body::json::<serde_json::Value>())
+        .and(with_state(state.clone()))
+        .then(
+            |login: String, caller: Caller, body: serde_json::Value, state: WebState| {
+                control::put_settings(state, caller, login, body)
+            },
+        )
+        .map(Reply::into_response);
+    let api_session = warp::path!("api" / "session")
+        .and(warp::get())
+        .and(with_state(state.clone()))
+        .and(warp::header::headers_cloned())
+        .then(session::current)
+        .map(Reply::into_response);
+    let logout = warp::path!("auth" / "logout")
+        .and(warp::post())
+        .and(with_state(state.clone()))
+        .and(caller)
+        .then(session::logout)
+        .map(Reply::into_response);
     let auth_start = warp::path!("auth" / "twitch")
         .and(warp::get())
         .and(with_state(state.clone()))
         .and(client_key())
+        .and(language_request())
+        .and(oauth::request_target())
         .then(oauth::start)
         .map(Reply::into_response);
     let auth_bot = warp::path!("auth" / "twitch" / "bot")
         .and(warp::get())
         .and(with_state(state.clone()))
         .and(client_key())
+        .and(language_request())
         .then(oauth::start_bot)
         .map(Reply::into_response);
     let bot_disconnect = warp::path!("api" / "bot")
@@ -131,6 +174,7 @@ pub(crate) fn routes(state: WebState) -> impl Filter<Extract = (warp::reply::Res
         .and(with_state(state.clone()))
         .and(warp::query::<Vec<(String, String)>>())
         .and(oauth::browser_state())
+        .and(language_request())
         .then(oauth::callback);
     let disconnect = warp::path!("api" / "channels" / String / "connection")
         .and(warp::delete())
@@ -138,7 +182,9 @@ pub(crate) fn routes(state: WebState) -> impl Filter<Extract = (warp::reply::Res
         .and(with_state(state))
         .then(|login: String, state: WebState| oauth::disconnect(state, login))
         .map(Reply::into_response);
-    dashboard
+    // Boxed in groups: one chain of every route makes a type so deep that
+    // compiling it takes minutes.
+    let pages = dashboard
         .or(board)
         .unify()
         .or(script)
@@ -155,13 +201,25 @@ pub(crate) fn routes(state: WebState) -> impl Filter<Extract = (warp::reply::Res
         .unify()
         .or(raffles)
         .unify()
-        .or(draw)
-        .unify()
+        .boxed();
+    let control = draw
         .or(pause)
         .unify()
         .or(resume)
         .unify()
         .or(approve)
+        .unify()
+        .or(get_settings)
+        .unify()
+        .or(put_settings)
+        .unify()
+        .or(api_session)
+        .unify()
+        .or(logout)
+        .unify()
+        .boxed();
+    pages
+        .or(control)
         .unify()
         .or(auth_start)
         .unify()
@@ -178,6 +236,18 @@ pub(crate) fn routes(state: WebState) -> impl Filter<Extract = (warp::reply::Res
         .map(security_headers)
 }
 
+/// The visitor's `?lang=` and language cookie; never rejects.
+fn language_request() -> impl Filter<Extract = (LanguageRequest,), Error = Infallible> + Clone {
+    warp::query::raw()
+        .or(warp::any().map(String::new))
+        .unify()
+        .and(warp::header::headers_cloned())
+        .map(|query: String, headers: warp::http::HeaderMap| {
+            let query: HashMap<String, String> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+            LanguageRequest::from_request(&query, &headers)
+        })
+}
+
 fn with_state(state: WebState) -> impl Filter<Extract = (WebState,), Error = Infallible> + Clone {
     warp::any().map(move || state.clone())
 }
@@ -186,6 +256,9 @@ fn with_state(state: WebState) -> impl Filter<Extract = (WebState,), Error = Inf
 async fn handle_rejection(rejection: Rejection) -> Result<warp::reply::Response, Infallible> {
     if let Some(admin) = rejection.find::<AdminRejection>() {
         return Ok(WebError::from(*admin).into_response());
+    }
+    if let Some(access) = rejection.find::<AccessRejection>() {
+        return Ok(WebError::from(access.clone()).into_response());
     }
     let (status, message) = if rejection.is_not_found() {
         (StatusCode::NOT_FOUND, "not found")

@@ -6,10 +6,14 @@ use std::time::Duration;
 
 use super::admin::AdminGuard;
 
-use crate::channel::ChannelSet;
+use crate::channel::{ChannelLanguages, ChannelSet, LeaseStatus};
+use crate::presence::tracker::PresenceHealth;
 use crate::raffle::RaffleEngine;
+use crate::raffle::command::DrawLimiter;
 use crate::store::Store;
+use crate::supervisor::Supervisor;
 use crate::twitch::auth::connect::Connections;
+use crate::twitch::irc::ChatHealth;
 use crate::twitch::live_status::CachedLiveStatus;
 use secrecy::SecretString;
 
@@ -20,8 +24,14 @@ pub(crate) struct WebState {
     pub(crate) store: Store,
     /// Runs raffle rounds for the admin draw endpoint.
     pub(crate) engine: RaffleEngine,
-    /// Channels this instance serves.
+    /// Channels this instance may serve (configured and connected).
     pub(crate) channels: ChannelSet,
+    /// Channels this instance holds a lease on and serves (SPEC §15).
+    pub(crate) served: ChannelSet,
+    /// The lease task's figures, for `/api/status`.
+    pub(crate) leases: LeaseStatus,
+    /// The chat listener's joins, for `/api/status`.
+    pub(crate) joins: crate::twitch::join_pacer::JoinStatus,
     /// Connecting and disconnecting Twitch accounts (`twitch::auth::connect`).
     pub(crate) connections: Connections,
     /// `ADMIN_TOKEN`; `None` disables admin endpoints.
@@ -36,6 +46,37 @@ pub(crate) struct WebState {
     /// its path (a bot behind a reverse proxy under a prefix) scopes the
     /// cookie and the redirect back to the dashboard.
     pub(crate) public_url: url::Url,
+    /// `SESSION_TTL`.
+    pub(crate) session_ttl: Duration,
+    /// Draws by signed-in streamers: one per channel per 10 s (SPEC §16;
+    /// the admin is not limited). A std Mutex: held for a map update only.
+    pub(crate) session_draws: Arc<std::sync::Mutex<DrawLimiter>>,
+    /// Which language each channel speaks.
+    pub(crate) languages: ChannelLanguages,
+    /// What the dashboard explains about the settings.
+    pub(crate) setup: WebSetup,
+    /// What `/readyz` and the dashboard report about the running parts.
+    pub(crate) health: Health,
+}
+
+/// Settings the dashboard explains, beyond those of the raffle engine.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct WebSetup {
+    /// `DISCORD_WEBHOOK_URL` is set (else winners are printed).
+    pub(crate) announces_on_discord: bool,
+    /// `ITEMS_FILE`, when it does not exist: the bot runs and draws nothing.
+    pub(crate) missing_prize_list: Option<String>,
+}
+
+/// The running parts' health (SPEC §16), shared with them.
+#[derive(Clone, Debug)]
+pub(crate) struct Health {
+    /// Whether chat is joined for every served channel.
+    pub(crate) chat: ChatHealth,
+    /// How long presence has waited unwritten.
+    pub(crate) presence: PresenceHealth,
+    /// What every background task is doing.
+    pub(crate) supervisor: Supervisor,
 }
 
 impl WebState {

@@ -105,7 +105,13 @@ async fn status_api_has_exactly_the_spec_shape_for_served_and_stored_channels() 
     let mut app = dashboard().await;
     let status = app.get_json("/api/status").await;
     let channels = status["channels"].as_array().expect("channels array");
-    assert_eq!(status.as_object().map(|o| o.len()), Some(1), "{status}");
+    let mut top: Vec<_> = status.as_object().expect("object").keys().cloned().collect();
+    top.sort();
+    assert_eq!(top, ["channels", "instance"], "{status}");
+    assert_eq!(
+        status["instance"]["leased_channels"], 2,
+        "this instance serves both: {status}"
+    );
     assert_eq!(
         channels.iter().map(|c| c["login"].as_str()).collect::<Vec<_>>(),
         [Some(REAUTH_CHANNEL), Some(LIVE_CHANNEL)],
@@ -124,9 +130,11 @@ async fn status_api_has_exactly_the_spec_shape_for_served_and_stored_channels() 
                 "login",
                 "needs_reauth",
                 "next_raffle_at",
-                "paused"
+                "paused",
+                "served_by"
             ]
         );
+        assert_eq!(channel["served_by"], status["instance"]["id"], "{status}");
     }
     let reauth = &channels[0];
     assert_eq!(reauth["display_name"], "Reauth <Channel>");

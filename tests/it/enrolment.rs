@@ -2,7 +2,7 @@
 //! account, walked through the running app against the Twitch stand-in.
 
 use crate::fake_twitch::{User, streamer};
-use crate::helpers::{DEADLINE, Reply, TestApp};
+use crate::helpers::{DEADLINE, Reply, TestApp, wait_until};
 
 fn alt() -> User {
     User::new("555000111", "altaccount", "AltAccount")
@@ -91,7 +91,7 @@ async fn a_second_account_is_refused_under_first_keeps_no_tokens_and_is_accepted
     let accepted = try_connect(&app).await;
     assert_eq!(accepted.status, 303, "{}", accepted.body);
     app.irc.wait_joined(&alt.login, 1, DEADLINE).await;
-    assert!(app.serves(&alt.login).await);
+    wait_until("the approved channel served", || async { app.serves(&alt.login).await }).await;
     assert_eq!(app.database.count("SELECT count(*) FROM twitch_tokens").await, 2);
 
     // The owner can always come back.

@@ -258,6 +258,18 @@ impl FakeIrc {
             .any(|c| c.channels.contains(channel))
     }
 
+    /// How many open connections are in `#channel`.
+    pub fn joined_by(&self, channel: &str) -> usize {
+        self.shared
+            .state
+            .lock()
+            .unwrap()
+            .connections
+            .values()
+            .filter(|c| c.channels.contains(channel))
+            .count()
+    }
+
     /// Waits until `condition` holds, re-checking on every change; panics
     /// with `what` after `deadline` (on the wall clock, so that a paused
     /// tokio clock does not end it early).

@@ -1,6 +1,7 @@
 //! A Twitch stand-in: OAuth (`/authorize`, `/token`, `/validate`,
-//! `/revoke`) and Helix (`/helix/streams`, `/helix/users`, and
-//! `POST /helix/chat/messages`, Send Chat Message) on 127.0.0.1:0,
+//! `/revoke`) and Helix (`/helix/streams`, `/helix/users`, `POST /helix/chat/messages`
+//! (Send Chat Message), and for the eligibility gates `/helix/chat/chatters`,
+//! `/helix/users?id=…` and `/helix/channels/followers`) on 127.0.0.1:0,
 //! answering with Twitch's real shapes (`scope` as a JSON array, errors as
 //! `{"status":400,"message":"..."}`). It records every request, and tests
 //! program it: who consents, whether consent is denied, token lifetimes,
@@ -24,6 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
+use tokio::sync::watch;
 use warp::Filter as _;
 use warp::http::StatusCode;
 use warp::reply::Reply as _;
@@ -66,6 +68,8 @@ pub struct Recorded {
     pub client_id_header: Option<String>,
     /// The raw body (JSON for Send Chat Message).
     pub body: String,
+    /// Every query pair in order, repeated names kept (`id=1&id=2`).
+    pub query_pairs: Vec<(String, String)>,
 }
 
 /// A chat message Twitch accepted and showed in the channel.
@@ -104,6 +108,14 @@ struct AccessToken {
     user: Option<User>,
     expires_in: u64,
     scopes: Vec<String>,
+}
+
+/// A viewer's Twitch facts for the gates' endpoints.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub user: User,
+    /// `created_at`, RFC 3339.
+    pub created_at: String,
 }
 
 /// What an authorization code stands for: who consented to which scopes,
@@ -147,8 +159,6 @@ struct State {
     extra_scope: Option<String>,
     /// `expires_in` of app tokens.
     app_expires_in: u64,
-    /// Scopes each refresh token carries over to the tokens it mints.
-    refresh_scopes: HashMap<String, Vec<String>>,
     /// Chat messages accepted.
     chat_lines: Vec<ChatLine>,
     /// Recent sends per broadcaster id (for the rate limit).
@@ -162,6 +172,22 @@ struct State {
     chat_drop: Option<(String, String)>,
     /// `(broadcaster_id, sender_id)` pairs Twitch refuses with 403 (banned sender).
     chat_forbidden: HashSet<(String, String)>,
+    /// While set, refresh requests wait until it reads `true` before they
+    /// are answered (and the refresh token rotated), as a slow Twitch would.
+    refresh_gate: Option<watch::Receiver<bool>>,
+    /// Refresh requests that have waited at a gate so far.
+    refreshes_held: usize,
+    /// Woken whenever another refresh request starts waiting at the gate.
+    refresh_held_changed: Arc<tokio::sync::Notify>,
+    /// Scopes each user access token and refresh token carries.
+    token_scopes: HashMap<String, Vec<String>>,
+    /// Accounts `GET /users?id=` knows, by id.
+    accounts: HashMap<String, Account>,
+    /// Chatters of each broadcaster (by id), in chat order.
+    chatters: HashMap<String, Vec<User>>,
+    /// Followers of each broadcaster (by id): user and `followed_at`, most
+    /// recent first as Twitch lists them.
+    followers: HashMap<String, Vec<(User, String)>>,
 }
 
 impl State {
@@ -185,7 +211,8 @@ impl State {
             },
         );
         self.refresh.insert(refresh.clone(), user.clone());
-        self.refresh_scopes.insert(refresh.clone(), scopes.to_vec());
+        self.token_scopes.insert(access.clone(), scopes.to_vec());
+        self.token_scopes.insert(refresh.clone(), scopes.to_vec());
         let mut body = json!({
             "access_token": access,
             "refresh_token": refresh,
@@ -250,7 +277,6 @@ impl FakeTwitch {
             refresh_refusal: "Invalid refresh token".into(),
             extra_scope: None,
             app_expires_in: 5_011_271,
-            refresh_scopes: HashMap::new(),
             chat_lines: Vec::new(),
             chat_sends: HashMap::new(),
             chat_limit: ChatLimit::default(),
@@ -258,6 +284,13 @@ impl FakeTwitch {
             chat_failures: VecDeque::new(),
             chat_drop: None,
             chat_forbidden: HashSet::new(),
+            refresh_gate: None,
+            refreshes_held: 0,
+            refresh_held_changed: Arc::new(tokio::sync::Notify::new()),
+            token_scopes: HashMap::new(),
+            accounts: HashMap::new(),
+            chatters: HashMap::new(),
+            followers: HashMap::new(),
         }));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
@@ -265,32 +298,53 @@ impl FakeTwitch {
         let routes = warp::method()
             .and(warp::path::full())
             .and(warp::query::<HashMap<String, String>>())
+            .and(warp::query::raw().or(warp::any().map(String::new)).unify())
             .and(warp::header::optional::<String>("authorization"))
             .and(warp::header::optional::<String>("client-id"))
             .and(warp::body::bytes())
-            .map(
+            .then(
                 move |method: warp::http::Method,
                       path: warp::path::FullPath,
                       query: HashMap<String, String>,
+                      raw_query: String,
                       authorization: Option<String>,
                       client_id_header: Option<String>,
                       body: warp::hyper::body::Bytes| {
-                    let mut params = query;
-                    let is_json = body.first() == Some(&b'{');
-                    if !is_json {
-                        params.extend(url::form_urlencoded::parse(&body).into_owned());
+                    let shared = shared.clone();
+                    async move {
+                        let mut params = query;
+                        if body.first() != Some(&b'{') {
+                            params.extend(url::form_urlencoded::parse(&body).into_owned());
+                        }
+                        let recorded = Recorded {
+                            method: method.to_string(),
+                            path: path.as_str().to_owned(),
+                            params,
+                            authorization,
+                            client_id_header,
+                            query_pairs: url::form_urlencoded::parse(raw_query.as_bytes()).into_owned().collect(),
+                            body: String::from_utf8_lossy(&body).into_owned(),
+                        };
+                        let is_refresh = recorded.path == "/token"
+                            && recorded.params.get("grant_type").map(String::as_str) == Some("refresh_token");
+                        let gate = {
+                            let mut state = shared.lock().expect("fake state");
+                            match state.refresh_gate.clone() {
+                                Some(gate) if is_refresh => {
+                                    state.refreshes_held += 1;
+                                    state.refresh_held_changed.notify_waiters();
+                                    Some(gate)
+                                }
+                                _ => None,
+                            }
+                        };
+                        if let Some(mut gate) = gate {
+                            let _ = gate.wait_for(|open| *open).await;
+                        }
+                        let mut state = shared.lock().expect("fake state");
+                        state.requests.push(recorded.clone());
+                        handle(&mut state, &recorded)
                     }
-                    let recorded = Recorded {
-                        method: method.to_string(),
-                        path: path.as_str().to_owned(),
-                        params,
-                        authorization,
-                        client_id_header,
-                        body: String::from_utf8_lossy(&body).into_owned(),
-                    };
-                    let mut state = shared.lock().expect("fake state");
-                    state.requests.push(recorded.clone());
-                    handle(&mut state, &recorded)
                 },
             );
         tokio::spawn(warp::serve(routes).incoming(listener).run());
@@ -429,6 +483,33 @@ impl FakeTwitch {
         self.with(|s| s.refresh.contains_key(token))
     }
 
+    /// An account `GET /users?id=` answers, created at `created_at` (RFC 3339).
+    pub fn set_account(&self, user: User, created_at: &str) {
+        self.with(|s| {
+            s.accounts.insert(
+                user.id.clone(),
+                Account {
+                    user,
+                    created_at: created_at.into(),
+                },
+            );
+        });
+    }
+
+    /// The logged-in viewers of `broadcaster_id`'s chat.
+    pub fn set_chatters(&self, broadcaster_id: &str, chatters: Vec<User>) {
+        self.with(|s| {
+            s.chatters.insert(broadcaster_id.into(), chatters);
+        });
+    }
+
+    /// `broadcaster_id`'s followers with `followed_at` (RFC 3339), most recent first.
+    pub fn set_followers(&self, broadcaster_id: &str, followers: Vec<(User, String)>) {
+        self.with(|s| {
+            s.followers.insert(broadcaster_id.into(), followers);
+        });
+    }
+
     /// Requests received on `path`.
     pub fn requests(&self, path: &str) -> Vec<Recorded> {
         self.with(|s| s.requests.iter().filter(|r| r.path == path).cloned().collect())
@@ -479,6 +560,20 @@ impl FakeTwitch {
         });
     }
 
+    /// Holds every refresh request from now on until [`RefreshHold::release`]:
+    /// Twitch has the request but has not answered (nor rotated) yet.
+    pub fn hold_refreshes(&self) -> RefreshHold {
+        let (open, gate) = watch::channel(false);
+        self.with(|s| {
+            s.refresh_gate = Some(gate);
+            s.refreshes_held = 0;
+        });
+        RefreshHold {
+            open,
+            fake: self.clone(),
+        }
+    }
+
     /// `/token` requests with this `grant_type`.
     pub fn token_requests(&self, grant_type: &str) -> Vec<Recorded> {
         self.requests("/token")
@@ -486,6 +581,183 @@ impl FakeTwitch {
             .filter(|r| r.params.get("grant_type").map(String::as_str) == Some(grant_type))
             .collect()
     }
+}
+
+/// Refresh requests held by [`FakeTwitch::hold_refreshes`].
+pub struct RefreshHold {
+    open: watch::Sender<bool>,
+    fake: FakeTwitch,
+}
+
+impl RefreshHold {
+    /// Waits until `count` refresh requests are being held.
+    pub async fn wait_held(&self, count: usize) {
+        let changed = self.fake.with(|s| Arc::clone(&s.refresh_held_changed));
+        loop {
+            let next = changed.notified();
+            if self.fake.with(|s| s.refreshes_held >= count) {
+                return;
+            }
+            if tokio::time::timeout(std::time::Duration::from_secs(30), next)
+                .await
+                .is_err()
+            {
+                panic!("{count} refresh requests were not held at the Twitch stand-in within 30 s");
+            }
+        }
+    }
+
+    /// Answers the held requests (rotating their refresh tokens) and stops holding.
+    pub fn release(self) {
+        self.fake.with(|s| s.refresh_gate = None);
+        let _ = self.open.send(true);
+    }
+}
+
+/// Twitch's `Ratelimit-*` headers on a Helix answer.
+fn with_rate_limit(state: &State, mut response: warp::reply::Response) -> warp::reply::Response {
+    let headers = response.headers_mut();
+    headers.insert("Ratelimit-Limit", 800.into());
+    headers.insert("Ratelimit-Remaining", state.rate_limit_remaining.into());
+    headers.insert("Ratelimit-Reset", state.rate_limit_reset.into());
+    response
+}
+
+/// An opaque cursor for the page starting at `offset` (Twitch's are base64 too).
+fn cursor_for(offset: usize) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(format!("{{\"o\":{offset}}}"))
+}
+
+fn offset_of(cursor: &str) -> Option<usize> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(cursor).ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    text.strip_prefix("{\"o\":")?.strip_suffix('}')?.parse().ok()
+}
+
+/// One page of `items` from the `after` cursor, `first` long (default
+/// `default_first`, at most `max_first`), with the next page's cursor.
+fn page<T: Clone>(
+    items: &[T],
+    request: &Recorded,
+    default_first: usize,
+    max_first: usize,
+) -> Result<(Vec<T>, Option<String>), Box<warp::reply::Response>> {
+    let first = match request.params.get("first") {
+        None => default_first,
+        Some(text) => match text.parse::<usize>() {
+            Ok(n) if (1..=max_first).contains(&n) => n,
+            _ => {
+                return Err(Box::new(twitch_error(
+                    StatusCode::BAD_REQUEST,
+                    &format!("The parameter \"first\" was malformed: the value must be between 1 and {max_first}"),
+                )));
+            }
+        },
+    };
+    let start = match request.params.get("after") {
+        None => 0,
+        Some(cursor) => match offset_of(cursor) {
+            Some(offset) => offset,
+            None => {
+                return Err(Box::new(twitch_error(
+                    StatusCode::BAD_REQUEST,
+                    "The parameter \"after\" was malformed",
+                )));
+            }
+        },
+    };
+    let end = start.saturating_add(first).min(items.len());
+    let data = items.get(start.min(items.len())..end).unwrap_or_default().to_vec();
+    let next = (end < items.len()).then(|| cursor_for(end));
+    Ok((data, next))
+}
+
+/// `GET /helix/chat/chatters` and `GET /helix/channels/followers`, which
+/// need the broadcaster's user token
+/// (https://dev.twitch.tv/docs/api/reference/#get-chatters,
+/// https://dev.twitch.tv/docs/api/reference/#get-channel-followers).
+fn user_token_helix(state: &mut State, request: &Recorded) -> warp::reply::Response {
+    let param = |name: &str| request.params.get(name).cloned().unwrap_or_default();
+    if request.client_id_header.as_deref() != Some(CLIENT_ID) {
+        return twitch_error(StatusCode::UNAUTHORIZED, "Client ID and OAuth token do not match");
+    }
+    if let Some(status) = state.helix_failure {
+        let status = StatusCode::from_u16(status).expect("status");
+        return twitch_error(status, "Helix stand-in failure injected");
+    }
+    let bearer = request
+        .authorization
+        .as_deref()
+        .and_then(|a| a.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    let Some(AccessToken { user: Some(user), .. }) = state.access.get(bearer) else {
+        return twitch_error(StatusCode::UNAUTHORIZED, "Invalid OAuth token");
+    };
+    let user = user.clone();
+    let scopes = state.token_scopes.get(bearer).cloned().unwrap_or_default();
+    let broadcaster = param("broadcaster_id");
+    if broadcaster.is_empty() {
+        return twitch_error(StatusCode::BAD_REQUEST, "Missing required parameter \"broadcaster_id\"");
+    }
+    let reply = if request.path == "/helix/chat/chatters" {
+        if !scopes.iter().any(|s| s == "moderator:read:chatters") {
+            return twitch_error(StatusCode::UNAUTHORIZED, "Missing scope: moderator:read:chatters");
+        }
+        if param("moderator_id") != user.id {
+            return twitch_error(
+                StatusCode::UNAUTHORIZED,
+                "The ID in moderator_id must match the user ID found in the request's OAuth token.",
+            );
+        }
+        let all: &[User] = state.chatters.get(&broadcaster).map_or(&[], Vec::as_slice);
+        let (data, next) = match page(all, request, 100, 1000) {
+            Ok(page) => page,
+            Err(response) => return *response,
+        };
+        let data: Vec<serde_json::Value> = data
+            .iter()
+            .map(|u| json!({"user_id": u.id, "user_login": u.login, "user_name": u.display_name}))
+            .collect();
+        let pagination = match next {
+            Some(cursor) => json!({"cursor": cursor}),
+            None => json!({}),
+        };
+        json!({"data": data, "pagination": pagination, "total": all.len()})
+    } else {
+        let all: &[(User, String)] = state.followers.get(&broadcaster).map_or(&[], Vec::as_slice);
+        // Without the scope (or as someone else), Twitch answers 200 with
+        // only the total: the list is empty, which is not "not following".
+        if !scopes.iter().any(|s| s == "moderator:read:followers") || user.id != broadcaster {
+            json!({"data": [], "pagination": {}, "total": all.len()})
+        } else {
+            let one: Vec<(User, String)>;
+            let selected: &[(User, String)] = match request.params.get("user_id") {
+                Some(id) => {
+                    one = all.iter().filter(|(u, _)| &u.id == id).cloned().collect();
+                    &one
+                }
+                None => all,
+            };
+            let (data, next) = match page(selected, request, 20, 100) {
+                Ok(page) => page,
+                Err(response) => return *response,
+            };
+            let data: Vec<serde_json::Value> = data
+                .iter()
+                .map(|(u, at)| {
+                    json!({"user_id": u.id, "user_login": u.login, "user_name": u.display_name, "followed_at": at})
+                })
+                .collect();
+            let pagination = match next {
+                Some(cursor) => json!({"cursor": cursor}),
+                None => json!({}),
+            };
+            json!({"data": data, "pagination": pagination, "total": all.len()})
+        }
+    };
+    with_rate_limit(state, warp::reply::json(&reply).into_response())
 }
 
 fn handle(state: &mut State, request: &Recorded) -> warp::reply::Response {
@@ -552,8 +824,19 @@ fn handle(state: &mut State, request: &Recorded) -> warp::reply::Response {
                 "refresh_token" => match state.refresh.remove(&param("refresh_token")) {
                     Some(user) => {
                         let with_expiry = state.refresh_sends_expiry;
-                        let scopes = state.refresh_scopes.remove(&param("refresh_token")).unwrap_or_default();
-                        let body = state.issue_user_tokens(&user, &scopes, with_expiry);
+                        let body = state.issue_user_tokens(&user, &[], with_expiry);
+                        // A refreshed token keeps the scopes granted (the
+                        // answer's `scope` stays empty, as before).
+                        let scopes = state
+                            .token_scopes
+                            .get(&param("refresh_token"))
+                            .cloned()
+                            .unwrap_or_default();
+                        for key in ["access_token", "refresh_token"] {
+                            if let Some(token) = body[key].as_str() {
+                                state.token_scopes.insert(token.to_owned(), scopes.clone());
+                            }
+                        }
                         warp::reply::json(&body).into_response()
                     }
                     None => twitch_error(StatusCode::BAD_REQUEST, &state.refresh_refusal.clone()),
@@ -654,6 +937,32 @@ fn handle(state: &mut State, request: &Recorded) -> warp::reply::Response {
                 } else {
                     vec![]
                 }
+            } else if request.query_pairs.iter().any(|(k, _)| k == "id") {
+                // https://dev.twitch.tv/docs/api/reference/#get-users: up to
+                // 100 `id` parameters; unknown ids are left out.
+                let ids: Vec<&str> = request
+                    .query_pairs
+                    .iter()
+                    .filter(|(k, _)| k == "id")
+                    .map(|(_, v)| v.as_str())
+                    .collect();
+                if ids.len() > 100 {
+                    return twitch_error(
+                        StatusCode::BAD_REQUEST,
+                        "The maximum number of 'id' and 'login' parameters is 100",
+                    );
+                }
+                ids.iter()
+                    .filter_map(|id| state.accounts.get(*id))
+                    .map(|a| {
+                        json!({
+                            "id": a.user.id, "login": a.user.login, "display_name": a.user.display_name,
+                            "type": "", "broadcaster_type": "", "description": "",
+                            "profile_image_url": "", "offline_image_url": "", "view_count": 0,
+                            "created_at": a.created_at
+                        })
+                    })
+                    .collect()
             } else {
                 let login = param("login");
                 state
@@ -670,14 +979,13 @@ fn handle(state: &mut State, request: &Recorded) -> warp::reply::Response {
                     })
                     .collect()
             };
-            let mut response = warp::reply::json(&json!({"data": data, "pagination": {}})).into_response();
-            let headers = response.headers_mut();
-            headers.insert("Ratelimit-Limit", 800.into());
-            headers.insert("Ratelimit-Remaining", state.rate_limit_remaining.into());
-            headers.insert("Ratelimit-Reset", state.rate_limit_reset.into());
-            response
+            with_rate_limit(
+                state,
+                warp::reply::json(&json!({"data": data, "pagination": {}})).into_response(),
+            )
         }
         ("POST", "/helix/chat/messages") => send_chat_message(state, request),
+        ("GET", "/helix/chat/chatters" | "/helix/channels/followers") => user_token_helix(state, request),
         _ => twitch_error(StatusCode::NOT_FOUND, "Not Found"),
     }
 }

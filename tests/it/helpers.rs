@@ -733,6 +733,13 @@ fn setting_field<'a>(args: &'a mut SettingsArgs, name: &str) -> &'a mut Option<S
         "CHAT_ANNOUNCE" => &mut args.chat_announce,
         "CLAIM_WINDOW" => &mut args.claim_window,
         "CLAIM_REDRAWS" => &mut args.claim_redraws,
+        "PRESENCE_SOURCES" => &mut args.presence_sources,
+        "MIN_FOLLOW_AGE" => &mut args.min_follow_age,
+        "MIN_ACCOUNT_AGE" => &mut args.min_account_age,
+        "SUBSCRIBERS_ONLY" => &mut args.subscribers_only,
+        "MIN_MESSAGES" => &mut args.min_messages,
+        "SESSION_TTL" => &mut args.session_ttl,
+        "LANGUAGE" => &mut args.language,
         other => panic!("{other} is not a setting of SPEC §3"),
     }
 }

@@ -4,21 +4,30 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cdp;
+mod channel_settings;
 mod chat;
 mod chat_claims;
 mod chat_replies;
 mod cli;
+mod control_session;
 mod dashboard;
 mod delivery;
+mod discord_bot;
+mod discord_shapes;
 mod e2e;
 mod embedded;
 mod enrolment;
 mod fake_discord;
+mod fake_discord_gateway;
 mod fake_irc;
 mod fake_twitch;
+mod first_run;
 mod fuzz;
+mod gates;
 mod helpers;
 mod http_limits;
+mod language;
+mod leases;
 mod logs;
 mod migrations;
 mod oauth;
@@ -31,4 +40,6 @@ mod process;
 mod raffle_flow;
 mod raffles;
 mod run;
+mod supervision;
+mod token_rotation;
 mod web;

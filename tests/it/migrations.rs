@@ -81,6 +81,7 @@ async fn schema_has_the_tables_of_the_spec() {
                 "last_seen",
                 "message_count",
                 "banned_until",
+                "source",
             ][..],
         ),
         ("items", &["id", "name", "probability", "stock"][..]),
@@ -145,13 +146,23 @@ async fn a_slot_cannot_be_drawn_twice_per_channel() {
         .batch_execute("INSERT INTO channels (login, display_name) VALUES ('chan', 'Chan')")
         .await
         .expect("channel");
-    let insert =
-        "INSERT INTO raffles (channel_id, slot, trigger, outcome, seed, candidates, candidates_digest, candidate_count)
-                  SELECT id, 7, 'timer', 'no_candidates', decode(repeat('00', 32), 'hex'), '[]', 'x', 0 FROM channels";
-    client.batch_execute(insert).await.expect("first claim");
-    let second = client.batch_execute(insert).await;
-    let error = second.expect_err("second claim of the same slot must fail");
-    assert_eq!(error.code(), Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION));
+    // The key is the slot's start: slot 7 of 60 s slots and slot 14 of
+    // 30 s slots are the same moment (a channel changed its interval).
+    let insert = |slot: i64| {
+        format!(
+            "INSERT INTO raffles (channel_id, slot, slot_start, trigger, outcome, seed, candidates, candidates_digest, candidate_count)
+             SELECT id, {slot}, to_timestamp(420), 'timer', 'no_candidates', decode(repeat('00', 32), 'hex'), '[]', 'x', 0
+             FROM channels"
+        )
+    };
+    client.batch_execute(&insert(7)).await.expect("first claim");
+    for second in [insert(7), insert(14)] {
+        let error = client
+            .batch_execute(&second)
+            .await
+            .expect_err("second claim of the same slot must fail");
+        assert_eq!(error.code(), Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION));
+    }
 }
 
 #[tokio::test]

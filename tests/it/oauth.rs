@@ -7,7 +7,7 @@ use std::time::Duration;
 use kinoyubot::twitch::auth::manager::TokenManagerConfig;
 
 use crate::fake_twitch::{CLIENT_ID, CLIENT_SECRET, streamer};
-use crate::helpers::{ADMIN_TOKEN, DEADLINE, TestApp, spawn_app, wait_until, walk_connect};
+use crate::helpers::{ADMIN_TOKEN, DEADLINE, TestApp, spawn_app, wait_for, wait_until, walk_connect};
 
 /// An app with the Twitch stand-in, serving the configured channel `configured`.
 async fn app_with_twitch() -> TestApp {
@@ -73,11 +73,12 @@ async fn connecting_through_the_running_app_stores_the_channel_and_joins_it() {
 
     // The app's live status is Helix (asked before anything cached it).
     app.twitch().set_live("141981764", true);
-    let status = app.channel_status("twitchdev").await;
-    assert!(
-        status["next_raffle_at"].is_string(),
-        "served without a restart: {status}"
-    );
+    // Served without a restart: the lease task takes the new channel at once.
+    let status = wait_for("twitchdev served without a restart", || async {
+        let status = app.channel_status("twitchdev").await;
+        status["next_raffle_at"].is_string().then_some(status)
+    })
+    .await;
     assert_eq!(status["live"], true, "{status}");
     app.irc.wait_joined("twitchdev", 1, DEADLINE).await;
     let row = app
@@ -354,7 +355,11 @@ async fn disconnect_is_admin_only_revokes_at_twitch_and_forgets_the_tokens() {
     assert!(!app.twitch().access_token_valid(&access));
     assert!(!app.twitch().refresh_token_valid(&refresh));
     assert_eq!(app.database.count("SELECT count(*) FROM twitch_tokens").await, 0);
-    assert!(!app.serves("twitchdev").await, "left");
+    // The lease task stops serving it within a round.
+    wait_until("#twitchdev no longer served", || async {
+        !app.serves("twitchdev").await
+    })
+    .await;
     assert!(app.serves("configured").await);
     wait_until("the bot to leave #twitchdev", || async {
         !app.irc.is_joined("twitchdev")

@@ -172,6 +172,7 @@ async fn with_stock_one_two_concurrent_draws_award_exactly_once() {
 #[tokio::test]
 async fn two_instances_never_draw_a_slot_twice() {
     use kinoyubot::channel::ChannelLogin;
+    use kinoyubot::raffle::slot::TimerSlot;
     use kinoyubot::raffle::{RaffleEngine, RaffleRules, RoundResult, Trigger};
     use kinoyubot::twitch::live_status::UnknownLiveStatus;
 
@@ -190,7 +191,8 @@ async fn two_instances_never_draw_a_slot_twice() {
     let channel_login = ChannelLogin::parse("shared").expect("login");
     let mut drawn = 0;
     let mut skipped = 0;
-    for slot in 1_000..1_040_i64 {
+    for number in 1_000..1_040_i64 {
+        let slot = TimerSlot::new(number, Duration::from_secs(60));
         let (a, b) = tokio::join!(
             instances[0].run_round(&channel_login, Trigger::Timer, Some(slot)),
             instances[1].run_round(&channel_login, Trigger::Timer, Some(slot))

@@ -43,7 +43,7 @@ async fn run_with_embedded_database_serves_health_and_stops_on_sigterm() {
     assert_eq!(app.status_of("/readyz").await, Some(200));
 
     let exited = app.stop_with(Signal::SIGTERM, Duration::from_secs(5)).await;
-    assert_eq!(exited.code, Some(0), "exit code after SIGTERM");
+    assert_eq!(exited.code, Some(0), "exit code after SIGTERM: {}", exited.stderr);
     assert!(exited.took < Duration::from_secs(5));
     assert!(
         !process_alive(postmaster),

@@ -17,7 +17,15 @@ async fn readyz_is_503_when_the_database_is_unreachable_and_healthz_still_200() 
     let app = app_without_its_database().await;
     let ready = app.get("/readyz").await;
     assert_eq!(ready.status, 503);
-    assert_eq!(ready.json()["status"], "unavailable");
+    assert_eq!(ready.json()["ready"], false);
+    let database = ready.json()["checks"]["database"].as_str().map(str::to_owned);
+    assert!(
+        database
+            .as_deref()
+            .is_some_and(|check| check.starts_with("unreachable")),
+        "{}",
+        ready.body
+    );
     let health = app.get("/healthz").await;
     assert_eq!(health.status, 200);
 }

@@ -1,7 +1,8 @@
 //! The Unix side of the embedded server: the account it runs as when we
 //! are root, process checks through `/proc`, and the programs' environment.
 
-use std::path::Path;
+use std::os::unix::fs::MetadataExt as _;
+use std::path::{Path, PathBuf};
 
 use super::{EmbeddedError, describe};
 
@@ -40,14 +41,13 @@ pub(super) fn server_user(pgdata: &Path) -> Result<Option<RunAs>, EmbeddedError>
     if !nix::unistd::geteuid().is_root() {
         return Ok(None);
     }
-    if let Ok(meta) = std::fs::metadata(pgdata) {
-        use std::os::unix::fs::MetadataExt as _;
-        if meta.uid() != 0 {
-            return Ok(Some(RunAs {
-                uid: nix::unistd::Uid::from_raw(meta.uid()),
-                gid: nix::unistd::Gid::from_raw(meta.gid()),
-            }));
-        }
+    if let Ok(meta) = std::fs::metadata(pgdata)
+        && meta.uid() != 0
+    {
+        return Ok(Some(RunAs {
+            uid: nix::unistd::Uid::from_raw(meta.uid()),
+            gid: nix::unistd::Gid::from_raw(meta.gid()),
+        }));
     }
     let account = |name: &str| {
         nix::unistd::User::from_name(name).ok().flatten().map(|user| RunAs {
@@ -120,6 +120,55 @@ pub(super) fn is_postmaster_of(pid: i32, pgdata: &Path) -> bool {
     cwd == canonical
 }
 
+/// Whether an account may enter (search) a directory with these
+/// permission bits and owner: the owner's, the group's or the others' `x`
+/// bit, whichever class the account falls in (supplementary groups and
+/// ACLs are not considered; the dedicated account has neither).
+fn may_enter(mode: u32, owner: (u32, u32), account: (u32, u32)) -> bool {
+    let bit = if owner.0 == account.0 {
+        0o100
+    } else if owner.1 == account.1 {
+        0o010
+    } else {
+        0o001
+    };
+    mode & bit != 0
+}
+
+/// The first directory from `/` down to `path` (itself included) that
+/// `account` (uid, gid) cannot enter, with its permission bits.
+fn blocked_ancestor(path: &Path, account: (u32, u32)) -> Option<(PathBuf, u32)> {
+    let absolute = std::fs::canonicalize(path).ok()?;
+    let mut ancestors: Vec<&Path> = absolute.ancestors().collect();
+    ancestors.reverse();
+    ancestors.into_iter().find_map(|dir| {
+        let meta = std::fs::metadata(dir).ok()?;
+        let mode = meta.mode() & 0o7777;
+        (!may_enter(mode, (meta.uid(), meta.gid()), account)).then(|| (dir.to_owned(), mode))
+    })
+}
+
+/// Fails, naming the directory and the fixes, when the server's account
+/// (we run as root) cannot reach `data_dir`.
+pub(super) fn check_reachable(data_dir: &Path, run_as: Option<RunAs>) -> Result<(), EmbeddedError> {
+    let Some(run_as) = run_as else {
+        return Ok(());
+    };
+    let Some((blocked, mode)) = blocked_ancestor(data_dir, (run_as.uid.as_raw(), run_as.gid.as_raw())) else {
+        return Ok(());
+    };
+    let account = nix::unistd::User::from_uid(run_as.uid)
+        .ok()
+        .flatten()
+        .map_or_else(|| format!("uid {}", run_as.uid), |user| user.name);
+    Err(EmbeddedError::Unreachable {
+        data_dir: data_dir.to_owned(),
+        blocked,
+        mode,
+        account,
+    })
+}
+
 /// Hands `path` to the server's account (when we run as root).
 pub(super) fn give_to(path: &Path, run_as: Option<RunAs>) -> Result<(), EmbeddedError> {
     if let Some(run_as) = run_as {
@@ -147,3 +196,73 @@ pub(super) const SYSTEM_BIN_DIRS: &[&str] = &["/usr/local/pgsql/bin"];
 
 /// What PostgreSQL's programs get of the environment besides `PATH`.
 pub(super) const KEPT_VARIABLES: &[&str] = &[];
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::*;
+
+    #[test]
+    fn the_class_of_the_account_decides_which_x_bit_counts() {
+        assert!(may_enter(0o700, (5, 5), (5, 9)));
+        assert!(!may_enter(0o700, (0, 0), (5, 5)));
+        assert!(may_enter(0o710, (0, 5), (7, 5)));
+        assert!(!may_enter(0o770, (0, 0), (7, 5)));
+        assert!(may_enter(0o701, (0, 0), (7, 5)));
+        assert!(may_enter(0o755, (0, 0), (7, 5)));
+    }
+
+    #[test]
+    fn a_0700_parent_is_named_and_an_open_path_passes() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let parent = root.path().join("home");
+        let data_dir = parent.join("bot").join("data");
+        std::fs::create_dir_all(&data_dir).expect("dirs");
+        std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        std::fs::set_permissions(&parent, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+        let meta = std::fs::metadata(&parent).expect("meta");
+        // Another account than the directory's owner and group.
+        let other = (meta.uid().wrapping_add(4242), meta.gid().wrapping_add(4242));
+        let canonical_parent = std::fs::canonicalize(&parent).expect("canonical");
+        let (blocked, mode) = blocked_ancestor(&data_dir, other).expect("blocked");
+        // The temp dir itself may sit under a closed directory too; ours is
+        // the first closed one below it.
+        assert!(canonical_parent.starts_with(&blocked), "{blocked:?}");
+        if blocked == canonical_parent {
+            assert_eq!(mode, 0o700);
+        }
+        std::fs::set_permissions(&parent, std::fs::Permissions::from_mode(0o711)).expect("chmod");
+        let still = blocked_ancestor(&data_dir, other);
+        assert!(
+            still
+                .as_ref()
+                .is_none_or(|(dir, _)| !dir.starts_with(&canonical_parent)),
+            "{still:?}"
+        );
+        // The owner always passes its own 0700 directory.
+        std::fs::set_permissions(&parent, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+        let owner = (meta.uid(), meta.gid());
+        let own = blocked_ancestor(&data_dir, owner);
+        assert!(
+            own.as_ref().is_none_or(|(dir, _)| !dir.starts_with(&canonical_parent)),
+            "{own:?}"
+        );
+    }
+
+    #[test]
+    fn the_error_names_the_directory_and_the_fixes() {
+        let error = EmbeddedError::Unreachable {
+            data_dir: "/root/bot/data".into(),
+            blocked: "/root".into(),
+            mode: 0o700,
+            account: "kinoyubot".into(),
+        }
+        .to_string();
+        assert!(error.contains("cannot enter /root (mode 700)"), "{error}");
+        assert!(error.contains("`kinoyubot` account"), "{error}");
+        assert!(error.contains("DATA_DIR=/var/lib/kinoyubot"), "{error}");
+        assert!(error.contains("chmod o+x /root"), "{error}");
+        assert!(error.contains("DATABASE_URL"), "{error}");
+    }
+}

@@ -30,6 +30,11 @@ pub(super) fn is_postmaster_of(_pid: i32, _pgdata: &Path) -> bool {
     true
 }
 
+/// Nothing to check: one account.
+pub(super) fn check_reachable(_data_dir: &Path, _run_as: Option<RunAs>) -> Result<(), EmbeddedError> {
+    Ok(())
+}
+
 /// Nothing to hand over: one account.
 pub(super) fn give_to(_path: &Path, _run_as: Option<RunAs>) -> Result<(), EmbeddedError> {
     Ok(())

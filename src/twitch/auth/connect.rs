@@ -86,6 +86,9 @@ pub(crate) struct Connections {
     /// How many states may be pending.
     state_limits: StateLimits,
     twitch: Option<TwitchClients>,
+    /// Scopes asked of a streamer: [`SCOPES`] plus what the gates in force
+    /// use (`auth::scopes_for`).
+    scopes: Arc<[&'static str]>,
 }
 
 /// A started connection: where to send the browser, and what the browser
@@ -350,7 +353,15 @@ impl Connections {
             policy,
             state_limits: StateLimits::default(),
             twitch,
+            scopes: Arc::from(SCOPES),
         }
+    }
+
+    /// Asks streamers for these scopes when they connect.
+    #[must_use]
+    pub(crate) fn with_scopes(mut self, scopes: Vec<&'static str>) -> Self {
+        self.scopes = Arc::from(scopes);
+        self
     }
 
     /// `CONNECT_POLICY`.
@@ -376,7 +387,8 @@ impl Connections {
     /// when the state cannot be stored. `client` names who asks (see
     /// `store::StateLimits`).
     pub(crate) async fn start_connect(&self, client: &str) -> Result<ConnectStart, ConnectError> {
-        self.start(client, ConnectFlow::Channel, SCOPES).await
+        let scopes = Arc::clone(&self.scopes);
+        self.start(client, ConnectFlow::Channel, &scopes).await
     }
 
     /// Starts connecting the account the bot speaks as, while none is

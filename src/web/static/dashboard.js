@@ -4,8 +4,10 @@
 //  - turns <time class="countdown"> into a running countdown and
 //    <time class="when"> into the visitor's local time,
 //  - says when the data was last refreshed, or that the bot is unreachable.
-// The words it writes come from data- attributes the server rendered. It
-// never builds markup and never looks at what the data means.
+// The words it writes come from data- attributes the server rendered, and
+// dates are written with Intl in the board's language (its lang attribute),
+// not the browser's. It never builds markup and never looks at what the
+// data means.
 (function () {
   'use strict';
 
@@ -31,10 +33,16 @@
     return (h > 0 ? h + ':' + pad(m) : String(m)) + ':' + pad(s);
   }
 
+  // The page's language for Intl: the board's lang, else the page's.
+  function locale(board) {
+    var lang = (board && board.getAttribute('lang')) || document.documentElement.lang;
+    return lang ? [lang] : [];
+  }
+
   function localWhen(board, date) {
-    var time = date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+    var time = date.toLocaleTimeString(locale(board), { hour: '2-digit', minute: '2-digit' });
     if (date.toDateString() === new Date().toDateString()) return words(board, 'today', 'time', time);
-    return date.toLocaleDateString() + ' ' + time;
+    return date.toLocaleDateString(locale(board)) + ' ' + time;
   }
 
   // Runs every second: countdowns, local times, the refresh stamp.
@@ -46,13 +54,13 @@
       if (isNaN(at)) return;
       var left = at - now;
       node.textContent = left > 0 ? words(board, 'countdown', 'time', remaining(left)) : words(board, 'due');
-      node.title = new Date(at).toLocaleString();
+      node.title = new Date(at).toLocaleString(locale(board));
     });
     document.querySelectorAll('time.when').forEach(function (node) {
       var at = Date.parse(node.getAttribute('datetime'));
       if (isNaN(at)) return;
       node.textContent = localWhen(board, new Date(at));
-      node.title = new Date(at).toLocaleString();
+      node.title = new Date(at).toLocaleString(locale(board));
     });
     var updated = document.getElementById('updated');
     if (updated && lastSuccess !== null) {

@@ -1,8 +1,10 @@
 //! The page shell every page shares: head (stylesheet and, for the
-//! dashboard, its script), the brand header with the page's actions, the
-//! footer.
+//! dashboard, its script), the brand header with the page's actions and
+//! the language switch, the footer.
 
 use maud::{DOCTYPE, Markup, html};
+
+use crate::catalog::{DashboardText, Language};
 
 /// What a page puts in the shell.
 pub(super) struct Shell<'a> {
@@ -16,14 +18,20 @@ pub(super) struct Shell<'a> {
     pub(super) script: bool,
     /// The header's right-hand side (refresh time, Connect button).
     pub(super) actions: Markup,
+    /// The page's language.
+    pub(super) language: Language,
+    /// Whether to offer the language switch (links to `?lang=…` on the
+    /// dashboard, which remembers the choice in a cookie).
+    pub(super) switch: bool,
 }
 
 /// A whole page: `shell` around `main`.
 pub(super) fn page(shell: Shell<'_>, main: Markup) -> Markup {
     let root = shell.root;
+    let language = shell.language;
     html! {
         (DOCTYPE)
-        html lang="en" {
+        html lang=(language.tag()) {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
@@ -42,19 +50,52 @@ pub(super) fn page(shell: Shell<'_>, main: Markup) -> Markup {
                         span class="mark" aria-hidden="true" { "KY" }
                         div {
                             h1 { "KinoYuBot" }
-                            p class="tagline" { "Live giveaways from your Twitch chat" }
+                            p class="tagline" { (language.say(&DashboardText::Tagline)) }
                         }
                     }
-                    div class="actions" { (shell.actions) }
+                    div class="actions" {
+                        (shell.actions)
+                        @if shell.switch { (switch(language)) }
+                    }
                 }
                 main { (main) }
                 footer {
-                    "Data as JSON: "
-                    a href={ (root) "api/status" } { "status" } " · "
-                    a href={ (root) "api/raffles" } { "raffles" } " · "
-                    a href={ (root) "metrics" } { "metrics" }
+                    (language.say(&DashboardText::FooterData))
+                    a href={ (root) "api/status" } { (language.say(&DashboardText::FooterStatus)) } " · "
+                    a href={ (root) "api/raffles" } { (language.say(&DashboardText::FooterRaffles)) } " · "
+                    a href={ (root) "metrics" } { (language.say(&DashboardText::FooterMetrics)) }
                 }
             }
+        }
+    }
+}
+
+/// The language switch: every language by its own name, the current one
+/// marked.
+fn switch(current: Language) -> Markup {
+    html! {
+        nav id="language" class="language" aria-label=(current.say(&DashboardText::LanguageLabel)) {
+            @for (i, language) in Language::ALL.into_iter().enumerate() {
+                @if i > 0 { " · " }
+                @if language == current {
+                    a href={ "?lang=" (language.tag()) } hreflang=(language.tag()) lang=(language.tag())
+                        aria-current="true" { (language.name()) }
+                } @else {
+                    a href={ "?lang=" (language.tag()) } hreflang=(language.tag()) lang=(language.tag()) {
+                        (language.name())
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Catalog text with `code` spans: text between backticks becomes `<code>`.
+/// Every piece is escaped by maud.
+pub(super) fn rich(text: &str) -> Markup {
+    html! {
+        @for (i, piece) in text.split('`').enumerate() {
+            @if i % 2 == 1 { code { (piece) } } @else { (piece) }
         }
     }
 }

@@ -4,15 +4,18 @@
 use maud::{Markup, html};
 
 use super::layout::{Shell, page as shell_page};
+use crate::catalog::{DashboardText, Language};
 
-/// A page headed `title` saying `message`, served `root` away from the
-/// site root (see `layout::Shell::root`).
-pub(crate) fn page(title: &str, message: &str, root: &'static str) -> Markup {
+/// A page headed `title` saying `message` in `language`, served `root`
+/// away from the site root (see `layout::Shell::root`).
+pub(crate) fn page(title: &str, message: &str, root: &'static str, language: Language) -> Markup {
     let shell = Shell {
         title: Some(title),
         root,
         script: false,
         actions: html! {},
+        language,
+        switch: false,
     };
     shell_page(
         shell,
@@ -21,9 +24,9 @@ pub(crate) fn page(title: &str, message: &str, root: &'static str) -> Markup {
                 h2 { (title) }
                 p { (message) }
                 p {
-                    a href=(if root.is_empty() { "./" } else { root }) { "Back to the dashboard" }
+                    a href=(if root.is_empty() { "./" } else { root }) { (language.say(&DashboardText::BackToDashboard)) }
                     " · "
-                    a href={ (root) "auth/twitch" } { "Connect with Twitch" }
+                    a href={ (root) "auth/twitch" } { (language.say(&DashboardText::ConnectWithTwitch)) }
                 }
             }
         },

@@ -53,3 +53,9 @@ ALTER TABLE raffles ADD CONSTRAINT raffles_claim_has_deadline
     CHECK ((claim_status IS NULL) = (claim_deadline IS NULL));
 -- The claim sweeper: pending wins by deadline.
 CREATE INDEX raffles_pending_claims_idx ON raffles (claim_deadline) WHERE claim_status = 'pending';
+
+-- The chat settings a channel may set for itself (SPEC §10: per channel),
+-- in the environment's syntax like the other columns of channel_settings.
+ALTER TABLE channel_settings ADD COLUMN chat_announce text;
+ALTER TABLE channel_settings ADD COLUMN claim_window text;
+ALTER TABLE channel_settings ADD COLUMN claim_redraws text;

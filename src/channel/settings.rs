@@ -1,0 +1,884 @@
+//! Per-channel settings (SPEC §10, §13): the settings a channel may set for
+//! itself from the control room, over the environment's defaults.
+//!
+//! Pure: no I/O. The environment ([`crate::config`]), the store
+//! (`store::channel_settings`) and the JSON API all parse through
+//! [`Setting::parse_text`] / [`Setting::parse_json`], so a value is valid
+//! for a channel exactly when it is valid in the environment, and the
+//! error names the same problem.
+//!
+//! - [`Setting`]: which settings are per channel, with their JSON/column
+//!   name (`raffle_interval`) and environment name (`RAFFLE_INTERVAL`).
+//! - [`SettingValue`]: one typed value, its canonical text (the
+//!   environment's syntax, also what `channel_settings` stores) and JSON.
+//! - [`ChannelSettings`]: the effective values a round or timer uses.
+//! - [`OwnSettings`]: the values a channel set itself (a row of
+//!   `channel_settings`); [`ChannelSettings::with_own`] lays them over the
+//!   defaults. `IGNORE_USERS` is the exception: a channel's list is added to
+//!   the global one, never replaces it.
+//! - [`ChannelOverrides`]: a `PUT` body, a partial object where `null`
+//!   resets a setting to its default.
+//! - [`SettingsView`]: `{"settings": {name: {"value", "source"}}}`.
+//!
+//! # Adding a per-channel setting
+//!
+//! 1. A variant of [`Setting`] and of [`SettingValue`], and the variant in
+//!    [`Setting::ALL`]; the compiler then lists every `match` to extend:
+//!    its names, its parser (reuse `parse_duration`, `parse_bool`, … and
+//!    keep the environment's messages), its canonical text and JSON.
+//! 2. A field of [`ChannelSettings`] with its default in `Default`, and its
+//!    arms in [`ChannelSettings::value`] and `ChannelSettings::set`.
+//! 3. In `config.rs`, add the raw `SettingsArgs` field (`env = "X"`) and
+//!    its pair in the list `Settings::from_args` feeds to
+//!    `ChannelSettings::replace`; `Settings::channel_defaults` then holds it.
+//! 4. One nullable `text` column named [`Setting::name`] in
+//!    `channel_settings` (a new migration). The store and the API need no
+//!    change: they iterate over [`Setting::ALL`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::ChannelLogin;
+
+/// Shortest `RAFFLE_INTERVAL`; slots are whole seconds.
+pub(crate) const MIN_RAFFLE_INTERVAL: Duration = Duration::from_secs(1);
+/// Longest duration any of these settings accepts (a year): beyond, slot
+/// and database time arithmetic would only overflow.
+pub(crate) const MAX_DURATION: Duration = Duration::from_secs(366 * 24 * 60 * 60);
+/// Default `RAFFLE_INTERVAL`.
+pub(crate) const DEFAULT_RAFFLE_INTERVAL: Duration = Duration::from_secs(60);
+/// Default `ACTIVE_WINDOW`.
+pub(crate) const DEFAULT_ACTIVE_WINDOW: Duration = Duration::from_secs(600);
+/// Default `WINNER_COOLDOWN`.
+pub(crate) const DEFAULT_WINNER_COOLDOWN: Duration = Duration::ZERO;
+/// Default `SUBSCRIBER_LUCK`.
+pub(crate) const DEFAULT_SUBSCRIBER_LUCK: u8 = 1;
+/// Default `ONLY_WHEN_LIVE`.
+pub(crate) const DEFAULT_ONLY_WHEN_LIVE: bool = true;
+/// Default `CLAIM_WINDOW`: off.
+pub(crate) const DEFAULT_CLAIM_WINDOW: Duration = Duration::ZERO;
+/// Default `CLAIM_REDRAWS`.
+pub(crate) const DEFAULT_CLAIM_REDRAWS: u32 = 2;
+/// Most redraws `CLAIM_REDRAWS` allows.
+pub(crate) const MAX_CLAIM_REDRAWS: u32 = 10;
+
+/// `CHAT_ANNOUNCE`: which rounds the bot tells in chat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChatAnnounce {
+    /// Nothing is announced (replies to commands still are).
+    Off,
+    /// Wins, claims and redraws.
+    #[default]
+    Winners,
+    /// Also rounds without a prize.
+    All,
+}
+
+impl ChatAnnounce {
+    /// Parses `off`, `winners` or `all` (case-insensitive).
+    pub fn parse(word: &str) -> Option<Self> {
+        match word.trim().to_ascii_lowercase().as_str() {
+            "off" => Some(Self::Off),
+            "winners" => Some(Self::Winners),
+            "all" => Some(Self::All),
+            _ => None,
+        }
+    }
+
+    /// The setting's word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Winners => "winners",
+            Self::All => "all",
+        }
+    }
+}
+
+/// Chat bots that are never eligible unless `IGNORE_USERS` says otherwise.
+pub(crate) const DEFAULT_IGNORE_USERS: &[&str] = &[
+    "nightbot",
+    "streamelements",
+    "streamlabs",
+    "moobot",
+    "fossabot",
+    "wizebot",
+    "soundalerts",
+    "sery_bot",
+    "commanderroot",
+    "kofistreambot",
+    "botrixoficial",
+    "pokemoncommunitygame",
+    "streamstickers",
+    "blerp",
+];
+
+/// A setting a channel may set for itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Setting {
+    /// `RAFFLE_INTERVAL`: time between automatic raffles.
+    RaffleInterval,
+    /// `ACTIVE_WINDOW`: a viewer is active if seen within it.
+    ActiveWindow,
+    /// `WINNER_COOLDOWN`: a winner is not eligible again for this long.
+    WinnerCooldown,
+    /// `SUBSCRIBER_LUCK`: subscribers' weight, 1 to 10.
+    SubscriberLuck,
+    /// `ONLY_WHEN_LIVE`: raffle only while live.
+    OnlyWhenLive,
+    /// `IGNORE_USERS`: logins never eligible (added to the global list).
+    IgnoreUsers,
+    /// `CHAT_ANNOUNCE`: what the bot says in chat.
+    ChatAnnounce,
+    /// `CLAIM_WINDOW`: how long a winner has to claim (0 = no claims).
+    ClaimWindow,
+    /// `CLAIM_REDRAWS`: redraws before the prize goes back to stock.
+    ClaimRedraws,
+}
+
+impl Setting {
+    /// Every per-channel setting, in the order they are shown.
+    pub const ALL: [Setting; 9] = [
+        Setting::RaffleInterval,
+        Setting::ActiveWindow,
+        Setting::WinnerCooldown,
+        Setting::SubscriberLuck,
+        Setting::OnlyWhenLive,
+        Setting::IgnoreUsers,
+        Setting::ChatAnnounce,
+        Setting::ClaimWindow,
+        Setting::ClaimRedraws,
+    ];
+
+    /// The lower-case name: the JSON key of the API and the column of
+    /// `channel_settings`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::RaffleInterval => "raffle_interval",
+            Self::ActiveWindow => "active_window",
+            Self::WinnerCooldown => "winner_cooldown",
+            Self::SubscriberLuck => "subscriber_luck",
+            Self::OnlyWhenLive => "only_when_live",
+            Self::IgnoreUsers => "ignore_users",
+            Self::ChatAnnounce => "chat_announce",
+            Self::ClaimWindow => "claim_window",
+            Self::ClaimRedraws => "claim_redraws",
+        }
+    }
+
+    /// The environment variable giving its default.
+    pub fn env_name(self) -> &'static str {
+        match self {
+            Self::RaffleInterval => "RAFFLE_INTERVAL",
+            Self::ActiveWindow => "ACTIVE_WINDOW",
+            Self::WinnerCooldown => "WINNER_COOLDOWN",
+            Self::SubscriberLuck => "SUBSCRIBER_LUCK",
+            Self::OnlyWhenLive => "ONLY_WHEN_LIVE",
+            Self::IgnoreUsers => "IGNORE_USERS",
+            Self::ChatAnnounce => "CHAT_ANNOUNCE",
+            Self::ClaimWindow => "CLAIM_WINDOW",
+            Self::ClaimRedraws => "CLAIM_REDRAWS",
+        }
+    }
+
+    /// The setting with this lower-case name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|setting| setting.name() == name)
+    }
+
+    /// Parses the environment's syntax (`30s`, `2`, `true`, `a,b`).
+    ///
+    /// # Errors
+    ///
+    /// Why the text is not a valid value, in the environment's words.
+    pub fn parse_text(self, text: &str) -> Result<SettingValue, String> {
+        let text = text.trim();
+        Ok(match self {
+            Self::RaffleInterval => {
+                let interval = parse_duration(text)?;
+                if interval < MIN_RAFFLE_INTERVAL {
+                    return Err("must be at least 1s".to_owned());
+                }
+                if interval.subsec_nanos() != 0 {
+                    return Err("must be a whole number of seconds".to_owned());
+                }
+                SettingValue::RaffleInterval(interval)
+            }
+            Self::ActiveWindow => {
+                let window = parse_duration(text)?;
+                if window.is_zero() {
+                    return Err("must be greater than 0s".to_owned());
+                }
+                SettingValue::ActiveWindow(window)
+            }
+            Self::WinnerCooldown => SettingValue::WinnerCooldown(parse_duration(text)?),
+            Self::SubscriberLuck => SettingValue::SubscriberLuck(parse_luck(text)?),
+            Self::OnlyWhenLive => SettingValue::OnlyWhenLive(parse_bool(text)?),
+            Self::IgnoreUsers => SettingValue::IgnoreUsers(parse_logins(text)?),
+            Self::ChatAnnounce => SettingValue::ChatAnnounce(
+                ChatAnnounce::parse(text).ok_or_else(|| format!("invalid value {text:?}; use off, winners or all"))?,
+            ),
+            Self::ClaimWindow => SettingValue::ClaimWindow(parse_duration(text)?),
+            Self::ClaimRedraws => SettingValue::ClaimRedraws(parse_redraws(text)?),
+        })
+    }
+
+    /// Parses a JSON value of a `PUT` body: the environment's text, or the
+    /// natural JSON type (a number for `subscriber_luck`, a boolean for
+    /// `only_when_live`, an array of logins for `ignore_users`).
+    ///
+    /// # Errors
+    ///
+    /// Why the value is not valid for this setting.
+    pub fn parse_json(self, value: &Value) -> Result<SettingValue, String> {
+        match (self, value) {
+            (_, Value::String(text)) => self.parse_text(text),
+            (Self::SubscriberLuck | Self::ClaimRedraws, Value::Number(number)) => self.parse_text(&number.to_string()),
+            (Self::OnlyWhenLive, Value::Bool(flag)) => Ok(SettingValue::OnlyWhenLive(*flag)),
+            (Self::IgnoreUsers, Value::Array(entries)) => {
+                let mut logins = Vec::with_capacity(entries.len());
+                for entry in entries {
+                    let Value::String(text) = entry else {
+                        return Err("must be a list of logins (strings)".to_owned());
+                    };
+                    logins.push(text.as_str());
+                }
+                self.parse_text(&logins.join(","))
+            }
+            _ => Err(format!("expected {}", self.expected())),
+        }
+    }
+
+    /// What a JSON value for this setting looks like, for errors.
+    fn expected(self) -> &'static str {
+        match self {
+            Self::RaffleInterval | Self::ActiveWindow | Self::WinnerCooldown | Self::ClaimWindow => {
+                "a duration such as \"30s\" or \"10m\""
+            }
+            Self::SubscriberLuck => "a whole number from 1 to 10",
+            Self::OnlyWhenLive => "true or false",
+            Self::IgnoreUsers => "a comma-separated string or a list of logins",
+            Self::ChatAnnounce => "off, winners or all",
+            Self::ClaimRedraws => "a whole number from 0 to 10",
+        }
+    }
+}
+
+impl fmt::Display for Setting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One typed value of a [`Setting`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SettingValue {
+    /// `RAFFLE_INTERVAL`: whole seconds, at least one.
+    RaffleInterval(Duration),
+    /// `ACTIVE_WINDOW`: greater than zero.
+    ActiveWindow(Duration),
+    /// `WINNER_COOLDOWN`.
+    WinnerCooldown(Duration),
+    /// `SUBSCRIBER_LUCK`: 1 to 10.
+    SubscriberLuck(u8),
+    /// `ONLY_WHEN_LIVE`.
+    OnlyWhenLive(bool),
+    /// `IGNORE_USERS`: distinct logins, in the order given.
+    IgnoreUsers(Vec<ChannelLogin>),
+    /// `CHAT_ANNOUNCE`.
+    ChatAnnounce(ChatAnnounce),
+    /// `CLAIM_WINDOW`: zero is off.
+    ClaimWindow(Duration),
+    /// `CLAIM_REDRAWS`: 0 to [`MAX_CLAIM_REDRAWS`].
+    ClaimRedraws(u32),
+}
+
+impl SettingValue {
+    /// The setting this is a value of.
+    pub fn setting(&self) -> Setting {
+        match self {
+            Self::RaffleInterval(_) => Setting::RaffleInterval,
+            Self::ActiveWindow(_) => Setting::ActiveWindow,
+            Self::WinnerCooldown(_) => Setting::WinnerCooldown,
+            Self::SubscriberLuck(_) => Setting::SubscriberLuck,
+            Self::OnlyWhenLive(_) => Setting::OnlyWhenLive,
+            Self::IgnoreUsers(_) => Setting::IgnoreUsers,
+            Self::ChatAnnounce(_) => Setting::ChatAnnounce,
+            Self::ClaimWindow(_) => Setting::ClaimWindow,
+            Self::ClaimRedraws(_) => Setting::ClaimRedraws,
+        }
+    }
+
+    /// The canonical text in the environment's syntax; [`Setting::parse_text`]
+    /// reads it back to the same value.
+    pub fn to_text(&self) -> String {
+        match self {
+            Self::RaffleInterval(d) | Self::ActiveWindow(d) | Self::WinnerCooldown(d) | Self::ClaimWindow(d) => {
+                format_duration(*d)
+            }
+            Self::ChatAnnounce(announce) => announce.as_str().to_owned(),
+            Self::ClaimRedraws(redraws) => redraws.to_string(),
+            Self::SubscriberLuck(luck) => luck.to_string(),
+            Self::OnlyWhenLive(flag) => flag.to_string(),
+            Self::IgnoreUsers(logins) => logins.iter().map(ChannelLogin::as_str).collect::<Vec<_>>().join(","),
+        }
+    }
+
+    /// The value in JSON: durations and lists as their text, luck a number,
+    /// `only_when_live` a boolean.
+    pub fn to_json(&self) -> Value {
+        match self {
+            Self::SubscriberLuck(luck) => Value::from(*luck),
+            Self::ClaimRedraws(redraws) => Value::from(*redraws),
+            Self::OnlyWhenLive(flag) => Value::Bool(*flag),
+            _ => Value::String(self.to_text()),
+        }
+    }
+}
+
+/// A per-channel setting that could not be used: `field` is the JSON key
+/// (or the setting's name), `reason` what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct SettingError {
+    /// The field at fault, as the client wrote it.
+    pub field: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+/// The effective per-channel settings: what a channel's rounds and timer
+/// follow. `Default` gives SPEC §3's defaults; `config` gives the
+/// environment's (`Settings::channel_defaults` in `config`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelSettings {
+    /// `RAFFLE_INTERVAL`, whole seconds, at least one.
+    pub raffle_interval: Duration,
+    /// `ACTIVE_WINDOW`, greater than zero.
+    pub active_window: Duration,
+    /// `WINNER_COOLDOWN`.
+    pub winner_cooldown: Duration,
+    /// `SUBSCRIBER_LUCK`, 1 to 10.
+    pub subscriber_luck: u8,
+    /// `ONLY_WHEN_LIVE`: rounds of every trigger are recorded as
+    /// `skipped_offline` while the stream is offline, or while its live
+    /// status cannot be learned although Twitch credentials are set (SPEC
+    /// §16); only a forced round (the admin API's `?force=true`) draws anyway.
+    pub only_when_live: bool,
+    /// `IGNORE_USERS`: the global list plus the channel's own.
+    pub ignore_users: Vec<ChannelLogin>,
+    /// `CHAT_ANNOUNCE`: what the bot says in chat.
+    pub chat_announce: ChatAnnounce,
+    /// `CLAIM_WINDOW`: zero is off (see [`ChannelSettings::claims`]).
+    pub claim_window: Duration,
+    /// `CLAIM_REDRAWS`.
+    pub claim_redraws: u32,
+    /// `PRESENCE_SOURCES`, `MIN_MESSAGES`, `SUBSCRIBERS_ONLY`,
+    /// `MIN_ACCOUNT_AGE`, `MIN_FOLLOW_AGE` (SPEC §10, issue 18): from the
+    /// environment only so far; they become [`Setting`] variants next.
+    pub gates: crate::raffle::eligibility::Gates,
+    /// How long follow answers are trusted.
+    pub follow_cache: crate::raffle::eligibility::FollowCache,
+}
+
+impl Default for ChannelSettings {
+    /// The defaults of SPEC §3.
+    fn default() -> Self {
+        Self {
+            raffle_interval: DEFAULT_RAFFLE_INTERVAL,
+            active_window: DEFAULT_ACTIVE_WINDOW,
+            winner_cooldown: DEFAULT_WINNER_COOLDOWN,
+            subscriber_luck: DEFAULT_SUBSCRIBER_LUCK,
+            only_when_live: DEFAULT_ONLY_WHEN_LIVE,
+            ignore_users: DEFAULT_IGNORE_USERS
+                .iter()
+                .filter_map(|login| ChannelLogin::parse(login).ok())
+                .collect(),
+            chat_announce: ChatAnnounce::default(),
+            claim_window: DEFAULT_CLAIM_WINDOW,
+            claim_redraws: DEFAULT_CLAIM_REDRAWS,
+            gates: crate::raffle::eligibility::Gates::default(),
+            follow_cache: crate::raffle::eligibility::FollowCache::default(),
+        }
+    }
+}
+
+impl ChannelSettings {
+    /// The value of one setting.
+    pub fn value(&self, setting: Setting) -> SettingValue {
+        match setting {
+            Setting::RaffleInterval => SettingValue::RaffleInterval(self.raffle_interval),
+            Setting::ActiveWindow => SettingValue::ActiveWindow(self.active_window),
+            Setting::WinnerCooldown => SettingValue::WinnerCooldown(self.winner_cooldown),
+            Setting::SubscriberLuck => SettingValue::SubscriberLuck(self.subscriber_luck),
+            Setting::OnlyWhenLive => SettingValue::OnlyWhenLive(self.only_when_live),
+            Setting::IgnoreUsers => SettingValue::IgnoreUsers(self.ignore_users.clone()),
+            Setting::ChatAnnounce => SettingValue::ChatAnnounce(self.chat_announce),
+            Setting::ClaimWindow => SettingValue::ClaimWindow(self.claim_window),
+            Setting::ClaimRedraws => SettingValue::ClaimRedraws(self.claim_redraws),
+        }
+    }
+
+    /// The claim window of wins (SPEC §11), `None` when claims are off.
+    pub fn claims(&self) -> Option<Duration> {
+        Some(self.claim_window).filter(|window| !window.is_zero())
+    }
+
+    /// Replaces one value (the environment's `IGNORE_USERS` replaces the
+    /// built-in list).
+    pub(crate) fn replace(&mut self, value: &SettingValue) {
+        match value {
+            SettingValue::IgnoreUsers(logins) => self.ignore_users.clone_from(logins),
+            other => self.set(other),
+        }
+    }
+
+    /// Sets one value (the ignore list is extended, not replaced).
+    fn set(&mut self, value: &SettingValue) {
+        match value {
+            SettingValue::RaffleInterval(d) => self.raffle_interval = *d,
+            SettingValue::ActiveWindow(d) => self.active_window = *d,
+            SettingValue::WinnerCooldown(d) => self.winner_cooldown = *d,
+            SettingValue::SubscriberLuck(luck) => self.subscriber_luck = *luck,
+            SettingValue::OnlyWhenLive(flag) => self.only_when_live = *flag,
+            SettingValue::ChatAnnounce(announce) => self.chat_announce = *announce,
+            SettingValue::ClaimWindow(window) => self.claim_window = *window,
+            SettingValue::ClaimRedraws(redraws) => self.claim_redraws = *redraws,
+            SettingValue::IgnoreUsers(logins) => {
+                for login in logins {
+                    if !self.ignore_users.contains(login) {
+                        self.ignore_users.push(login.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    /// These settings (the defaults) with a channel's own values laid over.
+    #[must_use]
+    pub fn with_own(&self, own: &OwnSettings) -> Self {
+        let mut effective = self.clone();
+        for value in own.values.values() {
+            effective.set(value);
+        }
+        effective
+    }
+}
+
+/// The values a channel set for itself: one row of `channel_settings`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OwnSettings {
+    values: BTreeMap<Setting, SettingValue>,
+}
+
+impl OwnSettings {
+    /// A channel's values, as read from the store.
+    pub fn from_values(values: impl IntoIterator<Item = SettingValue>) -> Self {
+        Self {
+            values: values.into_iter().map(|value| (value.setting(), value)).collect(),
+        }
+    }
+
+    /// The channel's own value of `setting`, if it set one.
+    pub fn get(&self, setting: Setting) -> Option<&SettingValue> {
+        self.values.get(&setting)
+    }
+}
+
+/// A `PUT /api/channels/{login}/settings` body: for each setting named, a
+/// new value, or `None` (JSON `null`) to go back to the default. Settings
+/// not named keep their value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChannelOverrides {
+    changes: BTreeMap<Setting, Option<SettingValue>>,
+}
+
+impl ChannelOverrides {
+    /// Parses a `PUT` body.
+    ///
+    /// # Errors
+    ///
+    /// A [`SettingError`] naming the first field that is unknown or
+    /// invalid, or `body` when it is not a JSON object.
+    pub fn parse_json(body: &Value) -> Result<Self, SettingError> {
+        let Value::Object(fields) = body else {
+            return Err(SettingError {
+                field: "body".to_owned(),
+                reason: "must be a JSON object of settings".to_owned(),
+            });
+        };
+        let mut changes = BTreeMap::new();
+        for (field, value) in fields {
+            let error = |reason: String| SettingError {
+                field: field.clone(),
+                reason,
+            };
+            let setting = Setting::from_name(field).ok_or_else(|| {
+                let known: Vec<&str> = Setting::ALL.iter().map(|s| s.name()).collect();
+                error(format!("unknown setting; the settings are {}", known.join(", ")))
+            })?;
+            let change = match value {
+                Value::Null => None,
+                value => Some(setting.parse_json(value).map_err(error)?),
+            };
+            changes.insert(setting, change);
+        }
+        Ok(Self { changes })
+    }
+
+    /// Overrides that set these values.
+    pub fn setting(values: impl IntoIterator<Item = SettingValue>) -> Self {
+        Self {
+            changes: values.into_iter().map(|value| (value.setting(), Some(value))).collect(),
+        }
+    }
+
+    /// Each setting named, with its new value or `None` to reset it.
+    pub fn changes(&self) -> impl Iterator<Item = (Setting, Option<&SettingValue>)> {
+        self.changes.iter().map(|(setting, value)| (*setting, value.as_ref()))
+    }
+
+    /// Whether nothing is changed.
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    /// Whether `RAFFLE_INTERVAL` is among the changes (timers re-plan).
+    pub fn touches(&self, setting: Setting) -> bool {
+        self.changes.contains_key(&setting)
+    }
+}
+
+/// Where an effective value comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// The environment (or its built-in default).
+    Default,
+    /// The channel's own value.
+    Channel,
+}
+
+/// One setting in [`SettingsView`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SettingView {
+    /// The effective value in the JSON form of [`SettingValue::to_json`]
+    /// (for `ignore_users` set by the channel: the channel's own list,
+    /// which is added to the global one).
+    pub value: Value,
+    /// Where it comes from.
+    pub source: Source,
+}
+
+/// `GET /api/channels/{login}/settings`:
+/// `{"settings": {"raffle_interval": {"value": "60s", "source": "default"}, …}}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SettingsView {
+    /// By lower-case setting name.
+    pub settings: BTreeMap<&'static str, SettingView>,
+}
+
+impl SettingsView {
+    /// The view of a channel's settings over these defaults.
+    pub fn new(defaults: &ChannelSettings, own: &OwnSettings) -> Self {
+        let settings = Setting::ALL
+            .into_iter()
+            .map(|setting| {
+                let view = match own.get(setting) {
+                    Some(value) => SettingView {
+                        value: value.to_json(),
+                        source: Source::Channel,
+                    },
+                    None => SettingView {
+                        value: defaults.value(setting).to_json(),
+                        source: Source::Default,
+                    },
+                };
+                (setting.name(), view)
+            })
+            .collect();
+        Self { settings }
+    }
+}
+
+/// Parses a humantime duration, at most [`MAX_DURATION`].
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let duration =
+        humantime::parse_duration(text).map_err(|_| format!("invalid duration {text:?}; use e.g. 30s, 10m, 1h"))?;
+    if duration > MAX_DURATION {
+        return Err("must be at most 366 days".to_owned());
+    }
+    Ok(duration)
+}
+
+fn parse_luck(text: &str) -> Result<u8, String> {
+    match text.parse::<u8>() {
+        Ok(luck @ 1..=10) => Ok(luck),
+        _ => Err(format!("invalid value {text:?}; must be a whole number from 1 to 10")),
+    }
+}
+
+fn parse_redraws(text: &str) -> Result<u32, String> {
+    match text.parse::<u32>() {
+        Ok(redraws) if redraws <= MAX_CLAIM_REDRAWS => Ok(redraws),
+        _ => Err(format!(
+            "invalid value {text:?}; must be a whole number from 0 to {MAX_CLAIM_REDRAWS}"
+        )),
+    }
+}
+
+/// `true`/`1`/`yes`/`on` or `false`/`0`/`no`/`off`, any case.
+pub(crate) fn parse_bool(text: &str) -> Result<bool, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(format!("invalid boolean {text:?}; use true or false")),
+    }
+}
+
+/// Comma-separated logins, normalised and without repeats.
+pub(crate) fn parse_logins(text: &str) -> Result<Vec<ChannelLogin>, String> {
+    let mut logins: Vec<ChannelLogin> = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|part| !part.is_empty()) {
+        let login = ChannelLogin::parse(part).map_err(|e| e.to_string())?;
+        if !logins.contains(&login) {
+            logins.push(login);
+        }
+    }
+    Ok(logins)
+}
+
+/// A duration in humantime syntax that reads back the same: seconds (and
+/// milliseconds) below ten minutes, as SPEC §13 shows `"60s"`; days,
+/// hours, minutes and seconds above.
+fn format_duration(duration: Duration) -> String {
+    let total = duration.as_secs();
+    let millis = duration.subsec_millis();
+    let mut parts: Vec<String> = Vec::new();
+    if total < 600 {
+        if total > 0 || millis == 0 {
+            parts.push(format!("{total}s"));
+        }
+    } else {
+        let days = total / 86_400;
+        let hours = (total % 86_400) / 3_600;
+        let minutes = (total % 3_600) / 60;
+        let seconds = total % 60;
+        for (amount, unit) in [(days, "d"), (hours, "h"), (minutes, "m"), (seconds, "s")] {
+            if amount > 0 {
+                parts.push(format!("{amount}{unit}"));
+            }
+        }
+    }
+    if millis > 0 {
+        parts.push(format!("{millis}ms"));
+    }
+    parts.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn secs(n: u64) -> Duration {
+        Duration::from_secs(n)
+    }
+
+    #[test]
+    fn names_are_unique_and_match_the_environment() {
+        for setting in Setting::ALL {
+            assert_eq!(setting.env_name().to_ascii_lowercase(), setting.name());
+            assert_eq!(Setting::from_name(setting.name()), Some(setting));
+        }
+        assert_eq!(Setting::from_name("RAFFLE_INTERVAL"), None, "JSON keys are lower case");
+    }
+
+    #[test]
+    fn canonical_text_reads_back_to_the_same_value() {
+        let values = [
+            SettingValue::RaffleInterval(secs(60)),
+            SettingValue::RaffleInterval(secs(3_600 * 25 + 61)),
+            SettingValue::ActiveWindow(secs(600)),
+            SettingValue::ActiveWindow(Duration::from_millis(1_500)),
+            SettingValue::WinnerCooldown(Duration::ZERO),
+            SettingValue::WinnerCooldown(Duration::from_millis(250)),
+            SettingValue::WinnerCooldown(secs(7 * 86_400)),
+            SettingValue::SubscriberLuck(10),
+            SettingValue::OnlyWhenLive(false),
+            SettingValue::IgnoreUsers(vec![ChannelLogin::parse("a_bot").expect("login")]),
+            SettingValue::IgnoreUsers(vec![]),
+            SettingValue::ChatAnnounce(ChatAnnounce::Off),
+            SettingValue::ChatAnnounce(ChatAnnounce::All),
+            SettingValue::ClaimWindow(Duration::ZERO),
+            SettingValue::ClaimWindow(secs(90)),
+            SettingValue::ClaimRedraws(0),
+            SettingValue::ClaimRedraws(10),
+        ];
+        for value in values {
+            let text = value.to_text();
+            assert_eq!(value.setting().parse_text(&text), Ok(value.clone()), "{text}");
+        }
+        assert_eq!(SettingValue::RaffleInterval(secs(60)).to_text(), "60s");
+        assert_eq!(SettingValue::ActiveWindow(secs(600)).to_text(), "10m");
+        assert_eq!(SettingValue::ActiveWindow(secs(3_900)).to_text(), "1h 5m");
+    }
+
+    #[test]
+    fn values_are_validated_like_the_environment() {
+        let reason = |setting: Setting, text: &str| setting.parse_text(text).expect_err(text);
+        assert_eq!(
+            reason(Setting::RaffleInterval, "banana"),
+            "invalid duration \"banana\"; use e.g. 30s, 10m, 1h"
+        );
+        assert_eq!(reason(Setting::RaffleInterval, "500ms"), "must be at least 1s");
+        assert_eq!(
+            reason(Setting::RaffleInterval, "1s 500ms"),
+            "must be a whole number of seconds"
+        );
+        assert_eq!(reason(Setting::RaffleInterval, "400days"), "must be at most 366 days");
+        assert_eq!(reason(Setting::ActiveWindow, "0s"), "must be greater than 0s");
+        assert!(reason(Setting::WinnerCooldown, "-1s").starts_with("invalid duration"));
+        for bad in ["0", "11", "2.5", "lots"] {
+            assert!(
+                reason(Setting::SubscriberLuck, bad).starts_with("invalid value"),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            reason(Setting::OnlyWhenLive, "maybe"),
+            "invalid boolean \"maybe\"; use true or false"
+        );
+        assert!(reason(Setting::IgnoreUsers, "ok,not ok").contains("not ok"));
+        assert_eq!(
+            reason(Setting::ChatAnnounce, "loud"),
+            "invalid value \"loud\"; use off, winners or all"
+        );
+        assert!(reason(Setting::ClaimWindow, "soon").starts_with("invalid duration"));
+        for bad in ["11", "-1", "two"] {
+            assert!(reason(Setting::ClaimRedraws, bad).contains("from 0 to 10"), "{bad}");
+        }
+        assert_eq!(
+            Setting::ChatAnnounce.parse_text("ALL"),
+            Ok(SettingValue::ChatAnnounce(ChatAnnounce::All))
+        );
+    }
+
+    #[test]
+    fn a_put_body_names_the_field_at_fault() {
+        let error = |body: Value| ChannelOverrides::parse_json(&body).expect_err("refused");
+        assert_eq!(
+            error(json!({"raffle_interval": "0s"})),
+            SettingError {
+                field: "raffle_interval".into(),
+                reason: "must be at least 1s".into()
+            }
+        );
+        assert_eq!(error(json!({"subscriber_luck": 11})).field, "subscriber_luck");
+        assert_eq!(error(json!({"subscriber_luck": 2.5})).field, "subscriber_luck");
+        assert_eq!(
+            error(json!({"only_when_live": 1})).to_string(),
+            "only_when_live: expected true or false"
+        );
+        assert_eq!(error(json!({"ignore_users": [1]})).field, "ignore_users");
+        assert_eq!(error(json!({"claim_redraws": 11})).field, "claim_redraws");
+        assert_eq!(error(json!({"chat_announce": true})).field, "chat_announce");
+        assert!(ChannelOverrides::parse_json(&json!({"claim_redraws": 3, "claim_window": "2m"})).is_ok());
+        let unknown = error(json!({"raffle_intervall": "30s"}));
+        assert_eq!(unknown.field, "raffle_intervall");
+        assert!(unknown.reason.contains("raffle_interval"), "{unknown}");
+        assert_eq!(error(json!(["raffle_interval"])).field, "body");
+    }
+
+    #[test]
+    fn a_put_body_sets_and_resets() {
+        let overrides = ChannelOverrides::parse_json(&json!({
+            "raffle_interval": "30s",
+            "subscriber_luck": 2,
+            "only_when_live": false,
+            "ignore_users": ["Some_Bot", "#other"],
+            "active_window": null,
+        }))
+        .expect("valid");
+        let changes: Vec<(Setting, Option<SettingValue>)> = overrides.changes().map(|(s, v)| (s, v.cloned())).collect();
+        assert_eq!(
+            changes,
+            vec![
+                (Setting::RaffleInterval, Some(SettingValue::RaffleInterval(secs(30)))),
+                (Setting::ActiveWindow, None),
+                (Setting::SubscriberLuck, Some(SettingValue::SubscriberLuck(2))),
+                (Setting::OnlyWhenLive, Some(SettingValue::OnlyWhenLive(false))),
+                (
+                    Setting::IgnoreUsers,
+                    Some(SettingValue::IgnoreUsers(vec![
+                        ChannelLogin::parse("some_bot").expect("login"),
+                        ChannelLogin::parse("other").expect("login"),
+                    ]))
+                ),
+            ]
+        );
+        assert!(overrides.touches(Setting::RaffleInterval));
+        assert!(!overrides.touches(Setting::WinnerCooldown));
+        // Text works for every setting, as in the environment.
+        let text = ChannelOverrides::parse_json(&json!({"subscriber_luck": "3", "only_when_live": "off"}));
+        assert!(text.is_ok());
+    }
+
+    #[test]
+    fn own_values_override_the_defaults_and_extend_the_ignore_list() {
+        let defaults = ChannelSettings::default();
+        let own = OwnSettings::from_values([
+            SettingValue::RaffleInterval(secs(30)),
+            SettingValue::IgnoreUsers(vec![
+                ChannelLogin::parse("nightbot").expect("login"),
+                ChannelLogin::parse("mybot").expect("login"),
+            ]),
+        ]);
+        let effective = defaults.with_own(&own);
+        assert_eq!(effective.raffle_interval, secs(30));
+        assert_eq!(effective.active_window, defaults.active_window);
+        assert_eq!(effective.ignore_users.len(), DEFAULT_IGNORE_USERS.len() + 1);
+        assert!(
+            effective
+                .ignore_users
+                .contains(&ChannelLogin::parse("mybot").expect("login"))
+        );
+        assert_eq!(defaults.with_own(&OwnSettings::default()), defaults);
+    }
+
+    #[test]
+    fn the_view_gives_each_value_with_its_source() {
+        let own = OwnSettings::from_values([SettingValue::SubscriberLuck(2)]);
+        let view = serde_json::to_value(SettingsView::new(&ChannelSettings::default(), &own)).expect("json");
+        assert_eq!(
+            view["settings"]["raffle_interval"],
+            json!({"value": "60s", "source": "default"})
+        );
+        assert_eq!(
+            view["settings"]["subscriber_luck"],
+            json!({"value": 2, "source": "channel"})
+        );
+        assert_eq!(
+            view["settings"]["only_when_live"],
+            json!({"value": true, "source": "default"})
+        );
+        assert_eq!(
+            view["settings"].as_object().map(|o| o.len()),
+            Some(Setting::ALL.len()),
+            "every setting is listed"
+        );
+    }
+
+    #[test]
+    fn default_ignore_list_is_made_of_valid_logins() {
+        assert_eq!(
+            ChannelSettings::default().ignore_users.len(),
+            DEFAULT_IGNORE_USERS.len()
+        );
+    }
+}

@@ -1,0 +1,138 @@
+//! The language of a page: [`page_language`] takes a visitor's own choice
+//! (`?lang=pt-BR`, remembered in the `kyb_lang` cookie for the whole site,
+//! so the script's board requests and the Connect pages carry it too), else
+//! the language the channels shown speak when they all speak one
+//! (`ChannelLanguages::language_for`), else `LANGUAGE`.
+
+use std::collections::HashMap;
+
+use cookie::{Cookie, SameSite};
+use warp::http::HeaderMap;
+use warp::http::header::{COOKIE, SET_COOKIE};
+use warp::reply::Response;
+
+use super::reply;
+use super::state::WebState;
+use super::status::ChannelStatus;
+use crate::catalog::Language;
+
+/// The cookie remembering a visitor's language.
+pub(crate) const LANGUAGE_COOKIE: &str = "kyb_lang";
+/// How long the language cookie lasts: a year.
+const LANGUAGE_COOKIE_DAYS: i64 = 365;
+
+/// What the visitor asked for: `?lang=` (`None` when absent or not a
+/// language) and the cookie's language.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct LanguageRequest {
+    /// `?lang=…`, a new choice to remember.
+    chosen: Option<Language>,
+    /// The `kyb_lang` cookie.
+    remembered: Option<Language>,
+}
+
+impl LanguageRequest {
+    /// Reads `?lang=` and the cookie; values that are not languages are ignored.
+    pub(crate) fn from_request(query: &HashMap<String, String>, headers: &HeaderMap) -> Self {
+        let remembered = headers
+            .get_all(COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(Cookie::split_parse)
+            .filter_map(Result::ok)
+            .find(|cookie| cookie.name() == LANGUAGE_COOKIE)
+            .and_then(|cookie| cookie.value().parse().ok());
+        Self {
+            chosen: query.get("lang").and_then(|text| text.parse().ok()),
+            remembered,
+        }
+    }
+}
+
+/// The page's language: the visitor's choice, else the one language of the
+/// channels shown, else `LANGUAGE`.
+pub(crate) fn page_language(state: &WebState, request: LanguageRequest, channels: &[ChannelStatus]) -> Language {
+    if let Some(language) = request.chosen.or(request.remembered) {
+        return language;
+    }
+    let mut spoken = channels
+        .iter()
+        .map(|channel| state.languages.language_for(&channel.login));
+    match spoken.next() {
+        Some(first) if spoken.all(|other| other == first) => first,
+        _ => state.languages.default_language(),
+    }
+}
+
+/// The cookie remembering `language` for the whole site.
+fn language_cookie(public_url: &url::Url, language: Language) -> Cookie<'static> {
+    let path = public_url.path().trim_end_matches('/');
+    Cookie::build((LANGUAGE_COOKIE, language.tag()))
+        .path(if path.is_empty() {
+            "/".to_owned()
+        } else {
+            path.to_owned()
+        })
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(public_url.scheme() == "https")
+        .max_age(cookie::time::Duration::days(LANGUAGE_COOKIE_DAYS))
+        .build()
+}
+
+/// Remembers a new choice of language in the response.
+pub(crate) fn remember(response: Response, state: &WebState, request: LanguageRequest) -> Response {
+    let Some(language) = request.chosen else {
+        return response;
+    };
+    let cookie = language_cookie(&state.public_url, language).to_string();
+    match reply::with_header(response, SET_COOKIE, &cookie, "") {
+        Ok(response) => response,
+        Err(e) => warp::Reply::into_response(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use warp::http::HeaderValue;
+
+    use super::*;
+
+    fn request(query: &[(&str, &str)], cookie: Option<&str>) -> LanguageRequest {
+        let query = query.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let mut headers = HeaderMap::new();
+        if let Some(cookie) = cookie {
+            headers.insert(COOKIE, HeaderValue::from_str(cookie).expect("header"));
+        }
+        LanguageRequest::from_request(&query, &headers)
+    }
+
+    #[test]
+    fn the_query_wins_over_the_cookie_and_nonsense_is_ignored() {
+        let both = request(&[("lang", "pt-BR")], Some("a=b; kyb_lang=en"));
+        assert_eq!(both.chosen, Some(Language::PtBr));
+        assert_eq!(both.remembered, Some(Language::En));
+        let cookie_only = request(&[], Some("kyb_lang=pt-BR"));
+        assert_eq!(cookie_only.chosen.or(cookie_only.remembered), Some(Language::PtBr));
+        assert_eq!(
+            request(&[("lang", "klingon")], Some("kyb_lang=x")),
+            LanguageRequest::default()
+        );
+    }
+
+    #[test]
+    fn the_language_cookie_is_site_wide_lax_and_lasts_a_year() {
+        let url = |text: &str| url::Url::parse(text).expect("url");
+        let plain = language_cookie(&url("http://localhost:8080"), Language::PtBr).to_string();
+        let parsed = Cookie::parse(plain.as_str()).expect("parses");
+        assert_eq!((parsed.name(), parsed.value()), ("kyb_lang", "pt-BR"));
+        assert_eq!(parsed.path(), Some("/"));
+        assert_eq!(parsed.same_site(), Some(SameSite::Lax));
+        assert_ne!(parsed.secure(), Some(true), "not Secure over plain http");
+        assert_eq!(parsed.max_age(), Some(cookie::time::Duration::days(365)));
+        let behind_proxy = language_cookie(&url("https://bot.example.com/kb/"), Language::En).to_string();
+        let parsed = Cookie::parse(behind_proxy.as_str()).expect("parses");
+        assert_eq!(parsed.path(), Some("/kb"));
+        assert_eq!(parsed.secure(), Some(true));
+    }
+}
