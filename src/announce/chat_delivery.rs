@@ -190,7 +190,10 @@ impl ChatDeliveryWorker {
     pub async fn run(self, shutdown: CancellationToken) {
         tracing::info!("chat worker started");
         let mut rates = RateState {
-            limiter: ChatRateLimiter::new(self.config.rate_window),
+            // A tenth longer than Twitch's: our clock stamps a send before
+            // its request leaves and Twitch stamps it when it arrives, and a
+            // line delayed on the way must not make 21 in Twitch's window.
+            limiter: ChatRateLimiter::new(self.config.rate_window.saturating_add(self.config.rate_window / 10)),
             moderates: HashMap::new(),
         };
         let mut silent_logged = false;

@@ -295,7 +295,10 @@ pub(crate) fn render_chat_line(
                 line = format!("{} {line}", say(ChatText::RedrawOf { parent: *parent }));
             }
             if let Some(deadline) = claim_deadline {
-                let left = duration_words((*deadline - now).num_seconds().max(0));
+                // Whole seconds rounded up: a line said a moment after the
+                // draw still reads "within 30 s" for a 30 s window.
+                let millis = (*deadline - now).num_milliseconds().max(0);
+                let left = duration_words(millis.saturating_add(999) / 1000);
                 line = format!("{line} {}", say(ChatText::ClaimHint { left: &left }));
             }
             line

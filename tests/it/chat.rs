@@ -270,3 +270,110 @@ async fn twenty_lines_per_window_hold_under_a_burst_of_wins_and_every_line_is_sa
     ids.dedup();
     assert_eq!(ids.len(), WINS, "each win said once");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_win_is_said_once_in_chat_and_on_discord_across_kill_9_during_delivery() {
+    use crate::fake_discord::FakeDiscord;
+    use crate::fake_irc::{FakeIrc, default_room_id, privmsg};
+    use crate::fake_twitch::{CLIENT_ID, CLIENT_SECRET, FakeTwitch};
+    use crate::helpers::{ALWAYS_WON, DEADLINE, TestDatabase, temp_data_dir};
+
+    let database = std::sync::Arc::new(TestDatabase::create().await);
+    let twitch = FakeTwitch::start(streamer()).await;
+    // The bot account is connected once (by an app on the same database
+    // and TOKEN_KEY), then only the compiled bot runs.
+    let mut setup = chat_app()
+        .database(database.clone())
+        .twitch_stand_in(twitch.clone())
+        .start()
+        .await;
+    setup.connect_bot(&bot_user()).await;
+    setup.stop().await;
+    drop(setup);
+
+    // Twitch asks the bot to wait (429, reset in 1 s) for every line, so the
+    // lines are pending, and being retried, when the process is killed.
+    twitch.fail_chat_sends(&[429; 10_000]);
+    let irc = FakeIrc::start().await;
+    let discord = FakeDiscord::start().await;
+    let dir = temp_data_dir();
+    let items = dir.path().join("items.toml");
+    std::fs::write(&items, ALWAYS_WON).expect("items");
+    let token_key = crate::helpers::test_token_key();
+    let run = || {
+        crate::process::kinoyubot(dir.path())
+            .env("DATABASE_URL", &database.url)
+            .env("DATA_DIR", dir.path())
+            .env("ITEMS_FILE", &items)
+            .env("RAFFLE_INTERVAL", "1s")
+            .env("ONLY_WHEN_LIVE", "false")
+            .env("TWITCH_CHANNELS", "twitchdev")
+            .env("TWITCH_IRC_SERVER", irc.url())
+            .env("TWITCH_CLIENT_ID", CLIENT_ID)
+            .env("TWITCH_CLIENT_SECRET", CLIENT_SECRET)
+            .env("TWITCH_AUTH_URL", twitch.auth_url().as_str())
+            .env("TWITCH_API_URL", twitch.api_url().as_str())
+            .env("TOKEN_KEY", &token_key)
+            .env("DISCORD_WEBHOOK_URL", discord.webhook_url().as_str())
+            .spawn_run()
+    };
+    let bot = run().await;
+    irc.wait_joined("twitchdev", 1, DEADLINE).await;
+    irc.send_to_channel(
+        "twitchdev",
+        &privmsg("twitchdev", &default_room_id("twitchdev"), "801", "fan801", "hello"),
+    );
+    database
+        .wait_count(
+            "SELECT count(*) FROM outbox WHERE kind = 'twitch_chat' AND status = 'pending'",
+            2,
+            "two win lines waiting for Twitch",
+        )
+        .await;
+    wait_until("Twitch has refused a line", || async {
+        !twitch.chat_requests().is_empty()
+    })
+    .await;
+    bot.kill_9().await;
+    assert!(twitch.chat_texts().is_empty(), "nothing was shown before the kill");
+    let pending = database
+        .count("SELECT count(*) FROM outbox WHERE kind = 'twitch_chat' AND status = 'pending'")
+        .await;
+
+    // Twitch takes lines again; the restarted bot says every queued one.
+    twitch.heal_chat();
+    let bot = run().await;
+    // A line the killed process had claimed waits for its lease (60 s) first.
+    database
+        .wait_count_within(
+            Duration::from_secs(100),
+            "SELECT count(*) FROM outbox WHERE kind = 'twitch_chat' AND status = 'sent'",
+            pending,
+            "the queued lines said",
+        )
+        .await;
+    assert_eq!(bot.stop().await.code, Some(0));
+
+    // Every line marked sent was shown exactly once, and each win once.
+    let sent = database
+        .count("SELECT count(*) FROM outbox WHERE kind = 'twitch_chat' AND status = 'sent'")
+        .await;
+    let texts = twitch.chat_texts();
+    assert_eq!(i64::try_from(texts.len()).expect("count"), sent, "{texts:#?}");
+    let mut said: Vec<&str> = texts
+        .iter()
+        .filter_map(|t| t.split("Raffle #").nth(1))
+        .filter_map(|rest| rest.split(' ').next())
+        .collect();
+    let total = said.len();
+    said.sort_unstable();
+    said.dedup();
+    assert_eq!(said.len(), total, "a win was said twice: {texts:#?}");
+    let mut posts = std::collections::HashMap::new();
+    for received in discord.received() {
+        if let Some(id) = received.raffle_id {
+            *posts.entry(id).or_insert(0) += 1;
+        }
+    }
+    assert!(posts.values().all(|n| *n == 1), "a raffle was posted twice: {posts:?}");
+}

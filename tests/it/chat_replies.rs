@@ -30,12 +30,12 @@ async fn status_and_acknowledgements_are_answered_in_both_command_languages() {
     let lines = said(&app, 1).await;
     assert!(lines[0].starts_with("Next raffle in "), "{}", lines[0]);
     assert!(
-        lines[0].contains("2 active viewers") || lines[0].contains("1 active viewers"),
+        lines[0].contains("2 active viewers") || lines[0].contains("1 active viewer "),
         "{}",
         lines[0]
     );
     assert!(
-        lines[0].contains("Steam key 5.0% (3 left), Mug 50% (unlimited)"),
+        lines[0].contains("Steam key 5.0% (3 left), Mug 50.0% (unlimited)"),
         "{}",
         lines[0]
     );
@@ -96,7 +96,7 @@ async fn odds_follow_the_draws_rules_for_eligible_banned_and_ignored_viewers() {
     // alice and bob are eligible (carol banned, nightbot ignored): 1/2 × 0.5.
     assert_eq!(
         lines[0],
-        "@alice your chance in the next raffle: 25% (among 2 eligible viewers)"
+        "@alice your chance in the next raffle: 25.0% (among 2 eligible viewers)"
     );
     app.chat("twitchdev", "carol", "!chance");
     let lines = said(&app, 2).await;

@@ -546,6 +546,12 @@ impl FakeTwitch {
         self.with(|s| s.chat_failures.extend(statuses.iter().copied()));
     }
 
+    /// Chat sends are answered normally again (failures still queued by
+    /// [`Self::fail_chat_sends`] are forgotten).
+    pub fn heal_chat(&self) {
+        self.with(|s| s.chat_failures.clear());
+    }
+
     /// Twitch drops every message (`is_sent: false`) with this reason
     /// (`None`: messages are shown again).
     pub fn set_chat_drop(&self, reason: Option<(&str, &str)>) {

@@ -666,6 +666,12 @@ pub const ALWAYS_WON: &str = "[[items]]\nname = \"Key\"\nprobability = 1.0\n";
 /// The `TOKEN_KEY` bytes of a spawned app, so tests can read stored tokens.
 const TOKEN_KEY_BYTES: [u8; 32] = [7; 32];
 
+/// The `TOKEN_KEY` of every spawned app, for a compiled bot that must read
+/// what such an app stored.
+pub fn test_token_key() -> String {
+    base64::engine::general_purpose::STANDARD.encode(TOKEN_KEY_BYTES)
+}
+
 /// `PUBLIC_URL` of an app served on port 0, where the real address is not
 /// known beforehand; OAuth tests follow its redirects by path.
 const PLACEHOLDER_PUBLIC_URL: &str = "http://kinoyubot.test";
