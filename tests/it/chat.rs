@@ -229,6 +229,19 @@ async fn is_sent_false_is_recorded_as_failed_with_its_drop_reason_and_429_and_5x
     })
     .await;
     assert_eq!(app.twitch().chat_texts().len(), 1, "a dropped line is not shown");
+
+    // A sender Twitch does not let speak there (403) fails the line at once.
+    app.twitch().set_chat_drop(None);
+    app.twitch().forbid_sender(&streamer().id, &bot_user().id);
+    app.draw("twitchdev").await;
+    wait_until("the refused line is failed", || async {
+        app.database
+            .count("SELECT count(*) FROM outbox WHERE kind = 'twitch_chat' AND status = 'failed'")
+            .await
+            == 2
+    })
+    .await;
+    assert_eq!(app.twitch().chat_texts().len(), 1);
 }
 
 #[tokio::test]

@@ -535,11 +535,6 @@ impl FakeTwitch {
         self.with(|s| s.chat_limit = limit);
     }
 
-    /// Makes `user_id` a moderator of `broadcaster_id`'s channel.
-    pub fn add_moderator(&self, broadcaster_id: &str, user_id: &str) {
-        self.with(|s| s.moderators.insert((broadcaster_id.to_owned(), user_id.to_owned())));
-    }
-
     /// The next chat sends are answered with these statuses (429 with a
     /// 1 s reset, or any other), one each, before normal service resumes.
     pub fn fail_chat_sends(&self, statuses: &[u16]) {
