@@ -144,10 +144,6 @@ impl Language {
 
     /// A fraction as a percentage with one decimal (two below 0.1 %):
     /// `0.05` → `5.0%` / `5,0 %`. Not finite → `?`.
-    #[allow(
-        dead_code,
-        reason = "for the chance in chat replies (issue 15) and the Discord bot (issue 17)"
-    )]
     pub(crate) fn percent(self, fraction: f64) -> String {
         let value = fraction * 100.0;
         if !value.is_finite() {

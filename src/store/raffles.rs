@@ -71,6 +71,8 @@ const PRESENT: &str = "p.channel_id = $1
        AND p.user_id IS DISTINCT FROM $3::text
        AND NOT (p.login = ANY($4::text[]))
        AND p.login NOT LIKE 'justinfan%'
+       -- The account the bot speaks as (SPEC §11) chats too; it never wins.
+       AND NOT EXISTS (SELECT 1 FROM bot_account b WHERE b.twitch_user_id = p.user_id)
        AND ($7::bool OR p.source = 'chat')
        AND p.user_id NOT IN (
            -- Few rows (recent winners), so PostgreSQL hashes them
@@ -82,7 +84,8 @@ const PRESENT: &str = "p.channel_id = $1
 
 /// Present viewers of a channel now: seen within the active window, not
 /// banned or timed out, not the broadcaster, not ignored, not an anonymous
-/// reader (`justinfan…`, which the bot itself is), and not a winner within
+/// reader (`justinfan…`, which the bot itself is), not the account the bot
+/// speaks as, and not a winner within
 /// the cooldown, with their cached Twitch facts. Order is unspecified; the
 /// snapshot sorts.
 ///

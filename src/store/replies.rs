@@ -60,7 +60,8 @@ impl Store {
                 "SELECT p.last_seen > now() - make_interval(secs => $3::float8) AS active,
                         (p.banned_until IS NOT NULL AND p.banned_until > now()) AS banned,
                         (p.is_broadcaster OR COALESCE(p.user_id = $4::text, false)) AS broadcaster,
-                        (p.login = ANY($5::text[]) OR p.login LIKE 'justinfan%') AS ignored,
+                        (p.login = ANY($5::text[]) OR p.login LIKE 'justinfan%'
+                         OR EXISTS (SELECT 1 FROM bot_account b WHERE b.twitch_user_id = p.user_id)) AS ignored,
                         EXISTS (SELECT 1 FROM raffles r
                                 WHERE $6::float8 > 0 AND r.channel_id = $1 AND r.outcome = $7
                                   AND r.winner_user_id = p.user_id

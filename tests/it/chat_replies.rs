@@ -70,7 +70,13 @@ async fn odds_follow_the_draws_rules_for_eligible_banned_and_ignored_viewers() {
     for viewer in ["alice", "bob", "carol", "nightbot"] {
         app.chat("twitchdev", viewer, "hello");
     }
-    app.wait_for_presence("twitchdev", "four viewers", |rows| rows.len() == 4)
+    // The account the bot speaks as is seen in chat too (its own lines).
+    let bot = bot_user();
+    app.say(
+        "twitchdev",
+        &crate::fake_irc::privmsg("twitchdev", &app.irc.room_id("twitchdev"), &bot.id, &bot.login, "hi"),
+    );
+    app.wait_for_presence("twitchdev", "five chatters", |rows| rows.len() == 5)
         .await;
     // Carol is banned.
     let room = app.irc.room_id("twitchdev");
@@ -93,7 +99,8 @@ async fn odds_follow_the_draws_rules_for_eligible_banned_and_ignored_viewers() {
     .await;
     app.chat("twitchdev", "alice", "!odds");
     let lines = said(&app, 1).await;
-    // alice and bob are eligible (carol banned, nightbot ignored): 1/2 × 0.5.
+    // alice and bob are eligible (carol banned, nightbot ignored, the bot
+    // account never): 1/2 × 0.5.
     assert_eq!(
         lines[0],
         "@alice your chance in the next raffle: 25.0% (among 2 eligible viewers)"
