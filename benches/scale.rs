@@ -112,6 +112,8 @@ struct RunFigures {
     lag_max_ms: f64,
     sent: u64,
     processed: i64,
+    /// Channels without a timer round in the window, by holder.
+    idle: Vec<(String, i64)>,
 }
 
 impl RunFigures {
@@ -220,7 +222,21 @@ async fn run_on(url: &str, settings: &Settings, count: u64) -> anyhow::Result<Ru
             .await
             .map(|row| row.get(0))
             .unwrap_or(0);
-        if joined == logins.len() && leased == i64::try_from(logins.len())? {
+        // And the split settled: every instance holds its fair share
+        // (a newcomer takes its share from the others within a few lease
+        // rounds; channels in hand-over are not served, so measuring
+        // before would count the hand-over, not the steady state).
+        let holdings: Vec<i64> = db
+            .query(
+                "SELECT count(*) FROM channel_leases WHERE lease_until > now() GROUP BY instance_id",
+                &[],
+            )
+            .await
+            .map(|rows| rows.iter().map(|row| row.get(0)).collect())
+            .unwrap_or_default();
+        let share = i64::try_from(settings.channels.div_ceil(count.max(1)))?;
+        let settled = holdings.len() == usize::try_from(count)? && holdings.iter().all(|&held| held >= share - 1);
+        if joined == logins.len() && leased == i64::try_from(logins.len())? && settled {
             break;
         }
         anyhow::ensure!(
@@ -318,6 +334,18 @@ async fn run_on(url: &str, settings: &Settings, count: u64) -> anyhow::Result<Ru
         })
         .collect();
     lags.sort_by(f64::total_cmp);
+    // Channels that had no timer round in the window, by the instance
+    // holding them (0 everywhere when every served channel is drawn).
+    let idle = db
+        .query(
+            "SELECT l.instance_id, count(*) FROM channel_leases l
+             WHERE NOT EXISTS (SELECT 1 FROM raffles r WHERE r.channel_id = l.channel_id
+                               AND r.trigger = 'timer' AND r.created_at >= $1 AND r.created_at < $2)
+             GROUP BY 1 ORDER BY 1",
+            &[&t0, &t1],
+        )
+        .await?;
+    let idle: Vec<(String, i64)> = idle.iter().map(|row| (row.get(0), row.get(1))).collect();
     drop(instances);
     Ok(RunFigures {
         instances: figures,
@@ -329,13 +357,14 @@ async fn run_on(url: &str, settings: &Settings, count: u64) -> anyhow::Result<Ru
         lag_max_ms: lags.last().copied().unwrap_or(0.0),
         sent,
         processed,
+        idle,
     })
 }
 
 fn print_run(title: &str, run: &RunFigures) {
     println!("{title}");
     println!(
-        "  all channels joined and leased after {:.1} s",
+        "  all channels joined and leased, split settled, after {:.1} s",
         run.join_time.as_secs_f64()
     );
     println!(
@@ -354,6 +383,9 @@ fn print_run(title: &str, run: &RunFigures) {
         run.processed,
         run.processed as f64 / run.sent.max(1) as f64
     );
+    if !run.idle.is_empty() {
+        println!("  channels without a timer round in the window: {:?}", run.idle);
+    }
     for instance in &run.instances {
         println!(
             "  {}: {} channels, CPU {:.1} s ({:.0}% of one core), RSS {:.0} MiB (peak {:.0} MiB)",

@@ -403,24 +403,26 @@ impl App {
         let leases_stop = CancellationToken::new();
         supervisor.spawn(LEASE_TASK, leases_stop.clone(), move |stop| leaser.clone().run(stop));
 
-        if self.settings.presence_sources().includes_chatters() {
-            match &self.twitch {
-                Some(twitch) => {
-                    let poller = ChattersPoller::new(
-                        self.database.store().clone(),
-                        self.channels.clone(),
-                        live_status.clone(),
-                        twitch_facts(self.database.store(), twitch),
-                        self.clock.clone(),
-                    );
-                    supervisor.spawn("chatters poller", stop_work.clone(), move |stop| {
-                        poller.clone().run(stop)
-                    });
-                }
-                None => tracing::warn!(
-                    "PRESENCE_SOURCES=chat,chatters needs TWITCH_CLIENT_ID/TWITCH_CLIENT_SECRET and a connected channel; only chat counts"
-                ),
+        // PRESENCE_SOURCES is per channel: the poller lists only channels
+        // that use chatters, and idles while none does.
+        match &self.twitch {
+            Some(twitch) => {
+                let poller = ChattersPoller::new(
+                    self.database.store().clone(),
+                    self.channels.clone(),
+                    live_status.clone(),
+                    twitch_facts(self.database.store(), twitch),
+                    self.clock.clone(),
+                )
+                .following(self.engine.rules().clone(), self.engine.watch_settings());
+                supervisor.spawn("chatters poller", stop_work.clone(), move |stop| {
+                    poller.clone().run(stop)
+                });
             }
+            None if self.engine.rules().gates.presence_sources.includes_chatters() => tracing::warn!(
+                "PRESENCE_SOURCES=chat,chatters needs TWITCH_CLIENT_ID/TWITCH_CLIENT_SECRET and a connected channel; only chat counts"
+            ),
+            None => {}
         }
         let scheduler = RaffleScheduler::new(
             self.engine.clone(),
@@ -494,7 +496,7 @@ impl App {
                 self.settings.connect_policy,
                 self.twitch.clone(),
             )
-            .with_scopes(crate::twitch::auth::scopes_for(&self.engine.rules().gates)),
+            .with_settings_defaults(self.engine.rules().clone()),
             admin_token: self.settings.admin_token.clone(),
             admin_guard: Arc::default(),
             live: CachedLiveStatus::new(live_status, DASHBOARD_LIVE_TTL),

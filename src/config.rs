@@ -21,7 +21,6 @@ use crate::announce::discord::WebhookUrl;
 use crate::catalog::Language;
 use crate::channel::settings::{ChannelSettings, Setting};
 use crate::channel::{ChannelLanguages, ChannelLogin};
-use crate::raffle::eligibility::{Gates, PresenceSources};
 use crate::raffle::items::{ItemTable, ItemsError, ItemsFile};
 use crate::twitch::auth::policy::ConnectPolicy;
 
@@ -41,8 +40,6 @@ pub(crate) const DEFAULT_TWITCH_API_URL: &str = "https://api.twitch.tv/helix";
 pub(crate) const DEFAULT_DISCORD_API_URL: &str = "https://discord.com";
 /// Default for `DISCORD_GATEWAY_URL`: Discord's Gateway.
 pub(crate) const DEFAULT_DISCORD_GATEWAY_URL: &str = "wss://gateway.discord.gg";
-/// Default for `MIN_MESSAGES` (SPEC §10).
-pub(crate) const DEFAULT_MIN_MESSAGES: u32 = 1;
 /// Default for `SESSION_TTL`.
 pub(crate) const DEFAULT_SESSION_TTL: &str = "7d";
 /// Default for `ITEMS_FILE`.
@@ -697,14 +694,6 @@ fn logins(setting: &'static str, text: &str) -> Result<Vec<ChannelLogin>, Config
     Ok(out)
 }
 
-/// A boolean setting, parsed like the per-channel ones; empty for `default`.
-fn boolean(setting: &'static str, value: Option<String>, default: bool) -> Result<bool, ConfigError> {
-    match non_empty(value) {
-        None => Ok(default),
-        Some(text) => crate::channel::settings::parse_bool(&text).map_err(|reason| ConfigError::new(setting, reason)),
-    }
-}
-
 /// Decodes a base64 `TOKEN_KEY` (standard or URL-safe alphabet).
 ///
 /// # Errors
@@ -726,50 +715,7 @@ pub(crate) fn parse_token_key(setting: &'static str, text: &str) -> Result<Token
     key.map_err(|_| ConfigError::new(setting, format!("must decode to 32 bytes, got {len} bytes")))
 }
 
-/// The eligibility gates of SPEC §10 from their raw settings.
-fn gates(
-    presence_sources: Option<String>,
-    min_follow_age: Option<String>,
-    min_account_age: Option<String>,
-    subscribers_only: Option<String>,
-    min_messages: Option<String>,
-) -> Result<Gates, ConfigError> {
-    let presence_sources = match non_empty(presence_sources) {
-        None => PresenceSources::default(),
-        Some(text) => text
-            .parse()
-            .map_err(|reason: String| ConfigError::new("PRESENCE_SOURCES", reason))?,
-    };
-    let min_follow_age = match non_empty(min_follow_age) {
-        None => None,
-        Some(text) => Some(duration("MIN_FOLLOW_AGE", Some(text), "0s")?),
-    };
-    let min_account_age = duration("MIN_ACCOUNT_AGE", min_account_age, "0s")?;
-    let subscribers_only = boolean("SUBSCRIBERS_ONLY", subscribers_only, false)?;
-    let min_messages = match non_empty(min_messages) {
-        None => DEFAULT_MIN_MESSAGES,
-        Some(text) => text.parse::<u32>().map_err(|_| {
-            ConfigError::new(
-                "MIN_MESSAGES",
-                format!("invalid value {text:?}; must be a whole number, 0 or more"),
-            )
-        })?,
-    };
-    Ok(Gates {
-        presence_sources,
-        min_messages,
-        subscribers_only,
-        min_account_age,
-        min_follow_age,
-    })
-}
-
 impl Settings {
-    /// `PRESENCE_SOURCES` (SPEC §10).
-    pub(crate) fn presence_sources(&self) -> PresenceSources {
-        self.channel_defaults.gates.presence_sources
-    }
-
     /// Validates raw settings into typed ones.
     ///
     /// # Errors
@@ -835,6 +781,11 @@ impl Settings {
             (Setting::ChatAnnounce, args.chat_announce),
             (Setting::ClaimWindow, args.claim_window),
             (Setting::ClaimRedraws, args.claim_redraws),
+            (Setting::PresenceSources, args.presence_sources),
+            (Setting::MinFollowAge, args.min_follow_age),
+            (Setting::MinAccountAge, args.min_account_age),
+            (Setting::SubscribersOnly, args.subscribers_only),
+            (Setting::MinMessages, args.min_messages),
         ] {
             if let Some(text) = non_empty(raw) {
                 let value = setting
@@ -877,14 +828,6 @@ impl Settings {
                 ));
             }
         };
-        let gates = gates(
-            args.presence_sources,
-            args.min_follow_age,
-            args.min_account_age,
-            args.subscribers_only,
-            args.min_messages,
-        )?;
-        channel_defaults.gates = gates;
         let connect_policy = match non_empty(args.connect_policy) {
             None => ConnectPolicy::default(),
             Some(text) => text
@@ -1009,7 +952,7 @@ mod tests {
         assert_eq!(s.log_format, LogFormat::Pretty);
         assert_eq!(s.session_ttl, Duration::from_secs(7 * 86_400));
         assert_eq!(s.channel_defaults.ignore_users.len(), DEFAULT_IGNORE_USERS.len());
-        assert_eq!(s.channel_defaults.gates, Gates::default());
+        assert_eq!(s.channel_defaults.gates, crate::raffle::eligibility::Gates::default());
         assert_eq!(s.channel_defaults.gates.min_messages, 1);
         assert_eq!(s.channel_defaults.gates.min_follow_age, None);
         assert_eq!(s.language, Language::En);
@@ -1025,7 +968,10 @@ mod tests {
             a.min_messages = Some("0".into());
         })
         .expect("valid");
-        assert_eq!(s.presence_sources(), PresenceSources::ChatAndChatters);
+        assert_eq!(
+            s.channel_defaults.gates.presence_sources,
+            crate::raffle::eligibility::PresenceSources::ChatAndChatters
+        );
         assert_eq!(s.channel_defaults.gates.min_follow_age, Some(Duration::ZERO));
         assert_eq!(
             s.channel_defaults.gates.min_account_age,

@@ -49,7 +49,9 @@ pub(crate) use oauth::{
 pub(crate) use outbox::{ClaimedAnnouncement, ClaimedChatLine};
 pub(crate) use presence::{ChannelIds, PresenceWrite};
 pub(crate) use raffles::Inserted;
-pub use raffles::{EligibilityRules, EligibleViewer, MissingFacts, NewRaffle, PresentViewers, RoundTransaction};
+pub use raffles::{
+    EligibilityRules, EligibleViewer, JudgedCandidates, MissingFacts, NewRaffle, PresentViewers, RoundTransaction,
+};
 pub(crate) use sessions::SessionRecord;
 pub use twitch_facts::ListedChatter;
 
@@ -145,8 +147,9 @@ pub enum Error {
         /// The row, e.g. `channel somestreamer`.
         what: String,
     },
-    /// An item to award has no stock left. The round's item lock rules this
-    /// out, so it means a bug; the round is rolled back.
+    /// An item to award has no stock left: a concurrent round took the last
+    /// unit after this round read the stock. The round is rolled back and
+    /// drawn again (`raffle::round`).
     #[error("item {item:?} is out of stock")]
     OutOfStock {
         /// The item.

@@ -43,6 +43,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::ChannelLogin;
+use crate::raffle::eligibility::{Gates, PresenceSources};
 
 /// Shortest `RAFFLE_INTERVAL`; slots are whole seconds.
 pub(crate) const MIN_RAFFLE_INTERVAL: Duration = Duration::from_secs(1);
@@ -139,11 +140,21 @@ pub enum Setting {
     ClaimWindow,
     /// `CLAIM_REDRAWS`: redraws before the prize goes back to stock.
     ClaimRedraws,
+    /// `PRESENCE_SOURCES`: `chat`, or `chat,chatters` (lurkers count).
+    PresenceSources,
+    /// `MIN_FOLLOW_AGE`: `off` (following not required) or a duration.
+    MinFollowAge,
+    /// `MIN_ACCOUNT_AGE`: accounts younger than this never win.
+    MinAccountAge,
+    /// `SUBSCRIBERS_ONLY`.
+    SubscribersOnly,
+    /// `MIN_MESSAGES`: messages sent in the channel to be eligible.
+    MinMessages,
 }
 
 impl Setting {
     /// Every per-channel setting, in the order they are shown.
-    pub const ALL: [Setting; 9] = [
+    pub const ALL: [Setting; 14] = [
         Setting::RaffleInterval,
         Setting::ActiveWindow,
         Setting::WinnerCooldown,
@@ -153,6 +164,11 @@ impl Setting {
         Setting::ChatAnnounce,
         Setting::ClaimWindow,
         Setting::ClaimRedraws,
+        Setting::PresenceSources,
+        Setting::MinFollowAge,
+        Setting::MinAccountAge,
+        Setting::SubscribersOnly,
+        Setting::MinMessages,
     ];
 
     /// The lower-case name: the JSON key of the API and the column of
@@ -168,6 +184,11 @@ impl Setting {
             Self::ChatAnnounce => "chat_announce",
             Self::ClaimWindow => "claim_window",
             Self::ClaimRedraws => "claim_redraws",
+            Self::PresenceSources => "presence_sources",
+            Self::MinFollowAge => "min_follow_age",
+            Self::MinAccountAge => "min_account_age",
+            Self::SubscribersOnly => "subscribers_only",
+            Self::MinMessages => "min_messages",
         }
     }
 
@@ -183,6 +204,11 @@ impl Setting {
             Self::ChatAnnounce => "CHAT_ANNOUNCE",
             Self::ClaimWindow => "CLAIM_WINDOW",
             Self::ClaimRedraws => "CLAIM_REDRAWS",
+            Self::PresenceSources => "PRESENCE_SOURCES",
+            Self::MinFollowAge => "MIN_FOLLOW_AGE",
+            Self::MinAccountAge => "MIN_ACCOUNT_AGE",
+            Self::SubscribersOnly => "SUBSCRIBERS_ONLY",
+            Self::MinMessages => "MIN_MESSAGES",
         }
     }
 
@@ -225,6 +251,14 @@ impl Setting {
             ),
             Self::ClaimWindow => SettingValue::ClaimWindow(parse_duration(text)?),
             Self::ClaimRedraws => SettingValue::ClaimRedraws(parse_redraws(text)?),
+            Self::PresenceSources => SettingValue::PresenceSources(text.parse()?),
+            Self::MinFollowAge => SettingValue::MinFollowAge(match text.to_ascii_lowercase().as_str() {
+                "off" | "unset" | "none" => None,
+                _ => Some(parse_duration(text).map_err(|reason| format!("{reason}, or off"))?),
+            }),
+            Self::MinAccountAge => SettingValue::MinAccountAge(parse_duration(text)?),
+            Self::SubscribersOnly => SettingValue::SubscribersOnly(parse_bool(text)?),
+            Self::MinMessages => SettingValue::MinMessages(parse_min_messages(text)?),
         })
     }
 
@@ -240,6 +274,9 @@ impl Setting {
             (_, Value::String(text)) => self.parse_text(text),
             (Self::SubscriberLuck | Self::ClaimRedraws, Value::Number(number)) => self.parse_text(&number.to_string()),
             (Self::OnlyWhenLive, Value::Bool(flag)) => Ok(SettingValue::OnlyWhenLive(*flag)),
+            (Self::SubscribersOnly, Value::Bool(flag)) => Ok(SettingValue::SubscribersOnly(*flag)),
+            (Self::MinFollowAge, Value::Bool(false)) => Ok(SettingValue::MinFollowAge(None)),
+            (Self::MinMessages, Value::Number(number)) => self.parse_text(&number.to_string()),
             (Self::IgnoreUsers, Value::Array(entries)) => {
                 let mut logins = Vec::with_capacity(entries.len());
                 for entry in entries {
@@ -257,14 +294,19 @@ impl Setting {
     /// What a JSON value for this setting looks like, for errors.
     fn expected(self) -> &'static str {
         match self {
-            Self::RaffleInterval | Self::ActiveWindow | Self::WinnerCooldown | Self::ClaimWindow => {
-                "a duration such as \"30s\" or \"10m\""
-            }
+            Self::RaffleInterval
+            | Self::ActiveWindow
+            | Self::WinnerCooldown
+            | Self::MinAccountAge
+            | Self::ClaimWindow => "a duration such as \"30s\" or \"10m\"",
+            Self::MinFollowAge => "a duration such as \"1d\", or \"off\"",
             Self::SubscriberLuck => "a whole number from 1 to 10",
-            Self::OnlyWhenLive => "true or false",
+            Self::MinMessages => "a whole number, 0 or more",
+            Self::OnlyWhenLive | Self::SubscribersOnly => "true or false",
             Self::IgnoreUsers => "a comma-separated string or a list of logins",
             Self::ChatAnnounce => "off, winners or all",
             Self::ClaimRedraws => "a whole number from 0 to 10",
+            Self::PresenceSources => "\"chat\" or \"chat,chatters\"",
         }
     }
 }
@@ -296,6 +338,16 @@ pub enum SettingValue {
     ClaimWindow(Duration),
     /// `CLAIM_REDRAWS`: 0 to [`MAX_CLAIM_REDRAWS`].
     ClaimRedraws(u32),
+    /// `PRESENCE_SOURCES`.
+    PresenceSources(PresenceSources),
+    /// `MIN_FOLLOW_AGE`: `None` = following not required, `Some(0s)` = any follower.
+    MinFollowAge(Option<Duration>),
+    /// `MIN_ACCOUNT_AGE`: zero turns the gate off.
+    MinAccountAge(Duration),
+    /// `SUBSCRIBERS_ONLY`.
+    SubscribersOnly(bool),
+    /// `MIN_MESSAGES`.
+    MinMessages(u32),
 }
 
 impl SettingValue {
@@ -311,6 +363,11 @@ impl SettingValue {
             Self::ChatAnnounce(_) => Setting::ChatAnnounce,
             Self::ClaimWindow(_) => Setting::ClaimWindow,
             Self::ClaimRedraws(_) => Setting::ClaimRedraws,
+            Self::PresenceSources(_) => Setting::PresenceSources,
+            Self::MinFollowAge(_) => Setting::MinFollowAge,
+            Self::MinAccountAge(_) => Setting::MinAccountAge,
+            Self::SubscribersOnly(_) => Setting::SubscribersOnly,
+            Self::MinMessages(_) => Setting::MinMessages,
         }
     }
 
@@ -318,24 +375,32 @@ impl SettingValue {
     /// reads it back to the same value.
     pub fn to_text(&self) -> String {
         match self {
-            Self::RaffleInterval(d) | Self::ActiveWindow(d) | Self::WinnerCooldown(d) | Self::ClaimWindow(d) => {
-                format_duration(*d)
-            }
+            Self::RaffleInterval(d)
+            | Self::ActiveWindow(d)
+            | Self::WinnerCooldown(d)
+            | Self::MinAccountAge(d)
+            | Self::ClaimWindow(d) => format_duration(*d),
             Self::ChatAnnounce(announce) => announce.as_str().to_owned(),
             Self::ClaimRedraws(redraws) => redraws.to_string(),
             Self::SubscriberLuck(luck) => luck.to_string(),
-            Self::OnlyWhenLive(flag) => flag.to_string(),
+            Self::OnlyWhenLive(flag) | Self::SubscribersOnly(flag) => flag.to_string(),
             Self::IgnoreUsers(logins) => logins.iter().map(ChannelLogin::as_str).collect::<Vec<_>>().join(","),
+            Self::PresenceSources(sources) => sources.as_str().to_owned(),
+            Self::MinFollowAge(None) => "off".to_owned(),
+            Self::MinFollowAge(Some(d)) => format_duration(*d),
+            Self::MinMessages(n) => n.to_string(),
         }
     }
 
-    /// The value in JSON: durations and lists as their text, luck a number,
-    /// `only_when_live` a boolean.
+    /// The value in JSON: durations, sources and lists as their text
+    /// (`min_follow_age` off as `"off"`), luck and `min_messages` numbers,
+    /// `only_when_live` and `subscribers_only` booleans.
     pub fn to_json(&self) -> Value {
         match self {
             Self::SubscriberLuck(luck) => Value::from(*luck),
             Self::ClaimRedraws(redraws) => Value::from(*redraws),
-            Self::OnlyWhenLive(flag) => Value::Bool(*flag),
+            Self::MinMessages(n) => Value::from(*n),
+            Self::OnlyWhenLive(flag) | Self::SubscribersOnly(flag) => Value::Bool(*flag),
             _ => Value::String(self.to_text()),
         }
     }
@@ -379,10 +444,9 @@ pub struct ChannelSettings {
     /// `CLAIM_REDRAWS`.
     pub claim_redraws: u32,
     /// `PRESENCE_SOURCES`, `MIN_MESSAGES`, `SUBSCRIBERS_ONLY`,
-    /// `MIN_ACCOUNT_AGE`, `MIN_FOLLOW_AGE` (SPEC §10, issue 18): from the
-    /// environment only so far; they become [`Setting`] variants next.
-    pub gates: crate::raffle::eligibility::Gates,
-    /// How long follow answers are trusted.
+    /// `MIN_ACCOUNT_AGE`, `MIN_FOLLOW_AGE` (SPEC §10, issue 18).
+    pub gates: Gates,
+    /// How long follow answers are trusted (not a setting).
     pub follow_cache: crate::raffle::eligibility::FollowCache,
 }
 
@@ -402,7 +466,7 @@ impl Default for ChannelSettings {
             chat_announce: ChatAnnounce::default(),
             claim_window: DEFAULT_CLAIM_WINDOW,
             claim_redraws: DEFAULT_CLAIM_REDRAWS,
-            gates: crate::raffle::eligibility::Gates::default(),
+            gates: Gates::default(),
             follow_cache: crate::raffle::eligibility::FollowCache::default(),
         }
     }
@@ -421,6 +485,11 @@ impl ChannelSettings {
             Setting::ChatAnnounce => SettingValue::ChatAnnounce(self.chat_announce),
             Setting::ClaimWindow => SettingValue::ClaimWindow(self.claim_window),
             Setting::ClaimRedraws => SettingValue::ClaimRedraws(self.claim_redraws),
+            Setting::PresenceSources => SettingValue::PresenceSources(self.gates.presence_sources),
+            Setting::MinFollowAge => SettingValue::MinFollowAge(self.gates.min_follow_age),
+            Setting::MinAccountAge => SettingValue::MinAccountAge(self.gates.min_account_age),
+            Setting::SubscribersOnly => SettingValue::SubscribersOnly(self.gates.subscribers_only),
+            Setting::MinMessages => SettingValue::MinMessages(self.gates.min_messages),
         }
     }
 
@@ -449,6 +518,11 @@ impl ChannelSettings {
             SettingValue::ChatAnnounce(announce) => self.chat_announce = *announce,
             SettingValue::ClaimWindow(window) => self.claim_window = *window,
             SettingValue::ClaimRedraws(redraws) => self.claim_redraws = *redraws,
+            SettingValue::PresenceSources(sources) => self.gates.presence_sources = *sources,
+            SettingValue::MinFollowAge(age) => self.gates.min_follow_age = *age,
+            SettingValue::MinAccountAge(age) => self.gates.min_account_age = *age,
+            SettingValue::SubscribersOnly(flag) => self.gates.subscribers_only = *flag,
+            SettingValue::MinMessages(n) => self.gates.min_messages = *n,
             SettingValue::IgnoreUsers(logins) => {
                 for login in logins {
                     if !self.ignore_users.contains(login) {
@@ -614,6 +688,12 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         return Err("must be at most 366 days".to_owned());
     }
     Ok(duration)
+}
+
+/// `MIN_MESSAGES`: a whole number, 0 or more.
+fn parse_min_messages(text: &str) -> Result<u32, String> {
+    text.parse::<u32>()
+        .map_err(|_| format!("invalid value {text:?}; must be a whole number, 0 or more"))
 }
 
 fn parse_luck(text: &str) -> Result<u8, String> {
@@ -871,6 +951,130 @@ mod tests {
             view["settings"].as_object().map(|o| o.len()),
             Some(Setting::ALL.len()),
             "every setting is listed"
+        );
+    }
+
+    #[test]
+    fn the_gates_parse_like_the_environment_and_read_back() {
+        let parse = |setting: Setting, text: &str| setting.parse_text(text);
+        assert_eq!(
+            parse(Setting::PresenceSources, "chat, chatters"),
+            Ok(SettingValue::PresenceSources(PresenceSources::ChatAndChatters))
+        );
+        assert_eq!(
+            parse(Setting::MinFollowAge, "off"),
+            Ok(SettingValue::MinFollowAge(None))
+        );
+        assert_eq!(
+            parse(Setting::MinFollowAge, "0s"),
+            Ok(SettingValue::MinFollowAge(Some(Duration::ZERO))),
+            "0s = any follower, not off"
+        );
+        assert_eq!(
+            parse(Setting::MinAccountAge, "7d"),
+            Ok(SettingValue::MinAccountAge(secs(7 * 86_400)))
+        );
+        assert_eq!(
+            parse(Setting::SubscribersOnly, "yes"),
+            Ok(SettingValue::SubscribersOnly(true))
+        );
+        assert_eq!(parse(Setting::MinMessages, "0"), Ok(SettingValue::MinMessages(0)));
+        let reason = |setting: Setting, text: &str| parse(setting, text).expect_err(text);
+        assert!(reason(Setting::PresenceSources, "chatters").starts_with("invalid value"));
+        assert!(reason(Setting::PresenceSources, "chat,lurkers").starts_with("unknown source"));
+        assert!(reason(Setting::MinFollowAge, "soon").ends_with(", or off"));
+        assert!(reason(Setting::MinAccountAge, "-1d").starts_with("invalid duration"));
+        assert_eq!(reason(Setting::MinAccountAge, "400d"), "must be at most 366 days");
+        assert!(reason(Setting::SubscribersOnly, "maybe").starts_with("invalid boolean"));
+        for bad in ["-1", "1.5", "many", "4294967296"] {
+            assert_eq!(
+                reason(Setting::MinMessages, bad),
+                format!("invalid value {bad:?}; must be a whole number, 0 or more")
+            );
+        }
+        for value in [
+            SettingValue::PresenceSources(PresenceSources::Chat),
+            SettingValue::PresenceSources(PresenceSources::ChatAndChatters),
+            SettingValue::MinFollowAge(None),
+            SettingValue::MinFollowAge(Some(Duration::ZERO)),
+            SettingValue::MinFollowAge(Some(secs(86_400))),
+            SettingValue::MinAccountAge(Duration::ZERO),
+            SettingValue::SubscribersOnly(true),
+            SettingValue::MinMessages(0),
+            SettingValue::MinMessages(u32::MAX),
+        ] {
+            let text = value.to_text();
+            assert_eq!(value.setting().parse_text(&text), Ok(value.clone()), "{text}");
+            let json = value.to_json();
+            assert_eq!(value.setting().parse_json(&json), Ok(value.clone()), "{json}");
+        }
+        assert_eq!(SettingValue::MinFollowAge(None).to_json(), json!("off"));
+        assert_eq!(SettingValue::MinMessages(3).to_json(), json!(3));
+    }
+
+    #[test]
+    fn a_put_body_of_gates_takes_natural_json_and_names_the_field() {
+        let overrides = ChannelOverrides::parse_json(&json!({
+            "min_messages": 0,
+            "subscribers_only": true,
+            "min_follow_age": false,
+            "presence_sources": "chat,chatters",
+            "min_account_age": "2d",
+        }))
+        .expect("valid");
+        let effective = ChannelSettings::default().with_own(&OwnSettings::from_values(
+            overrides.changes().filter_map(|(_, value)| value.cloned()),
+        ));
+        assert_eq!(
+            effective.gates,
+            Gates {
+                presence_sources: PresenceSources::ChatAndChatters,
+                min_messages: 0,
+                subscribers_only: true,
+                min_account_age: secs(2 * 86_400),
+                min_follow_age: None,
+            }
+        );
+        let error = |body: Value| ChannelOverrides::parse_json(&body).expect_err("refused");
+        assert_eq!(
+            error(json!({"min_messages": -1})),
+            SettingError {
+                field: "min_messages".into(),
+                reason: "invalid value \"-1\"; must be a whole number, 0 or more".into()
+            }
+        );
+        assert_eq!(error(json!({"min_messages": true})).field, "min_messages");
+        assert_eq!(
+            error(json!({"subscribers_only": 1})).to_string(),
+            "subscribers_only: expected true or false"
+        );
+        assert_eq!(error(json!({"min_follow_age": true})).field, "min_follow_age");
+        assert_eq!(error(json!({"presence_sources": ["chat"]})).field, "presence_sources");
+        assert_eq!(error(json!({"min_account_age": "young"})).field, "min_account_age");
+    }
+
+    #[test]
+    fn a_channel_gate_overrides_the_environment_default() {
+        let mut defaults = ChannelSettings::default();
+        defaults.replace(&SettingValue::MinFollowAge(Some(secs(86_400))));
+        defaults.replace(&SettingValue::MinMessages(2));
+        let own = OwnSettings::from_values([SettingValue::MinFollowAge(None), SettingValue::MinMessages(0)]);
+        let effective = defaults.with_own(&own);
+        assert_eq!(effective.gates.min_follow_age, None, "a channel can turn a gate off");
+        assert_eq!(effective.gates.min_messages, 0);
+        let view = serde_json::to_value(SettingsView::new(&defaults, &OwnSettings::default())).expect("json");
+        assert_eq!(
+            view["settings"]["min_follow_age"],
+            json!({"value": "1d", "source": "default"})
+        );
+        assert_eq!(
+            view["settings"]["min_messages"],
+            json!({"value": 2, "source": "default"})
+        );
+        let view = serde_json::to_value(SettingsView::new(&defaults, &own)).expect("json");
+        assert_eq!(
+            view["settings"]["min_follow_age"],
+            json!({"value": "off", "source": "channel"})
         );
     }
 

@@ -344,6 +344,14 @@ impl ExclusionCounts {
         *count = count.saturating_add(1);
     }
 
+    /// Counts `n` more viewers excluded for `reason` (none: nothing noted).
+    pub fn add_many(&mut self, reason: ExclusionReason, n: u64) {
+        if n > 0 {
+            let count = self.0.entry(reason).or_insert(0);
+            *count = count.saturating_add(n);
+        }
+    }
+
     /// Viewers excluded for `reason`.
     pub fn get(&self, reason: ExclusionReason) -> u64 {
         self.0.get(&reason).copied().unwrap_or(0)

@@ -47,6 +47,11 @@ pub enum LivePolicy {
 /// Longest skip reason kept; Twitch's error text is not ours to trust.
 const MAX_SKIP_REASON_CHARS: usize = 300;
 
+/// How often a round is drawn again because a concurrent round took the
+/// last unit of the item it drew (each time, one item fewer is left, so a
+/// few suffice; the last attempt's error is returned).
+const STOCK_RACE_REDRAWS: u32 = 3;
+
 /// A skip reason fit to store and show: control characters (a NUL would
 /// make PostgreSQL refuse the row) dropped, length capped.
 fn clean_reason(reason: &str) -> String {
@@ -100,6 +105,26 @@ pub enum RoundResult {
     AlreadyDrawn,
     /// The channel is paused; nothing recorded (timer rounds only).
     Paused,
+}
+
+/// What one try at a round's transaction needs.
+struct RoundAttempt<'a> {
+    channel: &'a ChannelRecord,
+    rules: &'a RaffleRules,
+    trigger: Trigger,
+    slot: Option<TimerSlot>,
+    /// Why the round is skipped (offline), decided before.
+    skip_reason: Option<String>,
+    /// Whether the try may give up to fetch Twitch facts first.
+    may_defer_for_facts: bool,
+}
+
+/// How one try at a round's transaction ended.
+enum Attempted {
+    /// Recorded, or nothing to record.
+    Done(RoundResult),
+    /// Rolled back: the gates need Twitch facts the cache lacks.
+    NeedsFacts,
 }
 
 /// Runs raffle rounds. Cheap to clone.
@@ -281,19 +306,64 @@ impl RaffleEngine {
         } else {
             None
         };
-        let offline = skip_reason.is_some();
-        // Twitch facts are network calls too: fetched for the viewers who
-        // lack them before the transaction takes its locks.
-        if !offline {
-            self.fill_missing_facts(&channel, &rules).await?;
+        // Twitch facts are network calls too: a round that finds facts
+        // missing or due (judged in SQL with the draw) rolls back, fetches
+        // them without holding its locks, and runs once more. A warm cache
+        // costs nothing beyond the candidate query.
+        //
+        // Stock is not locked while the round runs either: with one prize
+        // list shared by every channel, a lock would make each channel's
+        // round wait for every other's. The unit is taken at the end; if a
+        // concurrent round took the last one first, the round is drawn
+        // again (fresh seed) from the stock now left, and that is what it
+        // records.
+        let mut facts_fetched = false;
+        let mut raced = 0u32;
+        loop {
+            let attempt = RoundAttempt {
+                channel: &channel,
+                rules: &rules,
+                trigger,
+                slot,
+                skip_reason: skip_reason.clone(),
+                may_defer_for_facts: !facts_fetched,
+            };
+            match self.attempt_round(attempt).await {
+                Ok(Attempted::Done(result)) => return Ok(result),
+                Ok(Attempted::NeedsFacts) => {
+                    self.fill_missing_facts(&channel, &rules).await?;
+                    facts_fetched = true;
+                }
+                Err(RaffleError::Store(store::Error::OutOfStock { item })) if raced < STOCK_RACE_REDRAWS => {
+                    raced = raced.saturating_add(1);
+                    tracing::info!(
+                        item,
+                        raced,
+                        "a concurrent round took the last unit first; drawing again"
+                    );
+                }
+                Err(e) => return Err(e),
+            }
         }
+    }
 
+    /// One try at a round's transaction; see [`Self::run_round_with`].
+    async fn attempt_round(&self, attempt: RoundAttempt<'_>) -> Result<Attempted, RaffleError> {
+        let RoundAttempt {
+            channel,
+            rules,
+            trigger,
+            slot,
+            skip_reason,
+            may_defer_for_facts,
+        } = attempt;
+        let offline = skip_reason.is_some();
         let mut connection = self.store.connection().await?;
         let round = connection.begin_round().await?;
         if let Some(slot) = slot
             && round.slot_drawn(channel.id, slot).await?
         {
-            return Ok(RoundResult::AlreadyDrawn);
+            return Ok(Attempted::Done(RoundResult::AlreadyDrawn));
         }
         let seed = fresh_seed()?;
         let (snapshot, excluded, draw_items, drawn) = if offline {
@@ -304,8 +374,11 @@ impl RaffleEngine {
                 None,
             )
         } else {
-            let draw_items = round.lock_items().await?;
-            let (snapshot, excluded) = self.candidates(&round, &channel, &rules).await?;
+            let draw_items = round.items().await?;
+            let Some((snapshot, excluded)) = self.candidates(&round, channel, rules, may_defer_for_facts).await? else {
+                // Dropping the transaction rolls it back.
+                return Ok(Attempted::NeedsFacts);
+            };
             let drawn = draw::draw(&seed, &snapshot, &draw_items);
             (snapshot, excluded, draw_items, Some(drawn))
         };
@@ -318,7 +391,13 @@ impl RaffleEngine {
                 winner_user_id,
                 ..
             }) => {
-                round.take_one(&item_name).await?;
+                // Unlimited items have no stock to take (and no row to lock).
+                let stocked = draw_items
+                    .iter()
+                    .any(|item| item.name == item_name && item.remaining_stock.is_some());
+                if stocked {
+                    round.take_one(&item_name).await?;
+                }
                 let (login, display_name) = round
                     .viewer_names(channel.id, &winner_user_id)
                     .await?
@@ -363,7 +442,7 @@ impl RaffleEngine {
             claim_deadline,
         }) = inserted
         else {
-            return Ok(RoundResult::AlreadyDrawn);
+            return Ok(Attempted::Done(RoundResult::AlreadyDrawn));
         };
         tracing::Span::current().record("raffle_id", raffle_id);
         // Only winners are announced on Discord; other outcomes are recorded
@@ -426,10 +505,10 @@ impl RaffleEngine {
             "raffle recorded"
         );
         // Everything the record holds is known here: no need to read it back.
-        Ok(RoundResult::Recorded(Box::new(RaffleRecord {
+        Ok(Attempted::Done(RoundResult::Recorded(Box::new(RaffleRecord {
             id: raffle_id,
-            channel_login: channel.login,
-            channel_display_name: channel.display_name,
+            channel_login: channel.login.clone(),
+            channel_display_name: channel.display_name.clone(),
             slot: slot.map(TimerSlot::number),
             trigger,
             outcome,
@@ -449,7 +528,7 @@ impl RaffleEngine {
                 deadline,
             }),
             redraw_of: None,
-        })))
+        }))))
     }
 
     /// The SQL rules of SPEC §5 step 2 for this channel.
@@ -587,29 +666,43 @@ impl RaffleEngine {
         eligibility::judge(&rules.gates, &rules.follow_cache, &facts, now)
     }
 
+    /// The round's candidates: the gates are judged in SQL over presence
+    /// (with its copies of the cached Twitch facts), so only the eligible
+    /// viewers come back and the excluded are counted there; the same rules
+    /// as [`eligibility::judge`], which the viewers API uses. The snapshot
+    /// holds exactly the eligible set, so `verify` replays the draw.
+    /// `None` when facts the gates need are missing or due for a refresh
+    /// and `may_defer` allows asking Twitch first.
     async fn candidates(
         &self,
         round: &RoundTransaction<'_>,
         channel: &ChannelRecord,
         rules: &RaffleRules,
-    ) -> Result<(CandidateSnapshot, ExclusionCounts), RaffleError> {
+        may_defer: bool,
+    ) -> Result<Option<(CandidateSnapshot, ExclusionCounts)>, RaffleError> {
         let sql_rules = Self::sql_rules(channel, rules);
-        let present = round
-            .eligible_viewers(channel.id, channel.twitch_user_id.as_deref(), &sql_rules)
+        let judged = round
+            .judged_candidates(
+                channel.id,
+                channel.twitch_user_id.as_deref(),
+                &sql_rules,
+                &rules.gates,
+                &rules.follow_cache,
+            )
             .await?;
-        let luck = u32::from(rules.subscriber_luck.max(1));
-        let mut excluded = ExclusionCounts::default();
-        let mut candidates = Vec::with_capacity(present.viewers.len());
-        for viewer in present.viewers {
-            match Self::judge(rules, &viewer, present.now) {
-                Verdict::Eligible => candidates.push(Candidate {
-                    weight: if viewer.is_subscriber { luck } else { 1 },
-                    user_id: viewer.user_id,
-                }),
-                Verdict::Excluded(reason) => excluded.add(reason),
-            }
+        if may_defer && judged.facts_due > 0 {
+            return Ok(None);
         }
-        Ok((CandidateSnapshot::new(candidates)?, excluded))
+        let luck = u32::from(rules.subscriber_luck.max(1));
+        let candidates = judged
+            .eligible
+            .into_iter()
+            .map(|(user_id, is_subscriber)| Candidate {
+                weight: if is_subscriber { luck } else { 1 },
+                user_id,
+            })
+            .collect();
+        Ok(Some((CandidateSnapshot::new(candidates)?, judged.excluded)))
     }
 
     /// Why this channel's round must be skipped under `ONLY_WHEN_LIVE`, or

@@ -91,6 +91,21 @@ impl Store {
         select(&client, channel_id).await
     }
 
+    /// The settings every channel set for itself (channels with no row
+    /// are left out): to learn which features some channel uses.
+    ///
+    /// # Errors
+    ///
+    /// Database errors; [`Error::BadStoredValue`] for a value this build
+    /// cannot read.
+    pub async fn all_channel_settings(&self) -> Result<Vec<OwnSettings>, Error> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query_rows(&format!("SELECT {} FROM channel_settings", columns()), &[])
+            .await?;
+        rows.iter().map(own_settings).collect()
+    }
+
     /// Applies a `PUT` of the channel's settings; returns its own settings
     /// afterwards.
     ///

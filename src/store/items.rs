@@ -69,17 +69,17 @@ async fn sync(db: &impl Queryable, table: &ItemTable) -> Result<(), Error> {
     Ok(())
 }
 
-/// The active items in file order with their remaining stock, locked
-/// (`FOR UPDATE`) until the end of the caller's transaction so that
-/// concurrent rounds cannot both award the last unit of an item.
+/// The active items in file order with their remaining stock, not locked:
+/// rounds of every channel read the same list at once, and the unit won is
+/// taken by [`take_one`], which refuses when the stock ran out meanwhile.
 ///
 /// # Errors
 ///
 /// Database errors.
-pub(super) async fn lock_for_draw(db: &impl Queryable) -> Result<Vec<DrawItem>, Error> {
+pub(super) async fn for_draw(db: &impl Queryable) -> Result<Vec<DrawItem>, Error> {
     let rows = db
         .query_rows(
-            "SELECT name, probability, stock FROM items WHERE active ORDER BY position, id FOR UPDATE",
+            "SELECT name, probability, stock FROM items WHERE active ORDER BY position, id",
             &[],
         )
         .await?;
@@ -99,8 +99,9 @@ pub(super) async fn lock_for_draw(db: &impl Queryable) -> Result<Vec<DrawItem>, 
 ///
 /// # Errors
 ///
-/// Database errors, or [`Error::OutOfStock`], which cannot happen under
-/// [`lock_for_draw`]'s lock and would mean a bug.
+/// Database errors, or [`Error::OutOfStock`] when the stock ran out since
+/// [`for_draw`] read it (a concurrent round took the last unit): the
+/// round is then drawn again.
 pub(super) async fn take_one(db: &impl Queryable, name: &str) -> Result<(), Error> {
     let rows = db
         .query_rows(

@@ -78,6 +78,11 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../sql/0011_token_refresh_claims.sql"),
     },
     Migration {
+        version: 12,
+        name: "0012_channel_gates.sql",
+        sql: include_str!("../../sql/0012_channel_gates.sql"),
+    },
+    Migration {
         version: 13,
         name: "0013_chat.sql",
         sql: include_str!("../../sql/0013_chat.sql"),

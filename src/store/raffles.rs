@@ -12,7 +12,7 @@ use crate::announce::Announcement;
 use crate::announce::chat_line::QueuedChatLine;
 use crate::channel::ChannelLogin;
 use crate::raffle::draw::{DrawItem, Seed};
-use crate::raffle::eligibility::{ExclusionCounts, FollowCache, FollowFact, Gates};
+use crate::raffle::eligibility::{ExclusionCounts, ExclusionReason, FollowCache, FollowFact, Gates};
 use crate::raffle::slot::TimerSlot;
 use crate::raffle::{Claim, ClaimStatus, Delivery, Outcome, RaffleAudit, RaffleRecord, Trigger, Winner};
 
@@ -201,15 +201,16 @@ async fn select_missing_facts(
     let rows = db
         .query_rows(
             &format!(
-                "SELECT coalesce(array_agg(p.user_id) FILTER (WHERE $8::bool AND a.user_id IS NULL), '{{}}')
+                "SELECT coalesce(array_agg(p.user_id) FILTER (WHERE $8::bool AND p.account_created_at IS NULL), '{{}}')
                             AS accounts,
                         coalesce(array_agg(p.user_id) FILTER (
-                            WHERE $9::bool AND (f.fetched_at IS NULL OR f.fetched_at <= now() - make_interval(
-                                secs => CASE WHEN f.followed_at IS NULL THEN $10::float8 ELSE $11::float8 END))),
+                            WHERE $9::bool AND (p.follow_fetched_at IS NULL OR p.follow_fetched_at <= CASE
+                                WHEN p.followed_at IS NULL THEN t.non_follower_due ELSE t.follower_due END)),
                             '{{}}') AS follows
-                 FROM presence p
-                 LEFT JOIN twitch_accounts a ON a.user_id = p.user_id
-                 LEFT JOIN twitch_follows f ON f.channel_id = p.channel_id AND f.user_id = p.user_id
+                 -- The facts copied into presence (see `sync_presence_facts`): no join.
+                 FROM presence p,
+                      (SELECT now() - make_interval(secs => $10::float8) AS non_follower_due,
+                              now() - make_interval(secs => $11::float8) AS follower_due) t
                  WHERE {PRESENT}
                    AND p.message_count >= $12::bigint
                    AND (NOT $13::bool OR p.is_subscriber)"
@@ -237,6 +238,180 @@ async fn select_missing_facts(
     Ok(MissingFacts {
         accounts: get(row, "accounts")?,
         follows: get(row, "follows")?,
+    })
+}
+
+/// Copies what the caches know into the presence rows of a channel that
+/// lack it (new rows, or answers cached by another channel's round), so
+/// that [`select_missing_facts`] and [`select_judged`] read presence alone.
+/// Only rows without the fact are touched: warm, this finds none. Rows are
+/// locked in user id order, as the presence writer sends them
+/// (`store::presence`), so the two cannot deadlock.
+///
+/// # Errors
+///
+/// Database errors.
+async fn sync_presence_facts(db: &impl Queryable, channel_id: i64, gates: &Gates) -> Result<(), Error> {
+    if gates.needs_account_age() {
+        db.query_rows(
+            "UPDATE presence p SET account_created_at = s.created_at
+             FROM (SELECT q.user_id, a.created_at
+                   FROM presence q JOIN twitch_accounts a ON a.user_id = q.user_id
+                   WHERE q.channel_id = $1 AND q.account_created_at IS NULL
+                   ORDER BY q.user_id COLLATE \"C\" FOR UPDATE OF q) s
+             WHERE p.channel_id = $1 AND p.user_id = s.user_id",
+            &[&channel_id],
+        )
+        .await?;
+    }
+    if gates.needs_follow() {
+        db.query_rows(
+            "UPDATE presence p SET followed_at = s.followed_at, follow_fetched_at = s.fetched_at
+             FROM (SELECT q.user_id, f.followed_at, f.fetched_at
+                   FROM presence q JOIN twitch_follows f ON f.channel_id = q.channel_id AND f.user_id = q.user_id
+                   WHERE q.channel_id = $1 AND q.follow_fetched_at IS NULL
+                   ORDER BY q.user_id COLLATE \"C\" FOR UPDATE OF q) s
+             WHERE p.channel_id = $1 AND p.user_id = s.user_id",
+            &[&channel_id],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// A round's candidates as judged in SQL: the eligible viewers (the
+/// snapshot's set) and how many the gates excluded, by reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JudgedCandidates {
+    /// Eligible viewers: user id and subscriber badge.
+    pub eligible: Vec<(String, bool)>,
+    /// Viewers the gates excluded, by reason.
+    pub excluded: ExclusionCounts,
+    /// Viewers passing the presence gates whose Twitch facts are missing
+    /// or due for a refresh (what `Store::missing_facts` would list).
+    pub facts_due: u64,
+}
+
+/// The gates' verdict as a SQL `CASE` over presence's columns and its
+/// copies of the Twitch facts, giving the reason's word or null for an
+/// eligible viewer. The same rules, in the same order, as
+/// `crate::raffle::eligibility::judge` (which the viewers API and `!odds`
+/// use; the gates tests hold both to the same answers). Parameters from
+/// $8: min messages, subscribers only, min account age (s, 0 = off),
+/// follow gate on, min follow age (s); `t` holds the moments of
+/// [`select_judged`].
+fn verdict_sql() -> String {
+    use ExclusionReason as R;
+    format!(
+        "CASE
+            WHEN p.message_count < $8::bigint THEN '{too_few}'
+            WHEN $9::bool AND NOT p.is_subscriber THEN '{not_sub}'
+            WHEN $10::float8 > 0 AND p.account_created_at IS NULL THEN '{unknown_age}'
+            WHEN $10::float8 > 0 AND p.account_created_at > t.young_after THEN '{young}'
+            WHEN $11::bool AND (p.follow_fetched_at IS NULL OR p.follow_fetched_at < t.follow_known_after)
+                THEN '{unknown_follow}'
+            WHEN $11::bool AND p.followed_at IS NULL THEN '{not_following}'
+            WHEN $11::bool AND $12::float8 > 0 AND p.followed_at > t.recent_after THEN '{recent}'
+         END",
+        too_few = R::TooFewMessages.as_str(),
+        not_sub = R::NotSubscriber.as_str(),
+        unknown_age = R::UnknownAccountAge.as_str(),
+        young = R::YoungAccount.as_str(),
+        unknown_follow = R::UnknownFollow.as_str(),
+        not_following = R::NotFollowing.as_str(),
+        recent = R::RecentFollower.as_str(),
+    )
+}
+
+/// The present viewers of a channel judged by `gates` in one aggregate
+/// row: only the eligible ones come back, the excluded are counted by
+/// reason in SQL. Facts are read from presence (fill it first with
+/// [`sync_presence_facts`]); unknown or too old facts exclude (fail closed).
+///
+/// # Errors
+///
+/// Database errors.
+async fn select_judged(
+    db: &impl Queryable,
+    channel_id: i64,
+    broadcaster_user_id: Option<&str>,
+    rules: &EligibilityRules,
+    gates: &Gates,
+    cache: &FollowCache,
+) -> Result<JudgedCandidates, Error> {
+    let window = rules.active_window.as_secs_f64();
+    let cooldown = rules.winner_cooldown.as_secs_f64();
+    let counts: Vec<String> = ExclusionReason::ALL
+        .iter()
+        .map(|reason| format!("count(*) FILTER (WHERE j.reason = '{0}') AS {0}", reason.as_str()))
+        .collect();
+    // The moments are computed once (`t`), not per row; `OFFSET 0` keeps
+    // the subquery whole, so each viewer's verdict is computed once rather
+    // than once per aggregate that reads it.
+    let sql = format!(
+        "SELECT coalesce(array_agg(j.user_id) FILTER (WHERE j.reason IS NULL), '{{}}') AS user_ids,
+                coalesce(array_agg(j.is_subscriber) FILTER (WHERE j.reason IS NULL), '{{}}') AS subscribers,
+                count(*) FILTER (WHERE j.due) AS facts_due,
+                {counts}
+         FROM (SELECT p.user_id, p.is_subscriber, {verdict} AS reason,
+                      -- Facts to ask Twitch for, as in `select_missing_facts`.
+                      (p.message_count >= $8::bigint AND (NOT $9::bool OR p.is_subscriber)
+                       AND (($10::float8 > 0 AND p.account_created_at IS NULL)
+                            OR ($11::bool AND (p.follow_fetched_at IS NULL OR p.follow_fetched_at <= CASE
+                                WHEN p.followed_at IS NULL THEN t.non_follower_due ELSE t.follower_due END))))
+                      AS due
+               FROM presence p,
+                    (SELECT now() - make_interval(secs => $10::float8) AS young_after,
+                            now() - make_interval(secs => $12::float8) AS recent_after,
+                            now() - make_interval(secs => $13::float8) AS follow_known_after,
+                            now() - make_interval(secs => $14::float8) AS non_follower_due,
+                            now() - make_interval(secs => $15::float8) AS follower_due) t
+               WHERE {PRESENT}
+               OFFSET 0) j",
+        counts = counts.join(",\n                "),
+        verdict = verdict_sql(),
+    );
+    let min_messages = i64::from(gates.min_messages);
+    let min_account_age = gates.min_account_age.as_secs_f64();
+    let min_follow_age = gates.min_follow_age.unwrap_or_default().as_secs_f64();
+    let max_follow_age = cache.max_age.as_secs_f64();
+    let rows = db
+        .query_rows(
+            &sql,
+            &[
+                &channel_id,
+                &window,
+                &broadcaster_user_id,
+                &rules.excluded_logins,
+                &cooldown,
+                &Outcome::Won.as_str(),
+                &rules.include_chatters,
+                &min_messages,
+                &gates.subscribers_only,
+                &min_account_age,
+                &gates.needs_follow(),
+                &min_follow_age,
+                &max_follow_age,
+                &cache.refresh_non_follower.as_secs_f64(),
+                &cache.refresh_follower.as_secs_f64(),
+            ],
+        )
+        .await?;
+    let row = rows.first().ok_or(Error::NoRow {
+        statement: "the judged candidate query",
+    })?;
+    let user_ids: Vec<String> = get(row, "user_ids")?;
+    let subscribers: Vec<bool> = get(row, "subscribers")?;
+    let facts_due: i64 = get(row, "facts_due")?;
+    let mut excluded = ExclusionCounts::default();
+    for reason in ExclusionReason::ALL {
+        let n: i64 = get(row, reason.as_str())?;
+        excluded.add_many(reason, u64::try_from(n).unwrap_or(0));
+    }
+    Ok(JudgedCandidates {
+        eligible: user_ids.into_iter().zip(subscribers).collect(),
+        excluded,
+        facts_due: u64::try_from(facts_due).unwrap_or(0),
     })
 }
 
@@ -482,7 +657,9 @@ fn record(row: &Row) -> Result<RaffleRecord, Error> {
 impl Store {
     /// Present viewers who pass the presence gates but lack Twitch facts
     /// the gates need; see [`MissingFacts`]. Read before a round's
-    /// transaction, so that Helix is asked without holding its locks.
+    /// transaction, so that Helix is asked without holding its locks, after
+    /// copying what the caches already know into presence
+    /// ([`sync_presence_facts`]).
     ///
     /// # Errors
     ///
@@ -496,6 +673,7 @@ impl Store {
         cache: &FollowCache,
     ) -> Result<MissingFacts, Error> {
         let client = self.pool.get().await?;
+        sync_presence_facts(&client, channel_id, gates).await?;
         select_missing_facts(&client, channel_id, broadcaster_user_id, rules, gates, cache).await
     }
 
@@ -621,15 +799,16 @@ impl RoundTransaction<'_> {
         lock_slot(&self.transaction, channel_id, slot).await
     }
 
-    /// The active items in file order with their remaining stock, locked
-    /// until the round ends, so that concurrent rounds cannot both award
-    /// the last unit of an item.
+    /// The active items in file order with their remaining stock as the
+    /// round sees them. Not locked: the unit won is taken at the end
+    /// ([`Self::take_one`]), which fails if a concurrent round took the
+    /// last one first.
     ///
     /// # Errors
     ///
     /// Database errors.
-    pub(crate) async fn lock_items(&self) -> Result<Vec<DrawItem>, Error> {
-        items::lock_for_draw(&self.transaction).await
+    pub(crate) async fn items(&self) -> Result<Vec<DrawItem>, Error> {
+        items::for_draw(&self.transaction).await
     }
 
     /// Present viewers of a channel now, with their cached Twitch facts;
@@ -647,12 +826,32 @@ impl RoundTransaction<'_> {
         select_candidates(&self.transaction, channel_id, broadcaster_user_id, rules).await
     }
 
-    /// Takes one unit of an item's stock (nothing for unlimited items).
+    /// The candidates of a round judged by the gates in SQL; see
+    /// [`select_judged`]. The round filled presence's copies of the facts
+    /// just before (`Store::missing_facts`); a viewer who appeared since
+    /// has none yet and is excluded as unknown (fail closed).
     ///
     /// # Errors
     ///
-    /// Database errors; [`Error::OutOfStock`] would mean the item lock was
-    /// bypassed.
+    /// Database errors.
+    pub async fn judged_candidates(
+        &self,
+        channel_id: i64,
+        broadcaster_user_id: Option<&str>,
+        rules: &EligibilityRules,
+        gates: &Gates,
+        cache: &FollowCache,
+    ) -> Result<JudgedCandidates, Error> {
+        select_judged(&self.transaction, channel_id, broadcaster_user_id, rules, gates, cache).await
+    }
+
+    /// Takes one unit of a stocked item's stock; the item's row stays
+    /// locked until the round ends (unlimited items need no call).
+    ///
+    /// # Errors
+    ///
+    /// Database errors; [`Error::OutOfStock`] when a concurrent round took
+    /// the last unit first.
     pub(crate) async fn take_one(&self, item_name: &str) -> Result<(), Error> {
         items::take_one(&self.transaction, item_name).await
     }

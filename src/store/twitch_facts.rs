@@ -3,7 +3,10 @@
 //!
 //! Account creation dates never change and are kept for ever; follow
 //! answers carry `fetched_at` and are refreshed by the caller's rules
-//! (`crate::raffle::eligibility::FollowCache`).
+//! (`crate::raffle::eligibility::FollowCache`). Each answer is also copied
+//! into the judged channel's presence rows (`account_created_at`,
+//! `followed_at`, `follow_fetched_at`), which the rounds read instead of
+//! joining the caches.
 
 use chrono::{DateTime, Utc};
 
@@ -66,12 +69,19 @@ impl Store {
         upsert_chatters(&client, channel_id, chatters).await
     }
 
-    /// Caches account creation dates (kept for ever).
+    /// Caches account creation dates (kept for ever) and copies them into
+    /// the presence rows of `channel_id`, the channel being judged (other
+    /// channels' rows are filled from the cache before their next gated
+    /// round).
     ///
     /// # Errors
     ///
     /// Database errors.
-    pub(crate) async fn cache_accounts(&self, accounts: &[(&str, DateTime<Utc>)]) -> Result<(), Error> {
+    pub(crate) async fn cache_accounts(
+        &self,
+        channel_id: i64,
+        accounts: &[(&str, DateTime<Utc>)],
+    ) -> Result<(), Error> {
         if accounts.is_empty() {
             return Ok(());
         }
@@ -83,17 +93,28 @@ impl Store {
         let client = self.pool.get().await?;
         client
             .query_rows(
-                "INSERT INTO twitch_accounts (user_id, created_at)
-                 SELECT * FROM UNNEST($1::text[], $2::timestamptz[])
-                 ON CONFLICT (user_id) DO UPDATE SET created_at = EXCLUDED.created_at, fetched_at = now()",
-                &[&ids, &created],
+                "WITH cached AS (
+                     INSERT INTO twitch_accounts (user_id, created_at)
+                     SELECT * FROM UNNEST($1::text[], $2::timestamptz[])
+                     ON CONFLICT (user_id) DO UPDATE SET created_at = EXCLUDED.created_at, fetched_at = now()
+                     RETURNING user_id, created_at),
+                 -- Locked in user id order, as the presence writer sends rows.
+                 locked AS (
+                     SELECT q.user_id, c.created_at FROM presence q JOIN cached c ON c.user_id = q.user_id
+                     WHERE q.channel_id = $3
+                     ORDER BY q.user_id COLLATE \"C\" FOR UPDATE OF q)
+                 UPDATE presence p SET account_created_at = l.created_at
+                 FROM locked l
+                 WHERE p.channel_id = $3 AND p.user_id = l.user_id",
+                &[&ids, &created, &channel_id],
             )
             .await?;
         Ok(())
     }
 
     /// Caches follow answers for a channel as of now: `Some(followed_at)`
-    /// for followers, `None` for viewers who do not follow.
+    /// for followers, `None` for viewers who do not follow; the channel's
+    /// presence rows get the same answers (their copy the rounds read).
     ///
     /// # Errors
     ///
@@ -114,11 +135,21 @@ impl Store {
         let client = self.pool.get().await?;
         client
             .query_rows(
-                "INSERT INTO twitch_follows (channel_id, user_id, followed_at, fetched_at)
-                 SELECT $1, u.user_id, u.followed_at, now()
-                 FROM UNNEST($2::text[], $3::timestamptz[]) AS u(user_id, followed_at)
-                 ON CONFLICT (channel_id, user_id) DO UPDATE
-                 SET followed_at = EXCLUDED.followed_at, fetched_at = EXCLUDED.fetched_at",
+                "WITH cached AS (
+                     INSERT INTO twitch_follows (channel_id, user_id, followed_at, fetched_at)
+                     SELECT $1, u.user_id, u.followed_at, now()
+                     FROM UNNEST($2::text[], $3::timestamptz[]) AS u(user_id, followed_at)
+                     ON CONFLICT (channel_id, user_id) DO UPDATE
+                     SET followed_at = EXCLUDED.followed_at, fetched_at = EXCLUDED.fetched_at
+                     RETURNING user_id, followed_at, fetched_at),
+                 -- Locked in user id order, as the presence writer sends rows.
+                 locked AS (
+                     SELECT q.user_id, c.followed_at, c.fetched_at FROM presence q JOIN cached c ON c.user_id = q.user_id
+                     WHERE q.channel_id = $1
+                     ORDER BY q.user_id COLLATE \"C\" FOR UPDATE OF q)
+                 UPDATE presence p SET followed_at = l.followed_at, follow_fetched_at = l.fetched_at
+                 FROM locked l
+                 WHERE p.channel_id = $1 AND p.user_id = l.user_id",
                 &[&channel_id, &ids, &since],
             )
             .await?;

@@ -71,6 +71,31 @@ pub(crate) fn scopes_for(gates: &crate::raffle::eligibility::Gates) -> Vec<&'sta
     scopes
 }
 
+/// The scopes a streamer is asked for when connecting: what the gates of
+/// any channel use, with `defaults` (the environment's settings, which a
+/// channel without its own values follows) laid under each channel's own
+/// values (issue 18: the gates are per channel).
+pub(crate) fn scopes_in_use<'a>(
+    defaults: &crate::channel::settings::ChannelSettings,
+    channels: impl IntoIterator<Item = &'a crate::channel::settings::OwnSettings>,
+) -> Vec<&'static str> {
+    let mut chatters = defaults.gates.presence_sources.includes_chatters();
+    let mut followers = defaults.gates.needs_follow();
+    for own in channels {
+        let gates = defaults.with_own(own).gates;
+        chatters |= gates.presence_sources.includes_chatters();
+        followers |= gates.needs_follow();
+    }
+    let mut scopes: Vec<&'static str> = SCOPES.to_vec();
+    if chatters {
+        scopes.push(CHATTERS_SCOPE);
+    }
+    if followers {
+        scopes.push(FOLLOWERS_SCOPE);
+    }
+    scopes
+}
+
 /// Timeout of every call to Twitch's OAuth endpoints.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(15);
 

@@ -5,15 +5,22 @@
 //! without touching message counts. Pages of 1,000 follow the cursor; the
 //! Helix client honours `Ratelimit-*` headers.
 //!
+//! `PRESENCE_SOURCES` is per channel: with [`ChattersPoller::following`]
+//! only channels whose effective value includes `chatters` are listed, and
+//! while none does the poller waits for a settings change or a change of
+//! the channel set instead of ticking.
+//!
 //! Intervals are reckoned on the injected [`Clock`], so tests drive them.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::facts::{FactsError, TwitchFacts};
 use super::live_status::{LiveAnswer, LiveStatus};
+use crate::channel::settings::ChannelSettings;
 use crate::channel::{ChannelLogin, ChannelSet};
 use crate::clock::Clock;
 use crate::store::{ListedChatter, Store};
@@ -35,6 +42,16 @@ pub enum ChattersPoll {
     NotLive,
     /// The channel has no row yet.
     UnknownChannel,
+    /// The channel's `PRESENCE_SOURCES` is `chat`: nothing asked.
+    NotUsed,
+}
+
+/// The per-channel settings the poller follows: the defaults and a signal
+/// that some channel's own values changed.
+#[derive(Clone)]
+struct Following {
+    defaults: Arc<ChannelSettings>,
+    changes: watch::Receiver<()>,
 }
 
 /// Lists chatters of the served channels. Run it with [`Self::run`].
@@ -45,6 +62,8 @@ pub struct ChattersPoller {
     live: Arc<dyn LiveStatus>,
     facts: TwitchFacts,
     clock: Clock,
+    /// `None`: every channel is listed (as if all had `chat,chatters`).
+    following: Option<Following>,
 }
 
 impl std::fmt::Debug for ChattersPoller {
@@ -68,17 +87,101 @@ impl ChattersPoller {
             live,
             facts,
             clock,
+            following: None,
         }
     }
 
+    /// Lists only channels whose effective `PRESENCE_SOURCES` (their own
+    /// value over `defaults`) includes `chatters`; `changes` wakes the
+    /// poller after a channel's settings change.
+    #[must_use]
+    pub fn following(mut self, defaults: ChannelSettings, changes: watch::Receiver<()>) -> Self {
+        self.following = Some(Following {
+            defaults: Arc::new(defaults),
+            changes,
+        });
+        self
+    }
+
+    /// Whether `channel` lists its chatters under its settings.
+    async fn uses_chatters(&self, channel_id: i64) -> Result<bool, FactsError> {
+        let Some(following) = &self.following else {
+            return Ok(true);
+        };
+        let own = self.store.channel_settings(channel_id).await?;
+        Ok(following
+            .defaults
+            .with_own(&own)
+            .gates
+            .presence_sources
+            .includes_chatters())
+    }
+
+    /// Whether some channel of the set lists its chatters (a channel not
+    /// in the database yet follows the defaults).
+    async fn any_uses_chatters(&self) -> bool {
+        let Some(following) = &self.following else {
+            return true;
+        };
+        if following.defaults.gates.presence_sources.includes_chatters() {
+            return true;
+        }
+        for login in self.channels.current() {
+            let uses = match self.store.find_channel(&login).await {
+                Ok(Some(channel)) => self.uses_chatters(channel.id).await,
+                Ok(None) => Ok(false),
+                Err(e) => Err(e.into()),
+            };
+            // Settings that cannot be read: try the channel, its poll says why.
+            if uses.unwrap_or(true) {
+                return true;
+            }
+        }
+        false
+    }
+
     /// Polls at once, then every [`CHATTERS_INTERVAL`], until `shutdown`.
+    ///
+    /// While no channel lists its chatters (see [`Self::following`]), waits
+    /// for a settings change or a change of the channel set instead.
     pub async fn run(self, shutdown: CancellationToken) {
-        tracing::info!("listing lurkers from Helix Get Chatters every {CHATTERS_INTERVAL:?}");
+        let mut channels = self.channels.subscribe();
+        let mut changes = self.following.as_ref().map(|f| f.changes.clone());
+        let mut announced = false;
         loop {
-            self.poll_all().await;
+            if self.any_uses_chatters().await {
+                if !announced {
+                    tracing::info!("listing lurkers from Helix Get Chatters every {CHATTERS_INTERVAL:?}");
+                    announced = true;
+                }
+                self.poll_all().await;
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    () = self.clock.sleep(CHATTERS_INTERVAL) => {}
+                }
+                continue;
+            }
+            let settings_changed = async {
+                match changes.as_mut() {
+                    Some(changes) => {
+                        if changes.changed().await.is_err() {
+                            // The engine is gone: settings cannot change any more.
+                            std::future::pending::<()>().await;
+                        }
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            let channels_changed = async {
+                // `self.channels` keeps the sender alive, so this does not fail.
+                if channels.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            };
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                () = self.clock.sleep(CHATTERS_INTERVAL) => {}
+                () = settings_changed => {}
+                () = channels_changed => {}
             }
         }
     }
@@ -111,6 +214,9 @@ impl ChattersPoller {
         let Some(channel) = self.store.find_channel(login).await? else {
             return Ok(ChattersPoll::UnknownChannel);
         };
+        if !self.uses_chatters(channel.id).await? {
+            return Ok(ChattersPoll::NotUsed);
+        }
         if self.live.is_live(channel.twitch_user_id.as_deref()).await != LiveAnswer::Live {
             return Ok(ChattersPoll::NotLive);
         }

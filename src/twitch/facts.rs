@@ -127,7 +127,7 @@ impl TwitchFacts {
     pub async fn fill(&self, channel: &ChannelRecord, missing: &MissingFacts) -> FactsReport {
         let mut report = FactsReport::default();
         if !missing.accounts.is_empty() {
-            match self.fill_accounts(&missing.accounts, &mut report).await {
+            match self.fill_accounts(channel, &missing.accounts, &mut report).await {
                 Ok(()) => {}
                 Err(e) => {
                     tracing::warn!(channel = %channel.login, error = %e, "could not learn account ages");
@@ -147,12 +147,17 @@ impl TwitchFacts {
         report
     }
 
-    async fn fill_accounts(&self, user_ids: &[String], report: &mut FactsReport) -> Result<(), FactsError> {
+    async fn fill_accounts(
+        &self,
+        channel: &ChannelRecord,
+        user_ids: &[String],
+        report: &mut FactsReport,
+    ) -> Result<(), FactsError> {
         let (accounts, calls) = self.helix.accounts_created(user_ids).await?;
         report.account_calls = report.account_calls.saturating_add(calls);
         let rows: Vec<(&str, chrono::DateTime<chrono::Utc>)> =
             accounts.iter().map(|a| (a.id.as_str(), a.created_at)).collect();
-        self.store.cache_accounts(&rows).await?;
+        self.store.cache_accounts(channel.id, &rows).await?;
         Ok(())
     }
 

@@ -101,23 +101,27 @@ pub(crate) async fn collect(state: &WebState) -> Result<StatusReport, store::Err
         .map(|holder| (holder.login, holder.instance_id))
         .collect();
     let holder = |login: &str| holders.get(login).cloned();
-    // Each channel's own interval; the default when its settings cannot be read.
+    // Each channel's own interval and the scopes its gates need; the
+    // defaults when its settings cannot be read.
     let mut intervals = std::collections::HashMap::new();
+    let mut gate_scopes = std::collections::HashMap::new();
     for row in &overview {
-        let interval = match state.engine.channel_settings(row.channel.id).await {
-            Ok(settings) => settings.raffle_interval,
-            Err(_) => state.raffle_interval,
-        };
-        intervals.insert(row.channel.login.clone(), interval);
+        let settings = state
+            .engine
+            .channel_settings(row.channel.id)
+            .await
+            .unwrap_or_else(|_| state.engine.rules().clone());
+        let scopes: Vec<&'static str> = crate::twitch::auth::scopes_for(&settings.gates)
+            .into_iter()
+            .filter(|scope| !crate::twitch::auth::SCOPES.contains(scope))
+            .collect();
+        intervals.insert(row.channel.login.clone(), settings.raffle_interval);
+        gate_scopes.insert(row.channel.login.clone(), scopes);
     }
     let next_slot_of = |login: &str| {
         let interval = intervals.get(login).copied().unwrap_or(state.raffle_interval);
         rfc3339(upcoming_slot_of(login, interval, served.len()))
     };
-    let gate_scopes: Vec<&'static str> = crate::twitch::auth::scopes_for(&state.engine.rules().gates)
-        .into_iter()
-        .filter(|scope| !crate::twitch::auth::SCOPES.contains(scope))
-        .collect();
 
     let lookups = overview
         .iter()
@@ -132,7 +136,9 @@ pub(crate) async fn collect(state: &WebState) -> Result<StatusReport, store::Err
             let is_served = served.iter().any(|login| login.as_str() == channel.login);
             let missing_scopes = if row.has_tokens {
                 gate_scopes
-                    .iter()
+                    .get(&channel.login)
+                    .into_iter()
+                    .flatten()
                     .copied()
                     .filter(|scope| !row.token_scopes.iter().any(|s| s == scope))
                     .collect()

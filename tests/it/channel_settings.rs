@@ -13,7 +13,7 @@ use crate::helpers::{
 };
 
 /// `PUT /api/channels/{channel}/settings` with `body`, as the admin.
-async fn put_settings(app: &TestApp, channel: &str, body: &Value) -> Reply {
+pub async fn put_settings(app: &TestApp, channel: &str, body: &Value) -> Reply {
     let request = reqwest::Client::new()
         .put(app.url(&format!("/api/channels/{channel}/settings")))
         .bearer_auth(ADMIN_TOKEN)
@@ -22,7 +22,7 @@ async fn put_settings(app: &TestApp, channel: &str, body: &Value) -> Reply {
 }
 
 /// `GET /api/channels/{channel}/settings` as the admin.
-async fn get_settings(app: &TestApp, channel: &str) -> Reply {
+pub async fn get_settings(app: &TestApp, channel: &str) -> Reply {
     let authorization = format!("Bearer {ADMIN_TOKEN}");
     app.send(
         reqwest::Method::GET,

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::channel_settings::{get_settings, put_settings};
 use crate::fake_twitch::{User, streamer};
 use crate::helpers::{TestApp, Viewer, driven_clock, wait_until};
 
@@ -332,4 +333,347 @@ async fn without_the_chatters_scope_lurkers_are_not_listed_and_the_dashboard_say
         "the stored scopes say it would be refused"
     );
     assert_eq!(app.database.count("SELECT count(*) FROM presence").await, 0);
+}
+
+/// Makes the presence row of `login` a lurker listed by Get Chatters.
+async fn make_lurker(app: &TestApp, login: &str) {
+    app.database
+        .client()
+        .await
+        .execute(
+            "UPDATE presence SET message_count = 0, source = 'chatters' WHERE login = $1",
+            &[&login],
+        )
+        .await
+        .expect("lurker");
+}
+
+#[tokio::test]
+async fn each_channel_is_gated_by_its_own_values_over_the_environment() {
+    let database = std::sync::Arc::new(crate::helpers::TestDatabase::migrated().await);
+    let quiet = database.insert_channel("quiet", Some("b-quiet")).await;
+    let chatty = database.insert_channel("chatty", Some("b-chatty")).await;
+    database.add_viewer(quiet, &Viewer::new("800001", "shy")).await;
+    database.add_viewer(chatty, &Viewer::new("800002", "silent")).await;
+    database.add_viewer(chatty, &Viewer::new("800003", "talker")).await;
+    let app = TestApp::builder()
+        .database(database.clone())
+        .setting("PRESENCE_SOURCES", "chat,chatters")
+        .setting("ONLY_WHEN_LIVE", "false")
+        .start()
+        .await;
+    make_lurker(&app, "shy").await;
+    make_lurker(&app, "silent").await;
+
+    let before = get_settings(&app, "quiet").await.json();
+    assert_eq!(
+        before["settings"]["min_messages"],
+        json!({"value": 1, "source": "default"}),
+        "{before}"
+    );
+    assert_eq!(
+        before["settings"]["presence_sources"],
+        json!({"value": "chat,chatters", "source": "default"}),
+        "the environment's value is the default"
+    );
+    assert_eq!(
+        before["settings"]["min_follow_age"],
+        json!({"value": "off", "source": "default"})
+    );
+    assert_eq!(
+        app.draw("quiet").await["excluded"],
+        json!({"too_few_messages": 1}),
+        "the environment's MIN_MESSAGES=1 until the channel sets its own"
+    );
+
+    let changed = put_settings(&app, "quiet", &json!({"min_messages": 0})).await;
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    assert_eq!(
+        changed.json()["settings"]["min_messages"],
+        json!({"value": 0, "source": "channel"})
+    );
+    let raffle = app.draw("quiet").await;
+    assert_eq!(raffle["outcome"], "won", "{raffle}");
+    assert_eq!(raffle["winner"]["login"], "shy", "the channel's lurker wins: {raffle}");
+    assert_eq!(raffle["excluded"], json!({}), "{raffle}");
+
+    let raffle = app.draw("chatty").await;
+    assert_eq!(raffle["candidates"], 1, "{raffle}");
+    assert_eq!(raffle["winner"]["login"], "talker", "{raffle}");
+    assert_eq!(
+        raffle["excluded"],
+        json!({"too_few_messages": 1}),
+        "another channel still excludes its lurker: {raffle}"
+    );
+
+    // A channel's own gate can also be stricter than the environment's.
+    let strict = put_settings(
+        &app,
+        "chatty",
+        &json!({"subscribers_only": true, "presence_sources": "chat"}),
+    )
+    .await;
+    assert_eq!(strict.status, 200, "{}", strict.body);
+    let raffle = app.draw("chatty").await;
+    assert_eq!(raffle["outcome"], "no_candidates", "{raffle}");
+    assert_eq!(
+        raffle["excluded"],
+        json!({"not_subscriber": 1}),
+        "with its own PRESENCE_SOURCES=chat the lurker is not even present: {raffle}"
+    );
+    assert_eq!(
+        database
+            .count("SELECT count(*) FROM channel_settings WHERE min_messages = '0' AND presence_sources IS NULL")
+            .await,
+        1,
+        "stored in the environment's syntax, one column each"
+    );
+}
+
+#[tokio::test]
+async fn a_bad_gate_value_is_refused_naming_the_field_and_stores_nothing() {
+    let database = std::sync::Arc::new(crate::helpers::TestDatabase::migrated().await);
+    database.insert_channel("tuned", Some("b-tuned")).await;
+    let app = TestApp::builder().database(database.clone()).start().await;
+    for (body, field) in [
+        (json!({"min_messages": -1}), "min_messages: invalid value"),
+        (json!({"min_messages": "lots"}), "min_messages: invalid value"),
+        (
+            json!({"presence_sources": "chatters"}),
+            "presence_sources: invalid value",
+        ),
+        (
+            json!({"presence_sources": "chat,lurkers"}),
+            "presence_sources: unknown source",
+        ),
+        (json!({"min_follow_age": "soon"}), "min_follow_age: invalid duration"),
+        (json!({"min_account_age": "-7d"}), "min_account_age: invalid duration"),
+        (
+            json!({"subscribers_only": "maybe"}),
+            "subscribers_only: invalid boolean",
+        ),
+        (
+            json!({"min_messages": 0, "subscribers_only": 2}),
+            "subscribers_only: expected true or false",
+        ),
+    ] {
+        let refused = put_settings(&app, "tuned", &body).await;
+        assert_eq!(refused.status, 400, "{body}: {}", refused.body);
+        let message = refused.json()["error"].as_str().unwrap_or_default().to_owned();
+        assert!(message.starts_with(field), "{body}: {message}");
+    }
+    let after = get_settings(&app, "tuned").await.json();
+    for name in [
+        "presence_sources",
+        "min_follow_age",
+        "min_account_age",
+        "subscribers_only",
+        "min_messages",
+    ] {
+        assert_eq!(after["settings"][name]["source"], "default", "{name}: {after}");
+    }
+    assert_eq!(database.count("SELECT count(*) FROM channel_settings").await, 0);
+}
+
+#[tokio::test]
+async fn a_channel_that_turns_on_chatters_is_asked_for_the_scope_and_listed() {
+    let clock = driven_clock();
+    let app = TestApp::builder()
+        .twitch(streamer())
+        .clock(&clock)
+        .setting("ONLY_WHEN_LIVE", "false")
+        .start()
+        .await;
+    let scope_of = |authorize: &url::Url| {
+        authorize
+            .query_pairs()
+            .find(|(k, _)| k == "scope")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    let (authorize, cookie) = app.start_connect().await;
+    assert_eq!(scope_of(&authorize), "", "no channel uses a gate yet");
+    let callback = app.consent(&authorize).await;
+    assert_eq!(app.callback(&callback, Some(&cookie)).await.status, 303);
+    app.twitch().set_chatters(STREAMER_ID, vec![lurker(1)]);
+    app.twitch().set_live(STREAMER_ID, true);
+    assert!(
+        clock
+            .sleepers()
+            .iter()
+            .all(|at| *at != clock.now() + Duration::from_secs(60)),
+        "no channel lists chatters: the poller does not tick"
+    );
+
+    let changed = put_settings(
+        &app,
+        "twitchdev",
+        &json!({"presence_sources": "chat,chatters", "min_messages": 0, "min_follow_age": "0s"}),
+    )
+    .await;
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    let status = app.channel_status("twitchdev").await;
+    assert_eq!(
+        status["missing_scopes"],
+        json!(["moderator:read:chatters", "moderator:read:followers"]),
+        "the channel's own gates need scopes its token lacks: {status}"
+    );
+    // The change wakes the poller; its token cannot list chatters yet.
+    poller_asleep(&clock).await;
+    assert!(app.twitch().requests("/helix/chat/chatters").is_empty());
+
+    // Connecting again asks for what the channel's gates use.
+    let (authorize, cookie) = app.start_connect().await;
+    assert_eq!(
+        scope_of(&authorize),
+        "moderator:read:chatters moderator:read:followers",
+        "{authorize}"
+    );
+    let callback = app.consent(&authorize).await;
+    assert_eq!(app.callback(&callback, Some(&cookie)).await.status, 303);
+    let status = app.channel_status("twitchdev").await;
+    assert!(status.get("missing_scopes").is_none(), "{status}");
+    app.twitch().set_followers(
+        STREAMER_ID,
+        vec![(User::new("500001", "lurker1", "Lurker1"), LONG_AGO.to_owned())],
+    );
+    run_chatters_poll(&clock).await;
+    app.database
+        .wait_count(
+            "SELECT count(*) FROM presence WHERE source = 'chatters'",
+            1,
+            "the lurker listed",
+        )
+        .await;
+    let raffle = app.draw("twitchdev").await;
+    assert_eq!(raffle["winner"]["login"], "lurker1", "{raffle}");
+    assert_eq!(raffle["excluded"], json!({}), "{raffle}");
+}
+
+/// The round judges the gates in SQL over presence's copies of the facts;
+/// the viewers API and `!odds` judge them in Rust over the caches
+/// (`eligibility::judge`). Both must give every viewer the same verdict.
+#[tokio::test]
+async fn the_rounds_sql_verdicts_match_the_pure_judge() {
+    use kinoyubot::raffle::eligibility::{Gates, PresenceSources, Verdict};
+    use kinoyubot::raffle::{RaffleEngine, RaffleRules, RoundResult, Trigger};
+
+    let database = crate::helpers::TestDatabase::migrated().await;
+    let id = database.insert_channel("judged", Some("b-judged")).await;
+    let client = database.client().await;
+    // (user id, messages, subscriber, account age in days, follow: None =
+    // never asked, Some((followed days ago or None = not following,
+    // answer's age in hours)))
+    type Case = (&'static str, i64, bool, Option<i64>, Option<(Option<i64>, i64)>);
+    let cases: [Case; 12] = [
+        ("900001", 3, false, Some(400), Some((Some(300), 0))),
+        ("900002", 1, false, Some(400), Some((Some(300), 0))),
+        ("900003", 3, false, Some(2), Some((Some(300), 0))),
+        ("900004", 3, false, None, Some((Some(300), 0))),
+        ("900005", 3, false, Some(400), Some((None, 0))),
+        ("900006", 3, false, Some(400), Some((Some(0), 0))),
+        ("900007", 3, false, Some(400), None),
+        ("900008", 3, false, Some(400), Some((Some(300), 7))),
+        ("900009", 3, false, Some(-1), Some((Some(300), 0))),
+        ("900010", 3, true, Some(400), Some((Some(2), 5))),
+        ("900011", 0, true, None, None),
+        ("900012", 5, true, Some(8), Some((Some(-1), 1))),
+    ];
+    for (user_id, messages, subscriber, account_days, follow) in cases {
+        let viewer = Viewer {
+            subscriber,
+            ..Viewer::new(user_id, &format!("v{user_id}"))
+        };
+        database.add_viewer(id, &viewer).await;
+        client
+            .execute(
+                "UPDATE presence SET message_count = $2 WHERE user_id = $1",
+                &[&user_id, &messages],
+            )
+            .await
+            .expect("messages");
+        if let Some(days) = account_days {
+            client
+                .execute(
+                    "INSERT INTO twitch_accounts (user_id, created_at)
+                     VALUES ($1, now() - make_interval(days => $2::int))",
+                    &[&user_id, &i32::try_from(days).expect("days")],
+                )
+                .await
+                .expect("account");
+        }
+        if let Some((followed_days, answer_hours)) = follow {
+            client
+                .execute(
+                    "INSERT INTO twitch_follows (channel_id, user_id, followed_at, fetched_at)
+                     VALUES ($1, $2, now() - make_interval(days => $3::int), now() - make_interval(hours => $4::int))",
+                    &[
+                        &id,
+                        &user_id,
+                        &followed_days.map(|d| i32::try_from(d).expect("days")),
+                        &i32::try_from(answer_hours).expect("hours"),
+                    ],
+                )
+                .await
+                .expect("follow");
+        }
+    }
+    let store = database.store();
+    let login = kinoyubot::channel::ChannelLogin::parse("judged").expect("login");
+    let channel = store.find_channel(&login).await.expect("find").expect("channel");
+    for gates in [
+        Gates {
+            presence_sources: PresenceSources::Chat,
+            min_messages: 2,
+            subscribers_only: false,
+            min_account_age: Duration::from_secs(7 * 86_400),
+            min_follow_age: Some(Duration::from_secs(86_400)),
+        },
+        Gates {
+            presence_sources: PresenceSources::Chat,
+            min_messages: 0,
+            subscribers_only: true,
+            min_account_age: Duration::ZERO,
+            min_follow_age: Some(Duration::ZERO),
+        },
+        Gates::default(),
+    ] {
+        let rules = RaffleRules {
+            only_when_live: false,
+            gates,
+            ..RaffleRules::default()
+        };
+        let engine = RaffleEngine::new(
+            store.clone(),
+            rules,
+            std::sync::Arc::new(kinoyubot::twitch::live_status::UnknownLiveStatus),
+        );
+        let judged = engine.judge_viewers(&channel).await.expect("judge");
+        let mut expected = kinoyubot::raffle::eligibility::ExclusionCounts::default();
+        let mut eligible: Vec<String> = Vec::new();
+        for (viewer, verdict) in &judged {
+            match verdict {
+                Verdict::Eligible => eligible.push(viewer.user_id.clone()),
+                Verdict::Excluded(reason) => expected.add(*reason),
+            }
+        }
+        eligible.sort();
+        let RoundResult::Recorded(record) = engine.run_round(&login, Trigger::Manual, None).await.expect("round")
+        else {
+            panic!("not recorded")
+        };
+        assert_eq!(record.excluded, expected, "{gates:?}");
+        let snapshot: String = client
+            .query_one("SELECT candidates FROM raffles WHERE id = $1", &[&record.id])
+            .await
+            .expect("snapshot")
+            .get(0);
+        let mut drawn: Vec<String> = serde_json::from_str::<Vec<Value>>(&snapshot)
+            .expect("snapshot json")
+            .iter()
+            .map(|c| c[0].as_str().unwrap_or_default().to_owned())
+            .collect();
+        drawn.sort();
+        assert_eq!(drawn, eligible, "{gates:?}");
+    }
 }

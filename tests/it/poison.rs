@@ -343,3 +343,213 @@ async fn a_nul_in_twitchs_refusal_message_still_queues_the_needs_reauth_notice()
     assert!(!message.contains('\u{0}') && !message.contains('\u{202E}'), "{message}");
     assert_eq!(manager.run_cycle().await.expect("cycle").newly_needs_reauth, 0);
 }
+
+/// Chat lines in the shapes live Twitch sends (tags as Twitch's IRC docs
+/// list them, plus the variants other clients' bug reports show: tags
+/// missing, empty, malformed or added later), each from its own viewer.
+/// Every one must be counted: the typed parser's refusal is no reason to
+/// lose a chatter (issue 12 item 4).
+fn line_shapes(room: &str) -> Vec<String> {
+    let common = |user: u32, name: &str| {
+        format!(
+            "color=#1E90FF;display-name={name};id=0b1c2d3e-4f5a-6b7c-8d9e-{user:012};mod=0;room-id={room};subscriber=0;tmi-sent-ts=1764000000000;turbo=0;user-id={user};user-type="
+        )
+    };
+    let from = |user: u32, name: &str, login: &str, extra: &str, text: &str| {
+        let tags = common(user, name);
+        format!("@{extra}{tags} :{login}!{login}@{login}.tmi.twitch.tv PRIVMSG #shapes :{text}")
+    };
+    let mut lines = vec![
+        // The full modern tag set.
+        from(
+            9100001,
+            "Full",
+            "full",
+            "badge-info=subscriber/14;badges=subscriber/12,premium/1;client-nonce=2d1c9b4a5e6f;emotes=25:0-4;first-msg=0;flags=;returning-chatter=0;",
+            "Kappa hello",
+        ),
+        // No badge-info at all (older servers, some relays).
+        from(
+            9100002,
+            "NoBadgeInfo",
+            "nobadgeinfo",
+            "badges=moderator/1;emotes=;flags=;",
+            "hi",
+        ),
+        // No badges at all.
+        from(9100003, "NoBadges", "nobadges", "badge-info=;emotes=;flags=;", "hi"),
+        // Neither badges nor badge-info.
+        from(9100004, "Bare", "bare", "emotes=;", "hi"),
+        // A malformed emote range (still seen live).
+        from(
+            9100005,
+            "BadEmote",
+            "bademote",
+            "badge-info=;badges=;emotes=80481_/3:7-14;flags=;",
+            "Kappa pajaW hi",
+        ),
+        // An emote range past the end of the text.
+        from(
+            9100006,
+            "LongEmote",
+            "longemote",
+            "badge-info=;badges=;emotes=25:0-40;flags=;",
+            "Kappa",
+        ),
+        // Empty emote set positions.
+        from(
+            9100007,
+            "EmptyEmote",
+            "emptyemote",
+            "badge-info=;badges=;emotes=25:;flags=;",
+            "Kappa",
+        ),
+        // First message in the channel.
+        from(
+            9100008,
+            "FirstTimer",
+            "firsttimer",
+            "badge-info=;badges=;emotes=;first-msg=1;flags=;returning-chatter=0;",
+            "first!",
+        ),
+        // A reply, with the reply-parent and reply-thread tags.
+        from(
+            9100009,
+            "Replier",
+            "replier",
+            "badge-info=;badges=;emotes=;flags=;reply-parent-display-name=Full;reply-parent-msg-body=Kappa\\shello;reply-parent-msg-id=0b1c2d3e-4f5a-6b7c-8d9e-009100001000;reply-parent-user-id=9100001;reply-parent-user-login=full;reply-thread-parent-msg-id=0b1c2d3e-4f5a-6b7c-8d9e-009100001000;reply-thread-parent-user-login=full;",
+            "@Full hi",
+        ),
+        // Cheer bits.
+        from(
+            9100010,
+            "Cheerer",
+            "cheerer",
+            "badge-info=;badges=bits/100;bits=100;emotes=;flags=;",
+            "cheer100 gg",
+        ),
+        // A /me (ACTION) message.
+        from(
+            9100011,
+            "Actor",
+            "actor",
+            "badge-info=;badges=;emotes=;flags=;",
+            "\u{1}ACTION waves\u{1}",
+        ),
+        // A highlighted message (channel points).
+        from(
+            9100012,
+            "Highlight",
+            "highlight",
+            "badge-info=;badges=;custom-reward-id=a3b5c7d9-0000-1111-2222-333344445555;emotes=;flags=;msg-id=highlighted-message;",
+            "look at me",
+        ),
+        // Emote-only mode tag.
+        from(
+            9100013,
+            "EmoteOnly",
+            "emoteonly",
+            "badge-info=;badges=;emote-only=1;emotes=25:0-4;flags=;",
+            "Kappa",
+        ),
+        // AutoMod flags on the text.
+        from(
+            9100014,
+            "Flagged",
+            "flagged",
+            "badge-info=;badges=;emotes=;flags=0-3:P.6;",
+            "darn it",
+        ),
+        // A VIP with the vip tag Twitch added later.
+        from(
+            9100015,
+            "Vipper",
+            "vipper",
+            "badge-info=;badges=vip/1;emotes=;flags=;vip=1;",
+            "hi",
+        ),
+        // Shared Chat: the source-* tags on a message sent in this very
+        // channel (one relayed from another room is not presence here,
+        // SPEC §4; irc.rs tests that).
+        from(
+            9100016,
+            "Shared",
+            "shared",
+            &format!(
+                "badge-info=;badges=;emotes=;flags=;source-badge-info=;source-badges=;source-id=0b1c2d3e-4f5a-6b7c-8d9e-000000000016;source-room-id={room};"
+            ),
+            "during a shared session",
+        ),
+        // A paid pinned message (Hype Chat).
+        from(
+            9100017,
+            "HypeChat",
+            "hypechat",
+            "badge-info=;badges=;emotes=;flags=;pinned-chat-paid-amount=500;pinned-chat-paid-currency=USD;pinned-chat-paid-exponent=2;pinned-chat-paid-is-system-message=0;pinned-chat-paid-level=ONE;",
+            "pinned",
+        ),
+        // A display name in another script, escaped spaces in tags.
+        from(
+            9100018,
+            "\u{d55c}\u{ae00}",
+            "hangul",
+            "badge-info=;badges=;emotes=;flags=;",
+            "annyeong",
+        ),
+        // An unknown tag and a tag without a value.
+        from(
+            9100019,
+            "Future",
+            "future",
+            "badge-info=;badges=;emotes=;flags=;some-new-tag=x;valueless;",
+            "hi",
+        ),
+        // No display-name value (Twitch sends it empty for some accounts).
+        from(9100020, "", "noname", "badge-info=;badges=;emotes=;flags=;", "hi"),
+        // A subscriber badge with founder info.
+        from(
+            9100021,
+            "Founder",
+            "founder",
+            "badge-info=founder/3;badges=founder/0;emotes=;flags=;",
+            "hi",
+        ),
+        // An empty message text.
+        from(9100022, "Quiet", "quiet", "badge-info=;badges=;emotes=;flags=;", ""),
+    ];
+    // Tags in another order (Twitch does not promise one).
+    lines.push(format!(
+        "@user-id=9100023;room-id={room};display-name=Shuffled;badges=;badge-info=;emotes=;id=0b1c2d3e-4f5a-6b7c-8d9e-009100023000;mod=0;subscriber=0;tmi-sent-ts=1764000000000;turbo=0;user-type=;color= :shuffled!shuffled@shuffled.tmi.twitch.tv PRIVMSG #shapes :hi"
+    ));
+    lines
+}
+
+#[tokio::test]
+async fn every_real_chat_line_shape_is_counted() {
+    let room = "72000002";
+    let mut app = TestApp::builder()
+        .room_id("shapes", room)
+        .channels(&["shapes"])
+        .start()
+        .await;
+    let lines = line_shapes(room);
+    let expected = lines.len();
+    for line in &lines {
+        app.say("shapes", line);
+    }
+    let rows = app
+        .wait_for_presence("shapes", "every sender", |rows| rows.len() == expected)
+        .await;
+    let mut ids: Vec<&str> = rows.iter().map(|r| r.user_id.as_str()).collect();
+    ids.sort_unstable();
+    let wanted: Vec<String> = (9_100_001..=9_100_023).map(|id: u32| id.to_string()).collect();
+    assert_eq!(ids, wanted.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(rows.iter().all(|r| r.message_count == 1), "{rows:?}");
+    // The empty display name falls back to the login.
+    assert!(
+        rows.iter()
+            .any(|r| r.user_id == "9100020" && r.display_name == "noname"),
+        "{rows:?}"
+    );
+    app.stop().await;
+}

@@ -214,6 +214,71 @@ async fn two_instances_never_draw_a_slot_twice() {
     assert_eq!(announced, 40, "one announcement per drawn slot");
 }
 
+/// The prize list is shared by every channel and its stock is not locked
+/// while rounds run: 24 channels drawing at once from 3 keys award exactly
+/// 3, the rounds that lost the race are drawn again from what is left
+/// (another prize), and none fails.
+#[tokio::test(flavor = "multi_thread")]
+async fn rounds_of_many_channels_at_once_award_exactly_the_stock_and_none_fails() {
+    use kinoyubot::channel::ChannelLogin;
+    use kinoyubot::raffle::{RaffleEngine, RaffleRules, RoundResult, Trigger};
+    use kinoyubot::twitch::live_status::UnknownLiveStatus;
+
+    let database = TestDatabase::migrated().await;
+    let mut logins = Vec::new();
+    for n in 0..24 {
+        let name = format!("race{n:02}");
+        let id = channel(&database, &name).await;
+        database
+            .add_viewer(id, &Viewer::new(&format!("{}", 500 + n), &format!("viewer{n}")))
+            .await;
+        logins.push(ChannelLogin::parse(&name).expect("login"));
+    }
+    database
+        .client()
+        .await
+        .batch_execute(
+            "INSERT INTO items (name, probability, stock, configured_stock, position) VALUES ('Key', 0.9, 3, 3, 0);
+             INSERT INTO items (name, probability, position) VALUES ('Sticker', 0.1, 1)",
+        )
+        .await
+        .expect("items");
+    // Four instances' worth of pools, six channels each, all at once.
+    let engines: Vec<RaffleEngine> = (0..4)
+        .map(|_| RaffleEngine::new(database.store(), RaffleRules::default(), Arc::new(UnknownLiveStatus)))
+        .collect();
+    let rounds = logins.iter().enumerate().map(|(n, login)| {
+        let engine = engines[n % engines.len()].clone();
+        let login = login.clone();
+        tokio::spawn(async move { engine.run_round(&login, Trigger::Manual, None).await })
+    });
+    let mut keys = 0;
+    for round in futures::future::join_all(rounds).await {
+        match round.expect("task").expect("no round fails") {
+            RoundResult::Recorded(record) => {
+                if record.item_name.as_deref() == Some("Key") {
+                    keys += 1;
+                }
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(keys, 3);
+    assert_eq!(
+        database
+            .count("SELECT stock::bigint FROM items WHERE name = 'Key'")
+            .await,
+        0
+    );
+    assert_eq!(
+        database
+            .count("SELECT count(*) FROM raffles WHERE item_name = 'Key'")
+            .await,
+        3
+    );
+    assert_eq!(database.count("SELECT count(*) FROM raffles").await, 24);
+}
+
 /// The first slot a timer on [`driven_clock`] fires for, with 1 s slots.
 const FIRST_DRIVEN_SLOT: u64 = DRIVEN_START_MILLIS / 1000 + 1;
 

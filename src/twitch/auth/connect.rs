@@ -49,7 +49,8 @@ use url::Url;
 use super::manager::after;
 use super::policy::{Admission, Applicant, ConnectPolicy, decide};
 use super::token_cipher::{BOT_TOKEN_OWNER, CipherError, TokenCipher, TokenKind};
-use super::{AuthError, BOT_SCOPES, SCOPES, TwitchAuth};
+use super::{AuthError, BOT_SCOPES, TwitchAuth};
+use crate::channel::settings::ChannelSettings;
 use crate::channel::{ChannelLogin, ChannelSet};
 use crate::store::{
     self, BotAccountRow, ConnectFlow, NewBotAccount, NewTokens, StateAdmission, StateLimits, StateLookup, Store,
@@ -86,9 +87,10 @@ pub(crate) struct Connections {
     /// How many states may be pending.
     state_limits: StateLimits,
     twitch: Option<TwitchClients>,
-    /// Scopes asked of a streamer: [`SCOPES`] plus what the gates in force
-    /// use (`auth::scopes_for`).
-    scopes: Arc<[&'static str]>,
+    /// The environment's per-channel settings: with each channel's own
+    /// values they say which scopes the gates in force use
+    /// (`auth::scopes_in_use`).
+    defaults: Arc<ChannelSettings>,
 }
 
 /// A started connection: where to send the browser, and what the browser
@@ -353,15 +355,24 @@ impl Connections {
             policy,
             state_limits: StateLimits::default(),
             twitch,
-            scopes: Arc::from(SCOPES),
+            defaults: Arc::default(),
         }
     }
 
-    /// Asks streamers for these scopes when they connect.
+    /// Asks streamers for the scopes the gates of any channel use, these
+    /// being the defaults of channels without values of their own.
     #[must_use]
-    pub(crate) fn with_scopes(mut self, scopes: Vec<&'static str>) -> Self {
-        self.scopes = Arc::from(scopes);
+    pub(crate) fn with_settings_defaults(mut self, defaults: ChannelSettings) -> Self {
+        self.defaults = Arc::new(defaults);
         self
+    }
+
+    /// The scopes to ask for now: [`super::SCOPES`] plus what the gates of some
+    /// channel use (its own values or the defaults), read at each connect
+    /// so that a channel's change counts at once.
+    async fn scopes(&self) -> Result<Vec<&'static str>, ConnectError> {
+        let own = self.store.all_channel_settings().await?;
+        Ok(super::scopes_in_use(&self.defaults, &own))
     }
 
     /// `CONNECT_POLICY`.
@@ -387,7 +398,7 @@ impl Connections {
     /// when the state cannot be stored. `client` names who asks (see
     /// `store::StateLimits`).
     pub(crate) async fn start_connect(&self, client: &str) -> Result<ConnectStart, ConnectError> {
-        let scopes = Arc::clone(&self.scopes);
+        let scopes = self.scopes().await?;
         self.start(client, ConnectFlow::Channel, &scopes).await
     }
 
