@@ -13,6 +13,7 @@ use anyhow::Context as _;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::announce::chat_delivery::{ChatDeliveryConfig, ChatDeliveryWorker, ChatVoice};
 use crate::announce::delivery::{DeliveryConfig, DeliveryWorker, Destination};
 use crate::catalog::SetupText;
 use crate::channel::{ChannelLeaser, ChannelLogin, ChannelSet};
@@ -22,6 +23,7 @@ use crate::discord::bot::{BotError, DiscordBot};
 use crate::discord::interactions::{BotContext, ClaimOutage};
 use crate::presence::tracker::{PresenceInbox, PresenceTracker};
 use crate::raffle::RaffleEngine;
+use crate::raffle::claims::{ClaimSweeper, ClaimSweeperConfig};
 use crate::raffle::command::{ChatCommand, DrawLimiter, MANUAL_DRAW_INTERVAL, ManualDraws};
 use crate::raffle::items::{ItemTable, ItemsError};
 use crate::raffle::scheduler::{RaffleScheduler, handle_chat_commands};
@@ -31,6 +33,7 @@ use crate::twitch::auth::connect::{Connections, TwitchClients};
 use crate::twitch::auth::manager::{TokenManager, TokenManagerConfig};
 use crate::twitch::auth::token_cipher::TokenCipher;
 use crate::twitch::auth::{TwitchAuth, token_key};
+use crate::twitch::chat_sender::BotSpeaker;
 use crate::twitch::chatters::ChattersPoller;
 use crate::twitch::facts::TwitchFacts;
 use crate::twitch::helix::HelixClient;
@@ -79,6 +82,9 @@ pub struct App {
     chat_command_tx: mpsc::Sender<ChatCommand>,
     chat_command_rx: mpsc::Receiver<ChatCommand>,
     delivery: DeliveryWorker,
+    /// Says queued chat lines; `None` without Twitch credentials (the bot
+    /// cannot speak then).
+    chat_delivery: Option<ChatDeliveryWorker>,
     /// The Discord bot, its token checked; `None` without `DISCORD_BOT_TOKEN`.
     discord: Option<DiscordBot>,
     /// The manual-draw limit shared by chat commands and Discord.
@@ -215,10 +221,32 @@ impl App {
                     Some(twitch) => twitch.helix.clone(),
                     None => Arc::new(UnknownLiveStatus),
                 };
+                let chat_delivery = twitch.as_ref().map(|twitch| {
+                    let speaker = BotSpeaker::new(
+                        database.store().clone(),
+                        twitch.auth.clone(),
+                        twitch.cipher.clone(),
+                        settings.twitch_api_url.clone(),
+                    );
+                    let voice = ChatVoice {
+                        public_url: settings.public_url.as_str().trim_end_matches('/').to_owned(),
+                        languages: settings.channel_languages(),
+                    };
+                    ChatDeliveryWorker::new(
+                        database.store().clone(),
+                        Arc::new(speaker),
+                        voice,
+                        ChatDeliveryConfig::default(),
+                    )
+                    .with_clock(clock.clone())
+                });
                 let mut engine = RaffleEngine::new(database.store().clone(), settings.channel_defaults.clone(), live)
                     .with_delivery_notifier(delivery.notifier());
                 if let Some(twitch) = &twitch {
                     engine = engine.with_twitch_facts(twitch_facts(database.store(), twitch));
+                }
+                if let Some(chat) = &chat_delivery {
+                    engine = engine.with_chat_notifier(chat.notifier());
                 }
                 let (chat_command_tx, chat_command_rx) = mpsc::channel(CHAT_COMMAND_QUEUE);
                 // The channels this instance holds a lease on (the leaser fills it).
@@ -263,6 +291,7 @@ impl App {
                     chat_command_tx,
                     chat_command_rx,
                     delivery,
+                    chat_delivery,
                     discord,
                     draws,
                     twitch,
@@ -284,6 +313,14 @@ impl App {
     #[must_use]
     pub fn with_token_manager_config(mut self, config: TokenManagerConfig) -> Self {
         self.token_manager = config;
+        self
+    }
+
+    /// Replaces the chat worker's timings and rate limits (tests shorten
+    /// Twitch's window).
+    #[must_use]
+    pub fn with_chat_delivery_config(mut self, config: ChatDeliveryConfig) -> Self {
+        self.chat_delivery = self.chat_delivery.map(|worker| worker.with_config(config));
         self
     }
 
@@ -400,14 +437,30 @@ impl App {
         supervisor.spawn("raffle scheduler", stop_work.clone(), move |stop| {
             scheduler.clone().run(stop)
         });
+        // Claim deadlines live in the database; the sweeper settles those of
+        // the channels this instance serves.
+        let sweeper = ClaimSweeper::new(self.engine.clone(), ClaimSweeperConfig::default(), self.served.clone());
+        supervisor.spawn("claim sweeper", stop_work.clone(), move |stop| {
+            sweeper.clone().run(stop)
+        });
         let commands = Arc::new(tokio::sync::Mutex::new(self.chat_command_rx));
-        let (engine, draws, clock) = (self.engine.clone(), self.draws.clone(), self.clock.clone());
+        let (engine, draws, served, clock) = (
+            self.engine.clone(),
+            self.draws.clone(),
+            self.served.clone(),
+            self.clock.clone(),
+        );
         supervisor.spawn("chat commands", stop_work.clone(), move |stop| {
-            let (commands, engine, draws, clock) =
-                (Arc::clone(&commands), engine.clone(), draws.clone(), clock.clone());
+            let (commands, engine, draws, served, clock) = (
+                Arc::clone(&commands),
+                engine.clone(),
+                draws.clone(),
+                served.clone(),
+                clock.clone(),
+            );
             async move {
                 let mut commands = commands.lock().await;
-                handle_chat_commands(engine, &mut commands, draws, clock, stop).await;
+                handle_chat_commands(engine, &mut commands, draws, served, clock, stop).await;
             }
         });
 
@@ -500,6 +553,13 @@ impl App {
             async move { delivery.serve(&stop).await }
         });
         let mut server = tokio::spawn(server::serve(self.listener, state, self.http_limits, shutdown.clone()));
+        match self.chat_delivery {
+            Some(worker) => {
+                let worker = worker.serving_only(self.served.clone());
+                supervisor.spawn("chat delivery", stop_work.clone(), move |stop| worker.clone().run(stop));
+            }
+            None => tracing::info!("TWITCH_CLIENT_ID/TWITCH_CLIENT_SECRET unset: the bot cannot speak in chat"),
+        }
         // The bot answers slash commands for the served channels; its task
         // ends only on a refused token or a close that forbids reconnecting.
         let mut discord = self.discord.map(|bot| tokio::spawn(bot.run(shutdown.clone())));

@@ -21,7 +21,7 @@
 //!
 //! # Adding a message
 //!
-//! 1. In your area's file (`catalog/discord.rs`, `catalog/dashboard.rs`,
+//! 1. In your area's file (`catalog/chat.rs`, `catalog/discord.rs`, `catalog/dashboard.rs`,
 //!    `catalog/connect.rs`, `catalog/setup.rs`, `catalog/items.rs`,
 //!    `catalog/discord_bot.rs`, `catalog/cli.rs`), add a variant to its enum, with the values it
 //!    shows as fields (`&'a str` for names, `i64` / `u64` for counts).
@@ -45,6 +45,7 @@
 //! Which language a channel speaks is decided in one place,
 //! `crate::channel::language::ChannelLanguages::language_for`.
 
+mod chat;
 mod cli;
 mod connect;
 mod dashboard;
@@ -59,6 +60,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 
+pub(crate) use chat::{ChatText, OddsReason, duration_words};
 pub(crate) use cli::{CliText, table_words};
 pub(crate) use connect::{ConnectPage, ConnectText};
 pub(crate) use dashboard::DashboardText;
@@ -142,10 +144,6 @@ impl Language {
 
     /// A fraction as a percentage with one decimal (two below 0.1 %):
     /// `0.05` → `5.0%` / `5,0 %`. Not finite → `?`.
-    #[allow(
-        dead_code,
-        reason = "for the chance in chat replies (issue 15) and the Discord bot (issue 17)"
-    )]
     pub(crate) fn percent(self, fraction: f64) -> String {
         let value = fraction * 100.0;
         if !value.is_finite() {
@@ -261,6 +259,7 @@ mod tests {
 
     #[test]
     fn every_message_exists_in_every_language_and_is_translated() {
+        check_area(chat::samples());
         check_area(discord::samples());
         check_area(discord_bot::samples());
         check_area(dashboard::samples());

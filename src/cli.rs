@@ -232,7 +232,15 @@ async fn verify(settings: &Settings, id: i64) -> Result<(), Failure> {
             .await
             .context("could not read the raffle")?
             .ok_or_else(|| Failure::Input(format!("RAFFLE_ID: there is no raffle {id}")))?;
-        match crate::raffle::verify(&record, &audit) {
+        let redraw = match record.redraw_of {
+            Some(parent) => database
+                .store()
+                .redraw_audit(parent)
+                .await
+                .context("could not read the round this raffle redraws")?,
+            None => None,
+        };
+        match crate::raffle::verify_redraw(&record, &audit, redraw.as_ref()) {
             Verification::Verified => {
                 println!("{}", settings.language.say(&CliText::Verified));
                 println!("{}", describe_raffle(settings.language, &record));

@@ -142,6 +142,15 @@ pub struct SettingsArgs {
     /// Who may connect a Twitch account: first, listed or anyone [default: first]
     #[arg(long, env = "CONNECT_POLICY", global = true)]
     pub connect_policy: Option<String>,
+    /// What the bot says in chat: off, winners or all [default: winners]
+    #[arg(long, env = "CHAT_ANNOUNCE", global = true)]
+    pub chat_announce: Option<String>,
+    /// A winner must chat within this time or the prize is redrawn; 0s = off [default: 0s]
+    #[arg(long, env = "CLAIM_WINDOW", global = true)]
+    pub claim_window: Option<String>,
+    /// Redraws after unclaimed wins before the prize goes back to stock, 0 to 10 [default: 2]
+    #[arg(long, env = "CLAIM_REDRAWS", global = true)]
+    pub claim_redraws: Option<String>,
     /// How long a dashboard sign-in lasts [default: 7d]
     #[arg(long, env = "SESSION_TTL", global = true)]
     pub session_ttl: Option<String>,
@@ -769,6 +778,9 @@ impl Settings {
             (Setting::SubscriberLuck, args.subscriber_luck),
             (Setting::IgnoreUsers, args.ignore_users),
             (Setting::OnlyWhenLive, args.only_when_live),
+            (Setting::ChatAnnounce, args.chat_announce),
+            (Setting::ClaimWindow, args.claim_window),
+            (Setting::ClaimRedraws, args.claim_redraws),
             (Setting::PresenceSources, args.presence_sources),
             (Setting::MinFollowAge, args.min_follow_age),
             (Setting::MinAccountAge, args.min_account_age),

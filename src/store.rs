@@ -14,14 +14,16 @@
 //!
 //! Submodules: `pool` builds the pool, `migrate` applies the numbered files
 //! of `sql/`, `embedded` runs a private server when `DATABASE_URL` is unset,
-//! `database` picks between the two; one file per table group (`approvals`, `channels`, `leases`,
-//! `channel_settings`, `sessions`, `discord_interactions`,
+//! `database` picks between the two; one file per table group (`approvals`, `bot`, `channels`, `claims`, `leases`,
+//! `channel_settings`, `discord_interactions`, `replies`, `sessions`,
 //! `presence`, `items`, `raffles`, `outbox`, `oauth`) and `status` for the
 //! dashboard's read-only queries across them.
 
 mod approvals;
+mod bot;
 mod channel_settings;
 mod channels;
+mod claims;
 mod database;
 mod discord_interactions;
 pub mod embedded;
@@ -33,15 +35,21 @@ mod outbox;
 pub mod pool;
 mod presence;
 mod raffles;
+mod replies;
 mod sessions;
 mod status;
 mod twitch_facts;
 
+pub(crate) use bot::{BotAccountRow, NewBotAccount};
 pub(crate) use channels::ChannelRecord;
+pub(crate) use claims::{ClaimTransaction, DueClaim, redraw_outcome};
 pub(crate) use database::Database;
-pub(crate) use oauth::{NewTokens, StateAdmission, StateLimits, StateLookup, StoredTokens, TokenTransaction};
-pub(crate) use outbox::ClaimedAnnouncement;
+pub(crate) use oauth::{
+    ConnectFlow, NewTokens, StateAdmission, StateLimits, StateLookup, StoredTokens, TokenTransaction,
+};
+pub(crate) use outbox::{ClaimedAnnouncement, ClaimedChatLine};
 pub(crate) use presence::{ChannelIds, PresenceWrite};
+pub(crate) use raffles::Inserted;
 pub use raffles::{
     EligibilityRules, EligibleViewer, JudgedCandidates, MissingFacts, NewRaffle, PresentViewers, RoundTransaction,
 };
@@ -54,7 +62,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{FromSql, ToSql};
 
 use crate::announce::DeliveryStatus;
-use crate::raffle::{Outcome, Trigger};
+use crate::raffle::{ClaimStatus, Outcome, Trigger};
 
 /// Anything that runs queries: a pooled client or a transaction. Table
 /// functions take `&impl Queryable`, so the same statement serves a
@@ -362,6 +370,13 @@ impl StoredWord for Trigger {
 
 impl StoredWord for Outcome {
     const ALL: &'static [Self] = &Outcome::ALL;
+    fn word(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+impl StoredWord for ClaimStatus {
+    const ALL: &'static [Self] = &ClaimStatus::ALL;
     fn word(self) -> &'static str {
         self.as_str()
     }

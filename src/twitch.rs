@@ -15,8 +15,11 @@
 //!   module that imports `twitch_irc`.
 //! - `join_pacer` (pure): chat joins paced to `JOIN_RATE`, confirmed and
 //!   retried, for the chat listener.
+//! - [`chat_sender`]: speaking in chat as the bot account (Helix
+//!   `POST /chat/messages`), with its token kept fresh.
 
 pub mod auth;
+pub mod chat_sender;
 pub mod chatters;
 pub mod facts;
 pub mod helix;

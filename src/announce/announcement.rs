@@ -38,6 +38,24 @@ pub enum Announcement {
         /// When the raffle was recorded.
         created_at: DateTime<Utc>,
     },
+    /// What became of a win with a claim window (SPEC §11): claimed in
+    /// time, or expired (and redrawn, or back to stock).
+    Claim {
+        /// The won raffle.
+        raffle_id: i64,
+        /// Twitch login of the channel.
+        channel_login: String,
+        /// Its display name.
+        channel_display_name: String,
+        /// Name of the prize.
+        item_name: String,
+        /// Twitch display name of the winner.
+        winner_display_name: String,
+        /// Twitch login of the winner.
+        winner_login: String,
+        /// What became of it.
+        result: ClaimResult,
+    },
     /// An operational notice about a channel (e.g. "needs re-authorisation").
     Notice {
         /// Twitch login of the channel concerned.
@@ -47,11 +65,90 @@ pub enum Announcement {
     },
 }
 
+/// What became of a claim, for [`Announcement::Claim`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum ClaimResult {
+    /// The winner chatted in time.
+    Claimed,
+    /// The deadline passed.
+    Expired {
+        /// The redraw's raffle id; `None` when no redraw followed.
+        redraw_id: Option<i64>,
+        /// The item went back to stock (the last allowed redraw expired too,
+        /// or nobody was left to draw).
+        returned_to_stock: bool,
+    },
+}
+
+/// Where an outbox row goes (`outbox.kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OutboxKind {
+    /// A Discord post (webhook or stdout).
+    Discord,
+    /// A line in the channel's Twitch chat.
+    TwitchChat,
+}
+
+impl OutboxKind {
+    /// The stored word.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Discord => "discord",
+            Self::TwitchChat => "twitch_chat",
+        }
+    }
+}
+
+/// Which event of its raffle an outbox row tells (`outbox.event`): each
+/// raffle is told at most once per destination and event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OutboxEvent {
+    /// The raffle's result (a win, or a round without a prize in chat).
+    Win,
+    /// The winner claimed the prize.
+    Claimed,
+    /// The winner's claim expired.
+    Unclaimed,
+    /// A reply to a chat command (no raffle).
+    Reply,
+    /// An operational notice (no raffle).
+    Notice,
+}
+
+impl OutboxEvent {
+    /// The stored word.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Win => "win",
+            Self::Claimed => "claimed",
+            Self::Unclaimed => "unclaimed",
+            Self::Reply => "reply",
+            Self::Notice => "notice",
+        }
+    }
+}
+
 impl Announcement {
+    /// The outbox event this announcement is.
+    pub(crate) fn event(&self) -> OutboxEvent {
+        match self {
+            Self::Win { .. } => OutboxEvent::Win,
+            Self::Claim {
+                result: ClaimResult::Claimed,
+                ..
+            } => OutboxEvent::Claimed,
+            Self::Claim { .. } => OutboxEvent::Unclaimed,
+            Self::Notice { .. } => OutboxEvent::Notice,
+        }
+    }
+
     /// The login of the channel it is about.
     pub(crate) fn channel_login(&self) -> &str {
         match self {
-            Self::Win { channel_login, .. } | Self::Notice { channel_login, .. } => channel_login,
+            Self::Win { channel_login, .. }
+            | Self::Claim { channel_login, .. }
+            | Self::Notice { channel_login, .. } => channel_login,
         }
     }
 }

@@ -194,6 +194,11 @@ impl Destination {
 pub struct DeliveryNotifier(Arc<Notify>);
 
 impl DeliveryNotifier {
+    /// A notifier waking whoever waits on `notify`.
+    pub(crate) fn from_notify(notify: Arc<Notify>) -> Self {
+        Self(notify)
+    }
+
     /// Asks the worker to look for due rows now. Call it after the
     /// transaction that queued the row has committed. A wake-up sent while
     /// the worker is busy is kept, so it is never lost.

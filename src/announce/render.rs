@@ -28,7 +28,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 
-use super::announcement::Announcement;
+use super::announcement::{Announcement, ClaimResult};
 use crate::catalog::{DiscordText, Language};
 
 /// Maximum characters in the webhook `username` override.
@@ -326,6 +326,61 @@ fn win_embed(r: &WinView<'_>, language: Language) -> Embed {
     }
 }
 
+/// The parts of [`Announcement::Claim`] its embed is built from.
+struct ClaimView<'a> {
+    raffle_id: i64,
+    channel_login: &'a str,
+    channel_display_name: &'a str,
+    item_name: &'a str,
+    winner_display_name: &'a str,
+    winner_login: &'a str,
+    result: ClaimResult,
+}
+
+fn claim_embed(c: &ClaimView<'_>, language: Language) -> Embed {
+    let say = |text: DiscordText<'_>| language.say(&text);
+    let winner = short_name(c.winner_display_name, c.winner_login, &say(DiscordText::Someone));
+    let item = Some(escape_markdown(c.item_name))
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| say(DiscordText::APrize));
+    let claimed = c.result == ClaimResult::Claimed;
+    let title = |winner: &str, item: &str| {
+        if claimed {
+            say(DiscordText::ClaimedTitle { winner, item })
+        } else {
+            say(DiscordText::UnclaimedTitle { winner, item })
+        }
+    };
+    let (description, color) = match c.result {
+        ClaimResult::Claimed => (say(DiscordText::ClaimedDescription), COLOR_WON),
+        ClaimResult::Expired {
+            redraw_id: Some(redraw_id),
+            ..
+        } => (say(DiscordText::RedrawnDescription { redraw_id }), COLOR_NOTICE),
+        ClaimResult::Expired { redraw_id: None, .. } => (say(DiscordText::ReturnedDescription), COLOR_NOTICE),
+    };
+    let fixed = char_len(&title("", ""));
+    let (w, i) = fit_pair(&winner, &item, EMBED_TITLE_MAX_CHARS.saturating_sub(fixed));
+    Embed {
+        title: title(&w, &i),
+        description,
+        color,
+        fields: vec![
+            Field::new(
+                say(DiscordText::FieldChannel),
+                person_label(
+                    c.channel_display_name,
+                    c.channel_login,
+                    &say(DiscordText::UnknownChannel),
+                ),
+            ),
+            Field::new(say(DiscordText::FieldRaffle), format!("#{}", c.raffle_id)),
+        ],
+        footer: None,
+        timestamp: None,
+    }
+}
+
 fn notice_embed(channel_login: &str, message: &str, language: Language) -> Embed {
     let channel = escaped(channel_login, NAME_PART_MAX_CHARS);
     let channel = if channel.is_empty() {
@@ -456,6 +511,26 @@ pub(crate) fn render_webhook_body(a: &Announcement, language: Language) -> Value
             },
             language,
         ),
+        Announcement::Claim {
+            raffle_id,
+            channel_login,
+            channel_display_name,
+            item_name,
+            winner_display_name,
+            winner_login,
+            result,
+        } => claim_embed(
+            &ClaimView {
+                raffle_id: *raffle_id,
+                channel_login,
+                channel_display_name,
+                item_name,
+                winner_display_name,
+                winner_login,
+                result: *result,
+            },
+            language,
+        ),
         Announcement::Notice { channel_login, message } => notice_embed(channel_login, message, language),
     };
     let mut embeds = vec![embed];
@@ -516,6 +591,32 @@ pub(crate) fn render_stdout_line(a: &Announcement, language: Language) -> String
                 item: &item,
                 candidates: *candidate_count,
                 digest: &short_digest(digest_hex),
+            })
+        }
+        Announcement::Claim {
+            raffle_id,
+            channel_login,
+            item_name,
+            winner_display_name,
+            winner_login,
+            result,
+            ..
+        } => {
+            let winner = [winner_display_name, winner_login]
+                .into_iter()
+                .map(|s| plain(s, STDOUT_PART_MAX_CHARS))
+                .find(|s| !s.is_empty())
+                .unwrap_or_else(|| language.say(&DiscordText::Someone));
+            let expired = match result {
+                ClaimResult::Claimed => None,
+                ClaimResult::Expired { redraw_id, .. } => Some(*redraw_id),
+            };
+            language.say(&DiscordText::PrintedClaim {
+                raffle_id: *raffle_id,
+                channel: &plain(channel_login, STDOUT_PART_MAX_CHARS),
+                winner: &winner,
+                item: &plain(item_name, STDOUT_PART_MAX_CHARS),
+                expired,
             })
         }
         Announcement::Notice { channel_login, message } => language.say(&DiscordText::PrintedNotice {
@@ -640,6 +741,27 @@ mod tests {
             Announcement::Notice {
                 channel_login: h.into(),
                 message: h.into(),
+            },
+            Announcement::Claim {
+                raffle_id: 7,
+                channel_login: h.into(),
+                channel_display_name: h.into(),
+                item_name: h.into(),
+                winner_display_name: h.into(),
+                winner_login: format!("{h}x"),
+                result: ClaimResult::Claimed,
+            },
+            Announcement::Claim {
+                raffle_id: 7,
+                channel_login: h.into(),
+                channel_display_name: h.into(),
+                item_name: h.into(),
+                winner_display_name: h.into(),
+                winner_login: format!("{h}x"),
+                result: ClaimResult::Expired {
+                    redraw_id: Some(8),
+                    returned_to_stock: false,
+                },
             },
         ]
     }

@@ -44,6 +44,8 @@ pub(crate) enum ConnectPage<'a> {
     SaveFailed,
     /// The answer could not be built.
     SomethingWentWrong,
+    /// `/auth/twitch/bot` while a bot account is connected already.
+    BotAlreadyConnected,
 }
 
 /// A text of a Connect page.
@@ -212,6 +214,15 @@ impl Message for ConnectText<'_> {
                     "O bot não conseguiu montar a resposta. Tente de novo.",
                 ),
             ),
+            ConnectPage::BotAlreadyConnected => (
+                Texts::fixed("A bot account is connected already", "Já há uma conta de bot conectada"),
+                Texts::fixed(
+                    "The bot already speaks as a connected Twitch account. To use another one, the bot's operator \
+                     disconnects it first (DELETE /api/bot with the admin token), then connects the new one here.",
+                    "O bot já fala como uma conta da Twitch conectada. Para usar outra, quem opera o bot \
+                     desconecta a atual primeiro (DELETE /api/bot com o token de admin) e depois conecta a nova aqui.",
+                ),
+            ),
         };
         if title { title_texts } else { sentence_texts }
     }
@@ -237,6 +248,7 @@ pub(super) fn samples() -> Vec<ConnectText<'static>> {
         NotAllowed { login: "l" },
         SaveFailed,
         SomethingWentWrong,
+        BotAlreadyConnected,
     ]
     .into_iter()
     .flat_map(|page| [ConnectText::Title(page), ConnectText::Sentence(page)])

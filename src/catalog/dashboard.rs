@@ -135,6 +135,23 @@ pub(crate) enum DashboardText<'a> {
     NoWaitUnchecked,
     /// Chat is joined for every served channel.
     ChatConnected,
+    /// The bot cannot speak in chat: no Twitch application.
+    SpeakerNotConfigured,
+    /// The bot is silent in chat (no bot account), before the link.
+    SpeakerSilent,
+    /// The link to `/auth/twitch/bot`.
+    SpeakerConnect,
+    /// After the link: who may be connected.
+    SpeakerConnectWho,
+    /// Twitch refused the bot account's token.
+    SpeakerRefused {
+        /// The bot account's login.
+        login: &'a str,
+    },
+    /// The link to connect the bot account again.
+    SpeakerConnectAgain,
+    /// Before the bot account's name.
+    SpeaksAs,
     /// Chat is not; followed by the time it was lost.
     ChatDisconnectedSince,
     /// Before the reasons of a round's exclusions: `4 not eligible: `.
@@ -249,6 +266,24 @@ impl Message for DashboardText<'_> {
             Self::OutcomeSkippedOffline => Texts::fixed("Skipped (offline)", "Pulado (offline)"),
             Self::NoWinnersYet => Texts::fixed("No winners yet.", "Nenhum ganhador ainda."),
             Self::ChatConnected => Texts::fixed("Chat connected", "Chat conectado"),
+            Self::SpeakerNotConfigured => Texts::fixed(
+                "The bot is silent in chat: it needs a Twitch application (`TWITCH_CLIENT_ID`, `TWITCH_CLIENT_SECRET`) to speak.",
+                "O bot fica calado no chat: ele precisa de um aplicativo da Twitch (`TWITCH_CLIENT_ID`, `TWITCH_CLIENT_SECRET`) para falar.",
+            ),
+            Self::SpeakerSilent => Texts::fixed("The bot is silent in chat.", "O bot fica calado no chat."),
+            Self::SpeakerConnect => {
+                Texts::fixed("Connect the account it speaks as", "Conecte a conta com que ele fala")
+            }
+            Self::SpeakerConnectWho => Texts::fixed(
+                " (a bot account, or your own).",
+                " (uma conta de bot, ou a sua própria).",
+            ),
+            Self::SpeakerRefused { login } => Texts {
+                en: format!("The bot is silent in chat: Twitch no longer accepts the account @{login}.").into(),
+                pt_br: format!("O bot fica calado no chat: a Twitch não aceita mais a conta @{login}.").into(),
+            },
+            Self::SpeakerConnectAgain => Texts::fixed("Connect it again", "Conecte-a de novo"),
+            Self::SpeaksAs => Texts::fixed("Speaks in chat as", "Fala no chat como"),
             Self::ChatDisconnectedSince => Texts::fixed("Chat disconnected since", "Chat desconectado desde"),
             Self::WonVerb => Texts::fixed("won", "ganhou"),
             Self::NotAnnounced => Texts::fixed("Not announced", "Não anunciado"),
@@ -418,6 +453,13 @@ pub(super) fn samples() -> Vec<DashboardText<'static>> {
         NoPrizeListTitle,
         NoPrizeListSteps { path: "items.toml" },
         ChatConnected,
+        SpeakerNotConfigured,
+        SpeakerSilent,
+        SpeakerConnect,
+        SpeakerConnectWho,
+        SpeakerRefused { login: "b" },
+        SpeakerConnectAgain,
+        SpeaksAs,
         ChatDisconnectedSince,
     ]
 }

@@ -78,6 +78,42 @@ pub(crate) enum DiscordText<'a> {
         /// Short hex digest, may be empty.
         digest: &'a str,
     },
+    /// Embed title of a claimed win: `✅ Viewer claimed Steam key`.
+    ClaimedTitle {
+        /// The winner's name.
+        winner: &'a str,
+        /// The prize.
+        item: &'a str,
+    },
+    /// Embed title of a win whose claim window closed.
+    UnclaimedTitle {
+        /// The winner's name.
+        winner: &'a str,
+        /// The prize.
+        item: &'a str,
+    },
+    /// Embed description of a claimed win.
+    ClaimedDescription,
+    /// Embed description of an expired claim that was redrawn.
+    RedrawnDescription {
+        /// The redraw's raffle id.
+        redraw_id: i64,
+    },
+    /// Embed description of an expired claim whose prize went back to stock.
+    ReturnedDescription,
+    /// The printed line of a claim result.
+    PrintedClaim {
+        /// Raffle id.
+        raffle_id: i64,
+        /// The channel's login.
+        channel: &'a str,
+        /// The winner's name.
+        winner: &'a str,
+        /// The prize.
+        item: &'a str,
+        /// `None`: claimed; `Some(None)`: back to stock; `Some(Some(id))`: redrawn as `id`.
+        expired: Option<Option<i64>>,
+    },
     /// The printed line of a notice.
     PrintedNotice {
         /// The channel's login.
@@ -169,6 +205,47 @@ impl Message for DiscordText<'_> {
                     .into(),
                 }
             }
+            Self::ClaimedTitle { winner, item } => Texts {
+                en: format!("✅ {winner} claimed {item}").into(),
+                pt_br: format!("✅ {winner} resgatou {item}").into(),
+            },
+            Self::UnclaimedTitle { winner, item } => Texts {
+                en: format!("⌛ {winner} did not claim {item}").into(),
+                pt_br: format!("⌛ {winner} não resgatou {item}").into(),
+            },
+            Self::ClaimedDescription => Texts::fixed("Claimed in time. Enjoy!", "Resgatado a tempo. Aproveite!"),
+            Self::RedrawnDescription { redraw_id } => Texts {
+                en: format!("The claim window closed; the prize was redrawn as raffle #{redraw_id}.").into(),
+                pt_br: format!("O prazo para resgatar acabou; o prêmio foi sorteado de novo no sorteio #{redraw_id}.")
+                    .into(),
+            },
+            Self::ReturnedDescription => Texts::fixed(
+                "The claim window closed; the prize went back to stock.",
+                "O prazo para resgatar acabou; o prêmio voltou para o estoque.",
+            ),
+            Self::PrintedClaim {
+                raffle_id,
+                channel,
+                winner,
+                item,
+                expired,
+            } => {
+                let (en, pt_br) = match expired {
+                    None => ("claimed".to_owned(), "resgatou".to_owned()),
+                    Some(Some(id)) => (
+                        format!("did not claim (redrawn as #{id})"),
+                        format!("não resgatou (sorteado de novo no #{id})"),
+                    ),
+                    Some(None) => (
+                        "did not claim (back to stock)".to_owned(),
+                        "não resgatou (de volta ao estoque)".to_owned(),
+                    ),
+                };
+                Texts {
+                    en: format!("[raffle #{raffle_id}] #{channel}: {winner} {en} {item}").into(),
+                    pt_br: format!("[sorteio #{raffle_id}] #{channel}: {winner} {pt_br} {item}").into(),
+                }
+            }
             Self::PrintedNotice { channel, message } => Texts {
                 en: format!("[notice] #{channel}: {message}").into(),
                 pt_br: format!("[aviso] #{channel}: {message}").into(),
@@ -210,6 +287,32 @@ pub(super) fn samples() -> Vec<DiscordText<'static>> {
             item: "i",
             candidates: 1,
             digest: "ab",
+        },
+        ClaimedTitle { winner: "w", item: "i" },
+        UnclaimedTitle { winner: "w", item: "i" },
+        ClaimedDescription,
+        RedrawnDescription { redraw_id: 2 },
+        ReturnedDescription,
+        PrintedClaim {
+            raffle_id: 1,
+            channel: "c",
+            winner: "w",
+            item: "i",
+            expired: None,
+        },
+        PrintedClaim {
+            raffle_id: 1,
+            channel: "c",
+            winner: "w",
+            item: "i",
+            expired: Some(Some(2)),
+        },
+        PrintedClaim {
+            raffle_id: 1,
+            channel: "c",
+            winner: "w",
+            item: "i",
+            expired: Some(None),
         },
         PrintedNotice {
             channel: "c",

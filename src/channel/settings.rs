@@ -60,6 +60,46 @@ pub(crate) const DEFAULT_WINNER_COOLDOWN: Duration = Duration::ZERO;
 pub(crate) const DEFAULT_SUBSCRIBER_LUCK: u8 = 1;
 /// Default `ONLY_WHEN_LIVE`.
 pub(crate) const DEFAULT_ONLY_WHEN_LIVE: bool = true;
+/// Default `CLAIM_WINDOW`: off.
+pub(crate) const DEFAULT_CLAIM_WINDOW: Duration = Duration::ZERO;
+/// Default `CLAIM_REDRAWS`.
+pub(crate) const DEFAULT_CLAIM_REDRAWS: u32 = 2;
+/// Most redraws `CLAIM_REDRAWS` allows.
+pub(crate) const MAX_CLAIM_REDRAWS: u32 = 10;
+
+/// `CHAT_ANNOUNCE`: which rounds the bot tells in chat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChatAnnounce {
+    /// Nothing is announced (replies to commands still are).
+    Off,
+    /// Wins, claims and redraws.
+    #[default]
+    Winners,
+    /// Also rounds without a prize.
+    All,
+}
+
+impl ChatAnnounce {
+    /// Parses `off`, `winners` or `all` (case-insensitive).
+    pub fn parse(word: &str) -> Option<Self> {
+        match word.trim().to_ascii_lowercase().as_str() {
+            "off" => Some(Self::Off),
+            "winners" => Some(Self::Winners),
+            "all" => Some(Self::All),
+            _ => None,
+        }
+    }
+
+    /// The setting's word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Winners => "winners",
+            Self::All => "all",
+        }
+    }
+}
 
 /// Chat bots that are never eligible unless `IGNORE_USERS` says otherwise.
 pub(crate) const DEFAULT_IGNORE_USERS: &[&str] = &[
@@ -94,6 +134,12 @@ pub enum Setting {
     OnlyWhenLive,
     /// `IGNORE_USERS`: logins never eligible (added to the global list).
     IgnoreUsers,
+    /// `CHAT_ANNOUNCE`: what the bot says in chat.
+    ChatAnnounce,
+    /// `CLAIM_WINDOW`: how long a winner has to claim (0 = no claims).
+    ClaimWindow,
+    /// `CLAIM_REDRAWS`: redraws before the prize goes back to stock.
+    ClaimRedraws,
     /// `PRESENCE_SOURCES`: `chat`, or `chat,chatters` (lurkers count).
     PresenceSources,
     /// `MIN_FOLLOW_AGE`: `off` (following not required) or a duration.
@@ -108,13 +154,16 @@ pub enum Setting {
 
 impl Setting {
     /// Every per-channel setting, in the order they are shown.
-    pub const ALL: [Setting; 11] = [
+    pub const ALL: [Setting; 14] = [
         Setting::RaffleInterval,
         Setting::ActiveWindow,
         Setting::WinnerCooldown,
         Setting::SubscriberLuck,
         Setting::OnlyWhenLive,
         Setting::IgnoreUsers,
+        Setting::ChatAnnounce,
+        Setting::ClaimWindow,
+        Setting::ClaimRedraws,
         Setting::PresenceSources,
         Setting::MinFollowAge,
         Setting::MinAccountAge,
@@ -132,6 +181,9 @@ impl Setting {
             Self::SubscriberLuck => "subscriber_luck",
             Self::OnlyWhenLive => "only_when_live",
             Self::IgnoreUsers => "ignore_users",
+            Self::ChatAnnounce => "chat_announce",
+            Self::ClaimWindow => "claim_window",
+            Self::ClaimRedraws => "claim_redraws",
             Self::PresenceSources => "presence_sources",
             Self::MinFollowAge => "min_follow_age",
             Self::MinAccountAge => "min_account_age",
@@ -149,6 +201,9 @@ impl Setting {
             Self::SubscriberLuck => "SUBSCRIBER_LUCK",
             Self::OnlyWhenLive => "ONLY_WHEN_LIVE",
             Self::IgnoreUsers => "IGNORE_USERS",
+            Self::ChatAnnounce => "CHAT_ANNOUNCE",
+            Self::ClaimWindow => "CLAIM_WINDOW",
+            Self::ClaimRedraws => "CLAIM_REDRAWS",
             Self::PresenceSources => "PRESENCE_SOURCES",
             Self::MinFollowAge => "MIN_FOLLOW_AGE",
             Self::MinAccountAge => "MIN_ACCOUNT_AGE",
@@ -191,6 +246,11 @@ impl Setting {
             Self::SubscriberLuck => SettingValue::SubscriberLuck(parse_luck(text)?),
             Self::OnlyWhenLive => SettingValue::OnlyWhenLive(parse_bool(text)?),
             Self::IgnoreUsers => SettingValue::IgnoreUsers(parse_logins(text)?),
+            Self::ChatAnnounce => SettingValue::ChatAnnounce(
+                ChatAnnounce::parse(text).ok_or_else(|| format!("invalid value {text:?}; use off, winners or all"))?,
+            ),
+            Self::ClaimWindow => SettingValue::ClaimWindow(parse_duration(text)?),
+            Self::ClaimRedraws => SettingValue::ClaimRedraws(parse_redraws(text)?),
             Self::PresenceSources => SettingValue::PresenceSources(text.parse()?),
             Self::MinFollowAge => SettingValue::MinFollowAge(match text.to_ascii_lowercase().as_str() {
                 "off" | "unset" | "none" => None,
@@ -212,7 +272,7 @@ impl Setting {
     pub fn parse_json(self, value: &Value) -> Result<SettingValue, String> {
         match (self, value) {
             (_, Value::String(text)) => self.parse_text(text),
-            (Self::SubscriberLuck, Value::Number(number)) => self.parse_text(&number.to_string()),
+            (Self::SubscriberLuck | Self::ClaimRedraws, Value::Number(number)) => self.parse_text(&number.to_string()),
             (Self::OnlyWhenLive, Value::Bool(flag)) => Ok(SettingValue::OnlyWhenLive(*flag)),
             (Self::SubscribersOnly, Value::Bool(flag)) => Ok(SettingValue::SubscribersOnly(*flag)),
             (Self::MinFollowAge, Value::Bool(false)) => Ok(SettingValue::MinFollowAge(None)),
@@ -234,14 +294,18 @@ impl Setting {
     /// What a JSON value for this setting looks like, for errors.
     fn expected(self) -> &'static str {
         match self {
-            Self::RaffleInterval | Self::ActiveWindow | Self::WinnerCooldown | Self::MinAccountAge => {
-                "a duration such as \"30s\" or \"10m\""
-            }
+            Self::RaffleInterval
+            | Self::ActiveWindow
+            | Self::WinnerCooldown
+            | Self::MinAccountAge
+            | Self::ClaimWindow => "a duration such as \"30s\" or \"10m\"",
             Self::MinFollowAge => "a duration such as \"1d\", or \"off\"",
             Self::SubscriberLuck => "a whole number from 1 to 10",
             Self::MinMessages => "a whole number, 0 or more",
             Self::OnlyWhenLive | Self::SubscribersOnly => "true or false",
             Self::IgnoreUsers => "a comma-separated string or a list of logins",
+            Self::ChatAnnounce => "off, winners or all",
+            Self::ClaimRedraws => "a whole number from 0 to 10",
             Self::PresenceSources => "\"chat\" or \"chat,chatters\"",
         }
     }
@@ -268,6 +332,12 @@ pub enum SettingValue {
     OnlyWhenLive(bool),
     /// `IGNORE_USERS`: distinct logins, in the order given.
     IgnoreUsers(Vec<ChannelLogin>),
+    /// `CHAT_ANNOUNCE`.
+    ChatAnnounce(ChatAnnounce),
+    /// `CLAIM_WINDOW`: zero is off.
+    ClaimWindow(Duration),
+    /// `CLAIM_REDRAWS`: 0 to [`MAX_CLAIM_REDRAWS`].
+    ClaimRedraws(u32),
     /// `PRESENCE_SOURCES`.
     PresenceSources(PresenceSources),
     /// `MIN_FOLLOW_AGE`: `None` = following not required, `Some(0s)` = any follower.
@@ -290,6 +360,9 @@ impl SettingValue {
             Self::SubscriberLuck(_) => Setting::SubscriberLuck,
             Self::OnlyWhenLive(_) => Setting::OnlyWhenLive,
             Self::IgnoreUsers(_) => Setting::IgnoreUsers,
+            Self::ChatAnnounce(_) => Setting::ChatAnnounce,
+            Self::ClaimWindow(_) => Setting::ClaimWindow,
+            Self::ClaimRedraws(_) => Setting::ClaimRedraws,
             Self::PresenceSources(_) => Setting::PresenceSources,
             Self::MinFollowAge(_) => Setting::MinFollowAge,
             Self::MinAccountAge(_) => Setting::MinAccountAge,
@@ -302,9 +375,13 @@ impl SettingValue {
     /// reads it back to the same value.
     pub fn to_text(&self) -> String {
         match self {
-            Self::RaffleInterval(d) | Self::ActiveWindow(d) | Self::WinnerCooldown(d) | Self::MinAccountAge(d) => {
-                format_duration(*d)
-            }
+            Self::RaffleInterval(d)
+            | Self::ActiveWindow(d)
+            | Self::WinnerCooldown(d)
+            | Self::MinAccountAge(d)
+            | Self::ClaimWindow(d) => format_duration(*d),
+            Self::ChatAnnounce(announce) => announce.as_str().to_owned(),
+            Self::ClaimRedraws(redraws) => redraws.to_string(),
             Self::SubscriberLuck(luck) => luck.to_string(),
             Self::OnlyWhenLive(flag) | Self::SubscribersOnly(flag) => flag.to_string(),
             Self::IgnoreUsers(logins) => logins.iter().map(ChannelLogin::as_str).collect::<Vec<_>>().join(","),
@@ -321,6 +398,7 @@ impl SettingValue {
     pub fn to_json(&self) -> Value {
         match self {
             Self::SubscriberLuck(luck) => Value::from(*luck),
+            Self::ClaimRedraws(redraws) => Value::from(*redraws),
             Self::MinMessages(n) => Value::from(*n),
             Self::OnlyWhenLive(flag) | Self::SubscribersOnly(flag) => Value::Bool(*flag),
             _ => Value::String(self.to_text()),
@@ -359,6 +437,12 @@ pub struct ChannelSettings {
     pub only_when_live: bool,
     /// `IGNORE_USERS`: the global list plus the channel's own.
     pub ignore_users: Vec<ChannelLogin>,
+    /// `CHAT_ANNOUNCE`: what the bot says in chat.
+    pub chat_announce: ChatAnnounce,
+    /// `CLAIM_WINDOW`: zero is off (see [`ChannelSettings::claims`]).
+    pub claim_window: Duration,
+    /// `CLAIM_REDRAWS`.
+    pub claim_redraws: u32,
     /// `PRESENCE_SOURCES`, `MIN_MESSAGES`, `SUBSCRIBERS_ONLY`,
     /// `MIN_ACCOUNT_AGE`, `MIN_FOLLOW_AGE` (SPEC §10, issue 18).
     pub gates: Gates,
@@ -379,6 +463,9 @@ impl Default for ChannelSettings {
                 .iter()
                 .filter_map(|login| ChannelLogin::parse(login).ok())
                 .collect(),
+            chat_announce: ChatAnnounce::default(),
+            claim_window: DEFAULT_CLAIM_WINDOW,
+            claim_redraws: DEFAULT_CLAIM_REDRAWS,
             gates: Gates::default(),
             follow_cache: crate::raffle::eligibility::FollowCache::default(),
         }
@@ -395,12 +482,20 @@ impl ChannelSettings {
             Setting::SubscriberLuck => SettingValue::SubscriberLuck(self.subscriber_luck),
             Setting::OnlyWhenLive => SettingValue::OnlyWhenLive(self.only_when_live),
             Setting::IgnoreUsers => SettingValue::IgnoreUsers(self.ignore_users.clone()),
+            Setting::ChatAnnounce => SettingValue::ChatAnnounce(self.chat_announce),
+            Setting::ClaimWindow => SettingValue::ClaimWindow(self.claim_window),
+            Setting::ClaimRedraws => SettingValue::ClaimRedraws(self.claim_redraws),
             Setting::PresenceSources => SettingValue::PresenceSources(self.gates.presence_sources),
             Setting::MinFollowAge => SettingValue::MinFollowAge(self.gates.min_follow_age),
             Setting::MinAccountAge => SettingValue::MinAccountAge(self.gates.min_account_age),
             Setting::SubscribersOnly => SettingValue::SubscribersOnly(self.gates.subscribers_only),
             Setting::MinMessages => SettingValue::MinMessages(self.gates.min_messages),
         }
+    }
+
+    /// The claim window of wins (SPEC §11), `None` when claims are off.
+    pub fn claims(&self) -> Option<Duration> {
+        Some(self.claim_window).filter(|window| !window.is_zero())
     }
 
     /// Replaces one value (the environment's `IGNORE_USERS` replaces the
@@ -420,6 +515,9 @@ impl ChannelSettings {
             SettingValue::WinnerCooldown(d) => self.winner_cooldown = *d,
             SettingValue::SubscriberLuck(luck) => self.subscriber_luck = *luck,
             SettingValue::OnlyWhenLive(flag) => self.only_when_live = *flag,
+            SettingValue::ChatAnnounce(announce) => self.chat_announce = *announce,
+            SettingValue::ClaimWindow(window) => self.claim_window = *window,
+            SettingValue::ClaimRedraws(redraws) => self.claim_redraws = *redraws,
             SettingValue::PresenceSources(sources) => self.gates.presence_sources = *sources,
             SettingValue::MinFollowAge(age) => self.gates.min_follow_age = *age,
             SettingValue::MinAccountAge(age) => self.gates.min_account_age = *age,
@@ -605,6 +703,15 @@ fn parse_luck(text: &str) -> Result<u8, String> {
     }
 }
 
+fn parse_redraws(text: &str) -> Result<u32, String> {
+    match text.parse::<u32>() {
+        Ok(redraws) if redraws <= MAX_CLAIM_REDRAWS => Ok(redraws),
+        _ => Err(format!(
+            "invalid value {text:?}; must be a whole number from 0 to {MAX_CLAIM_REDRAWS}"
+        )),
+    }
+}
+
 /// `true`/`1`/`yes`/`on` or `false`/`0`/`no`/`off`, any case.
 pub(crate) fn parse_bool(text: &str) -> Result<bool, String> {
     match text.to_ascii_lowercase().as_str() {
@@ -686,6 +793,12 @@ mod tests {
             SettingValue::OnlyWhenLive(false),
             SettingValue::IgnoreUsers(vec![ChannelLogin::parse("a_bot").expect("login")]),
             SettingValue::IgnoreUsers(vec![]),
+            SettingValue::ChatAnnounce(ChatAnnounce::Off),
+            SettingValue::ChatAnnounce(ChatAnnounce::All),
+            SettingValue::ClaimWindow(Duration::ZERO),
+            SettingValue::ClaimWindow(secs(90)),
+            SettingValue::ClaimRedraws(0),
+            SettingValue::ClaimRedraws(10),
         ];
         for value in values {
             let text = value.to_text();
@@ -722,6 +835,18 @@ mod tests {
             "invalid boolean \"maybe\"; use true or false"
         );
         assert!(reason(Setting::IgnoreUsers, "ok,not ok").contains("not ok"));
+        assert_eq!(
+            reason(Setting::ChatAnnounce, "loud"),
+            "invalid value \"loud\"; use off, winners or all"
+        );
+        assert!(reason(Setting::ClaimWindow, "soon").starts_with("invalid duration"));
+        for bad in ["11", "-1", "two"] {
+            assert!(reason(Setting::ClaimRedraws, bad).contains("from 0 to 10"), "{bad}");
+        }
+        assert_eq!(
+            Setting::ChatAnnounce.parse_text("ALL"),
+            Ok(SettingValue::ChatAnnounce(ChatAnnounce::All))
+        );
     }
 
     #[test]
@@ -741,6 +866,9 @@ mod tests {
             "only_when_live: expected true or false"
         );
         assert_eq!(error(json!({"ignore_users": [1]})).field, "ignore_users");
+        assert_eq!(error(json!({"claim_redraws": 11})).field, "claim_redraws");
+        assert_eq!(error(json!({"chat_announce": true})).field, "chat_announce");
+        assert!(ChannelOverrides::parse_json(&json!({"claim_redraws": 3, "claim_window": "2m"})).is_ok());
         let unknown = error(json!({"raffle_intervall": "30s"}));
         assert_eq!(unknown.field, "raffle_intervall");
         assert!(unknown.reason.contains("raffle_interval"), "{unknown}");

@@ -1,6 +1,9 @@
-//! `!raffle` chat commands (SPEC §4): parsed here, acted on by the raffle
-//! engine. Only the broadcaster and moderators may use them; the chat
-//! listener checks that before handing a [`ChatCommand`] over.
+//! Chat commands (SPEC §4, §11): parsed here, acted on by the raffle
+//! engine. `!raffle now|pause|resume|status` and their Portuguese aliases
+//! `!sorteio agora|pausar|retomar|status` (both always accepted) are for the
+//! broadcaster and moderators; `!odds` / `!chance` is for anyone. The chat
+//! listener checks who may before handing a [`ChatCommand`] over
+//! ([`RaffleCommand::needs_moderator`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -23,6 +26,8 @@ pub enum RaffleCommand {
     Resume,
     /// `!raffle status`: reply with the channel's state.
     Status,
+    /// `!odds` / `!chance`: reply with the sender's chance in the next round.
+    Odds,
 }
 
 impl RaffleCommand {
@@ -31,20 +36,32 @@ impl RaffleCommand {
     /// after the sub-command rejected (so `!raffle now please` does nothing).
     pub fn parse(message: &str) -> Option<Self> {
         let mut words = message.split_whitespace();
-        if !words.next()?.eq_ignore_ascii_case("!raffle") {
-            return None;
+        let first = words.next()?.to_ascii_lowercase();
+        if matches!(first.as_str(), "!odds" | "!chance") {
+            // Anything after it ("!odds please") is still a question.
+            return Some(Self::Odds);
         }
+        let portuguese = match first.as_str() {
+            "!raffle" => false,
+            "!sorteio" => true,
+            _ => return None,
+        };
         let sub = words.next()?.to_ascii_lowercase();
         if words.next().is_some() {
             return None;
         }
-        match sub.as_str() {
-            "now" => Some(Self::Now),
-            "pause" => Some(Self::Pause),
-            "resume" => Some(Self::Resume),
-            "status" => Some(Self::Status),
+        match (portuguese, sub.as_str()) {
+            (false, "now") | (true, "agora") => Some(Self::Now),
+            (false, "pause") | (true, "pausar") => Some(Self::Pause),
+            (false, "resume") | (true, "retomar") => Some(Self::Resume),
+            (_, "status") => Some(Self::Status),
             _ => None,
         }
+    }
+
+    /// Whether only the broadcaster and moderators may use it.
+    pub fn needs_moderator(self) -> bool {
+        !matches!(self, Self::Odds)
     }
 }
 
@@ -55,8 +72,10 @@ pub struct ChatCommand {
     pub channel: ChannelLogin,
     /// The command.
     pub command: RaffleCommand,
-    /// Login of the broadcaster or moderator who typed it.
+    /// Login of who typed it (the broadcaster or a moderator, except for `!odds`).
     pub requested_by: String,
+    /// Their Twitch user id.
+    pub user_id: String,
 }
 
 /// At most one draw per channel per interval, reckoned on the milliseconds
@@ -91,6 +110,57 @@ impl DrawLimiter {
         }
         self.last_draw.insert(channel.clone(), now_millis);
         Ok(())
+    }
+}
+
+/// Most `!odds` replies per viewer per [`REPLY_WINDOW`].
+pub const REPLIES_PER_VIEWER: u32 = 1;
+/// Most `!odds` replies per channel per [`REPLY_WINDOW`].
+pub const REPLIES_PER_CHANNEL: u32 = 20;
+/// The window of the reply limits: one minute.
+pub const REPLY_WINDOW: Duration = Duration::from_secs(60);
+
+/// At most [`REPLIES_PER_VIEWER`] reply per viewer and
+/// [`REPLIES_PER_CHANNEL`] per channel in any [`REPLY_WINDOW`], reckoned on
+/// the milliseconds it is given. Pure. A question over a limit gets no
+/// reply (and takes no place).
+#[derive(Debug)]
+pub(crate) struct ReplyLimiter {
+    window_millis: u64,
+    per_viewer: HashMap<(ChannelLogin, String), u64>,
+    per_channel: HashMap<ChannelLogin, std::collections::VecDeque<u64>>,
+}
+
+impl ReplyLimiter {
+    /// A limiter over `window` ([`REPLY_WINDOW`] in production).
+    pub(crate) fn new(window: Duration) -> Self {
+        Self {
+            window_millis: u64::try_from(window.as_millis()).unwrap_or(u64::MAX),
+            per_viewer: HashMap::new(),
+            per_channel: HashMap::new(),
+        }
+    }
+
+    /// Whether `user_id` in `channel` may get a reply at `now_millis`; if so
+    /// the reply is counted.
+    pub(crate) fn allow(&mut self, channel: &ChannelLogin, user_id: &str, now_millis: u64) -> bool {
+        let window = self.window_millis;
+        self.per_viewer
+            .retain(|_, at| now_millis.saturating_sub(*at) < window && *at <= now_millis);
+        let key = (channel.clone(), user_id.to_owned());
+        if self.per_viewer.contains_key(&key) {
+            return false;
+        }
+        let sent = self.per_channel.entry(channel.clone()).or_default();
+        while sent.front().is_some_and(|&at| now_millis.saturating_sub(at) >= window) {
+            sent.pop_front();
+        }
+        if sent.len() >= usize::try_from(REPLIES_PER_CHANNEL).unwrap_or(usize::MAX) {
+            return false;
+        }
+        sent.push_back(now_millis);
+        self.per_viewer.insert(key, now_millis);
+        true
     }
 }
 
@@ -137,6 +207,24 @@ mod tests {
     }
 
     #[test]
+    fn one_reply_per_viewer_and_twenty_per_channel_per_minute() {
+        let chan = ChannelLogin::parse("chan").expect("login");
+        let other = ChannelLogin::parse("other").expect("login");
+        let mut limiter = ReplyLimiter::new(REPLY_WINDOW);
+        assert!(limiter.allow(&chan, "1", 0));
+        assert!(!limiter.allow(&chan, "1", 59_999), "the same viewer within the minute");
+        assert!(limiter.allow(&other, "1", 1), "another channel counts apart");
+        assert!(limiter.allow(&chan, "1", 60_000), "a minute later");
+        for viewer in 2..=19 {
+            assert!(limiter.allow(&chan, &viewer.to_string(), 60_000 + viewer), "{viewer}");
+        }
+        // 1 (at 0, expired) + 1 (at 60 000) + 18 = 19 in the window so far.
+        assert!(limiter.allow(&chan, "20", 60_100));
+        assert!(!limiter.allow(&chan, "21", 60_200), "the channel's 20 are used");
+        assert!(limiter.allow(&chan, "21", 120_000));
+    }
+
+    #[test]
     fn clones_of_manual_draws_share_one_limit() {
         let a = ChannelLogin::parse("alpha").expect("login");
         let chat = ManualDraws::default();
@@ -151,6 +239,27 @@ mod tests {
         assert_eq!(RaffleCommand::parse("  !RAFFLE   Pause "), Some(RaffleCommand::Pause));
         assert_eq!(RaffleCommand::parse("!raffle resume"), Some(RaffleCommand::Resume));
         assert_eq!(RaffleCommand::parse("!raffle status"), Some(RaffleCommand::Status));
+    }
+
+    #[test]
+    fn portuguese_aliases_and_odds_parse_and_only_odds_is_for_everyone() {
+        assert_eq!(RaffleCommand::parse("!sorteio agora"), Some(RaffleCommand::Now));
+        assert_eq!(RaffleCommand::parse("!SORTEIO pausar"), Some(RaffleCommand::Pause));
+        assert_eq!(RaffleCommand::parse("!sorteio retomar"), Some(RaffleCommand::Resume));
+        assert_eq!(RaffleCommand::parse("!sorteio status"), Some(RaffleCommand::Status));
+        assert_eq!(RaffleCommand::parse("!odds"), Some(RaffleCommand::Odds));
+        assert_eq!(RaffleCommand::parse("!Chance please"), Some(RaffleCommand::Odds));
+        assert_eq!(RaffleCommand::parse("!sorteio now"), None, "languages are not mixed");
+        assert_eq!(RaffleCommand::parse("!raffle agora"), None);
+        assert!(!RaffleCommand::Odds.needs_moderator());
+        for command in [
+            RaffleCommand::Now,
+            RaffleCommand::Pause,
+            RaffleCommand::Resume,
+            RaffleCommand::Status,
+        ] {
+            assert!(command.needs_moderator(), "{command:?}");
+        }
     }
 
     #[test]

@@ -332,6 +332,41 @@ pub fn draw(seed: &Seed, candidates: &CandidateSnapshot, items: &[DrawItem]) -> 
     DrawOutcome::NoPrize
 }
 
+/// A redraw (SPEC §11): only the winner is drawn, by weight, from the
+/// snapshot (the expired round's minus every winner whose claim expired);
+/// the item is the expired round's. The ChaCha20 stream of `seed` gives one
+/// rejection-sampled integer below the total weight, as in [`draw`] after
+/// its item roll. `None` when the snapshot is empty. Pure and replayable.
+pub fn draw_winner(seed: &Seed, candidates: &CandidateSnapshot) -> Option<(usize, String)> {
+    if candidates.is_empty() {
+        return None;
+    }
+    let mut rng = ChaCha20Rng::from_seed(*seed.as_bytes());
+    let r = below(&mut rng, candidates.total_weight());
+    let mut acc_w = 0_u64;
+    for (index, c) in candidates.candidates().iter().enumerate() {
+        acc_w += u64::from(c.weight);
+        if r < acc_w {
+            return Some((index, c.user_id.clone()));
+        }
+    }
+    None
+}
+
+impl CandidateSnapshot {
+    /// This snapshot without the candidates whose user ids are in `removed`
+    /// (still sorted by user id).
+    pub fn without(&self, removed: &[String]) -> Self {
+        Self(
+            self.0
+                .iter()
+                .filter(|c| !removed.contains(&c.user_id))
+                .cloned()
+                .collect(),
+        )
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
@@ -384,6 +419,31 @@ mod tests {
                 item("Sold out", 0.1, Some(0)),
             ],
         )
+    }
+
+    #[test]
+    fn a_redraw_picks_by_weight_only_among_the_remaining_and_replays() {
+        let (candidates, _) = golden_inputs();
+        let remaining = candidates.without(&["carol".to_owned()]);
+        assert_eq!(remaining.len(), 3);
+        let mut counts = std::collections::HashMap::new();
+        for i in 0..3000 {
+            let seed = seed_n("redraw", i);
+            let (index, who) = draw_winner(&seed, &remaining).unwrap();
+            assert_eq!(draw_winner(&seed, &remaining), Some((index, who.clone())), "replays");
+            assert_ne!(who, "carol");
+            *counts.entry(who).or_insert(0u32) += 1;
+        }
+        // alice 1, bob 2, dave 1 of total 4.
+        let bob = f64::from(counts["bob"]) / 3000.0;
+        assert!((bob - 0.5).abs() < 0.05, "{counts:?}");
+        assert_eq!(
+            draw_winner(
+                &seed_n("redraw", 0),
+                &candidates.without(&["alice".into(), "bob".into(), "carol".into(), "dave".into()])
+            ),
+            None
+        );
     }
 
     #[test]

@@ -25,6 +25,43 @@ pub enum Trigger {
     Manual,
     /// `!raffle now` in chat.
     Chat,
+    /// A redraw after the winner of `redraw_of` did not claim in time.
+    Redraw,
+}
+
+/// Where a win's claim stands (`raffles.claim_status`, with a claim window).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClaimStatus {
+    /// Waiting for the winner to chat before the deadline.
+    Pending,
+    /// The winner chatted in time.
+    Claimed,
+    /// The deadline passed without a word from the winner.
+    Expired,
+}
+
+impl ClaimStatus {
+    /// Every status.
+    pub(crate) const ALL: [Self; 3] = [Self::Pending, Self::Claimed, Self::Expired];
+
+    /// The stored word.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Claimed => "claimed",
+            Self::Expired => "expired",
+        }
+    }
+}
+
+/// A win's claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim {
+    /// Where it stands.
+    pub status: ClaimStatus,
+    /// Until when the winner may claim.
+    pub deadline: DateTime<Utc>,
 }
 
 /// How a round came out.
@@ -45,7 +82,7 @@ pub enum Outcome {
 
 impl Trigger {
     /// Every trigger.
-    pub(crate) const ALL: [Self; 3] = [Self::Timer, Self::Manual, Self::Chat];
+    pub(crate) const ALL: [Self; 4] = [Self::Timer, Self::Manual, Self::Chat, Self::Redraw];
 
     /// The stored word, as in `raffles.trigger` and the JSON API.
     pub(crate) fn as_str(self) -> &'static str {
@@ -53,6 +90,7 @@ impl Trigger {
             Self::Timer => "timer",
             Self::Manual => "manual",
             Self::Chat => "chat",
+            Self::Redraw => "redraw",
         }
     }
 }
@@ -135,6 +173,10 @@ pub struct RaffleRecord {
     pub skip_reason: Option<String>,
     /// Its announcement, if it was announced.
     pub delivery: Option<Delivery>,
+    /// Its claim, for wins with a claim window.
+    pub claim: Option<Claim>,
+    /// The expired win this raffle redraws.
+    pub redraw_of: Option<i64>,
     /// Viewers present but excluded by the eligibility gates, by reason
     /// (issue 18); the snapshot holds only the eligible ones.
     pub excluded: ExclusionCounts,
@@ -159,6 +201,7 @@ pub struct RaffleAudit {
 pub struct RaffleJson<'a> {
     candidates: i32,
     channel: &'a str,
+    claim: Option<ClaimJson>,
     created_at: String,
     delivery: Option<DeliveryJson<'a>>,
     digest: &'a str,
@@ -168,8 +211,16 @@ pub struct RaffleJson<'a> {
     item: Option<&'a str>,
     outcome: Outcome,
     reason: Option<&'a str>,
+    redraw_of: Option<i64>,
     trigger: Trigger,
     winner: Option<WinnerJson<'a>>,
+}
+
+/// The claim inside [`RaffleJson`] (SPEC §17).
+#[derive(Debug, Serialize)]
+struct ClaimJson {
+    deadline: String,
+    status: ClaimStatus,
 }
 
 /// The winner inside [`RaffleJson`], keys in alphabetical order as well.
@@ -200,6 +251,10 @@ impl RaffleRecord {
         RaffleJson {
             candidates: self.candidate_count,
             channel: &self.channel_login,
+            claim: self.claim.map(|c| ClaimJson {
+                deadline: c.deadline.to_rfc3339_opts(SecondsFormat::Secs, true),
+                status: c.status,
+            }),
             created_at: self.created_at.to_rfc3339_opts(SecondsFormat::Secs, true),
             delivery: self.delivery.as_ref().map(|d| DeliveryJson {
                 error: d.error.as_deref(),
@@ -211,6 +266,7 @@ impl RaffleRecord {
             item: self.item_name.as_deref(),
             outcome: self.outcome,
             reason: self.skip_reason.as_deref(),
+            redraw_of: self.redraw_of,
             trigger: self.trigger,
             winner: self.winner.as_ref().map(|w| WinnerJson {
                 display_name: &w.display_name,
@@ -249,6 +305,8 @@ mod tests {
                 status: DeliveryStatus::Sent,
                 error: None,
             }),
+            claim: None,
+            redraw_of: None,
             excluded: ExclusionCounts::default(),
         }
     }
@@ -258,8 +316,24 @@ mod tests {
         let text = serde_json::to_string(&record().to_json()).unwrap_or_default();
         assert_eq!(
             text,
-            r#"{"candidates":37,"channel":"somestreamer","created_at":"2026-11-24T20:00:00Z","delivery":{"error":null,"status":"sent"},"digest":"9f2c","excluded":{},"id":42,"item":"Steam key","outcome":"won","reason":null,"trigger":"timer","winner":{"display_name":"Viewer","login":"viewer","user_id":"123"}}"#
+            r#"{"candidates":37,"channel":"somestreamer","claim":null,"created_at":"2026-11-24T20:00:00Z","delivery":{"error":null,"status":"sent"},"digest":"9f2c","excluded":{},"id":42,"item":"Steam key","outcome":"won","reason":null,"redraw_of":null,"trigger":"timer","winner":{"display_name":"Viewer","login":"viewer","user_id":"123"}}"#
         );
+    }
+
+    #[test]
+    fn a_pending_claim_and_a_redraw_show_in_the_json() {
+        let mut record = record();
+        record.trigger = Trigger::Redraw;
+        record.redraw_of = Some(41);
+        record.claim = Some(Claim {
+            status: ClaimStatus::Pending,
+            deadline: record.created_at + chrono::Duration::seconds(60),
+        });
+        let value = serde_json::to_value(record.to_json()).unwrap_or_default();
+        assert_eq!(value["trigger"], "redraw");
+        assert_eq!(value["redraw_of"], 41);
+        assert_eq!(value["claim"]["status"], "pending");
+        assert_eq!(value["claim"]["deadline"], "2026-11-24T20:01:00Z");
     }
 
     #[test]
@@ -279,7 +353,7 @@ mod tests {
     #[test]
     fn stored_words_are_distinct_and_match_the_json() {
         let triggers: Vec<&str> = Trigger::ALL.iter().map(|t| t.as_str()).collect();
-        assert_eq!(triggers, ["timer", "manual", "chat"]);
+        assert_eq!(triggers, ["timer", "manual", "chat", "redraw"]);
         let outcomes: Vec<&str> = Outcome::ALL.iter().map(|o| o.as_str()).collect();
         assert_eq!(outcomes, ["won", "no_prize", "no_candidates", "skipped_offline"]);
         for trigger in Trigger::ALL {

@@ -17,8 +17,10 @@ use tokio::sync::watch;
 
 use super::draw::{self, Candidate, CandidateSnapshot, DrawOutcome, Seed};
 use super::eligibility::{self, ExclusionCounts, Verdict, ViewerFacts};
-use super::record::{Delivery, Outcome, RaffleRecord, Trigger, Winner};
+use super::odds;
+use super::record::{Claim, ClaimStatus, Delivery, Outcome, RaffleRecord, Trigger, Winner};
 use super::slot::TimerSlot;
+use crate::announce::chat_line::{ChatAnnounce, ChatMessage, Ineligible, OddsAnswer, QueuedChatLine};
 use crate::announce::delivery::DeliveryNotifier;
 use crate::announce::{Announcement, DeliveryStatus};
 use crate::catalog::{Language, SetupText};
@@ -138,6 +140,8 @@ pub struct RaffleEngine {
     warned_unknown_live: Arc<Mutex<HashSet<String>>>,
     /// Woken after each committed announcement so delivery starts at once.
     delivery: Option<DeliveryNotifier>,
+    /// Woken after each committed chat line.
+    chat: Option<DeliveryNotifier>,
     /// Twitch facts for the gates; `None` without Twitch credentials (gates
     /// needing them then exclude everyone they would judge).
     facts: Option<TwitchFacts>,
@@ -151,7 +155,7 @@ impl std::fmt::Debug for RaffleEngine {
     }
 }
 
-fn fresh_seed() -> Result<Seed, RaffleError> {
+pub(super) fn fresh_seed() -> Result<Seed, RaffleError> {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng
         .try_fill_bytes(&mut bytes)
@@ -171,6 +175,28 @@ impl RaffleEngine {
             warned_unknown_live: Arc::default(),
             delivery: None,
             facts: None,
+            chat: None,
+        }
+    }
+
+    /// Wakes this chat worker whenever a round queues a chat line.
+    #[must_use]
+    pub fn with_chat_notifier(mut self, notifier: DeliveryNotifier) -> Self {
+        self.chat = Some(notifier);
+        self
+    }
+
+    /// Wakes the chat worker (after a reply was queued and committed).
+    pub(crate) fn wake_chat(&self) {
+        if let Some(chat) = &self.chat {
+            chat.wake();
+        }
+    }
+
+    /// Wakes the Discord worker.
+    pub(crate) fn wake_delivery(&self) {
+        if let Some(delivery) = &self.delivery {
+            delivery.wake();
         }
     }
 
@@ -386,6 +412,7 @@ impl RaffleEngine {
             Some(DrawOutcome::NoPrize | DrawOutcome::NoCandidates) | None => (None, None),
         };
         let candidate_count = i32::try_from(snapshot.len()).unwrap_or(i32::MAX);
+        let claim_window = winner.as_ref().and_then(|_| rules.claims());
         let candidates_json = snapshot.to_json()?;
         let digest = snapshot.digest_hex();
         let inserted = round
@@ -402,12 +429,19 @@ impl RaffleEngine {
                 candidate_count,
                 items: &draw_items,
                 skip_reason: skip_reason.as_deref(),
+                claim_window,
+                redraw_of: None,
                 excluded: &excluded,
             })
             .await?;
         // Another instance drew this slot between our lock and insert (only
         // possible if the advisory lock was bypassed).
-        let Some((raffle_id, created_at)) = inserted else {
+        let Some(store::Inserted {
+            id: raffle_id,
+            created_at,
+            claim_deadline,
+        }) = inserted
+        else {
             return Ok(Attempted::Done(RoundResult::AlreadyDrawn));
         };
         tracing::Span::current().record("raffle_id", raffle_id);
@@ -427,10 +461,40 @@ impl RaffleEngine {
             };
             round.enqueue(raffle_id, &announcement).await?;
         }
+        let chat_message = match (&item_name, &winner, rules.chat_announce) {
+            (_, _, ChatAnnounce::Off) => None,
+            (Some(item_name), Some(winner), _) => Some(ChatMessage::Win {
+                raffle_id,
+                item_name: item_name.clone(),
+                winner_login: winner.login.clone(),
+                winner_display_name: winner.display_name.clone(),
+                candidate_count: i64::from(candidate_count),
+                redraw_of: None,
+                claim_deadline,
+            }),
+            (None, None, ChatAnnounce::All) if !offline => Some(ChatMessage::NoPrize {
+                raffle_id,
+                candidate_count: i64::from(candidate_count),
+            }),
+            _ => None,
+        };
+        let chat_queued = match chat_message {
+            Some(message) => round
+                .enqueue_chat(&QueuedChatLine {
+                    channel_login: channel.login.clone(),
+                    message,
+                })
+                .await?
+                .is_some(),
+            None => false,
+        };
         round.commit().await?;
         let announced = winner.is_some();
-        if announced && let Some(delivery) = &self.delivery {
-            delivery.wake();
+        if announced {
+            self.wake_delivery();
+        }
+        if chat_queued {
+            self.wake_chat();
         }
         crate::metrics::raffle_recorded(outcome);
         tracing::info!(
@@ -459,6 +523,11 @@ impl RaffleEngine {
                 error: None,
             }),
             excluded,
+            claim: claim_deadline.map(|deadline| Claim {
+                status: ClaimStatus::Pending,
+                deadline,
+            }),
+            redraw_of: None,
         }))))
     }
 
@@ -543,6 +612,48 @@ impl RaffleEngine {
                 (viewer, verdict)
             })
             .collect())
+    }
+
+    /// `user_id`'s chance in the channel's next round (`!odds`), judged by
+    /// the draw's own rules: the present viewers and the gates' verdicts of
+    /// [`Self::judge_viewers`], or, for a viewer the draw's query leaves out
+    /// (banned, ignored, recent winner, idle), why.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub(crate) async fn odds(&self, channel: &ChannelRecord, user_id: &str) -> Result<OddsAnswer, RaffleError> {
+        let rules = self.channel_settings(channel.id).await?;
+        let judged = self.judge_viewers(channel).await?;
+        let inputs = self
+            .store
+            .odds_inputs(
+                channel.id,
+                channel.twitch_user_id.as_deref(),
+                user_id,
+                &Self::sql_rules(channel, &rules),
+            )
+            .await?;
+        let luck = u32::from(rules.subscriber_luck.max(1));
+        let weight_of = |viewer: &EligibleViewer| if viewer.is_subscriber { luck } else { 1 };
+        let eligible = || judged.iter().filter(|(_, verdict)| *verdict == Verdict::Eligible);
+        let total: u64 = eligible().map(|(viewer, _)| u64::from(weight_of(viewer))).sum();
+        Ok(match judged.iter().find(|(viewer, _)| viewer.user_id == user_id) {
+            Some((viewer, Verdict::Eligible)) => OddsAnswer::Eligible {
+                chance: odds::chance(weight_of(viewer), total, &inputs.items),
+                candidates: u64::try_from(eligible().count()).unwrap_or(u64::MAX),
+            },
+            Some((_, Verdict::Excluded(reason))) => OddsAnswer::NotEligible {
+                reason: Ineligible::Gate(*reason),
+            },
+            None => OddsAnswer::NotEligible {
+                // The facts may say "eligible" when the row changed between
+                // the two reads: the draw's query has the last word.
+                reason: odds::eligibility(inputs.viewer.as_ref(), rules.subscriber_luck)
+                    .err()
+                    .unwrap_or(Ineligible::NotActive),
+            },
+        })
     }
 
     fn judge(rules: &RaffleRules, viewer: &EligibleViewer, now: chrono::DateTime<chrono::Utc>) -> Verdict {

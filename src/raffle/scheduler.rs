@@ -29,10 +29,11 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::command::{ChatCommand, MANUAL_DRAW_INTERVAL, ManualDraws, RaffleCommand};
-use super::record::Trigger;
+use super::command::{ChatCommand, MANUAL_DRAW_INTERVAL, ManualDraws, REPLY_WINDOW, RaffleCommand, ReplyLimiter};
+use super::record::{Outcome, Trigger};
 use super::round::{RaffleEngine, RaffleError, RoundResult};
 use super::slot::{SPREAD_ABOVE_CHANNELS, TimerSlot, next_phased_slot, phase_millis};
+use crate::announce::chat_line::{Acknowledged, ChatMessage, PrizeLine, QueuedChatLine};
 use crate::channel::{ChannelLogin, ChannelSet};
 use crate::clock::{self, Clock};
 use crate::retry::{self, RetryError, RetryPolicy};
@@ -132,12 +133,17 @@ impl RaffleScheduler {
 /// dashboard's; the timers read their own [`Clock`]), on an instance serving `served`
 /// channels (their slots are spread above [`SPREAD_ABOVE_CHANNELS`]).
 pub(crate) fn upcoming_slot_of(login: &str, interval: Duration, served: usize) -> SystemTime {
+    upcoming_slot_at(login, interval, served, &Clock::system())
+}
+
+/// [`upcoming_slot_of`] on `clock`.
+fn upcoming_slot_at(login: &str, interval: Duration, served: usize, clock: &Clock) -> SystemTime {
     let phase = if served > SPREAD_ABOVE_CHANNELS {
         phase_millis(login, interval)
     } else {
         0
     };
-    let (_, starts) = next_phased_slot(Clock::system().unix_millis(), interval, phase);
+    let (_, starts) = next_phased_slot(clock.unix_millis(), interval, phase);
     clock::from_unix_millis(starts)
 }
 
@@ -283,17 +289,24 @@ async fn update_active_viewers_gauge(engine: &RaffleEngine, login: &ChannelLogin
     }
 }
 
-/// Acts on `!raffle` commands from chat until `shutdown`. Draws honour
-/// `ONLY_WHEN_LIVE` and are limited to one per channel per
-/// [`MANUAL_DRAW_INTERVAL`] of `clock` (shared with Discord through
-/// `draws`); the extra ones are dropped (logged).
+/// Acts on chat commands until `shutdown`. Draws honour `ONLY_WHEN_LIVE`
+/// and are limited to one per channel per [`MANUAL_DRAW_INTERVAL`] of
+/// `clock`. Each command is answered in chat through the outbox (when a bot
+/// account can speak): control commands are acknowledged, `!raffle status`
+/// gets the next raffle (the channel's own `RAFFLE_INTERVAL`, phased as on
+/// an instance serving `served`), the active viewers and the
+/// prizes, and `!odds` the asker's chance, at most one reply per viewer and
+/// [`super::command::REPLIES_PER_CHANNEL`] per channel a minute.
+/// Draws are shared with Discord through `draws`.
 pub async fn handle_chat_commands(
     engine: RaffleEngine,
     commands: &mut mpsc::Receiver<ChatCommand>,
     draws: ManualDraws,
+    served: ChannelSet,
     clock: Clock,
     shutdown: CancellationToken,
 ) {
+    let mut replies = ReplyLimiter::new(REPLY_WINDOW);
     loop {
         let command = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -311,25 +324,67 @@ pub async fn handle_chat_commands(
                 retry_in = ?wait,
                 "!raffle now ignored: one draw per channel per {MANUAL_DRAW_INTERVAL:?}"
             );
+            reply(
+                &engine,
+                &command.channel,
+                ChatMessage::Ack {
+                    requested_by: command.requested_by.clone(),
+                    command: Acknowledged::DrawTooSoon,
+                },
+            )
+            .await;
             continue;
         }
-        apply_chat_command(&engine, &command).await;
+        if command.command == RaffleCommand::Odds
+            && !replies.allow(&command.channel, &command.user_id, clock.unix_millis())
+        {
+            tracing::debug!(channel = %command.channel, by = %command.requested_by, "!odds not answered: reply limit");
+            continue;
+        }
+        apply_chat_command(&engine, &command, &served, &clock).await;
+    }
+}
+
+/// Queues a reply line for `channel` and wakes the chat worker; failures
+/// are logged (a reply is not worth more).
+async fn reply(engine: &RaffleEngine, channel: &ChannelLogin, message: ChatMessage) {
+    let line = QueuedChatLine {
+        channel_login: channel.as_str().to_owned(),
+        message,
+    };
+    match engine.store().enqueue_chat_line(&line).await {
+        Ok(true) => engine.wake_chat(),
+        Ok(false) => tracing::debug!("no bot account can speak: reply not queued"),
+        Err(e) => tracing::warn!(error = %e, "could not queue a chat reply"),
     }
 }
 
 #[tracing::instrument(skip_all, fields(channel = %command.channel, by = %command.requested_by))]
-async fn apply_chat_command(engine: &RaffleEngine, command: &ChatCommand) {
+async fn apply_chat_command(engine: &RaffleEngine, command: &ChatCommand, served: &ChannelSet, clock: &Clock) {
     let login = &command.channel;
     // The command was typed in a channel the bot reads, which may be so new
     // that neither its timer nor the presence tracker has recorded it yet.
-    if let Err(e) = engine.store().ensure_channel(login).await {
-        tracing::error!(error = %e, "could not record the channel; command dropped");
-        return;
-    }
+    let channel = match engine.store().ensure_channel(login).await {
+        Ok(channel) => channel,
+        Err(e) => {
+            tracing::error!(error = %e, "could not record the channel; command dropped");
+            return;
+        }
+    };
+    let ack = |acknowledged| ChatMessage::Ack {
+        requested_by: command.requested_by.clone(),
+        command: acknowledged,
+    };
     match command.command {
         RaffleCommand::Now => match engine.run_round(login, Trigger::Chat, None).await {
             Ok(RoundResult::Recorded(record)) => {
-                tracing::info!(raffle_id = record.id, outcome = %record.outcome, "!raffle now")
+                tracing::info!(raffle_id = record.id, outcome = %record.outcome, "!raffle now");
+                let acknowledged = if record.outcome == Outcome::SkippedOffline {
+                    Acknowledged::DrawOffline
+                } else {
+                    Acknowledged::DrawNow
+                };
+                reply(engine, login, ack(acknowledged)).await;
             }
             Ok(other) => tracing::info!(result = ?other, "!raffle now"),
             Err(e) => tracing::error!(error = %e, "!raffle now failed"),
@@ -337,12 +392,70 @@ async fn apply_chat_command(engine: &RaffleEngine, command: &ChatCommand) {
         RaffleCommand::Pause | RaffleCommand::Resume => {
             let paused = command.command == RaffleCommand::Pause;
             match engine.store().set_paused(login, paused).await {
-                Ok(_) => tracing::info!(paused, "raffles paused/resumed from chat"),
+                Ok(_) => {
+                    tracing::info!(paused, "raffles paused/resumed from chat");
+                    let acknowledged = if paused {
+                        Acknowledged::Paused
+                    } else {
+                        Acknowledged::Resumed
+                    };
+                    reply(engine, login, ack(acknowledged)).await;
+                }
                 Err(e) => tracing::error!(error = %e, "could not pause/resume"),
             }
         }
-        // Replying needs a chat identity that can send; anonymous readers
-        // cannot, so the status goes to the log (and the dashboard).
-        RaffleCommand::Status => tracing::info!("!raffle status requested"),
+        RaffleCommand::Status => {
+            let rules = match engine.channel_settings(channel.id).await {
+                Ok(rules) => rules,
+                Err(e) => {
+                    tracing::warn!(error = %e, "!raffle status: could not read the channel's settings");
+                    return;
+                }
+            };
+            let (active, items) = match (
+                engine.store().active_viewers(login, rules.active_window).await,
+                engine.store().prize_table().await,
+            ) {
+                (Ok(active), Ok(items)) => (active, items),
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::warn!(error = %e, "!raffle status: could not read the channel's state");
+                    return;
+                }
+            };
+            let next_at = upcoming_slot_at(login.as_str(), rules.raffle_interval, served.current().len(), clock);
+            let prizes = items
+                .iter()
+                .map(|item| PrizeLine {
+                    name: item.name.clone(),
+                    chance: if item.remaining_stock == Some(0) {
+                        0.0
+                    } else {
+                        item.probability
+                    },
+                    stock: item.remaining_stock.map(|s| i32::try_from(s).unwrap_or(i32::MAX)),
+                })
+                .collect();
+            let message = ChatMessage::Status {
+                paused: channel.paused,
+                next_raffle_at: Some(chrono::DateTime::<chrono::Utc>::from(next_at)),
+                active_viewers: active,
+                prizes,
+            };
+            reply(engine, login, message).await;
+        }
+        RaffleCommand::Odds => {
+            let answer = match engine.odds(&channel, &command.user_id).await {
+                Ok(answer) => answer,
+                Err(e) => {
+                    tracing::warn!(error = %e, "!odds: could not compute the chance");
+                    return;
+                }
+            };
+            let message = ChatMessage::Odds {
+                viewer_login: command.requested_by.clone(),
+                answer,
+            };
+            reply(engine, login, message).await;
+        }
     }
 }

@@ -6,7 +6,18 @@
 //! or snapshot) are differences too, not errors.
 
 use super::draw::{self, CandidateSnapshot, DrawItem, DrawOutcome, Seed};
-use super::record::{Outcome, RaffleAudit, RaffleRecord};
+use super::record::{Outcome, RaffleAudit, RaffleRecord, Trigger};
+
+/// What a redraw is checked against besides its own inputs: the expired
+/// round it redraws, and every winner whose claim expired in its chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedrawAudit {
+    /// The expired round's stored snapshot.
+    pub parent_candidates_json: String,
+    /// User ids of the winners whose claims expired in the chain, up to and
+    /// including the expired round's.
+    pub expired_winners: Vec<String>,
+}
 
 /// What replaying a raffle found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,8 +30,20 @@ pub enum Verification {
     Mismatch(Vec<String>),
 }
 
-/// Recomputes a recorded raffle from its stored seed, snapshot and items.
+/// Recomputes a recorded raffle from its stored seed, snapshot and items;
+/// a redraw also from the round it redraws (see [`verify_redraw`]).
 pub fn verify(record: &RaffleRecord, audit: &RaffleAudit) -> Verification {
+    verify_redraw(record, audit, None)
+}
+
+/// As [`verify`], and for a redraw (trigger `redraw`): its winner is
+/// replayed with [`draw::draw_winner`] for the expired round's item, and its
+/// snapshot must be the expired round's minus every winner whose claim
+/// expired in the chain (`redraw`; without it that is reported missing).
+pub fn verify_redraw(record: &RaffleRecord, audit: &RaffleAudit, redraw: Option<&RedrawAudit>) -> Verification {
+    if record.trigger == Trigger::Redraw {
+        return replay_redraw(record, audit, redraw);
+    }
     let mut problems = Vec::new();
     let seed = Seed::from_bytes(&audit.seed)
         .map_err(|e| problems.push(format!("seed: {e}")))
@@ -92,6 +115,88 @@ pub fn verify(record: &RaffleRecord, audit: &RaffleAudit) -> Verification {
     }
 }
 
+/// [`verify_redraw`] for a redraw.
+fn replay_redraw(record: &RaffleRecord, audit: &RaffleAudit, redraw: Option<&RedrawAudit>) -> Verification {
+    let mut problems = Vec::new();
+    let seed = Seed::from_bytes(&audit.seed)
+        .map_err(|e| problems.push(format!("seed: {e}")))
+        .ok();
+    let snapshot = CandidateSnapshot::from_json(&audit.candidates_json)
+        .map_err(|e| problems.push(format!("candidates: {e}")))
+        .ok();
+    let items = serde_json::from_str::<Vec<DrawItem>>(&audit.items_json)
+        .map_err(|e| problems.push(format!("items: {e}")))
+        .ok();
+    if let Some(snapshot) = &snapshot
+        && snapshot.digest_hex() != record.candidates_digest
+    {
+        problems.push(format!(
+            "candidates digest: recorded {} but the stored snapshot hashes to {}",
+            record.candidates_digest,
+            snapshot.digest_hex()
+        ));
+    }
+    match redraw {
+        None => problems.push("redraw: the expired round it redraws was not found".to_owned()),
+        Some(redraw) => match (CandidateSnapshot::from_json(&redraw.parent_candidates_json), &snapshot) {
+            (Ok(parent), Some(snapshot)) => {
+                let expected = parent.without(&redraw.expired_winners);
+                if expected.digest_hex() != snapshot.digest_hex() {
+                    problems.push(format!(
+                        "redraw snapshot: expected the expired round's {} candidates minus the {} expired \
+                         winners ({} candidates, digest {}), but it has {} (digest {})",
+                        parent.len(),
+                        redraw.expired_winners.len(),
+                        expected.len(),
+                        expected.digest_hex(),
+                        snapshot.len(),
+                        snapshot.digest_hex()
+                    ));
+                }
+            }
+            (Err(e), _) => problems.push(format!("the expired round's candidates: {e}")),
+            (_, None) => {}
+        },
+    }
+    let (Some(seed), Some(snapshot)) = (seed, snapshot) else {
+        return Verification::Mismatch(problems);
+    };
+    let replayed = draw::draw_winner(&seed, &snapshot).map(|(_, user_id)| user_id);
+    let recorded_winner = record.winner.as_ref().map(|w| w.user_id.clone());
+    if replayed != recorded_winner {
+        problems.push(format!(
+            "winner: recorded {recorded_winner:?} but replay gives {replayed:?}"
+        ));
+    }
+    let item = items
+        .as_ref()
+        .and_then(|items| items.first())
+        .map(|item| item.name.as_str());
+    let expected_item = replayed.as_ref().and(item);
+    if expected_item != record.item_name.as_deref() {
+        problems.push(format!(
+            "item: recorded {:?} but the redrawn item is {:?}",
+            record.item_name, expected_item
+        ));
+    }
+    let expected_outcome = if replayed.is_some() {
+        Outcome::Won
+    } else {
+        Outcome::NoCandidates
+    };
+    if expected_outcome != record.outcome {
+        problems.push(format!(
+            "outcome: recorded {} but replay gives {expected_outcome}",
+            record.outcome
+        ));
+    }
+    if problems.is_empty() {
+        Verification::Verified
+    } else {
+        Verification::Mismatch(problems)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::Utc;
@@ -152,6 +257,8 @@ mod tests {
             created_at: Utc::now(),
             skip_reason: None,
             delivery: None,
+            claim: None,
+            redraw_of: None,
             excluded: crate::raffle::eligibility::ExclusionCounts::default(),
         };
         let audit = RaffleAudit {
@@ -160,6 +267,63 @@ mod tests {
             items_json: serde_json::to_string(&items()).unwrap(),
         };
         (record, audit)
+    }
+
+    /// A redraw of a round over [`snapshot`] whose winner `expired` did not
+    /// claim, as the sweeper records it, and its audits.
+    fn redrawn(seed: [u8; 32], expired: &str) -> (RaffleRecord, RaffleAudit, RedrawAudit) {
+        let parent = snapshot();
+        let remaining = parent.without(&[expired.to_owned()]);
+        let (_, winner) = draw::draw_winner(&Seed::new(seed), &remaining).unwrap();
+        let (mut record, _) = recorded(seed);
+        record.trigger = Trigger::Redraw;
+        record.redraw_of = Some(1);
+        record.outcome = Outcome::Won;
+        record.item_name = Some("Key".into());
+        record.winner = Some(Winner {
+            user_id: winner.clone(),
+            login: winner.clone(),
+            display_name: winner,
+        });
+        record.candidates_digest = remaining.digest_hex();
+        record.candidate_count = 2;
+        let audit = RaffleAudit {
+            seed: seed.to_vec(),
+            candidates_json: remaining.to_json().unwrap(),
+            items_json: serde_json::to_string(&items()).unwrap(),
+        };
+        let redraw = RedrawAudit {
+            parent_candidates_json: parent.to_json().unwrap(),
+            expired_winners: vec![expired.to_owned()],
+        };
+        (record, audit, redraw)
+    }
+
+    #[test]
+    fn a_redraw_verifies_against_its_parent_minus_the_expired_winner() {
+        let (record, audit, redraw) = redrawn([5; 32], "carol");
+        assert_eq!(verify_redraw(&record, &audit, Some(&redraw)), Verification::Verified);
+        assert!(
+            matches!(verify(&record, &audit), Verification::Mismatch(_)),
+            "needs its parent"
+        );
+    }
+
+    #[test]
+    fn a_redraw_whose_snapshot_keeps_the_expired_winner_is_a_mismatch() {
+        let (record, mut audit, redraw) = redrawn([5; 32], "carol");
+        // The snapshot stored is the parent's whole one (carol still in it).
+        let whole = snapshot();
+        audit.candidates_json = whole.to_json().unwrap();
+        let mut record = record;
+        record.candidates_digest = whole.digest_hex();
+        let Verification::Mismatch(problems) = verify_redraw(&record, &audit, Some(&redraw)) else {
+            panic!("a redraw that kept the expired winner verified");
+        };
+        assert!(
+            problems.iter().any(|p| p.starts_with("redraw snapshot: ")),
+            "{problems:?}"
+        );
     }
 
     #[test]

@@ -87,6 +87,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0013_discord_interactions.sql",
         sql: include_str!("../../sql/0013_discord_interactions.sql"),
     },
+    Migration {
+        version: 14,
+        name: "0014_chat.sql",
+        sql: include_str!("../../sql/0014_chat.sql"),
+    },
 ];
 
 /// Advisory lock key ("kinoyubt" in ASCII) shared by every instance.

@@ -24,11 +24,42 @@ use super::{Connection, Error, Queryable, Store, get, outbox};
 use crate::announce::Announcement;
 use crate::channel::ChannelLogin;
 
+/// Which Connect flow issued a state (`oauth_states.flow`): the callback
+/// URL is shared, so the state says what the consent was for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ConnectFlow {
+    /// `GET /auth/twitch`: a streamer connects their channel.
+    Channel,
+    /// `GET /auth/twitch/bot`: the account the bot speaks as.
+    Bot,
+}
+
+impl ConnectFlow {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Channel => "channel",
+            Self::Bot => "bot",
+        }
+    }
+
+    fn parse(word: &str) -> Result<Self, Error> {
+        match word {
+            "channel" => Ok(Self::Channel),
+            "bot" => Ok(Self::Bot),
+            other => Err(Error::UnknownWord {
+                column: "oauth_states.flow",
+                value: other.to_owned(),
+            }),
+        }
+    }
+}
+
 /// What [`take_state`] found for a state hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum StateLookup {
-    /// Issued, not yet used, not expired; it is now deleted (single use).
-    Valid,
+    /// Issued by this flow, not yet used, not expired; it is now deleted
+    /// (single use).
+    Valid(ConnectFlow),
     /// Issued but expired; it is now deleted.
     Expired,
     /// Never issued, or already used.
@@ -85,6 +116,7 @@ async fn insert_state(
     client: &str,
     expires_at: DateTime<Utc>,
     limits: StateLimits,
+    flow: ConnectFlow,
 ) -> Result<StateAdmission, Error> {
     db.query_rows("SELECT pg_advisory_xact_lock($1)", &[&STATE_LOCK_KEY])
         .await?;
@@ -106,8 +138,8 @@ async fn insert_state(
         return Ok(StateAdmission::TooMany);
     }
     db.query_rows(
-        "INSERT INTO oauth_states (state_hash, client, expires_at) VALUES ($1, $2, $3)",
-        &[&state_hash.as_slice(), &client, &expires_at],
+        "INSERT INTO oauth_states (state_hash, client, expires_at, flow) VALUES ($1, $2, $3, $4)",
+        &[&state_hash.as_slice(), &client, &expires_at, &flow.as_str()],
     )
     .await?;
     Ok(StateAdmission::Stored)
@@ -123,15 +155,19 @@ async fn insert_state(
 async fn take_state(db: &impl Queryable, state_hash: &[u8; 32]) -> Result<StateLookup, Error> {
     let rows = db
         .query_rows(
-            "DELETE FROM oauth_states WHERE state_hash = $1 RETURNING expires_at > now() AS valid",
+            "DELETE FROM oauth_states WHERE state_hash = $1 RETURNING expires_at > now() AS valid, flow",
             &[&state_hash.as_slice()],
         )
         .await?;
-    let valid: Option<bool> = rows.first().map(|row| get(row, "valid")).transpose()?;
-    Ok(match valid {
-        Some(true) => StateLookup::Valid,
-        Some(false) => StateLookup::Expired,
-        None => StateLookup::Unknown,
+    let Some(row) = rows.first() else {
+        return Ok(StateLookup::Unknown);
+    };
+    let valid: bool = get(row, "valid")?;
+    let flow = ConnectFlow::parse(get(row, "flow")?)?;
+    Ok(if valid {
+        StateLookup::Valid(flow)
+    } else {
+        StateLookup::Expired
     })
 }
 
@@ -466,10 +502,11 @@ impl Store {
         client: &str,
         expires_at: DateTime<Utc>,
         limits: StateLimits,
+        flow: ConnectFlow,
     ) -> Result<StateAdmission, Error> {
         let mut connection = self.pool.get().await?;
         let transaction = connection.transaction().await?;
-        let admission = insert_state(&transaction, state_hash, client, expires_at, limits).await?;
+        let admission = insert_state(&transaction, state_hash, client, expires_at, limits, flow).await?;
         transaction.commit().await?;
         Ok(admission)
     }

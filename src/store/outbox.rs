@@ -1,4 +1,9 @@
-//! The `outbox` table: announcements waiting for Discord (SPEC §6).
+//! The `outbox` table: announcements waiting for Discord (SPEC §6) and
+//! lines waiting for Twitch chat (SPEC §11), told apart by `kind`.
+//!
+//! Both destinations share the committed-lease design below; each worker
+//! claims only its own kind. A raffle is told at most once per kind and
+//! event (`win`, `claimed`, `unclaimed`), by a unique index.
 //!
 //! Rows are written in the same transaction as what they announce (by
 //! [`super::RoundTransaction::enqueue`] and
@@ -13,7 +18,8 @@
 use std::time::Duration;
 
 use super::{Error, Queryable, Store, get};
-use crate::announce::{Announcement, DeliveryStatus};
+use crate::announce::chat_line::QueuedChatLine;
+use crate::announce::{Announcement, DeliveryStatus, OutboxEvent, OutboxKind};
 
 /// Queues an announcement; `raffle_id` is `None` for notices. A raffle is
 /// announced at most once: a second enqueue for the same raffle returns the
@@ -27,32 +33,69 @@ pub(super) async fn enqueue(
     raffle_id: Option<i64>,
     announcement: &Announcement,
 ) -> Result<i64, Error> {
-    let mut payload = serde_json::to_value(announcement).map_err(|source| Error::Encode {
+    let payload = serde_json::to_value(announcement).map_err(|source| Error::Encode {
         what: "an announcement",
         source,
     })?;
+    let id = insert(db, raffle_id, OutboxKind::Discord, announcement.event(), payload, false).await?;
+    id.ok_or_else(|| Error::Vanished {
+        what: format!("the outbox row of raffle {raffle_id:?}"),
+    })
+}
+
+/// Queues a chat line, only while a bot account can speak (otherwise the
+/// bot stays silent and nothing is queued: a line said hours later, once
+/// an account is connected, would be wrong). Returns the row's id, the
+/// existing row's for an event already queued, or `None` when nothing was
+/// queued.
+///
+/// # Errors
+///
+/// Database errors, or a line that cannot be serialised.
+pub(super) async fn enqueue_chat(db: &impl Queryable, line: &QueuedChatLine) -> Result<Option<i64>, Error> {
+    let payload = serde_json::to_value(line).map_err(|source| Error::Encode {
+        what: "a chat line",
+        source,
+    })?;
+    insert(
+        db,
+        line.message.raffle_id(),
+        OutboxKind::TwitchChat,
+        line.message.event(),
+        payload,
+        true,
+    )
+    .await
+}
+
+/// Inserts an outbox row; with `needs_bot`, only while a bot account can speak.
+async fn insert(
+    db: &impl Queryable,
+    raffle_id: Option<i64>,
+    kind: OutboxKind,
+    event: OutboxEvent,
+    mut payload: serde_json::Value,
+    needs_bot: bool,
+) -> Result<Option<i64>, Error> {
     // jsonb refuses `\u0000`; a NUL from a server (Twitch's refusal
     // message in a notice) must not make the row fail to store forever.
     crate::text::strip_nul_json(&mut payload);
     let rows = db
         .query_rows(
             "WITH inserted AS (
-                 INSERT INTO outbox (raffle_id, payload) VALUES ($1, $2)
-                 ON CONFLICT (raffle_id) DO NOTHING
+                 INSERT INTO outbox (raffle_id, payload, kind, event)
+                 SELECT $1::bigint, $2::jsonb, $3::text, $4::text
+                 WHERE NOT $5::boolean OR EXISTS (SELECT 1 FROM bot_account WHERE NOT needs_reauth)
+                 ON CONFLICT (raffle_id, kind, event) WHERE raffle_id IS NOT NULL DO NOTHING
                  RETURNING id)
              SELECT id FROM inserted
              UNION ALL
-             SELECT id FROM outbox WHERE raffle_id = $1
+             SELECT id FROM outbox WHERE raffle_id = $1::bigint AND kind = $3::text AND event = $4::text
              LIMIT 1",
-            &[&raffle_id, &payload],
+            &[&raffle_id, &payload, &kind.as_str(), &event.as_str(), &needs_bot],
         )
         .await?;
-    match rows.first() {
-        Some(row) => get(row, "id"),
-        None => Err(Error::Vanished {
-            what: format!("the outbox row of raffle {raffle_id:?}"),
-        }),
-    }
+    rows.first().map(|row| get(row, "id")).transpose()
 }
 
 /// A row taken by [`Store::claim_due_announcement`]: no other worker takes
@@ -70,7 +113,123 @@ pub struct ClaimedAnnouncement {
     pub(crate) announcement: Result<Announcement, serde_json::Error>,
 }
 
+/// A chat line taken by [`Store::claim_due_chat_line`], leased as
+/// [`ClaimedAnnouncement`] is.
+#[derive(Debug)]
+pub struct ClaimedChatLine {
+    /// `outbox.id`.
+    pub(crate) id: i64,
+    /// The raffle told about; `None` for replies.
+    pub raffle_id: Option<i64>,
+    /// Failed attempts so far (rate limits are not counted).
+    pub(crate) attempts: i32,
+    /// The stored line, or why this build cannot read it.
+    pub(crate) line: Result<QueuedChatLine, serde_json::Error>,
+}
+
+/// Claims the oldest due pending row of `kind` for `lease`, of the
+/// channels with these `logins` (`None`: of every channel).
+async fn claim_due(
+    db: &impl Queryable,
+    kind: OutboxKind,
+    lease: Duration,
+    logins: Option<&[String]>,
+) -> Result<Option<tokio_postgres::Row>, Error> {
+    let rows = db
+        .query_rows(
+            "UPDATE outbox SET claimed_until = clock_timestamp() + make_interval(secs => $1::float8)
+             WHERE id = (
+                 SELECT id FROM outbox
+                 WHERE status = $2 AND kind = $3 AND next_attempt_at <= now()
+                   AND (claimed_until IS NULL OR claimed_until < clock_timestamp())
+                   AND ($4::text[] IS NULL OR payload->>'channel_login' = ANY($4::text[]))
+                 ORDER BY next_attempt_at, id
+                 LIMIT 1
+                 FOR UPDATE SKIP LOCKED)
+             RETURNING id, raffle_id, payload, attempts",
+            &[
+                &lease.as_secs_f64(),
+                &DeliveryStatus::Pending.as_str(),
+                &kind.as_str(),
+                &logins,
+            ],
+        )
+        .await?;
+    Ok(rows.into_iter().next())
+}
+
+/// How long until the earliest pending row of `kind` is due.
+async fn next_due_in(db: &impl Queryable, kind: OutboxKind) -> Result<Option<Duration>, Error> {
+    let rows = db
+        .query_rows(
+            "SELECT GREATEST(EXTRACT(EPOCH FROM
+                        GREATEST(next_attempt_at, COALESCE(claimed_until, next_attempt_at))
+                        - clock_timestamp()), 0)::float8 AS due_in
+             FROM outbox WHERE status = $1 AND kind = $2
+             ORDER BY GREATEST(next_attempt_at, COALESCE(claimed_until, next_attempt_at)) LIMIT 1",
+            &[&DeliveryStatus::Pending.as_str(), &kind.as_str()],
+        )
+        .await?;
+    let seconds: Option<f64> = match rows.first() {
+        Some(row) => get(row, "due_in")?,
+        None => None,
+    };
+    Ok(seconds.map(|s| Duration::try_from_secs_f64(s).unwrap_or(Duration::ZERO)))
+}
+
 impl Store {
+    /// Claims the oldest due pending chat line of the channels with these
+    /// logins (those this instance serves, so that one instance keeps each
+    /// channel's rate window; `None`: every channel) for `lease` (see [`Store::claim_due_announcement`]).
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub(crate) async fn claim_due_chat_line(
+        &self,
+        lease: Duration,
+        logins: Option<&[String]>,
+    ) -> Result<Option<ClaimedChatLine>, Error> {
+        let client = self.pool.get().await?;
+        let Some(row) = claim_due(&client, OutboxKind::TwitchChat, lease, logins).await? else {
+            return Ok(None);
+        };
+        Ok(Some(ClaimedChatLine {
+            id: get(&row, "id")?,
+            raffle_id: get(&row, "raffle_id")?,
+            attempts: get(&row, "attempts")?,
+            line: serde_json::from_value(get(&row, "payload")?),
+        }))
+    }
+
+    /// How long until the earliest pending chat line is due.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub(crate) async fn next_chat_line_due_in(&self) -> Result<Option<Duration>, Error> {
+        next_due_in(&self.pool.get().await?, OutboxKind::TwitchChat).await
+    }
+
+    /// Records a chat line Twitch showed: `sent`, with Twitch's message id.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub(crate) async fn mark_chat_sent(&self, id: i64, twitch_message_id: &str) -> Result<(), Error> {
+        let client = self.pool.get().await?;
+        client
+            .query_rows(
+                "UPDATE outbox
+                 SET status = $3, sent_at = clock_timestamp(), twitch_message_id = $2, last_error = NULL,
+                     claimed_until = NULL
+                 WHERE id = $1",
+                &[&id, &twitch_message_id, &DeliveryStatus::Sent.as_str()],
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Claims the oldest due pending row for `lease`: sets `claimed_until`
     /// and returns the row, in one statement that commits on its own. The
     /// inner `FOR UPDATE SKIP LOCKED` makes concurrent claimers take
@@ -83,28 +242,14 @@ impl Store {
     /// Database errors.
     pub async fn claim_due_announcement(&self, lease: Duration) -> Result<Option<ClaimedAnnouncement>, Error> {
         let client = self.pool.get().await?;
-        let rows = client
-            .query_rows(
-                "UPDATE outbox SET claimed_until = clock_timestamp() + make_interval(secs => $1::float8)
-                 WHERE id = (
-                     SELECT id FROM outbox
-                     WHERE status = $2 AND next_attempt_at <= now()
-                       AND (claimed_until IS NULL OR claimed_until < clock_timestamp())
-                     ORDER BY next_attempt_at, id
-                     LIMIT 1
-                     FOR UPDATE SKIP LOCKED)
-                 RETURNING id, raffle_id, payload, attempts",
-                &[&lease.as_secs_f64(), &DeliveryStatus::Pending.as_str()],
-            )
-            .await?;
-        let Some(row) = rows.first() else {
+        let Some(row) = claim_due(&client, OutboxKind::Discord, lease, None).await? else {
             return Ok(None);
         };
         Ok(Some(ClaimedAnnouncement {
-            id: get(row, "id")?,
-            raffle_id: get(row, "raffle_id")?,
-            attempts: get(row, "attempts")?,
-            announcement: serde_json::from_value(get(row, "payload")?),
+            id: get(&row, "id")?,
+            raffle_id: get(&row, "raffle_id")?,
+            attempts: get(&row, "attempts")?,
+            announcement: serde_json::from_value(get(&row, "payload")?),
         }))
     }
 
@@ -115,22 +260,7 @@ impl Store {
     ///
     /// Database errors.
     pub(crate) async fn next_announcement_due_in(&self) -> Result<Option<Duration>, Error> {
-        let client = self.pool.get().await?;
-        let rows = client
-            .query_rows(
-                "SELECT GREATEST(EXTRACT(EPOCH FROM
-                            GREATEST(next_attempt_at, COALESCE(claimed_until, next_attempt_at))
-                            - clock_timestamp()), 0)::float8 AS due_in
-                 FROM outbox WHERE status = $1
-                 ORDER BY GREATEST(next_attempt_at, COALESCE(claimed_until, next_attempt_at)) LIMIT 1",
-                &[&DeliveryStatus::Pending.as_str()],
-            )
-            .await?;
-        let seconds: Option<f64> = match rows.first() {
-            Some(row) => get(row, "due_in")?,
-            None => None,
-        };
-        Ok(seconds.map(|s| Duration::try_from_secs_f64(s).unwrap_or(Duration::ZERO)))
+        next_due_in(&self.pool.get().await?, OutboxKind::Discord).await
     }
 
     /// Records a successful delivery: status `sent`, `sent_at` now, the

@@ -9,11 +9,12 @@ use tokio_postgres::error::SqlState;
 
 use super::{Connection, Error, Queryable, Store, get, get_optional_word, get_word, items, outbox};
 use crate::announce::Announcement;
+use crate::announce::chat_line::QueuedChatLine;
 use crate::channel::ChannelLogin;
 use crate::raffle::draw::{DrawItem, Seed};
 use crate::raffle::eligibility::{ExclusionCounts, ExclusionReason, FollowCache, FollowFact, Gates};
 use crate::raffle::slot::TimerSlot;
-use crate::raffle::{Delivery, Outcome, RaffleAudit, RaffleRecord, Trigger, Winner};
+use crate::raffle::{Claim, ClaimStatus, Delivery, Outcome, RaffleAudit, RaffleRecord, Trigger, Winner};
 
 /// Who may win, as decided in SQL (SPEC §5 step 2); the eligibility gates
 /// of issue 18 are judged afterwards by `crate::raffle::eligibility`.
@@ -70,6 +71,8 @@ const PRESENT: &str = "p.channel_id = $1
        AND p.user_id IS DISTINCT FROM $3::text
        AND NOT (p.login = ANY($4::text[]))
        AND p.login NOT LIKE 'justinfan%'
+       -- The account the bot speaks as (SPEC §11) chats too; it never wins.
+       AND NOT EXISTS (SELECT 1 FROM bot_account b WHERE b.twitch_user_id = p.user_id)
        AND ($7::bool OR p.source = 'chat')
        AND p.user_id NOT IN (
            -- Few rows (recent winners), so PostgreSQL hashes them
@@ -81,14 +84,15 @@ const PRESENT: &str = "p.channel_id = $1
 
 /// Present viewers of a channel now: seen within the active window, not
 /// banned or timed out, not the broadcaster, not ignored, not an anonymous
-/// reader (`justinfan…`, which the bot itself is), and not a winner within
+/// reader (`justinfan…`, which the bot itself is), not the account the bot
+/// speaks as, and not a winner within
 /// the cooldown, with their cached Twitch facts. Order is unspecified; the
 /// snapshot sorts.
 ///
 /// # Errors
 ///
 /// Database errors.
-async fn select_candidates(
+pub(super) async fn select_candidates(
     db: &impl Queryable,
     channel_id: i64,
     broadcaster_user_id: Option<&str>,
@@ -482,12 +486,29 @@ pub struct NewRaffle<'a> {
     pub(crate) skip_reason: Option<&'a str>,
     /// Viewers the gates excluded, by reason.
     pub(crate) excluded: &'a ExclusionCounts,
+    /// A win's claim window (`None`: no claim); the deadline is reckoned
+    /// on the database's clock, like every deadline the sweeper reads.
+    pub(crate) claim_window: Option<Duration>,
+    /// The expired win this raffle redraws.
+    pub(crate) redraw_of: Option<i64>,
+}
+
+/// What [`insert`] wrote: the raffle's id, its creation time and its claim
+/// deadline (wins with a claim window).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Inserted {
+    /// `raffles.id`.
+    pub(crate) id: i64,
+    /// `raffles.created_at`.
+    pub(crate) created_at: DateTime<Utc>,
+    /// `raffles.claim_deadline`.
+    pub(crate) claim_deadline: Option<DateTime<Utc>>,
 }
 
 /// Inserts a raffle row; returns its id and creation time, or `None` when
-/// the (channel, slot start) was drawn already (the unique key caught a
-/// second round for the slot).
-async fn insert(db: &impl Queryable, raffle: &NewRaffle<'_>) -> Result<Option<(i64, DateTime<Utc>)>, Error> {
+/// the (channel, slot start) was drawn already (the unique key caught a second
+/// round for the slot).
+pub(super) async fn insert(db: &impl Queryable, raffle: &NewRaffle<'_>) -> Result<Option<Inserted>, Error> {
     let items_json = serde_json::to_string(raffle.items).map_err(|source| Error::Encode {
         what: "the draw's items",
         source,
@@ -502,10 +523,13 @@ async fn insert(db: &impl Queryable, raffle: &NewRaffle<'_>) -> Result<Option<(i
         .query_rows(
             "INSERT INTO raffles (channel_id, slot, trigger, outcome, item_name, winner_user_id, winner_login,
                                   winner_display_name, seed, candidates, candidates_digest, candidate_count, items,
-                                  skip_reason, excluded, slot_start)
+                                  skip_reason, excluded, slot_start, claim_status, claim_deadline, redraw_of)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::text, $11, $12, $13::text::jsonb, $14,
-                     $15::text::jsonb, $16)
-             RETURNING id, created_at",
+                     $15::text::jsonb, $16,
+                     CASE WHEN $17::float8 IS NULL THEN NULL ELSE 'pending' END,
+                     CASE WHEN $17::float8 IS NULL THEN NULL ELSE now() + make_interval(secs => $17::float8) END,
+                     $18)
+             RETURNING id, created_at, claim_deadline",
             &[
                 &raffle.channel_id,
                 &raffle.slot.map(TimerSlot::number),
@@ -523,6 +547,8 @@ async fn insert(db: &impl Queryable, raffle: &NewRaffle<'_>) -> Result<Option<(i
                 &raffle.skip_reason,
                 &excluded_json,
                 &slot_start,
+                &raffle.claim_window.map(|w| w.as_secs_f64()),
+                &raffle.redraw_of,
             ],
         )
         .await;
@@ -534,7 +560,11 @@ async fn insert(db: &impl Queryable, raffle: &NewRaffle<'_>) -> Result<Option<(i
     let row = rows.first().ok_or(Error::NoRow {
         statement: "INSERT INTO raffles … RETURNING",
     })?;
-    Ok(Some((get(row, "id")?, get(row, "created_at")?)))
+    Ok(Some(Inserted {
+        id: get(row, "id")?,
+        created_at: get(row, "created_at")?,
+        claim_deadline: get(row, "claim_deadline")?,
+    }))
 }
 
 /// Login and display name of a viewer in a channel.
@@ -542,7 +572,11 @@ async fn insert(db: &impl Queryable, raffle: &NewRaffle<'_>) -> Result<Option<(i
 /// # Errors
 ///
 /// Database errors.
-async fn viewer_names(db: &impl Queryable, channel_id: i64, user_id: &str) -> Result<Option<(String, String)>, Error> {
+pub(super) async fn viewer_names(
+    db: &impl Queryable,
+    channel_id: i64,
+    user_id: &str,
+) -> Result<Option<(String, String)>, Error> {
     let rows = db
         .query_rows(
             "SELECT login, display_name FROM presence WHERE channel_id = $1 AND user_id = $2",
@@ -559,10 +593,10 @@ async fn viewer_names(db: &impl Queryable, channel_id: i64, user_id: &str) -> Re
 const RECORD_COLUMNS: &str = "r.id, c.login AS channel_login, c.display_name AS channel_display_name, r.slot,
         r.trigger, r.outcome, r.item_name, r.winner_user_id, r.winner_login, r.winner_display_name,
         r.candidates_digest, r.candidate_count, r.created_at, r.skip_reason, r.excluded::text AS excluded,
-        o.status AS delivery_status, o.last_error AS delivery_error";
+        r.claim_status, r.claim_deadline, r.redraw_of, o.status AS delivery_status, o.last_error AS delivery_error";
 const RECORD_FROM: &str = "FROM raffles r
      JOIN channels c ON c.id = r.channel_id
-     LEFT JOIN outbox o ON o.raffle_id = r.id";
+     LEFT JOIN outbox o ON o.raffle_id = r.id AND o.kind = 'discord' AND o.event = 'win'";
 
 /// The stored excluded counts; an unknown reason is a store error, as for
 /// other stored words.
@@ -609,6 +643,14 @@ fn record(row: &Row) -> Result<RaffleRecord, Error> {
         skip_reason: get(row, "skip_reason")?,
         delivery,
         excluded: decode_excluded(&get::<String>(row, "excluded")?)?,
+        claim: match (
+            get_optional_word::<ClaimStatus>(row, "claim_status")?,
+            get::<Option<DateTime<Utc>>>(row, "claim_deadline")?,
+        ) {
+            (Some(status), Some(deadline)) => Some(Claim { status, deadline }),
+            _ => None,
+        },
+        redraw_of: get(row, "redraw_of")?,
     })
 }
 
@@ -829,7 +871,7 @@ impl RoundTransaction<'_> {
     /// # Errors
     ///
     /// Database errors.
-    pub(crate) async fn insert_raffle(&self, raffle: &NewRaffle<'_>) -> Result<Option<(i64, DateTime<Utc>)>, Error> {
+    pub(crate) async fn insert_raffle(&self, raffle: &NewRaffle<'_>) -> Result<Option<Inserted>, Error> {
         insert(&self.transaction, raffle).await
     }
 
@@ -840,6 +882,16 @@ impl RoundTransaction<'_> {
     /// Database errors.
     pub(crate) async fn enqueue(&self, raffle_id: i64, announcement: &Announcement) -> Result<i64, Error> {
         outbox::enqueue(&self.transaction, Some(raffle_id), announcement).await
+    }
+
+    /// Queues a chat line about the round (only while a bot account can
+    /// speak; see `outbox::enqueue_chat`).
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub(crate) async fn enqueue_chat(&self, line: &QueuedChatLine) -> Result<Option<i64>, Error> {
+        outbox::enqueue_chat(&self.transaction, line).await
     }
 
     /// Commits the round.

@@ -47,6 +47,9 @@ use crate::config::Settings;
 /// (`moderator:read:chatters` for `PRESENCE_SOURCES=chat,chatters`, say).
 pub(crate) const SCOPES: &[&str] = &[];
 
+/// Scopes asked of the account the bot speaks as (`GET /auth/twitch/bot`,
+/// SPEC §11): sending chat messages with Helix, nothing more.
+pub(crate) const BOT_SCOPES: &[&str] = &["user:write:chat"];
 /// Lets the broadcaster's token list the logged-in viewers of their chat
 /// (Helix Get Chatters), for `PRESENCE_SOURCES=chat,chatters`.
 pub(crate) const CHATTERS_SCOPE: &str = "moderator:read:chatters";

@@ -1009,7 +1009,7 @@ fn chat_command(line: &ChatLine<'_>, sender: &PresenceUpdate) -> Option<ChatComm
         return None;
     }
     let command = RaffleCommand::parse(line.text)?;
-    if !sender.may_command() {
+    if command.needs_moderator() && !sender.may_command() {
         tracing::debug!(channel = %sender.channel, user = %sender.login, "ignored !raffle from a viewer");
         return None;
     }
@@ -1017,6 +1017,7 @@ fn chat_command(line: &ChatLine<'_>, sender: &PresenceUpdate) -> Option<ChatComm
         channel: sender.channel.clone(),
         command,
         requested_by: sender.login.clone(),
+        user_id: sender.user_id.clone(),
     })
 }
 
@@ -1143,6 +1144,7 @@ mod tests {
                     channel: login("riotgames"),
                     command: RaffleCommand::Pause,
                     requested_by: "riotgames".into(),
+                    user_id: "36029255".into(),
                 }),
             }
         );
@@ -1200,6 +1202,7 @@ mod tests {
                     channel: login("dallas"),
                     command: RaffleCommand::Pause,
                     requested_by: "dallas".into(),
+                    user_id: "7009554".into(),
                 }),
             }
         );

@@ -17,7 +17,7 @@ use super::language::{LanguageRequest, page_language, remember};
 use super::reply::{self, WebError};
 use super::state::WebState;
 use super::status::{self, ChannelStatus};
-use super::view::{self, Dashboard, Setup, StreamWait, Visitor};
+use super::view::{self, Dashboard, Setup, Speaker, StreamWait, Visitor};
 use crate::catalog::{DashboardText, Language};
 use crate::raffle::RaffleRecord;
 use crate::twitch::irc::ChatState;
@@ -34,6 +34,7 @@ const RECENT_RAFFLES: i64 = 200;
 struct Gathered {
     channels: Vec<ChannelStatus>,
     recent: Vec<RaffleRecord>,
+    speaker: Speaker,
     facts: Facts,
     chat: ChatState,
 }
@@ -79,6 +80,7 @@ impl Gathered {
         Dashboard {
             channels: &self.channels,
             recent: &self.recent,
+            speaker: &self.speaker,
             setup: self.facts.setup(),
             chat: self.chat,
         }
@@ -88,9 +90,22 @@ impl Gathered {
 async fn gather(state: &WebState) -> Result<Gathered, crate::store::Error> {
     let report = status::collect(state).await?;
     let recent = state.store.recent_raffles(None, RECENT_RAFFLES).await?;
+    let speaker = if !state.connections.can_connect() {
+        Speaker::NotConfigured
+    } else {
+        match state.store.bot_account().await? {
+            None => Speaker::NotConnected,
+            Some(bot) if bot.needs_reauth => Speaker::NeedsReauth { login: bot.login },
+            Some(bot) => Speaker::Speaks {
+                login: bot.login,
+                display_name: bot.display_name,
+            },
+        }
+    };
     Ok(Gathered {
         channels: report.channels,
         recent,
+        speaker,
         facts: Facts::of(state),
         chat: state.health.chat.state(),
     })
@@ -121,6 +136,7 @@ pub(crate) async fn page(state: WebState, request: LanguageRequest) -> Response 
             let nothing = Dashboard {
                 channels: &[],
                 recent: &[],
+                speaker: &Speaker::NotConfigured,
                 setup: facts.setup(),
                 chat: state.health.chat.state(),
             };

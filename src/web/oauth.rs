@@ -13,6 +13,9 @@
 //!   saying what went wrong, with the right status. The cookie is cleared
 //!   either way: a state is single use.
 //! - `DELETE /api/channels/{login}/connection` (admin) disconnects; JSON.
+//! - `GET /auth/twitch/bot` starts connecting the account the bot speaks as
+//!   (SPEC §11), through the same callback; open while none is connected.
+//!   `DELETE /api/bot` (admin) disconnects it, so another can connect.
 //!
 //! `Set-Cookie` and `Cookie` are built and parsed with the `cookie` crate.
 
@@ -33,7 +36,7 @@ use super::language::{LanguageRequest, page_language};
 use super::reply::{self, WebError};
 use super::state::WebState;
 use crate::catalog::{ConnectPage, ConnectText, Language};
-use crate::twitch::auth::connect::{Callback, ConnectError, STATE_LIFETIME};
+use crate::twitch::auth::connect::{Callback, ConnectError, ConnectStart, Connected, STATE_LIFETIME};
 
 /// Name of the cookie carrying the OAuth state.
 pub const STATE_COOKIE: &str = "kinoyubot_oauth_state";
@@ -160,23 +163,45 @@ pub(crate) async fn start(
         return reply::redirect(StatusCode::FOUND, &to, ROOT);
     }
     let language = page_language(&state, request, &[]);
-    let started = state
-        .connections
-        .start_connect(&client.to_string())
-        .await
-        .map_err(|e| match e {
-            ConnectError::NotConfigured => not_configured(language),
-            ConnectError::TooManyPending => {
-                connect_page(StatusCode::TOO_MANY_REQUESTS, ConnectPage::TooManyPending, language)
-                    .with_retry_after(RETRY_AFTER_SECONDS)
-            }
-            other => connect_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                ConnectPage::DatabaseUnavailable,
-                language,
-            )
-            .caused_by(other),
-        })?;
+    let started = state.connections.start_connect(&client.to_string()).await;
+    redirect_to_twitch(&state, started, language)
+}
+
+/// `GET /auth/twitch/bot`: connect the account the bot speaks as.
+///
+/// # Errors
+///
+/// As [`start`]; 409 when a bot account is connected already.
+pub(crate) async fn start_bot(
+    state: WebState,
+    client: ClientKey,
+    request: LanguageRequest,
+) -> Result<Response, WebError> {
+    let language = page_language(&state, request, &[]);
+    let started = state.connections.start_bot_connect(&client.to_string()).await;
+    redirect_to_twitch(&state, started, language)
+}
+
+/// The redirect to Twitch for a started connection, with the state cookie.
+fn redirect_to_twitch(
+    state: &WebState,
+    started: Result<ConnectStart, ConnectError>,
+    language: Language,
+) -> Result<Response, WebError> {
+    let started = started.map_err(|e| match e {
+        ConnectError::NotConfigured => not_configured(language),
+        ConnectError::BotAlreadyConnected => bot_already_connected(language),
+        ConnectError::TooManyPending => {
+            connect_page(StatusCode::TOO_MANY_REQUESTS, ConnectPage::TooManyPending, language)
+                .with_retry_after(RETRY_AFTER_SECONDS)
+        }
+        other => connect_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ConnectPage::DatabaseUnavailable,
+            language,
+        )
+        .caused_by(other),
+    })?;
     let response = reply::redirect(StatusCode::FOUND, started.authorize_url.as_str(), ROOT)?;
     let cookie = state_cookie(&state.public_url, started.browser_keeps.expose_secret());
     reply::with_header(response, SET_COOKIE, &cookie.to_string(), ROOT)
@@ -230,7 +255,7 @@ async fn finish(
     language: Language,
 ) -> Result<Response, WebError> {
     match state.connections.finish_connect(callback, browser_state).await {
-        Ok(connected) => {
+        Ok(Connected::Channel(connected)) => {
             tracing::info!(
                 channel = %connected.login,
                 twitch_user_id = %connected.twitch_user_id,
@@ -250,8 +275,47 @@ async fn finish(
                 .caused_by(e)),
             }
         }
+        Ok(Connected::Bot(bot)) => {
+            tracing::info!(bot = %bot.login, twitch_user_id = %bot.twitch_user_id, "the bot now speaks as this account");
+            reply::redirect(StatusCode::SEE_OTHER, &format!("{}/", state.base_path()), ROOT)
+        }
         Err(e) => Err(refusal(e, language)),
     }
+}
+
+fn bot_already_connected(language: Language) -> WebError {
+    connect_page(StatusCode::CONFLICT, ConnectPage::BotAlreadyConnected, language)
+}
+
+/// The answer to a bot disconnect.
+#[derive(Serialize)]
+struct BotDisconnectReply<'a> {
+    bot: &'a str,
+    connected: bool,
+    revoked_at_twitch: bool,
+}
+
+/// `DELETE /api/bot` (admin): the bot stops speaking until an account is
+/// connected again.
+///
+/// # Errors
+///
+/// 404 when no bot account is connected, 500 without the database.
+pub(crate) async fn disconnect_bot(state: WebState) -> Result<Response, WebError> {
+    let (bot, disconnected) = state
+        .connections
+        .disconnect_bot()
+        .await
+        .map_err(|e| WebError::api(StatusCode::INTERNAL_SERVER_ERROR, "database unavailable").caused_by(e))?
+        .ok_or_else(|| WebError::api(StatusCode::NOT_FOUND, "no bot account is connected"))?;
+    Ok(reply::json(
+        StatusCode::OK,
+        &BotDisconnectReply {
+            bot: &bot.login,
+            connected: false,
+            revoked_at_twitch: disconnected.revoked_at_twitch,
+        },
+    ))
 }
 
 /// Signs in the broadcaster of the channel just connected; the `Set-Cookie`
@@ -275,6 +339,7 @@ fn refusal(error: ConnectError, language: Language) -> WebError {
     let detail;
     let (status, page) = match &error {
         ConnectError::NotConfigured => return not_configured(language),
+        ConnectError::BotAlreadyConnected => return bot_already_connected(language),
         ConnectError::ConsentDenied => (StatusCode::FORBIDDEN, ConnectPage::ConsentDenied),
         ConnectError::TwitchUnavailable => (StatusCode::BAD_GATEWAY, ConnectPage::TwitchUnavailable),
         ConnectError::AuthorizeRejected(_) => (StatusCode::BAD_GATEWAY, ConnectPage::AuthorizeRejected),

@@ -17,5 +17,5 @@ mod dashboard;
 mod layout;
 mod message;
 
-pub(crate) use dashboard::{Dashboard, Setup, StreamWait, Visitor, board, page as dashboard_page};
+pub(crate) use dashboard::{Dashboard, Setup, Speaker, StreamWait, Visitor, board, page as dashboard_page};
 pub(crate) use message::page as message_page;

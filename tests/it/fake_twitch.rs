@@ -1,15 +1,28 @@
 //! A Twitch stand-in: OAuth (`/authorize`, `/token`, `/validate`,
-//! `/revoke`) and Helix (`/helix/streams`, `/helix/users`, and for the
-//! eligibility gates `/helix/chat/chatters`, `/helix/users?id=…` and
-//! `/helix/channels/followers`) on 127.0.0.1:0,
+//! `/revoke`) and Helix (`/helix/streams`, `/helix/users`, `POST /helix/chat/messages`
+//! (Send Chat Message), and for the eligibility gates `/helix/chat/chatters`,
+//! `/helix/users?id=…` and `/helix/channels/followers`) on 127.0.0.1:0,
 //! answering with Twitch's real shapes (`scope` as a JSON array, errors as
 //! `{"status":400,"message":"..."}`). It records every request, and tests
 //! program it: who consents, whether consent is denied, token lifetimes,
 //! which tokens are revoked, who is live.
+//!
+//! Send Chat Message follows <https://dev.twitch.tv/docs/api/reference/#send-chat-message>:
+//! a JSON body `{"broadcaster_id", "sender_id", "message"}`, a user token
+//! with `user:write:chat` whose user is `sender_id` (401 otherwise), 400 for
+//! a missing field or an empty message, 422 for a message over 500
+//! characters, 403 for a sender Twitch does not let speak there, and the
+//! chat rate limit (20 messages per window per channel for a plain sender,
+//! 100 for the broadcaster or a moderator) as 429 with `Ratelimit-Limit`,
+//! `Ratelimit-Remaining` and `Ratelimit-Reset`. A message that passes is
+//! answered `{"data": [{"message_id", "is_sent": true, "drop_reason": null}]}`
+//! and recorded ([`FakeTwitch::chat_lines`]); a test can make Twitch drop
+//! messages instead (`is_sent: false` with a `drop_reason`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 use tokio::sync::watch;
@@ -53,13 +66,48 @@ pub struct Recorded {
     pub params: HashMap<String, String>,
     pub authorization: Option<String>,
     pub client_id_header: Option<String>,
+    /// The raw body (JSON for Send Chat Message).
+    pub body: String,
     /// Every query pair in order, repeated names kept (`id=1&id=2`).
     pub query_pairs: Vec<(String, String)>,
+}
+
+/// A chat message Twitch accepted and showed in the channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatLine {
+    pub broadcaster_id: String,
+    pub sender_id: String,
+    pub message: String,
+    pub message_id: String,
+    /// When the stand-in accepted it.
+    pub at: Instant,
+}
+
+/// The chat rate limit the stand-in enforces, per channel.
+#[derive(Debug, Clone, Copy)]
+pub struct ChatLimit {
+    /// Messages per window from a sender that is neither broadcaster nor moderator.
+    pub plain: u32,
+    /// Messages per window from the broadcaster or a moderator.
+    pub moderator: u32,
+    /// Twitch's window is 30 s; tests shorten it.
+    pub window: Duration,
+}
+
+impl Default for ChatLimit {
+    fn default() -> Self {
+        Self {
+            plain: 20,
+            moderator: 100,
+            window: Duration::from_secs(30),
+        }
+    }
 }
 
 struct AccessToken {
     user: Option<User>,
     expires_in: u64,
+    scopes: Vec<String>,
 }
 
 /// A viewer's Twitch facts for the gates' endpoints.
@@ -111,6 +159,19 @@ struct State {
     extra_scope: Option<String>,
     /// `expires_in` of app tokens.
     app_expires_in: u64,
+    /// Chat messages accepted.
+    chat_lines: Vec<ChatLine>,
+    /// Recent sends per broadcaster id (for the rate limit).
+    chat_sends: HashMap<String, VecDeque<Instant>>,
+    chat_limit: ChatLimit,
+    /// `(broadcaster_id, user_id)` pairs where the user is a moderator.
+    moderators: HashSet<(String, String)>,
+    /// Statuses answered to the next chat sends, in order (then normal again).
+    chat_failures: VecDeque<u16>,
+    /// When set, Twitch drops every message with this `(code, message)`.
+    chat_drop: Option<(String, String)>,
+    /// `(broadcaster_id, sender_id)` pairs Twitch refuses with 403 (banned sender).
+    chat_forbidden: HashSet<(String, String)>,
     /// While set, refresh requests wait until it reads `true` before they
     /// are answered (and the refresh token rotated), as a slow Twitch would.
     refresh_gate: Option<watch::Receiver<bool>>,
@@ -146,6 +207,7 @@ impl State {
             AccessToken {
                 user: Some(user.clone()),
                 expires_in: self.access_expires_in,
+                scopes: scopes.to_vec(),
             },
         );
         self.refresh.insert(refresh.clone(), user.clone());
@@ -215,6 +277,13 @@ impl FakeTwitch {
             refresh_refusal: "Invalid refresh token".into(),
             extra_scope: None,
             app_expires_in: 5_011_271,
+            chat_lines: Vec::new(),
+            chat_sends: HashMap::new(),
+            chat_limit: ChatLimit::default(),
+            moderators: HashSet::new(),
+            chat_failures: VecDeque::new(),
+            chat_drop: None,
+            chat_forbidden: HashSet::new(),
             refresh_gate: None,
             refreshes_held: 0,
             refresh_held_changed: Arc::new(tokio::sync::Notify::new()),
@@ -244,7 +313,9 @@ impl FakeTwitch {
                     let shared = shared.clone();
                     async move {
                         let mut params = query;
-                        params.extend(url::form_urlencoded::parse(&body).into_owned());
+                        if body.first() != Some(&b'{') {
+                            params.extend(url::form_urlencoded::parse(&body).into_owned());
+                        }
                         let recorded = Recorded {
                             method: method.to_string(),
                             path: path.as_str().to_owned(),
@@ -252,6 +323,7 @@ impl FakeTwitch {
                             authorization,
                             client_id_header,
                             query_pairs: url::form_urlencoded::parse(raw_query.as_bytes()).into_owned().collect(),
+                            body: String::from_utf8_lossy(&body).into_owned(),
                         };
                         let is_refresh = recorded.path == "/token"
                             && recorded.params.get("grant_type").map(String::as_str) == Some("refresh_token");
@@ -441,6 +513,52 @@ impl FakeTwitch {
     /// Requests received on `path`.
     pub fn requests(&self, path: &str) -> Vec<Recorded> {
         self.with(|s| s.requests.iter().filter(|r| r.path == path).cloned().collect())
+    }
+
+    /// Chat messages Twitch accepted, in order.
+    pub fn chat_lines(&self) -> Vec<ChatLine> {
+        self.with(|s| s.chat_lines.clone())
+    }
+
+    /// The text of every accepted chat message, in order.
+    pub fn chat_texts(&self) -> Vec<String> {
+        self.with(|s| s.chat_lines.iter().map(|l| l.message.clone()).collect())
+    }
+
+    /// Every Send Chat Message request (accepted or not).
+    pub fn chat_requests(&self) -> Vec<Recorded> {
+        self.requests("/helix/chat/messages")
+    }
+
+    /// The chat rate limit from now on.
+    pub fn set_chat_limit(&self, limit: ChatLimit) {
+        self.with(|s| s.chat_limit = limit);
+    }
+
+    /// The next chat sends are answered with these statuses (429 with a
+    /// 1 s reset, or any other), one each, before normal service resumes.
+    pub fn fail_chat_sends(&self, statuses: &[u16]) {
+        self.with(|s| s.chat_failures.extend(statuses.iter().copied()));
+    }
+
+    /// Chat sends are answered normally again (failures still queued by
+    /// [`Self::fail_chat_sends`] are forgotten).
+    pub fn heal_chat(&self) {
+        self.with(|s| s.chat_failures.clear());
+    }
+
+    /// Twitch drops every message (`is_sent: false`) with this reason
+    /// (`None`: messages are shown again).
+    pub fn set_chat_drop(&self, reason: Option<(&str, &str)>) {
+        self.with(|s| s.chat_drop = reason.map(|(c, m)| (c.to_owned(), m.to_owned())));
+    }
+
+    /// Twitch refuses (403) messages from `sender_id` in `broadcaster_id`'s chat.
+    pub fn forbid_sender(&self, broadcaster_id: &str, sender_id: &str) {
+        self.with(|s| {
+            s.chat_forbidden
+                .insert((broadcaster_id.to_owned(), sender_id.to_owned()))
+        });
     }
 
     /// Holds every refresh request from now on until [`RefreshHold::release`]:
@@ -732,6 +850,7 @@ fn handle(state: &mut State, request: &Recorded) -> warp::reply::Response {
                         AccessToken {
                             user: None,
                             expires_in: state.app_expires_in,
+                            scopes: Vec::new(),
                         },
                     );
                     warp::reply::json(&json!({
@@ -752,15 +871,18 @@ fn handle(state: &mut State, request: &Recorded) -> warp::reply::Response {
                 Some(AccessToken {
                     user: Some(user),
                     expires_in,
+                    scopes,
                 }) => warp::reply::json(&json!({
                     "client_id": CLIENT_ID,
                     "login": user.login,
-                    "scopes": [],
+                    "scopes": scopes,
                     "user_id": user.id,
                     "expires_in": expires_in,
                 }))
                 .into_response(),
-                Some(AccessToken { user: None, expires_in }) => warp::reply::json(&json!({
+                Some(AccessToken {
+                    user: None, expires_in, ..
+                }) => warp::reply::json(&json!({
                     "client_id": CLIENT_ID, "scopes": null, "expires_in": expires_in
                 }))
                 .into_response(),
@@ -863,7 +985,129 @@ fn handle(state: &mut State, request: &Recorded) -> warp::reply::Response {
                 warp::reply::json(&json!({"data": data, "pagination": {}})).into_response(),
             )
         }
+        ("POST", "/helix/chat/messages") => send_chat_message(state, request),
         ("GET", "/helix/chat/chatters" | "/helix/channels/followers") => user_token_helix(state, request),
         _ => twitch_error(StatusCode::NOT_FOUND, "Not Found"),
     }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// `POST /helix/chat/messages` (Send Chat Message).
+fn send_chat_message(state: &mut State, request: &Recorded) -> warp::reply::Response {
+    if request.client_id_header.as_deref() != Some(CLIENT_ID) {
+        return twitch_error(StatusCode::UNAUTHORIZED, "Client ID and OAuth token do not match");
+    }
+    let bearer = request
+        .authorization
+        .as_deref()
+        .and_then(|a| a.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    let Some(token) = state.access.get(bearer) else {
+        return twitch_error(StatusCode::UNAUTHORIZED, "Invalid OAuth token");
+    };
+    let Ok(body) = serde_json::from_str::<serde_json::Value>(&request.body) else {
+        return twitch_error(StatusCode::BAD_REQUEST, "Request body is not valid JSON");
+    };
+    let field = |name: &str| body.get(name).and_then(serde_json::Value::as_str).map(str::to_owned);
+    let (Some(broadcaster_id), Some(sender_id), Some(message)) =
+        (field("broadcaster_id"), field("sender_id"), field("message"))
+    else {
+        return twitch_error(
+            StatusCode::BAD_REQUEST,
+            "Missing required parameter: broadcaster_id, sender_id and message are required",
+        );
+    };
+    let Some(user) = token.user.clone() else {
+        return twitch_error(
+            StatusCode::UNAUTHORIZED,
+            "An app access token needs user:bot and channel:bot; this one has neither",
+        );
+    };
+    if !token.scopes.iter().any(|s| s == "user:write:chat") {
+        return twitch_error(StatusCode::UNAUTHORIZED, "Missing scope: user:write:chat");
+    }
+    if user.id != sender_id {
+        return twitch_error(
+            StatusCode::UNAUTHORIZED,
+            "The ID in sender_id must match the user ID in the access token",
+        );
+    }
+    if message.trim().is_empty() {
+        return twitch_error(
+            StatusCode::BAD_REQUEST,
+            "The message field may not contain an empty string",
+        );
+    }
+    if message.chars().count() > 500 {
+        return twitch_error(StatusCode::UNPROCESSABLE_ENTITY, "The message is too large");
+    }
+    if state
+        .chat_forbidden
+        .contains(&(broadcaster_id.clone(), sender_id.clone()))
+    {
+        return twitch_error(
+            StatusCode::FORBIDDEN,
+            "The sender is not permitted to send chat messages to the broadcaster's chat room",
+        );
+    }
+    if let Some(status) = state.chat_failures.pop_front() {
+        let status = StatusCode::from_u16(status).expect("status");
+        let mut response = twitch_error(status, "Chat stand-in failure injected");
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            let headers = response.headers_mut();
+            headers.insert("Ratelimit-Limit", 20.into());
+            headers.insert("Ratelimit-Remaining", 0.into());
+            headers.insert("Ratelimit-Reset", (unix_now() + 1).into());
+        }
+        return response;
+    }
+    let now = Instant::now();
+    let limit = state.chat_limit;
+    let privileged =
+        broadcaster_id == sender_id || state.moderators.contains(&(broadcaster_id.clone(), sender_id.clone()));
+    let allowed = if privileged { limit.moderator } else { limit.plain };
+    let sends = state.chat_sends.entry(broadcaster_id.clone()).or_default();
+    while sends.front().is_some_and(|t| now.duration_since(*t) >= limit.window) {
+        sends.pop_front();
+    }
+    let used = u32::try_from(sends.len()).unwrap_or(u32::MAX);
+    if used >= allowed {
+        let frees_in = sends
+            .front()
+            .map_or(Duration::ZERO, |t| limit.window.saturating_sub(now.duration_since(*t)));
+        let reset = unix_now() + frees_in.as_secs() + 1;
+        let mut response = twitch_error(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests");
+        let headers = response.headers_mut();
+        headers.insert("Ratelimit-Limit", allowed.into());
+        headers.insert("Ratelimit-Remaining", 0.into());
+        headers.insert("Ratelimit-Reset", reset.into());
+        return response;
+    }
+    sends.push_back(now);
+    let remaining = allowed - used - 1;
+    let message_id = format!("{:08x}-fake-{}", rand::random::<u32>(), state.chat_lines.len());
+    let data = match &state.chat_drop {
+        Some((code, text)) => json!({
+            "message_id": "", "is_sent": false, "drop_reason": {"code": code, "message": text}
+        }),
+        None => {
+            state.chat_lines.push(ChatLine {
+                broadcaster_id,
+                sender_id,
+                message,
+                message_id: message_id.clone(),
+                at: now,
+            });
+            json!({"message_id": message_id, "is_sent": true, "drop_reason": null})
+        }
+    };
+    let mut response = warp::reply::json(&json!({"data": [data]})).into_response();
+    let headers = response.headers_mut();
+    headers.insert("Ratelimit-Limit", allowed.into());
+    headers.insert("Ratelimit-Remaining", remaining.into());
+    headers.insert("Ratelimit-Reset", (unix_now() + limit.window.as_secs()).into());
+    response
 }

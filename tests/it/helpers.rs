@@ -27,6 +27,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
+use kinoyubot::announce::chat_delivery::ChatDeliveryConfig;
 use kinoyubot::app::App;
 use kinoyubot::clock::{Clock, DrivenClock};
 use kinoyubot::config::TokenKey;
@@ -665,6 +666,12 @@ pub const ALWAYS_WON: &str = "[[items]]\nname = \"Key\"\nprobability = 1.0\n";
 /// The `TOKEN_KEY` bytes of a spawned app, so tests can read stored tokens.
 const TOKEN_KEY_BYTES: [u8; 32] = [7; 32];
 
+/// The `TOKEN_KEY` of every spawned app, for a compiled bot that must read
+/// what such an app stored.
+pub fn test_token_key() -> String {
+    base64::engine::general_purpose::STANDARD.encode(TOKEN_KEY_BYTES)
+}
+
 /// `PUBLIC_URL` of an app served on port 0, where the real address is not
 /// known beforehand; OAuth tests follow its redirects by path.
 const PLACEHOLDER_PUBLIC_URL: &str = "http://kinoyubot.test";
@@ -698,6 +705,7 @@ pub struct TestAppBuilder {
     served_public_url: bool,
     token_manager: TokenManagerConfig,
     http_limits: HttpLimits,
+    chat_delivery: Option<ChatDeliveryConfig>,
     clock: Clock,
     settings: BTreeMap<&'static str, Option<String>>,
 }
@@ -728,6 +736,9 @@ fn setting_field<'a>(args: &'a mut SettingsArgs, name: &str) -> &'a mut Option<S
         "RUST_LOG" => &mut args.rust_log,
         "LOG_FORMAT" => &mut args.log_format,
         "CONNECT_POLICY" => &mut args.connect_policy,
+        "CHAT_ANNOUNCE" => &mut args.chat_announce,
+        "CLAIM_WINDOW" => &mut args.claim_window,
+        "CLAIM_REDRAWS" => &mut args.claim_redraws,
         "PRESENCE_SOURCES" => &mut args.presence_sources,
         "MIN_FOLLOW_AGE" => &mut args.min_follow_age,
         "MIN_ACCOUNT_AGE" => &mut args.min_account_age,
@@ -813,6 +824,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// The chat worker's timings and rate limits (default: Twitch's).
+    pub fn chat_delivery(mut self, config: ChatDeliveryConfig) -> Self {
+        self.chat_delivery = Some(config);
+        self
+    }
+
     /// The clock the app's raffle timers run on, e.g. a [`driven_clock`]
     /// (default: the system clock).
     pub fn clock(mut self, clock: impl Into<Clock>) -> Self {
@@ -889,9 +906,12 @@ impl TestAppBuilder {
             let settings = Settings::from_args(args).expect("test settings are valid");
             match App::build(settings.clone(), self.clock.clone()).await {
                 Ok(app) => {
-                    let app = app
+                    let mut app = app
                         .with_token_manager_config(self.token_manager)
                         .with_http_limits(self.http_limits);
+                    if let Some(config) = self.chat_delivery {
+                        app = app.with_chat_delivery_config(config);
+                    }
                     break (settings, app);
                 }
                 Err(e) if self.served_public_url && attempts < 3 && format!("{e:#}").contains("HTTP_ADDR") => {}
@@ -1030,6 +1050,7 @@ impl TestApp {
             served_public_url: false,
             token_manager: TokenManagerConfig::default(),
             http_limits: HttpLimits::default(),
+            chat_delivery: None,
             clock: Clock::system(),
             settings: BTreeMap::from([
                 ("RAFFLE_INTERVAL", Some("24h".to_owned())),
@@ -1219,6 +1240,25 @@ impl TestApp {
         let reply = self.callback(&callback, Some(&cookie)).await;
         assert_eq!(reply.status, 303, "{}", reply.body);
         assert_eq!(reply.header("location"), "/");
+    }
+
+    /// Connects `bot` as the account the bot speaks as
+    /// (`GET /auth/twitch/bot`, consent, callback); asserts it ends on the
+    /// dashboard. The stand-in's consenting user stays `bot` afterwards.
+    pub async fn connect_bot(&self, bot: &User) {
+        self.twitch().set_consenting(bot.clone());
+        let reply = self.get("/auth/twitch/bot").await;
+        assert_eq!(reply.status, 302, "{}", reply.body);
+        let cookie = reply.header("set-cookie");
+        let value = cookie
+            .strip_prefix(&format!("{}=", state_cookie_name()))
+            .and_then(|rest| rest.split(';').next())
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("not the state cookie: {cookie}"));
+        let authorize = url::Url::parse(reply.header("location")).expect("authorize URL");
+        let callback = self.consent(&authorize).await;
+        let reply = self.callback(&callback, Some(&value)).await;
+        assert_eq!(reply.status, 303, "{}", reply.body);
     }
 
     /// `DELETE /api/channels/{login}/connection` with this `Authorization`.

@@ -5,6 +5,9 @@
 
 mod cdp;
 mod channel_settings;
+mod chat;
+mod chat_claims;
+mod chat_replies;
 mod cli;
 mod control_session;
 mod dashboard;

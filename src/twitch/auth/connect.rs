@@ -24,11 +24,17 @@
 //! - [`Connections::disconnect`] revokes the tokens at Twitch, forgets them,
 //!   and stops serving the channel unless it is configured.
 //!
-//! Where the next features slot in: signing in on connect is
-//! the web layer's use of the returned [`ConnectedChannel`]; the bot's chat
-//! account (`GET /auth/twitch/bot`) is a second start/finish pair that asks
-//! for its own scopes, shares steps 1 and 2 (the stored state then records
-//! which flow issued it) and stores the account instead of a channel.
+//! - [`Connections::start_bot_connect`] starts connecting the account the
+//!   bot speaks as (`GET /auth/twitch/bot`, SPEC §11): the same state and
+//!   callback, with the scope `user:write:chat` only and the stored state
+//!   recording the flow. It is open while no bot account is connected (or
+//!   the connected one needs re-authorisation); afterwards the admin
+//!   disconnects it first ([`Connections::disconnect_bot`]). Finishing
+//!   shares steps 1 and 2 and stores the account instead of a channel
+//!   (no `CONNECT_POLICY`: that policy is about whose channel is served).
+//!
+//! Where the next feature slots in: signing in on connect is the web
+//! layer's use of the returned [`Connected::Channel`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,11 +48,14 @@ use url::Url;
 
 use super::manager::after;
 use super::policy::{Admission, Applicant, ConnectPolicy, decide};
-use super::token_cipher::{CipherError, TokenCipher, TokenKind};
-use super::{AuthError, TwitchAuth};
+use super::token_cipher::{BOT_TOKEN_OWNER, CipherError, TokenCipher, TokenKind};
+use super::{AuthError, BOT_SCOPES, TwitchAuth};
 use crate::channel::settings::ChannelSettings;
 use crate::channel::{ChannelLogin, ChannelSet};
-use crate::store::{self, NewTokens, StateAdmission, StateLimits, StateLookup, Store, StoredTokens};
+use crate::store::{
+    self, BotAccountRow, ConnectFlow, NewBotAccount, NewTokens, StateAdmission, StateLimits, StateLookup, Store,
+    StoredTokens,
+};
 use crate::text;
 use crate::twitch::helix::HelixClient;
 use secrecy::{ExposeSecret as _, SecretString};
@@ -198,6 +207,24 @@ pub(crate) struct ConnectedChannel {
     pub(crate) twitch_user_id: String,
 }
 
+/// The account the bot now speaks as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ConnectedBot {
+    /// Its login.
+    pub(crate) login: ChannelLogin,
+    /// Its Twitch user id.
+    pub(crate) twitch_user_id: String,
+}
+
+/// What a finished connection connected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Connected {
+    /// A streamer's channel (`GET /auth/twitch`).
+    Channel(ConnectedChannel),
+    /// The bot's chat account (`GET /auth/twitch/bot`).
+    Bot(ConnectedBot),
+}
+
 /// A channel whose account was just disconnected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Disconnected {
@@ -256,6 +283,10 @@ pub(crate) enum ConnectError {
         /// The policy that refused it.
         policy: ConnectPolicy,
     },
+    /// A bot account is connected already: only the admin (or the owner)
+    /// can replace it, by disconnecting it first.
+    #[error("a bot account is connected already")]
+    BotAlreadyConnected,
     /// The database failed (storing or checking the state, or saving the channel).
     #[error("the database failed")]
     Database(#[source] store::Error),
@@ -367,6 +398,25 @@ impl Connections {
     /// when the state cannot be stored. `client` names who asks (see
     /// `store::StateLimits`).
     pub(crate) async fn start_connect(&self, client: &str) -> Result<ConnectStart, ConnectError> {
+        let scopes = self.scopes().await?;
+        self.start(client, ConnectFlow::Channel, &scopes).await
+    }
+
+    /// Starts connecting the account the bot speaks as, while none is
+    /// connected (or the connected one needs re-authorisation).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::start_connect`]; [`ConnectError::BotAlreadyConnected`].
+    pub(crate) async fn start_bot_connect(&self, client: &str) -> Result<ConnectStart, ConnectError> {
+        self.twitch()?;
+        if self.store.bot_account().await?.is_some_and(|bot| !bot.needs_reauth) {
+            return Err(ConnectError::BotAlreadyConnected);
+        }
+        self.start(client, ConnectFlow::Bot, BOT_SCOPES).await
+    }
+
+    async fn start(&self, client: &str, flow: ConnectFlow, scopes: &[&str]) -> Result<ConnectStart, ConnectError> {
         let twitch = self.twitch()?;
         let mut bytes = [0u8; 32];
         rand::rng().fill(&mut bytes);
@@ -379,14 +429,14 @@ impl Connections {
                 client,
                 expires_at,
                 self.state_limits,
+                flow,
             )
             .await?
         {
             StateAdmission::Stored => {}
             StateAdmission::TooMany => return Err(ConnectError::TooManyPending),
         }
-        let scopes = self.scopes().await?;
-        let (authorize_url, verifier) = twitch.auth.authorize_url(&state, &scopes);
+        let (authorize_url, verifier) = twitch.auth.authorize_url(&state, scopes);
         Ok(ConnectStart {
             authorize_url,
             browser_keeps: SecretString::from(format!("{}.{}", state.expose_secret(), verifier.expose_secret())),
@@ -405,11 +455,14 @@ impl Connections {
         &self,
         callback: &Callback,
         browser_state: Option<&str>,
-    ) -> Result<ConnectedChannel, ConnectError> {
+    ) -> Result<Connected, ConnectError> {
         let twitch = self.twitch()?;
-        let (code, verifier) = self.check_callback(callback, browser_state).await?;
+        let (code, verifier, flow) = self.check_callback(callback, browser_state).await?;
         let identity = identify(twitch, code, &verifier).await?;
         tracing::Span::current().record("channel", identity.login.as_str());
+        if flow == ConnectFlow::Bot {
+            return self.save_bot(twitch, identity).await.map(Connected::Bot);
+        }
         if let Err(refused) = self.admit(&identity).await {
             // Nothing is stored: hand the tokens back so they are dead at
             // Twitch too, not just forgotten here.
@@ -422,7 +475,87 @@ impl Connections {
             );
             return Err(refused);
         }
-        self.save_channel(twitch, identity).await
+        self.save_channel(twitch, identity).await.map(Connected::Channel)
+    }
+
+    /// Stores the bot account, unless another one was connected meanwhile
+    /// (then the new tokens are handed back to Twitch).
+    async fn save_bot(&self, twitch: &TwitchClients, identity: Identity) -> Result<ConnectedBot, ConnectError> {
+        if !identity.scopes.iter().any(|scope| BOT_SCOPES.contains(&scope.as_str())) {
+            revoke_issued(twitch, &identity).await;
+            return Err(ConnectError::Twitch(AuthError::Validate(
+                "Twitch did not grant user:write:chat".into(),
+            )));
+        }
+        let access = twitch
+            .cipher
+            .encrypt(BOT_TOKEN_OWNER, TokenKind::Access, &identity.access_token)?;
+        let refresh = twitch
+            .cipher
+            .encrypt(BOT_TOKEN_OWNER, TokenKind::Refresh, &identity.refresh_token)?;
+        let display_name = identity
+            .display_name
+            .clone()
+            .unwrap_or_else(|| identity.login.as_str().to_owned());
+        let saved = self
+            .store
+            .save_bot_account(
+                NewBotAccount {
+                    twitch_user_id: &identity.user_id,
+                    login: identity.login.as_str(),
+                    display_name: &display_name,
+                    access_token: &access,
+                    refresh_token: &refresh,
+                    scopes: &identity.scopes,
+                    expires_at: identity.expires_at,
+                    validated_at: Some(identity.validated_at),
+                },
+                false,
+            )
+            .await?;
+        if !saved {
+            revoke_issued(twitch, &identity).await;
+            return Err(ConnectError::BotAlreadyConnected);
+        }
+        tracing::info!(bot = %identity.login, "bot chat account connected");
+        Ok(ConnectedBot {
+            login: identity.login,
+            twitch_user_id: identity.user_id,
+        })
+    }
+
+    /// Revokes and forgets the bot account (`DELETE /api/bot`); `Ok(None)`:
+    /// none was connected.
+    ///
+    /// # Errors
+    ///
+    /// Database errors; Twitch failing to revoke is not one.
+    pub(crate) async fn disconnect_bot(&self) -> Result<Option<(BotAccountRow, Disconnected)>, store::Error> {
+        let Some(bot) = self.store.forget_bot_account().await? else {
+            return Ok(None);
+        };
+        let revoked_at_twitch = match &self.twitch {
+            Some(twitch) => {
+                let mut all = true;
+                for (kind, stored) in [
+                    (TokenKind::Access, &bot.access_token),
+                    (TokenKind::Refresh, &bot.refresh_token),
+                ] {
+                    let outcome = match twitch.cipher.decrypt(BOT_TOKEN_OWNER, kind, stored) {
+                        Ok(token) => twitch.auth.revoke(&token).await.map_err(|e| e.to_string()),
+                        Err(e) => Err(e.to_string()),
+                    };
+                    if let Err(reason) = outcome {
+                        tracing::warn!(?kind, %reason, "could not revoke a bot token at Twitch");
+                        all = false;
+                    }
+                }
+                all
+            }
+            None => false,
+        };
+        tracing::info!(bot = %bot.login, revoked = revoked_at_twitch, "bot chat account disconnected");
+        Ok(Some((bot, Disconnected { revoked_at_twitch })))
     }
 
     /// Step 3: whether `CONNECT_POLICY` lets this account connect. Under
@@ -455,18 +588,18 @@ impl Connections {
         &self,
         callback: &'c Callback,
         browser_kept: Option<&'c str>,
-    ) -> Result<(&'c str, SecretString), ConnectError> {
+    ) -> Result<(&'c str, SecretString, ConnectFlow), ConnectError> {
         let state = present(callback.state.as_ref()).ok_or(ConnectError::MissingState)?;
         // The browser's copy binds the state to the browser that started (CSRF).
         let kept = browser_kept.map(BrowserKept::parse);
         if !kept.as_ref().is_some_and(|kept| same_state(kept.state, state)) {
             return Err(ConnectError::StateMismatch);
         }
-        match self.store.take_oauth_state(&state_hash(state)).await? {
-            StateLookup::Valid => {}
+        let flow = match self.store.take_oauth_state(&state_hash(state)).await? {
+            StateLookup::Valid(flow) => flow,
             StateLookup::Expired => return Err(ConnectError::ExpiredState),
             StateLookup::Unknown => return Err(ConnectError::UnknownState),
-        }
+        };
         if let Some(error) = present(callback.error.as_ref()) {
             return Err(match AuthorizeError::parse(error) {
                 AuthorizeError::AccessDenied => ConnectError::ConsentDenied,
@@ -477,7 +610,7 @@ impl Connections {
         let code = present(callback.code.as_ref()).ok_or(ConnectError::MissingCode)?;
         // A state the browser kept without its verifier: not ours.
         let verifier = kept.and_then(|kept| kept.verifier).ok_or(ConnectError::StateMismatch)?;
-        Ok((code, SecretString::from(verifier.to_owned())))
+        Ok((code, SecretString::from(verifier.to_owned()), flow))
     }
 
     /// Step 4: the channel and its encrypted tokens in one transaction; then

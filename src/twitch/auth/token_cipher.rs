@@ -28,6 +28,11 @@ pub(crate) const TAG_LEN: usize = 16;
 /// version, never a silent reinterpretation of old rows.
 const AD_PREFIX: &[u8] = b"kinoyubot/twitch-token/v1";
 
+/// The "channel id" the bot account's tokens are encrypted under (SPEC
+/// §11): channel ids start at 1, so a bot token cannot be moved into a
+/// channel's row (or back) and still decrypt.
+pub const BOT_TOKEN_OWNER: i64 = 0;
+
 /// Which of a channel's two tokens a ciphertext holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenKind {

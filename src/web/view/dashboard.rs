@@ -31,6 +31,29 @@ pub(crate) struct Dashboard<'a> {
     pub(crate) setup: Setup<'a>,
     /// Whether chat is read for every served channel.
     pub(crate) chat: ChatState,
+    /// Who the bot speaks as in chat.
+    pub(crate) speaker: &'a Speaker,
+}
+
+/// Who the bot speaks as in chat (SPEC §11), or why it is silent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Speaker {
+    /// Without Twitch credentials the bot cannot speak.
+    NotConfigured,
+    /// No bot account is connected yet.
+    NotConnected,
+    /// The connected account's refresh token was refused: connect it again.
+    NeedsReauth {
+        /// Its login.
+        login: String,
+    },
+    /// The bot speaks as this account.
+    Speaks {
+        /// Its login.
+        login: String,
+        /// Its display name.
+        display_name: String,
+    },
 }
 
 /// What the page explains about the settings.
@@ -128,6 +151,7 @@ pub(crate) fn board(visitor: &Visitor, dashboard: &Dashboard<'_>) -> Markup {
             data-today=(visitor.say(DashboardText::TodayAt)) {
             (prize_list_help(visitor, dashboard.setup.missing_prize_list))
             (first_run(visitor, !dashboard.channels.is_empty()))
+            (speaker_line(visitor, dashboard.speaker))
             (chat_line(visitor, dashboard.chat))
             section id="channels" class="channels" {
                 @for channel in dashboard.channels {
@@ -183,6 +207,30 @@ fn legend(visitor: &Visitor, setup: &Setup<'_>) -> Markup {
             }
             p id="viewers-explained" {
                 (visitor.say(DashboardText::ViewersExplained { window: setup.active_window }))
+            }
+        }
+    }
+}
+
+/// Who speaks in chat, or how to make the bot speak.
+fn speaker_line(visitor: &Visitor, speaker: &Speaker) -> Markup {
+    html! {
+        p id="speaker" class="speaker" {
+            @match speaker {
+                Speaker::NotConfigured => { (rich(&visitor.say(DashboardText::SpeakerNotConfigured))) }
+                Speaker::NotConnected => {
+                    (visitor.say(DashboardText::SpeakerSilent)) " "
+                    a id="connect-bot" href="auth/twitch/bot" { (visitor.say(DashboardText::SpeakerConnect)) }
+                    (visitor.say(DashboardText::SpeakerConnectWho))
+                }
+                Speaker::NeedsReauth { login } => {
+                    (visitor.say(DashboardText::SpeakerRefused { login })) " "
+                    a id="connect-bot" href="auth/twitch/bot" { (visitor.say(DashboardText::SpeakerConnectAgain)) } "."
+                }
+                Speaker::Speaks { login, display_name } => {
+                    (visitor.say(DashboardText::SpeaksAs)) " " strong { (display_name) } " "
+                    span class="login" { "@" (login) } "."
+                }
             }
         }
     }
@@ -450,6 +498,8 @@ mod tests {
                 status,
                 error: error.map(Into::into),
             }),
+            claim: None,
+            redraw_of: None,
             excluded: crate::raffle::eligibility::ExclusionCounts::default(),
         }
     }
@@ -478,6 +528,7 @@ mod tests {
         let dashboard = Dashboard {
             channels: &channels,
             recent: &recent,
+            speaker: &Speaker::NotConnected,
             setup: SETUP,
             chat: ChatState::Connected,
         };
@@ -501,6 +552,7 @@ mod tests {
         let empty = Dashboard {
             channels: &[],
             recent: &[],
+            speaker: &Speaker::NotConnected,
             setup: SETUP,
             chat: ChatState::Connected,
         };
@@ -528,6 +580,7 @@ mod tests {
         let dashboard = Dashboard {
             channels: &channels,
             recent: &recent,
+            speaker: &Speaker::NotConnected,
             setup: SETUP,
             chat: ChatState::Connected,
         };
@@ -557,6 +610,7 @@ mod tests {
             recent: &recent,
             setup: SETUP,
             chat: ChatState::Connected,
+            speaker: &Speaker::NotConnected,
         };
         let fragment = board(&CONNECT, &dashboard).into_string();
         assert!(
@@ -597,6 +651,7 @@ mod tests {
             recent: &[],
             setup: SETUP,
             chat: ChatState::Connected,
+            speaker: &Speaker::NotConnected,
         };
         let fragment = board(&CONNECT, &connected).into_string();
         assert!(
@@ -622,6 +677,7 @@ mod tests {
         let empty = Dashboard {
             channels: &[],
             recent: &[],
+            speaker: &Speaker::NotConnected,
             setup: SETUP,
             chat: ChatState::Connected,
         };
@@ -645,6 +701,7 @@ mod tests {
             recent: &recent,
             setup: SETUP,
             chat: ChatState::Connected,
+            speaker: &Speaker::NotConnected,
         };
         let visitor = Visitor {
             can_connect: true,
@@ -689,6 +746,7 @@ mod tests {
             recent: &[],
             setup: SETUP,
             chat: ChatState::Connected,
+            speaker: &Speaker::NotConnected,
         };
         let visitor = Visitor {
             can_connect: false,
