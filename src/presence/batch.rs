@@ -44,6 +44,17 @@ pub enum PresenceEvent {
     },
 }
 
+impl PresenceEvent {
+    /// The channel the event happened in.
+    pub(crate) fn channel(&self) -> &ChannelLogin {
+        match self {
+            Self::Message(update) => &update.channel,
+            Self::Ban(ban) => &ban.channel,
+            Self::ChannelIdentity { channel, .. } => channel,
+        }
+    }
+}
+
 /// What one chat message tells us about its sender.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PresenceUpdate {

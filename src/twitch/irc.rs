@@ -711,18 +711,33 @@ impl ChatListener {
                     }
                     let received_at = Utc::now();
                     let mut events = Vec::with_capacity(batch.len());
+                    {
+                    // Held only while sorting the batch (no await inside).
+                    let current = wanted.borrow();
                     for message in batch.drain(..) {
                         if let ServerMessage::Join(join) = &message
                             && let Ok(login) = ChannelLogin::parse(&join.channel_login)
                         {
-                            pacer.confirmed(&login);
-                            self.joins.set(pacer.counts());
+                            if current.contains(&login) {
+                                pacer.confirmed(&login);
+                                self.joins.set(pacer.counts());
+                            } else {
+                                // Parted while its JOIN was on the way (the
+                                // channel was handed to another instance):
+                                // leave it again.
+                                tracing::debug!(channel = %login, "joined a channel no longer served; parting");
+                                client.part(login.as_str().to_owned());
+                            }
                         }
                         let Classified { event, command } = classify(message, received_at);
-                        events.extend(event);
-                        if let Some(command) = command {
+                        // What a channel this instance no longer serves says
+                        // is another instance's to count (SPEC §15: each
+                        // message is processed once across instances).
+                        events.extend(event.filter(|event| current.contains(event.channel())));
+                        if let Some(command) = command.filter(|command| current.contains(&command.channel)) {
                             hand_over_command(&self.commands, command);
                         }
+                    }
                     }
                     tokio::select! {
                         () = shutdown.cancelled() => break,
