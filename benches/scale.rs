@@ -234,14 +234,20 @@ async fn run_on(url: &str, settings: &Settings, count: u64) -> anyhow::Result<Ru
             .await
             .map(|rows| rows.iter().map(|row| row.get(0)).collect())
             .unwrap_or_default();
-        let share = i64::try_from(settings.channels.div_ceil(count.max(1)))?;
-        let settled = holdings.len() == usize::try_from(count)? && holdings.iter().all(|&held| held >= share - 1);
+        // Shares are ceil(channels / instances), so the last instance may
+        // hold a few less (3,334 + 3,334 + 3,332 for 10,000).
+        let spread = holdings
+            .iter()
+            .max()
+            .zip(holdings.iter().min())
+            .map_or(0, |(max, min)| max - min);
+        let settled = holdings.len() == usize::try_from(count)? && spread <= i64::try_from(count)?;
         if joined == logins.len() && leased == i64::try_from(logins.len())? && settled {
             break;
         }
         anyhow::ensure!(
             started.elapsed() < Duration::from_secs(900),
-            "only {joined} of {} channels joined",
+            "after 900 s: {joined} of {} channels joined by exactly one connection, {leased} leased, holdings {holdings:?}",
             logins.len()
         );
         tokio::time::sleep(Duration::from_millis(500)).await;

@@ -405,6 +405,7 @@ async fn apply_chat_command(engine: &RaffleEngine, command: &ChatCommand, served
             }
         }
         RaffleCommand::Status => {
+            tracing::info!("!raffle status requested");
             let rules = match engine.channel_settings(channel.id).await {
                 Ok(rules) => rules,
                 Err(e) => {
