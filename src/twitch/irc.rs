@@ -103,6 +103,9 @@ thread_local! {
 #[derive(Debug, Clone)]
 struct ChatContext {
     server: IrcServer,
+    /// The channels this instance serves: chat of any other channel (one
+    /// handed over while still joined) is another instance's to count.
+    served: ChannelSet,
     presence: PresenceHandle,
     commands: mpsc::Sender<ChatCommand>,
     /// Connections opened so far; every one after the first is a reconnect
@@ -329,6 +332,7 @@ impl ConfiguredTransport {
 /// Where the reader hands chat messages and bans (module doc, "The fast
 /// path").
 struct Tap {
+    served: ChannelSet,
     presence: PresenceHandle,
     commands: mpsc::Sender<ChatCommand>,
     /// Events read but not yet handed over; sent as one chunk before the
@@ -341,6 +345,7 @@ struct Tap {
 impl Tap {
     fn new(context: &ChatContext) -> Self {
         Self {
+            served: context.served.clone(),
             presence: context.presence.clone(),
             commands: context.commands.clone(),
             pending: Vec::new(),
@@ -477,8 +482,11 @@ fn take_chat_line(tap: &mut Tap, message: IRCMessage) {
         crate::metrics::chat_message_received();
     }
     let Classified { event, command } = classify_raw(message, Utc::now());
-    tap.pending.extend(event);
-    if let Some(command) = command {
+    // A channel no longer served may still be joined (its JOIN landed after
+    // the PART): its chat is counted by the instance that serves it now.
+    tap.pending
+        .extend(event.filter(|event| tap.served.contains(event.channel())));
+    if let Some(command) = command.filter(|command| tap.served.contains(&command.channel)) {
         hand_over_command(&tap.commands, command);
     }
 }
@@ -646,6 +654,7 @@ impl ChatListener {
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), IrcError> {
         let context = ChatContext {
             server: self.server.clone(),
+            served: self.channels.clone(),
             presence: self.presence.clone(),
             commands: self.commands.clone(),
             connections: Arc::default(),

@@ -45,6 +45,9 @@ struct State {
     /// Connections accepted so far.
     accepted: usize,
     room_ids: HashMap<String, String>,
+    /// PARTs are recorded but not honoured (a server that kept a channel
+    /// joined, as after a JOIN that landed after the PART).
+    ignore_parts: bool,
 }
 
 struct Shared {
@@ -299,6 +302,11 @@ impl FakeIrc {
     }
 
     /// Waits until a client sent a line equal to `line`.
+    /// From now on, PARTs are recorded but the channel stays joined.
+    pub fn ignore_parts(&self) {
+        self.shared.update(|s| s.ignore_parts = true);
+    }
+
     pub async fn wait_received(&self, line: &str, deadline: Duration) {
         self.wait_until(&format!("client line {line:?}"), deadline, |irc| {
             irc.received().iter().any(|l| l == line)
@@ -421,6 +429,7 @@ async fn serve(socket: TcpStream, shared: Arc<Shared>) {
                     ));
                 }
             }
+            "PART" if shared.state.lock().unwrap().ignore_parts => {}
             "PART" => {
                 for channel in rest.split(',').map(|c| c.trim().trim_start_matches('#').to_owned()) {
                     shared.update(|s| {

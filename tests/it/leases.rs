@@ -362,3 +362,69 @@ async fn a_new_instance_takes_its_share_and_three_split_the_channels() {
     assert_eq!(cluster.slots_drawn_twice().await, 0);
     drop((a, b, c));
 }
+
+/// A channel handed to another instance whose PART the server did not
+/// honour (its JOIN landed after the PART) is still joined: what its chat
+/// says is not this instance's to count, and the listener parts it again.
+#[tokio::test(flavor = "multi_thread")]
+async fn chat_of_a_channel_no_longer_served_is_not_counted_even_if_still_joined() {
+    use kinoyubot::channel::{ChannelLogin, ChannelSet};
+    use kinoyubot::presence::batch::PresenceEvent;
+    use kinoyubot::presence::tracker::PresenceHandle;
+    use kinoyubot::twitch::irc::ChatListener;
+    use tokio_util::sync::CancellationToken;
+
+    let irc = FakeIrc::start().await;
+    let kept = ChannelLogin::parse("kept").expect("login");
+    let handed = ChannelLogin::parse("handed").expect("login");
+    let served = ChannelSet::new([kept.clone(), handed.clone()]);
+    let (events_tx, mut events) = tokio::sync::mpsc::channel(64);
+    let (commands_tx, _commands) = tokio::sync::mpsc::channel(8);
+    let stop = CancellationToken::new();
+    let listener = ChatListener::new(
+        irc.server(),
+        served.clone(),
+        PresenceHandle::from_sender(events_tx),
+        commands_tx,
+    );
+    let listener = tokio::spawn(listener.run(stop.clone()));
+    irc.wait_joined("kept", 1, Duration::from_secs(30)).await;
+    irc.wait_joined("handed", 1, Duration::from_secs(30)).await;
+
+    irc.ignore_parts();
+    served.remove(&handed);
+    irc.wait_received("PART #handed", Duration::from_secs(30)).await;
+    assert!(irc.is_joined("handed"), "the stand-in kept the channel joined");
+    // Both on the one connection, in this order: once the kept channel's
+    // message has arrived, the handed channel's has been read before it.
+    irc.send_to_channel(
+        "handed",
+        &privmsg(
+            "handed",
+            &default_room_id("handed"),
+            "91000001",
+            "elsewhere",
+            "counted there",
+        ),
+    );
+    irc.send_to_channel(
+        "kept",
+        &privmsg("kept", &default_room_id("kept"), "91000002", "here", "counted here"),
+    );
+    let mut senders = Vec::new();
+    while !senders.iter().any(|s: &String| s == "91000002") {
+        let batch = tokio::time::timeout(Duration::from_secs(30), events.recv())
+            .await
+            .expect("the kept channel's message")
+            .expect("listener running");
+        for event in batch {
+            if let PresenceEvent::Message(update) = event {
+                assert_eq!(update.channel, kept, "only the served channel counts: {update:?}");
+                senders.push(update.user_id);
+            }
+        }
+    }
+    assert_eq!(senders, ["91000002"]);
+    stop.cancel();
+    listener.await.expect("listener task").expect("listener");
+}
