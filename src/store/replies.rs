@@ -3,7 +3,7 @@
 //! queueing a reply line.
 
 use super::raffles::EligibilityRules;
-use super::{Error, Queryable, Store, get, outbox};
+use super::{Error, Queryable, Store, get, items, outbox};
 use crate::announce::chat_line::QueuedChatLine;
 use crate::raffle::Outcome;
 use crate::raffle::draw::DrawItem;
@@ -17,25 +17,6 @@ pub(crate) struct OddsInputs {
     pub(crate) viewer: Option<ViewerFacts>,
     /// The items as the next draw would see them.
     pub(crate) items: Vec<DrawItem>,
-}
-
-/// The active items in file order with their remaining stock, unlocked.
-async fn read_items(db: &impl Queryable) -> Result<Vec<DrawItem>, Error> {
-    let rows = db
-        .query_rows(
-            "SELECT name, probability, stock FROM items WHERE active ORDER BY position, id",
-            &[],
-        )
-        .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(DrawItem {
-                name: get(row, "name")?,
-                probability: get(row, "probability")?,
-                remaining_stock: get::<Option<i32>>(row, "stock")?.map(|s| u32::try_from(s).unwrap_or(0)),
-            })
-        })
-        .collect()
 }
 
 impl Store {
@@ -92,7 +73,7 @@ impl Store {
                 })
             })
             .transpose()?;
-        let items = read_items(&client).await?;
+        let items = items::for_draw(&client).await?;
         Ok(OddsInputs { viewer, items })
     }
 
@@ -102,7 +83,7 @@ impl Store {
     ///
     /// Database errors.
     pub(crate) async fn prize_table(&self) -> Result<Vec<DrawItem>, Error> {
-        read_items(&self.pool.get().await?).await
+        items::for_draw(&self.pool.get().await?).await
     }
 
     /// Queues a reply in chat (only while a bot account can speak); returns
