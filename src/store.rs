@@ -48,6 +48,7 @@ pub(crate) use oauth::{
     ConnectFlow, NewTokens, StateAdmission, StateLimits, StateLookup, StoredTokens, TokenTransaction,
 };
 pub(crate) use outbox::{ClaimedAnnouncement, ClaimedChatLine};
+pub use outbox::ResentDelivery;
 pub(crate) use presence::{ChannelIds, PresenceWrite};
 pub(crate) use raffles::Inserted;
 pub use raffles::{
@@ -377,6 +378,20 @@ impl StoredWord for Outcome {
 
 impl StoredWord for ClaimStatus {
     const ALL: &'static [Self] = &ClaimStatus::ALL;
+    fn word(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+impl StoredWord for crate::announce::OutboxKind {
+    const ALL: &'static [Self] = &crate::announce::OutboxKind::ALL;
+    fn word(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+impl StoredWord for crate::announce::OutboxEvent {
+    const ALL: &'static [Self] = &crate::announce::OutboxEvent::ALL;
     fn word(self) -> &'static str {
         self.as_str()
     }

@@ -17,7 +17,7 @@ use tokio::sync::watch;
 
 use super::draw::{self, Candidate, CandidateSnapshot, DrawOutcome, Seed};
 use super::eligibility::{self, ExclusionCounts, Verdict, ViewerFacts};
-use super::odds;
+use super::{odds, viewers};
 use super::record::{Claim, ClaimStatus, Delivery, Outcome, RaffleRecord, Trigger, Winner};
 use super::slot::TimerSlot;
 use crate::announce::chat_line::{ChatAnnounce, ChatMessage, Ineligible, OddsAnswer, QueuedChatLine};
@@ -522,6 +522,7 @@ impl RaffleEngine {
                 status: DeliveryStatus::Pending,
                 error: None,
             }),
+            deliveries: Vec::new(),
             excluded,
             claim: claim_deadline.map(|deadline| Claim {
                 status: ClaimStatus::Pending,
@@ -654,6 +655,29 @@ impl RaffleEngine {
                     .unwrap_or(Ineligible::NotActive),
             },
         })
+    }
+
+    /// Every active viewer of the channel with their weight and chance in
+    /// the next round, or why they have none (the control room's viewer
+    /// list): `!odds`'s numbers for each, sorted as [`viewers::list`] sorts.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub(crate) async fn viewers(&self, channel: &ChannelRecord) -> Result<Vec<viewers::ViewerEntry>, RaffleError> {
+        let rules = self.channel_settings(channel.id).await?;
+        let judged = self.judge_viewers(channel).await?;
+        let active = self
+            .store
+            .viewer_standings(
+                channel.id,
+                &channel.login,
+                channel.twitch_user_id.as_deref(),
+                &Self::sql_rules(channel, &rules),
+            )
+            .await?;
+        let items = self.store.prize_table().await?;
+        Ok(viewers::list(active, &judged, u32::from(rules.subscriber_luck), &items))
     }
 
     fn judge(rules: &RaffleRules, viewer: &EligibleViewer, now: chrono::DateTime<chrono::Utc>) -> Verdict {

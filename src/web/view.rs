@@ -8,6 +8,7 @@
 //!   alone at `/partials/channels` for the script), a channel card, its
 //!   badges, stats and winners, the first-run help.
 //! - `message`: the page of one sentence the OAuth flow answers with.
+//! - `raffle`: the public page of one raffle (`/raffles/{id}`).
 //!
 //! The pages carry no inline script or style (see the Content-Security-Policy
 //! in `routes`); the words the script writes come from `data-` attributes
@@ -16,6 +17,8 @@
 mod dashboard;
 mod layout;
 mod message;
+mod raffle;
 
 pub(crate) use dashboard::{Dashboard, Setup, Speaker, StreamWait, Visitor, board, page as dashboard_page};
 pub(crate) use message::page as message_page;
+pub(crate) use raffle::{RafflePage, not_found as raffle_not_found, page as raffle_page};
