@@ -18,11 +18,11 @@ use tokio::sync::watch;
 use super::draw::{self, Candidate, CandidateSnapshot, DrawOutcome, Seed};
 use super::eligibility::{self, ExclusionCounts, Verdict, ViewerFacts};
 use super::{odds, viewers};
-use super::record::{Claim, ClaimStatus, Delivery, Outcome, RaffleRecord, Trigger, Winner};
+use super::record::{Claim, ClaimStatus, Delivery, OutboxDelivery, Outcome, RaffleRecord, Trigger, Winner};
 use super::slot::TimerSlot;
 use crate::announce::chat_line::{ChatAnnounce, ChatMessage, Ineligible, OddsAnswer, QueuedChatLine};
 use crate::announce::delivery::DeliveryNotifier;
-use crate::announce::{Announcement, DeliveryStatus};
+use crate::announce::{Announcement, DeliveryStatus, OutboxEvent, OutboxKind};
 use crate::catalog::{Language, SetupText};
 use crate::channel::ChannelLogin;
 use crate::channel::settings::{ChannelOverrides, ChannelSettings, OwnSettings};
@@ -478,6 +478,7 @@ impl RaffleEngine {
             }),
             _ => None,
         };
+        let chat_event = chat_message.as_ref().map(ChatMessage::event);
         let chat_queued = match chat_message {
             Some(message) => round
                 .enqueue_chat(&QueuedChatLine {
@@ -522,7 +523,7 @@ impl RaffleEngine {
                 status: DeliveryStatus::Pending,
                 error: None,
             }),
-            deliveries: Vec::new(),
+            deliveries: Self::queued_deliveries(announced, chat_event.filter(|_| chat_queued)),
             excluded,
             claim: claim_deadline.map(|deadline| Claim {
                 status: ClaimStatus::Pending,
@@ -530,6 +531,22 @@ impl RaffleEngine {
             }),
             redraw_of: None,
         }))))
+    }
+
+    /// The outbox rows a round just queued, as the record shows them: the
+    /// Discord win (announced) first, then the chat line, if any.
+    fn queued_deliveries(announced: bool, chat: Option<OutboxEvent>) -> Vec<OutboxDelivery> {
+        let pending = |kind, event| OutboxDelivery {
+            kind,
+            event,
+            status: DeliveryStatus::Pending,
+            error: None,
+        };
+        announced
+            .then(|| pending(OutboxKind::Discord, OutboxEvent::Win))
+            .into_iter()
+            .chain(chat.map(|event| pending(OutboxKind::TwitchChat, event)))
+            .collect()
     }
 
     /// The SQL rules of SPEC §5 step 2 for this channel.
