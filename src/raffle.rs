@@ -34,7 +34,8 @@ pub mod verify;
 pub mod viewers;
 
 pub use record::{
-    Claim, ClaimStatus, Delivery, OutboxDelivery, Outcome, RaffleAudit, RaffleJson, RaffleList, RaffleRecord, Trigger, Winner,
+    Claim, ClaimStatus, Delivery, OutboxDelivery, Outcome, RaffleAudit, RaffleJson, RaffleList, RaffleRecord, Trigger,
+    Winner,
 };
 pub use round::{LivePolicy, RaffleEngine, RaffleError, RaffleRules, RoundResult};
 pub use verify::{RedrawAudit, Verification, verify, verify_redraw};

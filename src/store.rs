@@ -47,8 +47,8 @@ pub(crate) use database::Database;
 pub(crate) use oauth::{
     ConnectFlow, NewTokens, StateAdmission, StateLimits, StateLookup, StoredTokens, TokenTransaction,
 };
-pub(crate) use outbox::{ClaimedAnnouncement, ClaimedChatLine};
 pub use outbox::ResentDelivery;
+pub(crate) use outbox::{ClaimedAnnouncement, ClaimedChatLine};
 pub(crate) use presence::{ChannelIds, PresenceWrite};
 pub(crate) use raffles::Inserted;
 pub use raffles::{

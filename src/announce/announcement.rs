@@ -309,7 +309,10 @@ mod tests {
     #[test]
     fn a_refused_webhook_is_told_apart_from_other_refusals() {
         let gone = discord_rejection_error("404 Not Found", "Unknown Webhook (10015)");
-        assert_eq!(gone, "Discord rejected the message: 404 Not Found: Unknown Webhook (10015)");
+        assert_eq!(
+            gone,
+            "Discord rejected the message: 404 Not Found: Unknown Webhook (10015)"
+        );
         assert_eq!(
             DeliveryFailure::classify(OutboxKind::Discord, Some(&gone)),
             DeliveryFailure::WebhookGone
@@ -328,7 +331,10 @@ mod tests {
             DeliveryFailure::classify(OutboxKind::TwitchChat, Some(&gone)),
             DeliveryFailure::Rejected
         );
-        assert_eq!(DeliveryFailure::classify(OutboxKind::Discord, None), DeliveryFailure::Rejected);
+        assert_eq!(
+            DeliveryFailure::classify(OutboxKind::Discord, None),
+            DeliveryFailure::Rejected
+        );
         assert_eq!(
             serde_json::to_value(DeliveryFailure::WebhookGone).ok(),
             Some(json!("webhook_gone"))

@@ -17,9 +17,9 @@ use tokio::sync::watch;
 
 use super::draw::{self, Candidate, CandidateSnapshot, DrawOutcome, Seed};
 use super::eligibility::{self, ExclusionCounts, Verdict, ViewerFacts};
-use super::{odds, viewers};
 use super::record::{Claim, ClaimStatus, Delivery, OutboxDelivery, Outcome, RaffleRecord, Trigger, Winner};
 use super::slot::TimerSlot;
+use super::{odds, viewers};
 use crate::announce::chat_line::{ChatAnnounce, ChatMessage, Ineligible, OddsAnswer, QueuedChatLine};
 use crate::announce::delivery::DeliveryNotifier;
 use crate::announce::{Announcement, DeliveryStatus, OutboxEvent, OutboxKind};

@@ -150,7 +150,12 @@ impl ViewerEntry {
 /// first, then by login and user id. `judged` is the draw's judgement of
 /// the present viewers ([`super::RaffleEngine::judge_viewers`]), `luck`
 /// the subscribers' weight, `items` the prize list the next round sees.
-pub fn list(active: Vec<ActiveViewer>, judged: &[(EligibleViewer, Verdict)], luck: u32, items: &[DrawItem]) -> Vec<ViewerEntry> {
+pub fn list(
+    active: Vec<ActiveViewer>,
+    judged: &[(EligibleViewer, Verdict)],
+    luck: u32,
+    items: &[DrawItem],
+) -> Vec<ViewerEntry> {
     let luck = luck.max(1);
     let weight_of = |viewer: &EligibleViewer| if viewer.is_subscriber { luck } else { 1 };
     let total: u64 = judged
@@ -242,7 +247,11 @@ impl Cursor {
 
 /// One page of a sorted list: at most `limit` viewers after `after`, and
 /// the cursor of the next page (`None` on the last).
-pub fn page<'a>(entries: &'a [ViewerEntry], limit: usize, after: Option<&Cursor>) -> (&'a [ViewerEntry], Option<Cursor>) {
+pub fn page<'a>(
+    entries: &'a [ViewerEntry],
+    limit: usize,
+    after: Option<&Cursor>,
+) -> (&'a [ViewerEntry], Option<Cursor>) {
     let start = after.map_or(0, |cursor| entries.partition_point(|entry| entry.key() <= *cursor));
     let rest = entries.get(start..).unwrap_or_default();
     let end = rest.len().min(limit);
@@ -391,7 +400,10 @@ mod tests {
             user_id: "123".into(),
         };
         let text = cursor.encode();
-        assert!(text.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'), "{text}");
+        assert!(
+            text.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+            "{text}"
+        );
         assert_eq!(Cursor::decode(&text), Ok(cursor));
         for bad in ["", "!!!", "bm9wZQ", "WzIsImEiLCIxIl0", &"A".repeat(600)] {
             assert_eq!(Cursor::decode(bad), Err(BadCursor), "{bad}");

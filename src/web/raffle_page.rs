@@ -40,12 +40,7 @@ pub(crate) async fn page(
         Ok(redrawn_as) => redrawn_as,
         Err(e) => return unavailable(&state, request, language_without_channel(), e),
     };
-    let language = channel_page_language(
-        &state,
-        request,
-        accept_language.as_deref(),
-        Some(&record.channel_login),
-    );
+    let language = channel_page_language(&state, request, accept_language.as_deref(), Some(&record.channel_login));
     let seed_hex = (record.outcome != Outcome::SkippedOffline).then(|| hex::encode(&audit.seed));
     let markup = view::raffle_page(&RafflePage {
         record: &record,

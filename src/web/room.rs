@@ -294,7 +294,10 @@ mod tests {
         assert!(matches!(viewer_query(&query(&[])), Ok((DEFAULT_VIEWER_LIMIT, None))));
         assert!(matches!(viewer_query(&query(&[("limit", "500")])), Ok((500, None))));
         for bad in ["0", "501", "-1", "ten", ""] {
-            assert!(message(viewer_query(&query(&[("limit", bad)]))).contains("limit"), "{bad}");
+            assert!(
+                message(viewer_query(&query(&[("limit", bad)]))).contains("limit"),
+                "{bad}"
+            );
         }
         assert!(message(viewer_query(&query(&[("cursor", "nope!")]))).contains("cursor"));
         assert!(message(viewer_query(&query(&[("page", "2")]))).contains("page"));

@@ -48,14 +48,21 @@ async fn the_raffle_page_shows_the_result_escaped_and_how_to_verify() {
     assert!(body.contains(snapshot["seed"].as_str().expect("seed")), "{body}");
     assert!(body.contains("Waiting for the winner to chat before"), "{body}");
     assert!(body.contains(&format!("<code>kinoyubot verify {id}</code>")), "{body}");
-    assert!(body.contains(&format!("href=\"../api/raffles/{id}/snapshot\"")), "{body}");
+    assert!(
+        body.contains(&format!("href=\"../api/raffles/{id}/snapshot\"")),
+        "{body}"
+    );
     assert!(body.contains("rel=\"icon\""), "{body}");
     assert!(!body.contains("style=") && !body.contains("<script"), "{body}");
 
     let portuguese = app.get(&format!("/raffles/{id}?lang=pt-BR")).await;
     assert_eq!(portuguese.status, 200);
     assert!(portuguese.body.contains("<html lang=\"pt-BR\">"), "{}", portuguese.body);
-    assert!(portuguese.body.contains(&format!("Sorteio #{id}")), "{}", portuguese.body);
+    assert!(
+        portuguese.body.contains(&format!("Sorteio #{id}")),
+        "{}",
+        portuguese.body
+    );
     assert!(portuguese.body.contains("Como verificar"), "{}", portuguese.body);
     let browser = Reply::to(
         reqwest::Client::new()
@@ -63,7 +70,11 @@ async fn the_raffle_page_shows_the_result_escaped_and_how_to_verify() {
             .header("accept-language", "pt-BR,pt;q=0.9,en;q=0.8"),
     )
     .await;
-    assert!(browser.body.contains("Como verificar"), "Accept-Language: {}", browser.body);
+    assert!(
+        browser.body.contains("Como verificar"),
+        "Accept-Language: {}",
+        browser.body
+    );
 
     for missing in ["/raffles/999999", "/raffles/nope"] {
         let page = app.get(missing).await;
@@ -76,7 +87,10 @@ async fn the_raffle_page_shows_the_result_escaped_and_how_to_verify() {
 
     // The Discord announcement links here.
     let posted = app.discord.wait_for(1, crate::helpers::DEADLINE).await;
-    let link = posted[0].body["embeds"][0]["url"].as_str().unwrap_or_default().to_owned();
+    let link = posted[0].body["embeds"][0]["url"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     assert!(link.ends_with(&format!("/raffles/{id}")), "{:?}", posted[0].body);
 }
 
@@ -94,7 +108,11 @@ async fn the_snapshot_alone_replays_the_draw() {
     let candidates: Vec<Candidate> = serde_json::from_value(snapshot["candidates"].clone()).expect("candidates");
     assert_eq!(candidates.len(), 2);
     let candidates = CandidateSnapshot::new(candidates).expect("snapshot");
-    assert_eq!(Value::from(candidates.digest_hex()), snapshot["digest"], "the digest is recomputed");
+    assert_eq!(
+        Value::from(candidates.digest_hex()),
+        snapshot["digest"],
+        "the digest is recomputed"
+    );
     let items: Vec<DrawItem> = serde_json::from_value(snapshot["items"].clone()).expect("items");
     match draw(&Seed::new(seed), &candidates, &items) {
         DrawOutcome::Won {
@@ -129,11 +147,7 @@ async fn head_answers_wherever_get_does_with_the_same_headers_and_no_body() {
         assert_eq!(head.status, 200, "HEAD {path}");
         assert!(head.body.is_empty(), "HEAD {path} has a body: {}", head.body);
         assert!(!get.body.is_empty(), "GET {path}");
-        assert_eq!(
-            head.header("content-type"),
-            get.header("content-type"),
-            "HEAD {path}"
-        );
+        assert_eq!(head.header("content-type"), get.header("content-type"), "HEAD {path}");
         assert_eq!(
             head.headers.get("content-security-policy"),
             get.headers.get("content-security-policy"),
@@ -159,8 +173,50 @@ async fn the_favicon_is_an_svg_cached_for_a_day() {
     }
     let dashboard = app.get("/").await;
     assert!(
-        dashboard.body.contains("<link rel=\"icon\" href=\"static/favicon.svg\" type=\"image/svg+xml\">"),
+        dashboard
+            .body
+            .contains("<link rel=\"icon\" href=\"static/favicon.svg\" type=\"image/svg+xml\">"),
         "{}",
         dashboard.body
     );
+}
+
+#[tokio::test]
+async fn the_raffle_page_fits_a_390_pixel_phone() {
+    let (app, won) = app_with_a_win().await;
+    let id = won["id"].as_i64().expect("id");
+    let profile = tempfile::tempdir().expect("profile dir");
+    let mut browser = crate::cdp::Browser::open(profile.path(), &app.url(&format!("/raffles/{id}"))).await;
+    browser
+        .call(
+            "Emulation.setDeviceMetricsOverride",
+            serde_json::json!({"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": true}),
+        )
+        .await
+        .expect("phone metrics");
+    browser
+        .call("Page.reload", serde_json::json!({}))
+        .await
+        .expect("reload");
+    browser
+        .wait_for(
+            "document.readyState === 'complete' && document.querySelector('.facts') !== null \
+             && getComputedStyle(document.querySelector('.facts')).display === 'grid'",
+            std::time::Duration::from_secs(20),
+        )
+        .await;
+    let width = browser
+        .eval("[window.innerWidth, document.documentElement.scrollWidth]")
+        .await
+        .expect("widths");
+    assert_eq!(width[0], 390, "{width}");
+    assert!(
+        width[1].as_i64().unwrap_or(i64::MAX) <= 390,
+        "no sideways scrolling: {width}"
+    );
+    let landmarks = browser
+        .eval("[document.documentElement.lang, !!document.querySelector('main'), !!document.querySelector('header'), document.querySelectorAll('h1, h2').length]")
+        .await
+        .expect("landmarks");
+    assert_eq!(landmarks, serde_json::json!(["en", true, true, 3]), "{landmarks}");
 }

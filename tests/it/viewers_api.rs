@@ -90,7 +90,11 @@ async fn the_viewer_list_gives_the_same_chances_as_odds_in_chat() {
     let list = all_pages(&app, "twitchdev", 100).await;
     let alice = entry(&list, "alice");
     assert_eq!(
-        (alice["eligible"].clone(), alice["weight"].clone(), alice["reason"].clone()),
+        (
+            alice["eligible"].clone(),
+            alice["weight"].clone(),
+            alice["reason"].clone()
+        ),
         (json!(true), json!(3), Value::Null)
     );
     let bob = entry(&list, "bob");
@@ -101,7 +105,10 @@ async fn the_viewer_list_gives_the_same_chances_as_odds_in_chat() {
     assert_eq!(alice["user_id"], twitch_id("alice").as_str());
     assert_eq!(entry(&list, "nightbot")["reason"], "ignored");
     let bot_entry = entry(&list, &bot.login);
-    assert_eq!((bot_entry["eligible"].clone(), bot_entry["reason"].clone()), (json!(false), json!("bot")));
+    assert_eq!(
+        (bot_entry["eligible"].clone(), bot_entry["reason"].clone()),
+        (json!(false), json!("bot"))
+    );
     assert_eq!(bot_entry["chance"].as_f64(), Some(0.0));
 
     // What `!odds` says in chat for the same viewers.
@@ -217,7 +224,10 @@ async fn every_reason_a_viewer_cannot_win_is_named_and_pages_lose_nobody() {
     .into_iter()
     .map(|(login, eligible, reason)| (login.to_owned(), eligible, reason))
     .collect();
-    assert_eq!(summary, expected, "eligible first, then by login; the idle viewer is not active");
+    assert_eq!(
+        summary, expected,
+        "eligible first, then by login; the idle viewer is not active"
+    );
     assert_eq!(entry(&list, "amy")["chance"].as_f64(), Some(0.5));
     assert_eq!(entry(&list, "quiet")["weight"], 0);
     assert_eq!(entry(&list, "amy")["display_name"], "AMY");
@@ -246,7 +256,9 @@ async fn every_reason_a_viewer_cannot_win_is_named_and_pages_lose_nobody() {
     }
     assert_eq!(viewers(&app, "nobody", "").await.status, 404);
     assert_eq!(
-        app.send(reqwest::Method::GET, "/api/channels/chan/viewers", None).await.status,
+        app.send(reqwest::Method::GET, "/api/channels/chan/viewers", None)
+            .await
+            .status,
         401,
         "the list is not public"
     );
@@ -264,7 +276,13 @@ async fn a_failed_discord_post_is_resent_once_and_a_sent_one_never() {
     assert_eq!(failed["delivery"]["failure"], "webhook_gone", "{failed}");
     assert_eq!(failed["deliveries"][0]["kind"], "discord", "{failed}");
     assert_eq!(failed["deliveries"][0]["failure"], "webhook_gone", "{failed}");
-    let posts_for = |id: i64| app.discord.received().iter().filter(|r| r.raffle_id == Some(id)).count();
+    let posts_for = |id: i64| {
+        app.discord
+            .received()
+            .iter()
+            .filter(|r| r.raffle_id == Some(id))
+            .count()
+    };
     assert_eq!(posts_for(id), 1);
 
     let resent = app.post_as_admin(&format!("/api/raffles/{id}/resend")).await;
@@ -283,7 +301,9 @@ async fn a_failed_discord_post_is_resent_once_and_a_sent_one_never() {
     assert_eq!(again.status, 409, "{}", again.body);
     assert_eq!(
         app.database
-            .count(&format!("SELECT count(*) FROM outbox WHERE raffle_id = {id} AND status = 'sent'"))
+            .count(&format!(
+                "SELECT count(*) FROM outbox WHERE raffle_id = {id} AND status = 'sent'"
+            ))
             .await,
         1
     );
@@ -355,7 +375,16 @@ async fn another_broadcaster_cannot_see_viewers_or_resend_and_a_browser_needs_cs
         ("no origin", None, true),
         ("no CSRF token", Some(origin.as_str()), false),
     ] {
-        let refused = send(&app, reqwest::Method::POST, &resend_path, &browser, None, origin_sent, csrf).await;
+        let refused = send(
+            &app,
+            reqwest::Method::POST,
+            &resend_path,
+            &browser,
+            None,
+            origin_sent,
+            csrf,
+        )
+        .await;
         assert_eq!(refused.status, 403, "{what}: {}", refused.body);
     }
     let failed = wait_for("the raffle listed", || async {
@@ -366,7 +395,10 @@ async fn another_broadcaster_cannot_see_viewers_or_resend_and_a_browser_needs_cs
     assert_eq!(failed["delivery"]["failure"], "rejected", "a 400 is not a gone webhook");
 
     // The streamer's own failed raffle: resent from the browser.
-    let own_channel = app.database.count("SELECT id FROM channels WHERE login = 'twitchdev'").await;
+    let own_channel = app
+        .database
+        .count("SELECT id FROM channels WHERE login = 'twitchdev'")
+        .await;
     app.database.add_viewer(own_channel, &Viewer::new("20", "fan")).await;
     app.discord.push([DiscordReply::UnknownWebhook]);
     let mine = app.draw("twitchdev").await;

@@ -212,7 +212,10 @@ mod tests {
         assert!(html.contains("href=\"./43\""), "{html}");
         assert!(html.contains("href=\"../api/raffles/42/snapshot\""), "{html}");
         assert!(html.contains("<code>kinoyubot verify 42</code>"), "{html}");
-        assert!(html.contains("<main>") && html.contains("<h1>") && html.contains("<h2"), "{html}");
+        assert!(
+            html.contains("<main>") && html.contains("<h1>") && html.contains("<h2"),
+            "{html}"
+        );
         assert!(!html.contains("style=") && !html.contains("<script"), "{html}");
     }
 
