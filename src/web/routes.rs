@@ -24,7 +24,7 @@ use super::language::LanguageRequest;
 use super::reply::WebError;
 use super::session::{AccessRejection, Caller};
 use super::state::WebState;
-use super::{api, control, dashboard, oauth, probes, session, status};
+use super::{api, control, dashboard, items, oauth, probes, session, status};
 
 /// The Content-Security-Policy of every response: only our own script,
 /// stylesheet and images, no inline code, no framing.
@@ -136,6 +136,30 @@ pub(crate) fn routes(state: WebState) -> impl Filter<Extract = (warp::reply::Res
             },
         )
         .map(Reply::into_response);
+    let get_items = warp::path!("api" / "channels" / String / "items")
+        .and(warp::get())
+        .and(caller.clone())
+        .and(language_request())
+        .and(with_state(state.clone()))
+        .then(
+            |login: String, caller: Caller, language: LanguageRequest, state: WebState| {
+                items::get_items(state, caller, login, language)
+            },
+        )
+        .map(Reply::into_response);
+    let put_items = warp::path!("api" / "channels" / String / "items")
+        .and(warp::put())
+        .and(caller.clone())
+        .and(language_request())
+        .and(warp::body::content_length_limit(items::MAX_ITEMS_BODY))
+        .and(warp::body::json::<serde_json::Value>())
+        .and(with_state(state.clone()))
+        .then(
+            |login: String, caller: Caller, language: LanguageRequest, body: serde_json::Value, state: WebState| {
+                items::put_items(state, caller, login, language, body)
+            },
+        )
+        .map(Reply::into_response);
     let api_session = warp::path!("api" / "session")
         .and(warp::get())
         .and(with_state(state.clone()))
@@ -218,8 +242,12 @@ pub(crate) fn routes(state: WebState) -> impl Filter<Extract = (warp::reply::Res
         .or(logout)
         .unify()
         .boxed();
+    // The prize editor: its own group, like every group of a few routes.
+    let prizes = get_items.or(put_items).unify().boxed();
     pages
         .or(control)
+        .unify()
+        .or(prizes)
         .unify()
         .or(auth_start)
         .unify()
