@@ -1155,12 +1155,13 @@ total          100.00%
             &serde_json::json!([
                 {"name": " Steam key ", "probability": 0.05, "stock": 3},
                 {"name": "Sticker", "probability": 1e-4, "stock": null},
-                {"name": "All", "probability": 1}
+                {"name": "Half", "probability": 0.5}
             ]),
         )
         .unwrap();
         let names: Vec<&str> = table.items().iter().map(|item| item.name.as_str()).collect();
-        assert_eq!(names, ["Steam key", "Sticker", "All"]);
+        assert_eq!(names, ["Steam key", "Sticker", "Half"]);
+        assert!(ItemsFile::parse_json("items", &serde_json::json!([{"name": "All", "probability": 1}])).is_ok());
         assert_eq!(table.items()[0].stock, Some(3));
         assert_eq!(table.items()[1].stock, None);
         // The same errors as the file's, labelled and without lines.

@@ -288,18 +288,21 @@ async fn handle_rejection(rejection: Rejection) -> Result<warp::reply::Response,
     if let Some(access) = rejection.find::<AccessRejection>() {
         return Ok(WebError::from(access.clone()).into_response());
     }
+    // Body rejections first: they come from the route whose path and
+    // method matched, while a sibling route on the same path (the `GET`
+    // beside a `PUT`) adds a "method not allowed" to the same rejection.
     let (status, message) = if rejection.is_not_found() {
         (StatusCode::NOT_FOUND, "not found")
+    } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
+        (StatusCode::PAYLOAD_TOO_LARGE, "request body too large")
+    } else if rejection.find::<warp::body::BodyDeserializeError>().is_some() {
+        (StatusCode::BAD_REQUEST, "invalid request body")
+    } else if rejection.find::<warp::reject::UnsupportedMediaType>().is_some() {
+        (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported media type")
     } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
         (StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
     } else if rejection.find::<warp::reject::InvalidQuery>().is_some() {
         (StatusCode::BAD_REQUEST, "invalid query string")
-    } else if rejection.find::<warp::body::BodyDeserializeError>().is_some() {
-        (StatusCode::BAD_REQUEST, "invalid request body")
-    } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
-        (StatusCode::PAYLOAD_TOO_LARGE, "request body too large")
-    } else if rejection.find::<warp::reject::UnsupportedMediaType>().is_some() {
-        (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported media type")
     } else {
         // A missing or malformed header or cookie: the client's mistake,
         // which anyone can repeat at will, so not worth more than debug.

@@ -271,6 +271,15 @@ async fn the_prize_editor_round_trips_and_refuses_a_bad_list_naming_the_item() {
     )
     .await;
     assert_eq!(too_large.status, 413, "{}", too_large.body);
+    let malformed = Reply::to(
+        reqwest::Client::new()
+            .put(app.url("/api/channels/tuned/items"))
+            .bearer_auth(ADMIN_TOKEN)
+            .header("content-type", "application/json")
+            .body("{\"items\": ["),
+    )
+    .await;
+    assert_eq!(malformed.status, 400, "not a method problem: {}", malformed.body);
 }
 
 #[tokio::test]
