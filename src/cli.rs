@@ -14,8 +14,8 @@ use crate::clock::Clock;
 use crate::config::{ConfigError, Settings, SettingsArgs, load_items};
 use crate::raffle::items::ItemsError;
 use crate::raffle::{Outcome, RaffleEngine, RaffleError, RaffleRecord, RoundResult, Trigger, Verification, Winner};
-use crate::store::{ChannelRecord, Database};
 use crate::store::migrate::Report;
+use crate::store::{ChannelRecord, Database};
 
 /// Command-line interface. Every setting is also a flag, and flags win over
 /// the environment and `.env`.
@@ -165,7 +165,11 @@ pub async fn execute(command: Command, settings: Settings) -> Result<(), Failure
 }
 
 /// The channel with this login, or bad input saying it is unknown.
-async fn known_channel(settings: &Settings, database: &Database, login: &ChannelLogin) -> Result<ChannelRecord, Failure> {
+async fn known_channel(
+    settings: &Settings,
+    database: &Database,
+    login: &ChannelLogin,
+) -> Result<ChannelRecord, Failure> {
     database
         .store()
         .find_channel(login)
@@ -222,15 +226,18 @@ async fn export_items(settings: &Settings, login: &ChannelLogin) -> Result<(), F
             source: list.source,
         };
         let header = [
-            language.say(&CliText::ItemsExportTitle { channel: login.as_str() }),
+            language.say(&CliText::ItemsExportTitle {
+                channel: login.as_str(),
+            }),
             format!("source: {}", list.source.as_str()),
-            language.say(&CliText::ItemsReimport { channel: login.as_str() }),
+            language.say(&CliText::ItemsReimport {
+                channel: login.as_str(),
+            }),
         ];
         print!(
             "{}",
-            list.to_toml(&header, |left| language.say(&CliText::ItemsLeft {
-                count: i64::from(left)
-            }))
+            list.to_toml(&header, |left| language
+                .say(&CliText::ItemsLeft { count: i64::from(left) }))
         );
         eprintln!("{}", language.say(&source));
         if list.items.is_empty() {

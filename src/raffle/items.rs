@@ -422,7 +422,10 @@ impl ItemsFile {
                 reason,
             };
             let Some(probability) = &item.probability else {
-                return Err(syntax(format!("item {index} {:?}: missing field `probability`", item.name)));
+                return Err(syntax(format!(
+                    "item {index} {:?}: missing field `probability`",
+                    item.name
+                )));
             };
             let probability = toml_scalar(probability)
                 .ok_or_else(|| invalid(ItemProblem::ProbabilityNotNumber(json_type(probability).to_owned())))?;
@@ -1241,7 +1244,8 @@ total          100.00%
 
     #[test]
     fn a_put_body_sets_an_own_list_or_goes_back_to_the_default() {
-        let own = ItemsUpdate::parse_json(&serde_json::json!({"items": [{"name": "Key", "probability": 0.5}]})).unwrap();
+        let own =
+            ItemsUpdate::parse_json(&serde_json::json!({"items": [{"name": "Key", "probability": 0.5}]})).unwrap();
         assert!(matches!(own, ItemsUpdate::Own(table) if table.items().len() == 1));
         assert_eq!(
             ItemsUpdate::parse_json(&serde_json::json!({"items": null})).unwrap(),
@@ -1262,7 +1266,11 @@ total          100.00%
                 "items: no items defined (need at least one [[items]] entry)",
             ),
         ] {
-            assert_eq!(ItemsUpdate::parse_json(&body).unwrap_err().to_string(), expected, "{body}");
+            assert_eq!(
+                ItemsUpdate::parse_json(&body).unwrap_err().to_string(),
+                expected,
+                "{body}"
+            );
         }
     }
 
@@ -1334,5 +1342,4 @@ total          100.00%
         assert_eq!(draw[0].remaining_stock, Some(1));
         assert_eq!(draw[1].name, "Sticker");
     }
-
 }

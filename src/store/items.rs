@@ -42,7 +42,11 @@ impl Store {
     /// # Errors
     ///
     /// Database errors ([`Error::Vanished`] if the channel is gone).
-    pub(crate) async fn set_channel_items(&self, channel_id: i64, table: Option<&ItemTable>) -> Result<PrizeList, Error> {
+    pub(crate) async fn set_channel_items(
+        &self,
+        channel_id: i64,
+        table: Option<&ItemTable>,
+    ) -> Result<PrizeList, Error> {
         let mut client = self.pool.get().await?;
         let transaction = client.transaction().await?;
         // Serialises concurrent writers of one channel's list, and fails

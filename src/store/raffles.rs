@@ -12,8 +12,8 @@ use crate::announce::Announcement;
 use crate::announce::chat_line::QueuedChatLine;
 use crate::channel::ChannelLogin;
 use crate::raffle::draw::{DrawItem, Seed};
-use crate::raffle::items::{ListedItem, PrizeList};
 use crate::raffle::eligibility::{ExclusionCounts, ExclusionReason, FollowCache, FollowFact, Gates};
+use crate::raffle::items::{ListedItem, PrizeList};
 use crate::raffle::slot::TimerSlot;
 use crate::raffle::{Claim, ClaimStatus, Delivery, Outcome, RaffleAudit, RaffleRecord, Trigger, Winner};
 

@@ -83,9 +83,7 @@ fn view(list: &PrizeList, language: Language) -> ItemsView<'_> {
 
 /// The reader's language: their own choice, else the channel's.
 fn reader_language(state: &WebState, request: LanguageRequest, login: &str) -> Language {
-    request
-        .choice()
-        .unwrap_or_else(|| state.languages.language_for(login))
+    request.choice().unwrap_or_else(|| state.languages.language_for(login))
 }
 
 /// `GET /api/channels/{login}/items`: the list the channel draws from.

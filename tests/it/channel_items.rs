@@ -63,7 +63,9 @@ async fn channels_with_their_own_lists_never_spend_each_others_stock() {
     let database = Arc::new(TestDatabase::migrated().await);
     for (login, user_id) in [("alpha", "1"), ("beta", "2"), ("gamma", "3")] {
         let id = database.insert_channel(login, Some(&format!("b-{login}"))).await;
-        database.add_viewer(id, &Viewer::new(&format!("7{user_id}"), "viewer")).await;
+        database
+            .add_viewer(id, &Viewer::new(&format!("7{user_id}"), "viewer"))
+            .await;
     }
     let app = TestApp::builder()
         .database(database.clone())
@@ -93,7 +95,10 @@ async fn channels_with_their_own_lists_never_spend_each_others_stock() {
 
     for _ in 0..2 {
         let won = app.draw("alpha").await;
-        assert_eq!((won["outcome"].as_str(), won["item"].as_str()), (Some("won"), Some("Key")));
+        assert_eq!(
+            (won["outcome"].as_str(), won["item"].as_str()),
+            (Some("won"), Some("Key"))
+        );
     }
     assert_eq!(stock(&database, Some("alpha"), "Key").await, Some(0));
     let empty = app.draw("alpha").await;
@@ -107,7 +112,11 @@ async fn channels_with_their_own_lists_never_spend_each_others_stock() {
     assert_eq!(app.draw("beta").await["outcome"], "won");
     assert_eq!(stock(&database, Some("beta"), "Key").await, Some(2));
     assert_eq!(stock(&database, Some("alpha"), "Key").await, Some(0));
-    assert_eq!(stock(&database, None, "Key").await, Some(5), "the default list is untouched");
+    assert_eq!(
+        stock(&database, None, "Key").await,
+        Some(5),
+        "the default list is untouched"
+    );
 
     // A channel without a list draws from the default one.
     assert_eq!(get_items(&app, "gamma").await["source"], "default");
@@ -161,7 +170,10 @@ async fn the_prize_editor_round_trips_and_refuses_a_bad_list_naming_the_item() {
 
     let before = get_items(&app, "tuned").await;
     assert_eq!(before["source"], "default");
-    assert_eq!(before["items"], json!([{"name": "Key", "probability": 1.0, "stock": 5}]));
+    assert_eq!(
+        before["items"],
+        json!([{"name": "Key", "probability": 1.0, "stock": 5}])
+    );
     assert_eq!(before["no_prize_probability"], 0.0);
 
     let list = json!([
@@ -180,10 +192,17 @@ async fn the_prize_editor_round_trips_and_refuses_a_bad_list_naming_the_item() {
     assert_eq!(table["header"], json!(["item", "probability", "stock"]));
     assert_eq!(
         table["rows"],
-        json!([["Steam key", "5.00%", "3"], ["Sticker", "35.00%", "unlimited"], ["no prize", "60.00%", "-"]])
+        json!([
+            ["Steam key", "5.00%", "3"],
+            ["Sticker", "35.00%", "unlimited"],
+            ["no prize", "60.00%", "-"]
+        ])
     );
     assert!(
-        table["text"].as_str().unwrap_or_default().starts_with("item       probability  stock\n"),
+        table["text"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("item       probability  stock\n"),
         "{table}"
     );
 
@@ -257,10 +276,7 @@ async fn the_prize_editor_round_trips_and_refuses_a_bad_list_naming_the_item() {
     assert_eq!(get_items(&app, "tuned").await, stored, "a refused PUT changes nothing");
     assert_eq!(database.count("SELECT count(*) FROM items").await, rows_before);
 
-    assert_eq!(
-        put_items(&app, "nobody", "", &json!({"items": null})).await.status,
-        404
-    );
+    assert_eq!(put_items(&app, "nobody", "", &json!({"items": null})).await.status, 404);
     let anonymous = app.send(reqwest::Method::GET, "/api/channels/tuned/items", None).await;
     assert_eq!(anonymous.status, 401, "prize lists are managed, not public");
     let too_large = put_items(
@@ -350,7 +366,11 @@ async fn a_broadcaster_reads_and_writes_only_their_own_prize_list() {
     assert_eq!(theirs.status, 200, "{}", theirs.body);
     assert_eq!(theirs.json()["source"], "default");
     let mine = send(&app, reqwest::Method::GET, own, &streamer_browser, None, None, false).await;
-    assert_eq!(mine.json()["items"], list["items"], "the other streamer changed nothing");
+    assert_eq!(
+        mine.json()["items"],
+        list["items"],
+        "the other streamer changed nothing"
+    );
 }
 
 #[tokio::test]
@@ -376,9 +396,11 @@ async fn an_unclaimed_prize_goes_back_to_the_list_it_came_from() {
     let won = app.draw("twitchdev").await;
     assert_eq!(won["claim"]["status"], "pending");
     assert_eq!(stock(&app.database, Some("twitchdev"), "Key").await, Some(1));
-    wait_for_within(Duration::from_secs(20), "the unit back in the channel's list", || async {
-        (stock(&app.database, Some("twitchdev"), "Key").await == Some(2)).then_some(())
-    })
+    wait_for_within(
+        Duration::from_secs(20),
+        "the unit back in the channel's list",
+        || async { (stock(&app.database, Some("twitchdev"), "Key").await == Some(2)).then_some(()) },
+    )
     .await;
     let id = won["id"].as_i64().expect("id");
     let expired = app
@@ -460,7 +482,10 @@ async fn items_import_and_export_round_trip_through_the_binary() {
     .await;
     assert_eq!(again.code, Some(0), "{}{}", again.stdout, again.stderr);
     let reexported = run(args(&["items", "export", "--channel", "somestreamer"])).await;
-    assert_eq!(reexported.stdout, exported.stdout, "re-importing the export gives the same list");
+    assert_eq!(
+        reexported.stdout, exported.stdout,
+        "re-importing the export gives the same list"
+    );
     assert_eq!(
         database
             .count("SELECT count(*) FROM items WHERE active AND channel_id IS NOT NULL")
@@ -481,12 +506,16 @@ async fn items_import_and_export_round_trip_through_the_binary() {
     .await;
     assert_eq!(refused.code, Some(2), "{}", refused.stderr);
     assert!(
-        refused.stderr.contains("item 1 \"Steam key\" (line 1): probability 1.5 is not in (0, 1]"),
+        refused
+            .stderr
+            .contains("item 1 \"Steam key\" (line 1): probability 1.5 is not in (0, 1]"),
         "{}",
         refused.stderr
     );
     assert_eq!(
-        run(args(&["items", "export", "--channel", "somestreamer"])).await.stdout,
+        run(args(&["items", "export", "--channel", "somestreamer"]))
+            .await
+            .stdout,
         exported.stdout
     );
 

@@ -234,7 +234,11 @@ async fn per_channel_prize_lists_keep_the_existing_items_as_the_default_list() {
     assert_eq!(row.get::<_, Option<i64>>("channel_id"), None, "the default list");
     assert_eq!(row.get::<_, Option<i32>>("stock"), Some(2), "remaining stock kept");
     assert_eq!(row.get::<_, Option<i32>>("configured_stock"), Some(3));
-    assert_eq!(row.get::<_, Option<bool>>("linked"), Some(true), "the win names its item row");
+    assert_eq!(
+        row.get::<_, Option<bool>>("linked"),
+        Some(true),
+        "the win names its item row"
+    );
 
     // Names are unique per list: a channel may name the default's prize,
     // but no list holds a name twice.
@@ -246,7 +250,10 @@ async fn per_channel_prize_lists_keep_the_existing_items_as_the_default_list() {
         "INSERT INTO items (name, probability) VALUES ('Key', 0.1)",
         "INSERT INTO items (channel_id, name, probability) SELECT id, 'Key', 0.1 FROM channels",
     ] {
-        let error = client.batch_execute(duplicate).await.expect_err("a name twice in one list");
+        let error = client
+            .batch_execute(duplicate)
+            .await
+            .expect_err("a name twice in one list");
         assert_eq!(error.code(), Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION));
     }
     // A channel's list goes with the channel.
@@ -255,7 +262,9 @@ async fn per_channel_prize_lists_keep_the_existing_items_as_the_default_list() {
         .await
         .expect("channel deleted");
     assert_eq!(
-        database.count("SELECT count(*) FROM items WHERE channel_id IS NOT NULL").await,
+        database
+            .count("SELECT count(*) FROM items WHERE channel_id IS NOT NULL")
+            .await,
         0
     );
     assert_eq!(database.count("SELECT count(*) FROM items").await, 1);
