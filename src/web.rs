@@ -11,10 +11,10 @@
 //!   the channels' language).
 //! - handlers: `dashboard` (`/`, `/partials/channels`, static files),
 //!   `status` (`/api/status`), `api` (raffle history and admin actions),
-//!   `control` (the control room: a channel's settings), `room` (its
-//!   viewer list, resending deliveries, a raffle's public snapshot),
-//!   `raffle_page` (`/raffles/{id}`, the public page of one raffle, and
-//!   the favicon),
+//!   `control` (the control room: a channel's settings), `items` (its
+//!   prize list), `room` (its viewer list, resending deliveries, a
+//!   raffle's public snapshot), `raffle_page` (`/raffles/{id}`, the public
+//!   page of one raffle, and the favicon),
 //!   [`oauth`] (the Connect pages and disconnect, over
 //!   `twitch::auth::connect`), `probes` (`/healthz`, `/readyz`, `/metrics`),
 //!   `admin` (the admin check).
@@ -35,6 +35,7 @@ mod api;
 mod client;
 mod control;
 mod dashboard;
+mod items;
 mod language;
 pub mod oauth;
 mod probes;
