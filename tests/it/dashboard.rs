@@ -9,7 +9,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::cdp::{Browser, chromium, spawn_chromium};
 use crate::fake_twitch::streamer;
-use crate::helpers::{TestApp, TestDatabase, Viewer, no_redirects, repo_path, wait_until, within};
+use crate::helpers::{TestApp, TestDatabase, Viewer, driven_clock, no_redirects, repo_path, wait_until, within};
 
 /// A winner name that would run script if it were ever treated as HTML.
 const HOSTILE_NAME: &str = "<img src=x onerror=alert(1)>";
@@ -37,7 +37,11 @@ async fn dashboard() -> TestApp {
         .channels(&[LIVE_CHANNEL])
         .items("[[items]]\nname = \"Steam <key> & co\"\nprobability = 1.0\n")
         .setting("ADMIN_TOKEN", ADMIN_TOKEN)
-        // Long enough that no timer round lands during the test.
+        // Timers run on a clock only the test moves, so no timer round
+        // (and no Helix call of its own) lands during the test, even when
+        // it runs across a slot boundary of the wall clock; the page still
+        // tells the wall clock's next slot.
+        .clock(&driven_clock())
         .setting("RAFFLE_INTERVAL", "1h")
         .start()
         .await;
