@@ -56,6 +56,7 @@ pub(crate) fn routes(state: WebState) -> impl Filter<Extract = (warp::reply::Res
         .and(warp::get())
         .and(with_state(state.clone()))
         .and(language_request())
+        .and(warp::header::headers_cloned())
         .then(dashboard::page);
     let board = warp::path!("partials" / "channels")
         .and(warp::get())
@@ -66,6 +67,9 @@ pub(crate) fn routes(state: WebState) -> impl Filter<Extract = (warp::reply::Res
     let script = warp::path!("static" / "dashboard.js")
         .and(warp::get())
         .map(|| dashboard::asset("text/javascript; charset=utf-8", dashboard::SCRIPT));
+    let control_script = warp::path!("static" / "control.js")
+        .and(warp::get())
+        .map(|| dashboard::asset("text/javascript; charset=utf-8", dashboard::CONTROL_SCRIPT));
     let stylesheet = warp::path!("static" / "dashboard.css")
         .and(warp::get())
         .map(|| dashboard::asset("text/css; charset=utf-8", dashboard::STYLESHEET));
@@ -136,6 +140,17 @@ pub(crate) fn routes(state: WebState) -> impl Filter<Extract = (warp::reply::Res
             },
         )
         .map(Reply::into_response);
+    let history = warp::path!("partials" / "history" / String)
+        .and(warp::get())
+        .and(caller.clone())
+        .and(with_state(state.clone()))
+        .and(language_request())
+        .then(
+            |login: String, caller: Caller, state: WebState, request: LanguageRequest| {
+                dashboard::history(state, caller, login, request)
+            },
+        )
+        .map(Reply::into_response);
     let api_session = warp::path!("api" / "session")
         .and(warp::get())
         .and(with_state(state.clone()))
@@ -189,6 +204,8 @@ pub(crate) fn routes(state: WebState) -> impl Filter<Extract = (warp::reply::Res
         .unify()
         .or(script)
         .unify()
+        .or(control_script)
+        .unify()
         .or(stylesheet)
         .unify()
         .or(api_status)
@@ -216,6 +233,8 @@ pub(crate) fn routes(state: WebState) -> impl Filter<Extract = (warp::reply::Res
         .or(api_session)
         .unify()
         .or(logout)
+        .unify()
+        .or(history)
         .unify()
         .boxed();
     pages

@@ -7,15 +7,19 @@
 //! - `dashboard`: the dashboard page and its parts: the board (also served
 //!   alone at `/partials/channels` for the script), a channel card, its
 //!   badges, stats and winners, the first-run help.
+//! - `control`: the control room a signed-in streamer sees above the board,
+//!   and its history (also served alone at `/partials/history/{login}`).
 //! - `message`: the page of one sentence the OAuth flow answers with.
 //!
 //! The pages carry no inline script or style (see the Content-Security-Policy
 //! in `routes`); the words the script writes come from `data-` attributes
 //! rendered here.
 
+mod control;
 mod dashboard;
 mod layout;
 mod message;
 
+pub(crate) use control::{ControlRoom, Managed, history};
 pub(crate) use dashboard::{Dashboard, Setup, Speaker, StreamWait, Visitor, board, page as dashboard_page};
 pub(crate) use message::page as message_page;
