@@ -27,20 +27,23 @@ use crate::process::kinoyubot;
 const STREAMER: &str = "twitchdev";
 const SUBSCRIBER_ID: &str = "7001";
 const WAIT: Duration = Duration::from_secs(20);
-/// The default prize list the app starts with.
+/// A prize list where every round is won (every draw is announced).
+const ALWAYS_WON: &str = "[[items]]\nname = \"Steam <key> & co\"\nprobability = 1.0\n";
+/// The default prize list of the prize editor's test.
 const DEFAULT_ITEMS: &str = "[[items]]\nname = \"Steam key\"\nprobability = 0.05\nstock = 3\n\
                              [[items]]\nname = \"Sticker\"\nprobability = 0.00125\n";
 
 /// The app with the Twitch stand-in, rounds that do not wait for a live
-/// stream, and a timer too slow to draw during the test.
-async fn app() -> TestApp {
+/// stream, a timer too slow to draw during the test, and `items` as the
+/// default prize list.
+async fn app(items: &str) -> TestApp {
     TestApp::builder()
         .twitch(streamer())
         .served_public_url()
         .setting("CONNECT_POLICY", "anyone")
         .setting("ONLY_WHEN_LIVE", "false")
         .setting("RAFFLE_INTERVAL", "1h")
-        .items(DEFAULT_ITEMS)
+        .items(items)
         .start()
         .await
 }
@@ -250,7 +253,7 @@ async fn scrolls_sideways(browser: &mut Browser) -> bool {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_streamer_runs_their_channel_from_the_control_room() {
     chromium();
-    let app = app().await;
+    let app = app(ALWAYS_WON).await;
     let profile = tempfile::tempdir().expect("profile dir");
     let mut browser = signed_in_browser(&app, profile.path(), STREAMER).await;
     let control = format!("section.control[data-login=\"{STREAMER}\"]");
@@ -463,7 +466,7 @@ async fn a_streamer_runs_their_channel_from_the_control_room() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_broadcaster_gets_controls_for_their_channel_only() {
     chromium();
-    let app = app().await;
+    let app = app(ALWAYS_WON).await;
     let first = tempfile::tempdir().expect("profile dir");
     let first_browser = signed_in_browser(&app, first.path(), STREAMER).await;
     drop(first_browser);
@@ -517,7 +520,7 @@ async fn the_dashboard_meets_wcag_aa_signed_in_and_out_at_1280_and_390_px() {
         .setting("CONNECT_POLICY", "anyone")
         .setting("ONLY_WHEN_LIVE", "false")
         .setting("RAFFLE_INTERVAL", "1h")
-        .items(DEFAULT_ITEMS)
+        .items(ALWAYS_WON)
         .channels(&["publicchannel"])
         .start()
         .await;
@@ -616,7 +619,7 @@ async fn the_dashboard_meets_wcag_aa_signed_in_and_out_at_1280_and_390_px() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_prize_editor_shows_the_check_items_table_as_you_type_and_saves_through_the_api() {
     chromium();
-    let app = app().await;
+    let app = app(DEFAULT_ITEMS).await;
     let profile = tempfile::tempdir().expect("profile dir");
     let mut browser = signed_in_browser(&app, profile.path(), STREAMER).await;
     let control = format!("section.control[data-login=\"{STREAMER}\"]");
@@ -719,7 +722,7 @@ async fn the_prize_editor_shows_the_check_items_table_as_you_type_and_saves_thro
 #[tokio::test(flavor = "multi_thread")]
 async fn the_viewer_list_shows_chances_and_reasons_page_by_page() {
     chromium();
-    let app = app().await;
+    let app = app(ALWAYS_WON).await;
     let profile = tempfile::tempdir().expect("profile dir");
     let mut browser = signed_in_browser(&app, profile.path(), STREAMER).await;
     let control = format!("section.control[data-login=\"{STREAMER}\"]");

@@ -203,7 +203,7 @@
       var outcome = (W.outcomes && W.outcomes[reply.body.outcome]) || reply.body.outcome;
       self.say(fill(W.drawn, { id: reply.body.id, outcome: outcome }), false);
       self.refreshHistory();
-      self.loadPrizes();
+      self.loadViewers(false, true);
     }, function () { self.unreachable(); });
   };
 
@@ -315,7 +315,7 @@
       if (!reply.ok) { status.textContent = ''; self.refused(reply); return; }
       self.showSettings(reply.body.settings);
       status.textContent = W.saved;
-      self.loadViewers(false);
+      self.loadViewers(false, true);
     }, function () { status.textContent = ''; self.unreachable(); });
   };
 
@@ -471,7 +471,7 @@
       if (!reply.ok) { self.refused(reply); return; }
       if (reply.body && reply.body.items) self.showPrizes(reply.body); else self.loadPrizes();
       status.textContent = W.saved;
-      self.loadViewers(false);
+      self.loadViewers(false, true);
     }, function () { status.textContent = ''; self.unreachable(); });
   };
 
@@ -499,19 +499,21 @@
     this.q('.no-viewers').hidden = body.children.length > 0;
   };
 
-  Control.prototype.loadViewers = function (more) {
+  // `quiet`: a reload after another action, which must not replace what
+  // that action said.
+  Control.prototype.loadViewers = function (more, quiet) {
     var self = this;
     var path = this.base + 'viewers?limit=' + VIEWERS_PAGE;
     if (more && this.cursor) path += '&cursor=' + encodeURIComponent(this.cursor);
     return api('GET', path).then(function (reply) {
-      if (!reply.ok) { self.refused(reply); return; }
+      if (!reply.ok) { if (!quiet) self.refused(reply); return; }
       self.showViewers(reply.body.viewers || [], more);
       self.cursor = reply.body.next_cursor || null;
       var button = self.q('.load-more');
       var hadFocus = document.activeElement === button;
       button.hidden = !self.cursor;
       if (hadFocus && button.hidden) self.q('.refresh-viewers').focus();
-    }, function () { self.unreachable(); });
+    }, function () { if (!quiet) self.unreachable(); });
   };
 
   // History and resend.
