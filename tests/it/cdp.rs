@@ -252,19 +252,36 @@ impl Browser {
 
     /// A PNG of the whole page (beyond the viewport), written to `path`.
     pub async fn screenshot(&mut self, path: &Path) {
+        self.screenshot_part(path, 0.0, None).await;
+    }
+
+    /// The page's height in CSS pixels.
+    pub async fn page_height(&mut self) -> f64 {
+        let metrics = self
+            .call("Page.getLayoutMetrics", json!({}))
+            .await
+            .expect("layout metrics");
+        metrics["cssContentSize"]["height"].as_f64().expect("height")
+    }
+
+    /// A PNG of the page from `top`, `height` CSS pixels high (to its end
+    /// when `None`), written to `path`.
+    pub async fn screenshot_part(&mut self, path: &Path, top: f64, height: Option<f64>) {
         use base64::Engine as _;
         let metrics = self
             .call("Page.getLayoutMetrics", json!({}))
             .await
             .expect("layout metrics");
         let size = &metrics["cssContentSize"];
+        let full = size["height"].as_f64().expect("height");
+        let height = height.map_or(full - top, |h| h.min(full - top));
         let shot = self
             .call(
                 "Page.captureScreenshot",
                 json!({
                     "format": "png",
                     "captureBeyondViewport": true,
-                    "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}
+                    "clip": {"x": 0, "y": top, "width": size["width"], "height": height, "scale": 1}
                 }),
             )
             .await

@@ -187,7 +187,7 @@ fn channel_section(language: Language, room: &ControlRoom<'_>, channel: &Managed
             (settings_form(language, channel.login))
             (prize_editor(language, channel.login))
             (viewers(language, channel.login))
-            section class="history-section" aria-labelledby=(id("history-title")) {
+            section class="history-section" {
                 h3 id=(id("history-title")) tabindex="-1" { (say(language, &ControlText::HistoryTitle)) }
                 (history(language, channel.login, channel.history, room.announces_on_discord))
             }
@@ -200,7 +200,7 @@ fn channel_section(language: Language, room: &ControlRoom<'_>, channel: &Managed
 fn settings_form(language: Language, login: &str) -> Markup {
     let title = format!("{login}-settings-title");
     html! {
-        section class="settings-section" aria-labelledby=(title) {
+        section class="settings-section" {
             h3 id=(title) { (say(language, &ControlText::SettingsTitle)) }
             p class="intro" { (say(language, &ControlText::SettingsIntro)) }
             form class="settings" novalidate {
@@ -257,16 +257,17 @@ fn field(language: Language, login: &str, setting: Setting) -> Markup {
 fn prize_editor(language: Language, login: &str) -> Markup {
     let title = format!("{login}-prizes-title");
     let hints = format!("{login}-prizes-hints");
+    let caption = format!("{login}-chances-caption");
     let table = table_words(language);
     html! {
-        section class="prizes-section" aria-labelledby=(title) {
+        section class="prizes-section" {
             h3 id=(title) { (say(language, &ControlText::PrizesTitle)) }
             p class="prize-source" {}
             p class="hint" id=(hints) {
                 (say(language, &ControlText::ProbabilityHint)) " " (say(language, &ControlText::StockHint))
             }
             form class="prizes" novalidate {
-                div class="table-scroll" {
+                div class="table-scroll" role="region" tabindex="0" aria-labelledby=(title) {
                     table class="editor" {
                         thead {
                             tr {
@@ -294,9 +295,9 @@ fn prize_editor(language: Language, login: &str) -> Markup {
                     span class="form-status" role="status" {}
                 }
             }
-            div class="table-scroll" {
+            div class="table-scroll" role="region" tabindex="0" aria-labelledby=(caption) {
                 table class="chances" {
-                    caption { (rich(&say(language, &ControlText::ChancesCaption))) }
+                    caption id=(caption) { (rich(&say(language, &ControlText::ChancesCaption))) }
                     thead {
                         tr {
                             th scope="col" { (table.item) }
@@ -322,13 +323,13 @@ fn prize_editor(language: Language, login: &str) -> Markup {
 fn viewers(language: Language, login: &str) -> Markup {
     let title = format!("{login}-viewers-title");
     html! {
-        section class="viewers-section" aria-labelledby=(title) {
+        section class="viewers-section" {
             div class="section-head" {
                 h3 id=(title) { (say(language, &ControlText::ViewersTitle)) }
                 button type="button" class="button secondary refresh-viewers" { (say(language, &ControlText::Refresh)) }
             }
             p class="intro" { (say(language, &ControlText::ViewersIntro)) }
-            div class="table-scroll" {
+            div class="table-scroll" role="region" tabindex="0" aria-labelledby=(title) {
                 table class="viewer-table" {
                     thead {
                         tr {
@@ -356,7 +357,7 @@ pub(crate) fn history(language: Language, login: &str, raffles: &[RaffleRecord],
             @if raffles.is_empty() {
                 p class="none" { (say(language, &ControlText::NoRafflesYet)) }
             } @else {
-                div class="table-scroll" {
+                div class="table-scroll" role="region" tabindex="0" aria-labelledby=(format!("{login}-history-title")) {
                     table class="history-table" {
                         thead {
                             tr {
