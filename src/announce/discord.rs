@@ -503,7 +503,9 @@ mod tests {
             reason: "Invalid Form Body (code 50035)".into(),
         };
         assert!(!webhook_gone(&too_long.to_string()));
-        assert!(!webhook_gone(&DeliveryError::Server(StatusCode::BAD_GATEWAY).to_string()));
+        assert!(!webhook_gone(
+            &DeliveryError::Server(StatusCode::BAD_GATEWAY).to_string()
+        ));
     }
 
     #[test]

@@ -382,7 +382,10 @@ impl Message for ControlText<'_> {
             Self::SourcesChat => Texts::fixed("chat only", "só o chat"),
             Self::SourcesChatters => Texts::fixed("chat and the chatters list", "chat e a lista de presentes"),
             Self::PrizesTitle => Texts::fixed("Prizes", "Prêmios"),
-            Self::PrizesOwn => Texts::fixed("This channel's own prize list.", "Lista de prêmios própria deste canal."),
+            Self::PrizesOwn => Texts::fixed(
+                "This channel's own prize list.",
+                "Lista de prêmios própria deste canal.",
+            ),
             Self::PrizesDefault => Texts::fixed(
                 "The bot's default prize list; saving makes it this channel's own.",
                 "A lista de prêmios padrão do bot; ao salvar, ela passa a ser própria deste canal.",
@@ -561,6 +564,9 @@ mod tests {
         );
         assert_eq!(percent_sign(Language::PtBr), "\u{a0}%");
         let words: Vec<&str> = ViewerReason::all().into_iter().map(ViewerReason::as_str).collect();
-        assert!(words.contains(&"young_account") && words.contains(&"broadcaster"), "{words:?}");
+        assert!(
+            words.contains(&"young_account") && words.contains(&"broadcaster"),
+            "{words:?}"
+        );
     }
 }

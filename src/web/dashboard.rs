@@ -24,8 +24,8 @@ use super::status::{self, ChannelStatus};
 use super::view::{self, ControlRoom, Dashboard, Managed, Setup, Speaker, StreamWait, Visitor};
 use crate::catalog::{DashboardText, Language};
 use crate::channel::ChannelLogin;
-use crate::store::ChannelRecord;
 use crate::raffle::RaffleRecord;
+use crate::store::ChannelRecord;
 use crate::twitch::irc::ChatState;
 
 /// The dashboard script.

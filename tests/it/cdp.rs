@@ -230,9 +230,7 @@ impl Browser {
 
     /// Goes to `url` and waits until the page has loaded.
     pub async fn navigate(&mut self, url: &str) {
-        self.call("Page.navigate", json!({"url": url}))
-            .await
-            .expect("navigate");
+        self.call("Page.navigate", json!({"url": url})).await.expect("navigate");
         self.wait_for(
             &format!("location.href === {} && document.readyState === 'complete'", json!(url)),
             Duration::from_secs(20),

@@ -130,7 +130,10 @@ async fn snapshot_weight(app: &TestApp, id: i64, user_id: &str) -> Option<u64> {
         .expect("raffle")
         .get(0);
     let pairs: Vec<(String, u64)> = serde_json::from_str(&candidates).expect("snapshot pairs");
-    pairs.into_iter().find(|(id, _)| id == user_id).map(|(_, weight)| weight)
+    pairs
+        .into_iter()
+        .find(|(id, _)| id == user_id)
+        .map(|(_, weight)| weight)
 }
 
 /// The rows of the probability table as the page shows it: each prize, no
@@ -238,8 +241,14 @@ async fn axe(browser: &mut Browser, what: &str) {
         .iter()
         .filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical")))
         .collect();
-    assert!(serious.is_empty(), "{what}: serious or critical violations: {serious:#?}");
-    assert!(result["passes"].as_u64().unwrap_or(0) > 10, "axe ran its rules: {result}");
+    assert!(
+        serious.is_empty(),
+        "{what}: serious or critical violations: {serious:#?}"
+    );
+    assert!(
+        result["passes"].as_u64().unwrap_or(0) > 10,
+        "axe ran its rules: {result}"
+    );
 }
 
 /// Whether the page scrolls sideways (it must not at 390 px).
@@ -293,12 +302,16 @@ async fn a_streamer_runs_their_channel_from_the_control_room() {
     assert!(message.starts_with("subscriber_luck:"), "{message}");
     assert_eq!(
         browser
-            .eval(&format!("document.querySelector('{luck}').getAttribute('aria-invalid')"))
+            .eval(&format!(
+                "document.querySelector('{luck}').getAttribute('aria-invalid')"
+            ))
             .await,
         Some(json!("true"))
     );
     assert_eq!(
-        browser.eval(&format!("document.activeElement === document.querySelector('{luck}')")).await,
+        browser
+            .eval(&format!("document.activeElement === document.querySelector('{luck}')"))
+            .await,
         Some(json!(true)),
         "focus goes to the field at fault"
     );
@@ -339,7 +352,11 @@ async fn a_streamer_runs_their_channel_from_the_control_room() {
     .await;
     let drawn = raffles[0]["id"].as_i64().expect("raffle id");
     assert_eq!(raffles[0]["trigger"], "manual");
-    assert_eq!(snapshot_weight(&app, drawn, SUBSCRIBER_ID).await, Some(4), "luck 4 used");
+    assert_eq!(
+        snapshot_weight(&app, drawn, SUBSCRIBER_ID).await,
+        Some(4),
+        "luck 4 used"
+    );
     assert_eq!(snapshot_weight(&app, drawn, "7002").await, Some(1));
     browser
         .wait_for(
@@ -375,19 +392,27 @@ async fn a_streamer_runs_their_channel_from_the_control_room() {
     // Pause and resume: the page shows the state, the API agrees.
     browser.click(&format!("{control} .pause")).await;
     browser
-        .wait_for(&format!("document.querySelector('{control} .state').dataset.paused === 'true'"), WAIT)
+        .wait_for(
+            &format!("document.querySelector('{control} .state').dataset.paused === 'true'"),
+            WAIT,
+        )
         .await;
     assert_eq!(app.channel_status(STREAMER).await["paused"], true);
     assert_eq!(
         browser
-            .eval(&format!("document.activeElement === document.querySelector('{control} .resume')"))
+            .eval(&format!(
+                "document.activeElement === document.querySelector('{control} .resume')"
+            ))
             .await,
         Some(json!(true)),
         "focus moves to Resume, which replaced Pause"
     );
     browser.press(" ", "Space", 32).await;
     browser
-        .wait_for(&format!("document.querySelector('{control} .state').dataset.paused === 'false'"), WAIT)
+        .wait_for(
+            &format!("document.querySelector('{control} .state').dataset.paused === 'false'"),
+            WAIT,
+        )
         .await;
     assert_eq!(app.channel_status(STREAMER).await["paused"], false);
 
@@ -476,12 +501,16 @@ async fn a_second_broadcaster_gets_controls_for_their_channel_only() {
     let second = tempfile::tempdir().expect("profile dir");
     let mut browser = signed_in_browser(&app, second.path(), "otherstreamer").await;
     assert_eq!(
-        browser.eval("document.querySelectorAll('section.control').length").await,
+        browser
+            .eval("document.querySelectorAll('section.control').length")
+            .await,
         Some(json!(1))
     );
     assert_eq!(
         browser
-            .eval(&format!("document.querySelector('section.control[data-login=\"{STREAMER}\"]') === null"))
+            .eval(&format!(
+                "document.querySelector('section.control[data-login=\"{STREAMER}\"]') === null"
+            ))
             .await,
         Some(json!(true)),
         "no controls for the first streamer's channel"
@@ -489,7 +518,9 @@ async fn a_second_broadcaster_gets_controls_for_their_channel_only() {
     // The first channel is still on the public board.
     assert_eq!(
         browser
-            .eval(&format!("document.querySelector('#board [data-login=\"{STREAMER}\"]') !== null"))
+            .eval(&format!(
+                "document.querySelector('#board [data-login=\"{STREAMER}\"]') !== null"
+            ))
             .await,
         Some(json!(true))
     );
@@ -555,7 +586,10 @@ async fn the_dashboard_meets_wcag_aa_signed_in_and_out_at_1280_and_390_px() {
             .wait_for("document.getElementById('updated').textContent !== ''", WAIT)
             .await;
         axe(&mut browser, &format!("signed out, {width} px")).await;
-        assert!(!scrolls_sideways(&mut browser).await, "signed out, {width} px scrolls sideways");
+        assert!(
+            !scrolls_sideways(&mut browser).await,
+            "signed out, {width} px scrolls sideways"
+        );
         browser.screenshot(&screen(&format!("signed-out-{width}.png"))).await;
     }
 
@@ -584,7 +618,8 @@ async fn the_dashboard_meets_wcag_aa_signed_in_and_out_at_1280_and_390_px() {
         .await;
     app.discord.push([DiscordReply::UnknownWebhook]);
     let failed = app.draw(STREAMER).await;
-    app.wait_for_delivery(failed["id"].as_i64().expect("id"), "failed").await;
+    app.wait_for_delivery(failed["id"].as_i64().expect("id"), "failed")
+        .await;
     for width in [1280, 390] {
         browser.set_width(width).await;
         browser.navigate(&format!("{}/", app.address)).await;
@@ -604,7 +639,10 @@ async fn the_dashboard_meets_wcag_aa_signed_in_and_out_at_1280_and_390_px() {
             )
             .await;
         axe(&mut browser, &format!("signed in, {width} px")).await;
-        assert!(!scrolls_sideways(&mut browser).await, "signed in, {width} px scrolls sideways");
+        assert!(
+            !scrolls_sideways(&mut browser).await,
+            "signed in, {width} px scrolls sideways"
+        );
         browser.screenshot(&screen(&format!("signed-in-{width}.png"))).await;
         // The long phone page also in screen-sized parts, to look at.
         if width < 500 {
@@ -662,7 +700,10 @@ async fn the_prize_editor_shows_the_check_items_table_as_you_type_and_saves_thro
 
     // Typing updates the table at once, with check-items' numbers.
     browser
-        .type_into(&format!("{control} .prize-rows tr:nth-child(1) .prize-probability"), "0.1234")
+        .type_into(
+            &format!("{control} .prize-rows tr:nth-child(1) .prize-probability"),
+            "0.1234",
+        )
         .await;
     browser.click(&format!("{control} .add-prize")).await;
     let third = format!("{control} .prize-rows tr:nth-child(3)");
@@ -681,13 +722,20 @@ async fn the_prize_editor_shows_the_check_items_table_as_you_type_and_saves_thro
     browser.type_into(&format!("{third} .prize-probability"), "1.5").await;
     browser.click(&format!("{control} .save-prizes")).await;
     browser
-        .wait_for(&format!("document.querySelector('{control} .prize-error').textContent !== ''"), WAIT)
+        .wait_for(
+            &format!("document.querySelector('{control} .prize-error').textContent !== ''"),
+            WAIT,
+        )
         .await;
-    let message = text(&mut browser, &format!("{control} .prize-error")).await.unwrap_or_default();
+    let message = text(&mut browser, &format!("{control} .prize-error"))
+        .await
+        .unwrap_or_default();
     assert!(message.contains("Gift sub"), "names the item: {message}");
     assert_eq!(
         browser
-            .eval(&format!("document.querySelector('{third} .prize-probability').getAttribute('aria-invalid')"))
+            .eval(&format!(
+                "document.querySelector('{third} .prize-probability').getAttribute('aria-invalid')"
+            ))
             .await,
         Some(json!("true"))
     );
@@ -713,7 +761,10 @@ async fn the_prize_editor_shows_the_check_items_table_as_you_type_and_saves_thro
         "{stored}"
     );
     browser
-        .wait_for(&format!("document.querySelector('{control} .prize-source').dataset.source === 'channel'"), WAIT)
+        .wait_for(
+            &format!("document.querySelector('{control} .prize-source').dataset.source === 'channel'"),
+            WAIT,
+        )
         .await;
     assert_eq!(
         text(&mut browser, &format!("{control} .prize-error")).await,
@@ -724,7 +775,10 @@ async fn the_prize_editor_shows_the_check_items_table_as_you_type_and_saves_thro
     browser.click(&format!("{third} .remove-prize")).await;
     let two = "[[items]]\nname = \"Steam key\"\nprobability = 0.1234\nstock = 3\n\
                [[items]]\nname = \"Sticker\"\nprobability = 0.00125\n";
-    assert_eq!(chances_on_page(&mut browser).await, chances_of_check_items(two, "en").await);
+    assert_eq!(
+        chances_on_page(&mut browser).await,
+        chances_of_check_items(two, "en").await
+    );
 
     // In Portuguese, the same rows with the decimal comma.
     browser.navigate(&format!("{}/?lang=pt-BR", app.address)).await;
@@ -761,7 +815,10 @@ async fn the_viewer_list_shows_chances_and_reasons_page_by_page() {
         .get(0);
     for n in 0..60 {
         app.database
-            .add_viewer(channel_id, &Viewer::new(&format!("{}", 9100 + n), &format!("viewer{n:02}")))
+            .add_viewer(
+                channel_id,
+                &Viewer::new(&format!("{}", 9100 + n), &format!("viewer{n:02}")),
+            )
             .await;
     }
     let mut banned = Viewer::new("9999", "troll").named("Troll");

@@ -493,7 +493,11 @@ mod tests {
             DeliveryStatus::Failed,
             Some("Discord rejected the message: 404 Not Found: Unknown Webhook (code 10015)"),
         );
-        let flaky = raffle(8, DeliveryStatus::Failed, Some("Discord rejected the message: 400 Bad Request: x"));
+        let flaky = raffle(
+            8,
+            DeliveryStatus::Failed,
+            Some("Discord rejected the message: 400 Bad Request: x"),
+        );
         let html = history(Language::PtBr, "streamer", &[gone, flaky], true).into_string();
         assert_eq!(html.matches("class=\"button secondary resend\"").count(), 2, "{html}");
         assert!(html.contains("aria-label=\"Reenviar sorteio #7\""), "{html}");

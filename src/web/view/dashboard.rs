@@ -698,11 +698,17 @@ mod tests {
             chat: ChatState::Connected,
         };
         let quiet = page(&CONNECT, &empty, None, None).into_string();
-        assert!(quiet.contains("<p id=\"notice\" class=\"notice\" role=\"alert\""), "{quiet}");
+        assert!(
+            quiet.contains("<p id=\"notice\" class=\"notice\" role=\"alert\""),
+            "{quiet}"
+        );
         assert!(quiet.contains("</p><div id=\"board\""), "empty: {quiet}");
         let loud = page(&CONNECT, &empty, Some("Database <away>"), None).into_string();
         assert!(loud.contains("Database &lt;away&gt;</p>"), "{loud}");
-        assert!(!loud.contains("aria-live"), "the ticking refresh time is not a live region: {loud}");
+        assert!(
+            !loud.contains("aria-live"),
+            "the ticking refresh time is not a live region: {loud}"
+        );
     }
 
     #[test]
