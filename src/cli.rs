@@ -14,8 +14,8 @@ use crate::clock::Clock;
 use crate::config::{ConfigError, Settings, SettingsArgs, load_items};
 use crate::raffle::items::ItemsError;
 use crate::raffle::{Outcome, RaffleEngine, RaffleError, RaffleRecord, RoundResult, Trigger, Verification, Winner};
-use crate::store::Database;
 use crate::store::migrate::Report;
+use crate::store::{ChannelRecord, Database};
 
 /// Command-line interface. Every setting is also a flag, and flags win over
 /// the environment and `.env`.
@@ -62,6 +62,32 @@ pub enum Command {
         /// Items file [default: ITEMS_FILE]
         #[arg(value_name = "FILE")]
         file: Option<PathBuf>,
+    },
+    /// A channel's own prize list: import it from an items file, or export it
+    Items {
+        /// What to do with it.
+        #[command(subcommand)]
+        action: ItemsCommand,
+    },
+}
+
+/// `kinoyubot items …` (SPEC §13).
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum ItemsCommand {
+    /// Validate an items file and make it the channel's own prize list
+    Import {
+        /// Channel login
+        #[arg(long, value_name = "NAME")]
+        channel: String,
+        /// Items file (the format of ITEMS_FILE)
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Print the prize list the channel draws from as an items file
+    Export {
+        /// Channel login
+        #[arg(long, value_name = "NAME")]
+        channel: String,
     },
 }
 
@@ -125,7 +151,101 @@ pub async fn execute(command: Command, settings: Settings) -> Result<(), Failure
             print!("{}", table.render_table_in(&table_words(language)));
             Ok(())
         }
+        Command::Items { action } => match action {
+            ItemsCommand::Import { channel, file } => {
+                let login = ChannelLogin::parse(&channel).map_err(|e| Failure::Input(format!("--channel: {e}")))?;
+                import_items(&settings, &login, &file).await
+            }
+            ItemsCommand::Export { channel } => {
+                let login = ChannelLogin::parse(&channel).map_err(|e| Failure::Input(format!("--channel: {e}")))?;
+                export_items(&settings, &login).await
+            }
+        },
     }
+}
+
+/// The channel with this login, or bad input saying it is unknown.
+async fn known_channel(
+    settings: &Settings,
+    database: &Database,
+    login: &ChannelLogin,
+) -> Result<ChannelRecord, Failure> {
+    database
+        .store()
+        .find_channel(login)
+        .await
+        .context("could not read the channel")?
+        .ok_or_else(|| {
+            Failure::Input(settings.language.say(&CliText::UnknownChannel {
+                channel: login.as_str(),
+            }))
+        })
+}
+
+/// `items import`: validates the file like `check-items` (exit 2 naming
+/// the item), then writes it as the channel's own list by the rules of the
+/// items file's synchronisation, and prints the list's table.
+async fn import_items(settings: &Settings, login: &ChannelLogin, file: &std::path::Path) -> Result<(), Failure> {
+    let language = settings.language;
+    let table = load_items(file).map_err(|e| items_failure(language, &e))?;
+    with_database(settings, async |database: &Database, _: &Report| {
+        let channel = known_channel(settings, database, login).await?;
+        let list = database
+            .store()
+            .set_channel_items(channel.id, Some(&table))
+            .await
+            .context("could not store the channel's prize list")?;
+        tracing::info!(channel = %channel.login, items = list.items.len(), "channel prize list imported");
+        println!(
+            "{}",
+            language.say(&CliText::ItemsImported {
+                path: &file.display().to_string(),
+                channel: login.as_str(),
+                count: list.items.len(),
+            })
+        );
+        print!("{}", list.live_table().render_table_in(&table_words(language)));
+        Ok(())
+    })
+    .await
+}
+
+/// `items export`: the list the channel draws from as an items file on
+/// stdout, its source in a comment and on stderr.
+async fn export_items(settings: &Settings, login: &ChannelLogin) -> Result<(), Failure> {
+    let language = settings.language;
+    with_database(settings, async |database: &Database, _: &Report| {
+        let channel = known_channel(settings, database, login).await?;
+        let list = database
+            .store()
+            .prize_list(channel.id)
+            .await
+            .context("could not read the channel's prize list")?;
+        let source = CliText::ItemsSource {
+            channel: login.as_str(),
+            source: list.source,
+        };
+        let header = [
+            language.say(&CliText::ItemsExportTitle {
+                channel: login.as_str(),
+            }),
+            format!("source: {}", list.source.as_str()),
+            language.say(&CliText::ItemsReimport {
+                channel: login.as_str(),
+            }),
+        ];
+        print!(
+            "{}",
+            list.to_toml(&header, |left| language
+                .say(&CliText::ItemsLeft { count: i64::from(left) }))
+        );
+        eprintln!("{}", language.say(&source));
+        if list.items.is_empty() {
+            eprintln!("{}", language.say(&CliText::ItemsNone));
+        }
+        Ok(())
+    })
+    .await
 }
 
 /// A prize list that cannot be used: bad input, said in `LANGUAGE` with

@@ -11,7 +11,8 @@
 //!   the channels' language).
 //! - handlers: `dashboard` (`/`, `/partials/channels`, static files),
 //!   `status` (`/api/status`), `api` (raffle history and admin actions),
-//!   `control` (the control room: a channel's settings),
+//!   `control` (the control room: a channel's settings), `items` (its
+//!   prize list),
 //!   [`oauth`] (the Connect pages and disconnect, over
 //!   `twitch::auth::connect`), `probes` (`/healthz`, `/readyz`, `/metrics`),
 //!   `admin` (the admin check).
@@ -32,6 +33,7 @@ mod api;
 mod client;
 mod control;
 mod dashboard;
+mod items;
 mod language;
 pub mod oauth;
 mod probes;

@@ -1,7 +1,9 @@
 //! What the command line prints for the streamer: the `check-items` table,
-//! a drawn or verified raffle, and `migrate`'s summary.
+//! a drawn or verified raffle, `migrate`'s summary, and `items
+//! import`/`export`.
 
 use super::{Language, Message, Texts};
+use crate::raffle::items::ListSource;
 
 /// A command-line text.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -93,11 +95,54 @@ pub(crate) enum CliText<'a> {
         /// Current version.
         version: i32,
     },
+    /// `--channel` names a channel the database does not know.
+    UnknownChannel {
+        /// Channel login.
+        channel: &'a str,
+    },
+    /// `items import`: the file is now the channel's list.
+    ItemsImported {
+        /// The file imported.
+        path: &'a str,
+        /// Channel login.
+        channel: &'a str,
+        /// How many items the list has.
+        count: usize,
+    },
+    /// `items export`: whose list was printed (on stderr).
+    ItemsSource {
+        /// Channel login.
+        channel: &'a str,
+        /// Its own list or the default.
+        source: ListSource,
+    },
+    /// `items export`: the file's first comment.
+    ItemsExportTitle {
+        /// Channel login.
+        channel: &'a str,
+    },
+    /// `items export`: how to import the file back.
+    ItemsReimport {
+        /// Channel login.
+        channel: &'a str,
+    },
+    /// `items export`: the stock still left of an item, as a comment.
+    ItemsLeft {
+        /// Units left.
+        count: i64,
+    },
+    /// `items export`: there are no prizes at all.
+    ItemsNone,
+}
+
+/// A count in both languages' number formats.
+fn count_words(n: i64) -> (String, String) {
+    (Language::En.integer(n), Language::PtBr.integer(n))
 }
 
 impl Message for CliText<'_> {
     fn texts(&self) -> Texts {
-        let count = |n: i64| (Language::En.integer(n), Language::PtBr.integer(n));
+        let count = count_words;
         match *self {
             Self::ItemsValid { path, count } => Texts {
                 en: format!("{path}: {count} item(s) valid").into(),
@@ -174,6 +219,52 @@ impl Message for CliText<'_> {
                 pt_br: format!("migrações aplicadas {applied}; o esquema do banco de dados está na versão {version}")
                     .into(),
             },
+            Self::UnknownChannel { channel } => Texts {
+                en: format!(
+                    "--channel: unknown channel {channel}; it is recorded once the bot has joined its chat (kinoyubot run)"
+                )
+                .into(),
+                pt_br: format!(
+                    "--channel: canal desconhecido {channel}; ele é registrado quando o bot entra no chat dele (kinoyubot run)"
+                )
+                .into(),
+            },
+            Self::ItemsImported { path, channel, count } => Texts {
+                en: format!("{path}: {count} item(s) valid; #{channel} now draws from its own prize list").into(),
+                pt_br: format!("{path}: {count} item(ns) válido(s); #{channel} agora sorteia da própria lista de prêmios")
+                    .into(),
+            },
+            Self::ItemsSource { channel, source } => match source {
+                ListSource::Channel => Texts {
+                    en: format!("source: channel (#{channel}'s own prize list)").into(),
+                    pt_br: format!("source: channel (a lista de prêmios do próprio #{channel})").into(),
+                },
+                ListSource::Default => Texts {
+                    en: format!("source: default (#{channel} has no prize list of its own and uses ITEMS_FILE's)")
+                        .into(),
+                    pt_br: format!("source: default (#{channel} não tem lista de prêmios própria e usa a do ITEMS_FILE)")
+                        .into(),
+                },
+            },
+            Self::ItemsExportTitle { channel } => Texts {
+                en: format!("KinoYuBot prize list of #{channel}").into(),
+                pt_br: format!("Lista de prêmios do KinoYuBot de #{channel}").into(),
+            },
+            Self::ItemsReimport { channel } => Texts {
+                en: format!("import it back with: kinoyubot items import --channel {channel} FILE").into(),
+                pt_br: format!("importe de volta com: kinoyubot items import --channel {channel} ARQUIVO").into(),
+            },
+            Self::ItemsLeft { count } => {
+                let (en, pt) = count_words(count);
+                Texts {
+                    en: format!("{en} left").into(),
+                    pt_br: format!("restam {pt}").into(),
+                }
+            }
+            Self::ItemsNone => Texts::fixed(
+                "no prizes: the channel has no list of its own and there is no default list (ITEMS_FILE)",
+                "sem prêmios: o canal não tem lista própria e não há lista padrão (ITEMS_FILE)",
+            ),
         }
     }
 }
@@ -225,6 +316,24 @@ pub(super) fn samples() -> Vec<CliText<'static>> {
             applied: "[9, 10]",
             version: 10,
         },
+        UnknownChannel { channel: "c" },
+        ItemsImported {
+            path: "items.toml",
+            channel: "c",
+            count: 2,
+        },
+        ItemsSource {
+            channel: "c",
+            source: ListSource::Channel,
+        },
+        ItemsSource {
+            channel: "c",
+            source: ListSource::Default,
+        },
+        ItemsExportTitle { channel: "c" },
+        ItemsReimport { channel: "c" },
+        ItemsLeft { count: 1500 },
+        ItemsNone,
     ]
 }
 

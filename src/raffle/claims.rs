@@ -293,6 +293,7 @@ impl ClaimSweeper {
                     trigger: Trigger::Redraw,
                     outcome: store::redraw_outcome(winner.is_some()),
                     item_name: winner.as_ref().map(|_| due.item_name.as_str()),
+                    item_id: winner.as_ref().and(due.item_id),
                     winner: winner.as_ref(),
                     seed: &seed,
                     candidates_json: &candidates_json,
@@ -342,7 +343,9 @@ impl ClaimSweeper {
         }
         let returned_to_stock = redraw_id.is_none();
         if returned_to_stock {
-            claims.return_one(&due.item_name).await?;
+            if let Some(item_id) = due.item_id {
+                claims.return_one(item_id).await?;
+            }
             report.returned += 1;
             tracing::info!(channel = %login, raffle_id = due.raffle_id, item = %due.item_name, "unclaimed prize back to stock");
         }

@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 /// Maximum number of items an items file may define.
@@ -367,54 +367,209 @@ impl ItemsFile {
                 hint,
             }
         })?;
+        let items = raw
+            .items
+            .into_iter()
+            .map(|spanned| {
+                let line = line_of(text, spanned.span().start);
+                (line, spanned.into_inner())
+            })
+            .collect();
+        validate(path, items)
+    }
 
-        if raw.items.is_empty() {
-            return Err(ItemsError::Empty { path });
-        }
-        if raw.items.len() > MAX_ITEMS {
+    /// Parses and validates a prize list given as JSON (the control room's
+    /// `PUT /api/channels/{login}/items`): an array of
+    /// `{"name": …, "probability": …, "stock": …}` objects, `stock` absent
+    /// or `null` for unlimited. The rules and messages are the items
+    /// file's (an empty list is refused like an empty file); the messages
+    /// start with `label` instead of a path and have no line.
+    pub(crate) fn parse_json(label: &str, items: &serde_json::Value) -> Result<ItemTable, ItemsError> {
+        let path = label.to_owned();
+        let syntax = |message: String| ItemsError::Syntax {
+            path: path.clone(),
+            line: None,
+            message,
+            hint: None,
+        };
+        let Some(array) = items.as_array() else {
+            return Err(syntax(format!(
+                "`items` must be a list of items (or null for the default list), got {}",
+                json_type(items)
+            )));
+        };
+        if array.len() > MAX_ITEMS {
             return Err(ItemsError::TooMany {
                 path,
-                count: raw.items.len(),
+                count: array.len(),
             });
         }
-
-        let mut items = Vec::with_capacity(raw.items.len());
-        // lowercase name -> (1-based index, name as written)
-        let mut seen: HashMap<String, (usize, String)> = HashMap::new();
-        for (i, spanned) in raw.items.iter().enumerate() {
+        let mut raw = Vec::with_capacity(array.len());
+        for (i, value) in array.iter().enumerate() {
             let index = i + 1;
-            let line = line_of(text, spanned.span().start);
-            let raw_item = spanned.get_ref();
+            let item: JsonItem = serde_json::from_value(value.clone()).map_err(|e| {
+                let named = value
+                    .get("name")
+                    .and_then(serde_json::Value::as_str)
+                    .map_or_else(String::new, |name| format!(" {name:?}"));
+                syntax(format!("item {index}{named}: {e}"))
+            })?;
             let invalid = |reason: ItemProblem| ItemsError::Invalid {
                 path: path.clone(),
                 index,
-                name: raw_item.name.clone(),
-                line,
+                name: item.name.clone(),
+                line: None,
                 reason,
             };
-            let name = check_name(&raw_item.name).map_err(invalid)?;
-            let key = name.to_lowercase();
-            if let Some((first_index, first_name)) = seen.get(&key) {
-                return Err(invalid(ItemProblem::DuplicateName {
-                    first_index: *first_index,
-                    first_name: first_name.clone(),
-                }));
-            }
-            let probability = check_probability(&raw_item.probability).map_err(invalid)?;
-            let stock = check_stock(raw_item.stock.as_ref()).map_err(invalid)?;
-            seen.insert(key, (index, name.clone()));
-            items.push(Item {
-                name,
-                probability,
-                stock,
-            });
+            let Some(probability) = &item.probability else {
+                return Err(syntax(format!(
+                    "item {index} {:?}: missing field `probability`",
+                    item.name
+                )));
+            };
+            let probability = toml_scalar(probability)
+                .ok_or_else(|| invalid(ItemProblem::ProbabilityNotNumber(json_type(probability).to_owned())))?;
+            let stock = match item.stock.as_ref().filter(|stock| !stock.is_null()) {
+                None => None,
+                Some(stock) => Some(
+                    toml_scalar(stock).ok_or_else(|| invalid(ItemProblem::BadStock(json_type(stock).to_owned())))?,
+                ),
+            };
+            raw.push((
+                None,
+                RawItem {
+                    name: item.name,
+                    probability,
+                    stock,
+                },
+            ));
         }
+        validate(path, raw)
+    }
+}
 
-        let sum: f64 = items.iter().map(|it| it.probability.get()).sum();
-        if sum > 1.0 + SUM_TOLERANCE {
-            return Err(ItemsError::SumTooLarge { path, sum });
+/// One item of a JSON prize list, before validation.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonItem {
+    name: String,
+    /// `None` when absent or `null`.
+    #[serde(default)]
+    probability: Option<serde_json::Value>,
+    #[serde(default)]
+    stock: Option<serde_json::Value>,
+}
+
+/// A JSON number, string or boolean as the TOML value the file rules
+/// judge (`None` for null, arrays and objects).
+fn toml_scalar(value: &serde_json::Value) -> Option<toml::Value> {
+    match value {
+        serde_json::Value::Number(number) => number
+            .as_i64()
+            .map(toml::Value::Integer)
+            .or_else(|| number.as_f64().map(toml::Value::Float)),
+        serde_json::Value::String(text) => Some(toml::Value::String(text.clone())),
+        serde_json::Value::Bool(flag) => Some(toml::Value::Boolean(*flag)),
+        serde_json::Value::Null | serde_json::Value::Array(_) | serde_json::Value::Object(_) => None,
+    }
+}
+
+/// The name of a JSON value's type, for messages.
+fn json_type(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "boolean",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Array(_) => "array",
+        serde_json::Value::Object(_) => "object",
+    }
+}
+
+/// The rules every prize list follows, whatever it was written in: 1 to
+/// `MAX_ITEMS` items, valid names unique case-insensitively, probabilities
+/// in (0, 1] summing to at most 1, stock a whole number or absent.
+fn validate(path: String, raw: Vec<(Option<usize>, RawItem)>) -> Result<ItemTable, ItemsError> {
+    if raw.is_empty() {
+        return Err(ItemsError::Empty { path });
+    }
+    if raw.len() > MAX_ITEMS {
+        return Err(ItemsError::TooMany { path, count: raw.len() });
+    }
+
+    let mut items = Vec::with_capacity(raw.len());
+    // lowercase name -> (1-based index, name as written)
+    let mut seen: HashMap<String, (usize, String)> = HashMap::new();
+    for (i, (line, raw_item)) in raw.iter().enumerate() {
+        let index = i + 1;
+        let invalid = |reason: ItemProblem| ItemsError::Invalid {
+            path: path.clone(),
+            index,
+            name: raw_item.name.clone(),
+            line: *line,
+            reason,
+        };
+        let name = check_name(&raw_item.name).map_err(invalid)?;
+        let key = name.to_lowercase();
+        if let Some((first_index, first_name)) = seen.get(&key) {
+            return Err(invalid(ItemProblem::DuplicateName {
+                first_index: *first_index,
+                first_name: first_name.clone(),
+            }));
         }
-        Ok(ItemTable { items })
+        let probability = check_probability(&raw_item.probability).map_err(invalid)?;
+        let stock = check_stock(raw_item.stock.as_ref()).map_err(invalid)?;
+        seen.insert(key, (index, name.clone()));
+        items.push(Item {
+            name,
+            probability,
+            stock,
+        });
+    }
+
+    let sum: f64 = items.iter().map(|it| it.probability.get()).sum();
+    if sum > 1.0 + SUM_TOLERANCE {
+        return Err(ItemsError::SumTooLarge { path, sum });
+    }
+    Ok(ItemTable { items })
+}
+
+/// What a `PUT /api/channels/{login}/items` body asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum ItemsUpdate {
+    /// `{"items": [...]}`: the channel's own list.
+    Own(ItemTable),
+    /// `{"items": null}`: back to the default list.
+    Default,
+}
+
+impl ItemsUpdate {
+    /// The label JSON prize lists' messages start with.
+    pub(crate) const LABEL: &'static str = "items";
+
+    /// Parses a body `{"items": [...] | null}`; anything else in it is
+    /// refused, and the list is judged by [`ItemsFile::parse_json`].
+    pub(crate) fn parse_json(body: &serde_json::Value) -> Result<Self, ItemsError> {
+        let syntax = |message: String| ItemsError::Syntax {
+            path: Self::LABEL.to_owned(),
+            line: None,
+            message,
+            hint: None,
+        };
+        let Some(object) = body.as_object() else {
+            return Err(syntax(format!(
+                "the body must be an object {{\"items\": [...]}}, got {}",
+                json_type(body)
+            )));
+        };
+        if let Some(unknown) = object.keys().find(|key| key.as_str() != "items") {
+            return Err(syntax(format!("unknown field `{unknown}`, expected `items`")));
+        }
+        match object.get("items") {
+            None => Err(syntax("missing field `items`".to_owned())),
+            Some(serde_json::Value::Null) => Ok(Self::Default),
+            Some(items) => ItemsFile::parse_json(Self::LABEL, items).map(Self::Own),
+        }
     }
 }
 
@@ -451,8 +606,11 @@ impl ItemTable {
         self.render_table_in(&TableWords::default())
     }
 
-    /// [`Self::render_table`] in a reader's words and decimal separator.
-    pub(crate) fn render_table_in(&self, words: &TableWords) -> String {
+    /// The cells of the `check-items` table in a reader's words: what
+    /// [`Self::render_table_in`] aligns, and what the control room's
+    /// `GET /api/channels/{login}/items` hands the dashboard as `table`, so
+    /// both show the same rows.
+    pub(crate) fn table_rows_in(&self, words: &TableWords) -> TableRows {
         let percent = |fraction: f64| format_percent(fraction).replace('.', &words.decimal.to_string());
         let mut rows: Vec<[String; 3]> = self
             .items
@@ -471,14 +629,37 @@ impl ItemTable {
             "-".to_owned(),
         ]);
         let total: f64 = self.items.iter().map(|it| it.probability.get()).sum::<f64>() + self.no_prize_probability();
-        let header = [words.item.clone(), words.probability.clone(), words.stock.clone()];
-        let total_row = [words.total.clone(), percent(total), String::new()];
+        TableRows {
+            header: [words.item.clone(), words.probability.clone(), words.stock.clone()],
+            rows,
+            total: [words.total.clone(), percent(total), String::new()],
+        }
+    }
 
+    /// [`Self::render_table`] in a reader's words and decimal separator.
+    pub(crate) fn render_table_in(&self, words: &TableWords) -> String {
+        self.table_rows_in(words).render()
+    }
+}
+
+/// The `check-items` table's cells: heading, one row per item and the "no
+/// prize" row, and the total line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct TableRows {
+    /// Item, probability, stock.
+    pub(crate) header: [String; 3],
+    /// The items, then "no prize".
+    pub(crate) rows: Vec<[String; 3]>,
+    /// The total line (its stock cell is empty).
+    pub(crate) total: [String; 3],
+}
+
+impl TableRows {
+    /// The aligned text `check-items` prints.
+    pub(crate) fn render(&self) -> String {
+        let Self { header, rows, total } = self;
         let mut widths = [0usize; 3];
-        for row in std::iter::once(&header)
-            .chain(rows.iter())
-            .chain(std::iter::once(&total_row))
-        {
+        for row in std::iter::once(header).chain(rows.iter()).chain(std::iter::once(total)) {
             for (w, cell) in widths.iter_mut().zip(row.iter()) {
                 *w = (*w).max(cell.chars().count());
             }
@@ -501,13 +682,130 @@ impl ItemTable {
             out.push_str(text.trim_end());
             out.push('\n');
         };
-        line(&header, false);
+        line(header, false);
         line(&rule, false);
-        for row in &rows {
+        for row in rows {
             line(row, true);
         }
         line(&rule, false);
-        line(&total_row, true);
+        line(total, true);
+        out
+    }
+}
+
+/// Which list a channel draws from (SPEC §10): its own, or the default
+/// list of `ITEMS_FILE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ListSource {
+    /// The default list (`items.channel_id` null).
+    Default,
+    /// The channel's own list.
+    Channel,
+}
+
+impl ListSource {
+    /// The word of the JSON API and of `items export`.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Default => "default",
+            Self::Channel => "channel",
+        }
+    }
+}
+
+/// One item of a stored prize list, as the draw sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListedItem {
+    /// `items.id`: the row a win takes its unit from (and gives back).
+    pub(crate) id: i64,
+    /// Name.
+    pub(crate) name: String,
+    /// Fixed chance per raffle.
+    pub(crate) probability: f64,
+    /// Remaining stock; `None` = unlimited.
+    pub(crate) stock: Option<u32>,
+    /// The stock as last configured (file, import or control room).
+    pub(crate) configured_stock: Option<u32>,
+}
+
+/// The prize list a channel draws from now, in order (SPEC §10): its own
+/// when it has one, else the default list. Empty when neither exists.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrizeList {
+    /// Whose list it is.
+    pub(crate) source: ListSource,
+    /// The active items in order.
+    pub(crate) items: Vec<ListedItem>,
+}
+
+impl PrizeList {
+    /// The items as the draw takes them.
+    pub(crate) fn draw_items(&self) -> Vec<super::draw::DrawItem> {
+        self.items
+            .iter()
+            .map(|item| super::draw::DrawItem {
+                name: item.name.clone(),
+                probability: item.probability,
+                remaining_stock: item.stock,
+            })
+            .collect()
+    }
+
+    /// The list with its remaining stock as an [`ItemTable`]: what the
+    /// live probability table shows (`check-items`' table of the list as
+    /// it stands). Rows whose probability the database somehow holds
+    /// outside (0, 1] are left out (its CHECK forbids them).
+    pub(crate) fn live_table(&self) -> ItemTable {
+        ItemTable {
+            items: self
+                .items
+                .iter()
+                .filter_map(|item| {
+                    Some(Item {
+                        name: item.name.clone(),
+                        probability: Probability::new(item.probability).ok()?,
+                        stock: item.stock,
+                    })
+                })
+                .collect(),
+        }
+    }
+
+    /// The chance of no prize as configured: `1 -` the sum of the
+    /// probabilities (out-of-stock items still count as theirs here; the
+    /// draw gives their chance to "no prize").
+    pub(crate) fn no_prize_probability(&self) -> f64 {
+        self.live_table().no_prize_probability()
+    }
+
+    /// The list as an items file, which `items import` reads back to the
+    /// same list: each item's configured stock, with what remains as a
+    /// comment when it differs. `header` lines become `# ` comments at the
+    /// top, `left` words the remaining stock ("2 left").
+    pub(crate) fn to_toml(&self, header: &[String], left: impl Fn(u32) -> String) -> String {
+        let mut out = String::new();
+        for line in header {
+            out.push_str("# ");
+            out.push_str(line);
+            out.push('\n');
+        }
+        for item in &self.items {
+            out.push_str("\n[[items]]\n");
+            out.push_str(&format!("name = {}\n", toml::Value::String(item.name.clone())));
+            out.push_str(&format!("probability = {}\n", toml::Value::Float(item.probability)));
+            if let Some(stock) = item.configured_stock {
+                out.push_str(&format!("stock = {stock}"));
+                match item.stock {
+                    Some(remaining) if remaining != stock => {
+                        out.push_str("  # ");
+                        out.push_str(&left(remaining));
+                    }
+                    _ => {}
+                }
+                out.push('\n');
+            }
+        }
         out
     }
 }
@@ -847,5 +1145,201 @@ total          100.00%
         assert!(percent.ends_with("; write 0.05 for 5%"), "{percent}");
         let quoted = err("[[items]]\nname = \"A\"\nprobability = \"0,05\"\n");
         assert!(quoted.ends_with("write 0.05 (without quotes)"), "{quoted}");
+    }
+
+    fn json_err(items: serde_json::Value) -> String {
+        ItemsFile::parse_json("items", &items).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_json_list_follows_the_files_rules_and_messages() {
+        let table = ItemsFile::parse_json(
+            "items",
+            &serde_json::json!([
+                {"name": " Steam key ", "probability": 0.05, "stock": 3},
+                {"name": "Sticker", "probability": 1e-4, "stock": null},
+                {"name": "Half", "probability": 0.5}
+            ]),
+        )
+        .unwrap();
+        let names: Vec<&str> = table.items().iter().map(|item| item.name.as_str()).collect();
+        assert_eq!(names, ["Steam key", "Sticker", "Half"]);
+        assert!(ItemsFile::parse_json("items", &serde_json::json!([{"name": "All", "probability": 1}])).is_ok());
+        assert_eq!(table.items()[0].stock, Some(3));
+        assert_eq!(table.items()[1].stock, None);
+        // The same errors as the file's, labelled and without lines.
+        let cases = [
+            (
+                serde_json::json!([{"name": "A", "probability": 0.1}, {"name": "Steam key", "probability": 1.5}]),
+                "items: item 2 \"Steam key\": probability 1.5 is not in (0, 1]; write 0.015 for 1.5 %",
+            ),
+            (
+                serde_json::json!([{"name": "A", "probability": 0.1, "stock": -1}]),
+                "items: item 1 \"A\": stock must be a whole number from 0 to 2147483647, got -1",
+            ),
+            (
+                serde_json::json!([{"name": "A", "probability": 0.1, "stock": 2.0}]),
+                "items: item 1 \"A\": stock must be a whole number from 0 to 2147483647, got 2.0",
+            ),
+            (
+                serde_json::json!([{"name": "A", "probability": 0.1, "stock": [1]}]),
+                "items: item 1 \"A\": stock must be a whole number from 0 to 2147483647, got array",
+            ),
+            (
+                serde_json::json!([{"name": "Key", "probability": 0.1}, {"name": "KEY", "probability": 0.1}]),
+                "items: item 2 \"KEY\": duplicate name (same as item 1 \"Key\")",
+            ),
+            (
+                serde_json::json!([{"name": "A", "probability": 0.6}, {"name": "B", "probability": 0.6}]),
+                "items: probabilities sum to 1.2, which is more than 1",
+            ),
+            (
+                serde_json::json!([{"name": "Steam\u{0}Key", "probability": 0.5}]),
+                "items: item 1 \"Steam\\0Key\": name has the control character U+0000 at position 6",
+            ),
+            (
+                serde_json::json!([{"name": "A", "probability": "5%"}]),
+                "items: item 1 \"A\": probability must be a number, got the string \"5%\"; write 0.05 (without quotes)",
+            ),
+            (
+                serde_json::json!([{"name": "A", "probability": true}]),
+                "items: item 1 \"A\": probability must be a number, got boolean",
+            ),
+            (
+                serde_json::json!([{"name": "A", "probability": [0.1]}]),
+                "items: item 1 \"A\": probability must be a number, got array",
+            ),
+            (
+                serde_json::json!([{"name": "A"}]),
+                "items: item 1 \"A\": missing field `probability`",
+            ),
+            (
+                serde_json::json!([{"name": "A", "probability": 0.1, "colour": "red"}]),
+                "items: item 1 \"A\": unknown field `colour`, expected one of `name`, `probability`, `stock`",
+            ),
+            (
+                serde_json::json!([{"probability": 0.1}]),
+                "items: item 1: missing field `name`",
+            ),
+            (
+                serde_json::json!([]),
+                "items: no items defined (need at least one [[items]] entry)",
+            ),
+            (
+                serde_json::json!("Key"),
+                "items: `items` must be a list of items (or null for the default list), got string",
+            ),
+        ];
+        for (items, expected) in cases {
+            assert_eq!(json_err(items.clone()), expected, "{items}");
+        }
+        let many: Vec<serde_json::Value> = (0..1001)
+            .map(|i| serde_json::json!({"name": format!("i{i}"), "probability": 0.0001}))
+            .collect();
+        assert_eq!(
+            json_err(serde_json::Value::Array(many)),
+            "items: 1001 items defined, at most 1000 allowed"
+        );
+    }
+
+    #[test]
+    fn a_put_body_sets_an_own_list_or_goes_back_to_the_default() {
+        let own =
+            ItemsUpdate::parse_json(&serde_json::json!({"items": [{"name": "Key", "probability": 0.5}]})).unwrap();
+        assert!(matches!(own, ItemsUpdate::Own(table) if table.items().len() == 1));
+        assert_eq!(
+            ItemsUpdate::parse_json(&serde_json::json!({"items": null})).unwrap(),
+            ItemsUpdate::Default
+        );
+        for (body, expected) in [
+            (serde_json::json!({}), "items: missing field `items`"),
+            (
+                serde_json::json!({"items": null, "source": "channel"}),
+                "items: unknown field `source`, expected `items`",
+            ),
+            (
+                serde_json::json!([1]),
+                "items: the body must be an object {\"items\": [...]}, got array",
+            ),
+            (
+                serde_json::json!({"items": []}),
+                "items: no items defined (need at least one [[items]] entry)",
+            ),
+        ] {
+            assert_eq!(
+                ItemsUpdate::parse_json(&body).unwrap_err().to_string(),
+                expected,
+                "{body}"
+            );
+        }
+    }
+
+    fn listed(id: i64, name: &str, probability: f64, stock: Option<u32>, configured: Option<u32>) -> ListedItem {
+        ListedItem {
+            id,
+            name: name.to_owned(),
+            probability,
+            stock,
+            configured_stock: configured,
+        }
+    }
+
+    #[test]
+    fn an_exported_list_reads_back_as_the_same_list() {
+        let list = PrizeList {
+            source: ListSource::Channel,
+            items: vec![
+                listed(1, "Steam \"key\" #1", 0.05, Some(2), Some(3)),
+                listed(2, "Sticker", 0.00125, None, None),
+                listed(3, "Jackpot", 1e-5, Some(0), Some(0)),
+            ],
+        };
+        let text = list.to_toml(&["prize list of #c".to_owned(), "source: channel".to_owned()], |n| {
+            format!("{n} left")
+        });
+        assert!(text.starts_with("# prize list of #c\n# source: channel\n"), "{text}");
+        assert!(text.contains("stock = 3  # 2 left\n"), "{text}");
+        assert!(text.contains("stock = 0\n"), "no comment when nothing changed: {text}");
+        let table = ItemsFile::parse("export.toml", &text).unwrap();
+        let read: Vec<(String, f64, Option<u32>)> = table
+            .items()
+            .iter()
+            .map(|item| (item.name.clone(), item.probability.get(), item.stock))
+            .collect();
+        assert_eq!(
+            read,
+            [
+                ("Steam \"key\" #1".to_owned(), 0.05, Some(3)),
+                ("Sticker".to_owned(), 0.00125, None),
+                ("Jackpot".to_owned(), 1e-5, Some(0)),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_live_table_is_the_check_items_table_with_the_stock_left() {
+        let list = PrizeList {
+            source: ListSource::Default,
+            items: vec![
+                listed(1, "Steam key", 0.05, Some(1), Some(3)),
+                listed(2, "Sticker", 0.00125, None, None),
+            ],
+        };
+        let rows = list.live_table().table_rows_in(&TableWords::default());
+        assert_eq!(rows.header, ["item", "probability", "stock"]);
+        assert_eq!(
+            rows.rows,
+            [
+                ["Steam key", "5.00%", "1"],
+                ["Sticker", "0.125%", "unlimited"],
+                ["no prize", "94.875%", "-"],
+            ]
+        );
+        assert_eq!(rows.total, ["total", "100.00%", ""]);
+        assert_eq!(rows.render(), list.live_table().render_table());
+        assert!((list.no_prize_probability() - 0.94875).abs() < 1e-12);
+        let draw = list.draw_items();
+        assert_eq!(draw[0].remaining_stock, Some(1));
+        assert_eq!(draw[1].name, "Sticker");
     }
 }

@@ -17,6 +17,7 @@ use tokio::sync::watch;
 
 use super::draw::{self, Candidate, CandidateSnapshot, DrawOutcome, Seed};
 use super::eligibility::{self, ExclusionCounts, Verdict, ViewerFacts};
+use super::items::{ListSource, PrizeList};
 use super::odds;
 use super::record::{Claim, ClaimStatus, Delivery, Outcome, RaffleRecord, Trigger, Winner};
 use super::slot::TimerSlot;
@@ -311,9 +312,10 @@ impl RaffleEngine {
         // them without holding its locks, and runs once more. A warm cache
         // costs nothing beyond the candidate query.
         //
-        // Stock is not locked while the round runs either: with one prize
-        // list shared by every channel, a lock would make each channel's
-        // round wait for every other's. The unit is taken at the end; if a
+        // Stock is not locked while the round runs either: the default
+        // prize list is shared by every channel without one of its own, and
+        // a lock would make each such channel's round wait for every
+        // other's. The unit is taken at the end; if a
         // concurrent round took the last one first, the round is drawn
         // again (fresh seed) from the stock now left, and that is what it
         // records.
@@ -366,37 +368,45 @@ impl RaffleEngine {
             return Ok(Attempted::Done(RoundResult::AlreadyDrawn));
         }
         let seed = fresh_seed()?;
-        let (snapshot, excluded, draw_items, drawn) = if offline {
+        let (snapshot, excluded, list, drawn) = if offline {
             (
                 CandidateSnapshot::default(),
                 ExclusionCounts::default(),
-                Vec::new(),
+                PrizeList {
+                    source: ListSource::Default,
+                    items: Vec::new(),
+                },
                 None,
             )
         } else {
-            let draw_items = round.items().await?;
+            let list = round.items(channel.id).await?;
+            let draw_items = list.draw_items();
             let Some((snapshot, excluded)) = self.candidates(&round, channel, rules, may_defer_for_facts).await? else {
                 // Dropping the transaction rolls it back.
                 return Ok(Attempted::NeedsFacts);
             };
             let drawn = draw::draw(&seed, &snapshot, &draw_items);
-            (snapshot, excluded, draw_items, Some(drawn))
+            (snapshot, excluded, list, Some(drawn))
         };
+        let draw_items = list.draw_items();
         // Without a prize list the round draws nothing, and says why.
         let skip_reason = skip_reason.or_else(|| (!offline && draw_items.is_empty()).then(no_prize_list_reason));
         let outcome = drawn.as_ref().map_or(Outcome::SkippedOffline, DrawOutcome::outcome);
-        let (item_name, winner) = match drawn {
+        let (item_name, item_id, winner) = match drawn {
             Some(DrawOutcome::Won {
+                item_index,
                 item_name,
                 winner_user_id,
                 ..
             }) => {
+                // The row of the channel's list the unit comes from (two
+                // lists may name the same prize).
+                let item = list.items.get(item_index).ok_or_else(|| store::Error::OutOfStock {
+                    item: item_name.clone(),
+                })?;
                 // Unlimited items have no stock to take (and no row to lock).
-                let stocked = draw_items
-                    .iter()
-                    .any(|item| item.name == item_name && item.remaining_stock.is_some());
-                if stocked {
-                    round.take_one(&item_name).await?;
+                if item.stock.is_some() {
+                    round.take_one(item).await?;
                 }
                 let (login, display_name) = round
                     .viewer_names(channel.id, &winner_user_id)
@@ -407,9 +417,9 @@ impl RaffleEngine {
                     login,
                     display_name,
                 };
-                (Some(item_name), Some(winner))
+                (Some(item_name), Some(item.id), Some(winner))
             }
-            Some(DrawOutcome::NoPrize | DrawOutcome::NoCandidates) | None => (None, None),
+            Some(DrawOutcome::NoPrize | DrawOutcome::NoCandidates) | None => (None, None, None),
         };
         let candidate_count = i32::try_from(snapshot.len()).unwrap_or(i32::MAX);
         let claim_window = winner.as_ref().and_then(|_| rules.claims());
@@ -422,6 +432,7 @@ impl RaffleEngine {
                 trigger,
                 outcome,
                 item_name: item_name.as_deref(),
+                item_id,
                 winner: winner.as_ref(),
                 seed: &seed,
                 candidates_json: &candidates_json,

@@ -415,7 +415,7 @@ async fn apply_chat_command(engine: &RaffleEngine, command: &ChatCommand, served
             };
             let (active, items) = match (
                 engine.store().active_viewers(login, rules.active_window).await,
-                engine.store().prize_table().await,
+                engine.store().prize_table(channel.id).await,
             ) {
                 (Ok(active), Ok(items)) => (active, items),
                 (Err(e), _) | (_, Err(e)) => {

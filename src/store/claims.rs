@@ -14,7 +14,7 @@
 use std::time::Duration;
 
 use super::raffles::{Inserted, NewRaffle, insert};
-use super::{Connection, Error, Queryable, Store, get, outbox};
+use super::{Connection, Error, Queryable, Store, get, items, outbox};
 use crate::announce::Announcement;
 use crate::announce::chat_line::QueuedChatLine;
 use crate::raffle::{ClaimStatus, Outcome, RedrawAudit};
@@ -32,6 +32,8 @@ pub(crate) struct DueClaim {
     pub(crate) channel_display_name: String,
     /// The item won.
     pub(crate) item_name: String,
+    /// The `items` row its unit came from (`None` for a row since deleted).
+    pub(crate) item_id: Option<i64>,
     /// The winner's user id.
     pub(crate) winner_user_id: String,
     /// Login.
@@ -161,7 +163,7 @@ impl ClaimTransaction<'_> {
                      FROM raffles r JOIN chain ON r.id = chain.redraw_of
                      WHERE chain.depth < 100)
                  SELECT r.id, r.channel_id, c.login AS channel_login, c.display_name AS channel_display_name,
-                        r.item_name, r.winner_user_id, r.winner_login, r.winner_display_name,
+                        r.item_name, r.item_id, r.winner_user_id, r.winner_login, r.winner_display_name,
                         r.candidates::text AS candidates,
                         EXISTS (SELECT 1 FROM presence p
                                 WHERE p.channel_id = r.channel_id AND p.user_id = r.winner_user_id
@@ -182,6 +184,7 @@ impl ClaimTransaction<'_> {
             channel_login: get(row, "channel_login")?,
             channel_display_name: get(row, "channel_display_name")?,
             item_name: get::<Option<String>>(row, "item_name")?.unwrap_or_default(),
+            item_id: get(row, "item_id")?,
             winner_user_id: get::<Option<String>>(row, "winner_user_id")?.unwrap_or_default(),
             winner_login: get::<Option<String>>(row, "winner_login")?.unwrap_or_default(),
             winner_display_name: get::<Option<String>>(row, "winner_display_name")?.unwrap_or_default(),
@@ -226,19 +229,15 @@ impl ClaimTransaction<'_> {
         super::raffles::viewer_names(&self.transaction, channel_id, user_id).await
     }
 
-    /// Gives one unit of an item back to its stock (nothing for unlimited items).
+    /// Gives one unit back to the stock of the item row a win took it
+    /// from: the list it came from, whichever that is (nothing for
+    /// unlimited items).
     ///
     /// # Errors
     ///
     /// Database errors.
-    pub(crate) async fn return_one(&self, item_name: &str) -> Result<(), Error> {
-        self.transaction
-            .query_rows(
-                "UPDATE items SET stock = stock + 1, updated_at = now() WHERE name = $1 AND stock IS NOT NULL",
-                &[&item_name],
-            )
-            .await?;
-        Ok(())
+    pub(crate) async fn return_one(&self, item_id: i64) -> Result<(), Error> {
+        items::return_one(&self.transaction, item_id).await
     }
 
     /// Queues a Discord announcement about a raffle.

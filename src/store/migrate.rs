@@ -92,6 +92,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0014_chat.sql",
         sql: include_str!("../../sql/0014_chat.sql"),
     },
+    Migration {
+        version: 15,
+        name: "0015_channel_items.sql",
+        sql: include_str!("../../sql/0015_channel_items.sql"),
+    },
 ];
 
 /// Advisory lock key ("kinoyubt" in ASCII) shared by every instance.

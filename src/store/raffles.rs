@@ -13,6 +13,7 @@ use crate::announce::chat_line::QueuedChatLine;
 use crate::channel::ChannelLogin;
 use crate::raffle::draw::{DrawItem, Seed};
 use crate::raffle::eligibility::{ExclusionCounts, ExclusionReason, FollowCache, FollowFact, Gates};
+use crate::raffle::items::{ListedItem, PrizeList};
 use crate::raffle::slot::TimerSlot;
 use crate::raffle::{Claim, ClaimStatus, Delivery, Outcome, RaffleAudit, RaffleRecord, Trigger, Winner};
 
@@ -470,6 +471,8 @@ pub struct NewRaffle<'a> {
     pub(crate) outcome: Outcome,
     /// Item won.
     pub(crate) item_name: Option<&'a str>,
+    /// The `items` row the win's unit came from (a redraw: its parent's).
+    pub(crate) item_id: Option<i64>,
     /// The winner.
     pub(crate) winner: Option<&'a Winner>,
     /// The draw's seed.
@@ -523,12 +526,12 @@ pub(super) async fn insert(db: &impl Queryable, raffle: &NewRaffle<'_>) -> Resul
         .query_rows(
             "INSERT INTO raffles (channel_id, slot, trigger, outcome, item_name, winner_user_id, winner_login,
                                   winner_display_name, seed, candidates, candidates_digest, candidate_count, items,
-                                  skip_reason, excluded, slot_start, claim_status, claim_deadline, redraw_of)
+                                  skip_reason, excluded, slot_start, claim_status, claim_deadline, redraw_of, item_id)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::text, $11, $12, $13::text::jsonb, $14,
                      $15::text::jsonb, $16,
                      CASE WHEN $17::float8 IS NULL THEN NULL ELSE 'pending' END,
                      CASE WHEN $17::float8 IS NULL THEN NULL ELSE now() + make_interval(secs => $17::float8) END,
-                     $18)
+                     $18, $19)
              RETURNING id, created_at, claim_deadline",
             &[
                 &raffle.channel_id,
@@ -549,6 +552,7 @@ pub(super) async fn insert(db: &impl Queryable, raffle: &NewRaffle<'_>) -> Resul
                 &slot_start,
                 &raffle.claim_window.map(|w| w.as_secs_f64()),
                 &raffle.redraw_of,
+                &raffle.item_id,
             ],
         )
         .await;
@@ -799,16 +803,16 @@ impl RoundTransaction<'_> {
         lock_slot(&self.transaction, channel_id, slot).await
     }
 
-    /// The active items in file order with their remaining stock as the
-    /// round sees them. Not locked: the unit won is taken at the end
-    /// ([`Self::take_one`]), which fails if a concurrent round took the
-    /// last one first.
+    /// The prize list the channel draws from (its own, else the default),
+    /// in order with its remaining stock as the round sees it. Not locked:
+    /// the unit won is taken at the end ([`Self::take_one`]), which fails
+    /// if a concurrent round took the last one first.
     ///
     /// # Errors
     ///
     /// Database errors.
-    pub(crate) async fn items(&self) -> Result<Vec<DrawItem>, Error> {
-        items::for_draw(&self.transaction).await
+    pub(crate) async fn items(&self, channel_id: i64) -> Result<PrizeList, Error> {
+        items::for_draw(&self.transaction, channel_id).await
     }
 
     /// Present viewers of a channel now, with their cached Twitch facts;
@@ -852,8 +856,8 @@ impl RoundTransaction<'_> {
     ///
     /// Database errors; [`Error::OutOfStock`] when a concurrent round took
     /// the last unit first.
-    pub(crate) async fn take_one(&self, item_name: &str) -> Result<(), Error> {
-        items::take_one(&self.transaction, item_name).await
+    pub(crate) async fn take_one(&self, item: &ListedItem) -> Result<(), Error> {
+        items::take_one(&self.transaction, item).await
     }
 
     /// Login and display name of a viewer in a channel.

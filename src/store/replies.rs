@@ -15,7 +15,7 @@ use crate::raffle::odds::ViewerFacts;
 pub(crate) struct OddsInputs {
     /// The asking viewer's facts; `None` if they never chatted here.
     pub(crate) viewer: Option<ViewerFacts>,
-    /// The items as the next draw would see them.
+    /// The channel's items as its next draw would see them.
     pub(crate) items: Vec<DrawItem>,
 }
 
@@ -73,17 +73,17 @@ impl Store {
                 })
             })
             .transpose()?;
-        let items = items::for_draw(&client).await?;
+        let items = items::for_draw(&client, channel_id).await?.draw_items();
         Ok(OddsInputs { viewer, items })
     }
 
-    /// The prize list as the next draw would see it.
+    /// The channel's prize list as its next draw would see it.
     ///
     /// # Errors
     ///
     /// Database errors.
-    pub(crate) async fn prize_table(&self) -> Result<Vec<DrawItem>, Error> {
-        items::for_draw(&self.pool.get().await?).await
+    pub(crate) async fn prize_table(&self, channel_id: i64) -> Result<Vec<DrawItem>, Error> {
+        Ok(items::for_draw(&self.pool.get().await?, channel_id).await?.draw_items())
     }
 
     /// Queues a reply in chat (only while a bot account can speak); returns

@@ -19,7 +19,7 @@ pub(crate) const MAX_SETTINGS_BODY: u64 = 16 * 1024;
 /// The channel named in the path, if `caller` may manage it; 400 for a bad
 /// login, 403 for another broadcaster's channel, 404 for an unknown
 /// channel, 503 without the database.
-async fn channel(state: &WebState, caller: &Caller, raw_login: &str) -> Result<ChannelRecord, WebError> {
+pub(crate) async fn channel(state: &WebState, caller: &Caller, raw_login: &str) -> Result<ChannelRecord, WebError> {
     let login = parse_login(raw_login)?;
     caller.check_manages(&login)?;
     state

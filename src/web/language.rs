@@ -47,12 +47,17 @@ impl LanguageRequest {
             remembered,
         }
     }
+
+    /// The visitor's own language, if they chose one: `?lang=`, else the cookie.
+    pub(crate) fn choice(self) -> Option<Language> {
+        self.chosen.or(self.remembered)
+    }
 }
 
 /// The page's language: the visitor's choice, else the one language of the
 /// channels shown, else `LANGUAGE`.
 pub(crate) fn page_language(state: &WebState, request: LanguageRequest, channels: &[ChannelStatus]) -> Language {
-    if let Some(language) = request.chosen.or(request.remembered) {
+    if let Some(language) = request.choice() {
         return language;
     }
     let mut spoken = channels

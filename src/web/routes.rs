@@ -24,7 +24,7 @@ use super::language::LanguageRequest;
 use super::reply::WebError;
 use super::session::{AccessRejection, Caller};
 use super::state::WebState;
-use super::{api, control, dashboard, oauth, probes, session, status};
+use super::{api, control, dashboard, items, oauth, probes, session, status};
 
 /// The Content-Security-Policy of every response: only our own script,
 /// stylesheet and images, no inline code, no framing.
@@ -151,6 +151,30 @@ pub(crate) fn routes(state: WebState) -> impl Filter<Extract = (warp::reply::Res
             },
         )
         .map(Reply::into_response);
+    let get_items = warp::path!("api" / "channels" / String / "items")
+        .and(warp::get())
+        .and(caller.clone())
+        .and(language_request())
+        .and(with_state(state.clone()))
+        .then(
+            |login: String, caller: Caller, language: LanguageRequest, state: WebState| {
+                items::get_items(state, caller, login, language)
+            },
+        )
+        .map(Reply::into_response);
+    let put_items = warp::path!("api" / "channels" / String / "items")
+        .and(warp::put())
+        .and(caller.clone())
+        .and(language_request())
+        .and(warp::body::content_length_limit(items::MAX_ITEMS_BODY))
+        .and(warp::body::json::<serde_json::Value>())
+        .and(with_state(state.clone()))
+        .then(
+            |login: String, caller: Caller, language: LanguageRequest, body: serde_json::Value, state: WebState| {
+                items::put_items(state, caller, login, language, body)
+            },
+        )
+        .map(Reply::into_response);
     let api_session = warp::path!("api" / "session")
         .and(warp::get())
         .and(with_state(state.clone()))
@@ -237,8 +261,12 @@ pub(crate) fn routes(state: WebState) -> impl Filter<Extract = (warp::reply::Res
         .or(history)
         .unify()
         .boxed();
+    // The prize editor: its own group, like every group of a few routes.
+    let prizes = get_items.or(put_items).unify().boxed();
     pages
         .or(control)
+        .unify()
+        .or(prizes)
         .unify()
         .or(auth_start)
         .unify()
@@ -279,18 +307,21 @@ async fn handle_rejection(rejection: Rejection) -> Result<warp::reply::Response,
     if let Some(access) = rejection.find::<AccessRejection>() {
         return Ok(WebError::from(access.clone()).into_response());
     }
+    // Body rejections first: they come from the route whose path and
+    // method matched, while a sibling route on the same path (the `GET`
+    // beside a `PUT`) adds a "method not allowed" to the same rejection.
     let (status, message) = if rejection.is_not_found() {
         (StatusCode::NOT_FOUND, "not found")
+    } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
+        (StatusCode::PAYLOAD_TOO_LARGE, "request body too large")
+    } else if rejection.find::<warp::body::BodyDeserializeError>().is_some() {
+        (StatusCode::BAD_REQUEST, "invalid request body")
+    } else if rejection.find::<warp::reject::UnsupportedMediaType>().is_some() {
+        (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported media type")
     } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
         (StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
     } else if rejection.find::<warp::reject::InvalidQuery>().is_some() {
         (StatusCode::BAD_REQUEST, "invalid query string")
-    } else if rejection.find::<warp::body::BodyDeserializeError>().is_some() {
-        (StatusCode::BAD_REQUEST, "invalid request body")
-    } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
-        (StatusCode::PAYLOAD_TOO_LARGE, "request body too large")
-    } else if rejection.find::<warp::reject::UnsupportedMediaType>().is_some() {
-        (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported media type")
     } else {
         // A missing or malformed header or cookie: the client's mistake,
         // which anyone can repeat at will, so not worth more than debug.

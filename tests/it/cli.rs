@@ -9,7 +9,7 @@ async fn help_lists_every_command_of_the_spec() {
     let dir = tempfile::tempdir().expect("tempdir");
     let output = kinoyubot(dir.path()).arg("--help").output().await;
     assert_eq!(output.code, Some(0));
-    for command in ["run", "migrate", "draw", "verify", "check-items"] {
+    for command in ["run", "migrate", "draw", "verify", "check-items", "items"] {
         assert!(
             output.stdout.contains(&format!("  {command} ")),
             "{command} missing from:\n{}",

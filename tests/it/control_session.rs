@@ -8,14 +8,14 @@ use crate::fake_twitch::{User, streamer};
 use crate::helpers::{ADMIN_TOKEN, Reply, TestApp, no_redirects};
 
 /// A browser signed in through Connect: its session cookie and CSRF token.
-struct Browser {
+pub struct Browser {
     cookie: String,
     csrf: String,
 }
 
 /// Walks Connect for the stand-in's consenting user and returns the
 /// session the callback set.
-async fn sign_in(app: &TestApp) -> Browser {
+pub async fn sign_in(app: &TestApp) -> Browser {
     let (authorize, state_cookie) = app.start_connect().await;
     let callback = app.consent(&authorize).await;
     let reply = app.callback(&callback, Some(&state_cookie)).await;
@@ -43,7 +43,7 @@ async fn sign_in(app: &TestApp) -> Browser {
 
 /// A request from `browser` (cookie, CSRF token, our own Origin), with
 /// parts left out on demand.
-async fn send(
+pub async fn send(
     app: &TestApp,
     method: reqwest::Method,
     path: &str,

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cdp;
+mod channel_items;
 mod channel_settings;
 mod chat;
 mod chat_claims;

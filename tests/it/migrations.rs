@@ -84,7 +84,7 @@ async fn schema_has_the_tables_of_the_spec() {
                 "source",
             ][..],
         ),
-        ("items", &["id", "name", "probability", "stock"][..]),
+        ("items", &["id", "channel_id", "name", "probability", "stock"][..]),
         (
             "raffles",
             &[
@@ -177,4 +177,95 @@ async fn a_newer_schema_is_refused() {
         .expect("insert");
     let error = store.migrate().await.expect_err("must refuse");
     assert!(error.to_string().contains("9999"), "{error}");
+}
+
+#[tokio::test]
+async fn per_channel_prize_lists_keep_the_existing_items_as_the_default_list() {
+    let database = TestDatabase::create().await;
+    let client = database.client().await;
+    // The schema before 0015, with a prize list and a win from it.
+    client
+        .batch_execute(
+            "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,
+                                             applied_at timestamptz NOT NULL DEFAULT now())",
+        )
+        .await
+        .expect("schema_migrations");
+    let mut files: Vec<String> = std::fs::read_dir(crate::helpers::repo_path("sql"))
+        .expect("sql/")
+        .filter_map(|entry| Some(entry.ok()?.file_name().to_string_lossy().into_owned()))
+        .filter(|name| name.ends_with(".sql") && name.as_str() < "0015")
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 14);
+    for name in &files {
+        let sql = std::fs::read_to_string(crate::helpers::repo_path(&format!("sql/{name}"))).expect("file");
+        client.batch_execute(&sql).await.expect("older migration");
+        let version: i32 = name[..4].parse().expect("numbered");
+        client
+            .execute(
+                "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                &[&version, name],
+            )
+            .await
+            .expect("recorded");
+    }
+    client
+        .batch_execute(
+            "INSERT INTO channels (login, display_name) VALUES ('chan', 'Chan');
+             INSERT INTO items (name, probability, stock, configured_stock) VALUES ('Key', 0.5, 2, 3);
+             INSERT INTO raffles (channel_id, trigger, outcome, item_name, winner_user_id, seed, candidates,
+                                  candidates_digest, candidate_count)
+             SELECT id, 'manual', 'won', 'Key', '7', decode(repeat('00', 32), 'hex'), '[]', 'x', 1 FROM channels",
+        )
+        .await
+        .expect("rows before");
+    let report = database.store().migrate().await.expect("0015 applies");
+    assert!(report.applied.contains(&15), "{report:?}");
+
+    let row = client
+        .query_one(
+            "SELECT i.channel_id, i.stock, i.configured_stock, r.item_id = i.id AS linked
+             FROM items i, raffles r WHERE i.name = 'Key'",
+            &[],
+        )
+        .await
+        .expect("kept");
+    assert_eq!(row.get::<_, Option<i64>>("channel_id"), None, "the default list");
+    assert_eq!(row.get::<_, Option<i32>>("stock"), Some(2), "remaining stock kept");
+    assert_eq!(row.get::<_, Option<i32>>("configured_stock"), Some(3));
+    assert_eq!(
+        row.get::<_, Option<bool>>("linked"),
+        Some(true),
+        "the win names its item row"
+    );
+
+    // Names are unique per list: a channel may name the default's prize,
+    // but no list holds a name twice.
+    client
+        .batch_execute("INSERT INTO items (channel_id, name, probability) SELECT id, 'Key', 0.1 FROM channels")
+        .await
+        .expect("the same name in a channel's list");
+    for duplicate in [
+        "INSERT INTO items (name, probability) VALUES ('Key', 0.1)",
+        "INSERT INTO items (channel_id, name, probability) SELECT id, 'Key', 0.1 FROM channels",
+    ] {
+        let error = client
+            .batch_execute(duplicate)
+            .await
+            .expect_err("a name twice in one list");
+        assert_eq!(error.code(), Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION));
+    }
+    // A channel's list goes with the channel.
+    client
+        .batch_execute("DELETE FROM channels")
+        .await
+        .expect("channel deleted");
+    assert_eq!(
+        database
+            .count("SELECT count(*) FROM items WHERE channel_id IS NOT NULL")
+            .await,
+        0
+    );
+    assert_eq!(database.count("SELECT count(*) FROM items").await, 1);
 }
