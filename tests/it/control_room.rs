@@ -867,4 +867,3 @@ async fn the_viewer_list_shows_chances_and_reasons_page_by_page() {
     let mut app = app;
     app.stop().await;
 }
-
