@@ -185,12 +185,16 @@ pub(crate) enum ControlText<'a> {
 pub(crate) enum ViewerReason {
     /// The channel's own broadcaster.
     Broadcaster,
+    /// The account the bot speaks as.
+    Bot,
     /// On the ignore list.
     Ignored,
     /// Banned or timed out.
     Banned,
     /// Won recently (`WINNER_COOLDOWN`).
     RecentWinner,
+    /// Left the active window between two reads.
+    NotActive,
     /// A gate of SPEC §14.
     Gate(crate::raffle::eligibility::ExclusionReason),
 }
@@ -198,7 +202,14 @@ pub(crate) enum ViewerReason {
 impl ViewerReason {
     /// Every reason, for the script's table of words.
     pub(crate) fn all() -> Vec<Self> {
-        let mut all = vec![Self::Broadcaster, Self::Ignored, Self::Banned, Self::RecentWinner];
+        let mut all = vec![
+            Self::Broadcaster,
+            Self::Bot,
+            Self::Ignored,
+            Self::Banned,
+            Self::RecentWinner,
+            Self::NotActive,
+        ];
         all.extend(crate::raffle::eligibility::ExclusionReason::ALL.map(Self::Gate));
         all
     }
@@ -207,9 +218,11 @@ impl ViewerReason {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Broadcaster => "broadcaster",
+            Self::Bot => "bot",
             Self::Ignored => "ignored",
             Self::Banned => "banned",
             Self::RecentWinner => "cooldown",
+            Self::NotActive => "not_active",
             Self::Gate(reason) => reason.as_str(),
         }
     }
@@ -299,6 +312,8 @@ fn viewer_reason(reason: ViewerReason) -> (&'static str, &'static str) {
     use crate::raffle::eligibility::ExclusionReason as Gate;
     match reason {
         ViewerReason::Broadcaster => ("the broadcaster", "dono do canal"),
+        ViewerReason::Bot => ("the bot's own account", "a conta do próprio bot"),
+        ViewerReason::NotActive => ("no longer active", "não está mais ativo"),
         ViewerReason::Ignored => ("ignored account", "conta ignorada"),
         ViewerReason::Banned => ("banned or timed out", "banido ou suspenso"),
         ViewerReason::RecentWinner => ("won recently", "ganhou há pouco"),
