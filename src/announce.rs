@@ -21,4 +21,4 @@ pub mod delivery;
 pub mod discord;
 pub(crate) mod render;
 
-pub use announcement::{Announcement, ClaimResult, DeliveryStatus, OutboxEvent, OutboxKind};
+pub use announcement::{Announcement, ClaimResult, DeliveryFailure, DeliveryStatus, OutboxEvent, OutboxKind};

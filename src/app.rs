@@ -210,7 +210,8 @@ impl App {
             let destination =
                 Destination::from_settings(&settings).context("DISCORD_WEBHOOK_URL: could not set up delivery")?;
             let delivery = DeliveryWorker::new(database.store().clone(), destination, DeliveryConfig::default())
-                .with_languages(settings.channel_languages());
+                .with_languages(settings.channel_languages())
+                .with_public_url(&settings.public_url);
             let twitch = build_twitch(&settings)?;
             anyhow::Ok((listener, port, ChannelSet::new(initial), delivery, twitch))
         }

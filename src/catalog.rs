@@ -23,7 +23,7 @@
 //!
 //! 1. In your area's file (`catalog/chat.rs`, `catalog/discord.rs`, `catalog/dashboard.rs`,
 //!    `catalog/connect.rs`, `catalog/control.rs`, `catalog/setup.rs`, `catalog/items.rs`,
-//!    `catalog/discord_bot.rs`, `catalog/cli.rs`), add a variant to its enum, with the values it
+//!    `catalog/discord_bot.rs`, `catalog/cli.rs`, `catalog/raffle_page.rs`), add a variant to its enum, with the values it
 //!    shows as fields (`&'a str` for names, `i64` / `u64` for counts).
 //! 2. Add its arm in that file's `texts()` match:
 //!    `Self::Hello { name } => Texts { en: format!("Hi {name}").into(), pt_br: format!("Olá {name}").into() }`
@@ -53,6 +53,7 @@ mod dashboard;
 mod discord;
 mod discord_bot;
 mod items;
+mod raffle_page;
 mod setup;
 
 use std::borrow::Cow;
@@ -69,6 +70,7 @@ pub(crate) use dashboard::DashboardText;
 pub(crate) use discord::DiscordText;
 pub(crate) use discord_bot::DiscordBotText;
 pub(crate) use items::ItemsText;
+pub(crate) use raffle_page::RafflePageText;
 pub(crate) use setup::SetupText;
 
 /// A language of `LANGUAGE`.
@@ -270,6 +272,7 @@ mod tests {
         check_area(setup::samples());
         check_area(items::samples());
         check_area(cli::samples());
+        check_area(raffle_page::samples());
     }
 
     #[test]

@@ -9,7 +9,9 @@
 //! - `record`: a recorded raffle, its trigger and outcome, its JSON;
 //! - [`mod@verify`]: replaying a recorded raffle (`kinoyubot verify`);
 //! - [`command`]: `!raffle now|pause|resume|status`, `!sorteio …`, `!odds`;
-//! - [`odds`]: a viewer's chance in the next round, or why they have none.
+//! - [`odds`]: a viewer's chance in the next round, or why they have none;
+//! - [`viewers`]: the control room's list of active viewers with their
+//!   chances, and its paging.
 //!
 //! With I/O:
 //! - `round`: the engine that runs one round in one store transaction,
@@ -29,9 +31,11 @@ pub(crate) mod round;
 pub mod scheduler;
 pub mod slot;
 pub mod verify;
+pub mod viewers;
 
 pub use record::{
-    Claim, ClaimStatus, Delivery, Outcome, RaffleAudit, RaffleJson, RaffleList, RaffleRecord, Trigger, Winner,
+    Claim, ClaimStatus, Delivery, OutboxDelivery, Outcome, RaffleAudit, RaffleJson, RaffleList, RaffleRecord, Trigger,
+    Winner,
 };
 pub use round::{LivePolicy, RaffleEngine, RaffleError, RaffleRules, RoundResult};
 pub use verify::{RedrawAudit, Verification, verify, verify_redraw};

@@ -47,6 +47,7 @@ pub(crate) use database::Database;
 pub(crate) use oauth::{
     ConnectFlow, NewTokens, StateAdmission, StateLimits, StateLookup, StoredTokens, TokenTransaction,
 };
+pub use outbox::ResentDelivery;
 pub(crate) use outbox::{ClaimedAnnouncement, ClaimedChatLine};
 pub(crate) use presence::{ChannelIds, PresenceWrite};
 pub(crate) use raffles::Inserted;
@@ -377,6 +378,20 @@ impl StoredWord for Outcome {
 
 impl StoredWord for ClaimStatus {
     const ALL: &'static [Self] = &ClaimStatus::ALL;
+    fn word(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+impl StoredWord for crate::announce::OutboxKind {
+    const ALL: &'static [Self] = &crate::announce::OutboxKind::ALL;
+    fn word(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+impl StoredWord for crate::announce::OutboxEvent {
+    const ALL: &'static [Self] = &crate::announce::OutboxEvent::ALL;
     fn word(self) -> &'static str {
         self.as_str()
     }

@@ -12,7 +12,9 @@
 //! - handlers: `dashboard` (`/`, `/partials/channels`, static files),
 //!   `status` (`/api/status`), `api` (raffle history and admin actions),
 //!   `control` (the control room: a channel's settings), `items` (its
-//!   prize list),
+//!   prize list), `room` (its viewer list, resending deliveries, a
+//!   raffle's public snapshot), `raffle_page` (`/raffles/{id}`, the public
+//!   page of one raffle, and the favicon),
 //!   [`oauth`] (the Connect pages and disconnect, over
 //!   `twitch::auth::connect`), `probes` (`/healthz`, `/readyz`, `/metrics`),
 //!   `admin` (the admin check).
@@ -37,7 +39,9 @@ mod items;
 mod language;
 pub mod oauth;
 mod probes;
+mod raffle_page;
 mod reply;
+mod room;
 mod routes;
 pub mod server;
 mod session;

@@ -6,6 +6,8 @@
 //! Its JSON is therefore a storage format: rows written by earlier versions
 //! must keep deserialising (see the tests).
 
+use std::fmt;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -81,8 +83,9 @@ pub enum ClaimResult {
     },
 }
 
-/// Where an outbox row goes (`outbox.kind`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Where an outbox row goes (`outbox.kind`); serialises as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum OutboxKind {
     /// A Discord post (webhook or stdout).
     Discord,
@@ -91,6 +94,9 @@ pub enum OutboxKind {
 }
 
 impl OutboxKind {
+    /// Every kind.
+    pub(crate) const ALL: [Self; 2] = [Self::Discord, Self::TwitchChat];
+
     /// The stored word.
     pub(crate) fn as_str(self) -> &'static str {
         match self {
@@ -101,8 +107,10 @@ impl OutboxKind {
 }
 
 /// Which event of its raffle an outbox row tells (`outbox.event`): each
-/// raffle is told at most once per destination and event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// raffle is told at most once per destination and event. Serialises as
+/// stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum OutboxEvent {
     /// The raffle's result (a win, or a round without a prize in chat).
     Win,
@@ -117,6 +125,9 @@ pub enum OutboxEvent {
 }
 
 impl OutboxEvent {
+    /// Every event.
+    pub(crate) const ALL: [Self; 5] = [Self::Win, Self::Claimed, Self::Unclaimed, Self::Reply, Self::Notice];
+
     /// The stored word.
     pub(crate) fn as_str(self) -> &'static str {
         match self {
@@ -140,6 +151,14 @@ impl Announcement {
             } => OutboxEvent::Claimed,
             Self::Claim { .. } => OutboxEvent::Unclaimed,
             Self::Notice { .. } => OutboxEvent::Notice,
+        }
+    }
+
+    /// The raffle it tells about; `None` for notices.
+    pub(crate) fn raffle_id(&self) -> Option<i64> {
+        match self {
+            Self::Win { raffle_id, .. } | Self::Claim { raffle_id, .. } => Some(*raffle_id),
+            Self::Notice { .. } => None,
         }
     }
 
@@ -175,6 +194,45 @@ impl DeliveryStatus {
             Self::Pending => "pending",
             Self::Sent => "sent",
             Self::Failed => "failed",
+        }
+    }
+}
+
+/// How `outbox.last_error` of a Discord post Discord refused begins; the
+/// HTTP status follows (`… 404 Not Found: Unknown Webhook`). Written by
+/// [`discord_rejection_error`] and read back by [`DeliveryFailure::classify`],
+/// so the two cannot drift apart.
+const DISCORD_REJECTED: &str = "Discord rejected the message: ";
+
+/// The `outbox.last_error` of a Discord post refused with `status` (the
+/// status as `404 Not Found`) and Discord's `reason`.
+pub(crate) fn discord_rejection_error(status: impl fmt::Display, reason: &str) -> String {
+    format!("{DISCORD_REJECTED}{status}: {reason}")
+}
+
+/// Why a delivery was given up, as far as the dashboard needs to tell the
+/// streamer what to do; serialises in `snake_case` (`"webhook_gone"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryFailure {
+    /// Discord answered 401 or 404: the webhook was deleted or its token
+    /// is wrong; check `DISCORD_WEBHOOK_URL`, then resend.
+    WebhookGone,
+    /// Discord or Twitch refused the message for another reason (see the
+    /// error); resending may help once that is fixed.
+    Rejected,
+}
+
+impl DeliveryFailure {
+    /// The failure of a row of `kind` that ended `failed` with `error`.
+    pub(crate) fn classify(kind: OutboxKind, error: Option<&str>) -> Self {
+        let status = error
+            .and_then(|e| e.strip_prefix(DISCORD_REJECTED))
+            .and_then(|rest| rest.get(..3))
+            .and_then(|digits| digits.parse::<u16>().ok());
+        match (kind, status) {
+            (OutboxKind::Discord, Some(401 | 404)) => Self::WebhookGone,
+            _ => Self::Rejected,
         }
     }
 }
@@ -245,6 +303,51 @@ mod tests {
                 assert_eq!(created_at.to_rfc3339(), "2026-11-24T20:00:00+00:00");
             }
             other => panic!("not read as a win: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_refused_webhook_is_told_apart_from_other_refusals() {
+        let gone = discord_rejection_error("404 Not Found", "Unknown Webhook (10015)");
+        assert_eq!(
+            gone,
+            "Discord rejected the message: 404 Not Found: Unknown Webhook (10015)"
+        );
+        assert_eq!(
+            DeliveryFailure::classify(OutboxKind::Discord, Some(&gone)),
+            DeliveryFailure::WebhookGone
+        );
+        let unauthorized = discord_rejection_error("401 Unauthorized", "Invalid Webhook Token");
+        assert_eq!(
+            DeliveryFailure::classify(OutboxKind::Discord, Some(&unauthorized)),
+            DeliveryFailure::WebhookGone
+        );
+        let bad = discord_rejection_error("400 Bad Request", "Invalid Form Body");
+        assert_eq!(
+            DeliveryFailure::classify(OutboxKind::Discord, Some(&bad)),
+            DeliveryFailure::Rejected
+        );
+        assert_eq!(
+            DeliveryFailure::classify(OutboxKind::TwitchChat, Some(&gone)),
+            DeliveryFailure::Rejected
+        );
+        assert_eq!(
+            DeliveryFailure::classify(OutboxKind::Discord, None),
+            DeliveryFailure::Rejected
+        );
+        assert_eq!(
+            serde_json::to_value(DeliveryFailure::WebhookGone).ok(),
+            Some(json!("webhook_gone"))
+        );
+    }
+
+    #[test]
+    fn kind_and_event_words_match_the_json() {
+        for kind in OutboxKind::ALL {
+            assert_eq!(serde_json::to_value(kind).ok(), Some(json!(kind.as_str())));
+        }
+        for event in OutboxEvent::ALL {
+            assert_eq!(serde_json::to_value(event).ok(), Some(json!(event.as_str())));
         }
     }
 }

@@ -259,7 +259,7 @@ pub(crate) fn finish_line(line: &str) -> String {
 }
 
 /// The raffle's public page.
-fn raffle_url(public_url: &str, raffle_id: i64) -> String {
+pub(crate) fn raffle_url(public_url: &str, raffle_id: i64) -> String {
     format!("{}/raffles/{raffle_id}", public_url.trim_end_matches('/'))
 }
 

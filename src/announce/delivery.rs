@@ -58,9 +58,9 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
-use super::announcement::Announcement;
+use super::announcement::{Announcement, discord_rejection_error};
 use super::discord::{DeliveryError, WebhookClient};
-use super::render::{render_channel_message_body, render_stdout_line, render_webhook_body};
+use super::render::{link_embed, render_channel_message_body, render_stdout_line, render_webhook_body};
 use crate::channel::ChannelLanguages;
 use crate::clock::{self, Clock};
 use crate::config::Settings;
@@ -218,6 +218,9 @@ pub struct DeliveryWorker {
     clock: Clock,
     /// The language each announcement is written in, by its channel.
     languages: ChannelLanguages,
+    /// `PUBLIC_URL` without a trailing slash: a raffle's embed links to its
+    /// public page there (`None`: no link).
+    public_url: Option<String>,
 }
 
 /// What to write for one claimed row.
@@ -269,7 +272,16 @@ impl DeliveryWorker {
             wake: Arc::new(Notify::new()),
             clock: Clock::system(),
             languages: ChannelLanguages::default(),
+            public_url: None,
         }
+    }
+
+    /// Links each raffle's embed to its public page under `public_url`
+    /// (`PUBLIC_URL/raffles/{id}`).
+    #[must_use]
+    pub fn with_public_url(mut self, public_url: &url::Url) -> Self {
+        self.public_url = Some(public_url.as_str().trim_end_matches('/').to_owned());
+        self
     }
 
     /// Writes each announcement in its channel's language (English for
@@ -460,7 +472,7 @@ impl DeliveryWorker {
                 )
             }
             Err(SendError::Discord(DeliveryError::Rejected { status, reason })) => {
-                let error = format!("Discord rejected the message: {status}: {reason}");
+                let error = discord_rejection_error(status, &reason);
                 tracing::error!(%status, %reason, "announcement failed; Discord rejected it");
                 (
                     Step::Failed,
@@ -488,17 +500,26 @@ impl DeliveryWorker {
         }
     }
 
+    /// Links the embed of a raffle's announcement to its public page.
+    fn link(&self, announcement: &Announcement, body: &mut serde_json::Value) {
+        if let (Some(public_url), Some(raffle_id)) = (&self.public_url, announcement.raffle_id()) {
+            link_embed(body, &crate::announce::chat_line::raffle_url(public_url, raffle_id));
+        }
+    }
+
     /// Sends one announcement (outbox row `outbox_id`); returns Discord's
     /// message id, if any.
     async fn send(&self, announcement: &Announcement, outbox_id: i64) -> Result<Option<String>, SendError> {
         let language = self.languages.language_for(announcement.channel_login());
         match &self.destination {
             Destination::Webhook(client) => {
-                let body = render_webhook_body(announcement, language);
+                let mut body = render_webhook_body(announcement, language);
+                self.link(announcement, &mut body);
                 Ok(client.send(&body).await?.id)
             }
             Destination::BotChannel(client) => {
-                let body = render_channel_message_body(announcement, language, outbox_id);
+                let mut body = render_channel_message_body(announcement, language, outbox_id);
+                self.link(announcement, &mut body);
                 Ok(client.send(&body).await?.id)
             }
             Destination::Lines(writer) => {

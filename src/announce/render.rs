@@ -478,6 +478,20 @@ fn embed_to_json(e: &Embed) -> Value {
     Value::Object(obj)
 }
 
+/// Makes the first embed's title a link to `url` (a raffle's public page,
+/// `PUBLIC_URL/raffles/{id}`): Discord shows the title as a link, and a
+/// link in a title mentions nobody.
+pub(crate) fn link_embed(body: &mut Value, url: &str) {
+    if let Some(embed) = body
+        .get_mut("embeds")
+        .and_then(Value::as_array_mut)
+        .and_then(|embeds| embeds.first_mut())
+        .and_then(Value::as_object_mut)
+    {
+        embed.insert("url".into(), json!(url));
+    }
+}
+
 /// Renders the JSON body to POST to a Discord webhook.
 ///
 /// Shape: `{"username": "KinoYuBot", "allowed_mentions": {"parse": []},

@@ -13,7 +13,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 use super::eligibility::ExclusionCounts;
-use crate::announce::DeliveryStatus;
+use crate::announce::{DeliveryFailure, DeliveryStatus, OutboxEvent, OutboxKind};
 
 /// What started a round.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -143,6 +143,27 @@ pub struct Delivery {
     pub error: Option<String>,
 }
 
+/// One outbox row of a raffle: a Discord post or a chat line telling one
+/// event of it (SPEC §6, §11).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxDelivery {
+    /// Where it goes.
+    pub kind: OutboxKind,
+    /// What it tells.
+    pub event: OutboxEvent,
+    /// Pending, sent or failed.
+    pub status: DeliveryStatus,
+    /// Why it failed, or the last error while it is retrying.
+    pub error: Option<String>,
+}
+
+impl OutboxDelivery {
+    /// Why it was given up, when it was.
+    pub fn failure(&self) -> Option<DeliveryFailure> {
+        (self.status == DeliveryStatus::Failed).then(|| DeliveryFailure::classify(self.kind, self.error.as_deref()))
+    }
+}
+
 /// A recorded raffle with its channel and delivery state.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RaffleRecord {
@@ -173,6 +194,9 @@ pub struct RaffleRecord {
     pub skip_reason: Option<String>,
     /// Its announcement, if it was announced.
     pub delivery: Option<Delivery>,
+    /// Every outbox row of the raffle (Discord posts and chat lines, each
+    /// event), oldest first; empty when the record was not read back.
+    pub deliveries: Vec<OutboxDelivery>,
     /// Its claim, for wins with a claim window.
     pub claim: Option<Claim>,
     /// The expired win this raffle redraws.
@@ -204,6 +228,8 @@ pub struct RaffleJson<'a> {
     claim: Option<ClaimJson>,
     created_at: String,
     delivery: Option<DeliveryJson<'a>>,
+    /// Every Discord post and chat line of the raffle, oldest first.
+    deliveries: Vec<OutboxDeliveryJson<'a>>,
     digest: &'a str,
     /// Viewers excluded by the gates, by reason (issue 18).
     excluded: &'a ExclusionCounts,
@@ -235,6 +261,18 @@ struct WinnerJson<'a> {
 #[derive(Debug, Serialize)]
 struct DeliveryJson<'a> {
     error: Option<&'a str>,
+    /// Why it was given up (`webhook_gone`: check `DISCORD_WEBHOOK_URL`).
+    failure: Option<DeliveryFailure>,
+    status: DeliveryStatus,
+}
+
+/// One outbox row inside [`RaffleJson`], keys in alphabetical order.
+#[derive(Debug, Serialize)]
+struct OutboxDeliveryJson<'a> {
+    error: Option<&'a str>,
+    event: OutboxEvent,
+    failure: Option<DeliveryFailure>,
+    kind: OutboxKind,
     status: DeliveryStatus,
 }
 
@@ -258,8 +296,21 @@ impl RaffleRecord {
             created_at: self.created_at.to_rfc3339_opts(SecondsFormat::Secs, true),
             delivery: self.delivery.as_ref().map(|d| DeliveryJson {
                 error: d.error.as_deref(),
+                failure: (d.status == DeliveryStatus::Failed)
+                    .then(|| DeliveryFailure::classify(OutboxKind::Discord, d.error.as_deref())),
                 status: d.status,
             }),
+            deliveries: self
+                .deliveries
+                .iter()
+                .map(|d| OutboxDeliveryJson {
+                    error: d.error.as_deref(),
+                    event: d.event,
+                    failure: d.failure(),
+                    kind: d.kind,
+                    status: d.status,
+                })
+                .collect(),
             digest: &self.candidates_digest,
             excluded: &self.excluded,
             id: self.id,
@@ -305,6 +356,7 @@ mod tests {
                 status: DeliveryStatus::Sent,
                 error: None,
             }),
+            deliveries: Vec::new(),
             claim: None,
             redraw_of: None,
             excluded: ExclusionCounts::default(),
@@ -316,7 +368,7 @@ mod tests {
         let text = serde_json::to_string(&record().to_json()).unwrap_or_default();
         assert_eq!(
             text,
-            r#"{"candidates":37,"channel":"somestreamer","claim":null,"created_at":"2026-11-24T20:00:00Z","delivery":{"error":null,"status":"sent"},"digest":"9f2c","excluded":{},"id":42,"item":"Steam key","outcome":"won","reason":null,"redraw_of":null,"trigger":"timer","winner":{"display_name":"Viewer","login":"viewer","user_id":"123"}}"#
+            r#"{"candidates":37,"channel":"somestreamer","claim":null,"created_at":"2026-11-24T20:00:00Z","delivery":{"error":null,"failure":null,"status":"sent"},"deliveries":[],"digest":"9f2c","excluded":{},"id":42,"item":"Steam key","outcome":"won","reason":null,"redraw_of":null,"trigger":"timer","winner":{"display_name":"Viewer","login":"viewer","user_id":"123"}}"#
         );
     }
 
@@ -334,6 +386,38 @@ mod tests {
         assert_eq!(value["redraw_of"], 41);
         assert_eq!(value["claim"]["status"], "pending");
         assert_eq!(value["claim"]["deadline"], "2026-11-24T20:01:00Z");
+    }
+
+    #[test]
+    fn each_delivery_shows_its_kind_state_and_why_it_failed() {
+        let mut record = record();
+        let gone = crate::announce::announcement::discord_rejection_error("404 Not Found", "Unknown Webhook");
+        record.delivery = Some(Delivery {
+            status: DeliveryStatus::Failed,
+            error: Some(gone.clone()),
+        });
+        record.deliveries = vec![
+            OutboxDelivery {
+                kind: OutboxKind::Discord,
+                event: OutboxEvent::Win,
+                status: DeliveryStatus::Failed,
+                error: Some(gone),
+            },
+            OutboxDelivery {
+                kind: OutboxKind::TwitchChat,
+                event: OutboxEvent::Win,
+                status: DeliveryStatus::Sent,
+                error: None,
+            },
+        ];
+        let value = serde_json::to_value(record.to_json()).unwrap_or_default();
+        assert_eq!(value["delivery"]["failure"], "webhook_gone");
+        assert_eq!(value["deliveries"][0]["kind"], "discord");
+        assert_eq!(value["deliveries"][0]["event"], "win");
+        assert_eq!(value["deliveries"][0]["failure"], "webhook_gone");
+        assert_eq!(value["deliveries"][1]["kind"], "twitch_chat");
+        assert_eq!(value["deliveries"][1]["status"], "sent");
+        assert!(value["deliveries"][1]["failure"].is_null());
     }
 
     #[test]

@@ -18,12 +18,12 @@ use tokio::sync::watch;
 use super::draw::{self, Candidate, CandidateSnapshot, DrawOutcome, Seed};
 use super::eligibility::{self, ExclusionCounts, Verdict, ViewerFacts};
 use super::items::{ListSource, PrizeList};
-use super::odds;
-use super::record::{Claim, ClaimStatus, Delivery, Outcome, RaffleRecord, Trigger, Winner};
+use super::record::{Claim, ClaimStatus, Delivery, OutboxDelivery, Outcome, RaffleRecord, Trigger, Winner};
 use super::slot::TimerSlot;
+use super::{odds, viewers};
 use crate::announce::chat_line::{ChatAnnounce, ChatMessage, Ineligible, OddsAnswer, QueuedChatLine};
 use crate::announce::delivery::DeliveryNotifier;
-use crate::announce::{Announcement, DeliveryStatus};
+use crate::announce::{Announcement, DeliveryStatus, OutboxEvent, OutboxKind};
 use crate::catalog::{Language, SetupText};
 use crate::channel::ChannelLogin;
 use crate::channel::settings::{ChannelOverrides, ChannelSettings, OwnSettings};
@@ -489,6 +489,7 @@ impl RaffleEngine {
             }),
             _ => None,
         };
+        let chat_event = chat_message.as_ref().map(ChatMessage::event);
         let chat_queued = match chat_message {
             Some(message) => round
                 .enqueue_chat(&QueuedChatLine {
@@ -533,6 +534,7 @@ impl RaffleEngine {
                 status: DeliveryStatus::Pending,
                 error: None,
             }),
+            deliveries: Self::queued_deliveries(announced, chat_event.filter(|_| chat_queued)),
             excluded,
             claim: claim_deadline.map(|deadline| Claim {
                 status: ClaimStatus::Pending,
@@ -540,6 +542,22 @@ impl RaffleEngine {
             }),
             redraw_of: None,
         }))))
+    }
+
+    /// The outbox rows a round just queued, as the record shows them: the
+    /// Discord win (announced) first, then the chat line, if any.
+    fn queued_deliveries(announced: bool, chat: Option<OutboxEvent>) -> Vec<OutboxDelivery> {
+        let pending = |kind, event| OutboxDelivery {
+            kind,
+            event,
+            status: DeliveryStatus::Pending,
+            error: None,
+        };
+        announced
+            .then(|| pending(OutboxKind::Discord, OutboxEvent::Win))
+            .into_iter()
+            .chain(chat.map(|event| pending(OutboxKind::TwitchChat, event)))
+            .collect()
     }
 
     /// The SQL rules of SPEC §5 step 2 for this channel.
@@ -665,6 +683,29 @@ impl RaffleEngine {
                     .unwrap_or(Ineligible::NotActive),
             },
         })
+    }
+
+    /// Every active viewer of the channel with their weight and chance in
+    /// the next round, or why they have none (the control room's viewer
+    /// list): `!odds`'s numbers for each, sorted as [`viewers::list`] sorts.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub(crate) async fn viewers(&self, channel: &ChannelRecord) -> Result<Vec<viewers::ViewerEntry>, RaffleError> {
+        let rules = self.channel_settings(channel.id).await?;
+        let judged = self.judge_viewers(channel).await?;
+        let active = self
+            .store
+            .viewer_standings(
+                channel.id,
+                &channel.login,
+                channel.twitch_user_id.as_deref(),
+                &Self::sql_rules(channel, &rules),
+            )
+            .await?;
+        let items = self.store.prize_table(channel.id).await?;
+        Ok(viewers::list(active, &judged, u32::from(rules.subscriber_luck), &items))
     }
 
     fn judge(rules: &RaffleRules, viewer: &EligibleViewer, now: chrono::DateTime<chrono::Utc>) -> Verdict {

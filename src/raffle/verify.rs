@@ -257,6 +257,7 @@ mod tests {
             created_at: Utc::now(),
             skip_reason: None,
             delivery: None,
+            deliveries: Vec::new(),
             claim: None,
             redraw_of: None,
             excluded: crate::raffle::eligibility::ExclusionCounts::default(),

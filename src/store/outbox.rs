@@ -17,7 +17,7 @@
 
 use std::time::Duration;
 
-use super::{Error, Queryable, Store, get};
+use super::{Error, Queryable, Store, get, get_word};
 use crate::announce::chat_line::QueuedChatLine;
 use crate::announce::{Announcement, DeliveryStatus, OutboxEvent, OutboxKind};
 
@@ -177,7 +177,56 @@ async fn next_due_in(db: &impl Queryable, kind: OutboxKind) -> Result<Option<Dur
     Ok(seconds.map(|s| Duration::try_from_secs_f64(s).unwrap_or(Duration::ZERO)))
 }
 
+/// An outbox row [`Store::resend_failed`] put back to pending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResentDelivery {
+    /// `outbox.id`.
+    pub id: i64,
+    /// Where it goes.
+    pub kind: OutboxKind,
+    /// What it tells.
+    pub event: OutboxEvent,
+}
+
 impl Store {
+    /// Puts the failed outbox rows of a raffle (both kinds, every event)
+    /// back to pending and due now, with a fresh count of attempts, so the
+    /// workers send them again; returns them, oldest first. Only `failed`
+    /// rows change: a row that was sent is never reset, so nothing is sent
+    /// twice through this.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub async fn resend_failed(&self, raffle_id: i64) -> Result<Vec<ResentDelivery>, Error> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query_rows(
+                "UPDATE outbox
+                 SET status = $2, attempts = 0, next_attempt_at = clock_timestamp(), claimed_until = NULL
+                 WHERE raffle_id = $1 AND status = $3
+                 RETURNING id, kind, event",
+                &[
+                    &raffle_id,
+                    &DeliveryStatus::Pending.as_str(),
+                    &DeliveryStatus::Failed.as_str(),
+                ],
+            )
+            .await?;
+        let mut resent = rows
+            .iter()
+            .map(|row| {
+                Ok(ResentDelivery {
+                    id: get(row, "id")?,
+                    kind: get_word(row, "kind")?,
+                    event: get_word(row, "event")?,
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        resent.sort_by_key(|row| row.id);
+        Ok(resent)
+    }
+
     /// Claims the oldest due pending chat line of the channels with these
     /// logins (those this instance serves, so that one instance keeps each
     /// channel's rate window; `None`: every channel) for `lease` (see [`Store::claim_due_announcement`]).

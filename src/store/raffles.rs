@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 
-use super::{Connection, Error, Queryable, Store, get, get_optional_word, get_word, items, outbox};
+use super::{Connection, Error, Queryable, Store, get, get_optional_word, get_word, items, outbox, parse_word};
 use crate::announce::Announcement;
 use crate::announce::chat_line::QueuedChatLine;
 use crate::channel::ChannelLogin;
@@ -15,7 +15,9 @@ use crate::raffle::draw::{DrawItem, Seed};
 use crate::raffle::eligibility::{ExclusionCounts, ExclusionReason, FollowCache, FollowFact, Gates};
 use crate::raffle::items::{ListedItem, PrizeList};
 use crate::raffle::slot::TimerSlot;
-use crate::raffle::{Claim, ClaimStatus, Delivery, Outcome, RaffleAudit, RaffleRecord, Trigger, Winner};
+use crate::raffle::{
+    Claim, ClaimStatus, Delivery, OutboxDelivery, Outcome, RaffleAudit, RaffleRecord, Trigger, Winner,
+};
 
 /// Who may win, as decided in SQL (SPEC §5 step 2); the eligibility gates
 /// of issue 18 are judged afterwards by `crate::raffle::eligibility`.
@@ -597,7 +599,10 @@ pub(super) async fn viewer_names(
 const RECORD_COLUMNS: &str = "r.id, c.login AS channel_login, c.display_name AS channel_display_name, r.slot,
         r.trigger, r.outcome, r.item_name, r.winner_user_id, r.winner_login, r.winner_display_name,
         r.candidates_digest, r.candidate_count, r.created_at, r.skip_reason, r.excluded::text AS excluded,
-        r.claim_status, r.claim_deadline, r.redraw_of, o.status AS delivery_status, o.last_error AS delivery_error";
+        r.claim_status, r.claim_deadline, r.redraw_of, o.status AS delivery_status, o.last_error AS delivery_error,
+        (SELECT coalesce(json_agg(json_build_object('kind', d.kind, 'event', d.event, 'status', d.status,
+                                                    'error', d.last_error) ORDER BY d.id), '[]')::text
+         FROM outbox d WHERE d.raffle_id = r.id) AS deliveries";
 const RECORD_FROM: &str = "FROM raffles r
      JOIN channels c ON c.id = r.channel_id
      LEFT JOIN outbox o ON o.raffle_id = r.id AND o.kind = 'discord' AND o.event = 'win'";
@@ -609,6 +614,33 @@ fn decode_excluded(text: &str) -> Result<ExclusionCounts, Error> {
         column: "excluded",
         value: text.chars().take(200).collect(),
     })
+}
+
+/// The stored outbox rows of a raffle (`deliveries` of `RECORD_COLUMNS`);
+/// an unknown word is a store error, as for other stored words.
+fn decode_deliveries(text: &str) -> Result<Vec<OutboxDelivery>, Error> {
+    #[derive(serde::Deserialize)]
+    struct Stored {
+        kind: String,
+        event: String,
+        status: String,
+        error: Option<String>,
+    }
+    let stored: Vec<Stored> = serde_json::from_str(text).map_err(|_| Error::UnknownWord {
+        column: "deliveries",
+        value: text.chars().take(200).collect(),
+    })?;
+    stored
+        .into_iter()
+        .map(|row| {
+            Ok(OutboxDelivery {
+                kind: parse_word("kind", &row.kind)?,
+                event: parse_word("event", &row.event)?,
+                status: parse_word("status", &row.status)?,
+                error: row.error,
+            })
+        })
+        .collect()
 }
 
 fn record(row: &Row) -> Result<RaffleRecord, Error> {
@@ -646,6 +678,7 @@ fn record(row: &Row) -> Result<RaffleRecord, Error> {
         created_at: get(row, "created_at")?,
         skip_reason: get(row, "skip_reason")?,
         delivery,
+        deliveries: decode_deliveries(&get::<String>(row, "deliveries")?)?,
         excluded: decode_excluded(&get::<String>(row, "excluded")?)?,
         claim: match (
             get_optional_word::<ClaimStatus>(row, "claim_status")?,
@@ -711,6 +744,19 @@ impl Store {
             )
             .await?;
         rows.first().map(record).transpose()
+    }
+
+    /// The raffle that redrew `id`'s prize after its claim expired, if any.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub async fn redrawn_as(&self, id: i64) -> Result<Option<i64>, Error> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query_rows("SELECT id FROM raffles WHERE redraw_of = $1", &[&id])
+            .await?;
+        rows.first().map(|row| get(row, "id")).transpose()
     }
 
     /// A raffle with the stored inputs of its draw, for `kinoyubot verify`.

@@ -69,6 +69,46 @@ pub(crate) fn page_language(state: &WebState, request: LanguageRequest, channels
     }
 }
 
+/// The first language of an `Accept-Language` header that we speak, by
+/// the visitor's preference (`q`); `None` when none is.
+pub(crate) fn accepted_language(header: &str) -> Option<Language> {
+    let mut ranked: Vec<(f32, usize, Language)> = header
+        .split(',')
+        .enumerate()
+        .filter_map(|(position, part)| {
+            let mut pieces = part.split(';');
+            let tag = pieces.next()?.trim();
+            let quality = pieces
+                .find_map(|p| p.trim().strip_prefix("q="))
+                .map_or(Some(1.0), |q| q.trim().parse::<f32>().ok())?;
+            let language = tag
+                .parse::<Language>()
+                .or_else(|_| tag.split('-').next().unwrap_or_default().parse::<Language>())
+                .ok()?;
+            (quality > 0.0).then_some((quality, position, language))
+        })
+        .collect();
+    ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    ranked.first().map(|(_, _, language)| *language)
+}
+
+/// The language of a page about one channel: the visitor's choice, else
+/// their browser's (`Accept-Language`), else the channel's `LANGUAGE`.
+pub(crate) fn channel_page_language(
+    state: &WebState,
+    request: LanguageRequest,
+    accept_language: Option<&str>,
+    channel_login: Option<&str>,
+) -> Language {
+    request
+        .choice()
+        .or_else(|| accept_language.and_then(accepted_language))
+        .unwrap_or_else(|| match channel_login {
+            Some(login) => state.languages.language_for(login),
+            None => state.languages.default_language(),
+        })
+}
+
 /// The cookie remembering `language` for the whole site.
 fn language_cookie(public_url: &url::Url, language: Language) -> Cookie<'static> {
     let path = public_url.path().trim_end_matches('/');
@@ -123,6 +163,16 @@ mod tests {
             request(&[("lang", "klingon")], Some("kyb_lang=x")),
             LanguageRequest::default()
         );
+    }
+
+    #[test]
+    fn accept_language_picks_the_preferred_language_we_speak() {
+        assert_eq!(accepted_language("pt-BR,pt;q=0.9,en;q=0.8"), Some(Language::PtBr));
+        assert_eq!(accepted_language("fr-FR, en;q=0.5, pt;q=0.7"), Some(Language::PtBr));
+        assert_eq!(accepted_language("en-US,en;q=0.9"), Some(Language::En));
+        assert_eq!(accepted_language("pt-PT;q=0, en;q=0.1"), Some(Language::En));
+        assert_eq!(accepted_language("fr, de"), None);
+        assert_eq!(accepted_language(""), None);
     }
 
     #[test]

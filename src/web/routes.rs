@@ -24,7 +24,7 @@ use super::language::LanguageRequest;
 use super::reply::WebError;
 use super::session::{AccessRejection, Caller};
 use super::state::WebState;
-use super::{api, control, dashboard, items, oauth, probes, session, status};
+use super::{api, control, dashboard, items, oauth, probes, raffle_page, room, session, status};
 
 /// The Content-Security-Policy of every response: only our own script,
 /// stylesheet and images, no inline code, no framing.
@@ -53,39 +53,39 @@ fn security_headers(mut response: warp::reply::Response) -> warp::reply::Respons
 /// the security headers on everything.
 pub(crate) fn routes(state: WebState) -> impl Filter<Extract = (warp::reply::Response,), Error = Infallible> + Clone {
     let dashboard = warp::path::end()
-        .and(warp::get())
+        .and(get_or_head())
         .and(with_state(state.clone()))
         .and(language_request())
         .and(warp::header::headers_cloned())
         .then(dashboard::page);
     let board = warp::path!("partials" / "channels")
-        .and(warp::get())
+        .and(get_or_head())
         .and(with_state(state.clone()))
         .and(language_request())
         .then(dashboard::board)
         .map(Reply::into_response);
     let script = warp::path!("static" / "dashboard.js")
-        .and(warp::get())
+        .and(get_or_head())
         .map(|| dashboard::asset("text/javascript; charset=utf-8", dashboard::SCRIPT));
     let control_script = warp::path!("static" / "control.js")
         .and(warp::get())
         .map(|| dashboard::asset("text/javascript; charset=utf-8", dashboard::CONTROL_SCRIPT));
     let stylesheet = warp::path!("static" / "dashboard.css")
-        .and(warp::get())
+        .and(get_or_head())
         .map(|| dashboard::asset("text/css; charset=utf-8", dashboard::STYLESHEET));
     let api_status = warp::path!("api" / "status")
-        .and(warp::get())
+        .and(get_or_head())
         .and(with_state(state.clone()))
         .then(status::api_status)
         .map(Reply::into_response);
-    let metrics = warp::path!("metrics").and(warp::get()).map(probes::metrics);
-    let healthz = warp::path!("healthz").and(warp::get()).map(probes::healthz);
+    let metrics = warp::path!("metrics").and(get_or_head()).map(probes::metrics);
+    let healthz = warp::path!("healthz").and(get_or_head()).map(probes::healthz);
     let readyz = warp::path!("readyz")
-        .and(warp::get())
+        .and(get_or_head())
         .and(with_state(state.clone()))
         .then(probes::readyz);
     let raffles = warp::path!("api" / "raffles")
-        .and(warp::get())
+        .and(get_or_head())
         .and(with_state(state.clone()))
         .and(warp::query::<HashMap<String, String>>())
         .then(api::list_raffles)
@@ -93,6 +93,7 @@ pub(crate) fn routes(state: WebState) -> impl Filter<Extract = (warp::reply::Res
     let admin = admin_only(state.admin_token.clone(), Arc::clone(&state.admin_guard));
     // The admin token or the channel's signed-in broadcaster (SPEC §13).
     let caller = session::caller(state.clone());
+    let room = room_routes(&state, caller.clone());
     let draw = warp::path!("api" / "channels" / String / "draw")
         .and(warp::post())
         .and(caller.clone())
@@ -123,7 +124,7 @@ pub(crate) fn routes(state: WebState) -> impl Filter<Extract = (warp::reply::Res
         .then(|login: String, state: WebState| api::approve(state, login))
         .map(Reply::into_response);
     let get_settings = warp::path!("api" / "channels" / String / "settings")
-        .and(warp::get())
+        .and(get_or_head())
         .and(caller.clone())
         .and(with_state(state.clone()))
         .then(|login: String, caller: Caller, state: WebState| control::get_settings(state, caller, login))
@@ -152,7 +153,7 @@ pub(crate) fn routes(state: WebState) -> impl Filter<Extract = (warp::reply::Res
         )
         .map(Reply::into_response);
     let get_items = warp::path!("api" / "channels" / String / "items")
-        .and(warp::get())
+        .and(get_or_head())
         .and(caller.clone())
         .and(language_request())
         .and(with_state(state.clone()))
@@ -176,7 +177,7 @@ pub(crate) fn routes(state: WebState) -> impl Filter<Extract = (warp::reply::Res
         )
         .map(Reply::into_response);
     let api_session = warp::path!("api" / "session")
-        .and(warp::get())
+        .and(get_or_head())
         .and(with_state(state.clone()))
         .and(warp::header::headers_cloned())
         .then(session::current)
@@ -188,7 +189,7 @@ pub(crate) fn routes(state: WebState) -> impl Filter<Extract = (warp::reply::Res
         .then(session::logout)
         .map(Reply::into_response);
     let auth_start = warp::path!("auth" / "twitch")
-        .and(warp::get())
+        .and(get_or_head())
         .and(with_state(state.clone()))
         .and(client_key())
         .and(language_request())
@@ -196,7 +197,7 @@ pub(crate) fn routes(state: WebState) -> impl Filter<Extract = (warp::reply::Res
         .then(oauth::start)
         .map(Reply::into_response);
     let auth_bot = warp::path!("auth" / "twitch" / "bot")
-        .and(warp::get())
+        .and(get_or_head())
         .and(with_state(state.clone()))
         .and(client_key())
         .and(language_request())
@@ -209,7 +210,7 @@ pub(crate) fn routes(state: WebState) -> impl Filter<Extract = (warp::reply::Res
         .then(oauth::disconnect_bot)
         .map(Reply::into_response);
     let auth_callback = warp::path!("auth" / "callback")
-        .and(warp::get())
+        .and(get_or_head())
         .and(with_state(state.clone()))
         .and(warp::query::<Vec<(String, String)>>())
         .and(oauth::browser_state())
@@ -266,6 +267,8 @@ pub(crate) fn routes(state: WebState) -> impl Filter<Extract = (warp::reply::Res
     pages
         .or(control)
         .unify()
+        .or(room)
+        .unify()
         .or(prizes)
         .unify()
         .or(auth_start)
@@ -281,6 +284,63 @@ pub(crate) fn routes(state: WebState) -> impl Filter<Extract = (warp::reply::Res
         .recover(handle_rejection)
         .unify()
         .map(security_headers)
+}
+
+/// `GET`, and `HEAD` wherever `GET` is answered (hyper sends a `HEAD`
+/// answer's headers without its body).
+fn get_or_head() -> impl Filter<Extract = (), Error = Rejection> + Copy {
+    warp::get().or(warp::head()).unify()
+}
+
+/// The control room's viewer list and resend, the public raffle page with
+/// its snapshot, and the favicon (SPEC §13), boxed as one group.
+fn room_routes(
+    state: &WebState,
+    caller: impl Filter<Extract = (Caller,), Error = Rejection> + Clone + Send + Sync + 'static,
+) -> warp::filters::BoxedFilter<(warp::reply::Response,)> {
+    let viewers = warp::path!("api" / "channels" / String / "viewers")
+        .and(get_or_head())
+        .and(caller.clone())
+        .and(warp::query::<HashMap<String, String>>())
+        .and(with_state(state.clone()))
+        .then(
+            |login: String, caller: Caller, query: HashMap<String, String>, state: WebState| {
+                room::list_viewers(state, caller, login, query)
+            },
+        )
+        .map(Reply::into_response);
+    let resend = warp::path!("api" / "raffles" / i64 / "resend")
+        .and(warp::post())
+        .and(caller)
+        .and(with_state(state.clone()))
+        .then(|id: i64, caller: Caller, state: WebState| room::resend(state, caller, id))
+        .map(Reply::into_response);
+    let snapshot = warp::path!("api" / "raffles" / i64 / "snapshot")
+        .and(get_or_head())
+        .and(with_state(state.clone()))
+        .then(|id: i64, state: WebState| room::snapshot(state, id))
+        .map(Reply::into_response);
+    let page = warp::path!("raffles" / String)
+        .and(get_or_head())
+        .and(with_state(state.clone()))
+        .and(language_request())
+        .and(warp::header::optional::<String>("accept-language"))
+        .then(raffle_page::page);
+    let favicon = warp::path!("favicon.ico")
+        .or(warp::path!("static" / "favicon.svg"))
+        .unify()
+        .and(get_or_head())
+        .map(raffle_page::favicon);
+    viewers
+        .or(resend)
+        .unify()
+        .or(snapshot)
+        .unify()
+        .or(page)
+        .unify()
+        .or(favicon)
+        .unify()
+        .boxed()
 }
 
 /// The visitor's `?lang=` and language cookie; never rejects.

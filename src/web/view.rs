@@ -10,6 +10,7 @@
 //! - `control`: the control room a signed-in streamer sees above the board,
 //!   and its history (also served alone at `/partials/history/{login}`).
 //! - `message`: the page of one sentence the OAuth flow answers with.
+//! - `raffle`: the public page of one raffle (`/raffles/{id}`).
 //!
 //! The pages carry no inline script or style (see the Content-Security-Policy
 //! in `routes`); the words the script writes come from `data-` attributes
@@ -19,7 +20,9 @@ mod control;
 mod dashboard;
 mod layout;
 mod message;
+mod raffle;
 
 pub(crate) use control::{ControlRoom, Managed, history};
 pub(crate) use dashboard::{Dashboard, Setup, Speaker, StreamWait, Visitor, board, page as dashboard_page};
 pub(crate) use message::page as message_page;
+pub(crate) use raffle::{RafflePage, not_found as raffle_not_found, page as raffle_page};

@@ -658,6 +658,32 @@ async fn the_dashboard_meets_wcag_aa_signed_in_and_out_at_1280_and_390_px() {
             }
         }
     }
+    // The public page of a raffle, linked from the history.
+    let raffle_link = format!("section.control .history a.raffle-number[href=\"raffles/{}\"]", failed["id"]);
+    browser.set_width(1280).await;
+    browser.navigate(&format!("{}/", app.address)).await;
+    browser
+        .wait_for(&format!("document.querySelector('{raffle_link}') !== null"), WAIT)
+        .await;
+    browser.click(&raffle_link).await;
+    let raffle_page = format!("{}/raffles/{}", app.address, failed["id"]);
+    browser
+        .wait_for(
+            &format!("location.href === '{raffle_page}' && document.readyState === 'complete'"),
+            WAIT,
+        )
+        .await;
+    for width in [1280, 390] {
+        browser.set_width(width).await;
+        browser.navigate(&raffle_page).await;
+        axe(&mut browser, &format!("raffle page, {width} px")).await;
+        assert!(!scrolls_sideways(&mut browser).await, "raffle page, {width} px scrolls sideways");
+        browser.screenshot(&screen(&format!("raffle-{width}.png"))).await;
+    }
+    browser.navigate(&format!("{}/", app.address)).await;
+    browser
+        .wait_for("document.querySelector('section.control .history') !== null", WAIT)
+        .await;
     // Every control of the control room can be reached with Tab: none is
     // a click-only element, and each is at least 24 px on both sides.
     let small = browser

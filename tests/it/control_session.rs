@@ -9,8 +9,8 @@ use crate::helpers::{ADMIN_TOKEN, Reply, TestApp, no_redirects};
 
 /// A browser signed in through Connect: its session cookie and CSRF token.
 pub struct Browser {
-    cookie: String,
-    csrf: String,
+    pub cookie: String,
+    pub csrf: String,
 }
 
 /// Walks Connect for the stand-in's consenting user and returns the

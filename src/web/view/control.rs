@@ -390,7 +390,7 @@ fn history_row(language: Language, raffle: &RaffleRecord, announces_on_discord: 
     html! {
         tr data-raffle=(raffle.id) {
             th scope="row" {
-                span class="raffle-number" { (say(language, &ControlText::RaffleNumber { id: raffle.id })) }
+                a class="raffle-number" href={ "raffles/" (raffle.id) } { (say(language, &ControlText::RaffleNumber { id: raffle.id })) }
                 " " span class="outcome" { (language.say(&outcome_words(raffle.outcome))) }
             }
             td {
@@ -446,6 +446,7 @@ mod tests {
                 status,
                 error: error.map(Into::into),
             }),
+            deliveries: Vec::new(),
             claim: None,
             redraw_of: None,
             excluded: crate::raffle::eligibility::ExclusionCounts::default(),
@@ -503,6 +504,7 @@ mod tests {
         assert!(html.contains("aria-label=\"Reenviar sorteio #7\""), "{html}");
         assert_eq!(html.matches("<code>DISCORD_WEBHOOK_URL</code>").count(), 1, "{html}");
         assert!(html.contains("Steam &lt;key&gt;"), "{html}");
+        assert!(html.contains("<a class=\"raffle-number\" href=\"raffles/7\">Sorteio #7</a>"), "{html}");
     }
 
     #[test]

@@ -513,6 +513,7 @@ mod tests {
                 status,
                 error: error.map(Into::into),
             }),
+            deliveries: Vec::new(),
             claim: None,
             redraw_of: None,
             excluded: crate::raffle::eligibility::ExclusionCounts::default(),

@@ -43,6 +43,7 @@ pub(super) fn page(shell: Shell<'_>, main: Markup) -> Markup {
                     "KinoYuBot"
                 }
                 link rel="stylesheet" href={ (root) "static/dashboard.css" };
+                link rel="icon" href={ (root) "static/favicon.svg" } type="image/svg+xml";
                 @if shell.script {
                     script src={ (root) "static/dashboard.js" } defer {}
                 }
