@@ -659,11 +659,22 @@ async fn the_dashboard_meets_wcag_aa_signed_in_and_out_at_1280_and_390_px() {
         }
     }
     // The public page of a raffle, linked from the history.
-    let raffle_link = format!("section.control .history a.raffle-number[href=\"raffles/{}\"]", failed["id"]);
+    let raffle_link = format!(
+        "section.control .history a.raffle-number[href=\"raffles/{}\"]",
+        failed["id"]
+    );
     browser.set_width(1280).await;
     browser.navigate(&format!("{}/", app.address)).await;
+    // Everything above it loaded first, so the page no longer moves.
     browser
-        .wait_for(&format!("document.querySelector('{raffle_link}') !== null"), WAIT)
+        .wait_for(
+            &format!(
+                "document.querySelector('{raffle_link}') !== null \
+                 && document.querySelectorAll('section.control .prize-rows tr').length > 0 \
+                 && document.querySelectorAll('section.control .viewer-table tbody tr').length > 0"
+            ),
+            WAIT,
+        )
         .await;
     browser.click(&raffle_link).await;
     let raffle_page = format!("{}/raffles/{}", app.address, failed["id"]);
@@ -677,7 +688,10 @@ async fn the_dashboard_meets_wcag_aa_signed_in_and_out_at_1280_and_390_px() {
         browser.set_width(width).await;
         browser.navigate(&raffle_page).await;
         axe(&mut browser, &format!("raffle page, {width} px")).await;
-        assert!(!scrolls_sideways(&mut browser).await, "raffle page, {width} px scrolls sideways");
+        assert!(
+            !scrolls_sideways(&mut browser).await,
+            "raffle page, {width} px scrolls sideways"
+        );
         browser.screenshot(&screen(&format!("raffle-{width}.png"))).await;
     }
     browser.navigate(&format!("{}/", app.address)).await;

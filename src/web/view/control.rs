@@ -504,7 +504,10 @@ mod tests {
         assert!(html.contains("aria-label=\"Reenviar sorteio #7\""), "{html}");
         assert_eq!(html.matches("<code>DISCORD_WEBHOOK_URL</code>").count(), 1, "{html}");
         assert!(html.contains("Steam &lt;key&gt;"), "{html}");
-        assert!(html.contains("<a class=\"raffle-number\" href=\"raffles/7\">Sorteio #7</a>"), "{html}");
+        assert!(
+            html.contains("<a class=\"raffle-number\" href=\"raffles/7\">Sorteio #7</a>"),
+            "{html}"
+        );
     }
 
     #[test]
