@@ -397,6 +397,13 @@ impl StoredWord for crate::announce::OutboxEvent {
     }
 }
 
+impl StoredWord for crate::announce::DeliveryFailure {
+    const ALL: &'static [Self] = &crate::announce::DeliveryFailure::ALL;
+    fn word(self) -> &'static str {
+        self.as_str()
+    }
+}
+
 impl StoredWord for DeliveryStatus {
     const ALL: &'static [Self] = &DeliveryStatus::ALL;
     fn word(self) -> &'static str {

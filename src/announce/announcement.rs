@@ -198,16 +198,10 @@ impl DeliveryStatus {
     }
 }
 
-/// How `outbox.last_error` of a Discord post Discord refused begins; the
-/// HTTP status follows (`… 404 Not Found: Unknown Webhook`). Written by
-/// [`discord_rejection_error`] and read back by [`DeliveryFailure::classify`],
-/// so the two cannot drift apart.
-const DISCORD_REJECTED: &str = "Discord rejected the message: ";
-
 /// The `outbox.last_error` of a Discord post refused with `status` (the
 /// status as `404 Not Found`) and Discord's `reason`.
 pub(crate) fn discord_rejection_error(status: impl fmt::Display, reason: &str) -> String {
-    format!("{DISCORD_REJECTED}{status}: {reason}")
+    format!("Discord rejected the message: {status}: {reason}")
 }
 
 /// Why a delivery was given up, as far as the dashboard needs to tell the
@@ -224,14 +218,23 @@ pub enum DeliveryFailure {
 }
 
 impl DeliveryFailure {
-    /// The failure of a row of `kind` that ended `failed` with `error`.
-    pub(crate) fn classify(kind: OutboxKind, error: Option<&str>) -> Self {
-        let status = error
-            .and_then(|e| e.strip_prefix(DISCORD_REJECTED))
-            .and_then(|rest| rest.get(..3))
-            .and_then(|digits| digits.parse::<u16>().ok());
-        match (kind, status) {
-            (OutboxKind::Discord, Some(401 | 404)) => Self::WebhookGone,
+    /// Every value, in stored order.
+    pub const ALL: [Self; 2] = [Self::WebhookGone, Self::Rejected];
+
+    /// The word stored in `outbox.failure` and used in the JSON API.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::WebhookGone => "webhook_gone",
+            Self::Rejected => "rejected",
+        }
+    }
+
+    /// The failure of a Discord post refused with HTTP `status`: 401 and
+    /// 404 mean the webhook is gone (deleted, or a wrong token).
+    pub(crate) fn of_discord_status(status: u16) -> Self {
+        match status {
+            401 | 404 => Self::WebhookGone,
             _ => Self::Rejected,
         }
     }
@@ -313,28 +316,13 @@ mod tests {
             gone,
             "Discord rejected the message: 404 Not Found: Unknown Webhook (10015)"
         );
-        assert_eq!(
-            DeliveryFailure::classify(OutboxKind::Discord, Some(&gone)),
-            DeliveryFailure::WebhookGone
-        );
-        let unauthorized = discord_rejection_error("401 Unauthorized", "Invalid Webhook Token");
-        assert_eq!(
-            DeliveryFailure::classify(OutboxKind::Discord, Some(&unauthorized)),
-            DeliveryFailure::WebhookGone
-        );
-        let bad = discord_rejection_error("400 Bad Request", "Invalid Form Body");
-        assert_eq!(
-            DeliveryFailure::classify(OutboxKind::Discord, Some(&bad)),
-            DeliveryFailure::Rejected
-        );
-        assert_eq!(
-            DeliveryFailure::classify(OutboxKind::TwitchChat, Some(&gone)),
-            DeliveryFailure::Rejected
-        );
-        assert_eq!(
-            DeliveryFailure::classify(OutboxKind::Discord, None),
-            DeliveryFailure::Rejected
-        );
+        assert_eq!(DeliveryFailure::of_discord_status(404), DeliveryFailure::WebhookGone);
+        assert_eq!(DeliveryFailure::of_discord_status(401), DeliveryFailure::WebhookGone);
+        assert_eq!(DeliveryFailure::of_discord_status(400), DeliveryFailure::Rejected);
+        assert_eq!(DeliveryFailure::of_discord_status(403), DeliveryFailure::Rejected);
+        for failure in DeliveryFailure::ALL {
+            assert_eq!(serde_json::to_value(failure).ok(), Some(json!(failure.as_str())));
+        }
         assert_eq!(
             serde_json::to_value(DeliveryFailure::WebhookGone).ok(),
             Some(json!("webhook_gone"))

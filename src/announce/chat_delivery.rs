@@ -41,6 +41,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
+use super::announcement::DeliveryFailure;
 use super::chat_line::{QueuedChatLine, render_chat_line};
 use super::chat_rate::{self, ChatRateLimiter};
 use super::delivery::{DeliveryConfig, DeliveryNotifier, RECORD_RETRY};
@@ -117,6 +118,7 @@ enum Outcome {
     },
     Failed {
         id: i64,
+        failure: DeliveryFailure,
         reason: String,
     },
     Reschedule {
@@ -309,7 +311,7 @@ impl ChatDeliveryWorker {
     async fn record(&self, outcome: &Outcome) -> Result<(), store::Error> {
         match outcome {
             Outcome::Sent { id, message_id } => self.store.mark_chat_sent(*id, message_id).await,
-            Outcome::Failed { id, reason } => self.store.mark_failed(*id, reason).await,
+            Outcome::Failed { id, failure, reason } => self.store.mark_failed(*id, *failure, reason).await,
             Outcome::Reschedule {
                 id,
                 delay,
@@ -342,7 +344,14 @@ impl ChatDeliveryWorker {
     async fn deliver(&self, row: ClaimedChatLine, speaker: Option<&Speaker>, rates: &mut RateState) -> (Step, Outcome) {
         let failed = |reason: String| {
             tracing::error!(error = %reason, "chat line set aside");
-            (Step::Failed, Outcome::Failed { id: row.id, reason })
+            (
+                Step::Failed,
+                Outcome::Failed {
+                    id: row.id,
+                    failure: DeliveryFailure::Rejected,
+                    reason,
+                },
+            )
         };
         let line: QueuedChatLine = match row.line {
             Ok(line) => line,

@@ -58,7 +58,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
-use super::announcement::{Announcement, discord_rejection_error};
+use super::announcement::{Announcement, DeliveryFailure, discord_rejection_error};
 use super::discord::{DeliveryError, WebhookClient};
 use super::render::{link_embed, render_channel_message_body, render_stdout_line, render_webhook_body};
 use crate::channel::ChannelLanguages;
@@ -232,6 +232,7 @@ enum Outcome {
     },
     Failed {
         id: i64,
+        failure: DeliveryFailure,
         reason: String,
     },
     Reschedule {
@@ -432,7 +433,7 @@ impl DeliveryWorker {
     async fn record(&self, outcome: &Outcome) -> Result<(), store::Error> {
         match outcome {
             Outcome::Sent { id, message_id } => self.store.mark_sent(*id, message_id.as_deref()).await,
-            Outcome::Failed { id, reason } => self.store.mark_failed(*id, reason).await,
+            Outcome::Failed { id, failure, reason } => self.store.mark_failed(*id, *failure, reason).await,
             Outcome::Reschedule {
                 id,
                 delay,
@@ -450,7 +451,14 @@ impl DeliveryWorker {
                 // Retrying cannot fix a payload this build cannot read.
                 let reason = format!("unreadable announcement: {e}");
                 tracing::error!(error = %reason, "announcement failed");
-                return (Step::Failed, Outcome::Failed { id: row.id, reason });
+                return (
+                    Step::Failed,
+                    Outcome::Failed {
+                        id: row.id,
+                        failure: DeliveryFailure::Rejected,
+                        reason,
+                    },
+                );
             }
         };
         match self.send(&announcement, row.id).await {
@@ -478,6 +486,7 @@ impl DeliveryWorker {
                     Step::Failed,
                     Outcome::Failed {
                         id: row.id,
+                        failure: DeliveryFailure::of_discord_status(status.as_u16()),
                         reason: error,
                     },
                 )

@@ -141,6 +141,8 @@ pub struct Delivery {
     pub status: DeliveryStatus,
     /// Why it failed, or the last error while it is retrying.
     pub error: Option<String>,
+    /// Why it was given up, once it was (status failed).
+    pub failure: Option<DeliveryFailure>,
 }
 
 /// One outbox row of a raffle: a Discord post or a chat line telling one
@@ -155,13 +157,8 @@ pub struct OutboxDelivery {
     pub status: DeliveryStatus,
     /// Why it failed, or the last error while it is retrying.
     pub error: Option<String>,
-}
-
-impl OutboxDelivery {
-    /// Why it was given up, when it was.
-    pub fn failure(&self) -> Option<DeliveryFailure> {
-        (self.status == DeliveryStatus::Failed).then(|| DeliveryFailure::classify(self.kind, self.error.as_deref()))
-    }
+    /// Why it was given up, once it was (status failed).
+    pub failure: Option<DeliveryFailure>,
 }
 
 /// A recorded raffle with its channel and delivery state.
@@ -296,8 +293,7 @@ impl RaffleRecord {
             created_at: self.created_at.to_rfc3339_opts(SecondsFormat::Secs, true),
             delivery: self.delivery.as_ref().map(|d| DeliveryJson {
                 error: d.error.as_deref(),
-                failure: (d.status == DeliveryStatus::Failed)
-                    .then(|| DeliveryFailure::classify(OutboxKind::Discord, d.error.as_deref())),
+                failure: d.failure,
                 status: d.status,
             }),
             deliveries: self
@@ -306,7 +302,7 @@ impl RaffleRecord {
                 .map(|d| OutboxDeliveryJson {
                     error: d.error.as_deref(),
                     event: d.event,
-                    failure: d.failure(),
+                    failure: d.failure,
                     kind: d.kind,
                     status: d.status,
                 })
@@ -355,6 +351,7 @@ mod tests {
             delivery: Some(Delivery {
                 status: DeliveryStatus::Sent,
                 error: None,
+                failure: None,
             }),
             deliveries: Vec::new(),
             claim: None,
@@ -395,6 +392,7 @@ mod tests {
         record.delivery = Some(Delivery {
             status: DeliveryStatus::Failed,
             error: Some(gone.clone()),
+            failure: Some(DeliveryFailure::WebhookGone),
         });
         record.deliveries = vec![
             OutboxDelivery {
@@ -402,12 +400,14 @@ mod tests {
                 event: OutboxEvent::Win,
                 status: DeliveryStatus::Failed,
                 error: Some(gone),
+                failure: Some(DeliveryFailure::WebhookGone),
             },
             OutboxDelivery {
                 kind: OutboxKind::TwitchChat,
                 event: OutboxEvent::Win,
                 status: DeliveryStatus::Sent,
                 error: None,
+                failure: None,
             },
         ];
         let value = serde_json::to_value(record.to_json()).unwrap_or_default();

@@ -533,6 +533,7 @@ impl RaffleEngine {
             delivery: announced.then_some(Delivery {
                 status: DeliveryStatus::Pending,
                 error: None,
+                failure: None,
             }),
             deliveries: Self::queued_deliveries(announced, chat_event.filter(|_| chat_queued)),
             excluded,
@@ -552,6 +553,7 @@ impl RaffleEngine {
             event,
             status: DeliveryStatus::Pending,
             error: None,
+            failure: None,
         };
         announced
             .then(|| pending(OutboxKind::Discord, OutboxEvent::Win))

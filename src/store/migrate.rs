@@ -97,6 +97,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0015_channel_items.sql",
         sql: include_str!("../../sql/0015_channel_items.sql"),
     },
+    Migration {
+        version: 16,
+        name: "0016_outbox_failure.sql",
+        sql: include_str!("../../sql/0016_outbox_failure.sql"),
+    },
 ];
 
 /// Advisory lock key ("kinoyubt" in ASCII) shared by every instance.

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use super::{Error, Queryable, Store, get, get_word};
 use crate::announce::chat_line::QueuedChatLine;
-use crate::announce::{Announcement, DeliveryStatus, OutboxEvent, OutboxKind};
+use crate::announce::{Announcement, DeliveryFailure, DeliveryStatus, OutboxEvent, OutboxKind};
 
 /// Queues an announcement; `raffle_id` is `None` for notices. A raffle is
 /// announced at most once: a second enqueue for the same raffle returns the
@@ -203,7 +203,8 @@ impl Store {
         let rows = client
             .query_rows(
                 "UPDATE outbox
-                 SET status = $2, attempts = 0, next_attempt_at = clock_timestamp(), claimed_until = NULL
+                 SET status = $2, failure = NULL, attempts = 0, next_attempt_at = clock_timestamp(),
+                     claimed_until = NULL
                  WHERE raffle_id = $1 AND status = $3
                  RETURNING id, kind, event",
                 &[
@@ -332,18 +333,20 @@ impl Store {
         Ok(())
     }
 
-    /// Gives up on a row: status `failed`, one more attempt, and the reason.
+    /// Gives up on a row: status `failed` with its `failure`, one more
+    /// attempt, and the reason.
     ///
     /// # Errors
     ///
     /// Database errors.
-    pub(crate) async fn mark_failed(&self, id: i64, reason: &str) -> Result<(), Error> {
+    pub(crate) async fn mark_failed(&self, id: i64, failure: DeliveryFailure, reason: &str) -> Result<(), Error> {
         let client = self.pool.get().await?;
         client
             .query_rows(
-                "UPDATE outbox SET status = $3, attempts = attempts + 1, last_error = $2, claimed_until = NULL
+                "UPDATE outbox SET status = $3, failure = $4, attempts = attempts + 1, last_error = $2,
+                        claimed_until = NULL
                  WHERE id = $1",
-                &[&id, &reason, &DeliveryStatus::Failed.as_str()],
+                &[&id, &reason, &DeliveryStatus::Failed.as_str(), &failure.as_str()],
             )
             .await?;
         Ok(())

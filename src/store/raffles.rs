@@ -600,8 +600,10 @@ const RECORD_COLUMNS: &str = "r.id, c.login AS channel_login, c.display_name AS 
         r.trigger, r.outcome, r.item_name, r.winner_user_id, r.winner_login, r.winner_display_name,
         r.candidates_digest, r.candidate_count, r.created_at, r.skip_reason, r.excluded::text AS excluded,
         r.claim_status, r.claim_deadline, r.redraw_of, o.status AS delivery_status, o.last_error AS delivery_error,
+        o.failure AS delivery_failure,
         (SELECT coalesce(json_agg(json_build_object('kind', d.kind, 'event', d.event, 'status', d.status,
-                                                    'error', d.last_error) ORDER BY d.id), '[]')::text
+                                                    'error', d.last_error, 'failure', d.failure)
+                                  ORDER BY d.id), '[]')::text
          FROM outbox d WHERE d.raffle_id = r.id) AS deliveries";
 const RECORD_FROM: &str = "FROM raffles r
      JOIN channels c ON c.id = r.channel_id
@@ -625,6 +627,7 @@ fn decode_deliveries(text: &str) -> Result<Vec<OutboxDelivery>, Error> {
         event: String,
         status: String,
         error: Option<String>,
+        failure: Option<String>,
     }
     let stored: Vec<Stored> = serde_json::from_str(text).map_err(|_| Error::UnknownWord {
         column: "deliveries",
@@ -638,6 +641,7 @@ fn decode_deliveries(text: &str) -> Result<Vec<OutboxDelivery>, Error> {
                 event: parse_word("event", &row.event)?,
                 status: parse_word("status", &row.status)?,
                 error: row.error,
+                failure: row.failure.map(|word| parse_word("failure", &word)).transpose()?,
             })
         })
         .collect()
@@ -661,6 +665,7 @@ fn record(row: &Row) -> Result<RaffleRecord, Error> {
             Ok::<_, Error>(Delivery {
                 status,
                 error: get(row, "delivery_error")?,
+                failure: get_optional_word(row, "delivery_failure")?,
             })
         })
         .transpose()?;

@@ -179,11 +179,9 @@ async fn a_newer_schema_is_refused() {
     assert!(error.to_string().contains("9999"), "{error}");
 }
 
-#[tokio::test]
-async fn per_channel_prize_lists_keep_the_existing_items_as_the_default_list() {
-    let database = TestDatabase::create().await;
-    let client = database.client().await;
-    // The schema before 0015, with a prize list and a win from it.
+/// Applies the migration files numbered below `first_missing` by hand, as
+/// an older build would have; returns how many.
+async fn apply_migrations_before(client: &tokio_postgres::Client, first_missing: &str) -> usize {
     client
         .batch_execute(
             "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,
@@ -194,10 +192,9 @@ async fn per_channel_prize_lists_keep_the_existing_items_as_the_default_list() {
     let mut files: Vec<String> = std::fs::read_dir(crate::helpers::repo_path("sql"))
         .expect("sql/")
         .filter_map(|entry| Some(entry.ok()?.file_name().to_string_lossy().into_owned()))
-        .filter(|name| name.ends_with(".sql") && name.as_str() < "0015")
+        .filter(|name| name.ends_with(".sql") && name.as_str() < first_missing)
         .collect();
     files.sort();
-    assert_eq!(files.len(), 14);
     for name in &files {
         let sql = std::fs::read_to_string(crate::helpers::repo_path(&format!("sql/{name}"))).expect("file");
         client.batch_execute(&sql).await.expect("older migration");
@@ -210,6 +207,64 @@ async fn per_channel_prize_lists_keep_the_existing_items_as_the_default_list() {
             .await
             .expect("recorded");
     }
+    files.len()
+}
+
+#[tokio::test]
+async fn failed_deliveries_from_before_0016_are_classified_from_their_stored_error() {
+    let database = TestDatabase::create().await;
+    let client = database.client().await;
+    assert_eq!(apply_migrations_before(&client, "0016").await, 15);
+    client
+        .batch_execute(
+            "INSERT INTO channels (login, display_name) VALUES ('chan', 'Chan');
+             INSERT INTO raffles (channel_id, trigger, outcome, seed, candidates, candidates_digest, candidate_count)
+             SELECT id, 'manual', 'no_prize', decode(repeat('00', 32), 'hex'), '[]', 'x', 0 FROM channels;
+             INSERT INTO outbox (raffle_id, kind, event, payload, status, last_error)
+             SELECT r.id, v.kind, v.event, '{}', v.status, v.error
+             FROM raffles r, (VALUES
+                 ('discord', 'win', 'failed', 'Discord rejected the message: 404 Not Found: Unknown Webhook'),
+                 ('discord', 'claimed', 'failed', 'Discord rejected the message: 401 Unauthorized: Invalid Webhook Token'),
+                 ('discord', 'unclaimed', 'failed', 'Discord rejected the message: 400 Bad Request: Invalid Form Body'),
+                 ('twitch_chat', 'win', 'failed', 'Discord rejected the message: 404 Not Found: looks alike'),
+                 ('twitch_chat', 'claimed', 'sent', NULL)
+             ) AS v(kind, event, status, error)",
+        )
+        .await
+        .expect("rows before");
+    let report = database.store().migrate().await.expect("0016 applies");
+    assert!(report.applied.contains(&16), "{report:?}");
+    let rows = client
+        .query("SELECT kind, event, failure FROM outbox ORDER BY id", &[])
+        .await
+        .expect("outbox");
+    let failures: Vec<(String, String, Option<String>)> =
+        rows.iter().map(|row| (row.get(0), row.get(1), row.get(2))).collect();
+    let expected = [
+        ("discord", "win", Some("webhook_gone")),
+        ("discord", "claimed", Some("webhook_gone")),
+        ("discord", "unclaimed", Some("rejected")),
+        ("twitch_chat", "win", Some("rejected")),
+        ("twitch_chat", "claimed", None),
+    ];
+    let expected: Vec<(String, String, Option<String>)> = expected
+        .iter()
+        .map(|(kind, event, failure)| ((*kind).to_owned(), (*event).to_owned(), failure.map(str::to_owned)))
+        .collect();
+    assert_eq!(failures, expected);
+    let refused = client
+        .batch_execute("UPDATE outbox SET failure = 'gone'")
+        .await
+        .expect_err("only known words");
+    assert_eq!(refused.code(), Some(&tokio_postgres::error::SqlState::CHECK_VIOLATION));
+}
+
+#[tokio::test]
+async fn per_channel_prize_lists_keep_the_existing_items_as_the_default_list() {
+    let database = TestDatabase::create().await;
+    let client = database.client().await;
+    // The schema before 0015, with a prize list and a win from it.
+    assert_eq!(apply_migrations_before(&client, "0015").await, 14);
     client
         .batch_execute(
             "INSERT INTO channels (login, display_name) VALUES ('chan', 'Chan');

@@ -512,6 +512,7 @@ mod tests {
             delivery: Some(Delivery {
                 status,
                 error: error.map(Into::into),
+                failure: None,
             }),
             deliveries: Vec::new(),
             claim: None,
@@ -646,6 +647,7 @@ mod tests {
         let pending = Delivery {
             status: DeliveryStatus::Pending,
             error: Some("429".into()),
+            failure: None,
         };
         assert_eq!(
             delivery_line(Language::En, Some(&pending), true),
@@ -654,6 +656,7 @@ mod tests {
         let failed = Delivery {
             status: DeliveryStatus::Failed,
             error: None,
+            failure: Some(crate::announce::DeliveryFailure::Rejected),
         };
         assert_eq!(
             delivery_line(Language::En, Some(&failed), true),
