@@ -426,16 +426,6 @@ fn header_duration(headers: &HeaderMap, name: &str) -> Option<Duration> {
     header_f64(headers, name).and_then(seconds)
 }
 
-/// Whether a delivery's recorded error (the message of a
-/// [`DeliveryError::Rejected`]) says the webhook itself is gone: Discord
-/// answered 404 (deleted) or 401 (its token no longer valid), so resending
-/// only helps once `DISCORD_WEBHOOK_URL` is fixed.
-pub(crate) fn webhook_gone(last_error: &str) -> bool {
-    last_error
-        .strip_prefix("Discord rejected the message: ")
-        .is_some_and(|rest| rest.starts_with("404 ") || rest.starts_with("401 "))
-}
-
 /// Discord's `message` and `code` (`Unknown Webhook (code 10015)`), else the
 /// start of the body, else the status's canonical reason.
 fn rejection_reason(status: StatusCode, json: Option<&Value>, body: &[u8]) -> String {
@@ -484,28 +474,6 @@ mod tests {
         assert_eq!(seconds(-1.0), None);
         assert_eq!(seconds(f64::NAN), None);
         assert_eq!(seconds(1e30), Some(MAX_RETRY_AFTER));
-    }
-
-    #[test]
-    fn a_404_or_401_rejection_says_the_webhook_is_gone() {
-        let gone = DeliveryError::Rejected {
-            status: StatusCode::NOT_FOUND,
-            reason: "Unknown Webhook (code 10015)".into(),
-        };
-        assert!(webhook_gone(&gone.to_string()), "{gone}");
-        let unauthorized = DeliveryError::Rejected {
-            status: StatusCode::UNAUTHORIZED,
-            reason: "Invalid Webhook Token (code 50027)".into(),
-        };
-        assert!(webhook_gone(&unauthorized.to_string()));
-        let too_long = DeliveryError::Rejected {
-            status: StatusCode::BAD_REQUEST,
-            reason: "Invalid Form Body (code 50035)".into(),
-        };
-        assert!(!webhook_gone(&too_long.to_string()));
-        assert!(!webhook_gone(
-            &DeliveryError::Server(StatusCode::BAD_GATEWAY).to_string()
-        ));
     }
 
     #[test]

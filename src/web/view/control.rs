@@ -20,8 +20,7 @@ use serde_json::json;
 
 use super::dashboard::{delivery_line, outcome_words};
 use super::layout::rich;
-use crate::announce::DeliveryStatus;
-use crate::announce::discord::webhook_gone;
+use crate::announce::{DeliveryFailure, DeliveryStatus};
 use crate::catalog::{ControlText, Language, ViewerReason, percent_sign, table_words};
 use crate::channel::settings::Setting;
 use crate::raffle::RaffleRecord;
@@ -384,9 +383,7 @@ fn history_row(language: Language, raffle: &RaffleRecord, announces_on_discord: 
         .delivery
         .as_ref()
         .filter(|delivery| delivery.status == DeliveryStatus::Failed);
-    let gone = failed
-        .and_then(|delivery| delivery.error.as_deref())
-        .is_some_and(webhook_gone);
+    let gone = failed.is_some_and(|delivery| delivery.failure == Some(DeliveryFailure::WebhookGone));
     html! {
         tr data-raffle=(raffle.id) {
             th scope="row" {
@@ -422,7 +419,7 @@ mod tests {
     use crate::raffle::{Delivery, Outcome, Trigger, Winner};
     use chrono::{DateTime, Utc};
 
-    fn raffle(id: i64, status: DeliveryStatus, error: Option<&str>) -> RaffleRecord {
+    fn raffle(id: i64, status: DeliveryStatus, error: Option<&str>, failure: Option<DeliveryFailure>) -> RaffleRecord {
         RaffleRecord {
             id,
             channel_login: "streamer".into(),
@@ -445,6 +442,7 @@ mod tests {
             delivery: Some(Delivery {
                 status,
                 error: error.map(Into::into),
+                failure,
             }),
             deliveries: Vec::new(),
             claim: None,
@@ -455,7 +453,7 @@ mod tests {
 
     #[test]
     fn every_setting_is_a_labelled_field_tied_to_its_hint_source_and_error() {
-        let history = [raffle(1, DeliveryStatus::Sent, None)];
+        let history = [raffle(1, DeliveryStatus::Sent, None, None)];
         let channels = [Managed {
             login: "streamer",
             display_name: "Streamer",
@@ -493,11 +491,13 @@ mod tests {
             7,
             DeliveryStatus::Failed,
             Some("Discord rejected the message: 404 Not Found: Unknown Webhook (code 10015)"),
+            Some(DeliveryFailure::WebhookGone),
         );
         let flaky = raffle(
             8,
             DeliveryStatus::Failed,
             Some("Discord rejected the message: 400 Bad Request: x"),
+            Some(DeliveryFailure::Rejected),
         );
         let html = history(Language::PtBr, "streamer", &[gone, flaky], true).into_string();
         assert_eq!(html.matches("class=\"button secondary resend\"").count(), 2, "{html}");
