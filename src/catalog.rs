@@ -22,7 +22,7 @@
 //! # Adding a message
 //!
 //! 1. In your area's file (`catalog/chat.rs`, `catalog/discord.rs`, `catalog/dashboard.rs`,
-//!    `catalog/connect.rs`, `catalog/setup.rs`, `catalog/items.rs`,
+//!    `catalog/connect.rs`, `catalog/control.rs`, `catalog/setup.rs`, `catalog/items.rs`,
 //!    `catalog/discord_bot.rs`, `catalog/cli.rs`, `catalog/raffle_page.rs`), add a variant to its enum, with the values it
 //!    shows as fields (`&'a str` for names, `i64` / `u64` for counts).
 //! 2. Add its arm in that file's `texts()` match:
@@ -48,6 +48,7 @@
 mod chat;
 mod cli;
 mod connect;
+mod control;
 mod dashboard;
 mod discord;
 mod discord_bot;
@@ -64,6 +65,7 @@ use chrono::{DateTime, Utc};
 pub(crate) use chat::{ChatText, OddsReason, duration_words};
 pub(crate) use cli::{CliText, table_words};
 pub(crate) use connect::{ConnectPage, ConnectText};
+pub(crate) use control::{ControlText, ViewerReason, percent_sign};
 pub(crate) use dashboard::DashboardText;
 pub(crate) use discord::DiscordText;
 pub(crate) use discord_bot::DiscordBotText;
@@ -228,7 +230,7 @@ mod tests {
     use super::*;
 
     /// Texts that read the same in both languages on purpose.
-    const SAME_IN_BOTH: &[&str] = &["Offline"];
+    const SAME_IN_BOTH: &[&str] = &["Offline", "Chance"];
 
     fn check_area<M: Message + std::fmt::Debug>(samples: Vec<M>) {
         assert!(!samples.is_empty());
@@ -265,6 +267,7 @@ mod tests {
         check_area(discord::samples());
         check_area(discord_bot::samples());
         check_area(dashboard::samples());
+        check_area(control::samples());
         check_area(connect::samples());
         check_area(setup::samples());
         check_area(items::samples());

@@ -1,6 +1,8 @@
-//! `GET /`: the dashboard page; `GET /partials/channels`: its board alone,
-//! which the script fetches every few seconds and swaps in; and the script
-//! and stylesheet it loads.
+//! `GET /`: the dashboard page (with the control room when a streamer is
+//! signed in); `GET /partials/channels`: its board alone, which the script
+//! fetches every few seconds and swaps in; `GET /partials/history/{login}`:
+//! the control room's history alone; and the scripts and stylesheet it
+//! loads.
 //!
 //! The markup is built once, server-side, by `view` (maud, escaped by
 //! default), so the page works without JavaScript. `static/dashboard.js`
@@ -10,20 +12,26 @@
 //! Both are written in the language `super::language` picks.
 
 use warp::http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use warp::http::{HeaderValue, StatusCode};
+use warp::http::{HeaderMap, HeaderValue, StatusCode};
 use warp::reply::Response;
 
+use super::api::parse_login;
 use super::language::{LanguageRequest, page_language, remember};
 use super::reply::{self, WebError};
+use super::session::{self, Caller};
 use super::state::WebState;
 use super::status::{self, ChannelStatus};
-use super::view::{self, Dashboard, Setup, Speaker, StreamWait, Visitor};
+use super::view::{self, ControlRoom, Dashboard, Managed, Setup, Speaker, StreamWait, Visitor};
 use crate::catalog::{DashboardText, Language};
+use crate::channel::ChannelLogin;
 use crate::raffle::RaffleRecord;
+use crate::store::ChannelRecord;
 use crate::twitch::irc::ChatState;
 
 /// The dashboard script.
 pub(crate) const SCRIPT: &str = include_str!("static/dashboard.js");
+/// The control room's script (a signed-in streamer's dashboard).
+pub(crate) const CONTROL_SCRIPT: &str = include_str!("static/control.js");
 /// The dashboard stylesheet.
 pub(crate) const STYLESHEET: &str = include_str!("static/dashboard.css");
 
@@ -118,15 +126,64 @@ fn visitor(state: &WebState, language: Language) -> Visitor {
     }
 }
 
+/// How many raffles the control room's history shows.
+const HISTORY_RAFFLES: i64 = 20;
+
+/// A signed-in streamer's control room, read from the database.
+struct Control {
+    login: String,
+    channel: ChannelRecord,
+    history: Vec<RaffleRecord>,
+}
+
+impl Control {
+    fn managed(&self) -> Managed<'_> {
+        Managed {
+            login: &self.channel.login,
+            display_name: &self.channel.display_name,
+            paused: self.channel.paused,
+            history: &self.history,
+        }
+    }
+}
+
+/// The control room of the request's session, if it has one.
+async fn control(state: &WebState, headers: &HeaderMap) -> Result<Option<Control>, crate::store::Error> {
+    let Some(signed_in) = session::signed_in(state, headers).await else {
+        return Ok(None);
+    };
+    let channel = signed_in.channel;
+    let Ok(login) = ChannelLogin::parse(&channel.login) else {
+        return Ok(None);
+    };
+    let history = state.store.recent_raffles(Some(&login), HISTORY_RAFFLES).await?;
+    Ok(Some(Control {
+        login: channel.login.clone(),
+        channel,
+        history,
+    }))
+}
+
 /// `GET /`. Without the database the page still renders (503) with a
-/// notice, and its script keeps retrying.
-pub(crate) async fn page(state: WebState, request: LanguageRequest) -> Response {
-    let response = match gather(&state).await {
-        Ok(gathered) => {
+/// notice, and its script keeps retrying. A signed-in streamer also gets
+/// their control room.
+pub(crate) async fn page(state: WebState, request: LanguageRequest, headers: HeaderMap) -> Response {
+    let gathered = match gather(&state).await {
+        Ok(gathered) => control(&state, &headers).await.map(|control| (gathered, control)),
+        Err(e) => Err(e),
+    };
+    let response = match gathered {
+        Ok((gathered, control)) => {
             let visitor = visitor(&state, page_language(&state, request, &gathered.channels));
+            let managed: Vec<Managed<'_>> = control.iter().map(Control::managed).collect();
+            let room = control.as_ref().map(|control| ControlRoom {
+                login: &control.login,
+                channels: &managed,
+                announces_on_discord: state.setup.announces_on_discord,
+            });
             reply::html(
                 StatusCode::OK,
-                view::dashboard_page(&visitor, &gathered.dashboard(), None),
+                view::dashboard_page(&visitor, &gathered.dashboard(), None, room.as_ref()),
             )
         }
         Err(e) => {
@@ -143,11 +200,38 @@ pub(crate) async fn page(state: WebState, request: LanguageRequest) -> Response 
             let notice = visitor.language.say(&DashboardText::DatabaseAway);
             reply::html(
                 StatusCode::SERVICE_UNAVAILABLE,
-                view::dashboard_page(&visitor, &nothing, Some(&notice)),
+                view::dashboard_page(&visitor, &nothing, Some(&notice), None),
             )
         }
     };
     remember(response, &state, request)
+}
+
+/// `GET /partials/history/{login}`: a managed channel's history, alone
+/// (the control room's script swaps it in after a draw or a resend).
+///
+/// # Errors
+///
+/// 400 for a bad login, 403 for another broadcaster's channel, 503 without
+/// the database.
+pub(crate) async fn history(
+    state: WebState,
+    caller: Caller,
+    raw_login: String,
+    request: LanguageRequest,
+) -> Result<Response, WebError> {
+    let login = parse_login(&raw_login)?;
+    caller.check_manages(&login)?;
+    let raffles = state
+        .store
+        .recent_raffles(Some(&login), HISTORY_RAFFLES)
+        .await
+        .map_err(WebError::database_unavailable)?;
+    let language = page_language(&state, request, &[]);
+    Ok(reply::html(
+        StatusCode::OK,
+        view::history(language, login.as_str(), &raffles, state.setup.announces_on_discord),
+    ))
 }
 
 /// `GET /partials/channels`: the board of [`page`], alone.

@@ -56,6 +56,7 @@ pub(crate) fn routes(state: WebState) -> impl Filter<Extract = (warp::reply::Res
         .and(get_or_head())
         .and(with_state(state.clone()))
         .and(language_request())
+        .and(warp::header::headers_cloned())
         .then(dashboard::page);
     let board = warp::path!("partials" / "channels")
         .and(get_or_head())
@@ -66,6 +67,9 @@ pub(crate) fn routes(state: WebState) -> impl Filter<Extract = (warp::reply::Res
     let script = warp::path!("static" / "dashboard.js")
         .and(get_or_head())
         .map(|| dashboard::asset("text/javascript; charset=utf-8", dashboard::SCRIPT));
+    let control_script = warp::path!("static" / "control.js")
+        .and(warp::get())
+        .map(|| dashboard::asset("text/javascript; charset=utf-8", dashboard::CONTROL_SCRIPT));
     let stylesheet = warp::path!("static" / "dashboard.css")
         .and(get_or_head())
         .map(|| dashboard::asset("text/css; charset=utf-8", dashboard::STYLESHEET));
@@ -134,6 +138,17 @@ pub(crate) fn routes(state: WebState) -> impl Filter<Extract = (warp::reply::Res
         .then(
             |login: String, caller: Caller, body: serde_json::Value, state: WebState| {
                 control::put_settings(state, caller, login, body)
+            },
+        )
+        .map(Reply::into_response);
+    let history = warp::path!("partials" / "history" / String)
+        .and(warp::get())
+        .and(caller.clone())
+        .and(with_state(state.clone()))
+        .and(language_request())
+        .then(
+            |login: String, caller: Caller, state: WebState, request: LanguageRequest| {
+                dashboard::history(state, caller, login, request)
             },
         )
         .map(Reply::into_response);
@@ -214,6 +229,8 @@ pub(crate) fn routes(state: WebState) -> impl Filter<Extract = (warp::reply::Res
         .unify()
         .or(script)
         .unify()
+        .or(control_script)
+        .unify()
         .or(stylesheet)
         .unify()
         .or(api_status)
@@ -241,6 +258,8 @@ pub(crate) fn routes(state: WebState) -> impl Filter<Extract = (warp::reply::Res
         .or(api_session)
         .unify()
         .or(logout)
+        .unify()
+        .or(history)
         .unify()
         .boxed();
     // The prize editor: its own group, like every group of a few routes.

@@ -235,6 +235,13 @@ async fn session_of(state: &WebState, headers: &HeaderMap) -> Result<Option<Sign
     }))
 }
 
+/// The signed-in broadcaster of a page request, if any: the dashboard
+/// renders their control room. A database failure counts as signed out
+/// (the page says the database is away on its own).
+pub(crate) async fn signed_in(state: &WebState, headers: &HeaderMap) -> Option<SignedIn> {
+    session_of(state, headers).await.ok().flatten()
+}
+
 /// Whether a state change carries `PUBLIC_URL`'s origin and the session's
 /// CSRF token.
 fn check_browser_change(

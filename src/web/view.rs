@@ -7,6 +7,8 @@
 //! - `dashboard`: the dashboard page and its parts: the board (also served
 //!   alone at `/partials/channels` for the script), a channel card, its
 //!   badges, stats and winners, the first-run help.
+//! - `control`: the control room a signed-in streamer sees above the board,
+//!   and its history (also served alone at `/partials/history/{login}`).
 //! - `message`: the page of one sentence the OAuth flow answers with.
 //! - `raffle`: the public page of one raffle (`/raffles/{id}`).
 //!
@@ -14,11 +16,13 @@
 //! in `routes`); the words the script writes come from `data-` attributes
 //! rendered here.
 
+mod control;
 mod dashboard;
 mod layout;
 mod message;
 mod raffle;
 
+pub(crate) use control::{ControlRoom, Managed, history};
 pub(crate) use dashboard::{Dashboard, Setup, Speaker, StreamWait, Visitor, board, page as dashboard_page};
 pub(crate) use message::page as message_page;
 pub(crate) use raffle::{RafflePage, not_found as raffle_not_found, page as raffle_page};

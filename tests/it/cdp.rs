@@ -1,5 +1,5 @@
-//! Just enough of the Chrome DevTools Protocol to click a link in headless
-//! Chromium: the debugging port from `DevToolsActivePort`, the page's
+//! Just enough of the Chrome DevTools Protocol to drive headless Chromium
+//! (click, type, resize, screenshot, evaluate): the debugging port from `DevToolsActivePort`, the page's
 //! WebSocket from `/json/list`, and a minimal WebSocket client (text frames
 //! only) to send commands and read their answers. DevTools evaluation is not
 //! subject to the page's Content-Security-Policy, so the page needs no
@@ -212,9 +212,126 @@ impl Browser {
         }
     }
 
+    /// Evaluates an expression that may return a promise, and waits for
+    /// it; panics when it throws or rejects.
+    pub async fn eval_async(&mut self, expression: &str) -> Value {
+        let result = self
+            .call(
+                "Runtime.evaluate",
+                json!({"expression": expression, "returnByValue": true, "awaitPromise": true}),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("DevTools refused {expression}: {e}"));
+        if let Some(details) = result.get("exceptionDetails") {
+            panic!("{expression} threw: {details}");
+        }
+        result["result"]["value"].clone()
+    }
+
+    /// Goes to `url` and waits until the page has loaded.
+    pub async fn navigate(&mut self, url: &str) {
+        self.call("Page.navigate", json!({"url": url})).await.expect("navigate");
+        self.wait_for(
+            &format!("location.href === {} && document.readyState === 'complete'", json!(url)),
+            Duration::from_secs(20),
+        )
+        .await;
+    }
+
+    /// Emulates a screen `width` CSS pixels wide (a phone below 500).
+    pub async fn set_width(&mut self, width: u32) {
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": width < 500}),
+        )
+        .await
+        .expect("device metrics");
+    }
+
+    /// A PNG of the whole page (beyond the viewport), written to `path`.
+    pub async fn screenshot(&mut self, path: &Path) {
+        self.screenshot_part(path, 0.0, None).await;
+    }
+
+    /// The page's height in CSS pixels.
+    pub async fn page_height(&mut self) -> f64 {
+        let metrics = self
+            .call("Page.getLayoutMetrics", json!({}))
+            .await
+            .expect("layout metrics");
+        metrics["cssContentSize"]["height"].as_f64().expect("height")
+    }
+
+    /// A PNG of the page from `top`, `height` CSS pixels high (to its end
+    /// when `None`), written to `path`.
+    pub async fn screenshot_part(&mut self, path: &Path, top: f64, height: Option<f64>) {
+        use base64::Engine as _;
+        let metrics = self
+            .call("Page.getLayoutMetrics", json!({}))
+            .await
+            .expect("layout metrics");
+        let size = &metrics["cssContentSize"];
+        let full = size["height"].as_f64().expect("height");
+        let height = height.map_or(full - top, |h| h.min(full - top));
+        let shot = self
+            .call(
+                "Page.captureScreenshot",
+                json!({
+                    "format": "png",
+                    "captureBeyondViewport": true,
+                    "clip": {"x": 0, "y": top, "width": size["width"], "height": height, "scale": 1}
+                }),
+            )
+            .await
+            .expect("screenshot");
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(shot["data"].as_str().expect("screenshot data"))
+            .expect("base64 PNG");
+        assert!(png.starts_with(b"\x89PNG"), "a PNG");
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).expect("screenshot directory");
+        }
+        std::fs::write(path, png).expect("screenshot written");
+    }
+
+    /// Focuses the element matching `selector` with a real click, selects
+    /// its text and types `text` over it, as a keyboard would.
+    pub async fn type_into(&mut self, selector: &str, text: &str) {
+        self.click(selector).await;
+        let selected = self
+            .eval(&format!(
+                "(() => {{ const e = document.querySelector({}); e.focus(); \
+                 if (e.select) e.select(); return document.activeElement === e; }})()",
+                json!(selector)
+            ))
+            .await;
+        assert_eq!(selected, Some(Value::Bool(true)), "{selector} takes focus");
+        self.call("Input.insertText", json!({"text": text}))
+            .await
+            .expect("insert text");
+    }
+
+    /// Presses one key (`Enter`, `Tab`, ` `) on the focused element.
+    pub async fn press(&mut self, key: &str, code: &str, key_code: u32) {
+        for kind in ["keyDown", "keyUp"] {
+            self.call(
+                "Input.dispatchKeyEvent",
+                json!({"type": kind, "key": key, "code": code, "windowsVirtualKeyCode": key_code,
+                       "text": match (kind, key) { ("keyDown", "Enter") => "\r", ("keyDown", key) => key, _ => "" }}),
+            )
+            .await
+            .expect("key event");
+        }
+    }
+
     /// A real mouse click (press and release) in the middle of the element
-    /// matching `selector`.
+    /// matching `selector`, scrolled into view first.
     pub async fn click(&mut self, selector: &str) {
+        self.eval(&format!(
+            "document.querySelector({}).scrollIntoView({{block: 'center'}})",
+            json!(selector)
+        ))
+        .await;
         let rect = self
             .eval(&format!(
                 "(() => {{ const r = document.querySelector({}).getBoundingClientRect(); \

@@ -10,6 +10,7 @@ mod chat;
 mod chat_claims;
 mod chat_replies;
 mod cli;
+mod control_room;
 mod control_session;
 mod dashboard;
 mod delivery;

@@ -9,6 +9,7 @@
 use chrono::{DateTime, Utc};
 use maud::{Markup, html};
 
+use super::control::{ControlRoom, control_room};
 use super::layout::{Shell, page as shell_page, rich};
 use crate::announce::DeliveryStatus;
 use crate::catalog::{DashboardText, Language, SetupText};
@@ -97,13 +98,21 @@ impl Visitor {
     }
 }
 
-/// The whole page; `notice` is shown above the board (the database is away).
-pub(crate) fn page(visitor: &Visitor, dashboard: &Dashboard<'_>, notice: Option<&str>) -> Markup {
+/// The whole page; `notice` is shown above the board (the database is
+/// away); `control` is the control room of a signed-in streamer, above the
+/// board.
+pub(crate) fn page(
+    visitor: &Visitor,
+    dashboard: &Dashboard<'_>,
+    notice: Option<&str>,
+    control: Option<&ControlRoom<'_>>,
+) -> Markup {
     let shell = Shell {
         title: None,
         root: "",
         script: true,
-        actions: actions(visitor),
+        control: control.is_some(),
+        actions: actions(visitor, control.is_some()),
         language: visitor.language,
         switch: true,
     };
@@ -111,28 +120,34 @@ pub(crate) fn page(visitor: &Visitor, dashboard: &Dashboard<'_>, notice: Option<
         shell,
         html! {
             (notice_line(visitor, notice))
+            @if let Some(control) = control { (control_room(visitor.language, control)) }
             (board(visitor, dashboard))
         },
     )
 }
 
 /// The header's right-hand side. The script writes the refresh time into
-/// `#updated` with the words of its `data-` attributes.
-fn actions(visitor: &Visitor) -> Markup {
+/// `#updated` with the words of its `data-` attributes. It changes every
+/// second, so it is not a live region (a screen reader would read it out
+/// every second); the notice below is the one that is announced. A
+/// signed-in streamer is not offered Connect again.
+fn actions(visitor: &Visitor, signed_in: bool) -> Markup {
     html! {
-        span id="updated" class="updated" aria-live="polite"
+        span id="updated" class="updated"
             data-just-now=(visitor.say(DashboardText::UpdatedJustNow))
             data-ago=(visitor.say(DashboardText::UpdatedAgo)) {}
-        @if visitor.can_connect {
+        @if visitor.can_connect && !signed_in {
             a id="connect" class="button twitch" href="auth/twitch" { (visitor.say(DashboardText::ConnectWithTwitch)) }
         }
     }
 }
 
-/// The notice line; the script shows `data-offline` in it when a refresh fails.
+/// The notice line, an alert (announced as soon as it says something;
+/// hidden by the stylesheet while empty); the script shows `data-offline`
+/// in it when a refresh fails.
 fn notice_line(visitor: &Visitor, notice: Option<&str>) -> Markup {
     html! {
-        p id="notice" class="notice" hidden[notice.is_none()]
+        p id="notice" class="notice" role="alert"
             data-offline=(visitor.say(DashboardText::Offline)) {
             @if let Some(notice) = notice { (notice) }
         }
@@ -381,7 +396,7 @@ fn reason_words(language: Language, reason: &str) -> String {
     }
 }
 
-fn outcome_words(outcome: Outcome) -> DashboardText<'static> {
+pub(super) fn outcome_words(outcome: Outcome) -> DashboardText<'static> {
     match outcome {
         Outcome::Won => DashboardText::OutcomeWon,
         Outcome::NoPrize => DashboardText::OutcomeNoPrize,
@@ -431,7 +446,7 @@ fn winner(visitor: &Visitor, raffle: &RaffleRecord, announces_on_discord: bool) 
 /// The delivery line: its CSS class (the status's own word, as stored and
 /// in the JSON; `none` when nothing was queued) and words. A sent row was
 /// printed, not announced, when no webhook is set.
-fn delivery_line(
+pub(super) fn delivery_line(
     language: Language,
     delivery: Option<&Delivery>,
     announces_on_discord: bool,
@@ -534,7 +549,7 @@ mod tests {
             setup: SETUP,
             chat: ChatState::Connected,
         };
-        let html = page(&CONNECT, &dashboard, None).into_string();
+        let html = page(&CONNECT, &dashboard, None, None).into_string();
         assert!(!html.contains("<img"), "{html}");
         assert!(!html.contains("<b>"), "{html}");
         assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"), "{html}");
@@ -558,7 +573,7 @@ mod tests {
             setup: SETUP,
             chat: ChatState::Connected,
         };
-        let with_twitch = page(&CONNECT, &empty, None).into_string();
+        let with_twitch = page(&CONNECT, &empty, None, None).into_string();
         assert!(with_twitch.contains("<section id=\"empty\" class=\"empty\">"));
         assert!(with_twitch.contains("Connect with Twitch"));
         assert!(with_twitch.contains("TWITCH_CHANNELS"));
@@ -568,6 +583,7 @@ mod tests {
                 language: Language::En,
             },
             &empty,
+            None,
             None,
         )
         .into_string();
@@ -588,7 +604,7 @@ mod tests {
         };
         let fragment = board(&CONNECT, &dashboard).into_string();
         assert!(fragment.starts_with("<div id=\"board\""), "{fragment}");
-        assert!(page(&CONNECT, &dashboard, None).into_string().contains(&fragment));
+        assert!(page(&CONNECT, &dashboard, None, None).into_string().contains(&fragment));
         assert!(
             fragment.contains("<span class=\"delivery sent\">Announced</span>"),
             "{fragment}"
@@ -685,11 +701,18 @@ mod tests {
             setup: SETUP,
             chat: ChatState::Connected,
         };
-        let quiet = page(&CONNECT, &empty, None).into_string();
-        assert!(quiet.contains("<p id=\"notice\" class=\"notice\" hidden"), "{quiet}");
-        let loud = page(&CONNECT, &empty, Some("Database <away>")).into_string();
+        let quiet = page(&CONNECT, &empty, None, None).into_string();
+        assert!(
+            quiet.contains("<p id=\"notice\" class=\"notice\" role=\"alert\""),
+            "{quiet}"
+        );
+        assert!(quiet.contains("</p><div id=\"board\""), "empty: {quiet}");
+        let loud = page(&CONNECT, &empty, Some("Database <away>"), None).into_string();
         assert!(loud.contains("Database &lt;away&gt;</p>"), "{loud}");
-        assert!(!loud.contains("class=\"notice\" hidden"), "{loud}");
+        assert!(
+            !loud.contains("aria-live"),
+            "the ticking refresh time is not a live region: {loud}"
+        );
     }
 
     #[test]
@@ -711,7 +734,7 @@ mod tests {
             can_connect: true,
             language: Language::PtBr,
         };
-        let html = page(&visitor, &dashboard, None).into_string();
+        let html = page(&visitor, &dashboard, None, None).into_string();
         assert!(html.contains("<html lang=\"pt-BR\">"), "{html}");
         assert!(html.contains("<div id=\"board\" lang=\"pt-BR\""), "{html}");
         for words in [
@@ -756,7 +779,7 @@ mod tests {
             can_connect: false,
             language: Language::PtBr,
         };
-        let html = page(&visitor, &empty, None).into_string();
+        let html = page(&visitor, &empty, None, None).into_string();
         assert!(html.contains("Nenhum canal ainda"), "{html}");
         assert!(html.contains("<code>TWITCH_CLIENT_ID</code>"), "{html}");
         assert!(html.contains("<code>TWITCH_CHANNELS=seucanal</code>"), "{html}");

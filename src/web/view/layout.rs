@@ -16,6 +16,9 @@ pub(super) struct Shell<'a> {
     pub(super) root: &'static str,
     /// Whether the page loads the dashboard script.
     pub(super) script: bool,
+    /// Whether the page loads the control room's script (a signed-in
+    /// streamer's dashboard).
+    pub(super) control: bool,
     /// The header's right-hand side (refresh time, Connect button).
     pub(super) actions: Markup,
     /// The page's language.
@@ -43,6 +46,9 @@ pub(super) fn page(shell: Shell<'_>, main: Markup) -> Markup {
                 link rel="icon" href={ (root) "static/favicon.svg" } type="image/svg+xml";
                 @if shell.script {
                     script src={ (root) "static/dashboard.js" } defer {}
+                }
+                @if shell.control {
+                    script src={ (root) "static/control.js" } defer {}
                 }
             }
             body {

@@ -13,6 +13,7 @@ pub(crate) fn page(title: &str, message: &str, root: &'static str, language: Lan
         title: Some(title),
         root,
         script: false,
+        control: false,
         actions: html! {},
         language,
         switch: false,

@@ -44,6 +44,7 @@ pub(crate) fn page(view: &RafflePage<'_>) -> Markup {
         title: Some(&title),
         root: "../",
         script: false,
+        control: false,
         actions: html! {},
         language,
         switch: true,
