@@ -379,11 +379,22 @@ pub(crate) fn history(language: Language, login: &str, raffles: &[RaffleRecord],
 
 fn history_row(language: Language, raffle: &RaffleRecord, announces_on_discord: bool) -> Markup {
     let (class, words) = delivery_line(language, raffle.delivery.as_ref(), announces_on_discord);
-    let failed = raffle
+    // Any failed row, the Discord post or a chat line, can be resent (the
+    // resend route puts every failed row of the raffle back).
+    let failures: Vec<Option<DeliveryFailure>> = raffle
         .delivery
-        .as_ref()
-        .filter(|delivery| delivery.status == DeliveryStatus::Failed);
-    let gone = failed.is_some_and(|delivery| delivery.failure == Some(DeliveryFailure::WebhookGone));
+        .iter()
+        .filter(|delivery| delivery.status == DeliveryStatus::Failed)
+        .map(|delivery| delivery.failure)
+        .chain(
+            raffle
+                .deliveries
+                .iter()
+                .filter(|delivery| delivery.status == DeliveryStatus::Failed)
+                .map(|delivery| delivery.failure),
+        )
+        .collect();
+    let gone = failures.contains(&Some(DeliveryFailure::WebhookGone));
     html! {
         tr data-raffle=(raffle.id) {
             th scope="row" {
@@ -402,7 +413,7 @@ fn history_row(language: Language, raffle: &RaffleRecord, announces_on_discord: 
                 @if gone {
                     p class="webhook-hint" { (rich(&say(language, &ControlText::CheckWebhook))) }
                 }
-                @if failed.is_some() {
+                @if !failures.is_empty() {
                     button type="button" class="button secondary resend" data-raffle=(raffle.id)
                         aria-label=(say(language, &ControlText::ResendRaffle { id: raffle.id })) {
                         (say(language, &ControlText::Resend))
@@ -507,6 +518,35 @@ mod tests {
         assert!(
             html.contains("<a class=\"raffle-number\" href=\"raffles/7\">Sorteio #7</a>"),
             "{html}"
+        );
+    }
+
+    #[test]
+    fn a_failed_chat_line_offers_resend_even_when_discord_was_sent() {
+        let mut chat_failed = raffle(9, DeliveryStatus::Sent, None, None);
+        chat_failed.deliveries = vec![
+            crate::raffle::OutboxDelivery {
+                kind: crate::announce::OutboxKind::Discord,
+                event: crate::announce::OutboxEvent::Win,
+                status: DeliveryStatus::Sent,
+                error: None,
+                failure: None,
+            },
+            crate::raffle::OutboxDelivery {
+                kind: crate::announce::OutboxKind::TwitchChat,
+                event: crate::announce::OutboxEvent::Win,
+                status: DeliveryStatus::Failed,
+                error: Some("Twitch dropped the message: msg_duplicate".into()),
+                failure: Some(DeliveryFailure::Rejected),
+            },
+        ];
+        let all_sent = raffle(10, DeliveryStatus::Sent, None, None);
+        let html = history(Language::En, "streamer", &[chat_failed, all_sent], true).into_string();
+        assert_eq!(html.matches("class=\"button secondary resend\"").count(), 1, "{html}");
+        assert!(html.contains("aria-label=\"Resend raffle #9\""), "{html}");
+        assert!(
+            !html.contains("DISCORD_WEBHOOK_URL"),
+            "a chat line is not the webhook: {html}"
         );
     }
 
