@@ -23,7 +23,7 @@
 //!
 //! 1. In your area's file (`catalog/chat.rs`, `catalog/discord.rs`, `catalog/dashboard.rs`,
 //!    `catalog/connect.rs`, `catalog/control.rs`, `catalog/setup.rs`, `catalog/items.rs`,
-//!    `catalog/discord_bot.rs`, `catalog/cli.rs`, `catalog/raffle_page.rs`), add a variant to its enum, with the values it
+//!    `catalog/discord_bot.rs`, `catalog/cli.rs`, `catalog/raffle_page.rs`, `catalog/api.rs`), add a variant to its enum, with the values it
 //!    shows as fields (`&'a str` for names, `i64` / `u64` for counts).
 //! 2. Add its arm in that file's `texts()` match:
 //!    `Self::Hello { name } => Texts { en: format!("Hi {name}").into(), pt_br: format!("Olá {name}").into() }`
@@ -45,6 +45,7 @@
 //! Which language a channel speaks is decided in one place,
 //! `crate::channel::language::ChannelLanguages::language_for`.
 
+mod api;
 mod chat;
 mod cli;
 mod connect;
@@ -62,6 +63,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 
+pub(crate) use api::ApiText;
 pub(crate) use chat::{ChatText, OddsReason, duration_words};
 pub(crate) use cli::{CliText, table_words};
 pub(crate) use connect::{ConnectPage, ConnectText};
@@ -263,6 +265,7 @@ mod tests {
 
     #[test]
     fn every_message_exists_in_every_language_and_is_translated() {
+        check_area(api::samples());
         check_area(chat::samples());
         check_area(discord::samples());
         check_area(discord_bot::samples());

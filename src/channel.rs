@@ -22,5 +22,6 @@ pub mod settings;
 
 pub use language::ChannelLanguages;
 pub(crate) use leaser::{ChannelLeaser, LeaseStatus};
+pub(crate) use login::MAX_LOGIN_LENGTH;
 pub use login::{ChannelLogin, ChannelLoginError};
 pub use set::ChannelSet;

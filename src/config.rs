@@ -790,7 +790,7 @@ impl Settings {
             if let Some(text) = non_empty(raw) {
                 let value = setting
                     .parse_text(&text)
-                    .map_err(|reason| ConfigError::new(setting.env_name(), reason))?;
+                    .map_err(|problem| ConfigError::new(setting.env_name(), problem.to_string()))?;
                 channel_defaults.replace(&value);
             }
         }

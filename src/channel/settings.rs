@@ -42,8 +42,8 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::ChannelLogin;
-use crate::raffle::eligibility::{Gates, PresenceSources};
+use super::{ChannelLogin, ChannelLoginError};
+use crate::raffle::eligibility::{Gates, PresenceSources, PresenceSourcesError};
 
 /// Shortest `RAFFLE_INTERVAL`; slots are whole seconds.
 pub(crate) const MIN_RAFFLE_INTERVAL: Duration = Duration::from_secs(1);
@@ -221,24 +221,25 @@ impl Setting {
     ///
     /// # Errors
     ///
-    /// Why the text is not a valid value, in the environment's words.
-    pub fn parse_text(self, text: &str) -> Result<SettingValue, String> {
+    /// Why the text is not a valid value (its `Display` is the
+    /// environment's words).
+    pub fn parse_text(self, text: &str) -> Result<SettingValue, SettingProblem> {
         let text = text.trim();
         Ok(match self {
             Self::RaffleInterval => {
                 let interval = parse_duration(text)?;
                 if interval < MIN_RAFFLE_INTERVAL {
-                    return Err("must be at least 1s".to_owned());
+                    return Err(SettingProblem::IntervalTooShort);
                 }
                 if interval.subsec_nanos() != 0 {
-                    return Err("must be a whole number of seconds".to_owned());
+                    return Err(SettingProblem::IntervalNotWholeSeconds);
                 }
                 SettingValue::RaffleInterval(interval)
             }
             Self::ActiveWindow => {
                 let window = parse_duration(text)?;
                 if window.is_zero() {
-                    return Err("must be greater than 0s".to_owned());
+                    return Err(SettingProblem::WindowZero);
                 }
                 SettingValue::ActiveWindow(window)
             }
@@ -247,14 +248,14 @@ impl Setting {
             Self::OnlyWhenLive => SettingValue::OnlyWhenLive(parse_bool(text)?),
             Self::IgnoreUsers => SettingValue::IgnoreUsers(parse_logins(text)?),
             Self::ChatAnnounce => SettingValue::ChatAnnounce(
-                ChatAnnounce::parse(text).ok_or_else(|| format!("invalid value {text:?}; use off, winners or all"))?,
+                ChatAnnounce::parse(text).ok_or_else(|| SettingProblem::NotAnAnnounceMode(text.to_owned()))?,
             ),
             Self::ClaimWindow => SettingValue::ClaimWindow(parse_duration(text)?),
             Self::ClaimRedraws => SettingValue::ClaimRedraws(parse_redraws(text)?),
             Self::PresenceSources => SettingValue::PresenceSources(text.parse()?),
             Self::MinFollowAge => SettingValue::MinFollowAge(match text.to_ascii_lowercase().as_str() {
                 "off" | "unset" | "none" => None,
-                _ => Some(parse_duration(text).map_err(|reason| format!("{reason}, or off"))?),
+                _ => Some(parse_duration(text).map_err(|problem| SettingProblem::OrOff(Box::new(problem)))?),
             }),
             Self::MinAccountAge => SettingValue::MinAccountAge(parse_duration(text)?),
             Self::SubscribersOnly => SettingValue::SubscribersOnly(parse_bool(text)?),
@@ -269,7 +270,7 @@ impl Setting {
     /// # Errors
     ///
     /// Why the value is not valid for this setting.
-    pub fn parse_json(self, value: &Value) -> Result<SettingValue, String> {
+    pub fn parse_json(self, value: &Value) -> Result<SettingValue, SettingProblem> {
         match (self, value) {
             (_, Value::String(text)) => self.parse_text(text),
             (Self::SubscriberLuck | Self::ClaimRedraws, Value::Number(number)) => self.parse_text(&number.to_string()),
@@ -281,18 +282,18 @@ impl Setting {
                 let mut logins = Vec::with_capacity(entries.len());
                 for entry in entries {
                     let Value::String(text) = entry else {
-                        return Err("must be a list of logins (strings)".to_owned());
+                        return Err(SettingProblem::LoginListNotStrings);
                     };
                     logins.push(text.as_str());
                 }
                 self.parse_text(&logins.join(","))
             }
-            _ => Err(format!("expected {}", self.expected())),
+            _ => Err(SettingProblem::WrongType(self)),
         }
     }
 
     /// What a JSON value for this setting looks like, for errors.
-    fn expected(self) -> &'static str {
+    pub(crate) fn expected(self) -> &'static str {
         match self {
             Self::RaffleInterval
             | Self::ActiveWindow
@@ -406,15 +407,82 @@ impl SettingValue {
     }
 }
 
-/// A per-channel setting that could not be used: `field` is the JSON key
-/// (or the setting's name), `reason` what is wrong.
+/// Why a value is not valid for a [`Setting`]. `Display` is the English
+/// text the environment's errors and logs use; the control room says it
+/// in the reader's language through `catalog::ApiText`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {reason}")]
+pub enum SettingProblem {
+    /// Not a humantime duration.
+    #[error("invalid duration {0:?}; use e.g. 30s, 10m, 1h")]
+    NotADuration(String),
+    /// Longer than [`MAX_DURATION`].
+    #[error("must be at most 366 days")]
+    DurationTooLong,
+    /// `RAFFLE_INTERVAL` under [`MIN_RAFFLE_INTERVAL`].
+    #[error("must be at least 1s")]
+    IntervalTooShort,
+    /// `RAFFLE_INTERVAL` with a fraction of a second.
+    #[error("must be a whole number of seconds")]
+    IntervalNotWholeSeconds,
+    /// `ACTIVE_WINDOW` of zero.
+    #[error("must be greater than 0s")]
+    WindowZero,
+    /// A setting that may also be `off` (`MIN_FOLLOW_AGE`).
+    #[error("{0}, or off")]
+    OrOff(Box<SettingProblem>),
+    /// A whole number outside `min..=max` (or not a number).
+    #[error("invalid value {text:?}; must be a whole number from {min} to {max}")]
+    NotInRange {
+        /// What was written.
+        text: String,
+        /// The smallest allowed.
+        min: u32,
+        /// The largest allowed.
+        max: u32,
+    },
+    /// Not a whole number of zero or more.
+    #[error("invalid value {0:?}; must be a whole number, 0 or more")]
+    NotACount(String),
+    /// Not a boolean.
+    #[error("invalid boolean {0:?}; use true or false")]
+    NotABoolean(String),
+    /// `CHAT_ANNOUNCE` that is not one of its modes.
+    #[error("invalid value {0:?}; use off, winners or all")]
+    NotAnAnnounceMode(String),
+    /// A login of `IGNORE_USERS` that is not one.
+    #[error(transparent)]
+    Login(#[from] ChannelLoginError),
+    /// `PRESENCE_SOURCES` that is not one.
+    #[error(transparent)]
+    Sources(#[from] PresenceSourcesError),
+    /// A JSON list of logins with something else than strings in it.
+    #[error("must be a list of logins (strings)")]
+    LoginListNotStrings,
+    /// A JSON value of the wrong type for the setting.
+    #[error("expected {}", .0.expected())]
+    WrongType(Setting),
+    /// A JSON key that is no setting.
+    #[error("unknown setting; the settings are {}", setting_names())]
+    UnknownSetting,
+    /// A `PUT` body that is not a JSON object.
+    #[error("must be a JSON object of settings")]
+    NotAnObject,
+}
+
+/// Every setting's JSON name, comma-separated.
+pub(crate) fn setting_names() -> String {
+    Setting::ALL.iter().map(|s| s.name()).collect::<Vec<_>>().join(", ")
+}
+
+/// A per-channel setting that could not be used: `field` is the JSON key
+/// (or the setting's name, or `body`), `problem` what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {problem}")]
 pub struct SettingError {
     /// The field at fault, as the client wrote it.
     pub field: String,
     /// What is wrong with it.
-    pub reason: String,
+    pub problem: SettingProblem,
 }
 
 /// The effective per-channel settings: what a channel's rounds and timer
@@ -583,19 +651,16 @@ impl ChannelOverrides {
         let Value::Object(fields) = body else {
             return Err(SettingError {
                 field: "body".to_owned(),
-                reason: "must be a JSON object of settings".to_owned(),
+                problem: SettingProblem::NotAnObject,
             });
         };
         let mut changes = BTreeMap::new();
         for (field, value) in fields {
-            let error = |reason: String| SettingError {
+            let error = |problem: SettingProblem| SettingError {
                 field: field.clone(),
-                reason,
+                problem,
             };
-            let setting = Setting::from_name(field).ok_or_else(|| {
-                let known: Vec<&str> = Setting::ALL.iter().map(|s| s.name()).collect();
-                error(format!("unknown setting; the settings are {}", known.join(", ")))
-            })?;
+            let setting = Setting::from_name(field).ok_or_else(|| error(SettingProblem::UnknownSetting))?;
             let change = match value {
                 Value::Null => None,
                 value => Some(setting.parse_json(value).map_err(error)?),
@@ -681,51 +746,59 @@ impl SettingsView {
 }
 
 /// Parses a humantime duration, at most [`MAX_DURATION`].
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let duration =
-        humantime::parse_duration(text).map_err(|_| format!("invalid duration {text:?}; use e.g. 30s, 10m, 1h"))?;
+fn parse_duration(text: &str) -> Result<Duration, SettingProblem> {
+    let duration = humantime::parse_duration(text).map_err(|_| SettingProblem::NotADuration(text.to_owned()))?;
     if duration > MAX_DURATION {
-        return Err("must be at most 366 days".to_owned());
+        return Err(SettingProblem::DurationTooLong);
     }
     Ok(duration)
 }
 
 /// `MIN_MESSAGES`: a whole number, 0 or more.
-fn parse_min_messages(text: &str) -> Result<u32, String> {
+fn parse_min_messages(text: &str) -> Result<u32, SettingProblem> {
     text.parse::<u32>()
-        .map_err(|_| format!("invalid value {text:?}; must be a whole number, 0 or more"))
+        .map_err(|_| SettingProblem::NotACount(text.to_owned()))
 }
 
-fn parse_luck(text: &str) -> Result<u8, String> {
-    match text.parse::<u8>() {
-        Ok(luck @ 1..=10) => Ok(luck),
-        _ => Err(format!("invalid value {text:?}; must be a whole number from 1 to 10")),
-    }
-}
-
-fn parse_redraws(text: &str) -> Result<u32, String> {
+/// A whole number in `min..=max`.
+fn parse_in_range(text: &str, min: u32, max: u32) -> Result<u32, SettingProblem> {
     match text.parse::<u32>() {
-        Ok(redraws) if redraws <= MAX_CLAIM_REDRAWS => Ok(redraws),
-        _ => Err(format!(
-            "invalid value {text:?}; must be a whole number from 0 to {MAX_CLAIM_REDRAWS}"
-        )),
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(SettingProblem::NotInRange {
+            text: text.to_owned(),
+            min,
+            max,
+        }),
     }
+}
+
+fn parse_luck(text: &str) -> Result<u8, SettingProblem> {
+    let luck = parse_in_range(text, 1, 10)?;
+    u8::try_from(luck).map_err(|_| SettingProblem::NotInRange {
+        text: text.to_owned(),
+        min: 1,
+        max: 10,
+    })
+}
+
+fn parse_redraws(text: &str) -> Result<u32, SettingProblem> {
+    parse_in_range(text, 0, MAX_CLAIM_REDRAWS)
 }
 
 /// `true`/`1`/`yes`/`on` or `false`/`0`/`no`/`off`, any case.
-pub(crate) fn parse_bool(text: &str) -> Result<bool, String> {
+pub(crate) fn parse_bool(text: &str) -> Result<bool, SettingProblem> {
     match text.to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" => Ok(true),
         "false" | "0" | "no" | "off" => Ok(false),
-        _ => Err(format!("invalid boolean {text:?}; use true or false")),
+        _ => Err(SettingProblem::NotABoolean(text.to_owned())),
     }
 }
 
 /// Comma-separated logins, normalised and without repeats.
-pub(crate) fn parse_logins(text: &str) -> Result<Vec<ChannelLogin>, String> {
+pub(crate) fn parse_logins(text: &str) -> Result<Vec<ChannelLogin>, SettingProblem> {
     let mut logins: Vec<ChannelLogin> = Vec::new();
     for part in text.split(',').map(str::trim).filter(|part| !part.is_empty()) {
-        let login = ChannelLogin::parse(part).map_err(|e| e.to_string())?;
+        let login = ChannelLogin::parse(part)?;
         if !logins.contains(&login) {
             logins.push(login);
         }
@@ -811,7 +884,7 @@ mod tests {
 
     #[test]
     fn values_are_validated_like_the_environment() {
-        let reason = |setting: Setting, text: &str| setting.parse_text(text).expect_err(text);
+        let reason = |setting: Setting, text: &str| setting.parse_text(text).expect_err(text).to_string();
         assert_eq!(
             reason(Setting::RaffleInterval, "banana"),
             "invalid duration \"banana\"; use e.g. 30s, 10m, 1h"
@@ -856,7 +929,7 @@ mod tests {
             error(json!({"raffle_interval": "0s"})),
             SettingError {
                 field: "raffle_interval".into(),
-                reason: "must be at least 1s".into()
+                problem: SettingProblem::IntervalTooShort,
             }
         );
         assert_eq!(error(json!({"subscriber_luck": 11})).field, "subscriber_luck");
@@ -871,7 +944,11 @@ mod tests {
         assert!(ChannelOverrides::parse_json(&json!({"claim_redraws": 3, "claim_window": "2m"})).is_ok());
         let unknown = error(json!({"raffle_intervall": "30s"}));
         assert_eq!(unknown.field, "raffle_intervall");
-        assert!(unknown.reason.contains("raffle_interval"), "{unknown}");
+        assert_eq!(unknown.problem, SettingProblem::UnknownSetting);
+        assert!(
+            unknown.to_string().contains("raffle_interval, active_window"),
+            "{unknown}"
+        );
         assert_eq!(error(json!(["raffle_interval"])).field, "body");
     }
 
@@ -979,7 +1056,7 @@ mod tests {
             Ok(SettingValue::SubscribersOnly(true))
         );
         assert_eq!(parse(Setting::MinMessages, "0"), Ok(SettingValue::MinMessages(0)));
-        let reason = |setting: Setting, text: &str| parse(setting, text).expect_err(text);
+        let reason = |setting: Setting, text: &str| parse(setting, text).expect_err(text).to_string();
         assert!(reason(Setting::PresenceSources, "chatters").starts_with("invalid value"));
         assert!(reason(Setting::PresenceSources, "chat,lurkers").starts_with("unknown source"));
         assert!(reason(Setting::MinFollowAge, "soon").ends_with(", or off"));
@@ -1040,7 +1117,7 @@ mod tests {
             error(json!({"min_messages": -1})),
             SettingError {
                 field: "min_messages".into(),
-                reason: "invalid value \"-1\"; must be a whole number, 0 or more".into()
+                problem: SettingProblem::NotACount("-1".into()),
             }
         );
         assert_eq!(error(json!({"min_messages": true})).field, "min_messages");

@@ -44,8 +44,19 @@ impl PresenceSources {
     }
 }
 
+/// Why a `PRESENCE_SOURCES` value is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PresenceSourcesError {
+    /// A part that is neither `chat` nor `chatters`.
+    #[error("unknown source {0:?}; use chat or chat,chatters")]
+    UnknownSource(String),
+    /// Known parts, but not a combination that exists (`chat` is required).
+    #[error("invalid value {0:?}; use chat or chat,chatters")]
+    Invalid(String),
+}
+
 impl FromStr for PresenceSources {
-    type Err = String;
+    type Err = PresenceSourcesError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let mut chat = false;
@@ -54,13 +65,13 @@ impl FromStr for PresenceSources {
             match part.to_ascii_lowercase().as_str() {
                 "chat" => chat = true,
                 "chatters" => chatters = true,
-                other => return Err(format!("unknown source {other:?}; use chat or chat,chatters")),
+                other => return Err(PresenceSourcesError::UnknownSource(other.to_owned())),
             }
         }
         match (chat, chatters) {
             (true, false) => Ok(Self::Chat),
             (true, true) => Ok(Self::ChatAndChatters),
-            _ => Err(format!("invalid value {text:?}; use chat or chat,chatters")),
+            _ => Err(PresenceSourcesError::Invalid(text.to_owned())),
         }
     }
 }

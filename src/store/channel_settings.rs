@@ -25,9 +25,9 @@ fn own_settings(row: &tokio_postgres::Row) -> Result<OwnSettings, Error> {
     let mut values = Vec::new();
     for setting in Setting::ALL {
         if let Some(text) = get::<Option<String>>(row, setting.name())? {
-            let value = setting.parse_text(&text).map_err(|reason| Error::BadStoredValue {
+            let value = setting.parse_text(&text).map_err(|problem| Error::BadStoredValue {
                 column: setting.name(),
-                reason,
+                reason: problem.to_string(),
             })?;
             values.push(value);
         }

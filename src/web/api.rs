@@ -10,6 +10,7 @@ use warp::reply::Response;
 use super::reply::{self, WebError};
 use super::session::Caller;
 use super::state::WebState;
+use crate::catalog::ApiText;
 use crate::channel::ChannelLogin;
 use crate::raffle::{LivePolicy, RaffleError, RaffleList, RoundResult, Trigger};
 
@@ -36,12 +37,17 @@ struct Approval<'a> {
 
 /// A login from the path or query; 400 naming what is wrong.
 pub(crate) fn parse_login(raw: &str) -> Result<ChannelLogin, WebError> {
-    ChannelLogin::parse(raw).map_err(|e| WebError::api(StatusCode::BAD_REQUEST, format!("channel: {e}")))
+    ChannelLogin::parse(raw).map_err(|e| WebError::refusal(StatusCode::BAD_REQUEST, ApiText::BadLogin(e)))
 }
 
 /// 404 for a channel the database does not know.
 pub(crate) fn unknown_channel(login: &ChannelLogin) -> WebError {
-    WebError::api(StatusCode::NOT_FOUND, format!("unknown channel {login}"))
+    WebError::refusal(
+        StatusCode::NOT_FOUND,
+        ApiText::UnknownChannel {
+            login: login.as_str().to_owned(),
+        },
+    )
 }
 
 /// `GET /api/raffles?channel=&limit=`.
@@ -132,10 +138,7 @@ pub(crate) async fn draw(
     caller.check_manages(&login)?;
     if !caller.is_admin() {
         if live == LivePolicy::Force {
-            return Err(WebError::api(
-                StatusCode::FORBIDDEN,
-                "force: only the admin token may draw while the stream is offline",
-            ));
+            return Err(WebError::refusal(StatusCode::FORBIDDEN, ApiText::ForceAdminOnly));
         }
         let now = crate::clock::Clock::system().unix_millis();
         let allowed = state
@@ -145,18 +148,16 @@ pub(crate) async fn draw(
             .try_draw(&login, now);
         if let Err(wait) = allowed {
             let seconds = wait.as_secs().saturating_add(u64::from(wait.subsec_nanos() > 0));
-            return Err(WebError::api(
-                StatusCode::TOO_MANY_REQUESTS,
-                "one draw per channel every 10 seconds; try again shortly",
-            )
-            .with_retry_after(seconds));
+            return Err(
+                WebError::refusal(StatusCode::TOO_MANY_REQUESTS, ApiText::DrawTooOften).with_retry_after(seconds)
+            );
         }
     }
     match state.engine.run_round_with(&login, Trigger::Manual, None, live).await {
         Ok(RoundResult::Recorded(record)) => Ok(reply::json(StatusCode::OK, &record.to_json())),
         Ok(other) => {
             tracing::error!(result = ?other, "a manual draw was not recorded");
-            Err(WebError::api(StatusCode::CONFLICT, "the draw was not recorded"))
+            Err(WebError::refusal(StatusCode::CONFLICT, ApiText::DrawNotRecorded))
         }
         Err(RaffleError::UnknownChannel(_)) => Err(unknown_channel(&login)),
         Err(e) => Err(WebError::database_unavailable(e)),

@@ -10,6 +10,7 @@ use super::api::{parse_login, unknown_channel};
 use super::reply::{self, WebError};
 use super::session::Caller;
 use super::state::WebState;
+use crate::catalog::ApiText;
 use crate::channel::settings::{ChannelOverrides, Setting, SettingsView};
 use crate::store::ChannelRecord;
 
@@ -64,8 +65,8 @@ pub(crate) async fn put_settings(
     body: Value,
 ) -> Result<Response, WebError> {
     let channel = channel(&state, &caller, &raw_login).await?;
-    let overrides =
-        ChannelOverrides::parse_json(&body).map_err(|e| WebError::api(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let overrides = ChannelOverrides::parse_json(&body)
+        .map_err(|e| WebError::refusal(StatusCode::BAD_REQUEST, ApiText::Setting(e)))?;
     let own = state
         .engine
         .update_channel_settings(channel.id, &overrides)

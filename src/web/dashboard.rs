@@ -220,14 +220,14 @@ pub(crate) async fn history(
     raw_login: String,
     request: LanguageRequest,
 ) -> Result<Response, WebError> {
-    let login = parse_login(&raw_login)?;
-    caller.check_manages(&login)?;
+    let language = page_language(&state, request, &[]);
+    let login = parse_login(&raw_login).map_err(|e| e.spoken_in(language))?;
+    caller.check_manages(&login).map_err(|e| e.spoken_in(language))?;
     let raffles = state
         .store
         .recent_raffles(Some(&login), HISTORY_RAFFLES)
         .await
-        .map_err(WebError::database_unavailable)?;
-    let language = page_language(&state, request, &[]);
+        .map_err(|e| WebError::database_unavailable(e).spoken_in(language))?;
     Ok(reply::html(
         StatusCode::OK,
         view::history(language, login.as_str(), &raffles, state.setup.announces_on_discord),

@@ -81,9 +81,10 @@ fn view(list: &PrizeList, language: Language) -> ItemsView<'_> {
     }
 }
 
-/// The reader's language: their own choice, else the channel's.
+/// The reader's language: their own choice, else their `Accept-Language`,
+/// else the channel's.
 fn reader_language(state: &WebState, request: LanguageRequest, login: &str) -> Language {
-    request.choice().unwrap_or_else(|| state.languages.language_for(login))
+    request.reader(state.languages.language_for(login))
 }
 
 /// `GET /api/channels/{login}/items`: the list the channel draws from.
@@ -98,13 +99,15 @@ pub(crate) async fn get_items(
     raw_login: String,
     language: LanguageRequest,
 ) -> Result<Response, WebError> {
-    let channel = channel(&state, &caller, &raw_login).await?;
+    let language = reader_language(&state, language, &raw_login);
+    let channel = channel(&state, &caller, &raw_login)
+        .await
+        .map_err(|e| e.spoken_in(language))?;
     let list = state
         .store
         .prize_list(channel.id)
         .await
-        .map_err(WebError::database_unavailable)?;
-    let language = reader_language(&state, language, &channel.login);
+        .map_err(|e| WebError::database_unavailable(e).spoken_in(language))?;
     Ok(reply::json(StatusCode::OK, &view(&list, language)))
 }
 
@@ -123,8 +126,10 @@ pub(crate) async fn put_items(
     language: LanguageRequest,
     body: Value,
 ) -> Result<Response, WebError> {
-    let channel = channel(&state, &caller, &raw_login).await?;
-    let language = reader_language(&state, language, &channel.login);
+    let language = reader_language(&state, language, &raw_login);
+    let channel = channel(&state, &caller, &raw_login)
+        .await
+        .map_err(|e| e.spoken_in(language))?;
     let update = ItemsUpdate::parse_json(&body)
         .map_err(|e| WebError::api(StatusCode::BAD_REQUEST, language.say(&ItemsText(&e))))?;
     let table = match &update {
@@ -135,7 +140,7 @@ pub(crate) async fn put_items(
         .store
         .set_channel_items(channel.id, table)
         .await
-        .map_err(WebError::database_unavailable)?;
+        .map_err(|e| WebError::database_unavailable(e).spoken_in(language))?;
     tracing::info!(
         channel = %channel.login,
         source = list.source.as_str(),

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use cookie::{Cookie, SameSite};
 use warp::http::HeaderMap;
-use warp::http::header::{COOKIE, SET_COOKIE};
+use warp::http::header::{ACCEPT_LANGUAGE, COOKIE, SET_COOKIE};
 use warp::reply::Response;
 
 use super::reply;
@@ -22,13 +22,16 @@ pub(crate) const LANGUAGE_COOKIE: &str = "kyb_lang";
 const LANGUAGE_COOKIE_DAYS: i64 = 365;
 
 /// What the visitor asked for: `?lang=` (`None` when absent or not a
-/// language) and the cookie's language.
+/// language), the cookie's language and their `Accept-Language`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct LanguageRequest {
     /// `?lang=…`, a new choice to remember.
     chosen: Option<Language>,
     /// The `kyb_lang` cookie.
     remembered: Option<Language>,
+    /// The first language of `Accept-Language` we speak; the dashboard's
+    /// script sends the page's own language in it.
+    accepted: Option<Language>,
 }
 
 impl LanguageRequest {
@@ -42,10 +45,26 @@ impl LanguageRequest {
             .filter_map(Result::ok)
             .find(|cookie| cookie.name() == LANGUAGE_COOKIE)
             .and_then(|cookie| cookie.value().parse().ok());
+        let accepted = headers
+            .get(ACCEPT_LANGUAGE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(accepted_language);
         Self {
             chosen: query.get("lang").and_then(|text| text.parse().ok()),
             remembered,
+            accepted,
         }
+    }
+
+    /// Reads the cookie and `Accept-Language` of a request without a query.
+    pub(crate) fn from_headers(headers: &HeaderMap) -> Self {
+        Self::from_request(&HashMap::new(), headers)
+    }
+
+    /// The language to answer an API call in: the visitor's choice, else
+    /// their `Accept-Language`, else `fallback` (the channel's language).
+    pub(crate) fn reader(self, fallback: Language) -> Language {
+        self.choice().or(self.accepted).unwrap_or(fallback)
     }
 
     /// The visitor's own language, if they chose one: `?lang=`, else the cookie.
@@ -163,6 +182,21 @@ mod tests {
             request(&[("lang", "klingon")], Some("kyb_lang=x")),
             LanguageRequest::default()
         );
+    }
+
+    #[test]
+    fn an_api_reader_is_the_choice_then_accept_language_then_the_channel() {
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT_LANGUAGE, HeaderValue::from_static("pt-BR,en;q=0.5"));
+        let accepting = LanguageRequest::from_headers(&headers);
+        assert_eq!(accepting.reader(Language::En), Language::PtBr);
+        assert_eq!(accepting.choice(), None, "Accept-Language is no choice to remember");
+        headers.insert(COOKIE, HeaderValue::from_static("kyb_lang=en"));
+        assert_eq!(
+            LanguageRequest::from_headers(&headers).reader(Language::PtBr),
+            Language::En
+        );
+        assert_eq!(LanguageRequest::default().reader(Language::PtBr), Language::PtBr);
     }
 
     #[test]

@@ -20,7 +20,7 @@ use warp::http::{HeaderValue, StatusCode};
 use warp::reply::Response;
 
 use super::view;
-use crate::catalog::{ConnectPage, ConnectText, Language};
+use crate::catalog::{ApiText, ConnectPage, ConnectText, Language};
 
 /// Something that failed underneath a [`WebError`].
 pub(crate) type Cause = Box<dyn StdError + Send + Sync + 'static>;
@@ -44,12 +44,24 @@ struct PageShape {
     language: Language,
 }
 
+/// What a [`WebError`] tells the visitor.
+#[derive(Debug)]
+enum Said {
+    /// Words already in the reader's language (or for operators only).
+    Plain(String),
+    /// A refusal of the control room, said in the reader's language once
+    /// it is known ([`WebError::spoken_in`]); English until then.
+    Text(Box<ApiText>),
+}
+
 /// The one error type of the web layer.
 #[derive(Debug)]
 pub(crate) struct WebError {
     status: StatusCode,
     /// Shown to the visitor: plain, never the cause.
-    message: String,
+    message: Said,
+    /// The reader's language, for [`Said::Text`].
+    reader: Option<Language>,
     shape: Shape,
     cause: Option<Cause>,
     /// `WWW-Authenticate` for a 401.
@@ -69,7 +81,8 @@ impl WebError {
     pub(crate) fn api(status: StatusCode, message: impl Into<String>) -> Self {
         Self {
             status,
-            message: message.into(),
+            message: Said::Plain(message.into()),
+            reader: None,
             shape: Shape::Json,
             cause: None,
             challenge: None,
@@ -104,13 +117,33 @@ impl WebError {
         self
     }
 
+    /// A refusal of the JSON API in the catalog's words: said in the
+    /// language [`WebError::spoken_in`] gives, English without one.
+    pub(crate) fn refusal(status: StatusCode, text: ApiText) -> Self {
+        Self {
+            message: Said::Text(Box::new(text)),
+            ..Self::api(status, String::new())
+        }
+    }
+
+    /// Says a [`WebError::refusal`] in `language` (unless a language was
+    /// given already, closer to where the refusal was made).
+    pub(crate) fn spoken_in(mut self, language: Language) -> Self {
+        self.reader.get_or_insert(language);
+        self
+    }
+
     /// The JSON API's answer when the database fails: 503, try again.
     pub(crate) fn database_unavailable(cause: impl Into<Cause>) -> Self {
-        Self::api(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the database is unavailable; try again shortly",
-        )
-        .caused_by(cause)
+        Self::refusal(StatusCode::SERVICE_UNAVAILABLE, ApiText::DatabaseUnavailable).caused_by(cause)
+    }
+
+    /// The words the visitor reads.
+    fn words(&self) -> String {
+        match &self.message {
+            Said::Plain(words) => words.clone(),
+            Said::Text(text) => self.reader.unwrap_or_default().say(text.as_ref()),
+        }
     }
 
     /// Records what failed underneath, for the log.
@@ -152,11 +185,12 @@ impl WebError {
 impl Reply for WebError {
     fn into_response(self) -> Response {
         self.log();
+        let words = self.words();
         let mut response = match self.shape {
-            Shape::Json => json(self.status, &JsonError { error: &self.message }),
+            Shape::Json => json(self.status, &JsonError { error: &words }),
             Shape::Page(page) => html(
                 self.status,
-                view::message_page(&page.title, &self.message, page.root, page.language),
+                view::message_page(&page.title, &words, page.root, page.language),
             ),
         };
         if let Some(scheme) = self.challenge {

@@ -14,6 +14,7 @@ use super::reply::{self, WebError};
 use super::session::Caller;
 use super::state::WebState;
 use crate::announce::{OutboxEvent, OutboxKind};
+use crate::catalog::ApiText;
 use crate::channel::ChannelLogin;
 use crate::raffle::draw::{CandidateSnapshot, DrawItem};
 use crate::raffle::viewers::{self, Cursor, ViewerEntry};
@@ -119,7 +120,7 @@ struct Resent {
 
 /// 404 for a raffle the database does not know.
 fn unknown_raffle(id: i64) -> WebError {
-    WebError::api(StatusCode::NOT_FOUND, format!("unknown raffle {id}"))
+    WebError::refusal(StatusCode::NOT_FOUND, ApiText::UnknownRaffle { id })
 }
 
 /// `POST /api/raffles/{id}/resend`: puts the raffle's failed deliveries
@@ -142,7 +143,7 @@ pub(crate) async fn resend(state: WebState, caller: Caller, id: i64) -> Result<R
     match ChannelLogin::parse(&record.channel_login) {
         Ok(login) => caller.check_manages(&login)?,
         Err(_) if caller.is_admin() => {}
-        Err(_) => return Err(WebError::api(StatusCode::FORBIDDEN, "only the admin may resend this")),
+        Err(_) => return Err(WebError::refusal(StatusCode::FORBIDDEN, ApiText::ResendAdminOnly)),
     }
     let resent = state
         .store
@@ -150,10 +151,7 @@ pub(crate) async fn resend(state: WebState, caller: Caller, id: i64) -> Result<R
         .await
         .map_err(WebError::database_unavailable)?;
     if resent.is_empty() {
-        return Err(WebError::api(
-            StatusCode::CONFLICT,
-            format!("raffle {id} has no failed delivery to resend"),
-        ));
+        return Err(WebError::refusal(StatusCode::CONFLICT, ApiText::NothingToResend { id }));
     }
     let kinds: Vec<&str> = resent.iter().map(|row| row.kind.as_str()).collect();
     tracing::info!(

@@ -22,7 +22,7 @@ use warp::{Filter, Rejection, Reply};
 use super::admin::{AdminRejection, admin_only};
 use super::language::LanguageRequest;
 use super::reply::WebError;
-use super::session::{AccessRejection, Caller};
+use super::session::{Caller, RefusedAccess};
 use super::state::WebState;
 use super::{api, control, dashboard, items, oauth, probes, raffle_page, room, session, status};
 
@@ -98,24 +98,34 @@ pub(crate) fn routes(state: WebState) -> impl Filter<Extract = (warp::reply::Res
         .and(warp::post())
         .and(caller.clone())
         .and(warp::query::<HashMap<String, String>>())
+        .and(language_request())
         .and(with_state(state.clone()))
         .then(
-            |login: String, caller: Caller, query: HashMap<String, String>, state: WebState| {
+            |login: String,
+             caller: Caller,
+             query: HashMap<String, String>,
+             request: LanguageRequest,
+             state: WebState| async move {
+                let language = request.reader(state.languages.language_for(&login));
                 api::draw(state, caller, login, query)
+                    .await
+                    .map_err(|e| e.spoken_in(language))
             },
         )
         .map(Reply::into_response);
     let pause = warp::path!("api" / "channels" / String / "pause")
         .and(warp::post())
         .and(caller.clone())
+        .and(language_request())
         .and(with_state(state.clone()))
-        .then(|login: String, caller: Caller, state: WebState| api::set_paused(state, caller, login, true))
+        .then(|login, caller, request, state| set_paused(state, caller, login, request, true))
         .map(Reply::into_response);
     let resume = warp::path!("api" / "channels" / String / "resume")
         .and(warp::post())
         .and(caller.clone())
+        .and(language_request())
         .and(with_state(state.clone()))
-        .then(|login: String, caller: Caller, state: WebState| api::set_paused(state, caller, login, false))
+        .then(|login, caller, request, state| set_paused(state, caller, login, request, false))
         .map(Reply::into_response);
     let approve = warp::path!("api" / "channels" / String / "approve")
         .and(warp::post())
@@ -126,18 +136,28 @@ pub(crate) fn routes(state: WebState) -> impl Filter<Extract = (warp::reply::Res
     let get_settings = warp::path!("api" / "channels" / String / "settings")
         .and(get_or_head())
         .and(caller.clone())
+        .and(language_request())
         .and(with_state(state.clone()))
-        .then(|login: String, caller: Caller, state: WebState| control::get_settings(state, caller, login))
+        .then(
+            |login: String, caller: Caller, request: LanguageRequest, state: WebState| async move {
+                let language = request.reader(state.languages.language_for(&login));
+                control::get_settings(state, caller, login)
+                    .await
+                    .map_err(|e| e.spoken_in(language))
+            },
+        )
         .map(Reply::into_response);
     let put_settings = warp::path!("api" / "channels" / String / "settings")
         .and(warp::put())
         .and(caller.clone())
         .and(warp::body::content_length_limit(control::MAX_SETTINGS_BODY))
         .and(warp::body::json::<serde_json::Value>())
+        .and(language_request())
         .and(with_state(state.clone()))
         .then(
-            |login: String, caller: Caller, body: serde_json::Value, state: WebState| {
-                control::put_settings(state, caller, login, body)
+            |login: String, caller: Caller, body: serde_json::Value, request: LanguageRequest, state: WebState| async move {
+                let language = request.reader(state.languages.language_for(&login));
+                control::put_settings(state, caller, login, body).await.map_err(|e| e.spoken_in(language))
             },
         )
         .map(Reply::into_response);
@@ -180,13 +200,22 @@ pub(crate) fn routes(state: WebState) -> impl Filter<Extract = (warp::reply::Res
         .and(get_or_head())
         .and(with_state(state.clone()))
         .and(warp::header::headers_cloned())
-        .then(session::current)
+        .then(|state: WebState, headers: warp::http::HeaderMap| async move {
+            let language = LanguageRequest::from_headers(&headers).reader(state.languages.default_language());
+            session::current(state, headers)
+                .await
+                .map_err(|e| e.spoken_in(language))
+        })
         .map(Reply::into_response);
     let logout = warp::path!("auth" / "logout")
         .and(warp::post())
         .and(with_state(state.clone()))
         .and(caller)
-        .then(session::logout)
+        .and(language_request())
+        .then(|state: WebState, caller: Caller, request: LanguageRequest| async move {
+            let language = request.reader(state.languages.default_language());
+            session::logout(state, caller).await.map_err(|e| e.spoken_in(language))
+        })
         .map(Reply::into_response);
     let auth_start = warp::path!("auth" / "twitch")
         .and(get_or_head())
@@ -302,18 +331,32 @@ fn room_routes(
         .and(get_or_head())
         .and(caller.clone())
         .and(warp::query::<HashMap<String, String>>())
+        .and(language_request())
         .and(with_state(state.clone()))
         .then(
-            |login: String, caller: Caller, query: HashMap<String, String>, state: WebState| {
+            |login: String,
+             caller: Caller,
+             query: HashMap<String, String>,
+             request: LanguageRequest,
+             state: WebState| async move {
+                let language = request.reader(state.languages.language_for(&login));
                 room::list_viewers(state, caller, login, query)
+                    .await
+                    .map_err(|e| e.spoken_in(language))
             },
         )
         .map(Reply::into_response);
     let resend = warp::path!("api" / "raffles" / i64 / "resend")
         .and(warp::post())
         .and(caller)
+        .and(language_request())
         .and(with_state(state.clone()))
-        .then(|id: i64, caller: Caller, state: WebState| room::resend(state, caller, id))
+        .then(
+            |id: i64, caller: Caller, request: LanguageRequest, state: WebState| async move {
+                let language = request.reader(state.languages.default_language());
+                room::resend(state, caller, id).await.map_err(|e| e.spoken_in(language))
+            },
+        )
         .map(Reply::into_response);
     let snapshot = warp::path!("api" / "raffles" / i64 / "snapshot")
         .and(get_or_head())
@@ -343,7 +386,21 @@ fn room_routes(
         .boxed()
 }
 
-/// The visitor's `?lang=` and language cookie; never rejects.
+/// `POST /api/channels/{login}/pause` and `/resume`, refusals in the reader's language.
+async fn set_paused(
+    state: WebState,
+    caller: Caller,
+    login: String,
+    request: LanguageRequest,
+    paused: bool,
+) -> Result<warp::reply::Response, WebError> {
+    let language = request.reader(state.languages.language_for(&login));
+    api::set_paused(state, caller, login, paused)
+        .await
+        .map_err(|e| e.spoken_in(language))
+}
+
+/// The visitor's `?lang=`, language cookie and `Accept-Language`; never rejects.
 fn language_request() -> impl Filter<Extract = (LanguageRequest,), Error = Infallible> + Clone {
     warp::query::raw()
         .or(warp::any().map(String::new))
@@ -364,8 +421,8 @@ async fn handle_rejection(rejection: Rejection) -> Result<warp::reply::Response,
     if let Some(admin) = rejection.find::<AdminRejection>() {
         return Ok(WebError::from(*admin).into_response());
     }
-    if let Some(access) = rejection.find::<AccessRejection>() {
-        return Ok(WebError::from(access.clone()).into_response());
+    if let Some(refused) = rejection.find::<RefusedAccess>() {
+        return Ok(WebError::from(refused).into_response());
     }
     // Body rejections first: they come from the route whose path and
     // method matched, while a sibling route on the same path (the `GET`

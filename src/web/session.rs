@@ -35,8 +35,10 @@ use warp::{Filter, Rejection};
 
 use super::admin::{AdminRejection, guarded_check};
 use super::client::{ClientKey, client_key};
+use super::language::LanguageRequest;
 use super::reply::{self, WebError};
 use super::state::WebState;
+use crate::catalog::{ApiText, Language};
 use crate::channel::ChannelLogin;
 use crate::store::{ChannelRecord, SessionRecord};
 use crate::twitch::auth::manager::after;
@@ -157,12 +159,11 @@ impl Caller {
     /// A 403 naming the channel the caller may manage.
     pub(crate) fn check_manages(&self, login: &ChannelLogin) -> Result<(), WebError> {
         match self {
-            Self::Broadcaster(signed_in) if !self.may_manage(login) => Err(WebError::api(
+            Self::Broadcaster(signed_in) if !self.may_manage(login) => Err(WebError::refusal(
                 StatusCode::FORBIDDEN,
-                format!(
-                    "signed in as {}: you can manage only your own channel",
-                    signed_in.channel.login
-                ),
+                ApiText::OnlyOwnChannel {
+                    login: signed_in.channel.login.clone(),
+                },
             )),
             _ => Ok(()),
         }
@@ -189,30 +190,36 @@ pub(crate) enum AccessRejection {
     Unavailable,
 }
 
-impl warp::reject::Reject for AccessRejection {}
-
 impl From<AccessRejection> for WebError {
     fn from(rejection: AccessRejection) -> Self {
         match rejection {
             AccessRejection::Admin(admin) => admin.into(),
-            AccessRejection::NotSignedIn => WebError::api(
-                StatusCode::UNAUTHORIZED,
-                "sign in with Twitch on the dashboard, or use Authorization: Bearer ADMIN_TOKEN",
-            )
-            .with_challenge("Bearer"),
-            AccessRejection::CrossOrigin => WebError::api(
-                StatusCode::FORBIDDEN,
-                "this request must come from the dashboard's own page (Origin does not match PUBLIC_URL)",
-            ),
-            AccessRejection::BadCsrfToken => WebError::api(
-                StatusCode::FORBIDDEN,
-                "missing or wrong X-CSRF-Token; reload the dashboard and try again",
-            ),
-            AccessRejection::Unavailable => WebError::api(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the database is unavailable; try again shortly",
-            ),
+            AccessRejection::NotSignedIn => {
+                WebError::refusal(StatusCode::UNAUTHORIZED, ApiText::NotSignedIn).with_challenge("Bearer")
+            }
+            AccessRejection::CrossOrigin => WebError::refusal(StatusCode::FORBIDDEN, ApiText::CrossOrigin),
+            AccessRejection::BadCsrfToken => WebError::refusal(StatusCode::FORBIDDEN, ApiText::BadCsrfToken),
+            AccessRejection::Unavailable => {
+                WebError::refusal(StatusCode::SERVICE_UNAVAILABLE, ApiText::DatabaseUnavailable)
+            }
         }
+    }
+}
+
+/// An [`AccessRejection`] on its way to the route table's rejection
+/// handler, with the language to say it in (the request's own, else
+/// `LANGUAGE`: the channel is not known yet).
+#[derive(Debug, Clone)]
+pub(crate) struct RefusedAccess {
+    rejection: AccessRejection,
+    language: Language,
+}
+
+impl warp::reject::Reject for RefusedAccess {}
+
+impl From<&RefusedAccess> for WebError {
+    fn from(refused: &RefusedAccess) -> Self {
+        WebError::from(refused.rejection.clone()).spoken_in(refused.language)
     }
 }
 
@@ -304,9 +311,10 @@ pub(crate) fn caller(state: WebState) -> impl Filter<Extract = (Caller,), Error 
         .and_then(move |method: Method, headers: HeaderMap, client: ClientKey| {
             let state = WebState::clone(&state);
             async move {
+                let language = LanguageRequest::from_headers(&headers).reader(state.languages.default_language());
                 identify(state, method, headers, client)
                     .await
-                    .map_err(warp::reject::custom)
+                    .map_err(|rejection| warp::reject::custom(RefusedAccess { rejection, language }))
             }
         })
 }
@@ -329,7 +337,7 @@ pub(crate) async fn current(state: WebState, headers: HeaderMap) -> Result<Respo
     let signed_in = session_of(&state, &headers)
         .await
         .map_err(WebError::from)?
-        .ok_or_else(|| WebError::api(StatusCode::UNAUTHORIZED, "not signed in"))?;
+        .ok_or_else(|| WebError::refusal(StatusCode::UNAUTHORIZED, ApiText::NoSession))?;
     let mut response = reply::json(
         StatusCode::OK,
         &SessionView {
@@ -354,10 +362,7 @@ pub(crate) async fn current(state: WebState, headers: HeaderMap) -> Result<Respo
 /// origin, 503 without the database.
 pub(crate) async fn logout(state: WebState, caller: Caller) -> Result<Response, WebError> {
     let Caller::Broadcaster(signed_in) = caller else {
-        return Err(WebError::api(
-            StatusCode::BAD_REQUEST,
-            "the admin token has no session to end",
-        ));
+        return Err(WebError::refusal(StatusCode::BAD_REQUEST, ApiText::NoSessionToEnd));
     };
     state
         .store

@@ -838,6 +838,80 @@ async fn the_prize_editor_shows_the_check_items_table_as_you_type_and_saves_thro
     app.stop().await;
 }
 
+/// A Portuguese dashboard (`LANGUAGE=pt-BR`, no choice made, the browser
+/// itself asking for English) gets the API's refusals in Portuguese: the
+/// script asks in the page's language. A bad setting's message still
+/// names its field first, so it lands next to that field.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_portuguese_dashboard_shows_the_apis_refusals_in_portuguese() {
+    chromium();
+    let app = TestApp::builder()
+        .twitch(streamer())
+        .served_public_url()
+        .setting("CONNECT_POLICY", "anyone")
+        .setting("ONLY_WHEN_LIVE", "false")
+        .setting("RAFFLE_INTERVAL", "1h")
+        .setting("LANGUAGE", "pt-BR")
+        .items(DEFAULT_ITEMS)
+        .start()
+        .await;
+    let profile = tempfile::tempdir().expect("profile dir");
+    let mut browser = signed_in_browser(&app, profile.path(), STREAMER).await;
+    assert_eq!(
+        browser.eval("document.documentElement.lang").await,
+        Some(json!("pt-BR"))
+    );
+    assert_eq!(
+        browser
+            .eval("navigator.languages.some((l) => l.toLowerCase().startsWith('pt'))")
+            .await,
+        Some(json!(false)),
+        "the browser's own Accept-Language is not Portuguese"
+    );
+
+    let luck = format!("#{STREAMER}-setting-subscriber_luck");
+    browser.type_into(&luck, "11").await;
+    let control = format!("section.control[data-login=\"{STREAMER}\"]");
+    browser.click(&format!("{control} .save-settings")).await;
+    browser
+        .wait_for(
+            &format!("document.getElementById('{STREAMER}-setting-subscriber_luck-error').textContent !== ''"),
+            WAIT,
+        )
+        .await;
+    assert_eq!(
+        text(&mut browser, &format!("#{STREAMER}-setting-subscriber_luck-error")).await,
+        Some("subscriber_luck: valor inválido \"11\"; deve ser um número inteiro de 1 a 10".to_owned())
+    );
+
+    // Drawing twice within 10 s: the second refusal, in Portuguese, in the
+    // alert region.
+    browser.click(&format!("{control} button.draw")).await;
+    browser
+        .wait_for(
+            &format!("document.querySelector('{control} .control-status').textContent.includes('#')"),
+            WAIT,
+        )
+        .await;
+    browser.click(&format!("{control} button.draw")).await;
+    browser
+        .wait_for(
+            &format!("document.querySelector('{control} .control-alert').textContent !== ''"),
+            WAIT,
+        )
+        .await;
+    let alert = text(&mut browser, &format!("{control} .control-alert"))
+        .await
+        .unwrap_or_default();
+    assert!(
+        alert.contains("um sorteio por canal a cada 10 segundos"),
+        "the refusal in Portuguese: {alert}"
+    );
+    drop(browser);
+    let mut app = app;
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_viewer_list_shows_chances_and_reasons_page_by_page() {
     chromium();

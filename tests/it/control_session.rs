@@ -298,3 +298,121 @@ async fn a_signed_in_streamer_runs_their_own_channel_and_only_theirs() {
         .await;
     assert_eq!(hashed, 1, "only the cookie's SHA-256 is stored");
 }
+
+/// A request from `browser` with all it needs and `Accept-Language`.
+async fn send_in(app: &TestApp, method: reqwest::Method, path: &str, browser: &Browser, language: &str) -> Reply {
+    Reply::to(
+        no_redirects()
+            .request(method, app.url(path))
+            .header("cookie", &browser.cookie)
+            .header("origin", &app.address)
+            .header("x-csrf-token", &browser.csrf)
+            .header("accept-language", language)
+            .json(&json!({"claim_window": "soon"})),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn refusals_are_said_in_the_readers_language_and_name_the_field_first() {
+    let app = TestApp::builder()
+        .twitch(streamer())
+        .served_public_url()
+        .setting("CONNECT_POLICY", "anyone")
+        .setting("LANGUAGE", "pt-BR")
+        .start()
+        .await;
+    let browser = sign_in(&app).await;
+    let own = "/api/channels/twitchdev/settings";
+    let error = |reply: &Reply| reply.json()["error"].as_str().unwrap_or_default().to_owned();
+
+    // No language asked for: the bot's LANGUAGE. Asked for: that one.
+    let portuguese = send_in(&app, reqwest::Method::PUT, own, &browser, "fr").await;
+    assert_eq!(portuguese.status, 400, "{}", portuguese.body);
+    assert_eq!(
+        error(&portuguese),
+        "claim_window: duração inválida \"soon\"; use por exemplo 30s, 10m, 1h"
+    );
+    let english = send_in(&app, reqwest::Method::PUT, own, &browser, "en-US,en;q=0.9").await;
+    assert_eq!(
+        error(&english),
+        "claim_window: invalid duration \"soon\"; use e.g. 30s, 10m, 1h",
+        "the environment's words"
+    );
+
+    // Another broadcaster's channel, and a login that is not one.
+    let other = send_in(
+        &app,
+        reqwest::Method::PUT,
+        "/api/channels/someone/settings",
+        &browser,
+        "pt-BR",
+    )
+    .await;
+    assert_eq!(other.status, 403, "{}", other.body);
+    assert_eq!(
+        error(&other),
+        "você entrou como twitchdev: só pode gerenciar o seu próprio canal"
+    );
+    let bad = send_in(
+        &app,
+        reqwest::Method::GET,
+        "/api/channels/no.pe/viewers",
+        &browser,
+        "pt-BR",
+    )
+    .await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert_eq!(
+        error(&bad),
+        "canal: o login \"no.pe\" tem '.' na posição 3; só letras, dígitos e _ são permitidos"
+    );
+
+    // Refused before the handler: from another origin, and signed out.
+    let cross = Reply::to(
+        no_redirects()
+            .put(app.url(own))
+            .header("cookie", &browser.cookie)
+            .header("origin", "http://evil.example")
+            .header("x-csrf-token", &browser.csrf)
+            .header("accept-language", "pt-BR")
+            .json(&json!({"subscriber_luck": 2})),
+    )
+    .await;
+    assert_eq!(cross.status, 403, "{}", cross.body);
+    assert!(
+        error(&cross).starts_with("este pedido precisa vir da própria página do painel"),
+        "{}",
+        cross.body
+    );
+    let signed_out = Reply::to(no_redirects().get(app.url(own)).header("accept-language", "en")).await;
+    assert_eq!(signed_out.status, 401);
+    assert!(
+        error(&signed_out).starts_with("sign in with Twitch"),
+        "{}",
+        signed_out.body
+    );
+    let signed_out = Reply::to(no_redirects().get(app.url(own))).await;
+    assert!(
+        error(&signed_out).starts_with("entre com a Twitch no painel"),
+        "{}",
+        signed_out.body
+    );
+
+    // The resend of a raffle that does not exist.
+    let resend = send_in(
+        &app,
+        reqwest::Method::POST,
+        "/api/raffles/999/resend",
+        &browser,
+        "pt-BR",
+    )
+    .await;
+    assert_eq!(resend.status, 404, "{}", resend.body);
+    assert_eq!(error(&resend), "sorteio desconhecido 999");
+    assert_eq!(
+        app.database.count("SELECT count(*) FROM channel_settings").await,
+        0,
+        "nothing refused was stored"
+    );
+}

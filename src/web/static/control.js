@@ -27,11 +27,13 @@
   }
 
   // A JSON API call: resolves to {status, ok, body}; rejects when the bot
-  // cannot be reached. Changes carry the CSRF token; the referrer policy
+  // cannot be reached. Refusals come back in the page's own language
+  // (Accept-Language). Changes carry the CSRF token; the referrer policy
   // is relaxed for our own origin so the browser sends a real Origin
   // header (under the page's no-referrer policy it would send "null").
   function api(method, path, body) {
     var headers = { Accept: 'application/json' };
+    if (document.documentElement.lang) headers['Accept-Language'] = document.documentElement.lang;
     if (method !== 'GET') headers['X-CSRF-Token'] = csrf || '';
     var init = { method: method, headers: headers, credentials: 'same-origin', cache: 'no-store' };
     if (method !== 'GET') init.referrerPolicy = 'same-origin';
