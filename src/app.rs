@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::announce::chat_delivery::{ChatDeliveryConfig, ChatDeliveryWorker, ChatVoice};
 use crate::announce::delivery::{DeliveryConfig, DeliveryWorker, Destination};
 use crate::catalog::SetupText;
-use crate::channel::{ChannelLeaser, ChannelLogin, ChannelSet};
+use crate::channel::{ChannelLanguages, ChannelLeaser, ChannelLogin, ChannelSet, channel_language_refresher};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::discord::bot::{BotError, DiscordBot};
@@ -94,6 +94,8 @@ pub struct App {
     http_limits: HttpLimits,
     /// `ITEMS_FILE` when it does not exist: the bot runs and draws nothing.
     missing_prize_list: Option<String>,
+    /// The channels' languages, shared by everything that speaks.
+    languages: ChannelLanguages,
 }
 
 /// "Is this stream live?" for a one-off command (`kinoyubot draw`): Helix
@@ -178,12 +180,17 @@ impl App {
         let database = Database::open(settings.database_url.as_ref(), &settings.data_dir)
             .await
             .context("could not open the database")?;
+        let languages = settings.channel_languages();
         let prepared = async {
             database
                 .store()
                 .migrate()
                 .await
                 .context("could not migrate the database")?;
+            languages
+                .load(database.store())
+                .await
+                .context("could not read the channels' languages")?;
             let listener = tokio::net::TcpListener::bind(settings.http_addr)
                 .await
                 .with_context(|| format!("HTTP_ADDR: could not listen on {}", settings.http_addr))?;
@@ -210,7 +217,7 @@ impl App {
             let destination =
                 Destination::from_settings(&settings).context("DISCORD_WEBHOOK_URL: could not set up delivery")?;
             let delivery = DeliveryWorker::new(database.store().clone(), destination, DeliveryConfig::default())
-                .with_languages(settings.channel_languages())
+                .with_languages(languages.clone())
                 .with_public_url(&settings.public_url);
             let twitch = build_twitch(&settings)?;
             anyhow::Ok((listener, port, ChannelSet::new(initial), delivery, twitch))
@@ -231,7 +238,7 @@ impl App {
                     );
                     let voice = ChatVoice {
                         public_url: settings.public_url.as_str().trim_end_matches('/').to_owned(),
-                        languages: settings.channel_languages(),
+                        languages: languages.clone(),
                     };
                     ChatDeliveryWorker::new(
                         database.store().clone(),
@@ -267,7 +274,7 @@ impl App {
                             connect_url: connect_url(&settings),
                             connect_policy: settings.connect_policy,
                             admin_role: bot.admin_role,
-                            languages: settings.channel_languages(),
+                            languages: languages.clone(),
                         };
                         match DiscordBot::connect(bot.clone(), context).await {
                             Ok(bot) => Some(bot),
@@ -299,6 +306,7 @@ impl App {
                     token_manager: TokenManagerConfig::default(),
                     http_limits: HttpLimits::default(),
                     missing_prize_list,
+                    languages,
                 })
             }
             Err(e) => {
@@ -407,6 +415,17 @@ impl App {
         let leases_stop = CancellationToken::new();
         supervisor.spawn(LEASE_TASK, leases_stop.clone(), move |stop| leaser.clone().run(stop));
 
+        // LANGUAGE is per channel: a change on another instance is read
+        // back within a refresh, one here at once.
+        let (languages, store, changes) = (
+            self.languages.clone(),
+            self.database.store().clone(),
+            self.engine.watch_settings(),
+        );
+        supervisor.spawn("channel languages", stop_work.clone(), move |stop| {
+            channel_language_refresher(languages.clone(), store.clone(), changes.clone(), stop)
+        });
+
         // PRESENCE_SOURCES is per channel: the poller lists only channels
         // that use chatters, and idles while none does.
         match &self.twitch {
@@ -508,7 +527,7 @@ impl App {
             public_url: self.settings.public_url.clone(),
             session_ttl: self.settings.session_ttl,
             session_draws: Arc::new(std::sync::Mutex::new(DrawLimiter::new(MANUAL_DRAW_INTERVAL))),
-            languages: self.settings.channel_languages(),
+            languages: self.languages.clone(),
             setup: WebSetup {
                 announces_on_discord: self.settings.discord_webhook_url.is_some()
                     || self
@@ -535,7 +554,7 @@ impl App {
                         connect_url.clone(),
                     )
                     .serving_only(self.served.clone())
-                    .with_languages(self.settings.channel_languages()),
+                    .with_languages(self.languages.clone()),
                 );
                 supervisor.spawn("token manager", stop_work.clone(), move |stop| {
                     let manager = Arc::clone(&manager);

@@ -21,6 +21,7 @@ mod set;
 pub mod settings;
 
 pub use language::ChannelLanguages;
+pub(crate) use language::channel_language_refresher;
 pub(crate) use leaser::{ChannelLeaser, LeaseStatus};
 pub(crate) use login::MAX_LOGIN_LENGTH;
 pub use login::{ChannelLogin, ChannelLoginError};

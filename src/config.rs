@@ -786,6 +786,7 @@ impl Settings {
             (Setting::MinAccountAge, args.min_account_age),
             (Setting::SubscribersOnly, args.subscribers_only),
             (Setting::MinMessages, args.min_messages),
+            (Setting::Language, args.language),
         ] {
             if let Some(text) = non_empty(raw) {
                 let value = setting
@@ -847,12 +848,7 @@ impl Settings {
                 "must be more than 0s and at most 366 days",
             ));
         }
-        let language = match non_empty(args.language) {
-            None => Language::default(),
-            Some(text) => text
-                .parse()
-                .map_err(|reason: String| ConfigError::new("LANGUAGE", reason))?,
-        };
+        let language = channel_defaults.language;
         Ok(Self {
             database_url,
             data_dir,
@@ -879,8 +875,9 @@ impl Settings {
         })
     }
 
-    /// Which language each channel speaks (`LANGUAGE`, and later each
-    /// channel's own).
+    /// Which language each channel speaks: `LANGUAGE`, until the
+    /// channels' own are loaded into it (`ChannelLanguages::load`). Make
+    /// one per process and share its clones.
     pub(crate) fn channel_languages(&self) -> ChannelLanguages {
         ChannelLanguages::new(self.language)
     }

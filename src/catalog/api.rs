@@ -96,6 +96,7 @@ fn expected_pt(setting: Setting) -> &'static str {
         Setting::ChatAnnounce => "off, winners ou all",
         Setting::ClaimRedraws => "um número inteiro de 0 a 10",
         Setting::PresenceSources => "\"chat\" ou \"chat,chatters\"",
+        Setting::Language => "\"en\" ou \"pt-BR\"",
     }
 }
 
@@ -114,6 +115,7 @@ fn problem_pt(problem: &SettingProblem) -> String {
         SettingProblem::NotACount(text) => format!("valor inválido {text:?}; deve ser um número inteiro, 0 ou mais"),
         SettingProblem::NotABoolean(text) => format!("valor booleano inválido {text:?}; use true ou false"),
         SettingProblem::NotAnAnnounceMode(text) => format!("valor inválido {text:?}; use off, winners ou all"),
+        SettingProblem::NotALanguage(text) => format!("valor inválido {text:?}; use en ou pt-BR"),
         SettingProblem::Login(error) => login_pt(error),
         SettingProblem::Sources(PresenceSourcesError::UnknownSource(source)) => {
             format!("fonte desconhecida {source:?}; use chat ou chat,chatters")
@@ -213,6 +215,7 @@ fn every_setting_problem() -> Vec<SettingProblem> {
         SettingProblem::NotACount("-1".into()),
         SettingProblem::NotABoolean("maybe".into()),
         SettingProblem::NotAnAnnounceMode("loud".into()),
+        SettingProblem::NotALanguage("fr".into()),
         SettingProblem::Sources(PresenceSourcesError::UnknownSource("lurkers".into())),
         SettingProblem::Sources(PresenceSourcesError::Invalid("chatters".into())),
         SettingProblem::LoginListNotStrings,

@@ -90,6 +90,8 @@ pub(crate) enum ControlText<'a> {
     SourcesChat,
     /// `presence_sources`: chat and the chatters list.
     SourcesChatters,
+    /// A choice of `LANGUAGE`, named in the reader's language.
+    LanguageChoice(Language),
     /// Heading.
     PrizesTitle,
     /// The channel has its own list.
@@ -244,6 +246,7 @@ fn setting_label(setting: Setting) -> (&'static str, &'static str) {
         Setting::MinAccountAge => ("Minimum account age", "Idade mínima da conta"),
         Setting::SubscribersOnly => ("Subscribers only", "Só inscritos"),
         Setting::MinMessages => ("Minimum messages", "Mínimo de mensagens"),
+        Setting::Language => ("Language", "Idioma"),
     }
 }
 
@@ -304,6 +307,10 @@ fn setting_hint(setting: Setting) -> (&'static str, &'static str) {
         Setting::MinMessages => (
             "Messages a viewer must have sent in the channel, 0 or more (`MIN_MESSAGES`).",
             "Mensagens que o espectador precisa ter enviado no canal, 0 ou mais (`MIN_MESSAGES`).",
+        ),
+        Setting::Language => (
+            "What the bot speaks in your chat, on Discord and on this page (`LANGUAGE`).",
+            "O idioma do bot no seu chat, no Discord e nesta página (`LANGUAGE`).",
         ),
     }
 }
@@ -396,6 +403,8 @@ impl Message for ControlText<'_> {
             Self::AnnounceAll => Texts::fixed("every round", "toda rodada"),
             Self::SourcesChat => Texts::fixed("chat only", "só o chat"),
             Self::SourcesChatters => Texts::fixed("chat and the chatters list", "chat e a lista de presentes"),
+            Self::LanguageChoice(Language::En) => Texts::fixed("English", "Inglês"),
+            Self::LanguageChoice(Language::PtBr) => Texts::fixed("Portuguese (Brazil)", "Português (Brasil)"),
             Self::PrizesTitle => Texts::fixed("Prizes", "Prêmios"),
             Self::PrizesOwn => Texts::fixed(
                 "This channel's own prize list.",
@@ -513,6 +522,8 @@ pub(super) fn samples() -> Vec<ControlText<'static>> {
         AnnounceAll,
         SourcesChat,
         SourcesChatters,
+        LanguageChoice(Language::En),
+        LanguageChoice(Language::PtBr),
         PrizesTitle,
         PrizesOwn,
         PrizesDefault,

@@ -43,6 +43,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{ChannelLogin, ChannelLoginError};
+use crate::catalog::Language;
 use crate::raffle::eligibility::{Gates, PresenceSources, PresenceSourcesError};
 
 /// Shortest `RAFFLE_INTERVAL`; slots are whole seconds.
@@ -150,11 +151,15 @@ pub enum Setting {
     SubscribersOnly,
     /// `MIN_MESSAGES`: messages sent in the channel to be eligible.
     MinMessages,
+    /// `LANGUAGE`: what the bot speaks in the channel's chat, on Discord
+    /// and on its dashboard.
+    Language,
 }
 
 impl Setting {
     /// Every per-channel setting, in the order they are shown.
-    pub const ALL: [Setting; 14] = [
+    pub const ALL: [Setting; 15] = [
+        Setting::Language,
         Setting::RaffleInterval,
         Setting::ActiveWindow,
         Setting::WinnerCooldown,
@@ -189,6 +194,7 @@ impl Setting {
             Self::MinAccountAge => "min_account_age",
             Self::SubscribersOnly => "subscribers_only",
             Self::MinMessages => "min_messages",
+            Self::Language => "language",
         }
     }
 
@@ -209,6 +215,7 @@ impl Setting {
             Self::MinAccountAge => "MIN_ACCOUNT_AGE",
             Self::SubscribersOnly => "SUBSCRIBERS_ONLY",
             Self::MinMessages => "MIN_MESSAGES",
+            Self::Language => "LANGUAGE",
         }
     }
 
@@ -260,6 +267,10 @@ impl Setting {
             Self::MinAccountAge => SettingValue::MinAccountAge(parse_duration(text)?),
             Self::SubscribersOnly => SettingValue::SubscribersOnly(parse_bool(text)?),
             Self::MinMessages => SettingValue::MinMessages(parse_min_messages(text)?),
+            Self::Language => SettingValue::Language(
+                text.parse::<Language>()
+                    .map_err(|_| SettingProblem::NotALanguage(text.to_owned()))?,
+            ),
         })
     }
 
@@ -308,6 +319,7 @@ impl Setting {
             Self::ChatAnnounce => "off, winners or all",
             Self::ClaimRedraws => "a whole number from 0 to 10",
             Self::PresenceSources => "\"chat\" or \"chat,chatters\"",
+            Self::Language => "\"en\" or \"pt-BR\"",
         }
     }
 }
@@ -349,6 +361,8 @@ pub enum SettingValue {
     SubscribersOnly(bool),
     /// `MIN_MESSAGES`.
     MinMessages(u32),
+    /// `LANGUAGE`.
+    Language(Language),
 }
 
 impl SettingValue {
@@ -369,6 +383,7 @@ impl SettingValue {
             Self::MinAccountAge(_) => Setting::MinAccountAge,
             Self::SubscribersOnly(_) => Setting::SubscribersOnly,
             Self::MinMessages(_) => Setting::MinMessages,
+            Self::Language(_) => Setting::Language,
         }
     }
 
@@ -390,6 +405,7 @@ impl SettingValue {
             Self::MinFollowAge(None) => "off".to_owned(),
             Self::MinFollowAge(Some(d)) => format_duration(*d),
             Self::MinMessages(n) => n.to_string(),
+            Self::Language(language) => language.tag().to_owned(),
         }
     }
 
@@ -446,6 +462,9 @@ pub enum SettingProblem {
     /// Not a boolean.
     #[error("invalid boolean {0:?}; use true or false")]
     NotABoolean(String),
+    /// `LANGUAGE` that is not one we speak.
+    #[error("invalid value {0:?}; use en or pt-BR")]
+    NotALanguage(String),
     /// `CHAT_ANNOUNCE` that is not one of its modes.
     #[error("invalid value {0:?}; use off, winners or all")]
     NotAnAnnounceMode(String),
@@ -516,6 +535,8 @@ pub struct ChannelSettings {
     pub gates: Gates,
     /// How long follow answers are trusted (not a setting).
     pub follow_cache: crate::raffle::eligibility::FollowCache,
+    /// `LANGUAGE`; `crate::channel::ChannelLanguages` is what speakers ask.
+    pub language: Language,
 }
 
 impl Default for ChannelSettings {
@@ -536,6 +557,7 @@ impl Default for ChannelSettings {
             claim_redraws: DEFAULT_CLAIM_REDRAWS,
             gates: Gates::default(),
             follow_cache: crate::raffle::eligibility::FollowCache::default(),
+            language: Language::default(),
         }
     }
 }
@@ -558,6 +580,7 @@ impl ChannelSettings {
             Setting::MinAccountAge => SettingValue::MinAccountAge(self.gates.min_account_age),
             Setting::SubscribersOnly => SettingValue::SubscribersOnly(self.gates.subscribers_only),
             Setting::MinMessages => SettingValue::MinMessages(self.gates.min_messages),
+            Setting::Language => SettingValue::Language(self.language),
         }
     }
 
@@ -591,6 +614,7 @@ impl ChannelSettings {
             SettingValue::MinAccountAge(age) => self.gates.min_account_age = *age,
             SettingValue::SubscribersOnly(flag) => self.gates.subscribers_only = *flag,
             SettingValue::MinMessages(n) => self.gates.min_messages = *n,
+            SettingValue::Language(language) => self.language = *language,
             SettingValue::IgnoreUsers(logins) => {
                 for login in logins {
                     if !self.ignore_users.contains(login) {
@@ -871,6 +895,8 @@ mod tests {
             SettingValue::ClaimWindow(Duration::ZERO),
             SettingValue::ClaimWindow(secs(90)),
             SettingValue::ClaimRedraws(0),
+            SettingValue::Language(Language::PtBr),
+            SettingValue::Language(Language::En),
             SettingValue::ClaimRedraws(10),
         ];
         for value in values {
@@ -913,6 +939,12 @@ mod tests {
             "invalid value \"loud\"; use off, winners or all"
         );
         assert!(reason(Setting::ClaimWindow, "soon").starts_with("invalid duration"));
+        assert_eq!(
+            Setting::Language.parse_text("pt_br"),
+            Ok(SettingValue::Language(Language::PtBr)),
+            "the environment's spellings"
+        );
+        assert_eq!(reason(Setting::Language, "fr"), "invalid value \"fr\"; use en or pt-BR");
         for bad in ["11", "-1", "two"] {
             assert!(reason(Setting::ClaimRedraws, bad).contains("from 0 to 10"), "{bad}");
         }

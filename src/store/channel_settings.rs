@@ -9,6 +9,7 @@
 //! read is an [`Error::BadStoredValue`], never a panic.
 
 use super::{Error, Queryable, Store, get};
+use crate::catalog::Language;
 use crate::channel::settings::{ChannelOverrides, OwnSettings, Setting, SettingValue};
 
 /// `col1, col2, …` of every setting.
@@ -120,5 +121,38 @@ impl Store {
     ) -> Result<OwnSettings, Error> {
         let client = self.pool.get().await?;
         upsert(&client, channel_id, overrides).await
+    }
+
+    /// The language of every channel that chose its own (`LANGUAGE`), by
+    /// login. A stored value this build cannot read is left out with a
+    /// warning: that channel speaks the default, and the others are not
+    /// held up by it.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub async fn channel_languages(&self) -> Result<Vec<(String, Language)>, Error> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query_rows(
+                "SELECT c.login, s.language FROM channel_settings s JOIN channels c ON c.id = s.channel_id
+                 WHERE s.language IS NOT NULL",
+                &[],
+            )
+            .await?;
+        let mut languages = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let login: String = get(row, "login")?;
+            let text: String = get(row, "language")?;
+            match Setting::Language.parse_text(&text) {
+                Ok(SettingValue::Language(language)) => languages.push((login, language)),
+                Ok(_) | Err(_) => tracing::warn!(
+                    channel = %login,
+                    value = %text,
+                    "channel_settings.language cannot be read; the channel speaks LANGUAGE"
+                ),
+            }
+        }
+        Ok(languages)
     }
 }

@@ -102,6 +102,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0016_outbox_failure.sql",
         sql: include_str!("../../sql/0016_outbox_failure.sql"),
     },
+    Migration {
+        version: 17,
+        name: "0017_channel_language.sql",
+        sql: include_str!("../../sql/0017_channel_language.sql"),
+    },
 ];
 
 /// Advisory lock key ("kinoyubt" in ASCII) shared by every instance.

@@ -11,7 +11,7 @@ use super::reply::{self, WebError};
 use super::session::Caller;
 use super::state::WebState;
 use crate::catalog::ApiText;
-use crate::channel::settings::{ChannelOverrides, Setting, SettingsView};
+use crate::channel::settings::{ChannelOverrides, Setting, SettingValue, SettingsView};
 use crate::store::ChannelRecord;
 
 /// Largest settings body accepted, in bytes.
@@ -72,6 +72,13 @@ pub(crate) async fn put_settings(
         .update_channel_settings(channel.id, &overrides)
         .await
         .map_err(WebError::database_unavailable)?;
+    if overrides.touches(Setting::Language) {
+        let language = match own.get(Setting::Language) {
+            Some(SettingValue::Language(language)) => Some(*language),
+            _ => None,
+        };
+        state.languages.set_own(&channel.login, language);
+    }
     let changed: Vec<&str> = overrides.changes().map(|(setting, _)| Setting::name(setting)).collect();
     tracing::info!(channel = %channel.login, settings = ?changed, "channel settings changed");
     Ok(reply::json(

@@ -174,7 +174,12 @@ pub(crate) async fn page(state: WebState, request: LanguageRequest, headers: Hea
     };
     let response = match gathered {
         Ok((gathered, control)) => {
-            let visitor = visitor(&state, page_language(&state, request, &gathered.channels));
+            // A signed-in streamer reads their own channel's language.
+            let language = match (&control, request.choice()) {
+                (Some(control), None) => state.languages.language_for(&control.login),
+                _ => page_language(&state, request, &gathered.channels),
+            };
+            let visitor = visitor(&state, language);
             let managed: Vec<Managed<'_>> = control.iter().map(Control::managed).collect();
             let room = control.as_ref().map(|control| ControlRoom {
                 login: &control.login,
@@ -251,7 +256,8 @@ pub(crate) async fn board(state: WebState, request: LanguageRequest) -> Result<R
         .in_language(language)
         .caused_by(e)
     })?;
-    let language = page_language(&state, request, &gathered.channels);
+    // The script asks in its page's language (Accept-Language).
+    let language = request.reader(page_language(&state, request, &gathered.channels));
     Ok(reply::html(
         StatusCode::OK,
         view::board(&visitor(&state, language), &gathered.dashboard()),

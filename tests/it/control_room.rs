@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use crate::cdp::{Browser, chromium};
 use crate::fake_discord::Reply as DiscordReply;
 use crate::fake_twitch::{User, streamer};
-use crate::helpers::{TestApp, Viewer, repo_path, wait_for, wait_until};
+use crate::helpers::{TestApp, TestAppBuilder, Viewer, repo_path, wait_for, wait_until};
 use crate::process::kinoyubot;
 
 const STREAMER: &str = "twitchdev";
@@ -37,6 +37,11 @@ const DEFAULT_ITEMS: &str = "[[items]]\nname = \"Steam key\"\nprobability = 0.05
 /// stream, a timer too slow to draw during the test, and `items` as the
 /// default prize list.
 async fn app(items: &str) -> TestApp {
+    builder(items).start().await
+}
+
+/// The builder of [`app`], for a test that adds a setting.
+fn builder(items: &str) -> TestAppBuilder {
     TestApp::builder()
         .twitch(streamer())
         .served_public_url()
@@ -44,8 +49,6 @@ async fn app(items: &str) -> TestApp {
         .setting("ONLY_WHEN_LIVE", "false")
         .setting("RAFFLE_INTERVAL", "1h")
         .items(items)
-        .start()
-        .await
 }
 
 /// Opens the dashboard and signs in with a real click on Connect, through
@@ -845,16 +848,7 @@ async fn the_prize_editor_shows_the_check_items_table_as_you_type_and_saves_thro
 #[tokio::test(flavor = "multi_thread")]
 async fn a_portuguese_dashboard_shows_the_apis_refusals_in_portuguese() {
     chromium();
-    let app = TestApp::builder()
-        .twitch(streamer())
-        .served_public_url()
-        .setting("CONNECT_POLICY", "anyone")
-        .setting("ONLY_WHEN_LIVE", "false")
-        .setting("RAFFLE_INTERVAL", "1h")
-        .setting("LANGUAGE", "pt-BR")
-        .items(DEFAULT_ITEMS)
-        .start()
-        .await;
+    let app = builder(DEFAULT_ITEMS).setting("LANGUAGE", "pt-BR").start().await;
     let profile = tempfile::tempdir().expect("profile dir");
     let mut browser = signed_in_browser(&app, profile.path(), STREAMER).await;
     assert_eq!(

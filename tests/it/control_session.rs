@@ -416,3 +416,58 @@ async fn refusals_are_said_in_the_readers_language_and_name_the_field_first() {
         "nothing refused was stored"
     );
 }
+
+#[tokio::test]
+async fn a_signed_in_streamers_page_speaks_their_channels_own_language() {
+    let app = TestApp::builder()
+        .twitch(streamer())
+        .served_public_url()
+        .setting("CONNECT_POLICY", "anyone")
+        .channels(&["englishchannel"])
+        .start()
+        .await;
+    let browser = sign_in(&app).await;
+    let chosen = send(
+        &app,
+        reqwest::Method::PUT,
+        "/api/channels/twitchdev/settings",
+        &browser,
+        Some(json!({"language": "pt-BR"})),
+        Some(&app.address),
+        true,
+    )
+    .await;
+    assert_eq!(chosen.status, 200, "{}", chosen.body);
+    let lang_of = |page: &Reply| {
+        page.body
+            .split("lang=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let page = |path: &'static str, signed_in: bool| {
+        let mut request = no_redirects().get(app.url(path));
+        if signed_in {
+            request = request.header("cookie", &browser.cookie);
+        }
+        Reply::to(request)
+    };
+
+    // Signed out, the board shows channels of two languages: LANGUAGE.
+    assert_eq!(lang_of(&page("/", false).await), "en");
+    // Signed in, the streamer reads their channel's language, unless they
+    // chose another.
+    let own = page("/", true).await;
+    assert_eq!(lang_of(&own), "pt-BR");
+    assert!(own.body.contains("Sala de controle"), "{}", own.body);
+    assert_eq!(lang_of(&page("/?lang=en", true).await), "en");
+    // The script's board requests ask in the page's language.
+    let board = Reply::to(
+        no_redirects()
+            .get(app.url("/partials/channels"))
+            .header("accept-language", "pt-BR"),
+    )
+    .await;
+    assert_eq!(lang_of(&board), "pt-BR", "{}", board.body);
+}

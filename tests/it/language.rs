@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cdp::{Browser, chromium};
+use crate::channel_settings::{get_settings, put_settings};
 use crate::fake_discord::discord_limits::check_limits;
-use crate::helpers::{TestApp, TestDatabase, Viewer, no_redirects, repo_path};
+use crate::helpers::{TestApp, TestDatabase, Viewer, no_redirects, repo_path, wait_until};
 use crate::process::kinoyubot;
 
 const CHANNEL: &str = "canal_teste";
@@ -75,6 +76,112 @@ async fn a_win_is_posted_to_discord_in_portuguese_when_language_is_pt_br() {
         "the stand-in reads the raffle field in Portuguese"
     );
     assert!(app.discord.violations().is_empty(), "{:?}", app.discord.violations());
+}
+
+/// The `<html lang>` of a raffle's public page (the channel's language for
+/// a visitor who chose none).
+async fn page_language(app: &TestApp, raffle_id: i64) -> String {
+    let page = app.get(&format!("/raffles/{raffle_id}")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    page.body
+        .split("<html lang=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The title of the Discord post of raffle `id`.
+async fn posted_title(app: &TestApp, id: i64) -> String {
+    app.wait_for_delivery(id, "sent").await;
+    let posted = app.discord.received();
+    let post = posted
+        .iter()
+        .find(|post| post.raffle_id == Some(id))
+        .unwrap_or_else(|| panic!("no post of raffle {id}"));
+    post.body["embeds"][0]["title"].as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_channels_own_language_is_what_it_speaks_and_a_change_elsewhere_reaches_this_instance() {
+    let database = Arc::new(TestDatabase::migrated().await);
+    let brazilian = database.insert_channel(CHANNEL, Some("7001")).await;
+    database
+        .add_viewer(brazilian, &Viewer::new("9001", "espectadora").named("Espectadora"))
+        .await;
+    let other = database.insert_channel("other_channel", Some("7002")).await;
+    database
+        .add_viewer(other, &Viewer::new("9002", "viewer").named("Viewer"))
+        .await;
+    let app = TestApp::builder()
+        .database(database.clone())
+        .served_public_url()
+        .items("[[items]]\nname = \"Chave Steam\"\nprobability = 1.0\n")
+        .setting("LANGUAGE", "en")
+        .setting("ONLY_WHEN_LIVE", "false")
+        .setting("RAFFLE_INTERVAL", "1h")
+        .start()
+        .await;
+
+    // The channel chooses Portuguese in the control room; the other keeps
+    // the bot's English.
+    let put = put_settings(&app, CHANNEL, &serde_json::json!({"language": "pt-BR"})).await;
+    assert_eq!(put.status, 200, "{}", put.body);
+    assert_eq!(
+        put.json()["settings"]["language"],
+        serde_json::json!({"value": "pt-BR", "source": "channel"})
+    );
+    assert_eq!(
+        get_settings(&app, "other_channel").await.json()["settings"]["language"],
+        serde_json::json!({"value": "en", "source": "default"})
+    );
+    let refused = put_settings(&app, CHANNEL, &serde_json::json!({"language": "fr"})).await;
+    assert_eq!(refused.status, 400);
+    assert_eq!(
+        refused.json()["error"],
+        "language: valor inválido \"fr\"; use en ou pt-BR",
+        "the channel speaks Portuguese now, its refusals too"
+    );
+    let english_refusal = put_settings(&app, "other_channel", &serde_json::json!({"language": "fr"})).await;
+    assert_eq!(
+        english_refusal.json()["error"],
+        "language: invalid value \"fr\"; use en or pt-BR",
+        "the environment's words"
+    );
+
+    let portuguese = app.draw(CHANNEL).await["id"].as_i64().expect("raffle id");
+    let english = app.draw("other_channel").await["id"].as_i64().expect("raffle id");
+    assert_eq!(
+        posted_title(&app, portuguese).await,
+        "🎉 Espectadora ganhou Chave Steam!"
+    );
+    assert_eq!(posted_title(&app, english).await, "🎉 Viewer won Chave Steam!");
+    assert_eq!(page_language(&app, portuguese).await, "pt-BR");
+    assert_eq!(page_language(&app, english).await, "en");
+
+    // Another instance stores a choice for the other channel: this one
+    // speaks it within a refresh.
+    database
+        .client()
+        .await
+        .execute(
+            "INSERT INTO channel_settings (channel_id, language) VALUES ($1, 'pt-BR')
+             ON CONFLICT (channel_id) DO UPDATE SET language = EXCLUDED.language",
+            &[&other],
+        )
+        .await
+        .expect("another instance's change");
+    wait_until("the other channel to speak Portuguese here", || async {
+        page_language(&app, english).await == "pt-BR"
+    })
+    .await;
+
+    // Back to the default: at once.
+    let reset = put_settings(&app, CHANNEL, &serde_json::json!({"language": null})).await;
+    assert_eq!(reset.status, 200, "{}", reset.body);
+    assert_eq!(page_language(&app, portuguese).await, "en");
+    let again = app.draw(CHANNEL).await["id"].as_i64().expect("raffle id");
+    assert_eq!(posted_title(&app, again).await, "🎉 Espectadora won Chave Steam!");
 }
 
 #[tokio::test(flavor = "multi_thread")]

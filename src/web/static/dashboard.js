@@ -94,7 +94,11 @@
   }
 
   function refresh() {
-    fetch('partials/channels', { cache: 'no-store', headers: { Accept: 'text/html' } })
+    // In the page's own language (a signed-in streamer's page speaks
+    // their channel's, which the board alone cannot know).
+    var headers = { Accept: 'text/html' };
+    if (document.documentElement.lang) headers['Accept-Language'] = document.documentElement.lang;
+    fetch('partials/channels', { cache: 'no-store', headers: headers })
       .then(function (response) {
         if (!response.ok) throw new Error('partials/channels answered ' + response.status);
         noteServerClock(response);

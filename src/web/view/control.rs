@@ -75,6 +75,10 @@ fn widget(setting: Setting) -> Widget {
             ("winners", ControlText::AnnounceWinners),
             ("all", ControlText::AnnounceAll),
         ]),
+        Setting::Language => Widget::Choice(&[
+            ("en", ControlText::LanguageChoice(Language::En)),
+            ("pt-BR", ControlText::LanguageChoice(Language::PtBr)),
+        ]),
         Setting::PresenceSources => Widget::Choice(&[
             ("chat", ControlText::SourcesChat),
             ("chat,chatters", ControlText::SourcesChatters),
