@@ -67,7 +67,7 @@ pub(crate) use api::ApiText;
 pub(crate) use chat::{ChatText, OddsReason, duration_words};
 pub(crate) use cli::{CliText, table_words};
 pub(crate) use connect::{ConnectPage, ConnectText};
-pub(crate) use control::{ControlText, ViewerReason, percent_sign};
+pub(crate) use control::{ControlText, percent_sign};
 pub(crate) use dashboard::DashboardText;
 pub(crate) use discord::DiscordText;
 pub(crate) use discord_bot::DiscordBotText;

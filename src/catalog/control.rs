@@ -7,6 +7,7 @@
 
 use super::{Language, Message, Texts};
 use crate::channel::settings::Setting;
+use crate::raffle::viewers::ViewerReason;
 
 /// A text of the control room.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,54 +183,6 @@ pub(crate) enum ControlText<'a> {
     },
 }
 
-/// Why a viewer cannot win, as the viewers API words it (`reason`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ViewerReason {
-    /// The channel's own broadcaster.
-    Broadcaster,
-    /// The account the bot speaks as.
-    Bot,
-    /// On the ignore list.
-    Ignored,
-    /// Banned or timed out.
-    Banned,
-    /// Won recently (`WINNER_COOLDOWN`).
-    RecentWinner,
-    /// Left the active window between two reads.
-    NotActive,
-    /// A gate of SPEC §14.
-    Gate(crate::raffle::eligibility::ExclusionReason),
-}
-
-impl ViewerReason {
-    /// Every reason, for the script's table of words.
-    pub(crate) fn all() -> Vec<Self> {
-        let mut all = vec![
-            Self::Broadcaster,
-            Self::Bot,
-            Self::Ignored,
-            Self::Banned,
-            Self::RecentWinner,
-            Self::NotActive,
-        ];
-        all.extend(crate::raffle::eligibility::ExclusionReason::ALL.map(Self::Gate));
-        all
-    }
-
-    /// The word of the viewers API.
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Self::Broadcaster => "broadcaster",
-            Self::Bot => "bot",
-            Self::Ignored => "ignored",
-            Self::Banned => "banned",
-            Self::RecentWinner => "cooldown",
-            Self::NotActive => "not_active",
-            Self::Gate(reason) => reason.as_str(),
-        }
-    }
-}
-
 fn setting_label(setting: Setting) -> (&'static str, &'static str) {
     match setting {
         Setting::RaffleInterval => ("Time between raffles", "Tempo entre sorteios"),
@@ -323,7 +276,7 @@ fn viewer_reason(reason: ViewerReason) -> (&'static str, &'static str) {
         ViewerReason::NotActive => ("no longer active", "não está mais ativo"),
         ViewerReason::Ignored => ("ignored account", "conta ignorada"),
         ViewerReason::Banned => ("banned or timed out", "banido ou suspenso"),
-        ViewerReason::RecentWinner => ("won recently", "ganhou há pouco"),
+        ViewerReason::Cooldown => ("won recently", "ganhou há pouco"),
         ViewerReason::Gate(Gate::TooFewMessages) => ("sent too few messages", "poucas mensagens"),
         ViewerReason::Gate(Gate::NotSubscriber) => ("not a subscriber", "não é inscrito"),
         ViewerReason::Gate(Gate::YoungAccount) => ("account too new", "conta nova demais"),

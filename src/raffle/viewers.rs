@@ -53,7 +53,8 @@ pub struct ActiveViewer {
     pub standing: ViewerStanding,
 }
 
-/// Why a viewer cannot win the next round; `snake_case` in JSON.
+/// Why a viewer cannot win the next round; `snake_case` in JSON, a gate's
+/// reason by its own word (`too_few_messages`, …).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ViewerReason {
@@ -69,37 +70,39 @@ pub enum ViewerReason {
     Cooldown,
     /// No longer active (left the window between two reads).
     NotActive,
-    /// Fewer messages than `MIN_MESSAGES`.
-    TooFewMessages,
-    /// Not a subscriber under `SUBSCRIBERS_ONLY`.
-    NotSubscriber,
-    /// Account younger than `MIN_ACCOUNT_AGE`.
-    YoungAccount,
-    /// Account age not known (fails closed).
-    UnknownAccountAge,
-    /// Not following under `MIN_FOLLOW_AGE`.
-    NotFollowing,
-    /// Following for less than `MIN_FOLLOW_AGE`.
-    RecentFollower,
-    /// Follow state not known or too old (fails closed).
-    UnknownFollow,
-}
-
-impl From<ExclusionReason> for ViewerReason {
-    fn from(reason: ExclusionReason) -> Self {
-        match reason {
-            ExclusionReason::TooFewMessages => Self::TooFewMessages,
-            ExclusionReason::NotSubscriber => Self::NotSubscriber,
-            ExclusionReason::YoungAccount => Self::YoungAccount,
-            ExclusionReason::UnknownAccountAge => Self::UnknownAccountAge,
-            ExclusionReason::NotFollowing => Self::NotFollowing,
-            ExclusionReason::RecentFollower => Self::RecentFollower,
-            ExclusionReason::UnknownFollow => Self::UnknownFollow,
-        }
-    }
+    /// A gate of SPEC §14.
+    #[serde(untagged)]
+    Gate(ExclusionReason),
 }
 
 impl ViewerReason {
+    /// Every reason (for the control room's table of words).
+    pub(crate) fn all() -> Vec<Self> {
+        let mut all = vec![
+            Self::Broadcaster,
+            Self::Bot,
+            Self::Ignored,
+            Self::Banned,
+            Self::Cooldown,
+            Self::NotActive,
+        ];
+        all.extend(ExclusionReason::ALL.map(Self::Gate));
+        all
+    }
+
+    /// The word of the JSON (`reason`).
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Broadcaster => "broadcaster",
+            Self::Bot => "bot",
+            Self::Ignored => "ignored",
+            Self::Banned => "banned",
+            Self::Cooldown => "cooldown",
+            Self::NotActive => "not_active",
+            Self::Gate(reason) => reason.as_str(),
+        }
+    }
+
     /// The first reason the draw's query leaves this viewer out, in
     /// `!odds`'s order; `None` when it does not.
     fn of_standing(standing: &ViewerStanding) -> Option<Self> {
@@ -172,7 +175,7 @@ pub fn list(
         .map(|viewer| {
             let (weight, reason) = match by_id.get(viewer.user_id.as_str()) {
                 Some((judged, Verdict::Eligible)) => (weight_of(judged), None),
-                Some((_, Verdict::Excluded(reason))) => (0, Some(ViewerReason::from(*reason))),
+                Some((_, Verdict::Excluded(reason))) => (0, Some(ViewerReason::Gate(*reason))),
                 // The draw's query has the last word: a viewer it leaves out
                 // whose row looks fine changed between the two reads.
                 None => (
@@ -337,7 +340,12 @@ mod tests {
                 ("amy", true, 3, None),
                 ("zed", true, 1, None),
                 ("bob", false, 0, Some(ViewerReason::Banned)),
-                ("cat", false, 0, Some(ViewerReason::TooFewMessages)),
+                (
+                    "cat",
+                    false,
+                    0,
+                    Some(ViewerReason::Gate(ExclusionReason::TooFewMessages))
+                ),
                 ("dan", false, 0, Some(ViewerReason::NotActive)),
                 ("kinoyubot", false, 0, Some(ViewerReason::Bot)),
             ]
@@ -367,9 +375,16 @@ mod tests {
         );
         for reason in ExclusionReason::ALL {
             assert_eq!(
-                serde_json::to_value(ViewerReason::from(reason)).ok(),
+                serde_json::to_value(ViewerReason::Gate(reason)).ok(),
                 Some(reason.as_str().into()),
                 "a gate's reason keeps its word"
+            );
+        }
+        for reason in ViewerReason::all() {
+            assert_eq!(
+                serde_json::to_value(reason).ok(),
+                Some(reason.as_str().into()),
+                "as_str is the JSON word"
             );
         }
     }

@@ -21,9 +21,10 @@ use serde_json::json;
 use super::dashboard::{delivery_line, outcome_words};
 use super::layout::rich;
 use crate::announce::{DeliveryFailure, DeliveryStatus};
-use crate::catalog::{ControlText, Language, ViewerReason, percent_sign, table_words};
+use crate::catalog::{ControlText, Language, percent_sign, table_words};
 use crate::channel::settings::Setting;
 use crate::raffle::RaffleRecord;
+use crate::raffle::viewers::ViewerReason;
 
 /// A channel the signed-in streamer manages.
 #[derive(Debug, Clone, Copy)]
