@@ -108,10 +108,8 @@ pub(crate) async fn channel_language_refresher(
     mut settings_changed: watch::Receiver<()>,
     shutdown: CancellationToken,
 ) {
+    // The start loaded them already (`App::build`): wait first.
     loop {
-        if let Err(e) = languages.load(&store).await {
-            tracing::warn!(error = %e, "could not reload the channels' languages; keeping the ones known");
-        }
         let changed = async {
             if settings_changed.changed().await.is_err() {
                 // The engine is gone: only the timer wakes us.
@@ -122,6 +120,9 @@ pub(crate) async fn channel_language_refresher(
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(LANGUAGE_REFRESH) => {}
             () = changed => {}
+        }
+        if let Err(e) = languages.load(&store).await {
+            tracing::warn!(error = %e, "could not reload the channels' languages; keeping the ones known");
         }
     }
 }
